@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Pare",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pare", targets: ["pare"]),
+        .library(name: "Pare", targets: ["Pare"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // libhdf5 from Debian's libhdf5-dev; shim.h exposes the macros Swift cannot import.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "Pare", dependencies: ["HDF5"]),
+        .executableTarget(name: "pare", dependencies: [
+            "Pare",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+        .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5"]),
+        .testTarget(name: "CLITests", dependencies: ["Pare"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

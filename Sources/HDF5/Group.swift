@@ -1,0 +1,163 @@
+import CHDF5
+
+public enum HDF5ChildKind: Equatable, Sendable {
+    case group, dataset, other
+}
+
+/// Options for creating a dataset.
+public struct DatasetOptions: Equatable, Sendable {
+    /// zlib level 1…9 with the shuffle filter, as h5py's `compression="gzip", shuffle=True`; nil stores contiguous.
+    public var deflateLevel: Int?
+    public init(deflateLevel: Int? = nil) { self.deflateLevel = deflateLevel }
+}
+
+public final class HDF5Group: HDF5Object {
+    /// Direct children in name order (the order h5py lists them).
+    public func children() throws -> [(name: String, kind: HDF5ChildKind)] {
+        try HDF5Library.sync {
+            var info = H5G_info_t()
+            guard H5Gget_info(id, &info) >= 0 else {
+                throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
+            }
+            var result: [(String, HDF5ChildKind)] = []
+            for i in 0..<info.nlinks {
+                let len = H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, shim_P_DEFAULT())
+                guard len >= 0 else {
+                    throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
+                }
+                var buffer = [CChar](repeating: 0, count: Int(len) + 1)
+                H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, shim_P_DEFAULT())
+                let name = String(cString: buffer)
+                var kind = HDF5ChildKind.other
+                let object = H5Oopen(id, name, shim_P_DEFAULT())
+                if object >= 0 {
+                    switch H5Iget_type(object) {
+                    case H5I_GROUP: kind = .group
+                    case H5I_DATASET: kind = .dataset
+                    default: kind = .other
+                    }
+                    H5Oclose(object)
+                } else {
+                    shim_clear_errors()  // dangling soft or external link
+                }
+                result.append((name, kind))
+            }
+            return result
+        }
+    }
+
+    /// Whether `path` (relative, may contain `/`) names an existing object.
+    public func contains(_ relativePath: String) -> Bool {
+        HDF5Library.sync {
+            var prefix = ""
+            for component in relativePath.split(separator: "/", omittingEmptySubsequences: true) {
+                prefix += prefix.isEmpty ? String(component) : "/" + component
+                guard H5Lexists(id, prefix, shim_P_DEFAULT()) > 0 else { shim_clear_errors(); return false }
+            }
+            guard !prefix.isEmpty else { return false }
+            let object = H5Oopen(id, prefix, shim_P_DEFAULT())
+            guard object >= 0 else { shim_clear_errors(); return false }
+            H5Oclose(object)
+            return true
+        }
+    }
+
+    public func group(_ relativePath: String) throws -> HDF5Group {
+        try HDF5Library.sync {
+            let full = childPath(relativePath)
+            guard contains(relativePath) else { throw HDF5Error.objectNotFound(file: fileName, object: full) }
+            let object = H5Oopen(id, relativePath, shim_P_DEFAULT())
+            guard object >= 0 else { throw HDF5Error.readFailed(file: fileName, object: full, reason: HDF5Library.lastError()) }
+            guard H5Iget_type(object) == H5I_GROUP else {
+                H5Oclose(object)
+                throw HDF5Error.notAGroup(file: fileName, object: full)
+            }
+            return HDF5Group(id: object, file: file, path: full)
+        }
+    }
+
+    public func dataset(_ relativePath: String) throws -> HDF5Dataset {
+        try HDF5Library.sync {
+            let full = childPath(relativePath)
+            guard contains(relativePath) else { throw HDF5Error.objectNotFound(file: fileName, object: full) }
+            let object = H5Oopen(id, relativePath, shim_P_DEFAULT())
+            guard object >= 0 else { throw HDF5Error.readFailed(file: fileName, object: full, reason: HDF5Library.lastError()) }
+            guard H5Iget_type(object) == H5I_DATASET else {
+                H5Oclose(object)
+                throw HDF5Error.notADataset(file: fileName, object: full)
+            }
+            return HDF5Dataset(id: object, file: file, path: full)
+        }
+    }
+
+    /// Creates a group; `relativePath` may contain `/`, intermediate groups are created (as h5py does).
+    public func createGroup(_ relativePath: String) throws -> HDF5Group {
+        try HDF5Library.sync {
+            let full = childPath(relativePath)
+            let lcpl = H5Pcreate(shim_P_LINK_CREATE())
+            defer { H5Pclose(lcpl) }
+            H5Pset_create_intermediate_group(lcpl, 1)
+            let gid = H5Gcreate2(id, relativePath, lcpl, shim_P_DEFAULT(), shim_P_DEFAULT())
+            guard gid >= 0 else { throw HDF5Error.writeFailed(file: fileName, object: full, reason: HDF5Library.lastError()) }
+            return HDF5Group(id: gid, file: file, path: full)
+        }
+    }
+
+    /// Opens the group at `relativePath`, creating it (and its parents) if missing.
+    public func requireGroup(_ relativePath: String) throws -> HDF5Group {
+        contains(relativePath) ? try group(relativePath) : try createGroup(relativePath)
+    }
+
+    /// Creates a dataset holding `bytes` (little-endian elements of `type`, row-major) and returns it.
+    @discardableResult
+    public func createDataset(_ relativePath: String, type: HDF5ElementType, shape: [Int], bytes: [UInt8],
+                              options: DatasetOptions = DatasetOptions()) throws -> HDF5Dataset {
+        try HDF5Library.sync {
+            let full = childPath(relativePath)
+            let fail = { HDF5Error.writeFailed(file: self.fileName, object: full, reason: HDF5Library.lastError()) }
+            let count = shape.reduce(1, *)
+            guard bytes.count == count * type.byteCount else {
+                throw HDF5Error.writeFailed(file: fileName, object: full,
+                                            reason: "\(bytes.count) bytes for shape \(shape) of \(type.name)")
+            }
+            let space = try makeDataspace(shape, object: full)
+            defer { H5Sclose(space) }
+            let ftype = type.makeTypeID()
+            guard ftype >= 0 else { throw fail() }
+            defer { H5Tclose(ftype) }
+            let lcpl = H5Pcreate(shim_P_LINK_CREATE())
+            defer { H5Pclose(lcpl) }
+            H5Pset_create_intermediate_group(lcpl, 1)
+            let dcpl = H5Pcreate(shim_P_DATASET_CREATE())
+            defer { H5Pclose(dcpl) }
+            if let level = options.deflateLevel, !shape.isEmpty, count > 0 {
+                let chunk = chunkShape(shape, elementSize: type.byteCount)
+                H5Pset_chunk(dcpl, Int32(chunk.count), chunk.map { hsize_t($0) })
+                H5Pset_shuffle(dcpl)
+                H5Pset_deflate(dcpl, UInt32(max(1, min(9, level))))
+            }
+            let did = H5Dcreate2(id, relativePath, ftype, space, lcpl, dcpl, shim_P_DEFAULT())
+            guard did >= 0 else { throw fail() }
+            let dataset = HDF5Dataset(id: did, file: file, path: full)
+            if count > 0 {
+                let status = bytes.withUnsafeBytes { H5Dwrite(did, ftype, shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), $0.baseAddress) }
+                guard status >= 0 else { throw fail() }
+            }
+            return dataset
+        }
+    }
+}
+
+/// Chunks of at most ~1 MiB, split along the leading axes, so deflate works on bounded blocks.
+func chunkShape(_ shape: [Int], elementSize: Int) -> [Int] {
+    var chunk = shape.map { max(1, $0) }
+    let target = 1 << 20
+    var axis = 0
+    while chunk.reduce(elementSize, *) > target, axis < chunk.count {
+        let rest = chunk.reduce(elementSize, *) / chunk[axis]
+        chunk[axis] = max(1, target / max(1, rest))
+        if chunk[axis] > 1 { break }
+        axis += 1
+    }
+    return chunk
+}

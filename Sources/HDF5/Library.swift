@@ -1,0 +1,28 @@
+import CHDF5
+import Foundation
+
+/// Serial libhdf5 is not thread-safe: every call into it goes through `HDF5Library.sync`.
+public enum HDF5Library {
+    private static let lock = NSRecursiveLock()
+    private static let initialized: Bool = {
+        _ = shim_open()
+        _ = shim_silence_errors()
+        return true
+    }()
+
+    @discardableResult
+    public static func sync<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        precondition(initialized)
+        return try body()
+    }
+
+    /// The most specific message on HDF5's error stack, which is cleared afterwards.
+    static func lastError() -> String {
+        var buffer = [CChar](repeating: 0, count: 512)
+        shim_last_error(&buffer, buffer.count)
+        let message = String(cString: buffer)
+        return message.isEmpty ? "unknown HDF5 error" : message
+    }
+}
