@@ -1,0 +1,34 @@
+import HDF5
+
+/// A failure on user input: always names the file, the object inside it, and the problem.
+public struct PareError: Error, CustomStringConvertible {
+    public let file: String
+    public let object: String?
+    public let problem: String
+
+    public init(file: String, object: String? = nil, _ problem: String) {
+        self.file = file
+        self.object = object
+        self.problem = problem
+    }
+
+    public var description: String {
+        if let object, !object.isEmpty { return "\(file): \(object): \(problem)" }
+        return "\(file): \(problem)"
+    }
+}
+
+extension PareError {
+    /// Wraps an HDF5 error (which already names file and object) without repeating them.
+    static func from(_ error: Error, file: String) -> Error {
+        if error is PareError { return error }
+        if let h = error as? HDF5Error { return PareError(file: file, String(describing: h).replacingPrefix(file + ": ")) }
+        return error
+    }
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String, with replacement: String = "") -> String {
+        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+    }
+}

@@ -1,0 +1,109 @@
+/// A weight tensor: shape, dtype and row-major little-endian bytes.
+///
+/// Tensors read from a file are deferred: their bytes are read when asked for and not kept, so a
+/// conversion holds one tensor at a time. Tensors made by a transformation hold their bytes.
+public struct Tensor: Sendable {
+    public let dtype: DType
+    public let shape: [Int]
+    private let source: Source
+
+    private enum Source: Sendable {
+        case bytes([UInt8])
+        case deferred(@Sendable () throws -> [UInt8])
+    }
+
+    public init(dtype: DType, shape: [Int], bytes: [UInt8]) {
+        precondition(bytes.count == shape.reduce(1, *) * dtype.byteCount, "tensor byte count does not match shape")
+        self.dtype = dtype
+        self.shape = shape
+        self.source = .bytes(bytes)
+    }
+
+    /// A tensor whose bytes are read by `load` when needed. `load` must return exactly
+    /// `count * dtype.byteCount` bytes; `bytes()` checks it.
+    public init(dtype: DType, shape: [Int], load: @escaping @Sendable () throws -> [UInt8]) {
+        self.dtype = dtype
+        self.shape = shape
+        self.source = .deferred(load)
+    }
+
+    public init(float32 values: [Float], shape: [Int]) {
+        var bytes = [UInt8](repeating: 0, count: values.count * 4)
+        bytes.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
+        }
+        self.init(dtype: .float32, shape: shape, bytes: bytes)
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+    public var byteCount: Int { count * dtype.byteCount }
+
+    public func bytes() throws -> [UInt8] {
+        switch source {
+        case let .bytes(b): return b
+        case let .deferred(load):
+            let b = try load()
+            guard b.count == byteCount else {
+                throw PareError(file: "<tensor>", "read \(b.count) bytes where shape \(shape) of \(dtype) needs \(byteCount)")
+            }
+            return b
+        }
+    }
+
+    /// The values widened (or narrowed) to Float; integers convert numerically.
+    public func floats() throws -> [Float] {
+        let b = try bytes()
+        return b.withUnsafeBytes { raw in
+            (0..<count).map { i in Tensor.float(raw, i, dtype) }
+        }
+    }
+
+    static func float(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: DType) -> Float {
+        switch dtype {
+        case .float32: return Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)
+        case .float64: return Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian))
+        case .float16: return halfToFloat(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)
+        case .bfloat16: return Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) << 16)
+        case .int8: return Float(raw.load(fromByteOffset: i, as: Int8.self))
+        case .uint8: return Float(raw.load(fromByteOffset: i, as: UInt8.self))
+        case .int16: return Float(raw.loadUnaligned(fromByteOffset: i * 2, as: Int16.self).littleEndian)
+        case .uint16: return Float(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)
+        case .int32: return Float(raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self).littleEndian)
+        case .uint32: return Float(raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)
+        case .int64: return Float(raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self).littleEndian)
+        case .uint64: return Float(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
+        }
+    }
+
+    /// Whether element i is exactly zero (+0.0 or −0.0 for floats).
+    static func isZero(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: DType) -> Bool {
+        switch dtype.byteCount {
+        case 1: return raw[i] == 0
+        case 2:
+            let v = raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
+            return dtype.isFloatingPoint ? (v & 0x7FFF) == 0 : v == 0
+        case 4:
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+            return dtype.isFloatingPoint ? (v & 0x7FFF_FFFF) == 0 : v == 0
+        default:
+            let v = raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+            return dtype.isFloatingPoint ? (v & 0x7FFF_FFFF_FFFF_FFFF) == 0 : v == 0
+        }
+    }
+}
+
+/// IEEE binary16 → binary32, exact (including subnormals, infinities and NaN payloads).
+func halfToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exponent = UInt32(h >> 10) & 0x1F
+    var mantissa = UInt32(h & 0x3FF)
+    if exponent == 0 {
+        if mantissa == 0 { return Float(bitPattern: sign) }
+        var e: UInt32 = 127 - 15 + 1
+        while mantissa & 0x400 == 0 { mantissa <<= 1; e -= 1 }
+        mantissa &= 0x3FF
+        return Float(bitPattern: sign | (e << 23) | (mantissa << 13))
+    }
+    if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+    return Float(bitPattern: sign | ((exponent + 127 - 15) << 23) | (mantissa << 13))
+}
