@@ -14,9 +14,22 @@ public final class HDF5File {
         self.image = image
     }
 
+    private var closed = false
+
     deinit {
-        HDF5Library.sync { _ = H5Fclose(id) }
+        if !closed { HDF5Library.sync { _ = H5Fclose(id) } }
         image?.deallocate()
+    }
+
+    /// Flushes and closes the file now; objects still open keep HDF5's handle alive until released.
+    public func close() throws {
+        try HDF5Library.sync {
+            guard !closed else { return }
+            closed = true
+            guard H5Fclose(id) >= 0 else {
+                throw HDF5Error.writeFailed(file: path, object: "/", reason: HDF5Library.lastError())
+            }
+        }
     }
 
     /// Opens an existing file read-only.
@@ -82,3 +95,6 @@ public final class HDF5File {
         }
     }
 }
+
+extension HDF5File: @unchecked Sendable {}
+extension HDF5Object: @unchecked Sendable {}

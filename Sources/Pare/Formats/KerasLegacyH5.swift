@@ -1,0 +1,248 @@
+import Foundation
+import HDF5
+
+/// Keras's legacy HDF5 format (`model.save("m.h5")`, `save_weights("w.h5")`), as written by
+/// Keras 2.0 … 2.x (h5py 2 and 3), tf.keras 2 and Keras 3.
+///
+/// Full model: root attributes `model_config`, `keras_version`, `backend`, `training_config`;
+/// weights under `/model_weights`; optimizer state under `/optimizer_weights`.
+/// Weights only: `layer_names` and the layer groups at the root.
+public enum KerasLegacyH5 {
+    /// Attributes Pare regenerates from the model instead of copying.
+    static let regeneratedNameList = "layer_names"
+    /// Keras splits a fixed-length attribute whose data exceeds this into `name0`, `name1`, …
+    static let attributeChunkLimit = 64_512
+
+    public struct WriteOptions: Sendable {
+        public var deflateLevel: Int?
+        public var dropOptimizer: Bool
+        public init(deflateLevel: Int? = nil, dropOptimizer: Bool = false) {
+            self.deflateLevel = deflateLevel
+            self.dropOptimizer = dropOptimizer
+        }
+    }
+
+    // MARK: Reading
+
+    public static func read(path: String) throws -> Model {
+        do {
+            return try readUnmapped(path: path)
+        } catch {
+            throw PareError.from(error, file: path)
+        }
+    }
+
+    private static func readUnmapped(path: String) throws -> Model {
+        let file = try HDF5File.open(path)
+        let root = try file.root()
+        var config: JSON?
+        var configText: String?
+        if root.hasAttribute("model_config") {
+            guard let text = try root.attribute("model_config").stringValues?.first else {
+                throw PareError(file: path, object: "attribute model_config", "is not a string")
+            }
+            do {
+                config = try JSON.parse(text)
+            } catch {
+                throw PareError(file: path, object: "attribute model_config", "does not parse: \(error)")
+            }
+            configText = text
+        }
+        let weightsGroup: HDF5Group
+        if hasNameList(root, "layer_names") {
+            weightsGroup = root
+        } else if root.contains("model_weights") {
+            weightsGroup = try root.group("model_weights")
+        } else if root.contains("layers") || root.contains("_layer_checkpoint_dependencies") {
+            throw PareError(file: path, "a Keras 3 .weights.h5 file (weights under /layers/…/vars); this version of Pare reads legacy .h5 only")
+        } else {
+            throw PareError(file: path, "not a Keras model: no 'layer_names' attribute and no 'model_weights' group")
+        }
+        guard let (layerNames, encoding) = try nameList(weightsGroup, "layer_names") else {
+            throw PareError(file: path, object: weightsGroup.path, "has no 'layer_names' attribute")
+        }
+        var layers: [LayerWeights] = []
+        for name in layerNames {
+            guard weightsGroup.contains(name) else {
+                throw PareError(file: path, object: weightsGroup.path, "layer '\(name)' is listed in layer_names but has no group")
+            }
+            let group = try weightsGroup.group(name)
+            let weightNames = try nameList(group, "weight_names")?.values ?? []
+            var weights: [Weight] = []
+            for weightName in weightNames {
+                guard group.contains(weightName) else {
+                    throw PareError(file: path, object: group.path, "weight '\(weightName)' is listed in weight_names but missing")
+                }
+                let dataset = try group.dataset(weightName)
+                weights.append(Weight(name: weightName, tensor: try StoredNodeIO.tensor(of: dataset),
+                                      attributes: try StoredNodeIO.attributes(of: dataset)))
+            }
+            let extras = try StoredNodeIO.attributes(of: group, except: chunkNames(group, "weight_names"))
+            layers.append(LayerWeights(name: name, weights: weights, extraAttributes: extras))
+        }
+
+        let model = Model(format: .kerasLegacyH5, kind: config == nil ? .weightsOnly : .fullModel,
+                          sourcePath: path, layers: layers)
+        model.config = config
+        model.originalConfigText = configText
+        model.nameListEncoding = encoding
+        let isRootWeights = weightsGroup.path == "/"
+        let rootRegenerated: Set<String> = isRootWeights ? chunkNames(root, "layer_names") : []
+        model.rootAttributes = try StoredNodeIO.attributes(of: root, except: rootRegenerated)
+        if !isRootWeights {
+            model.weightsGroupAttributes = try StoredNodeIO.attributes(of: weightsGroup, except: chunkNames(weightsGroup, "layer_names"))
+        }
+        model.kerasVersion = try root.hasAttribute("keras_version") ? root.attribute("keras_version").stringValues?.first : nil
+        model.backend = try root.hasAttribute("backend") ? root.attribute("backend").stringValues?.first : nil
+        if root.hasAttribute("training_config") {
+            model.trainingConfig = try root.attribute("training_config").stringValues?.first
+        }
+        if root.contains("optimizer_weights") {
+            model.optimizer = try StoredNodeIO.read(try root.group("optimizer_weights"), name: "optimizer_weights")
+        }
+        let listed = Set(layerNames)
+        if isRootWeights {
+            for (child, kind) in try root.children() where !listed.contains(child) && child != "optimizer_weights" {
+                model.rootExtras.append(try readChild(root, child, kind))
+            }
+        } else {
+            for (child, kind) in try root.children() where child != "model_weights" && child != "optimizer_weights" {
+                model.rootExtras.append(try readChild(root, child, kind))
+            }
+            for (child, kind) in try weightsGroup.children() where !listed.contains(child) {
+                model.weightsGroupExtras.append(try readChild(weightsGroup, child, kind))
+            }
+        }
+        return model
+    }
+
+    private static func readChild(_ parent: HDF5Group, _ name: String, _ kind: HDF5ChildKind) throws -> StoredNode {
+        if kind == .dataset {
+            let d = try parent.dataset(name)
+            return .dataset(name: name, attributes: try StoredNodeIO.attributes(of: d), tensor: try StoredNodeIO.tensor(of: d))
+        }
+        return try StoredNodeIO.read(try parent.group(name), name: name)
+    }
+
+    static func hasNameList(_ object: HDF5Object, _ name: String) -> Bool {
+        object.hasAttribute(name) || object.hasAttribute(name + "0")
+    }
+
+    /// The attribute itself, or its chunks `name0`, `name1`, … as Keras splits large ones.
+    static func chunkNames(_ object: HDF5Object, _ name: String) -> Set<String> {
+        var names: Set<String> = [name]
+        var i = 0
+        while object.hasAttribute("\(name)\(i)") { names.insert("\(name)\(i)"); i += 1 }
+        return names
+    }
+
+    /// Reads a list of names (`layer_names`, `weight_names`): strings in any encoding, possibly
+    /// chunked; an empty list may be stored as an empty float64 array.
+    static func nameList(_ object: HDF5Object, _ name: String) throws -> (values: [String], encoding: StringEncoding)? {
+        var parts: [AttributeValue] = []
+        if object.hasAttribute(name) {
+            parts = [try object.attribute(name)]
+        } else {
+            var i = 0
+            while object.hasAttribute("\(name)\(i)") { parts.append(try object.attribute("\(name)\(i)")); i += 1 }
+        }
+        guard !parts.isEmpty else { return nil }
+        var values: [String] = []
+        var encoding = StringEncoding.variableUTF8
+        for part in parts {
+            switch part {
+            case let .strings(s, _, e):
+                values += s
+                encoding = e
+            case let .numbers(_, shape, _):
+                guard shape.reduce(1, *) == 0 else {
+                    throw PareError(file: object.file.path, object: "\(object.path) attribute '\(name)'",
+                                    "holds numbers, not names")
+                }
+            }
+        }
+        return (values, encoding)
+    }
+
+    // MARK: Writing
+
+    /// Writes `model` as a legacy .h5 of the same kind (full model or weights only), atomically.
+    public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions()) throws {
+        try AtomicFile.write(to: path) { temporary in
+            let file = try HDF5File.create(temporary)
+            do {
+                try writeContents(model, file: file, options: options)
+                try file.close()
+            } catch {
+                try? file.close()
+                throw error
+            }
+        }
+    }
+
+    private static func writeContents(_ model: Model, file: HDF5File, options: WriteOptions) throws {
+        let root = try file.root()
+        let datasetOptions = DatasetOptions(deflateLevel: options.deflateLevel)
+        for (key, value) in model.rootAttributes {
+            if key == "model_config", let config = model.config, case let .strings(_, shape, encoding) = value {
+                let unchanged = model.originalConfigText.flatMap { try? JSON.parse($0) } == config
+                let text = unchanged ? model.originalConfigText! : config.serialized()
+                try root.setAttribute(key, .strings([text], shape: shape, encoding: encoding))
+            } else {
+                try root.setAttribute(key, value)
+            }
+        }
+        if model.kind == .fullModel, let config = model.config, !model.rootAttributes.contains(where: { $0.0 == "model_config" }) {
+            try root.setAttribute("model_config", .string(config.serialized()))
+        }
+        let weightsGroup: HDF5Group
+        if model.kind == .fullModel {
+            weightsGroup = try root.createGroup("model_weights")
+            for (key, value) in model.weightsGroupAttributes { try weightsGroup.setAttribute(key, value) }
+        } else {
+            weightsGroup = root
+        }
+        try writeNameList(weightsGroup, "layer_names", model.layers.map(\.name), encoding: model.nameListEncoding)
+        for layer in model.layers {
+            let group = try weightsGroup.createGroup(layer.name)
+            for (key, value) in layer.extraAttributes { try group.setAttribute(key, value) }
+            try writeNameList(group, "weight_names", layer.weights.map(\.name), encoding: model.nameListEncoding)
+            for weight in layer.weights {
+                let dataset = try group.createDataset(weight.name, type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
+                                                      bytes: try weight.tensor.bytes(), options: datasetOptions)
+                for (key, value) in weight.attributes { try dataset.setAttribute(key, value) }
+            }
+        }
+        for extra in model.weightsGroupExtras { try StoredNodeIO.write(extra, into: weightsGroup, options: datasetOptions) }
+        for extra in model.rootExtras { try StoredNodeIO.write(extra, into: root, options: datasetOptions) }
+        if let optimizer = model.optimizer, !options.dropOptimizer {
+            try StoredNodeIO.write(optimizer, into: root, options: datasetOptions)
+        }
+    }
+
+    /// Writes a list of names the way Keras does: an empty list as an empty float64 array; a
+    /// fixed-length list over 64,512 bytes split into `name0`, `name1`, … of near-equal size.
+    static func writeNameList(_ object: HDF5Object, _ name: String, _ values: [String], encoding: StringEncoding) throws {
+        if values.isEmpty {
+            try object.setAttribute(name, .numbers(.float(bits: 64), shape: [0], bytes: []))
+            return
+        }
+        let width = max(encoding.fixedSize, values.map { $0.utf8.count }.max() ?? 1)
+        guard !encoding.variableLength, width * values.count > attributeChunkLimit else {
+            try object.setAttribute(name, .stringArray(values, encoding: encoding))
+            return
+        }
+        var chunks = 1
+        while chunks < values.count, chunkSizes(values.count, chunks).max()! * width > attributeChunkLimit { chunks += 1 }
+        var start = 0
+        for (i, size) in chunkSizes(values.count, chunks).enumerated() {
+            try object.setAttribute("\(name)\(i)", .stringArray(Array(values[start..<(start + size)]), encoding: encoding))
+            start += size
+        }
+    }
+
+    /// numpy.array_split sizes: the first `n % k` parts get one extra element.
+    private static func chunkSizes(_ n: Int, _ k: Int) -> [Int] {
+        (0..<k).map { n / k + ($0 < n % k ? 1 : 0) }
+    }
+}

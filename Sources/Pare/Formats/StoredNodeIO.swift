@@ -1,0 +1,44 @@
+import HDF5
+
+/// Reads and writes groups and datasets kept verbatim (optimizer state, unknown extras).
+enum StoredNodeIO {
+    static func attributes(of object: HDF5Object, except excluded: Set<String> = []) throws -> [(String, AttributeValue)] {
+        try object.attributeNames().filter { !excluded.contains($0) }.map { ($0, try object.attribute($0)) }
+    }
+
+    static func tensor(of dataset: HDF5Dataset) throws -> Tensor {
+        let type = try dataset.elementType()
+        let shape = try dataset.shape()
+        return Tensor(dtype: DType(hdf5: type), shape: shape) { try dataset.readBytes() }
+    }
+
+    static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = []) throws -> StoredNode {
+        var children: [StoredNode] = []
+        for (child, kind) in try group.children() where !skipped.contains(child) {
+            switch kind {
+            case .group:
+                children.append(try read(try group.group(child), name: child))
+            case .dataset:
+                let dataset = try group.dataset(child)
+                children.append(.dataset(name: child, attributes: try attributes(of: dataset), tensor: try tensor(of: dataset)))
+            case .other:
+                throw HDF5Error.unsupportedType(file: group.file.path, object: group.path + "/" + child,
+                                                detail: "link that is neither a group nor a dataset")
+            }
+        }
+        return .group(name: name, attributes: try attributes(of: group), children: children)
+    }
+
+    static func write(_ node: StoredNode, into parent: HDF5Group, options: DatasetOptions) throws {
+        switch node {
+        case let .group(name, attrs, children):
+            let group = try parent.requireGroup(name)
+            for (key, value) in attrs { try group.setAttribute(key, value) }
+            for child in children { try write(child, into: group, options: options) }
+        case let .dataset(name, attrs, tensor):
+            let dataset = try parent.createDataset(name, type: tensor.dtype.hdf5, shape: tensor.shape,
+                                                   bytes: try tensor.bytes(), options: options)
+            for (key, value) in attrs { try dataset.setAttribute(key, value) }
+        }
+    }
+}
