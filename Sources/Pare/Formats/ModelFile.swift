@@ -3,7 +3,14 @@ import HDF5
 
 /// Reads and writes models, choosing the format by content (reading) and by the model (writing).
 public enum ModelFile {
+    /// Reads a model and checks its weights against its architecture.
     public static func read(_ path: String) throws -> Model {
+        let model = try readUnchecked(path)
+        try model.validate()
+        return model
+    }
+
+    static func readUnchecked(_ path: String) throws -> Model {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw PareError(file: path, "no such file")

@@ -1,0 +1,138 @@
+import Foundation
+
+/// Everything `pare inspect` reports about a model file.
+public struct Inspection: Codable, Sendable {
+    public struct LayerRow: Codable, Sendable {
+        public var path: String
+        public var className: String
+        /// Output shape per call site, batch axis included as None.
+        public var outputShapes: [String]
+        /// Inbound tensors per call site (`layer[call][tensor]`); several entries for a shared layer.
+        public var inbound: [[String]]
+        public var parameters: Int
+        public var macs: Int?
+    }
+
+    public struct WeightRow: Codable, Sendable {
+        public var layer: String
+        public var name: String
+        public var shape: [Int]
+        public var dtype: String
+        public var parameters: Int
+        public var zeros: Int
+        public var sparsity: Double
+    }
+
+    public struct DeadChannels: Codable, Sendable {
+        public var layer: String
+        public var channels: Int
+        public var dead: [Int]
+    }
+
+    public var file: String
+    public var format: String
+    public var kind: String
+    public var writer: String
+    public var kerasVersion: String?
+    public var backend: String?
+    public var modelName: String?
+    public var modelClass: String?
+    public var layers: [LayerRow]
+    public var weights: [WeightRow]
+    public var deadChannels: [DeadChannels]
+    public var totalParameters: Int
+    public var totalMACs: Int?
+    public var macsNote: String
+    public var optimizerTensors: Int
+    public var optimizerParameters: Int
+    public var unsupportedLayers: [String]
+
+    public static let macsDefinition =
+        "MACs = multiply-accumulates of Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and Dense per example, summed over call sites; bias adds, BatchNormalization, activations, pooling and merges are not counted. FLOPs ≈ 2 × MACs."
+}
+
+extension Inspection {
+    public static func of(_ model: Model) throws -> Inspection {
+        let checked = try CheckedModel(model)
+        var weightRows: [WeightRow] = []
+        var deadRows: [DeadChannels] = []
+        for layer in model.layers {
+            for weight in layer.weights {
+                let bytes = try weight.tensor.bytes()
+                let zeros = TensorStats.zeroCount(weight.tensor, bytes: bytes)
+                weightRows.append(WeightRow(layer: layer.name, name: weight.name, shape: weight.tensor.shape,
+                                            dtype: weight.tensor.dtype.rawValue, parameters: weight.tensor.count, zeros: zeros,
+                                            sparsity: weight.tensor.count == 0 ? 0 : Double(zeros) / Double(weight.tensor.count)))
+            }
+        }
+        for unit in checked.weightUnits {
+            if let dead = try deadChannels(unit) { deadRows.append(dead) }
+        }
+        var rows: [LayerRow] = []
+        if let arch = checked.architecture, let analysis = checked.analysis {
+            for (path, node) in arch.allLayers() {
+                let calls = analysis.calls(of: path)
+                let shapes = node.className == "InputLayer"
+                    ? [describe(checked.inputShape(path) ?? [])]
+                    : calls.map { $0.output.map(describe) ?? "?" }
+                let inbound = node.calls.map { $0.map(\.description) }
+                let macs: Int? = node.nested != nil
+                    ? analysis.calls.filter { $0.path.hasPrefix(path + "/") }.reduce(Optional(0)) { acc, c in acc.flatMap { a in c.macs.map { a + $0 } } }
+                    : calls.reduce(Optional(0)) { acc, c in acc.flatMap { a in c.macs.map { a + $0 } } }
+                rows.append(LayerRow(path: path, className: node.className, outputShapes: shapes, inbound: inbound,
+                                     parameters: checked.parameters(of: path), macs: macs))
+            }
+        } else {
+            rows = model.layers.map {
+                LayerRow(path: $0.name, className: "?", outputShapes: [], inbound: [], parameters: $0.parameterCount, macs: nil)
+            }
+        }
+        let topMacs = rows.filter { !$0.path.contains("/") }.map(\.macs)
+        let optimizerTensors = model.optimizer?.datasets() ?? []
+        return Inspection(
+            file: model.sourcePath, format: model.format.rawValue, kind: model.kind.rawValue,
+            writer: writerDescription(model), kerasVersion: model.kerasVersion, backend: model.backend,
+            modelName: checked.architecture?.name, modelClass: checked.architecture?.className,
+            layers: rows, weights: weightRows, deadChannels: deadRows, totalParameters: model.parameterCount,
+            totalMACs: checked.architecture == nil || topMacs.contains(where: { $0 == nil }) ? nil : topMacs.map { $0! }.reduce(0, +),
+            macsNote: macsDefinition, optimizerTensors: optimizerTensors.count,
+            optimizerParameters: optimizerTensors.reduce(0) { $0 + $1.tensor.count },
+            unsupportedLayers: checked.analysis?.problems.map(\.description) ?? [])
+    }
+
+    static func writerDescription(_ model: Model) -> String {
+        let version = model.kerasVersion ?? "unknown version"
+        let family: String
+        if let v = model.kerasVersion, v.hasPrefix("3.") { family = "Keras 3 (legacy .h5)" }
+        else if let v = model.kerasVersion, v.hasPrefix("2.") {
+            family = model.nameListEncoding.variableLength ? "Keras 2 / tf.keras 2, h5py 3" : "Keras 2 / tf.keras 2, h5py 2 layout (fixed-length strings)"
+        } else { family = "Keras" }
+        return "\(family), keras_version \(version), backend \(model.backend ?? "unknown")"
+    }
+
+    /// Output channels whose kernel slice and bias are all exactly zero.
+    static func deadChannels(_ unit: CheckedModel.WeightUnit) throws -> DeadChannels? {
+        let byRole = Dictionary(unit.weights.map { ($0.role, $0) }, uniquingKeysWith: { a, _ in a })
+        let kernel: Weight
+        let axis: Int
+        if unit.className == "SeparableConv2D", let pw = byRole["pointwise_kernel"] {
+            kernel = pw; axis = pw.tensor.shape.count - 1
+        } else if let dw = byRole["depthwise_kernel"], dw.tensor.shape.count == 4 {
+            // (kh, kw, in, multiplier): output channel c*m + k — flatten the last two axes.
+            let s = dw.tensor.shape
+            kernel = Weight(name: dw.name, tensor: Tensor(dtype: dw.tensor.dtype, shape: [s[0], s[1], s[2] * s[3]], bytes: try dw.tensor.bytes()))
+            axis = 2
+        } else if let k = byRole["kernel"], k.tensor.shape.count >= 2 {
+            kernel = k
+            axis = unit.className == "Conv2DTranspose" ? k.tensor.shape.count - 2 : k.tensor.shape.count - 1
+        } else {
+            return nil
+        }
+        var zero = TensorStats.zeroChannels(kernel.tensor, bytes: try kernel.tensor.bytes(), axis: axis)
+        if let bias = byRole["bias"], bias.tensor.count == zero.count {
+            let b = TensorStats.zeroChannels(bias.tensor, bytes: try bias.tensor.bytes(), axis: 0)
+            zero = zip(zero, b).map { $0 && $1 }
+        }
+        return DeadChannels(layer: unit.path, channels: zero.count, dead: zero.indices.filter { zero[$0] })
+    }
+}

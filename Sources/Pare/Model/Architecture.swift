@@ -1,0 +1,238 @@
+/// A reference to one output tensor of one call of a layer, as Keras configs write it:
+/// `[layer name, node index, tensor index]`.
+public struct TensorRef: Hashable, Sendable, CustomStringConvertible {
+    public var layer: String
+    public var node: Int
+    public var tensor: Int
+    public var description: String { "\(layer)[\(node)][\(tensor)]" }
+}
+
+/// A layer as the architecture describes it: class, config, and the inputs of each call site.
+public struct LayerNode: Sendable {
+    public var name: String
+    public var className: String
+    /// The layer's `config` object (everything Keras needs to rebuild it).
+    public var config: JSON
+    /// The inputs of each call site (inbound node), in order; node indices already resolved to call sites.
+    public var calls: [[TensorRef]]
+    /// For a nested Sequential/Functional model: its own architecture.
+    public var nested: Architecture?
+}
+
+/// The graph of a Keras model from its `model_config`.
+public struct Architecture: Sendable {
+    public var name: String
+    public var className: String
+    public var layers: [LayerNode]
+    public var inputs: [TensorRef]
+    public var outputs: [TensorRef]
+    /// Input shapes without the batch axis, for InputLayers.
+    public var inputShapes: [String: [Int?]]
+
+    public func layer(_ name: String) -> LayerNode? { layers.first { $0.name == name } }
+
+    /// Every layer including those inside nested models, with its path (`encoder/enc_conv1`).
+    public func allLayers(prefix: String = "") -> [(path: String, layer: LayerNode)] {
+        layers.flatMap { layer -> [(String, LayerNode)] in
+            let path = prefix + layer.name
+            return [(path, layer)] + (layer.nested?.allLayers(prefix: path + "/") ?? [])
+        }
+    }
+}
+
+public struct ArchitectureError: Error, CustomStringConvertible {
+    public let object: String
+    public let problem: String
+    public var description: String { "\(object): \(problem)" }
+}
+
+extension Architecture {
+    static let modelClasses: Set<String> = ["Sequential", "Functional", "Model"]
+
+    /// Parses a `model_config` as Keras 2.x, tf.keras 2 and Keras 3 write it.
+    public static func parse(_ json: JSON) throws -> Architecture {
+        guard let className = json["class_name"]?.stringValue else {
+            throw ArchitectureError(object: "model_config", problem: "has no class_name")
+        }
+        guard let config = json["config"] else { throw ArchitectureError(object: "model_config", problem: "has no config") }
+        switch className {
+        case "Sequential": return try parseSequential(config, path: "model_config")
+        case "Functional", "Model": return try parseFunctional(config, className: className, path: "model_config")
+        default:
+            throw ArchitectureError(object: "model_config", problem: "top-level class '\(className)' is not Sequential or Functional")
+        }
+    }
+
+    static func batchShape(_ config: JSON) -> [Int?]? {
+        guard let shape = (config["batch_shape"] ?? config["batch_input_shape"])?.arrayValue, !shape.isEmpty else { return nil }
+        return shape.dropFirst().map { $0.intValue }
+    }
+
+    static func layerNode(_ entry: JSON, path: String) throws -> LayerNode {
+        guard let className = entry["class_name"]?.stringValue else {
+            throw ArchitectureError(object: path, problem: "layer without class_name")
+        }
+        let config = entry["config"] ?? .object([])
+        guard let name = entry["name"]?.stringValue ?? config["name"]?.stringValue else {
+            throw ArchitectureError(object: path, problem: "\(className) layer without a name")
+        }
+        var nested: Architecture?
+        if className == "Sequential" {
+            nested = try parseSequential(config, path: path + "/" + name)
+        } else if modelClasses.contains(className) {
+            nested = try parseFunctional(config, className: className, path: path + "/" + name)
+        }
+        return LayerNode(name: name, className: className, config: config, calls: [], nested: nested)
+    }
+
+    static func parseSequential(_ config: JSON, path: String) throws -> Architecture {
+        // Keras <= 2.2.2 stored the layer list itself; later versions {"name": ..., "layers": [...]}.
+        let entries: [JSON]
+        if let list = config.arrayValue { entries = list } else if let list = config["layers"]?.arrayValue { entries = list } else {
+            throw ArchitectureError(object: path, problem: "Sequential config has no layer list")
+        }
+        let name = config["name"]?.stringValue ?? "sequential"
+        var layers: [LayerNode] = []
+        var inputShapes: [String: [Int?]] = [:]
+        var previous: TensorRef?
+        for (i, entry) in entries.enumerated() {
+            var node = try layerNode(entry, path: path)
+            if node.className == "InputLayer" {
+                guard i == 0 else { throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer") }
+                guard let shape = batchShape(node.config) else {
+                    throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer without batch_shape")
+                }
+                inputShapes[node.name] = shape
+                layers.append(node)
+                previous = TensorRef(layer: node.name, node: 0, tensor: 0)
+                continue
+            }
+            if previous == nil {
+                // No InputLayer: the first layer carries batch_input_shape; Keras makes an input for it.
+                guard let shape = batchShape(node.config) else {
+                    throw ArchitectureError(object: path + "/" + node.name, problem: "first layer of a Sequential model has no input shape")
+                }
+                let inputName = node.name + "_input"
+                inputShapes[inputName] = shape
+                layers.append(LayerNode(name: inputName, className: "InputLayer",
+                                        config: .object([("batch_input_shape", .array([.null] + shape.map { $0.map(JSON.int) ?? .null })),
+                                                         ("name", .string(inputName))]),
+                                        calls: [], nested: nil))
+                previous = TensorRef(layer: inputName, node: 0, tensor: 0)
+            }
+            node.calls = [[previous!]]
+            layers.append(node)
+            previous = TensorRef(layer: node.name, node: 0, tensor: 0)
+        }
+        guard let first = layers.first, let last = previous else { throw ArchitectureError(object: path, problem: "Sequential model without layers") }
+        return Architecture(name: name, className: "Sequential", layers: layers,
+                            inputs: [TensorRef(layer: first.name, node: 0, tensor: 0)], outputs: [last], inputShapes: inputShapes)
+    }
+
+    static func parseFunctional(_ config: JSON, className: String, path: String) throws -> Architecture {
+        guard let entries = config["layers"]?.arrayValue else {
+            throw ArchitectureError(object: path, problem: "\(className) config has no layer list")
+        }
+        var layers: [LayerNode] = []
+        var rawCalls: [[TensorRef]] = []
+        var inputShapes: [String: [Int?]] = [:]
+        for entry in entries {
+            var node = try layerNode(entry, path: path)
+            let object = path + "/" + node.name
+            guard layers.allSatisfy({ $0.name != node.name }) else {
+                throw ArchitectureError(object: object, problem: "layer name used twice")
+            }
+            if node.className == "InputLayer" {
+                guard let shape = batchShape(node.config) else { throw ArchitectureError(object: object, problem: "InputLayer without batch_shape") }
+                inputShapes[node.name] = shape
+            }
+            for inbound in entry["inbound_nodes"]?.arrayValue ?? [] {
+                rawCalls.append(try parseInboundNode(inbound, object: object))
+                node.calls.append(rawCalls.last!)
+            }
+            layers.append(node)
+        }
+        let inputs = try parseRefList(config["input_layers"], object: path + " input_layers")
+        let outputs = try parseRefList(config["output_layers"], object: path + " output_layers")
+        // Node indices count a layer's call sites, but tf.keras numbers a nested model's external
+        // calls from 1 (node 0 is the model's own construction). Shift where indices overflow.
+        var maxNode: [String: Int] = [:]
+        for ref in layers.flatMap({ $0.calls.flatMap { $0 } }) + outputs {
+            maxNode[ref.layer] = max(maxNode[ref.layer] ?? 0, ref.node)
+        }
+        var offset: [String: Int] = [:]
+        for layer in layers where layer.className != "InputLayer" {
+            offset[layer.name] = max(0, (maxNode[layer.name] ?? 0) + 1 - layer.calls.count)
+        }
+        func resolve(_ ref: TensorRef, object: String) throws -> TensorRef {
+            guard let producer = layers.first(where: { $0.name == ref.layer }) else {
+                throw ArchitectureError(object: object, problem: "refers to unknown layer '\(ref.layer)'")
+            }
+            var r = ref
+            if producer.className == "InputLayer" {
+                guard ref.node == 0 else { throw ArchitectureError(object: object, problem: "refers to node \(ref.node) of input '\(ref.layer)'") }
+                return r
+            }
+            r.node -= offset[ref.layer] ?? 0
+            guard r.node >= 0, r.node < producer.calls.count else {
+                throw ArchitectureError(object: object, problem: "refers to call \(ref.node) of '\(ref.layer)', which has \(producer.calls.count)")
+            }
+            return r
+        }
+        for i in layers.indices {
+            let object = path + "/" + layers[i].name
+            layers[i].calls = try layers[i].calls.map { try $0.map { try resolve($0, object: object) } }
+        }
+        return Architecture(name: config["name"]?.stringValue ?? "model", className: className, layers: layers,
+                            inputs: try inputs.map { try resolve($0, object: path + " input_layers") },
+                            outputs: try outputs.map { try resolve($0, object: path + " output_layers") },
+                            inputShapes: inputShapes)
+    }
+
+    /// `[["name", node, tensor, {}], ...]` (Keras 2) or `{"args": [...], "kwargs": {...}}` (Keras 3).
+    static func parseInboundNode(_ node: JSON, object: String) throws -> [TensorRef] {
+        if let list = node.arrayValue {
+            return try list.map { item in
+                guard let parts = item.arrayValue, parts.count >= 3, let name = parts[0].stringValue,
+                      let n = parts[1].intValue, let t = parts[2].intValue else {
+                    throw ArchitectureError(object: object, problem: "malformed inbound node entry \(item.serialized())")
+                }
+                return TensorRef(layer: name, node: n, tensor: t)
+            }
+        }
+        guard let args = node["args"] else { throw ArchitectureError(object: object, problem: "malformed inbound node \(node.serialized().prefix(200))") }
+        var refs: [TensorRef] = []
+        try collectKerasTensors(args, into: &refs, object: object)
+        return refs
+    }
+
+    static func collectKerasTensors(_ value: JSON, into refs: inout [TensorRef], object: String) throws {
+        switch value {
+        case let .array(items):
+            for item in items { try collectKerasTensors(item, into: &refs, object: object) }
+        case .object:
+            if value["class_name"]?.stringValue == "__keras_tensor__" {
+                guard let history = value["config"]?["keras_history"]?.arrayValue, history.count == 3,
+                      let name = history[0].stringValue, let n = history[1].intValue, let t = history[2].intValue else {
+                    throw ArchitectureError(object: object, problem: "keras tensor without a valid keras_history")
+                }
+                refs.append(TensorRef(layer: name, node: n, tensor: t))
+            }
+        default:
+            break
+        }
+    }
+
+    /// `[["a", 0, 0], ["b", 0, 0]]`, or a single `["a", 0, 0]` (Keras 3 with one input or output).
+    static func parseRefList(_ value: JSON?, object: String) throws -> [TensorRef] {
+        guard let list = value?.arrayValue else { throw ArchitectureError(object: object, problem: "missing") }
+        let items = list.first?.stringValue != nil ? [JSON.array(list)] : list
+        return try items.map { item in
+            guard let parts = item.arrayValue, parts.count >= 3, let name = parts[0].stringValue,
+                  let n = parts[1].intValue, let t = parts[2].intValue else {
+                throw ArchitectureError(object: object, problem: "malformed entry \(item.serialized())")
+            }
+            return TensorRef(layer: name, node: n, tensor: t)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+/// A model whose stored weights were checked against its architecture: every layer that needs
+/// weights has them, in the shapes its config and input imply.
+struct CheckedModel {
+    /// The weights of one layer (a top-level layer, or a layer inside a nested model).
+    struct WeightUnit {
+        var path: String
+        var className: String?
+        var weights: [Weight]
+    }
+
+    let model: Model
+    let architecture: Architecture?
+    let analysis: GraphAnalysis?
+    let weightUnits: [WeightUnit]
+
+    init(_ model: Model) throws {
+        self.model = model
+        guard let config = model.config else {
+            architecture = nil
+            analysis = nil
+            weightUnits = model.layers.filter { !$0.weights.isEmpty }.map { WeightUnit(path: $0.name, className: nil, weights: $0.weights) }
+            return
+        }
+        let arch: Architecture
+        do {
+            arch = try Architecture.parse(config)
+        } catch let error as ArchitectureError {
+            throw PareError(file: model.sourcePath, object: "model_config", "\(error)")
+        }
+        architecture = arch
+        let analysis = GraphAnalysis.run(arch)
+        self.analysis = analysis
+        var units: [WeightUnit] = []
+        let stored = Dictionary(model.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for layer in model.layers where !layer.weights.isEmpty && arch.layer(layer.name) == nil {
+            throw PareError(file: model.sourcePath, object: "layer '\(layer.name)'", "has weights in the file but is not in model_config")
+        }
+        for node in arch.layers {
+            let own = stored[node.name]?.weights ?? []
+            if let nested = node.nested {
+                units += try CheckedModel.nestedUnits(nested, weights: own, prefix: node.name + "/", model: model, analysis: analysis)
+            } else {
+                units.append(WeightUnit(path: node.name, className: node.className, weights: own))
+            }
+        }
+        weightUnits = units.filter { !$0.weights.isEmpty || $0.className != nil }
+        for unit in weightUnits {
+            try CheckedModel.validate(unit, arch: arch, analysis: analysis, model: model)
+        }
+    }
+
+    /// Splits a nested model's weights among its layers by owner name (`…/enc_conv1/kernel`).
+    static func nestedUnits(_ arch: Architecture, weights: [Weight], prefix: String, model: Model, analysis: GraphAnalysis) throws -> [WeightUnit] {
+        var remaining = weights
+        var units: [WeightUnit] = []
+        for (path, node) in arch.allLayers(prefix: prefix) where node.nested == nil {
+            let name = String(path.split(separator: "/").last!)
+            let mine = remaining.filter { $0.ownerName == name }
+            remaining.removeAll { $0.ownerName == name }
+            units.append(WeightUnit(path: path, className: node.className, weights: mine))
+        }
+        if let stray = remaining.first {
+            throw PareError(file: model.sourcePath, object: "weight '\(stray.name)'",
+                            "belongs to no layer of nested model '\(prefix.dropLast())'")
+        }
+        return units
+    }
+
+    static func validate(_ unit: WeightUnit, arch: Architecture, analysis: GraphAnalysis, model: Model) throws {
+        guard let path = Optional(unit.path), let node = arch.allLayers().first(where: { $0.path == path })?.layer,
+              let call = analysis.calls(of: path).first, let input = call.inputs.first,
+              let expected = LayerKinds.expectedWeights(node, input: input) else { return }
+        let object = "layer '\(unit.path)' (\(node.className))"
+        guard expected.count == unit.weights.count else {
+            throw PareError(file: model.sourcePath, object: object,
+                            "has \(unit.weights.count) weights in the file, but its config needs \(expected.count) (\(expected.map(\.role).joined(separator: ", ")))")
+        }
+        for (weight, want) in zip(unit.weights, expected) {
+            let matches = weight.tensor.shape.count == want.shape.count
+                && zip(weight.tensor.shape, want.shape).allSatisfy { have, need in need == nil || have == need }
+            guard matches else {
+                throw PareError(file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
+                                "shape \(weight.tensor.shape) contradicts the config, which needs \(want.role) of shape \(want.shape.map { $0.map(String.init) ?? "?" })")
+            }
+        }
+    }
+
+    func inputShape(_ path: String) -> Shape? {
+        let parts = path.split(separator: "/").map(String.init)
+        var arch = architecture
+        for part in parts.dropLast() { arch = arch?.layer(part)?.nested }
+        return arch?.inputShapes[parts.last!]
+    }
+
+    func parameters(of path: String) -> Int {
+        if !path.contains("/"), let layer = model.layer(named: path) { return layer.parameterCount }
+        return weightUnits.filter { $0.path == path || $0.path.hasPrefix(path + "/") }
+            .reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.tensor.count } }
+    }
+}
+
+extension Model {
+    /// Checks the stored weights against the architecture (count and shape of every layer's
+    /// weights); throws a `PareError` naming the layer and weight on the first contradiction.
+    public func validate() throws {
+        _ = try CheckedModel(self)
+    }
+}

@@ -1,0 +1,255 @@
+/// Shapes are per example, without the batch axis; nil marks an unknown dimension.
+public typealias Shape = [Int?]
+
+public struct UnsupportedLayerError: Error, CustomStringConvertible {
+    public let layer: String
+    public let className: String
+    public let reason: String
+    public var description: String { "layer '\(layer)' (\(className)): \(reason)" }
+}
+
+/// What Pare knows of each Keras layer class: the output shape, the weights it must have, and
+/// its multiply-accumulate count. One entry per class family; adding a class touches one place.
+enum LayerKinds {
+    static let identityClasses: Set<String> = [
+        "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "ThresholdedReLU",
+        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+        "BatchNormalization", "Rescaling", "ActivityRegularization", "Identity", "Masking",
+    ]
+    static let mergeClasses: Set<String> = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
+    static let knownClasses: Set<String> = identityClasses.union(mergeClasses).union([
+        "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense",
+        "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+        "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Concatenate",
+        "Sequential", "Functional", "Model",
+    ])
+
+    static func ints(_ value: JSON?, count: Int) -> [Int]? {
+        if let v = value?.intValue { return Array(repeating: v, count: count) }
+        guard let list = value?.arrayValue, list.count == count else { return nil }
+        let r = list.compactMap { $0.intValue }
+        return r.count == count ? r : nil
+    }
+
+    static func channelsFirst(_ config: JSON) -> Bool { config["data_format"]?.stringValue == "channels_first" }
+
+    /// (height, width, channels) of a rank-3 image shape in either data format.
+    static func hwc(_ s: Shape, _ config: JSON) -> (Int?, Int?, Int?) {
+        channelsFirst(config) ? (s[1], s[2], s[0]) : (s[0], s[1], s[2])
+    }
+
+    static func image(_ h: Int?, _ w: Int?, _ c: Int?, _ config: JSON) -> Shape {
+        channelsFirst(config) ? [c, h, w] : [h, w, c]
+    }
+
+    /// Keras's conv_output_length.
+    static func convLength(_ n: Int?, kernel: Int, stride: Int, dilation: Int, padding: String) -> Int? {
+        guard let n else { return nil }
+        let k = (kernel - 1) * dilation + 1
+        return padding == "same" ? (n + stride - 1) / stride : max(0, (n - k) / stride + 1)
+    }
+
+    static func outputShape(_ layer: LayerNode, inputs: [Shape], path: String) throws -> Shape {
+        let c = layer.config
+        let cls = layer.className
+        func fail(_ reason: String) -> UnsupportedLayerError { UnsupportedLayerError(layer: path, className: cls, reason: reason) }
+        func rank(_ r: Int) throws -> Shape {
+            guard inputs.count == 1 else { throw fail("expects 1 input, got \(inputs.count)") }
+            guard inputs[0].count == r else { throw fail("expects a rank-\(r + 1) input (batch included), got shape \(describe(inputs[0]))") }
+            return inputs[0]
+        }
+        if identityClasses.contains(cls) {
+            guard inputs.count == 1 else { throw fail("expects 1 input, got \(inputs.count)") }
+            return inputs[0]
+        }
+        if mergeClasses.contains(cls) {
+            guard inputs.count >= 2 || (cls == "Subtract" && inputs.count == 2) else { throw fail("merges need at least 2 inputs") }
+            guard inputs.allSatisfy({ $0.count == inputs[0].count }) else { throw fail("inputs of different ranks: \(inputs.map(describe))") }
+            return (0..<inputs[0].count).map { axis in inputs.compactMap { $0[axis] }.filter { $0 != 1 }.first ?? inputs[0][axis] }
+        }
+        switch cls {
+        case "Conv2D", "DepthwiseConv2D", "SeparableConv2D":
+            let s = try rank(3)
+            let (h, w, ch) = hwc(s, c)
+            guard let k = ints(c["kernel_size"], count: 2) else { throw fail("kernel_size missing") }
+            let st = ints(c["strides"], count: 2) ?? [1, 1]
+            let d = ints(c["dilation_rate"], count: 2) ?? [1, 1]
+            let pad = c["padding"]?.stringValue ?? "valid"
+            guard pad == "same" || pad == "valid" else { throw fail("padding '\(pad)' is not supported") }
+            let oh = convLength(h, kernel: k[0], stride: st[0], dilation: d[0], padding: pad)
+            let ow = convLength(w, kernel: k[1], stride: st[1], dilation: d[1], padding: pad)
+            let out: Int?
+            if cls == "DepthwiseConv2D" {
+                out = ch.map { $0 * (c["depth_multiplier"]?.intValue ?? 1) }
+            } else {
+                guard let f = c["filters"]?.intValue else { throw fail("filters missing") }
+                out = f
+            }
+            return image(oh, ow, out, c)
+        case "Conv2DTranspose":
+            let s = try rank(3)
+            let (h, w, _) = hwc(s, c)
+            guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { throw fail("kernel_size or filters missing") }
+            let st = ints(c["strides"], count: 2) ?? [1, 1]
+            let d = ints(c["dilation_rate"], count: 2) ?? [1, 1]
+            let pad = c["padding"]?.stringValue ?? "valid"
+            let outPad = ints(c["output_padding"], count: 2)
+            func length(_ n: Int?, _ i: Int) -> Int? {
+                guard let n else { return nil }
+                let k2 = (k[i] - 1) * d[i] + 1
+                if let op = outPad?[i] {
+                    let p = pad == "same" ? k2 / 2 : 0
+                    return (n - 1) * st[i] + k2 - 2 * p + op
+                }
+                return pad == "same" ? n * st[i] : n * st[i] + max(k2 - st[i], 0)
+            }
+            return image(length(h, 0), length(w, 1), f, c)
+        case "Dense":
+            guard inputs.count == 1, !inputs[0].isEmpty else { throw fail("expects 1 input of rank ≥ 2") }
+            guard let units = c["units"]?.intValue else { throw fail("units missing") }
+            return Array(inputs[0].dropLast()) + [units]
+        case "MaxPooling2D", "AveragePooling2D":
+            let s = try rank(3)
+            let (h, w, ch) = hwc(s, c)
+            let pool = ints(c["pool_size"], count: 2) ?? [2, 2]
+            let st = ints(c["strides"], count: 2) ?? pool
+            let pad = c["padding"]?.stringValue ?? "valid"
+            return image(convLength(h, kernel: pool[0], stride: st[0], dilation: 1, padding: pad),
+                         convLength(w, kernel: pool[1], stride: st[1], dilation: 1, padding: pad), ch, c)
+        case "GlobalAveragePooling2D", "GlobalMaxPooling2D":
+            let s = try rank(3)
+            let (_, _, ch) = hwc(s, c)
+            return c["keepdims"]?.boolValue == true ? image(1, 1, ch, c) : [ch]
+        case "Flatten":
+            guard inputs.count == 1 else { throw fail("expects 1 input") }
+            let dims = inputs[0]
+            return [dims.contains(where: { $0 == nil }) ? nil : dims.map { $0! }.reduce(1, *)]
+        case "Reshape":
+            guard inputs.count == 1, let target = c["target_shape"]?.arrayValue?.map({ $0.intValue }) else { throw fail("target_shape missing") }
+            let known = inputs[0].contains(where: { $0 == nil }) ? nil : inputs[0].map { $0! }.reduce(1, *)
+            let fixed = target.compactMap { $0 }.filter { $0 != -1 }.reduce(1, *)
+            return target.map { t in t == -1 || t == nil ? known.map { fixed == 0 ? 0 : $0 / fixed } : t }
+        case "Permute":
+            guard inputs.count == 1, let dims = c["dims"]?.arrayValue?.compactMap({ $0.intValue }), dims.count == inputs[0].count,
+                  Set(dims) == Set(1...dims.count) else { throw fail("dims must be a permutation of 1…\(inputs.first?.count ?? 0)") }
+            return dims.map { inputs[0][$0 - 1] }
+        case "ZeroPadding2D", "Cropping2D":
+            let s = try rank(3)
+            let (h, w, ch) = hwc(s, c)
+            let key = cls == "ZeroPadding2D" ? "padding" : "cropping"
+            guard let (t, b, l, r) = pairs2D(c[key]) else { throw fail("\(key) missing") }
+            let sign = cls == "ZeroPadding2D" ? 1 : -1
+            return image(h.map { $0 + sign * (t + b) }, w.map { $0 + sign * (l + r) }, ch, c)
+        case "UpSampling2D":
+            let s = try rank(3)
+            let (h, w, ch) = hwc(s, c)
+            let size = ints(c["size"], count: 2) ?? [2, 2]
+            return image(h.map { $0 * size[0] }, w.map { $0 * size[1] }, ch, c)
+        case "Concatenate":
+            guard inputs.count >= 1, inputs.allSatisfy({ $0.count == inputs[0].count }) else { throw fail("inputs of different ranks") }
+            var axis = c["axis"]?.intValue ?? -1
+            let r = inputs[0].count
+            axis = axis < 0 ? r + axis : axis - 1   // Keras counts the batch axis
+            guard axis >= 0, axis < r else { throw fail("axis out of range") }
+            var out = inputs[0]
+            out[axis] = inputs.contains(where: { $0[axis] == nil }) ? nil : inputs.map { $0[axis]! }.reduce(0, +)
+            return out
+        default:
+            throw fail("is not a layer Pare knows")
+        }
+    }
+
+    /// ((top, bottom), (left, right)) from an int, a pair, or a pair of pairs.
+    static func pairs2D(_ value: JSON?) -> (Int, Int, Int, Int)? {
+        if let v = value?.intValue { return (v, v, v, v) }
+        guard let list = value?.arrayValue, list.count == 2 else { return nil }
+        if let a = list[0].intValue, let b = list[1].intValue { return (a, a, b, b) }
+        guard let t = ints(list[0], count: 2), let l = ints(list[1], count: 2) else { return nil }
+        return (t[0], t[1], l[0], l[1])
+    }
+
+    /// The weights a layer must have, by role, in Keras's order; nil where Pare cannot say.
+    static func expectedWeights(_ layer: LayerNode, input: Shape) -> [(role: String, shape: [Int?])]? {
+        let c = layer.config
+        let bias = c["use_bias"]?.boolValue ?? true
+        let channelAxisValue: Int? = {
+            guard !input.isEmpty else { return nil }
+            return channelsFirst(c) ? input[0] : input[input.count - 1]
+        }()
+        switch layer.className {
+        case "Conv2D":
+            guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { return nil }
+            let groups = c["groups"]?.intValue ?? 1
+            return [("kernel", [k[0], k[1], channelAxisValue.map { $0 / max(1, groups) }, f])] + (bias ? [("bias", [f])] : [])
+        case "DepthwiseConv2D":
+            guard let k = ints(c["kernel_size"], count: 2) else { return nil }
+            let m = c["depth_multiplier"]?.intValue ?? 1
+            return [("depthwise_kernel", [k[0], k[1], channelAxisValue, m])] + (bias ? [("bias", [channelAxisValue.map { $0 * m }])] : [])
+        case "SeparableConv2D":
+            guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { return nil }
+            let m = c["depth_multiplier"]?.intValue ?? 1
+            return [("depthwise_kernel", [k[0], k[1], channelAxisValue, m]),
+                    ("pointwise_kernel", [1, 1, channelAxisValue.map { $0 * m }, f])] + (bias ? [("bias", [f])] : [])
+        case "Conv2DTranspose":
+            guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { return nil }
+            return [("kernel", [k[0], k[1], f, channelAxisValue])] + (bias ? [("bias", [f])] : [])
+        case "Dense":
+            guard let units = c["units"]?.intValue else { return nil }
+            return [("kernel", [input.last ?? nil, units])] + (bias ? [("bias", [units])] : [])
+        case "BatchNormalization":
+            var axis = c["axis"]?.intValue ?? c["axis"]?[0]?.intValue ?? -1
+            axis = axis < 0 ? input.count + axis : axis - 1
+            let n: Int? = input.indices.contains(axis) ? input[axis] : nil
+            var list: [(String, [Int?])] = []
+            if c["scale"]?.boolValue ?? true { list.append(("gamma", [n])) }
+            if c["center"]?.boolValue ?? true { list.append(("beta", [n])) }
+            return list + [("moving_mean", [n]), ("moving_variance", [n])]
+        case "PReLU":
+            var shape: [Int?] = input
+            for a in c["shared_axes"]?.arrayValue?.compactMap({ $0.intValue }) ?? [] where a >= 1 && a <= shape.count { shape[a - 1] = 1 }
+            return [("alpha", shape)]
+        case let cls where identityClasses.contains(cls) || mergeClasses.contains(cls):
+            return []
+        case "InputLayer", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten",
+             "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Concatenate":
+            return []
+        default:
+            return nil
+        }
+    }
+
+    /// Multiply-accumulates of one call: Conv/Dense only (bias, BN, activations and pooling are not counted).
+    static func macs(_ layer: LayerNode, input: Shape, output: Shape) -> Int? {
+        let c = layer.config
+        func known(_ s: Shape) -> [Int]? { s.contains(where: { $0 == nil }) ? nil : s.map { $0! } }
+        guard let i = known(input), let o = known(output) else { return nil }
+        let k = ints(c["kernel_size"], count: 2) ?? [1, 1]
+        switch layer.className {
+        case "Conv2D":
+            let (_, _, cin) = hwc(input, c)
+            let (oh, ow, cout) = hwc(output, c)
+            let groups = max(1, c["groups"]?.intValue ?? 1)
+            return oh! * ow! * k[0] * k[1] * (cin! / groups) * cout!
+        case "DepthwiseConv2D":
+            let (oh, ow, cout) = hwc(output, c)
+            return oh! * ow! * k[0] * k[1] * cout!
+        case "SeparableConv2D":
+            let (_, _, cin) = hwc(input, c)
+            let (oh, ow, cout) = hwc(output, c)
+            let m = c["depth_multiplier"]?.intValue ?? 1
+            return oh! * ow! * k[0] * k[1] * cin! * m + oh! * ow! * cin! * m * cout!
+        case "Conv2DTranspose":
+            let (ih, iw, cin) = hwc(input, c)
+            let (_, _, cout) = hwc(output, c)
+            return ih! * iw! * k[0] * k[1] * cin! * cout!
+        case "Dense":
+            return i.reduce(1, *) * o.last!
+        default:
+            return 0
+        }
+    }
+}
+
+func describe(_ shape: Shape) -> String {
+    "(None, " + shape.map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + ")"
+}

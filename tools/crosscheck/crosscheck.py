@@ -1,0 +1,141 @@
+"""Cross-checks files Pare wrote against their sources with h5py and real Keras.
+
+Usage: crosscheck.py MANIFEST.json
+The manifest lists {"source", "written", "kind": "full-model"|"weights-only", "architecture",
+"inputs": [npy, ...], "dropped": [paths allowed to be missing]}.
+For every entry:
+  1. h5py: every dataset of the source is in the written file with the same dtype, shape and bytes,
+     every attribute decodes to the same value, and nothing else was added;
+  2. Keras: the written file loads (load_model, or load_weights into the architecture) and predicts
+     exactly what the source predicts.
+Prints 'N passed, N failed' and exits 1 on any failure.
+"""
+import json
+import os
+import sys
+import traceback
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def tree(path):
+    objects = {}
+    with h5py.File(path, "r") as f:
+        def attrs(obj):
+            out = {}
+            for k, v in obj.attrs.items():
+                if isinstance(v, np.ndarray):
+                    v = [x.decode() if isinstance(x, bytes) else x for x in v.tolist()]
+                elif isinstance(v, bytes):
+                    v = v.decode()
+                out[k] = v
+            return out
+        objects["/"] = ("group", attrs(f))
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                objects[name] = ("dataset", attrs(obj), obj.dtype.str, obj.shape, obj[()].tobytes())
+            else:
+                objects[name] = ("group", attrs(obj))
+        f.visititems(visit)
+    return objects
+
+
+def merged_chunks(attrs):
+    """Keras splits long name lists into name0, name1...; compare them joined."""
+    out = {}
+    for k, v in attrs.items():
+        base = k.rstrip("0123456789")
+        if base != k and base in ("layer_names", "weight_names"):
+            out.setdefault(base, []).extend(v if isinstance(v, list) else [v])
+        else:
+            out[k] = v
+    return out
+
+
+def compare_trees(source, written, dropped):
+    a, b = tree(source), tree(written)
+    problems = []
+    for name, entry in a.items():
+        if any(name == d or name.startswith(d + "/") for d in dropped):
+            if name in b:
+                problems.append(f"{name}: should have been dropped")
+            continue
+        if name not in b:
+            problems.append(f"{name}: missing")
+            continue
+        other = b[name]
+        if entry[0] != other[0]:
+            problems.append(f"{name}: {entry[0]} became {other[0]}")
+            continue
+        if merged_chunks(entry[1]) != merged_chunks(other[1]):
+            problems.append(f"{name}: attributes differ: {entry[1]} vs {other[1]}")
+        if entry[0] == "dataset":
+            if entry[2:4] != other[2:4]:
+                problems.append(f"{name}: dtype/shape {entry[2:4]} became {other[2:4]}")
+            elif entry[4] != other[4]:
+                problems.append(f"{name}: bytes differ")
+    for name in b:
+        if name not in a:
+            problems.append(f"{name}: added")
+    return problems
+
+
+def predictions(model, inputs):
+    return np.asarray(model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0))
+
+
+def keras_check(entry):
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+    inputs = [np.load(p) for p in entry["inputs"]]
+    if entry["kind"] == "full-model":
+        reference = keras.models.load_model(entry["source"], compile=False)
+        candidate = keras.models.load_model(entry["written"], compile=False)
+    else:
+        reference = keras.models.load_model(entry["architecture"], compile=False)
+        candidate = keras.models.load_model(entry["architecture"], compile=False)
+        with h5py.File(entry["source"], "r") as f:
+            legacy_h5_format.load_weights_from_hdf5_group(f, reference)
+        with h5py.File(entry["written"], "r") as f:
+            legacy_h5_format.load_weights_from_hdf5_group(f, candidate)
+    for w1, w2 in zip(reference.weights, candidate.weights):
+        if not np.array_equal(np.asarray(w1), np.asarray(w2)):
+            return [f"Keras weight {w1.path} differs after loading"]
+    p1, p2 = predictions(reference, inputs), predictions(candidate, inputs)
+    if not np.array_equal(p1, p2):
+        return [f"Keras predictions differ: max abs {np.max(np.abs(p1 - p2))}"]
+    if "expected" in entry:
+        expected = np.load(entry["expected"])
+        err = float(np.max(np.abs(p2 - expected)))
+        if err > 1e-5 * max(1.0, float(np.max(np.abs(expected)))):
+            return [f"predictions differ from the fixture's saved Keras predictions by {err}"]
+    return []
+
+
+def main():
+    manifest = json.load(open(sys.argv[1]))
+    passed = failed = 0
+    for entry in manifest:
+        label = f"{entry['source']} -> {os.path.basename(entry['written'])}"
+        try:
+            problems = compare_trees(entry["source"], entry["written"], entry.get("dropped", []))
+            if not problems:
+                problems = keras_check(entry)
+        except Exception:
+            problems = ["exception: " + traceback.format_exc(limit=3)]
+        if problems:
+            failed += 1
+            print(f"FAIL {label}")
+            for p in problems[:10]:
+                print(f"     {p}")
+        else:
+            passed += 1
+            print(f"ok   {label}")
+    print(f"crosscheck: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
