@@ -90,16 +90,24 @@ def keras_check(entry):
     import keras
     from keras.src.legacy.saving import legacy_h5_format
     inputs = [np.load(p) for p in entry["inputs"]]
+    notes = []
+    source_loads = True
     if entry["kind"] == "full-model":
-        reference = keras.models.load_model(entry["source"], compile=False)
+        try:
+            reference = keras.models.load_model(entry["source"], compile=False)
+        except Exception as error:  # Keras 3 cannot rebuild some tf.keras 2 configs, whoever wrote them
+            source_loads = False
+            notes.append(f"Keras 3 cannot load the source's config either ({type(error).__name__}); "
+                         "checked by loading both files' weights into the Keras 3 architecture")
+    if entry["kind"] == "full-model" and source_loads:
         candidate = keras.models.load_model(entry["written"], compile=False)
     else:
         reference = keras.models.load_model(entry["architecture"], compile=False)
         candidate = keras.models.load_model(entry["architecture"], compile=False)
-        with h5py.File(entry["source"], "r") as f:
-            legacy_h5_format.load_weights_from_hdf5_group(f, reference)
-        with h5py.File(entry["written"], "r") as f:
-            legacy_h5_format.load_weights_from_hdf5_group(f, candidate)
+        for path, model in ((entry["source"], reference), (entry["written"], candidate)):
+            with h5py.File(path, "r") as f:
+                group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+                legacy_h5_format.load_weights_from_hdf5_group(group, model)
     for w1, w2 in zip(reference.weights, candidate.weights):
         if not np.array_equal(np.asarray(w1), np.asarray(w2)):
             return [f"Keras weight {w1.path} differs after loading"]
@@ -111,6 +119,8 @@ def keras_check(entry):
         err = float(np.max(np.abs(p2 - expected)))
         if err > 1e-5 * max(1.0, float(np.max(np.abs(expected)))):
             return [f"predictions differ from the fixture's saved Keras predictions by {err}"]
+    for note in notes:
+        print(f"     note: {note}")
     return []
 
 
