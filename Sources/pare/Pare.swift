@@ -4,6 +4,21 @@ import Pare
 
 @main
 struct PareCommand: ParsableCommand {
+    /// Usage errors exit with status 2 (argument-parser's default is 64); input errors with 1.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "pare",
         abstract: "Shrink trained neural-network checkpoints and prove the smaller file still computes what it should.",
