@@ -154,6 +154,7 @@ public enum KerasLegacyH5 {
             case let .strings(s, _, e):
                 values += s
                 encoding = e
+                encoding.fixedSize = 0  // numpy sizes each list to its longest name; so does the writer
             case let .numbers(_, shape, _):
                 guard shape.reduce(1, *) == 0 else {
                     throw PareError(file: object.file.path, object: "\(object.path) attribute '\(name)'",

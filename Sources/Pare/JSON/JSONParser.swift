@@ -96,6 +96,10 @@ private struct Parser {
             position += 1
             if literal("Infinity") { return .number("-Infinity") }
         }
+        if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "0"), (0x30...0x39).contains(bytes[position + 1]) {
+            position += 1
+            throw error("leading zero in a number")
+        }
         var digits = 0
         while position < bytes.count, (0x30...0x39).contains(bytes[position]) { position += 1; digits += 1 }
         guard digits > 0 else { position = start; throw error("expected a value") }
