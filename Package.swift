@@ -22,7 +22,7 @@ let package = Package(
         ]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5"]),
-        .testTarget(name: "CLITests", dependencies: ["Pare"]),
+        .testTarget(name: "CLITests", dependencies: ["pare"]),
     ],
     swiftLanguageModes: [.v5]
 )
