@@ -17,6 +17,7 @@ final class HDF5RoundTripTests: XCTestCase {
         let fixed = StringEncoding(variableLength: false, utf8: false, fixedSize: 0, padding: .nullPadded)
         let written: [(String, AttributeValue)] = [
             ("vlen", .string("{\"a\": \"é\"}")),
+            ("vlenASCII", .strings(["backend", "tensorflow"], shape: [2], encoding: StringEncoding(variableLength: true, utf8: false))),
             ("fixed", .stringArray(["conv2d", "dense_1"], encoding: fixed)),
             ("empty", .numbers(.float(bits: 64), shape: [0], bytes: [])),
             ("ints", .numbers(.signed(bits: 64), shape: [2], bytes: [1, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255])),
@@ -28,7 +29,8 @@ final class HDF5RoundTripTests: XCTestCase {
             try file.close()
         }
         let root = try HDF5File.open(path).root()
-        XCTAssertEqual(try root.attributeNames(), ["empty", "fixed", "ints", "vlen"])
+        XCTAssertEqual(try root.attributeNames(), ["empty", "fixed", "ints", "vlen", "vlenASCII"])
+        XCTAssertEqual(try root.attribute("vlenASCII"), written[1].1)
         XCTAssertEqual(try root.attribute("vlen"), written[0].1)
         guard case let .strings(values, shape, encoding) = try root.attribute("fixed") else { return XCTFail("not strings") }
         XCTAssertEqual(values, ["conv2d", "dense_1"])
@@ -36,7 +38,7 @@ final class HDF5RoundTripTests: XCTestCase {
         XCTAssertFalse(encoding.variableLength)
         XCTAssertEqual(encoding.fixedSize, 7)
         XCTAssertEqual(encoding.padding, .nullPadded)
-        XCTAssertEqual(try root.attribute("empty"), written[2].1)
+        XCTAssertEqual(try root.attribute("empty"), written[3].1)
         XCTAssertEqual(try root.attribute("ints").doubleValues, [1, -1])
     }
 
