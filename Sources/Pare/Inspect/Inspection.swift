@@ -56,17 +56,20 @@ extension Inspection {
         let checked = try CheckedModel(model)
         var weightRows: [WeightRow] = []
         var deadRows: [DeadChannels] = []
-        for layer in model.layers {
+        // One layer's bytes at a time: each tensor is read once, for its zeros and its dead channels.
+        for layer in model.layers where !layer.weights.isEmpty {
+            var bytes: [String: [UInt8]] = [:]
             for weight in layer.weights {
-                let bytes = try weight.tensor.bytes()
-                let zeros = TensorStats.zeroCount(weight.tensor, bytes: bytes)
+                let b = try weight.tensor.bytes()
+                bytes[weight.name] = b
+                let zeros = TensorStats.zeroCount(weight.tensor, bytes: b)
                 weightRows.append(WeightRow(layer: layer.name, name: weight.name, shape: weight.tensor.shape,
                                             dtype: weight.tensor.dtype.rawValue, parameters: weight.tensor.count, zeros: zeros,
                                             sparsity: weight.tensor.count == 0 ? 0 : Double(zeros) / Double(weight.tensor.count)))
             }
-        }
-        for unit in checked.weightUnits {
-            if let dead = try deadChannels(unit) { deadRows.append(dead) }
+            for unit in checked.weightUnits where unit.path == layer.name || unit.path.hasPrefix(layer.name + "/") {
+                if let dead = deadChannels(unit, bytes: { bytes[$0.name]! }) { deadRows.append(dead) }
+            }
         }
         var rows: [LayerRow] = []
         if let arch = checked.architecture, let analysis = checked.analysis {
@@ -111,26 +114,29 @@ extension Inspection {
     }
 
     /// Output channels whose kernel slice and bias are all exactly zero.
-    static func deadChannels(_ unit: CheckedModel.WeightUnit) throws -> DeadChannels? {
+    static func deadChannels(_ unit: CheckedModel.WeightUnit, bytes: (Weight) -> [UInt8]) -> DeadChannels? {
         let byRole = Dictionary(unit.weights.map { ($0.role, $0) }, uniquingKeysWith: { a, _ in a })
-        let kernel: Weight
+        let kernel: Tensor
+        let kernelBytes: [UInt8]
         let axis: Int
         if unit.className == "SeparableConv2D", let pw = byRole["pointwise_kernel"] {
-            kernel = pw; axis = pw.tensor.shape.count - 1
+            kernel = pw.tensor; kernelBytes = bytes(pw); axis = pw.tensor.shape.count - 1
         } else if let dw = byRole["depthwise_kernel"], dw.tensor.shape.count == 4 {
             // (kh, kw, in, multiplier): output channel c*m + k — flatten the last two axes.
             let s = dw.tensor.shape
-            kernel = Weight(name: dw.name, tensor: Tensor(dtype: dw.tensor.dtype, shape: [s[0], s[1], s[2] * s[3]], bytes: try dw.tensor.bytes()))
+            kernelBytes = bytes(dw)
+            kernel = Tensor(dtype: dw.tensor.dtype, shape: [s[0], s[1], s[2] * s[3]], bytes: kernelBytes)
             axis = 2
         } else if let k = byRole["kernel"], k.tensor.shape.count >= 2 {
-            kernel = k
+            kernel = k.tensor
+            kernelBytes = bytes(k)
             axis = unit.className == "Conv2DTranspose" ? k.tensor.shape.count - 2 : k.tensor.shape.count - 1
         } else {
             return nil
         }
-        var zero = TensorStats.zeroChannels(kernel.tensor, bytes: try kernel.tensor.bytes(), axis: axis)
+        var zero = TensorStats.zeroChannels(kernel, bytes: kernelBytes, axis: axis)
         if let bias = byRole["bias"], bias.tensor.count == zero.count {
-            let b = TensorStats.zeroChannels(bias.tensor, bytes: try bias.tensor.bytes(), axis: 0)
+            let b = TensorStats.zeroChannels(bias.tensor, bytes: bytes(bias), axis: 0)
             zero = zip(zero, b).map { $0 && $1 }
         }
         return DeadChannels(layer: unit.path, channels: zero.count, dead: zero.indices.filter { zero[$0] })
