@@ -15,7 +15,9 @@ let package = Package(
         // libhdf5 from Debian's libhdf5-dev; shim.h exposes the macros Swift cannot import.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
-        .target(name: "Pare", dependencies: ["HDF5"]),
+        // OpenBLAS from Debian's libopenblas-dev, for the interpreter's matrix products.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS"]),
         .executableTarget(name: "pare", dependencies: [
             "Pare",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

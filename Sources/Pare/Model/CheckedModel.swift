@@ -85,6 +85,15 @@ struct CheckedModel {
         }
     }
 
+    /// A layer's weights keyed by the role its config gives each position (`kernel`, `bias`, `gamma`, …).
+    func weightsByRole(_ path: String) -> [String: Weight] {
+        guard let unit = weightUnits.first(where: { $0.path == path }), let arch = architecture, let analysis,
+              let node = arch.allLayers().first(where: { $0.path == path })?.layer,
+              let input = analysis.calls(of: path).first?.inputs.first,
+              let expected = LayerKinds.expectedWeights(node, input: input) else { return [:] }
+        return Dictionary(zip(expected.map(\.role), unit.weights), uniquingKeysWith: { a, _ in a })
+    }
+
     func inputShape(_ path: String) -> Shape? {
         let parts = path.split(separator: "/").map(String.init)
         var arch = architecture

@@ -16,6 +16,8 @@ enum LayerKinds {
         "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
         "BatchNormalization", "Rescaling", "ActivityRegularization", "Identity", "Masking",
     ]
+    /// Layers with an `activation` argument applied after their own computation.
+    static let activationCarriers: Set<String> = ["Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense"]
     static let mergeClasses: Set<String> = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
     static let knownClasses: Set<String> = identityClasses.union(mergeClasses).union([
         "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense",

@@ -1,0 +1,121 @@
+import Foundation
+
+/// Element-wise activations by the names Keras accepts on Conv/Dense and in `Activation` layers.
+enum ActivationFunction: Equatable {
+    case linear, relu, relu6, sigmoid, hardSigmoidKeras3, hardSigmoidKeras2, tanh, softmax, softplus, softsign
+    case swish, gelu, elu(Float), selu, exponential, leakyRelu(Float)
+    /// The `ReLU` layer: `max_value`, `negative_slope`, `threshold`.
+    case reluLayer(maxValue: Float?, negativeSlope: Float, threshold: Float)
+    case hardSwish, mish, logSoftmax, relu6Keras
+
+    /// Parses `"relu"` or Keras 3's serialized function `{"class_name": "function", "config": "relu", …}`.
+    static func parse(_ value: JSON?, kerasMajor: Int) throws -> ActivationFunction {
+        guard let value, !value.isNull else { return .linear }
+        let name: String
+        if let s = value.stringValue {
+            name = s
+        } else if let s = value["config"]?.stringValue ?? value["registered_name"]?.stringValue {
+            name = s
+        } else {
+            throw InterpreterError.unsupported("activation \(value.serialized())")
+        }
+        switch name {
+        case "linear", "None": return .linear
+        case "relu": return .relu
+        case "relu6": return .relu6
+        case "sigmoid": return .sigmoid
+        // Keras 3 defines hard_sigmoid as relu6(x + 3) / 6; Keras 2 as clip(0.2x + 0.5, 0, 1).
+        case "hard_sigmoid": return kerasMajor >= 3 ? .hardSigmoidKeras3 : .hardSigmoidKeras2
+        case "hard_silu", "hard_swish": return .hardSwish
+        case "tanh": return .tanh
+        case "softmax": return .softmax
+        case "log_softmax": return .logSoftmax
+        case "softplus": return .softplus
+        case "softsign": return .softsign
+        case "swish", "silu": return .swish
+        case "gelu": return .gelu
+        case "elu": return .elu(1)
+        case "selu": return .selu
+        case "exponential": return .exponential
+        case "leaky_relu": return .leakyRelu(0.2)
+        case "mish": return .mish
+        default: throw InterpreterError.unsupported("activation '\(name)'")
+        }
+    }
+
+    /// Applies in place to `x` whose last axis has `channels` elements (softmax works along it).
+    func apply(_ x: inout [Float], channels: Int) {
+        switch self {
+        case .linear: return
+        case .softmax: Self.softmax(&x, inner: 1, axisLength: channels, log: false)
+        case .logSoftmax: Self.softmax(&x, inner: 1, axisLength: channels, log: true)
+        default:
+            for i in x.indices { x[i] = scalar(x[i]) }
+        }
+    }
+
+    func scalar(_ v: Float) -> Float {
+        switch self {
+        case .linear, .softmax, .logSoftmax: return v
+        case .relu: return v > 0 ? v : 0
+        case .relu6, .relu6Keras: return min(max(v, 0), 6)
+        case .sigmoid: return Self.sigmoid(v)
+        case .hardSigmoidKeras3: return min(max(v + 3, 0), 6) / 6
+        case .hardSigmoidKeras2: return min(max(0.2 * v + 0.5, 0), 1)
+        case .hardSwish: return v * min(max(v + 3, 0), 6) / 6
+        case .tanh: return Foundation.tanh(v)
+        case .softplus: return Self.softplus(v)
+        case .softsign: return v / (1 + abs(v))
+        case .swish: return v * Self.sigmoid(v)
+        case .gelu: return Float(0.5 * Double(v) * (1 + erf(Double(v) / 2.0.squareRoot())))
+        case let .elu(alpha): return v > 0 ? v : alpha * (Foundation.exp(v) - 1)
+        case .selu:
+            let scale: Float = 1.0507009873554805, alpha: Float = 1.6732632423543772
+            return v > 0 ? scale * v : scale * alpha * (Foundation.exp(v) - 1)
+        case .exponential: return Foundation.exp(v)
+        case let .leakyRelu(slope): return v >= 0 ? v : slope * v
+        case .mish: return v * Foundation.tanh(Self.softplus(v))
+        case let .reluLayer(maxValue, slope, threshold):
+            if let maxValue, v >= maxValue { return maxValue }
+            if v >= threshold { return v }
+            return slope * (v - threshold)
+        }
+    }
+
+    static func sigmoid(_ v: Float) -> Float {
+        v >= 0 ? 1 / (1 + Foundation.exp(-v)) : Foundation.exp(v) / (1 + Foundation.exp(v))
+    }
+
+    static func softplus(_ v: Float) -> Float { Foundation.log1p(Foundation.exp(-abs(v))) + max(v, 0) }
+
+    /// Softmax along an axis of length `axisLength` whose elements are `inner` apart.
+    static func softmax(_ x: inout [Float], inner: Int, axisLength: Int, log: Bool) {
+        guard axisLength > 0 else { return }
+        let outer = x.count / (inner * axisLength)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * axisLength * inner + i
+                var m = -Float.infinity
+                for k in 0..<axisLength { m = max(m, x[base + k * inner]) }
+                var sum: Float = 0
+                for k in 0..<axisLength { sum += Foundation.exp(x[base + k * inner] - m) }
+                for k in 0..<axisLength {
+                    let idx = base + k * inner
+                    x[idx] = log ? x[idx] - m - Foundation.log(sum) : Foundation.exp(x[idx] - m) / sum
+                }
+            }
+        }
+    }
+}
+
+public enum InterpreterError: Error, CustomStringConvertible {
+    case unsupported(String)
+    case badInput(String)
+
+    public var description: String {
+        switch self {
+        case let .unsupported(what): return "\(what) is not supported by Pare's interpreter"
+        case let .badInput(what): return what
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import COpenBLAS
+
+/// Spatial geometry of one 2-D window operation (conv or pool) on NHWC input.
+struct Window2D {
+    var inH, inW, outH, outW: Int
+    var kH, kW: Int
+    var strideH, strideW: Int
+    var dilationH, dilationW: Int
+    /// Rows/columns of zero (or ignored) padding before the first input row/column.
+    var padTop, padLeft: Int
+
+    /// Keras/TensorFlow "same" padding puts the odd extra row/column at the bottom/right.
+    init(inH: Int, inW: Int, kernel: [Int], strides: [Int], dilation: [Int], padding: String) {
+        self.inH = inH; self.inW = inW
+        kH = kernel[0]; kW = kernel[1]
+        strideH = strides[0]; strideW = strides[1]
+        dilationH = dilation[0]; dilationW = dilation[1]
+        let effH = (kH - 1) * dilationH + 1, effW = (kW - 1) * dilationW + 1
+        if padding == "same" {
+            outH = (inH + strideH - 1) / strideH
+            outW = (inW + strideW - 1) / strideW
+            padTop = max((outH - 1) * strideH + effH - inH, 0) / 2
+            padLeft = max((outW - 1) * strideW + effW - inW, 0) / 2
+        } else {
+            outH = max(0, (inH - effH) / strideH + 1)
+            outW = max(0, (inW - effW) / strideW + 1)
+            padTop = 0; padLeft = 0
+        }
+    }
+}
+
+/// C[m×n] = A[m×k] · B[k×n] (+ C when `accumulate`), row-major, with leading dimensions.
+func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+           c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+    guard m > 0, n > 0 else { return }
+    guard k > 0 else {
+        if !accumulate { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0 } } }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
+}
+
+enum ConvolutionKernels {
+    /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, through im2col and one GEMM per group.
+    static func conv2d(_ x: FloatArray, kernel: [Float], outChannels: Int, groups: Int, window w: Window2D) -> FloatArray {
+        let n = x.batch, cin = x.shape[3]
+        let cg = cin / groups, og = outChannels / groups
+        let rowsPerImage = w.outH * w.outW
+        let colWidth = w.kH * w.kW * cg
+        var out = [Float](repeating: 0, count: n * rowsPerImage * outChannels)
+        // Bound the im2col buffer to ~32 M floats by working on a few images at a time.
+        let imagesPerStep = max(1, min(n, (32 << 20) / max(1, rowsPerImage * colWidth)))
+        var cols = [Float](repeating: 0, count: imagesPerStep * rowsPerImage * colWidth)
+        x.data.withUnsafeBufferPointer { input in
+            kernel.withUnsafeBufferPointer { k in
+                out.withUnsafeMutableBufferPointer { o in
+                    var start = 0
+                    while start < n {
+                        let count = min(imagesPerStep, n - start)
+                        for g in 0..<groups {
+                            cols.withUnsafeMutableBufferPointer { c in
+                                for i in 0..<count {
+                                    im2col(input.baseAddress! + (start + i) * w.inH * w.inW * cin, channels: cin,
+                                           firstChannel: g * cg, groupChannels: cg, window: w,
+                                           into: c.baseAddress! + i * rowsPerImage * colWidth)
+                                }
+                                sgemm(m: count * rowsPerImage, n: og, k: colWidth, a: c.baseAddress!, lda: colWidth,
+                                      b: k.baseAddress! + g * og, ldb: outChannels,
+                                      c: o.baseAddress! + start * rowsPerImage * outChannels + g * og, ldc: outChannels)
+                            }
+                        }
+                        start += count
+                    }
+                }
+            }
+        }
+        return FloatArray(shape: [n, w.outH, w.outW, outChannels], data: out)
+    }
+
+    /// Writes rows `(oh, ow)` × columns `(kh, kw, c)` for channels `firstChannel ..< firstChannel+groupChannels`.
+    static func im2col(_ image: UnsafePointer<Float>, channels: Int, firstChannel: Int, groupChannels: Int,
+                       window w: Window2D, into cols: UnsafeMutablePointer<Float>) {
+        var p = cols
+        for oh in 0..<w.outH {
+            for ow in 0..<w.outW {
+                for kh in 0..<w.kH {
+                    let ih = oh * w.strideH + kh * w.dilationH - w.padTop
+                    for kw in 0..<w.kW {
+                        let iw = ow * w.strideW + kw * w.dilationW - w.padLeft
+                        if ih >= 0, ih < w.inH, iw >= 0, iw < w.inW {
+                            let src = image + (ih * w.inW + iw) * channels + firstChannel
+                            p.update(from: src, count: groupChannels)
+                        } else {
+                            p.update(repeating: 0, count: groupChannels)
+                        }
+                        p += groupChannels
+                    }
+                }
+            }
+        }
+    }
+
+    /// DepthwiseConv2D, kernel `(kh, kw, in, multiplier)`; output channel `c * multiplier + m`.
+    static func depthwise(_ x: FloatArray, kernel: [Float], multiplier: Int, window w: Window2D) -> FloatArray {
+        let n = x.batch, cin = x.shape[3], cout = cin * multiplier
+        var out = [Float](repeating: 0, count: n * w.outH * w.outW * cout)
+        x.data.withUnsafeBufferPointer { input in
+            kernel.withUnsafeBufferPointer { k in
+                out.withUnsafeMutableBufferPointer { o in
+                    for b in 0..<n {
+                        let image = input.baseAddress! + b * w.inH * w.inW * cin
+                        for oh in 0..<w.outH {
+                            for ow in 0..<w.outW {
+                                let dst = o.baseAddress! + ((b * w.outH + oh) * w.outW + ow) * cout
+                                for kh in 0..<w.kH {
+                                    let ih = oh * w.strideH + kh * w.dilationH - w.padTop
+                                    guard ih >= 0, ih < w.inH else { continue }
+                                    for kw in 0..<w.kW {
+                                        let iw = ow * w.strideW + kw * w.dilationW - w.padLeft
+                                        guard iw >= 0, iw < w.inW else { continue }
+                                        let src = image + (ih * w.inW + iw) * cin
+                                        let kr = k.baseAddress! + (kh * w.kW + kw) * cout
+                                        for c in 0..<cout { dst[c] += src[c / multiplier] * kr[c] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return FloatArray(shape: [n, w.outH, w.outW, cout], data: out)
+    }
+
+    /// Conv2DTranspose, kernel `(kh, kw, out, in)`: the gradient of a Conv2D with the same window,
+    /// mapping input pixel (ih, iw) to output rows `ih*stride + kh*dilation - pad`.
+    static func transpose(_ x: FloatArray, kernel: [Float], outChannels: Int, kernelSize: [Int], strides: [Int],
+                          dilation: [Int], outH: Int, outW: Int) -> FloatArray {
+        let n = x.batch, inH = x.shape[1], inW = x.shape[2], cin = x.shape[3]
+        let (kH, kW) = (kernelSize[0], kernelSize[1])
+        let effH = (kH - 1) * dilation[0] + 1, effW = (kW - 1) * dilation[1] + 1
+        let padTop = max((inH - 1) * strides[0] + effH - outH, 0) / 2
+        let padLeft = max((inW - 1) * strides[1] + effW - outW, 0) / 2
+        // Wt[cin, kh*kw*cout] from (kh, kw, cout, cin), so one GEMM gives every kernel tap's contribution.
+        let taps = kH * kW * outChannels
+        var wt = [Float](repeating: 0, count: cin * taps)
+        for t in 0..<(kH * kW) {
+            for o in 0..<outChannels {
+                for i in 0..<cin { wt[i * taps + t * outChannels + o] = kernel[(t * outChannels + o) * cin + i] }
+            }
+        }
+        var out = [Float](repeating: 0, count: n * outH * outW * outChannels)
+        var contributions = [Float](repeating: 0, count: inH * inW * taps)
+        for b in 0..<n {
+            x.data.withUnsafeBufferPointer { input in
+                wt.withUnsafeBufferPointer { w in
+                    contributions.withUnsafeMutableBufferPointer { c in
+                        sgemm(m: inH * inW, n: taps, k: cin, a: input.baseAddress! + b * inH * inW * cin, lda: cin,
+                              b: w.baseAddress!, ldb: taps, c: c.baseAddress!, ldc: taps)
+                    }
+                }
+            }
+            for ih in 0..<inH {
+                for iw in 0..<inW {
+                    for kh in 0..<kH {
+                        let oh = ih * strides[0] + kh * dilation[0] - padTop
+                        guard oh >= 0, oh < outH else { continue }
+                        for kw in 0..<kW {
+                            let ow = iw * strides[1] + kw * dilation[1] - padLeft
+                            guard ow >= 0, ow < outW else { continue }
+                            let src = ((ih * inW + iw) * kH * kW + kh * kW + kw) * outChannels
+                            let dst = ((b * outH + oh) * outW + ow) * outChannels
+                            for o in 0..<outChannels { out[dst + o] += contributions[src + o] }
+                        }
+                    }
+                }
+            }
+        }
+        return FloatArray(shape: [n, outH, outW, outChannels], data: out)
+    }
+
+    /// y[rows, units] = x[rows, in] · W[in, units] over the last axis, for inputs of any rank.
+    static func dense(_ x: FloatArray, kernel: [Float], units: Int) -> FloatArray {
+        let inner = x.shape.last ?? 1
+        let rows = x.count / max(1, inner)
+        var out = [Float](repeating: 0, count: rows * units)
+        x.data.withUnsafeBufferPointer { a in
+            kernel.withUnsafeBufferPointer { b in
+                out.withUnsafeMutableBufferPointer { c in
+                    sgemm(m: rows, n: units, k: inner, a: a.baseAddress!, lda: inner, b: b.baseAddress!, ldb: units,
+                          c: c.baseAddress!, ldc: units)
+                }
+            }
+        }
+        return FloatArray(shape: Array(x.shape.dropLast()) + [units], data: out)
+    }
+
+    static func addBias(_ x: inout FloatArray, _ bias: [Float]) {
+        let c = bias.count
+        guard c > 0 else { return }
+        for i in 0..<x.data.count { x.data[i] += bias[i % c] }
+    }
+}

@@ -1,0 +1,232 @@
+import Foundation
+
+/// One layer made ready to run: its config read once, its weights converted to float32 once.
+struct LayerOp {
+    let path: String
+    let className: String
+    let config: JSON
+    let weights: [String: [Float]]
+    let weightShapes: [String: [Int]]
+    let activation: ActivationFunction
+    /// Layers whose dtype policy computes in float16 round their inputs and outputs to it, as Keras does.
+    let float16Compute: Bool
+    let outputShape: Shape
+
+    init(path: String, node: LayerNode, weights: [String: Weight], outputShape: Shape, kerasMajor: Int) throws {
+        self.path = path
+        className = node.className
+        config = node.config
+        self.outputShape = outputShape
+        var floats: [String: [Float]] = [:], shapes: [String: [Int]] = [:]
+        for (role, weight) in weights {
+            floats[role] = try weight.tensor.floats()
+            shapes[role] = weight.tensor.shape
+        }
+        self.weights = floats
+        weightShapes = shapes
+        if node.className == "Activation" {
+            activation = try ActivationFunction.parse(config["activation"], kerasMajor: kerasMajor)
+        } else if LayerKinds.activationCarriers.contains(node.className) {
+            activation = try ActivationFunction.parse(config["activation"], kerasMajor: kerasMajor)
+        } else {
+            activation = .linear
+        }
+        let policy = config["dtype"]?["config"]?["name"]?.stringValue ?? config["dtype"]?.stringValue ?? "float32"
+        float16Compute = policy == "float16" || policy == "mixed_float16"
+        if LayerKinds.channelsFirst(config) {
+            throw InterpreterError.unsupported("data_format channels_first (layer '\(path)')")
+        }
+        if ["Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"].contains(className),
+           let pad = config["padding"]?.stringValue, pad != "same", pad != "valid" {
+            throw InterpreterError.unsupported("padding '\(pad)' (layer '\(path)')")
+        }
+        if className == "UpSampling2D", let mode = config["interpolation"]?.stringValue, mode != "nearest" {
+            throw InterpreterError.unsupported("UpSampling2D interpolation '\(mode)' (layer '\(path)')")
+        }
+        if className == "Conv2DTranspose", let op = config["output_padding"], !op.isNull {
+            throw InterpreterError.unsupported("Conv2DTranspose output_padding (layer '\(path)')")
+        }
+    }
+
+    func ints(_ key: String, _ fallback: [Int]) -> [Int] { LayerKinds.ints(config[key], count: 2) ?? fallback }
+
+    func run(_ rawInputs: [FloatArray]) throws -> FloatArray {
+        let inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : rawInputs
+        var y = try compute(inputs)
+        if activation != .linear { activation.apply(&y.data, channels: y.shape.last ?? 1) }
+        return float16Compute ? Self.roundedToHalf(y) : y
+    }
+
+    static func roundedToHalf(_ x: FloatArray) -> FloatArray {
+        FloatArray(shape: x.shape, data: x.data.map { Float(Float16($0)) })
+    }
+
+    private func compute(_ inputs: [FloatArray]) throws -> FloatArray {
+        let x = inputs[0]
+        func window(_ kernel: [Int], strides: [Int], dilation: [Int]) -> Window2D {
+            Window2D(inH: x.shape[1], inW: x.shape[2], kernel: kernel, strides: strides, dilation: dilation,
+                     padding: config["padding"]?.stringValue ?? "valid")
+        }
+        if LayerKinds.mergeClasses.contains(className) { return try MergeKernels.merge(className, inputs, path: path) }
+        switch className {
+        case "Conv2D":
+            let k = ints("kernel_size", [1, 1])
+            var y = ConvolutionKernels.conv2d(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![3],
+                                              groups: max(1, config["groups"]?.intValue ?? 1),
+                                              window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
+            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
+            return y
+        case "DepthwiseConv2D":
+            let k = ints("kernel_size", [1, 1])
+            var y = ConvolutionKernels.depthwise(x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
+                                                 window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
+            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
+            return y
+        case "SeparableConv2D":
+            let k = ints("kernel_size", [1, 1])
+            let mid = ConvolutionKernels.depthwise(x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
+                                                   window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
+            var y = ConvolutionKernels.dense(mid, kernel: weights["pointwise_kernel"]!, units: weightShapes["pointwise_kernel"]![3])
+            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
+            return y
+        case "Conv2DTranspose":
+            guard let oh = outputShape[0], let ow = outputShape[1] else { throw InterpreterError.badInput("\(path): unknown output size") }
+            var y = ConvolutionKernels.transpose(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![2],
+                                                 kernelSize: ints("kernel_size", [1, 1]), strides: ints("strides", [1, 1]),
+                                                 dilation: ints("dilation_rate", [1, 1]), outH: oh, outW: ow)
+            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
+            return y
+        case "Dense":
+            var y = ConvolutionKernels.dense(x, kernel: weights["kernel"]!, units: weightShapes["kernel"]![1])
+            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
+            return y
+        case "BatchNormalization":
+            return try batchNormalization(x)
+        case "ReLU":
+            let slope = Float(config["negative_slope"]?.doubleValue ?? 0)
+            let threshold = Float(config["threshold"]?.doubleValue ?? 0)
+            let maxValue = config["max_value"]?.doubleValue.map(Float.init)
+            var y = x
+            ActivationFunction.reluLayer(maxValue: maxValue, negativeSlope: slope, threshold: threshold).apply(&y.data, channels: 1)
+            return y
+        case "LeakyReLU":
+            // Keras 3 calls it negative_slope, Keras 2 alpha; both default to 0.3.
+            let slope = Float(config["negative_slope"]?.doubleValue ?? config["alpha"]?.doubleValue ?? 0.3)
+            var y = x
+            ActivationFunction.leakyRelu(slope).apply(&y.data, channels: 1)
+            return y
+        case "ELU":
+            var y = x
+            ActivationFunction.elu(Float(config["alpha"]?.doubleValue ?? 1)).apply(&y.data, channels: 1)
+            return y
+        case "PReLU":
+            let alpha = weights["alpha"]!, shape = weightShapes["alpha"]!
+            var y = x
+            let dims = Array(x.shape.dropFirst())
+            let per = x.exampleSize
+            for i in 0..<x.count where y.data[i] < 0 {
+                // Broadcast alpha over shared axes (size 1) by index arithmetic.
+                var rem = i % per, aIndex = 0, aStride = 1
+                var coords = [Int](repeating: 0, count: dims.count)
+                for d in stride(from: dims.count - 1, through: 0, by: -1) { coords[d] = rem % dims[d]; rem /= dims[d] }
+                for d in stride(from: dims.count - 1, through: 0, by: -1) {
+                    aIndex += (shape[d] == 1 ? 0 : coords[d]) * aStride
+                    aStride *= shape[d]
+                }
+                y.data[i] *= alpha[aIndex]
+            }
+            return y
+        case "Softmax":
+            var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
+            axis = axis < 0 ? x.shape.count + axis : axis
+            guard axis >= 1, axis < x.shape.count else { throw InterpreterError.unsupported("Softmax axis \(axis) (layer '\(path)')") }
+            var y = x
+            ActivationFunction.softmax(&y.data, inner: x.shape[(axis + 1)...].reduce(1, *), axisLength: x.shape[axis], log: false)
+            return y
+        case "Activation":
+            return x
+        case let cls where LayerKinds.identityClasses.contains(cls) && cls != "Rescaling":
+            return x   // Dropout, noise and regularization layers do nothing at inference
+        case "Rescaling":
+            let scale = config["scale"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["scale"]?.doubleValue ?? 1)]
+            let offset = config["offset"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["offset"]?.doubleValue ?? 0)]
+            var y = x
+            let c = x.shape.last ?? 1
+            for i in 0..<y.count {
+                y.data[i] = y.data[i] * scale[scale.count == 1 ? 0 : i % c] + offset[offset.count == 1 ? 0 : i % c]
+            }
+            return y
+        case "MaxPooling2D", "AveragePooling2D":
+            let pool = ints("pool_size", [2, 2])
+            return PoolingKernels.pool(x, window: window(pool, strides: ints("strides", pool), dilation: [1, 1]), max: className == "MaxPooling2D")
+        case "GlobalAveragePooling2D", "GlobalMaxPooling2D":
+            return PoolingKernels.global(x, max: className == "GlobalMaxPooling2D", keepdims: config["keepdims"]?.boolValue == true)
+        case "Flatten", "Reshape":
+            return FloatArray(shape: [x.batch] + outputShape.map { $0 ?? 0 }, data: x.data)
+        case "Permute":
+            let dims = config["dims"]!.arrayValue!.compactMap { $0.intValue }.map { $0 - 1 }
+            return ShapeKernels.permute(x, order: dims)
+        case "ZeroPadding2D":
+            let (t, b, l, r) = LayerKinds.pairs2D(config["padding"])!
+            return ShapeKernels.pad(x, top: t, bottom: b, left: l, right: r)
+        case "Cropping2D":
+            let (t, b, l, r) = LayerKinds.pairs2D(config["cropping"])!
+            return ShapeKernels.pad(x, top: -t, bottom: -b, left: -l, right: -r)
+        case "UpSampling2D":
+            return ShapeKernels.upsampleNearest(x, size: ints("size", [2, 2]))
+        case "Concatenate":
+            var axis = config["axis"]?.intValue ?? -1
+            axis = axis < 0 ? x.shape.count + axis : axis
+            return ShapeKernels.concatenate(inputs, axis: axis)
+        default:
+            throw InterpreterError.unsupported("layer '\(path)' (\(className))")
+        }
+    }
+
+    private func batchNormalization(_ x: FloatArray) throws -> FloatArray {
+        var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
+        axis = axis < 0 ? x.shape.count + axis : axis
+        let channels = x.shape[axis]
+        let inner = x.shape[(axis + 1)...].reduce(1, *)
+        let eps = Float(config["epsilon"]?.doubleValue ?? 1e-3)
+        let mean = weights["moving_mean"]!, variance = weights["moving_variance"]!
+        let gamma = weights["gamma"], beta = weights["beta"]
+        // y = gamma * (x - mean) / sqrt(var + eps) + beta, as Keras computes it.
+        var scale = [Float](repeating: 0, count: channels), shift = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            let inv = 1 / (variance[c] + eps).squareRoot()
+            scale[c] = inv * (gamma?[c] ?? 1)
+            shift[c] = (beta?[c] ?? 0) - mean[c] * scale[c]
+        }
+        var y = x
+        for i in 0..<x.count {
+            let c = (i / inner) % channels
+            y.data[i] = x.data[i] * scale[c] + shift[c]
+        }
+        return y
+    }
+}
+
+enum MergeKernels {
+    static func merge(_ className: String, _ xs: [FloatArray], path: String) throws -> FloatArray {
+        guard xs.allSatisfy({ $0.shape == xs[0].shape }) else {
+            throw InterpreterError.unsupported("\(className) of differently shaped inputs \(xs.map(\.shape)) (layer '\(path)')")
+        }
+        var y = xs[0]
+        for other in xs.dropFirst() {
+            for i in 0..<y.count {
+                let v = other.data[i]
+                switch className {
+                case "Add", "Average": y.data[i] += v
+                case "Subtract": y.data[i] -= v
+                case "Multiply": y.data[i] *= v
+                case "Maximum": y.data[i] = max(y.data[i], v)
+                case "Minimum": y.data[i] = min(y.data[i], v)
+                default: break
+                }
+            }
+        }
+        if className == "Average" { for i in 0..<y.count { y.data[i] /= Float(xs.count) } }
+        return y
+    }
+}
