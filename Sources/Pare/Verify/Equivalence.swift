@@ -1,0 +1,153 @@
+import Foundation
+
+/// How far a candidate output is from a reference output.
+public struct OutputComparison: Codable, Sendable {
+    public var output: String
+    public var shape: [Int]
+    public var maxAbsError: Double
+    /// max |candidate − reference| / max |reference|.
+    public var maxRelativeError: Double
+    public var cosineSimilarity: Double
+    /// Fraction of examples whose top-1 class agrees (argmax, or > 0.5 for one unit); nil for one value per example… of rank < 2.
+    public var top1Agreement: Double?
+    public var nonFiniteReference: Int
+    public var nonFiniteCandidate: Int
+    public var withinTolerance: Bool
+}
+
+public enum Equivalence {
+    /// Within tolerance when max |c − r| ≤ atol + rtol · max |r| and both are finite at the same places.
+    public static func compare(name: String, reference r: FloatArray, candidate c: FloatArray, atol: Double, rtol: Double) -> OutputComparison {
+        guard r.shape == c.shape else {
+            return OutputComparison(output: name, shape: c.shape, maxAbsError: .infinity, maxRelativeError: .infinity, cosineSimilarity: 0,
+                                    top1Agreement: nil, nonFiniteReference: 0, nonFiniteCandidate: 0, withinTolerance: false)
+        }
+        var maxAbs = 0.0, scale = 0.0, dot = 0.0, nr = 0.0, nc = 0.0
+        var badR = 0, badC = 0, mismatchedNonFinite = 0
+        for i in 0..<r.count {
+            let a = Double(r.data[i]), b = Double(c.data[i])
+            if !a.isFinite { badR += 1 }
+            if !b.isFinite { badC += 1 }
+            guard a.isFinite, b.isFinite else {
+                if !(a.isNaN && b.isNaN) && a != b { mismatchedNonFinite += 1 }
+                continue
+            }
+            maxAbs = max(maxAbs, abs(a - b))
+            scale = max(scale, abs(a))
+            dot += a * b; nr += a * a; nc += b * b
+        }
+        let cosine = nr == 0 && nc == 0 ? 1 : dot / max((nr * nc).squareRoot(), .leastNormalMagnitude)
+        let relative = scale == 0 ? (maxAbs == 0 ? 0 : .infinity) : maxAbs / scale
+        return OutputComparison(output: name, shape: c.shape, maxAbsError: maxAbs, maxRelativeError: relative,
+                                cosineSimilarity: cosine, top1Agreement: topOneAgreement(r, c),
+                                nonFiniteReference: badR, nonFiniteCandidate: badC,
+                                withinTolerance: mismatchedNonFinite == 0 && maxAbs <= atol + rtol * scale)
+    }
+
+    /// Top-1 class per example: argmax over the last axis, or `> 0.5` for a single unit.
+    public static func topOne(_ x: FloatArray) -> [Int]? {
+        guard x.shape.count == 2, let classes = x.shape.last, classes >= 1 else { return nil }
+        return (0..<x.batch).map { b in
+            let row = x.data[(b * classes)..<((b + 1) * classes)]
+            if classes == 1 { return row.first! > 0.5 ? 1 : 0 }
+            var best = row.startIndex
+            for i in row.indices where row[i] > row[best] { best = i }
+            return best - row.startIndex
+        }
+    }
+
+    static func topOneAgreement(_ r: FloatArray, _ c: FloatArray) -> Double? {
+        guard let a = topOne(r), let b = topOne(c), !a.isEmpty else { return nil }
+        return Double(zip(a, b).filter { $0 == $1 }.count) / Double(a.count)
+    }
+}
+
+/// Summary of one output for `pare run`: range, mean, and how many values are NaN or infinite.
+public struct OutputSummary: Codable, Sendable {
+    public var output: String
+    public var shape: [Int]
+    public var min: Float
+    public var max: Float
+    public var mean: Double
+    public var nan: Int
+    public var infinite: Int
+
+    public init(name: String, _ x: FloatArray) {
+        output = name
+        shape = x.shape
+        var lo = Float.infinity, hi = -Float.infinity, sum = 0.0, nan = 0, inf = 0, finite = 0
+        for v in x.data {
+            if v.isNaN { nan += 1; continue }
+            if v.isInfinite { inf += 1; continue }
+            lo = Swift.min(lo, v); hi = Swift.max(hi, v); sum += Double(v); finite += 1
+        }
+        min = lo; max = hi; mean = finite == 0 ? .nan : sum / Double(finite)
+        self.nan = nan; infinite = inf
+    }
+}
+
+/// Top-1 accuracy against labels (class indices, or one-hot rows), with the confusion matrix.
+public struct Evaluation: Codable, Sendable {
+    public var examples: Int
+    public var classes: Int
+    public var correct: Int
+    public var accuracy: Double
+    /// `confusion[label][predicted]`.
+    public var confusion: [[Int]]
+    public var binary: Bool
+
+    public static func of(predictions y: FloatArray, labels: Tensor, file: String) throws -> Evaluation {
+        guard let predicted = Equivalence.topOne(y) else {
+            throw PareError(file: file, "eval needs a model output of shape (N, classes); this one is \(y.shape)")
+        }
+        let values = try labels.floats()
+        var truth: [Int]
+        let classesOut = y.shape[1]
+        if labels.shape.count == 2, labels.shape[1] == classesOut, classesOut > 1 {
+            truth = (0..<labels.shape[0]).map { b in
+                let row = values[(b * classesOut)..<((b + 1) * classesOut)]
+                return row.indices.max { row[$0] < row[$1] }! - row.startIndex
+            }
+        } else if labels.shape.count == 1 || (labels.shape.count == 2 && labels.shape[1] == 1) {
+            truth = values.map { classesOut == 1 ? ($0 > 0.5 ? 1 : 0) : Int($0) }
+        } else {
+            throw PareError(file: file, "labels of shape \(labels.shape) fit neither class indices (N,) nor one-hot rows (N, \(classesOut))")
+        }
+        guard truth.count == predicted.count else {
+            throw PareError(file: file, "\(truth.count) labels for \(predicted.count) predictions")
+        }
+        let classes = classesOut == 1 ? 2 : classesOut
+        if let bad = truth.first(where: { $0 < 0 || $0 >= classes }) {
+            throw PareError(file: file, "label \(bad) is outside the model's \(classes) classes")
+        }
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
+        let correct = zip(truth, predicted).filter { $0 == $1 }.count
+        return Evaluation(examples: truth.count, classes: classes, correct: correct,
+                          accuracy: truth.isEmpty ? 0 : Double(correct) / Double(truth.count), confusion: confusion,
+                          binary: classesOut == 1)
+    }
+}
+
+/// Reproducible uniform [0, 1) inputs (SplitMix64), for checks without data.
+public struct RandomInputs {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    mutating func next() -> Float {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Float(z >> 40) / Float(1 << 24)
+    }
+
+    public mutating func array(batch: Int, shape: Shape, name: String, file: String) throws -> FloatArray {
+        guard shape.allSatisfy({ $0 != nil }) else {
+            throw PareError(file: file, object: "input '\(name)'", "has unknown dimensions \(describe(shape)); pass --input")
+        }
+        let full = [batch] + shape.map { $0! }
+        return FloatArray(shape: full, data: (0..<full.reduce(1, *)).map { _ in next() })
+    }
+}
