@@ -82,3 +82,112 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try pare("frobnicate").status, 2)
     }
 }
+
+extension CLITests {
+    func scratch() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pare-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func testRunWritesOutputsThatMatchKeras() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("y.npy").path
+        let run = try pare("run", fixture("siamese/keras3.h5"), "--input", fixture("data/pairs_left.npy"),
+                           "--input", fixture("data/pairs_right.npy"), "--output", out, "--batch", "50")
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("[128, 1]"), run.stdout)
+        // verify compares files too: written outputs against Keras's, through the same metrics.
+        let a = try Data(contentsOf: URL(fileURLWithPath: out))
+        XCTAssertGreaterThan(a.count, 128 * 4)
+        let zoo = dir.appendingPathComponent("zoo.npy").path
+        let multi = try pare("run", fixture("zoo/conv_zoo.h5"), "--input", fixture("zoo/conv_zoo_in0.npy"), "--output", zoo)
+        XCTAssertEqual(multi.status, 0, multi.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("zoo_10.npy").path), "one file per output")
+    }
+
+    func testVerifyPassesOnEqualModelsAndFailsOnDifferentOnes() throws {
+        let same = try pare("verify", fixture("mnist_cnn/keras3.h5"), fixture("mnist_cnn/keras22_h5py2.h5"), "--random", "8", "--seed", "3")
+        XCTAssertEqual(same.status, 0, same.stdout + same.stderr)
+        XCTAssertTrue(same.stdout.contains("ok"))
+        let json = try pare("verify", "--json", fixture("mnist_cnn/keras3.h5"), fixture("residual/keras3.h5"),
+                            "--input", fixture("data/mnist_x.npy"))
+        XCTAssertEqual(json.status, 1)
+        let rows = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [[String: Any]]
+        XCTAssertEqual(rows.first?["withinTolerance"] as? Bool, false)
+        XCTAssertLessThan(rows.first?["top1Agreement"] as? Double ?? 1, 1)
+        XCTAssertTrue(json.stderr.contains("beyond tolerance"), json.stderr)
+    }
+
+    func testEvalAgreesWithKerasPredictions() throws {
+        let run = try pare("eval", "--json", fixture("mnist_cnn/keras3.h5"), "--input", fixture("data/mnist_x.npy"),
+                           "--labels", fixture("data/mnist_y.npy"))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let result = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
+        // Independent figure: argmax of the predictions Keras saved, against the labels.
+        let keras = try loadFloats(fixture("mnist_cnn/keras3_pred.npy"))
+        let labels = try loadInt64(fixture("data/mnist_y.npy"))
+        var correct = 0
+        for (i, label) in labels.enumerated() {
+            let row = keras[(i * 10)..<(i * 10 + 10)]
+            if row.indices.max(by: { row[$0] < row[$1] })! - i * 10 == label { correct += 1 }
+        }
+        XCTAssertEqual(result["correct"] as? Int, correct)
+        XCTAssertEqual((result["confusion"] as? [[Int]])?.flatMap { $0 }.reduce(0, +), 128)
+    }
+
+    func testBadInputsToRunAreClearErrors() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = fixture("mnist_cnn/keras3.h5")
+        let wrongShape = try pare("run", model, "--input", fixture("data/mnist_flat.npy"))
+        XCTAssertEqual(wrongShape.status, 1)
+        XCTAssertTrue(wrongShape.stderr.contains("expects (None, 28, 28, 1)"), wrongShape.stderr)
+        let ints = try pare("run", model, "--input", fixture("data/mnist_y.npy"))
+        XCTAssertEqual(ints.status, 1)
+        XCTAssertTrue(ints.stderr.contains("int64 is not accepted"), ints.stderr)
+        let truncated = dir.appendingPathComponent("t.npy")
+        try Data(try Data(contentsOf: URL(fileURLWithPath: fixture("data/mnist_x.npy"))).prefix(5000)).write(to: truncated)
+        let cut = try pare("run", model, "--input", truncated.path)
+        XCTAssertEqual(cut.status, 1)
+        XCTAssertTrue(cut.stderr.contains("truncated"), cut.stderr)
+        let twoInputs = try pare("run", fixture("siamese/keras3.h5"), "--input", fixture("data/pairs_left.npy"))
+        XCTAssertEqual(twoInputs.status, 1)
+        XCTAssertTrue(twoInputs.stderr.contains("2 input(s)"), twoInputs.stderr)
+        let weightsOnly = try pare("run", fixture("mnist_cnn/keras3_weights.h5"), "--input", fixture("data/mnist_x.npy"))
+        XCTAssertEqual(weightsOnly.status, 1)
+        XCTAssertTrue(weightsOnly.stderr.contains("no architecture"), weightsOnly.stderr)
+        XCTAssertEqual(try pare("run", model).status, 2, "no --input is a usage error")
+    }
+
+    func testNaNInputsAreReportedNotFatal() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("data/mnist_x.npy"))))
+        let dataStart = bytes.count - 128 * 784 * 4
+        for i in 0..<4 { bytes[dataStart + i] = [0x00, 0x00, 0xC0, 0x7F][i] }   // first pixel NaN
+        let path = dir.appendingPathComponent("nan.npy")
+        try Data(bytes).write(to: path)
+        let run = try pare("run", fixture("mnist_cnn/keras3.h5"), "--input", path.path)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("NaN or infinite"), run.stderr)
+        XCTAssertTrue(run.stdout.contains(" 10 ") || run.stdout.contains("  10"), "one example's 10 outputs are NaN:\n\(run.stdout)")
+    }
+
+    func loadFloats(_ path: String) throws -> [Float] {
+        let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let headerEnd = Int(data[8]) | Int(data[9]) << 8
+        return stride(from: 10 + headerEnd, to: data.count, by: 4).map { i in
+            Float(bitPattern: UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24)
+        }
+    }
+
+    func loadInt64(_ path: String) throws -> [Int] {
+        let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let headerEnd = Int(data[8]) | Int(data[9]) << 8
+        return stride(from: 10 + headerEnd, to: data.count, by: 8).map { i in
+            (0..<8).reduce(0) { $0 | Int(data[i + $1]) << (8 * $1) }
+        }
+    }
+}

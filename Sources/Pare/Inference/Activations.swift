@@ -57,7 +57,7 @@ enum ActivationFunction: Equatable {
     func scalar(_ v: Float) -> Float {
         switch self {
         case .linear, .softmax, .logSoftmax: return v
-        case .relu: return v > 0 ? v : 0
+        case .relu: return v < 0 ? 0 : v   // NaN passes through, as in TensorFlow
         case .relu6, .relu6Keras: return min(max(v, 0), 6)
         case .sigmoid: return Self.sigmoid(v)
         case .hardSigmoidKeras3: return min(max(v + 3, 0), 6) / 6
@@ -73,7 +73,7 @@ enum ActivationFunction: Equatable {
             let scale: Float = 1.0507009873554805, alpha: Float = 1.6732632423543772
             return v > 0 ? scale * v : scale * alpha * (Foundation.exp(v) - 1)
         case .exponential: return Foundation.exp(v)
-        case let .leakyRelu(slope): return v >= 0 ? v : slope * v
+        case let .leakyRelu(slope): return v < 0 ? slope * v : v
         case .mish: return v * Foundation.tanh(Self.softplus(v))
         case let .reluLayer(maxValue, slope, threshold):
             if let maxValue, v >= maxValue { return maxValue }

@@ -19,7 +19,7 @@ enum PoolingKernels {
                             covered += 1
                             let src = ((b * w.inH + ih) * w.inW + iw) * c
                             if isMax {
-                                for k in 0..<c { acc[k] = Swift.max(acc[k], x.data[src + k]) }
+                                for k in 0..<c { acc[k] = propagatingMax(acc[k], x.data[src + k]) }
                             } else {
                                 for k in 0..<c { acc[k] += x.data[src + k] }
                             }
@@ -40,13 +40,18 @@ enum PoolingKernels {
             for p in 0..<(h * w) {
                 let src = (b * h * w + p) * c
                 for k in 0..<c {
-                    out[b * c + k] = isMax ? Swift.max(out[b * c + k], x.data[src + k]) : out[b * c + k] + x.data[src + k]
+                    out[b * c + k] = isMax ? propagatingMax(out[b * c + k], x.data[src + k]) : out[b * c + k] + x.data[src + k]
                 }
             }
         }
         if !isMax { for i in out.indices { out[i] /= Float(h * w) } }
         return FloatArray(shape: keepdims ? [n, 1, 1, c] : [n, c], data: out)
     }
+}
+
+/// The larger value, or NaN if either is NaN (a NaN input must not vanish in a max pool).
+@inline(__always) func propagatingMax(_ a: Float, _ b: Float) -> Float {
+    a.isNaN || b.isNaN ? .nan : (b > a ? b : a)
 }
 
 /// Layers that move values without arithmetic.
