@@ -18,8 +18,10 @@ let package = Package(
         // OpenBLAS from Debian's libopenblas-dev, for the interpreter's matrix products.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS"]),
+        // glibc's mallopt, which Swift's Glibc module does not export.
+        .systemLibrary(name: "CMalloc"),
         .executableTarget(name: "pare", dependencies: [
-            "Pare",
+            "Pare", "CMalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),

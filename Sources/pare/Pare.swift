@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import Pare
 
@@ -6,6 +7,10 @@ import Pare
 struct PareCommand: ParsableCommand {
     /// Usage errors exit with status 2 (argument-parser's default is 64); input errors with 1.
     static func main() {
+        // Keep freed blocks in the heap instead of returning them to the kernel: the interpreter
+        // frees and reallocates activations of the same sizes every layer, and fresh pages cost a
+        // page fault each (about a third of a residual CNN's run time here, see tools/bench).
+        pare_keep_freed_memory()
         do {
             var command = try parseAsRoot()
             try command.run()

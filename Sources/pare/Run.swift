@@ -18,6 +18,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Examples per step (bounds memory); default: the whole batch at once.") var batch: Int?
     @Option(name: .long, help: ArgumentHelp("Run the batch this many times and print the time per run to stderr (benchmarks).", visibility: .hidden))
     var repeatCount: Int = 1
+    @Flag(name: .long, help: "Print the time spent in each layer to stderr.") var profile = false
 
     func validate() throws {
         if input.isEmpty { throw ValidationError("give at least one --input") }
@@ -28,6 +29,7 @@ struct Run: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let interpreter = try Interpreter(try ModelFile.read(model))
+            interpreter.profiling = profile
             let inputs = try ModelInputs.load(input)
             guard output.isEmpty || output.count == 1 || output.count == interpreter.outputNames.count else {
                 throw PareError(file: model, "the model has \(interpreter.outputNames.count) outputs; give one --output or one per output")
@@ -42,6 +44,11 @@ struct Run: ParsableCommand {
             if repeatCount > 1 {
                 let warm = seconds.dropFirst().sorted()
                 FileHandle.standardError.write(Data("time per run: first \(seconds[0]) s, median of the rest \(warm[warm.count / 2]) s\n".utf8))
+            }
+            if profile {
+                var rows = [["layer", "seconds"]]
+                for (path, t) in interpreter.layerSeconds.sorted(by: { $0.value > $1.value }) { rows.append([path, String(format: "%.4f", t)]) }
+                FileHandle.standardError.write(Data(Table.render(rows).utf8))
             }
             var rows = [["output", "shape", "min", "max", "mean", "NaN", "Inf"]]
             for (name, y) in zip(interpreter.outputNames, outputs) {

@@ -49,8 +49,10 @@ enum ActivationFunction: Equatable {
         case .linear: return
         case .softmax: Self.softmax(&x, inner: 1, axisLength: channels, log: false)
         case .logSoftmax: Self.softmax(&x, inner: 1, axisLength: channels, log: true)
-        default:
-            for i in x.indices { x[i] = scalar(x[i]) }
+        // The common cases get their own loop so the compiler can vectorize them.
+        case .relu: Self.forEach(&x) { p, r in for i in r where p[i] < 0 { p[i] = 0 } }
+        case .relu6: Self.forEach(&x) { p, r in for i in r { p[i] = Swift.min(Swift.max(p[i], 0), 6) } }
+        default: Self.forEach(&x) { p, r in for i in r { p[i] = scalar(p[i]) } }
         }
     }
 
@@ -79,6 +81,13 @@ enum ActivationFunction: Equatable {
             if let maxValue, v >= maxValue { return maxValue }
             if v >= threshold { return v }
             return slope * (v - threshold)
+        }
+    }
+
+    /// Runs `body` over disjoint index ranges of `x`, on every core for large arrays.
+    static func forEach(_ x: inout [Float], _ body: (UnsafeMutableBufferPointer<Float>, Range<Int>) -> Void) {
+        x.withUnsafeMutableBufferPointer { p in
+            Parallel.chunks(p.count, minimumPerChunk: 1 << 16) { r in body(p, r) }
         }
     }
 

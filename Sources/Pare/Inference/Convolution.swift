@@ -48,29 +48,31 @@ enum ConvolutionKernels {
         let cg = cin / groups, og = outChannels / groups
         let rowsPerImage = w.outH * w.outW
         let colWidth = w.kH * w.kW * cg
-        var out = [Float](repeating: 0, count: n * rowsPerImage * outChannels)
-        // Bound the im2col buffer to ~32 M floats by working on a few images at a time.
-        let imagesPerStep = max(1, min(n, (32 << 20) / max(1, rowsPerImage * colWidth)))
-        var cols = [Float](repeating: 0, count: imagesPerStep * rowsPerImage * colWidth)
+        var out = uninitializedFloats(n * rowsPerImage * outChannels)
+        // A few images at a time per core: the im2col block (≤ 1 M floats) stays small.
+        let imagesPerStep = max(1, min(n, (1 << 20) / max(1, rowsPerImage * colWidth)))
         x.data.withUnsafeBufferPointer { input in
             kernel.withUnsafeBufferPointer { k in
                 out.withUnsafeMutableBufferPointer { o in
-                    var start = 0
-                    while start < n {
-                        let count = min(imagesPerStep, n - start)
-                        for g in 0..<groups {
-                            cols.withUnsafeMutableBufferPointer { c in
-                                for i in 0..<count {
-                                    im2col(input.baseAddress! + (start + i) * w.inH * w.inW * cin, channels: cin,
-                                           firstChannel: g * cg, groupChannels: cg, window: w,
-                                           into: c.baseAddress! + i * rowsPerImage * colWidth)
+                    Parallel.chunks(n) { images in
+                        var cols = uninitializedFloats(min(imagesPerStep, images.count) * rowsPerImage * colWidth)
+                        var start = images.lowerBound
+                        while start < images.upperBound {
+                            let count = min(imagesPerStep, images.upperBound - start)
+                            for g in 0..<groups {
+                                cols.withUnsafeMutableBufferPointer { c in
+                                    for i in 0..<count {
+                                        im2col(input.baseAddress! + (start + i) * w.inH * w.inW * cin, channels: cin,
+                                               firstChannel: g * cg, groupChannels: cg, window: w,
+                                               into: c.baseAddress! + i * rowsPerImage * colWidth)
+                                    }
+                                    sgemm(m: count * rowsPerImage, n: og, k: colWidth, a: c.baseAddress!, lda: colWidth,
+                                          b: k.baseAddress! + g * og, ldb: outChannels,
+                                          c: o.baseAddress! + start * rowsPerImage * outChannels + g * og, ldc: outChannels)
                                 }
-                                sgemm(m: count * rowsPerImage, n: og, k: colWidth, a: c.baseAddress!, lda: colWidth,
-                                      b: k.baseAddress! + g * og, ldb: outChannels,
-                                      c: o.baseAddress! + start * rowsPerImage * outChannels + g * og, ldc: outChannels)
                             }
+                            start += count
                         }
-                        start += count
                     }
                 }
             }
@@ -88,9 +90,11 @@ enum ConvolutionKernels {
                     let ih = oh * w.strideH + kh * w.dilationH - w.padTop
                     for kw in 0..<w.kW {
                         let iw = ow * w.strideW + kw * w.dilationW - w.padLeft
-                        if ih >= 0, ih < w.inH, iw >= 0, iw < w.inW {
-                            let src = image + (ih * w.inW + iw) * channels + firstChannel
-                            p.update(from: src, count: groupChannels)
+                        let inside = ih >= 0 && ih < w.inH && iw >= 0 && iw < w.inW
+                        if groupChannels == 1 {
+                            p.pointee = inside ? image[(ih * w.inW + iw) * channels + firstChannel] : 0
+                        } else if inside {
+                            p.update(from: image + (ih * w.inW + iw) * channels + firstChannel, count: groupChannels)
                         } else {
                             p.update(repeating: 0, count: groupChannels)
                         }
@@ -108,7 +112,7 @@ enum ConvolutionKernels {
         x.data.withUnsafeBufferPointer { input in
             kernel.withUnsafeBufferPointer { k in
                 out.withUnsafeMutableBufferPointer { o in
-                    for b in 0..<n {
+                    Parallel.chunks(n) { batch in for b in batch {
                         let image = input.baseAddress! + b * w.inH * w.inW * cin
                         for oh in 0..<w.outH {
                             for ow in 0..<w.outW {
@@ -121,12 +125,16 @@ enum ConvolutionKernels {
                                         guard iw >= 0, iw < w.inW else { continue }
                                         let src = image + (ih * w.inW + iw) * cin
                                         let kr = k.baseAddress! + (kh * w.kW + kw) * cout
-                                        for c in 0..<cout { dst[c] += src[c / multiplier] * kr[c] }
+                                        if multiplier == 1 {
+                                            for c in 0..<cout { dst[c] += src[c] * kr[c] }
+                                        } else {
+                                            for c in 0..<cin { for m in 0..<multiplier { dst[c * multiplier + m] += src[c] * kr[c * multiplier + m] } }
+                                        }
                                     }
                                 }
                             }
                         }
-                    }
+                    } }
                 }
             }
         }
@@ -171,7 +179,11 @@ enum ConvolutionKernels {
                             guard ow >= 0, ow < outW else { continue }
                             let src = ((ih * inW + iw) * kH * kW + kh * kW + kw) * outChannels
                             let dst = ((b * outH + oh) * outW + ow) * outChannels
-                            for o in 0..<outChannels { out[dst + o] += contributions[src + o] }
+                            out.withUnsafeMutableBufferPointer { o in
+                                contributions.withUnsafeBufferPointer { c in
+                                    for k in 0..<outChannels { o[dst + k] += c[src + k] }
+                                }
+                            }
                         }
                     }
                 }
@@ -184,12 +196,14 @@ enum ConvolutionKernels {
     static func dense(_ x: FloatArray, kernel: [Float], units: Int) -> FloatArray {
         let inner = x.shape.last ?? 1
         let rows = x.count / max(1, inner)
-        var out = [Float](repeating: 0, count: rows * units)
+        var out = inner > 0 ? uninitializedFloats(rows * units) : [Float](repeating: 0, count: rows * units)
         x.data.withUnsafeBufferPointer { a in
             kernel.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { c in
-                    sgemm(m: rows, n: units, k: inner, a: a.baseAddress!, lda: inner, b: b.baseAddress!, ldb: units,
-                          c: c.baseAddress!, ldc: units)
+                    Parallel.chunks(rows, minimumPerChunk: 16) { r in
+                        sgemm(m: r.count, n: units, k: inner, a: a.baseAddress! + r.lowerBound * inner, lda: inner,
+                              b: b.baseAddress!, ldb: units, c: c.baseAddress! + r.lowerBound * units, ldc: units)
+                    }
                 }
             }
         }
@@ -199,6 +213,19 @@ enum ConvolutionKernels {
     static func addBias(_ x: inout FloatArray, _ bias: [Float]) {
         let c = bias.count
         guard c > 0 else { return }
-        for i in 0..<x.data.count { x.data[i] += bias[i % c] }
+        bias.withUnsafeBufferPointer { b in
+            x.data.withUnsafeMutableBufferPointer { p in
+                var base = 0
+                while base < p.count {
+                    for k in 0..<c { p[base + k] += b[k] }
+                    base += c
+                }
+            }
+        }
     }
+}
+
+/// An array whose every element the caller overwrites (saves the zero fill on large outputs).
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }

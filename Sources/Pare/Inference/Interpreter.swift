@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Runs a `Model` on float32 inputs, as Keras's `predict` would: NHWC, inference mode (dropout
 /// and noise off, BatchNormalization on its moving statistics).
 public final class Interpreter {
@@ -7,6 +9,9 @@ public final class Interpreter {
     public let outputNames: [String]
     private let ops: [String: LayerOp]
     private let file: String
+    /// Seconds spent per layer path over all runs, collected when `profiling` is on.
+    public var profiling = false
+    public private(set) var layerSeconds: [String: Double] = [:]
 
     public init(_ model: Model) throws {
         file = model.sourcePath
@@ -78,6 +83,11 @@ public final class Interpreter {
     private func evaluate(_ arch: Architecture, inputs given: [FloatArray], prefix: String) throws -> [FloatArray] {
         var values: [TensorRef: FloatArray] = [:]
         for (ref, value) in zip(arch.inputs, given) { values[ref] = value }
+        // Uses left of each value: when the last consumer takes it, it leaves the table, so a
+        // layer that works in place (activations, BatchNormalization, merges) owns its input.
+        var usesLeft: [TensorRef: Int] = [:]
+        for layer in arch.layers { for refs in layer.calls { for ref in refs { usesLeft[ref, default: 0] += 1 } } }
+        for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
         var pending = arch.layers.filter { $0.className != "InputLayer" }.flatMap { layer in
             layer.calls.indices.map { (layer, $0) }
         }
@@ -87,7 +97,11 @@ public final class Interpreter {
             for (layer, call) in pending {
                 let refs = layer.calls[call]
                 guard refs.allSatisfy({ values[$0] != nil }) else { waiting.append((layer, call)); continue }
-                let args = refs.map { values[$0]! }
+                var args: [FloatArray] = []
+                for ref in refs {
+                    usesLeft[ref]! -= 1
+                    args.append(usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : values[ref]!)
+                }
                 let path = prefix + layer.name
                 let outputs: [FloatArray]
                 if let nested = layer.nested {
@@ -97,9 +111,14 @@ public final class Interpreter {
                     if let empty = args.first(where: { $0.count == 0 }) {
                         throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
                     }
+                    let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
                     outputs = [try op.run(args)]
+                    if profiling { layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
                 }
-                for (t, output) in outputs.enumerated() { values[TensorRef(layer: layer.name, node: call, tensor: t)] = output }
+                for (t, output) in outputs.enumerated() {
+                    let ref = TensorRef(layer: layer.name, node: call, tensor: t)
+                    if usesLeft[ref, default: 0] > 0 { values[ref] = output }
+                }
             }
             pending = waiting
             if pending.count == before {

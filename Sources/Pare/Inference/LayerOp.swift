@@ -50,9 +50,9 @@ struct LayerOp {
 
     func ints(_ key: String, _ fallback: [Int]) -> [Int] { LayerKinds.ints(config[key], count: 2) ?? fallback }
 
-    func run(_ rawInputs: [FloatArray]) throws -> FloatArray {
-        let inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : rawInputs
-        var y = try compute(inputs)
+    func run(_ rawInputs: __owned [FloatArray]) throws -> FloatArray {
+        var inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : rawInputs
+        var y = try compute(&inputs)
         if activation != .linear { activation.apply(&y.data, channels: y.shape.last ?? 1) }
         return float16Compute ? Self.roundedToHalf(y) : y
     }
@@ -61,13 +61,29 @@ struct LayerOp {
         FloatArray(shape: x.shape, data: x.data.map { Float(Float16($0)) })
     }
 
-    private func compute(_ inputs: [FloatArray]) throws -> FloatArray {
+    /// The first input, moved out of `inputs` so that it can be changed in place when nothing else holds it.
+    static func takeFirst(_ inputs: inout [FloatArray]) -> FloatArray {
+        var taken = FloatArray(shape: [0], data: [])
+        swap(&taken, &inputs[0])
+        return taken
+    }
+
+    private func compute(_ inputs: inout [FloatArray]) throws -> FloatArray {
+        if LayerKinds.mergeClasses.contains(className) {
+            let first = Self.takeFirst(&inputs)
+            return try MergeKernels.merge(className, first, inputs.dropFirst(), path: path)
+        }
+        if ["ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Activation", "Rescaling", "BatchNormalization"].contains(className)
+            || (LayerKinds.identityClasses.contains(className)) {
+            var y = Self.takeFirst(&inputs)
+            try elementwise(&y)
+            return y
+        }
         let x = inputs[0]
         func window(_ kernel: [Int], strides: [Int], dilation: [Int]) -> Window2D {
             Window2D(inH: x.shape[1], inW: x.shape[2], kernel: kernel, strides: strides, dilation: dilation,
                      padding: config["padding"]?.stringValue ?? "valid")
         }
-        if LayerKinds.mergeClasses.contains(className) { return try MergeKernels.merge(className, inputs, path: path) }
         switch className {
         case "Conv2D":
             let k = ints("kernel_size", [1, 1])
@@ -100,62 +116,6 @@ struct LayerOp {
             var y = ConvolutionKernels.dense(x, kernel: weights["kernel"]!, units: weightShapes["kernel"]![1])
             if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
             return y
-        case "BatchNormalization":
-            return try batchNormalization(x)
-        case "ReLU":
-            let slope = Float(config["negative_slope"]?.doubleValue ?? 0)
-            let threshold = Float(config["threshold"]?.doubleValue ?? 0)
-            let maxValue = config["max_value"]?.doubleValue.map(Float.init)
-            var y = x
-            ActivationFunction.reluLayer(maxValue: maxValue, negativeSlope: slope, threshold: threshold).apply(&y.data, channels: 1)
-            return y
-        case "LeakyReLU":
-            // Keras 3 calls it negative_slope, Keras 2 alpha; both default to 0.3.
-            let slope = Float(config["negative_slope"]?.doubleValue ?? config["alpha"]?.doubleValue ?? 0.3)
-            var y = x
-            ActivationFunction.leakyRelu(slope).apply(&y.data, channels: 1)
-            return y
-        case "ELU":
-            var y = x
-            ActivationFunction.elu(Float(config["alpha"]?.doubleValue ?? 1)).apply(&y.data, channels: 1)
-            return y
-        case "PReLU":
-            let alpha = weights["alpha"]!, shape = weightShapes["alpha"]!
-            var y = x
-            let dims = Array(x.shape.dropFirst())
-            let per = x.exampleSize
-            for i in 0..<x.count where y.data[i] < 0 {
-                // Broadcast alpha over shared axes (size 1) by index arithmetic.
-                var rem = i % per, aIndex = 0, aStride = 1
-                var coords = [Int](repeating: 0, count: dims.count)
-                for d in stride(from: dims.count - 1, through: 0, by: -1) { coords[d] = rem % dims[d]; rem /= dims[d] }
-                for d in stride(from: dims.count - 1, through: 0, by: -1) {
-                    aIndex += (shape[d] == 1 ? 0 : coords[d]) * aStride
-                    aStride *= shape[d]
-                }
-                y.data[i] *= alpha[aIndex]
-            }
-            return y
-        case "Softmax":
-            var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
-            axis = axis < 0 ? x.shape.count + axis : axis
-            guard axis >= 1, axis < x.shape.count else { throw InterpreterError.unsupported("Softmax axis \(axis) (layer '\(path)')") }
-            var y = x
-            ActivationFunction.softmax(&y.data, inner: x.shape[(axis + 1)...].reduce(1, *), axisLength: x.shape[axis], log: false)
-            return y
-        case "Activation":
-            return x
-        case let cls where LayerKinds.identityClasses.contains(cls) && cls != "Rescaling":
-            return x   // Dropout, noise and regularization layers do nothing at inference
-        case "Rescaling":
-            let scale = config["scale"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["scale"]?.doubleValue ?? 1)]
-            let offset = config["offset"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["offset"]?.doubleValue ?? 0)]
-            var y = x
-            let c = x.shape.last ?? 1
-            for i in 0..<y.count {
-                y.data[i] = y.data[i] * scale[scale.count == 1 ? 0 : i % c] + offset[offset.count == 1 ? 0 : i % c]
-            }
-            return y
         case "MaxPooling2D", "AveragePooling2D":
             let pool = ints("pool_size", [2, 2])
             return PoolingKernels.pool(x, window: window(pool, strides: ints("strides", pool), dilation: [1, 1]), max: className == "MaxPooling2D")
@@ -183,11 +143,69 @@ struct LayerOp {
         }
     }
 
-    private func batchNormalization(_ x: FloatArray) throws -> FloatArray {
+    /// Layers that change values one by one: they work on their input's storage when they own it.
+    private func elementwise(_ y: inout FloatArray) throws {
+        switch className {
+        case "BatchNormalization":
+            try batchNormalization(&y)
+        case "ReLU":
+            let slope = Float(config["negative_slope"]?.doubleValue ?? 0)
+            let threshold = Float(config["threshold"]?.doubleValue ?? 0)
+            let maxValue = config["max_value"]?.doubleValue.map(Float.init)
+            ActivationFunction.reluLayer(maxValue: maxValue, negativeSlope: slope, threshold: threshold).apply(&y.data, channels: 1)
+            return
+        case "LeakyReLU":
+            // Keras 3 calls it negative_slope, Keras 2 alpha; both default to 0.3.
+            let slope = Float(config["negative_slope"]?.doubleValue ?? config["alpha"]?.doubleValue ?? 0.3)
+            ActivationFunction.leakyRelu(slope).apply(&y.data, channels: 1)
+            return
+        case "ELU":
+            ActivationFunction.elu(Float(config["alpha"]?.doubleValue ?? 1)).apply(&y.data, channels: 1)
+            return
+        case "PReLU":
+            let alpha = weights["alpha"]!, shape = weightShapes["alpha"]!
+            let dims = Array(y.shape.dropFirst())
+            let per = y.exampleSize
+            for i in 0..<y.count where y.data[i] < 0 {
+                // Broadcast alpha over shared axes (size 1) by index arithmetic.
+                var rem = i % per, aIndex = 0, aStride = 1
+                var coords = [Int](repeating: 0, count: dims.count)
+                for d in stride(from: dims.count - 1, through: 0, by: -1) { coords[d] = rem % dims[d]; rem /= dims[d] }
+                for d in stride(from: dims.count - 1, through: 0, by: -1) {
+                    aIndex += (shape[d] == 1 ? 0 : coords[d]) * aStride
+                    aStride *= shape[d]
+                }
+                y.data[i] *= alpha[aIndex]
+            }
+            return
+        case "Softmax":
+            var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
+            axis = axis < 0 ? y.shape.count + axis : axis
+            guard axis >= 1, axis < y.shape.count else { throw InterpreterError.unsupported("Softmax axis \(axis) (layer '\(path)')") }
+            ActivationFunction.softmax(&y.data, inner: y.shape[(axis + 1)...].reduce(1, *), axisLength: y.shape[axis], log: false)
+            return
+        case "Activation":
+            return
+        case let cls where LayerKinds.identityClasses.contains(cls) && cls != "Rescaling":
+            return   // Dropout, noise and regularization layers do nothing at inference
+        case "Rescaling":
+            let scale = config["scale"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["scale"]?.doubleValue ?? 1)]
+            let offset = config["offset"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["offset"]?.doubleValue ?? 0)]
+            let c = y.shape.last ?? 1
+            for i in 0..<y.count {
+                y.data[i] = y.data[i] * scale[scale.count == 1 ? 0 : i % c] + offset[offset.count == 1 ? 0 : i % c]
+            }
+            return
+        default:
+            throw InterpreterError.unsupported("layer '\(path)' (\(className))")
+        }
+    }
+
+    private func batchNormalization(_ y: inout FloatArray) throws {
         var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
-        axis = axis < 0 ? x.shape.count + axis : axis
-        let channels = x.shape[axis]
-        let inner = x.shape[(axis + 1)...].reduce(1, *)
+        axis = axis < 0 ? y.shape.count + axis : axis
+        let channels = y.shape[axis]
+        let inner = y.shape[(axis + 1)...].reduce(1, *)
         let eps = Float(config["epsilon"]?.doubleValue ?? 1e-3)
         let mean = weights["moving_mean"]!, variance = weights["moving_variance"]!
         let gamma = weights["gamma"], beta = weights["beta"]
@@ -198,35 +216,46 @@ struct LayerOp {
             scale[c] = inv * (gamma?[c] ?? 1)
             shift[c] = (beta?[c] ?? 0) - mean[c] * scale[c]
         }
-        var y = x
-        for i in 0..<x.count {
-            let c = (i / inner) % channels
-            y.data[i] = x.data[i] * scale[c] + shift[c]
+        let rows = y.count / max(1, channels * inner)
+        y.data.withUnsafeMutableBufferPointer { p in
+            Parallel.chunks(rows, minimumPerChunk: max(1, (1 << 16) / max(1, channels * inner))) { rowRange in
+                var i = rowRange.lowerBound * channels * inner
+                for _ in rowRange {
+                    for c in 0..<channels {
+                        let (a, b) = (scale[c], shift[c])
+                        for j in 0..<inner { p[i + j] = p[i + j] * a + b }
+                        i += inner
+                    }
+                }
+            }
         }
-        return y
     }
 }
 
 enum MergeKernels {
-    static func merge(_ className: String, _ xs: [FloatArray], path: String) throws -> FloatArray {
-        guard xs.allSatisfy({ $0.shape == xs[0].shape }) else {
-            throw InterpreterError.unsupported("\(className) of differently shaped inputs \(xs.map(\.shape)) (layer '\(path)')")
+    static func merge(_ className: String, _ first: __owned FloatArray, _ rest: ArraySlice<FloatArray>, path: String) throws -> FloatArray {
+        guard rest.allSatisfy({ $0.shape == first.shape }) else {
+            throw InterpreterError.unsupported("\(className) of differently shaped inputs \([first.shape] + rest.map(\.shape)) (layer '\(path)')")
         }
-        var y = xs[0]
-        for other in xs.dropFirst() {
-            for i in 0..<y.count {
-                let v = other.data[i]
-                switch className {
-                case "Add", "Average": y.data[i] += v
-                case "Subtract": y.data[i] -= v
-                case "Multiply": y.data[i] *= v
-                case "Maximum": y.data[i] = max(y.data[i], v)
-                case "Minimum": y.data[i] = min(y.data[i], v)
-                default: break
+        var y = first
+        let count = rest.count + 1
+        y.data.withUnsafeMutableBufferPointer { p in
+            for other in rest {
+                other.data.withUnsafeBufferPointer { q in
+                    Parallel.chunks(p.count, minimumPerChunk: 1 << 16) { r in
+                        switch className {
+                        case "Add", "Average": for i in r { p[i] += q[i] }
+                        case "Subtract": for i in r { p[i] -= q[i] }
+                        case "Multiply": for i in r { p[i] *= q[i] }
+                        case "Maximum": for i in r { p[i] = propagatingMax(p[i], q[i]) }
+                        case "Minimum": for i in r { p[i] = p[i].isNaN || q[i].isNaN ? .nan : min(p[i], q[i]) }
+                        default: break
+                        }
+                    }
                 }
             }
+            if className == "Average" { for i in p.indices { p[i] /= Float(count) } }
         }
-        if className == "Average" { for i in 0..<y.count { y.data[i] /= Float(xs.count) } }
         return y
     }
 }

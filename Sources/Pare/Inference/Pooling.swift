@@ -3,9 +3,12 @@
 enum PoolingKernels {
     static func pool(_ x: FloatArray, window w: Window2D, max isMax: Bool) -> FloatArray {
         let n = x.batch, c = x.shape[3]
-        var out = [Float](repeating: 0, count: n * w.outH * w.outW * c)
-        var acc = [Float](repeating: 0, count: c)
-        for b in 0..<n {
+        var out = uninitializedFloats(n * w.outH * w.outW * c)
+        x.data.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
+        Parallel.chunks(n) { batch in
+        var accStorage = [Float](repeating: 0, count: c)
+        accStorage.withUnsafeMutableBufferPointer { acc in
+        for b in batch {
             for oh in 0..<w.outH {
                 for ow in 0..<w.outW {
                     for k in 0..<c { acc[k] = isMax ? -.infinity : 0 }
@@ -19,17 +22,18 @@ enum PoolingKernels {
                             covered += 1
                             let src = ((b * w.inH + ih) * w.inW + iw) * c
                             if isMax {
-                                for k in 0..<c { acc[k] = propagatingMax(acc[k], x.data[src + k]) }
+                                for k in 0..<c { acc[k] = propagatingMax(acc[k], xp[src + k]) }
                             } else {
-                                for k in 0..<c { acc[k] += x.data[src + k] }
+                                for k in 0..<c { acc[k] += xp[src + k] }
                             }
                         }
                     }
                     let dst = ((b * w.outH + oh) * w.outW + ow) * c
-                    for k in 0..<c { out[dst + k] = isMax ? acc[k] : acc[k] / Float(Swift.max(covered, 1)) }
+                    for k in 0..<c { op[dst + k] = isMax ? acc[k] : acc[k] / Float(Swift.max(covered, 1)) }
                 }
             }
         }
+        } } } }
         return FloatArray(shape: [n, w.outH, w.outW, c], data: out)
     }
 
@@ -116,10 +120,16 @@ enum ShapeKernels {
     static func concatenate(_ xs: [FloatArray], axis: Int) -> FloatArray {
         let outer = xs[0].shape[..<axis].reduce(1, *)
         let inners = xs.map { $0.shape[axis...].reduce(1, *) }
-        var out: [Float] = []
-        out.reserveCapacity(xs.reduce(0) { $0 + $1.count })
-        for o in 0..<outer {
-            for (x, inner) in zip(xs, inners) { out += x.data[(o * inner)..<((o + 1) * inner)] }
+        let rowLength = inners.reduce(0, +)
+        var out = uninitializedFloats(outer * rowLength)
+        out.withUnsafeMutableBufferPointer { o in
+            var offset = 0
+            for (x, inner) in zip(xs, inners) {
+                x.data.withUnsafeBufferPointer { src in
+                    for r in 0..<outer { (o.baseAddress! + r * rowLength + offset).update(from: src.baseAddress! + r * inner, count: inner) }
+                }
+                offset += inner
+            }
         }
         var shape = xs[0].shape
         shape[axis] = xs.reduce(0) { $0 + $1.shape[axis] }
