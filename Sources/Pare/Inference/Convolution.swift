@@ -126,7 +126,7 @@ enum ConvolutionKernels {
                                         let src = image + (ih * w.inW + iw) * cin
                                         let kr = k.baseAddress! + (kh * w.kW + kw) * cout
                                         if multiplier == 1 {
-                                            for c in 0..<cout { dst[c] += src[c] * kr[c] }
+                                            multiplyAdd(dst, src, kr, count: cout)
                                         } else {
                                             for c in 0..<cin { for m in 0..<multiplier { dst[c * multiplier + m] += src[c] * kr[c * multiplier + m] } }
                                         }
@@ -223,6 +223,18 @@ enum ConvolutionKernels {
             }
         }
     }
+}
+
+/// dst[i] += a[i] * b[i], eight lanes at a time.
+@inline(__always) func multiplyAdd(_ dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        let d = UnsafeMutableRawPointer(dst + i), x = UnsafeRawPointer(a + i), y = UnsafeRawPointer(b + i)
+        let v = d.loadUnaligned(as: SIMD8<Float>.self) + x.loadUnaligned(as: SIMD8<Float>.self) * y.loadUnaligned(as: SIMD8<Float>.self)
+        d.storeBytes(of: v, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { dst[i] += a[i] * b[i]; i += 1 }
 }
 
 /// An array whose every element the caller overwrites (saves the zero fill on large outputs).

@@ -152,7 +152,9 @@ struct LayerOp {
             let slope = Float(config["negative_slope"]?.doubleValue ?? 0)
             let threshold = Float(config["threshold"]?.doubleValue ?? 0)
             let maxValue = config["max_value"]?.doubleValue.map(Float.init)
-            ActivationFunction.reluLayer(maxValue: maxValue, negativeSlope: slope, threshold: threshold).apply(&y.data, channels: 1)
+            let plain = maxValue == nil && slope == 0 && threshold == 0
+            (plain ? ActivationFunction.relu : .reluLayer(maxValue: maxValue, negativeSlope: slope, threshold: threshold))
+                .apply(&y.data, channels: 1)
             return
         case "LeakyReLU":
             // Keras 3 calls it negative_slope, Keras 2 alpha; both default to 0.3.
