@@ -69,3 +69,60 @@ extension InterpreterTests {
         try check(model: "dtypes/keras3.h5", inputs: ["data/mnist_flat.npy"], outputs: ["dtypes/keras3_pred.npy"], tolerance: 2e-3)
     }
 }
+
+extension InterpreterTests {
+    /// The MNIST CNN with one layer's config changed by `edit`.
+    func editedCNN(_ edit: (inout JSON) -> Void) throws -> Model {
+        let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        var config = try XCTUnwrap(model.config)
+        var inner = try XCTUnwrap(config["config"])
+        var layers = try XCTUnwrap(inner["layers"]?.arrayValue)
+        for i in layers.indices { edit(&layers[i]) }
+        inner.set("layers", .array(layers))
+        config.set("config", inner)
+        model.config = config
+        return model
+    }
+
+    func testUnknownLayersAreNamedNotSkipped() throws {
+        let model = try editedCNN { layer in
+            if layer["config"]?["name"]?.stringValue == "dense_1" { layer.set("class_name", .string("Lambda")) }
+        }
+        XCTAssertThrowsError(try Interpreter(model)) { error in
+            XCTAssertTrue("\(error)".contains("dense_1") && "\(error)".contains("Lambda"), "\(error)")
+        }
+    }
+
+    func testChannelsFirstIsRejectedClearly() throws {
+        // A consistent NCHW model: every conv and pool channels_first, input (1, 28, 28).
+        let model = try editedCNN { layer in
+            var config = layer["config"]!
+            if config["data_format"] != nil { config.set("data_format", .string("channels_first")) }
+            if config["batch_shape"] != nil { config.set("batch_shape", .array([.null, .int(1), .int(28), .int(28)])) }
+            layer.set("config", config)
+        }
+        XCTAssertEqual(try Inspection.of(model).layers.first { $0.path == "flatten" }?.outputShapes, ["(None, 2304)"])
+        XCTAssertThrowsError(try Interpreter(model)) { error in
+            XCTAssertTrue("\(error)".contains("channels_first"), "\(error)")
+        }
+    }
+
+    func testEmptyBatchesAndWrongShapesAreRejected() throws {
+        let interpreter = try Interpreter(try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5")))
+        XCTAssertThrowsError(try interpreter.run([FloatArray(zeros: [0, 28, 28, 1])])) { error in
+            XCTAssertTrue("\(error)".contains("batch is empty"), "\(error)")
+        }
+        XCTAssertThrowsError(try interpreter.run([FloatArray(zeros: [2, 28, 28, 3])])) { error in
+            XCTAssertTrue("\(error)".contains("expects (None, 28, 28, 1)"), "\(error)")
+        }
+        XCTAssertThrowsError(try ModelInputs.load([Fixtures.path("data/missing.npy")]))
+    }
+
+    func testBatchedRunsEqualOneRun() throws {
+        let interpreter = try Interpreter(try ModelFile.read(Fixtures.path("residual/keras3.h5")))
+        let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
+        // Equal up to float rounding: BLAS may sum in another order for another number of rows.
+        let whole = try interpreter.run([x])[0]
+        XCTAssertLessThan(try relativeError(try interpreter.run([x], batchSize: 7)[0], whole.tensor), 1e-6)
+    }
+}
