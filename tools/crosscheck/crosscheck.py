@@ -83,7 +83,8 @@ def compare_trees(source, written, dropped):
 
 
 def predictions(model, inputs):
-    return np.asarray(model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0))
+    out = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+    return [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
 
 
 def keras_check(entry):
@@ -112,11 +113,12 @@ def keras_check(entry):
         if not np.array_equal(np.asarray(w1), np.asarray(w2)):
             return [f"Keras weight {w1.path} differs after loading"]
     p1, p2 = predictions(reference, inputs), predictions(candidate, inputs)
-    if not np.array_equal(p1, p2):
-        return [f"Keras predictions differ: max abs {np.max(np.abs(p1 - p2))}"]
+    for a, b in zip(p1, p2):
+        if not np.array_equal(a, b):
+            return [f"Keras predictions differ: max abs {np.max(np.abs(a - b))}"]
     if "expected" in entry:
         expected = np.load(entry["expected"])
-        err = float(np.max(np.abs(p2 - expected)))
+        err = float(np.max(np.abs(p2[0] - expected)))
         if err > 1e-5 * max(1.0, float(np.max(np.abs(expected)))):
             return [f"predictions differ from the fixture's saved Keras predictions by {err}"]
     for note in notes:
