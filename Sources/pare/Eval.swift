@@ -38,7 +38,7 @@ struct Eval: ParsableCommand {
                 let total = row.reduce(0, +)
                 rows.append(["\(label)"] + row.map(String.init) + [total == 0 ? "-" : String(format: "%.3f", Double(row[label]) / Double(total))])
             }
-            print(Table.render(rows), terminator: "")
+            print(TextTable.render(rows), terminator: "")
         }
     }
 }

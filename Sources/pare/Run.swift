@@ -48,14 +48,14 @@ struct Run: ParsableCommand {
             if profile {
                 var rows = [["layer", "seconds"]]
                 for (path, t) in interpreter.layerSeconds.sorted(by: { $0.value > $1.value }) { rows.append([path, String(format: "%.4f", t)]) }
-                FileHandle.standardError.write(Data(Table.render(rows).utf8))
+                FileHandle.standardError.write(Data(TextTable.render(rows).utf8))
             }
             var rows = [["output", "shape", "min", "max", "mean", "NaN", "Inf"]]
             for (name, y) in zip(interpreter.outputNames, outputs) {
                 let s = OutputSummary(name: name, y)
                 rows.append([name, "\(s.shape)", "\(s.min)", "\(s.max)", String(format: "%.6g", s.mean), "\(s.nan)", "\(s.infinite)"])
             }
-            print(Table.render(rows), terminator: "")
+            print(TextTable.render(rows), terminator: "")
             if outputs.contains(where: { y in y.data.contains { !$0.isFinite } }) {
                 FileHandle.standardError.write(Data("pare: warning: some outputs are NaN or infinite (see the table)\n".utf8))
             }

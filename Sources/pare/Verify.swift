@@ -51,7 +51,7 @@ struct Verify: ParsableCommand {
                                  String(format: "%.9f", r.cosineSimilarity), r.top1Agreement.map { String(format: "%.4f", $0) } ?? "-",
                                  r.withinTolerance ? "ok" : "DIFFERENT"])
                 }
-                print(Table.render(rows), terminator: "")
+                print(TextTable.render(rows), terminator: "")
                 print("inputs: \(input.isEmpty ? "\(random) random examples (seed \(seed))" : input.joined(separator: ", ")); tolerance: max abs ≤ \(atol) + \(rtol) · max |reference|")
             }
             if let bad = results.first(where: { !$0.withinTolerance }) {

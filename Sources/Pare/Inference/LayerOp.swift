@@ -53,6 +53,8 @@ struct LayerOp {
     func run(_ rawInputs: __owned [FloatArray]) throws -> FloatArray {
         var inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : rawInputs
         var y = try compute(&inputs)
+        // Conv and Dense layers: bias, then activation.
+        if let bias = weights["bias"] { ConvolutionKernels.addBias(&y, bias) }
         if activation != .linear { activation.apply(&y.data, channels: y.shape.last ?? 1) }
         return float16Compute ? Self.roundedToHalf(y) : y
     }
@@ -87,34 +89,29 @@ struct LayerOp {
         switch className {
         case "Conv2D":
             let k = ints("kernel_size", [1, 1])
-            var y = ConvolutionKernels.conv2d(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![3],
+            let y = ConvolutionKernels.conv2d(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![3],
                                               groups: max(1, config["groups"]?.intValue ?? 1),
                                               window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
-            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
             return y
         case "DepthwiseConv2D":
             let k = ints("kernel_size", [1, 1])
-            var y = ConvolutionKernels.depthwise(x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
+            let y = ConvolutionKernels.depthwise(x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
                                                  window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
-            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
             return y
         case "SeparableConv2D":
             let k = ints("kernel_size", [1, 1])
             let mid = ConvolutionKernels.depthwise(x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
                                                    window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
-            var y = ConvolutionKernels.dense(mid, kernel: weights["pointwise_kernel"]!, units: weightShapes["pointwise_kernel"]![3])
-            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
+            let y = ConvolutionKernels.dense(mid, kernel: weights["pointwise_kernel"]!, units: weightShapes["pointwise_kernel"]![3])
             return y
         case "Conv2DTranspose":
             guard let oh = outputShape[0], let ow = outputShape[1] else { throw InterpreterError.badInput("\(path): unknown output size") }
-            var y = ConvolutionKernels.transpose(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![2],
+            let y = ConvolutionKernels.transpose(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![2],
                                                  kernelSize: ints("kernel_size", [1, 1]), strides: ints("strides", [1, 1]),
                                                  dilation: ints("dilation_rate", [1, 1]), outH: oh, outW: ow)
-            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
             return y
         case "Dense":
-            var y = ConvolutionKernels.dense(x, kernel: weights["kernel"]!, units: weightShapes["kernel"]![1])
-            if let b = weights["bias"] { ConvolutionKernels.addBias(&y, b) }
+            let y = ConvolutionKernels.dense(x, kernel: weights["kernel"]!, units: weightShapes["kernel"]![1])
             return y
         case "MaxPooling2D", "AveragePooling2D":
             let pool = ints("pool_size", [2, 2])

@@ -17,7 +17,7 @@ extension Inspection {
             table.append([name, row.className, row.outputShapes.joined(separator: " | "), inbound,
                           grouped(row.parameters), row.macs.map(grouped) ?? "?"])
         }
-        out += render(table, rightAligned: [4, 5])
+        out += TextTable.render(table, rightAligned: [4, 5])
         out += "\ntotal parameters  \(grouped(totalParameters))\n"
         out += "total MACs        \(totalMACs.map(grouped) ?? "unknown (an unsupported layer or unknown shape)")\n"
         out += "                  \(macsNote)\n"
@@ -30,7 +30,7 @@ extension Inspection {
             weightTable.append([w.layer, w.name, "(" + w.shape.map(String.init).joined(separator: ", ") + ")", w.dtype,
                                 grouped(w.parameters), grouped(w.zeros), String(format: "%.2f%%", w.sparsity * 100)])
         }
-        out += render(weightTable, rightAligned: [4, 5, 6])
+        out += TextTable.render(weightTable, rightAligned: [4, 5, 6])
         out += "\n"
         let withDead = deadChannels.filter { !$0.dead.isEmpty }
         if withDead.isEmpty {
@@ -64,13 +64,21 @@ func grouped(_ n: Int) -> String {
     return n < 0 ? "-" + out : out
 }
 
-func render(_ rows: [[String]], rightAligned: Set<Int>) -> String {
-    guard let header = rows.first else { return "" }
-    let widths = header.indices.map { col in rows.map { $0[col].count }.max() ?? 0 }
-    return rows.map { row in
-        row.indices.map { col in
-            let pad = String(repeating: " ", count: widths[col] - row[col].count)
-            return rightAligned.contains(col) ? pad + row[col] : row[col] + pad
-        }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
-    }.joined(separator: "\n") + "\n"
+/// Plain-text tables for the terminal: the first row is the header; the columns in `rightAligned`
+/// (or, when nil, every cell that reads as a number) are right-aligned.
+public enum TextTable {
+    public static func render(_ rows: [[String]], rightAligned: Set<Int>? = nil) -> String {
+        guard let header = rows.first else { return "" }
+        let widths = header.indices.map { col in rows.map { $0.indices.contains(col) ? $0[col].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            var line = row.indices.map { col in
+                let cell = row[col]
+                let pad = String(repeating: " ", count: widths[col] - cell.count)
+                let right = rightAligned?.contains(col) ?? (Double(cell.replacingOccurrences(of: ",", with: "")) != nil)
+                return right ? pad + cell : cell + pad
+            }.joined(separator: "  ")
+            while line.last == " " { line.removeLast() }
+            return line
+        }.joined(separator: "\n") + "\n"
+    }
 }
