@@ -28,7 +28,7 @@ struct PareCommand: ParsableCommand {
         commandName: "pare",
         abstract: "Shrink trained neural-network checkpoints and prove the smaller file still computes what it should.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Run.self, Verify.self, Eval.self]
+        subcommands: [Inspect.self, Convert.self, Run.self, Verify.self, Eval.self, Prune.self, Mask.self]
     )
 }
 
@@ -39,5 +39,8 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let error as PareError {
         FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
         throw ExitCode(1)
+    } catch let error as SelectionError {
+        FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
+        throw ExitCode(2)
     }
 }

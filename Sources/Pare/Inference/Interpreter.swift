@@ -12,6 +12,8 @@ public final class Interpreter {
     /// Seconds spent per layer path over all runs, collected when `profiling` is on.
     public var profiling = false
     public private(set) var layerSeconds: [String: Double] = [:]
+    /// Called after each layer call with its path, inputs and output (calibration statistics, folding).
+    public var observer: ((String, [FloatArray], FloatArray) -> Void)?
 
     public init(_ model: Model) throws {
         file = model.sourcePath
@@ -112,7 +114,13 @@ public final class Interpreter {
                         throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
                     }
                     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-                    outputs = [try op.run(args)]
+                    if let observer {
+                        let output = try op.run(args)
+                        observer(path, args, output)
+                        outputs = [output]
+                    } else {
+                        outputs = [try op.run(args)]
+                    }
                     if profiling { layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
                 }
                 for (t, output) in outputs.enumerated() {

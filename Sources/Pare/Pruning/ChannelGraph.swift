@@ -1,0 +1,204 @@
+/// Which output channels of which layers must be removed together, found from the graph.
+///
+/// Every layer that creates channels (Conv2D, Dense, SeparableConv2D, Conv2DTranspose) owns a
+/// *space* of channel ids. Each tensor carries a map from its last-axis positions to ids (nil for
+/// channels no layer owns, such as the model's inputs); channel-wise layers pass the map on,
+/// Concatenate joins maps, Flatten repeats them per pixel, and merges (Add, Multiply, …) and shared
+/// layers unite the ids they line up. Ids that end in one set form a coupled group: removed
+/// together or not at all. Groups that reach a model output, a Reshape/Permute, a softmax over
+/// channels or a layer Pare does not know are blocked.
+public final class ChannelGraph {
+    /// The ids of one producer's output channels: `first ..< first + count`.
+    public struct Space: Sendable {
+        public let path: String
+        public let className: String
+        public let first: Int
+        public let count: Int
+    }
+
+    public private(set) var spaces: [Space] = []
+    /// Last-axis id maps of the inputs of layers whose weights have an input-channel axis
+    /// (Conv/Dense/Separable/Transpose consumers) or a per-channel axis (BN, PReLU, Depthwise, Rescaling).
+    public private(set) var inputMaps: [String: [Int?]] = [:]
+    private var parent: [Int] = []
+    private var blockReasons: [Int: String] = [:]
+    let architecture: Architecture
+    let analysis: GraphAnalysis
+
+    init(architecture: Architecture, analysis: GraphAnalysis) {
+        self.architecture = architecture
+        self.analysis = analysis
+        let outputs = walk(architecture, inputs: architecture.inputs.map { ref in
+            let shape = architecture.inputShapes[ref.layer] ?? []
+            return [Int?](repeating: nil, count: shape.last.flatMap { $0 } ?? 0)
+        }, prefix: "")
+        for map in outputs { block(map, "feeds a model output") }
+    }
+
+    // MARK: Union-find
+
+    public func group(_ id: Int) -> Int {
+        var i = id
+        while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
+        return i
+    }
+
+    func unite(_ a: Int, _ b: Int) {
+        let (ra, rb) = (group(a), group(b))
+        guard ra != rb else { return }
+        parent[max(ra, rb)] = min(ra, rb)
+    }
+
+    func block(_ map: [Int?], _ reason: String) {
+        for id in map.compactMap({ $0 }) where blockReasons[id] == nil { blockReasons[id] = reason }
+    }
+
+    /// Why a group cannot be removed, or nil if it can.
+    public func blockedReason(group root: Int) -> String? {
+        for (id, reason) in blockReasons where group(id) == root { return reason }
+        return nil
+    }
+
+    public func space(_ path: String) -> Space? { spaces.first { $0.path == path } }
+
+    /// Ids of every channel in the same group as `id`.
+    public func members(of id: Int) -> [Int] {
+        let root = group(id)
+        return (0..<parent.count).filter { group($0) == root }
+    }
+
+    /// The producer and channel index of an id.
+    public func owner(of id: Int) -> (space: Space, channel: Int) {
+        let s = spaces.last { $0.first <= id }!
+        return (s, id - s.first)
+    }
+
+    private func newSpace(_ path: String, _ className: String, count: Int) -> [Int?] {
+        if let existing = space(path) { return (0..<existing.count).map { existing.first + $0 } }
+        let first = parent.count
+        spaces.append(Space(path: path, className: className, first: first, count: count))
+        parent += (first..<(first + count)).map { $0 }
+        return (first..<(first + count)).map { $0 }
+    }
+
+    /// Records the input map of a layer; a shared layer's calls must line up channel by channel.
+    private func recordInput(_ path: String, _ map: [Int?]) {
+        guard let previous = inputMaps[path] else { inputMaps[path] = map; return }
+        for (a, b) in zip(previous, map) {
+            switch (a, b) {
+            case let (x?, y?): unite(x, y)
+            case (nil, let y?): blockReasons[y] = blockReasons[y] ?? "meets channels no layer owns at shared layer '\(path)'"
+            case (let x?, nil): blockReasons[x] = blockReasons[x] ?? "meets channels no layer owns at shared layer '\(path)'"
+            default: break
+            }
+        }
+    }
+
+    // MARK: Walking the graph
+
+    private func walk(_ arch: Architecture, inputs: [[Int?]], prefix: String) -> [[Int?]] {
+        var values: [TensorRef: [Int?]] = [:]
+        for (ref, map) in zip(arch.inputs, inputs) { values[ref] = map }
+        for layer in arch.layers where layer.className == "InputLayer" {
+            let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
+            if values[ref] == nil { values[ref] = [Int?](repeating: nil, count: arch.inputShapes[layer.name]?.last.flatMap { $0 } ?? 0) }
+        }
+        var pending = arch.layers.filter { $0.className != "InputLayer" }.flatMap { l in l.calls.indices.map { (l, $0) } }
+        while !pending.isEmpty {
+            let before = pending.count
+            var waiting: [(LayerNode, Int)] = []
+            for (layer, call) in pending {
+                let refs = layer.calls[call]
+                guard refs.allSatisfy({ values[$0] != nil }) else { waiting.append((layer, call)); continue }
+                let maps = refs.map { values[$0]! }
+                let path = prefix + layer.name
+                let outputs: [[Int?]]
+                if let nested = layer.nested {
+                    outputs = walk(nested, inputs: maps, prefix: path + "/")
+                } else {
+                    outputs = [propagate(layer, path: path, call: call, maps)]
+                }
+                for (t, map) in outputs.enumerated() { values[TensorRef(layer: layer.name, node: call, tensor: t)] = map }
+            }
+            pending = waiting
+            if pending.count == before { break }
+        }
+        return arch.outputs.map { values[$0] ?? [] }
+    }
+
+    static let channelwise: Set<String> = [
+        "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
+        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+        "ActivityRegularization", "Identity", "Rescaling", "MaxPooling2D", "AveragePooling2D",
+        "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
+    ]
+    static let producers: Set<String> = ["Conv2D", "Dense", "SeparableConv2D", "Conv2DTranspose"]
+
+    private func propagate(_ layer: LayerNode, path: String, call: Int, _ maps: [[Int?]]) -> [Int?] {
+        let cls = layer.className, c = layer.config
+        let x = maps.first ?? []
+        let output = analysis.calls(of: path).first?.output
+        let outChannels = output?.last.flatMap { $0 } ?? 0
+        if Self.producers.contains(cls) {
+            recordInput(path, x)
+            let space = newSpace(path, cls, count: outChannels)
+            let act = c["activation"]?.stringValue ?? c["activation"]?["config"]?.stringValue
+            if act == "softmax" || act == "log_softmax" { block(space, "'\(path)' applies softmax across its channels") }
+            if cls == "Conv2D", (c["groups"]?.intValue ?? 1) > 1 {
+                block(x, "grouped convolution '\(path)'")
+                block(space, "grouped convolution '\(path)'")
+            }
+            return space
+        }
+        if cls == "DepthwiseConv2D" {
+            recordInput(path, x)
+            let m = c["depth_multiplier"]?.intValue ?? 1
+            return x.flatMap { id in [Int?](repeating: id, count: m) }
+        }
+        if cls == "Softmax" {
+            let axis = c["axis"]?.intValue ?? c["axis"]?[0]?.intValue ?? -1
+            if axis == -1 || axis == (output?.count ?? 0) { block(x, "softmax across channels at '\(path)'") }
+            return x
+        }
+        if Self.channelwise.contains(cls) {
+            if ["BatchNormalization", "PReLU", "Rescaling"].contains(cls) { recordInput(path, x) }
+            if cls == "Activation", let a = c["activation"]?.stringValue ?? c["activation"]?["config"]?.stringValue,
+               a == "softmax" || a == "log_softmax" {
+                block(x, "softmax across channels at '\(path)'")
+            }
+            return x
+        }
+        if cls == "Flatten" {
+            let inputShape = analysis.calls(of: path).first?.inputs.first ?? []
+            let pixels = inputShape.dropLast().reduce(1) { $0 * ($1 ?? 1) }
+            return (0..<pixels).flatMap { _ in x }
+        }
+        if LayerKinds.mergeClasses.contains(cls) {
+            for other in maps.dropFirst() { lineUp(x, other, at: path) }
+            return x
+        }
+        if cls == "Concatenate" {
+            let rank = output?.count ?? 1
+            var axis = c["axis"]?.intValue ?? -1
+            if axis < 0 { axis += rank + 1 }
+            if axis == rank { return maps.flatMap { $0 } }
+            for other in maps.dropFirst() { lineUp(x, other, at: path) }
+            return x
+        }
+        // Reshape, Permute and unknown layers mix or move channels: nothing through them can be removed.
+        for map in maps { block(map, "passes through '\(path)' (\(cls)), which mixes channels") }
+        return [Int?](repeating: nil, count: outChannels)
+    }
+
+    /// Merged tensors' channels are coupled position by position.
+    private func lineUp(_ a: [Int?], _ b: [Int?], at path: String) {
+        for (x, y) in zip(a, b) {
+            switch (x, y) {
+            case let (p?, q?): unite(p, q)
+            case (nil, let q?): blockReasons[q] = blockReasons[q] ?? "is merged at '\(path)' with channels no layer owns"
+            case (let p?, nil): blockReasons[p] = blockReasons[p] ?? "is merged at '\(path)' with channels no layer owns"
+            default: break
+            }
+        }
+    }
+}

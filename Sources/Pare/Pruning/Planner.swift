@@ -1,0 +1,201 @@
+import Foundation
+
+/// The channels chosen for removal, as coupled groups of the channel graph.
+public struct PrunePlan {
+    public let graph: ChannelGraph
+    /// Roots of the removed groups.
+    public let removed: Set<Int>
+    /// Per producer path: kept channel indices, in order.
+    public let keptChannels: [String: [Int]]
+    /// Per-channel scores used for ranking (by id), for the report.
+    public let scores: [Int: Double]
+
+    public func isRemoved(_ id: Int?) -> Bool { id.map { removed.contains(graph.group($0)) } ?? false }
+
+    /// Positions of a recorded input map that stay.
+    public func keptPositions(_ path: String) -> [Int]? {
+        graph.inputMaps[path].map { map in map.indices.filter { !isRemoved(map[$0]) } }
+    }
+}
+
+/// Turns a selection and a criterion into the channel groups to remove.
+public struct Planner {
+    let model: Model
+    let checked: CheckedModel
+    public let graph: ChannelGraph
+
+    public init(_ model: Model) throws {
+        self.model = model
+        checked = try CheckedModel(model)
+        guard let arch = checked.architecture, let analysis = checked.analysis else {
+            throw PareError(file: model.sourcePath, "a weights-only file has no architecture; pruning needs the layer graph")
+        }
+        if let problem = analysis.problems.first {
+            throw PareError(file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))", problem.reason)
+        }
+        graph = ChannelGraph(architecture: arch, analysis: analysis)
+    }
+
+    /// Resolves a layer name: a full path (`encoder/enc_conv3`), or a name that is unique among all layers.
+    public func producerPath(_ name: String) throws -> String {
+        let all = graph.architecture.allLayers()
+        let matches = all.filter { $0.path == name || $0.path.hasSuffix("/" + name) || $0.path == name }
+        let exact = matches.filter { $0.path == name }
+        guard let found = exact.first ?? (matches.count == 1 ? matches.first : nil) else {
+            if matches.count > 1 {
+                throw SelectionError(message: "layer '\(name)' is ambiguous: \(matches.map(\.path).joined(separator: ", ")); use OUTER/INNER")
+            }
+            throw SelectionError(message: "no layer named '\(name)' (layers with channels to remove: \(graph.spaces.map(\.path).joined(separator: ", ")))")
+        }
+        guard graph.space(found.path) != nil else {
+            throw SelectionError(message: "layer '\(found.path)' (\(found.layer.className)) has no output channels of its own to remove; name the Conv/Dense layer that produces them")
+        }
+        return found.path
+    }
+
+    func weight(_ path: String, _ role: String) -> Weight? { checked.weightsByRole(path)[role] }
+
+    /// Per-channel score of each producer channel by a weight criterion (L1, L2 of its kernel slice; |γ| of the BNs it meets).
+    func weightScores(_ criterion: PruneCriterion) throws -> [Int: Double] {
+        var scores: [Int: Double] = [:]
+        switch criterion {
+        case .l1, .l2:
+            for space in graph.spaces {
+                let (kernel, axis) = try outputKernel(space)
+                let sums = try channelNorms(kernel, axis: axis, squared: criterion == .l2)
+                for c in 0..<space.count { scores[space.first + c] = criterion == .l2 ? sums[c].squareRoot() : sums[c] }
+            }
+        case .bnGamma:
+            for (path, map) in graph.inputMaps {
+                guard graph.architecture.allLayers().first(where: { $0.path == path })?.layer.className == "BatchNormalization" else { continue }
+                guard let gamma = weight(path, "gamma") else { continue }
+                let values = try gamma.tensor.floats()
+                for (i, id) in map.enumerated() { if let id { scores[id, default: 0] += Double(abs(values[i])) } }
+            }
+        case .meanActivation, .apoz:
+            break
+        }
+        return scores
+    }
+
+    /// The kernel whose given axis indexes a producer's output channels.
+    func outputKernel(_ space: ChannelGraph.Space) throws -> (Weight, Int) {
+        let roles = checked.weightsByRole(space.path)
+        switch space.className {
+        case "SeparableConv2D": return (roles["pointwise_kernel"]!, 3)
+        case "Conv2DTranspose": return (roles["kernel"]!, 2)
+        case "Dense": return (roles["kernel"]!, roles["kernel"]!.tensor.shape.count - 1)
+        default: return (roles["kernel"]!, 3)
+        }
+    }
+
+    func channelNorms(_ weight: Weight, axis: Int, squared: Bool) throws -> [Double] {
+        let shape = weight.tensor.shape
+        let values = try weight.tensor.floats()
+        let channels = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        var sums = [Double](repeating: 0, count: channels)
+        for (i, v) in values.enumerated() {
+            let c = (i / inner) % channels
+            sums[c] += squared ? Double(v) * Double(v) : Double(abs(v))
+        }
+        return sums
+    }
+
+    /// Channels whose kernel slice and bias are exactly zero.
+    func deadChannels(_ space: ChannelGraph.Space) throws -> Set<Int> {
+        let (kernel, axis) = try outputKernel(space)
+        let zero = TensorStats.zeroChannels(kernel.tensor, bytes: try kernel.tensor.bytes(), axis: axis)
+        var dead = Set(zero.indices.filter { zero[$0] })
+        if let bias = weight(space.path, "bias") {
+            let b = try bias.tensor.floats()
+            dead = dead.filter { b[$0] == 0 }
+        }
+        return dead
+    }
+
+    public func plan(_ selection: PruneSelection, criterion: PruneCriterion, activationScores: [Int: Double]? = nil) throws -> PrunePlan {
+        guard !selection.isEmpty else { throw SelectionError(message: "nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead") }
+        if criterion.needsCalibration, selection.usesCriterion, activationScores == nil {
+            throw SelectionError(message: "criterion \(criterion.rawValue) needs calibration inputs (--calibration x.npy)")
+        }
+        let perChannel = criterion.needsCalibration ? (activationScores ?? [:]) : try weightScores(criterion)
+        if criterion == .bnGamma, selection.usesCriterion, perChannel.isEmpty {
+            throw SelectionError(message: "criterion bn-gamma needs BatchNormalization layers after the pruned layers; this model has none")
+        }
+        // A group's score sums its members': every coupled channel's evidence counts.
+        var groupScore: [Int: Double] = [:]
+        for (id, s) in perChannel { groupScore[graph.group(id), default: 0] += s }
+        func score(_ id: Int) -> Double { groupScore[graph.group(id)] ?? 0 }
+
+        var removed = Set<Int>()
+        func remove(_ path: String, channels: [Int], option: String) throws {
+            let space = graph.space(path)!
+            for c in channels {
+                guard c < space.count else {
+                    throw SelectionError(message: "\(option): channel \(c) of '\(path)', which has \(space.count) (0…\(space.count - 1))")
+                }
+                let root = graph.group(space.first + c)
+                if let reason = graph.blockedReason(group: root) {
+                    throw SelectionError(message: "\(option): channel \(c) of '\(path)' cannot be removed: it \(reason)")
+                }
+                removed.insert(root)
+            }
+        }
+        func removable(_ space: ChannelGraph.Space) -> [Int] {
+            (0..<space.count).filter { graph.blockedReason(group: graph.group(space.first + $0)) == nil }
+        }
+        func lowest(_ space: ChannelGraph.Space, _ count: Int, option: String) throws -> [Int] {
+            let candidates = removable(space)
+            guard count <= candidates.count else {
+                let reason = (0..<space.count).lazy.compactMap { self.graph.blockedReason(group: self.graph.group(space.first + $0)) }.first ?? ""
+                throw SelectionError(message: "\(option): '\(space.path)' has \(space.count) channels but only \(candidates.count) can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")")
+            }
+            return candidates.sorted { (score(space.first + $0), $0) < (score(space.first + $1), $1) }.prefix(count).map { $0 }
+        }
+
+        for (name, n) in selection.keep.sorted(by: { $0.key < $1.key }) {
+            let path = try producerPath(name), space = graph.space(path)!
+            guard n >= 1 else { throw SelectionError(message: "--keep \(name)=\(n): a layer keeps at least one channel") }
+            guard n <= space.count else { throw SelectionError(message: "--keep \(name)=\(n): '\(path)' has only \(space.count) channels") }
+            try remove(path, channels: try lowest(space, space.count - n, option: "--keep \(name)=\(n)"), option: "--keep")
+        }
+        for (name, r) in selection.ratio.sorted(by: { $0.key < $1.key }) {
+            let path = try producerPath(name), space = graph.space(path)!
+            guard r >= 0, r < 1 else { throw SelectionError(message: "--ratio \(name)=\(r): the fraction removed must be in [0, 1)") }
+            try remove(path, channels: try lowest(space, Int((r * Double(space.count)).rounded()), option: "--ratio \(name)"), option: "--ratio")
+        }
+        if let r = selection.globalRatio {
+            guard r >= 0, r < 1 else { throw SelectionError(message: "--ratio \(r): the fraction removed must be in [0, 1)") }
+            for space in graph.spaces where !removable(space).isEmpty {
+                let n = min(Int((r * Double(space.count)).rounded()), removable(space).count)
+                try remove(space.path, channels: try lowest(space, n, option: "--ratio"), option: "--ratio")
+            }
+        }
+        for (name, channels) in selection.drop.sorted(by: { $0.key < $1.key }) {
+            try remove(try producerPath(name), channels: channels, option: "--drop")
+        }
+        if let t = selection.threshold {
+            for space in graph.spaces {
+                for c in removable(space) where score(space.first + c) < t { removed.insert(graph.group(space.first + c)) }
+            }
+        }
+        if selection.dropDead {
+            var deadIDs = Set<Int>()
+            for space in graph.spaces { for c in try deadChannels(space) { deadIDs.insert(space.first + c) } }
+            for id in deadIDs {
+                let root = graph.group(id)
+                // A group is dead only if every producer channel in it is dead.
+                if graph.blockedReason(group: root) == nil, graph.members(of: id).allSatisfy({ deadIDs.contains($0) }) { removed.insert(root) }
+            }
+        }
+        var kept: [String: [Int]] = [:]
+        for space in graph.spaces {
+            let k = (0..<space.count).filter { !removed.contains(graph.group(space.first + $0)) }
+            guard !k.isEmpty else {
+                throw SelectionError(message: "the selection would remove every channel of '\(space.path)' (a layer keeps at least one)")
+            }
+            kept[space.path] = k
+        }
+        return PrunePlan(graph: graph, removed: removed, keptChannels: kept, scores: perChannel)
+    }
+}

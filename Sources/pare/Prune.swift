@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Pare
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove channels physically, rewire every consumer, and verify against the zero-masked model.",
+        discussion: """
+        Coupled channels (residual merges, concatenations, shared layers, depthwise convolutions) are \
+        found from the graph and removed together. A removed channel that emits a non-zero constant \
+        (bias, BatchNormalization β, sigmoid(0), …) has its contribution folded into the next layer's \
+        bias: exact for Dense consumers and valid-padded convolutions, approximate at the borders of \
+        same-padded ones (reported). The result is checked by running both models; exit 1 and no \
+        output if they differ beyond tolerance.
+        """
+    )
+    @Argument(help: "The model to prune.") var input: String
+    @Argument(help: "Where to write the pruned model.") var output: String
+    @OptionGroup var selection: SelectionOptions
+    @Flag(name: .long, help: "Do not fold removed channels' constant outputs into consumers' biases.") var noFold = false
+    @Option(name: .customLong("input"), help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
+    var verifyInput: [String] = []
+    @Option(name: .long, help: "Without verification inputs: this many random inputs in [0, 1).") var random: Int = 16
+    @Option(name: .long, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Absolute tolerance of the verification.") var atol: Double = 1e-6
+    @Option(name: .long, help: "Relative tolerance of the verification (of max |reference|).") var rtol: Double = 1e-5
+
+    func validate() throws {
+        if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let model = try ModelFile.read(input)
+            let s = try selection.selection()
+            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
+            let (planner, plan) = try PruneJob.plan(model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
+            let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
+            let inputs = try ModelInputs.loadOrGenerate(verifyPaths, random: random, seed: seed, for: try Interpreter(model), file: input)
+            let onlyDead = s.dropDead && !s.usesCriterion && s.drop.isEmpty
+            let result = try PruneJob.prune(planner, plan, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead,
+                                            atol: atol, rtol: rtol)
+            print(PruneText.table(result), terminator: "")
+            print(PruneText.folds(result.folds), terminator: "")
+            let against = onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
+            let source = verifyPaths.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyPaths.joined(separator: ", ")
+            print(PruneText.verification(result.comparisons, against: against, inputs: source), terminator: "")
+            guard result.verified else {
+                throw PareError(file: input, "the pruned model differs from \(against) beyond tolerance (atol \(atol), rtol \(rtol)); nothing written")
+            }
+            try ModelFile.write(result.pruned!, to: output)
+            print(PruneText.sizes(input: input, output: output), terminator: "")
+        }
+    }
+}
+
+struct Mask: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the zero-masked model: same architecture, the selected channels' weights set to zero.",
+        discussion: """
+        Zeroes the selected channels' kernel slices and biases, and the BatchNormalization γ and β \
+        (and depthwise slices) they pass through, as one does by hand to test a pruning. The same \
+        selection and criterion pick the same channels as `pare prune`, whose result is verified \
+        against this model.
+        """
+    )
+    @Argument(help: "The model to mask.") var input: String
+    @Argument(help: "Where to write the masked model.") var output: String
+    @OptionGroup var selection: SelectionOptions
+
+    func validate() throws {
+        if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let model = try ModelFile.read(input)
+            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
+            let (planner, plan) = try PruneJob.plan(model, selection: try selection.selection(), criterion: selection.parsedCriterion,
+                                                    calibration: calibration)
+            let masked = try Rewriter(planner: planner, plan: plan).mask()
+            try ModelFile.write(masked, to: output)
+            var rows = [["layer", "channels", "masked", "indices"]]
+            for space in plan.graph.spaces {
+                let kept = plan.keptChannels[space.path] ?? []
+                let gone = Set(0..<space.count).subtracting(kept).sorted()
+                guard !gone.isEmpty else { continue }
+                let list = gone.prefix(24).map(String.init).joined(separator: ",") + (gone.count > 24 ? ",…" : "")
+                rows.append([space.path, "\(space.count)", "\(gone.count)", list])
+            }
+            print(TextTable.render(rows), terminator: "")
+            print(PruneText.sizes(input: input, output: output), terminator: "")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Pare
+
+/// The channel selection shared by `prune` and `mask`.
+struct SelectionOptions: ParsableArguments {
+    @Option(name: .long, help: "Channels to keep per layer: LAYER=N[,LAYER=N…] (repeatable).") var keep: [String] = []
+    @Option(name: .long, help: "Fraction of channels to remove: R for every prunable layer, or LAYER=R[,…] (repeatable).")
+    var ratio: [String] = []
+    @Option(name: .long, help: "Channel indices to remove: LAYER=I,J,K (repeatable).") var drop: [String] = []
+    @Option(name: .long, help: "Remove every prunable channel whose criterion score is below this.") var threshold: Double?
+    @Flag(name: .long, help: "Remove channels whose kernel slice and bias are already exactly zero.") var dropDead = false
+    @Option(name: .long, help: "Ranking: l1, l2, bn-gamma, mean-activation, apoz (default l1).") var criterion: String = "l1"
+    @Option(name: .long, help: "Calibration inputs (.npy, one per model input) for mean-activation and apoz.")
+    var calibration: [String] = []
+
+    func validate() throws {
+        guard PruneCriterion(rawValue: criterion) != nil else {
+            throw ValidationError("--criterion must be one of \(PruneCriterion.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        _ = try selection()
+    }
+
+    var parsedCriterion: PruneCriterion { PruneCriterion(rawValue: criterion) ?? .l1 }
+
+    func selection() throws -> PruneSelection {
+        var s = PruneSelection()
+        do {
+            for text in keep {
+                for (layer, value) in try PruneSelection.parsePairs(text, option: "--keep") {
+                    guard let n = Int(value) else { throw ValidationError("--keep \(layer)=\(value): not a whole number") }
+                    s.keep[layer] = n
+                }
+            }
+            for text in ratio {
+                if let r = Double(text) { s.globalRatio = r; continue }
+                for (layer, value) in try PruneSelection.parsePairs(text, option: "--ratio") {
+                    guard let r = Double(value) else { throw ValidationError("--ratio \(layer)=\(value): not a number") }
+                    s.ratio[layer] = r
+                }
+            }
+            for text in drop { s.drop.merge(try PruneSelection.parseDrop(text)) { $0 + $1 } }
+        } catch let error as SelectionError {
+            throw ValidationError(error.message)
+        }
+        s.threshold = threshold
+        s.dropDead = dropDead
+        if s.isEmpty { throw ValidationError("nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead") }
+        if parsedCriterion.needsCalibration, s.usesCriterion, calibration.isEmpty {
+            throw ValidationError("--criterion \(criterion) needs --calibration inputs")
+        }
+        return s
+    }
+}
