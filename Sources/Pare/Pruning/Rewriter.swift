@@ -122,6 +122,8 @@ public struct Rewriter {
     /// when `constants` are given, their constant contribution folded into consumers' biases.
     public func prune(constants: ObservedConstants?) throws -> (Model, [FoldReport]) {
         let pruned = planner.model.copy()
+        // Optimizer slots have the old shapes; Keras would refuse them. Training resumes fresh.
+        pruned.optimizer = nil
         var reports: [FoldReport] = []
         // Consumers first (input side, and folding, computed on the original output indexing).
         for path in graph.inputMaps.keys.sorted() {
