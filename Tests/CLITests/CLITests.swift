@@ -12,6 +12,10 @@ final class CLITests: XCTestCase {
     }
 
     func pare(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
+        try pare(arguments)
+    }
+
+    func pare(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -189,5 +193,42 @@ extension CLITests {
         return stride(from: 10 + headerEnd, to: data.count, by: 8).map { i in
             (0..<8).reduce(0) { $0 | Int(data[i + $1]) << (8 * $1) }
         }
+    }
+}
+
+extension CLITests {
+    func testPruneWritesTheSmallerModelAndPrintsTheTable() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("p.h5").path
+        let run = try pare("prune", fixture("mnist_cnn/keras3.h5"), out, "--keep", "conv2d=22,conv2d_1=38",
+                           "--input", fixture("data/mnist_x.npy"))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("643,594 → 392,784"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("2304 → 1368"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("ok"), run.stdout)
+        let masked = dir.appendingPathComponent("m.h5").path
+        XCTAssertEqual(try pare("mask", fixture("mnist_cnn/keras3.h5"), masked, "--keep", "conv2d=22,conv2d_1=38").status, 0)
+        let verify = try pare("verify", masked, out, "--input", fixture("data/mnist_x.npy"))
+        XCTAssertEqual(verify.status, 0, "mask and prune pick the same channels:\n" + verify.stdout + verify.stderr)
+    }
+
+    func testBadSelectionsExitTwoAndBadDataOneWithoutOutput() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("p.h5").path
+        let model = fixture("mnist_cnn/keras3.h5")
+        for args in [["--keep", "nope=3"], ["--keep", "conv2d=40"], ["--keep", "conv2d=0"], ["--drop", "conv2d=99"],
+                     ["--ratio", "conv2d=0.5", "--criterion", "apoz"], ["--criterion", "bogus", "--ratio", "0.5"], []] {
+            let run = try pare(["prune", model, out] + args)
+            XCTAssertEqual(run.status, 2, "\(args): \(run.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(args)")
+        }
+        let wrongCalibration = try pare(["prune", model, out, "--ratio", "conv2d=0.5", "--criterion", "mean-activation",
+                                         "--calibration", fixture("data/mnist_flat.npy")])
+        XCTAssertEqual(wrongCalibration.status, 1, wrongCalibration.stderr)
+        XCTAssertTrue(wrongCalibration.stderr.contains("expects (None, 28, 28, 1)"), wrongCalibration.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
 }

@@ -126,15 +126,35 @@ def keras_check(entry):
     return []
 
 
+def pruned_check(entry):
+    """A pruned model: Keras loads it, counts the same parameters, and predicts what Pare predicted."""
+    import keras
+    model = keras.models.load_model(entry["written"], compile=False)
+    problems = []
+    if model.count_params() != entry["params"]:
+        problems.append(f"Keras counts {model.count_params()} parameters, Pare {entry['params']}")
+    inputs = [np.load(p) for p in entry["inputs"]]
+    got = predictions(model, inputs)
+    for i, (g, path) in enumerate(zip(got, entry["expected_outputs"])):
+        want = np.load(path)
+        err = float(np.max(np.abs(g - want))) / max(float(np.max(np.abs(want))), 1e-30)
+        if not err <= 1e-5:
+            problems.append(f"output {i}: Keras and Pare differ by {err:.3g} (relative)")
+    return problems
+
+
 def main():
     manifest = json.load(open(sys.argv[1]))
     passed = failed = 0
     for entry in manifest:
         label = f"{entry['source']} -> {os.path.basename(entry['written'])}"
         try:
-            problems = compare_trees(entry["source"], entry["written"], entry.get("dropped", []))
-            if not problems:
-                problems = keras_check(entry)
+            if entry["kind"] == "pruned":
+                problems = pruned_check(entry)
+            else:
+                problems = compare_trees(entry["source"], entry["written"], entry.get("dropped", []))
+                if not problems:
+                    problems = keras_check(entry)
         except Exception:
             problems = ["exception: " + traceback.format_exc(limit=3)]
         if problems:

@@ -98,7 +98,11 @@ public final class ChannelGraph {
 
     private func walk(_ arch: Architecture, inputs: [[Int?]], prefix: String) -> [[Int?]] {
         var values: [TensorRef: [Int?]] = [:]
-        for (ref, map) in zip(arch.inputs, inputs) { values[ref] = map }
+        for (ref, map) in zip(arch.inputs, inputs) {
+            values[ref] = map
+            // A nested model's input layer declares its width: it changes with what flows in.
+            if !prefix.isEmpty { recordInput(prefix + ref.layer, map) }
+        }
         for layer in arch.layers where layer.className == "InputLayer" {
             let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
             if values[ref] == nil { values[ref] = [Int?](repeating: nil, count: arch.inputShapes[layer.name]?.last.flatMap { $0 } ?? 0) }

@@ -34,9 +34,12 @@ extension Model {
     }
 
     /// Changes the `config` of the layer at `path` inside `model_config`.
-    func editLayerConfig(path: String, _ edit: (inout JSON) -> Void) {
-        guard var root = config else { return }
-        if Model.edit(&root, components: path.split(separator: "/").map(String.init)[...], edit) { config = root }
+    @discardableResult
+    func editLayerConfig(path: String, _ edit: (inout JSON) -> Void) -> Bool {
+        guard var root = config else { return false }
+        guard Model.edit(&root, components: path.split(separator: "/").map(String.init)[...], edit) else { return false }
+        config = root
+        return true
     }
 
     private static func edit(_ modelEntry: inout JSON, components: ArraySlice<String>, _ edit: (inout JSON) -> Void) -> Bool {

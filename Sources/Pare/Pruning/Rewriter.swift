@@ -152,6 +152,27 @@ public struct Rewriter {
             case "PReLU":
                 let a = r["alpha"]!
                 if a.tensor.shape.last! > 1 { try slice(pruned, path, a, axis: a.tensor.shape.count - 1, keep) }
+            case "InputLayer":
+                // The input layer of a nested model: its declared width, and the Sequential's build shape.
+                let setLast: (inout JSON) -> Void = { c in
+                    for key in ["batch_shape", "batch_input_shape", "build_input_shape"] {
+                        if var shape = c[key]?.arrayValue, !shape.isEmpty {
+                            shape[shape.count - 1] = .int(keep.count)
+                            c.set(key, .array(shape))
+                        }
+                    }
+                }
+                if !pruned.editLayerConfig(path: path, setLast), path.hasSuffix("_input") {
+                    // Keras ≤ 2.2.2 Sequential: no InputLayer in the config; the first layer carries the shape.
+                    pruned.editLayerConfig(path: String(path.dropLast("_input".count)), setLast)
+                }
+                let parent = path.split(separator: "/").dropLast().joined(separator: "/")
+                pruned.editLayerConfig(path: parent) { c in
+                    if var shape = c["build_input_shape"]?.arrayValue, !shape.isEmpty {
+                        shape[shape.count - 1] = .int(keep.count)
+                        c.set("build_input_shape", .array(shape))
+                    }
+                }
             case "Rescaling":
                 pruned.editLayerConfig(path: path) { c in
                     for key in ["scale", "offset"] {
