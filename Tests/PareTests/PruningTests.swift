@@ -195,3 +195,20 @@ extension PruningTests {
         refused({ _ in }, "nothing selected")
     }
 }
+
+extension PruningTests {
+    func testThresholdRemovesEveryChannelScoringBelowIt() throws {
+        let model = try load("mnist_cnn/keras3.h5")
+        let kernel = try model.layer(named: "conv2d")!.weights[0].tensor.floats()
+        let norms = (0..<32).map { c in stride(from: c, to: kernel.count, by: 32).reduce(0.0) { $0 + Double(abs(kernel[$1])) } }
+        let sorted = norms.sorted()
+        var s = PruneSelection()
+        s.threshold = (sorted[2] + sorted[3]) / 2   // between the third and fourth smallest filter norms
+        let result = try pruneAndVerify(model, s, inputs: [try npy("data/mnist_x.npy").slice(0..<16)])
+        let expected = (0..<32).filter { norms[$0] >= s.threshold! }
+        XCTAssertEqual(result.plan.keptChannels["conv2d"], expected)
+        XCTAssertEqual(result.plan.keptChannels["conv2d"]?.count, 29)
+        // conv2d_1 filters sum 288 weights each: their L1 norms are far above this threshold.
+        XCTAssertEqual(result.plan.keptChannels["conv2d_1"]?.count, 64)
+    }
+}
