@@ -41,6 +41,7 @@ struct Prune: ParsableCommand {
             let result = try PruneJob.prune(planner, plan, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead,
                                             atol: atol, rtol: rtol)
             print(PruneText.table(result), terminator: "")
+            print(PruneText.leftAlone(plan.graph), terminator: "")
             print(PruneText.folds(result.folds), terminator: "")
             let against = onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
             let source = verifyPaths.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyPaths.joined(separator: ", ")

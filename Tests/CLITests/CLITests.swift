@@ -206,6 +206,7 @@ extension CLITests {
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("643,594 → 392,784"), run.stdout)
         XCTAssertTrue(run.stdout.contains("2304 → 1368"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("dense_2: 10 of 10 channels"), "the output layer is reported as left alone:\n" + run.stdout)
         XCTAssertTrue(run.stdout.contains("ok"), run.stdout)
         let masked = dir.appendingPathComponent("m.h5").path
         XCTAssertEqual(try pare("mask", fixture("mnist_cnn/keras3.h5"), masked, "--keep", "conv2d=22,conv2d_1=38").status, 0)

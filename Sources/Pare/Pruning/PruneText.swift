@@ -21,6 +21,17 @@ public enum PruneText {
         return TextTable.render(rows, rightAligned: [])
     }
 
+    /// Layers whose channels cannot be removed (all or some), with the reason.
+    public static func leftAlone(_ graph: ChannelGraph) -> String {
+        var out = ""
+        for space in graph.spaces {
+            let blocked = (0..<space.count).compactMap { graph.blockedReason(group: graph.group(space.first + $0)) }
+            guard let reason = blocked.first else { continue }
+            out += "  \(space.path): \(blocked.count) of \(space.count) channels: it \(reason)\n"
+        }
+        return out.isEmpty ? "" : "left alone (cannot be removed):\n" + out
+    }
+
     public static func folds(_ folds: [FoldReport]) -> String {
         guard !folds.isEmpty else { return "" }
         var out = "folding of removed channels' constant outputs:\n"
