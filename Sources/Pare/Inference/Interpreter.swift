@@ -90,47 +90,31 @@ public final class Interpreter {
         var usesLeft: [TensorRef: Int] = [:]
         for layer in arch.layers { for refs in layer.calls { for ref in refs { usesLeft[ref, default: 0] += 1 } } }
         for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
-        var pending = arch.layers.filter { $0.className != "InputLayer" }.flatMap { layer in
-            layer.calls.indices.map { (layer, $0) }
-        }
-        while !pending.isEmpty {
-            let before = pending.count
-            var waiting: [(LayerNode, Int)] = []
-            for (layer, call) in pending {
-                let refs = layer.calls[call]
-                guard refs.allSatisfy({ values[$0] != nil }) else { waiting.append((layer, call)); continue }
-                var args: [FloatArray] = []
-                for ref in refs {
-                    usesLeft[ref]! -= 1
-                    args.append(usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : values[ref]!)
-                }
-                let path = prefix + layer.name
-                let outputs: [FloatArray]
-                if let nested = layer.nested {
-                    outputs = try evaluate(nested, inputs: args, prefix: path + "/")
-                } else {
-                    guard let op = ops[path] else { throw InterpreterError.unsupported("layer '\(path)' (\(layer.className))") }
-                    if let empty = args.first(where: { $0.count == 0 }) {
-                        throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
-                    }
-                    let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-                    if let observer {
-                        let output = try op.run(args)
-                        observer(path, args, output)
-                        outputs = [output]
-                    } else {
-                        outputs = [try op.run(args)]
-                    }
-                    if profiling { layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-                }
-                for (t, output) in outputs.enumerated() {
-                    let ref = TensorRef(layer: layer.name, node: call, tensor: t)
-                    if usesLeft[ref, default: 0] > 0 { values[ref] = output }
-                }
+        for (layer, call) in arch.callOrder {
+            var args: [FloatArray] = []
+            for ref in layer.calls[call] {
+                guard let value = values[ref] else { throw InterpreterError.badInput("input \(ref) of '\(prefix + layer.name)' was never computed") }
+                usesLeft[ref]! -= 1
+                args.append(usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : value)
             }
-            pending = waiting
-            if pending.count == before {
-                throw InterpreterError.badInput("layers \(pending.map { $0.0.name }) are not connected to the model's inputs")
+            let path = prefix + layer.name
+            let outputs: [FloatArray]
+            if let nested = layer.nested {
+                outputs = try evaluate(nested, inputs: args, prefix: path + "/")
+            } else {
+                guard let op = ops[path] else { throw InterpreterError.unsupported("layer '\(path)' (\(layer.className))") }
+                if let empty = args.first(where: { $0.count == 0 }) {
+                    throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
+                }
+                let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+                let output = try op.run(args)
+                if profiling { layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+                observer?(path, args, output)
+                outputs = [output]
+            }
+            for (t, output) in outputs.enumerated() {
+                let ref = TensorRef(layer: layer.name, node: call, tensor: t)
+                if usesLeft[ref, default: 0] > 0 { values[ref] = output }
             }
         }
         return try arch.outputs.map { ref in

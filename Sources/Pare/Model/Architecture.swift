@@ -31,6 +31,26 @@ public struct Architecture: Sendable {
 
     public func layer(_ name: String) -> LayerNode? { layers.first { $0.name == name } }
 
+    /// Every call of every layer (InputLayers excepted) in an order where each call's inputs come
+    /// first. Calls that never get their inputs (disconnected layers) are left out.
+    public var callOrder: [(layer: LayerNode, call: Int)] {
+        var produced = Set(inputs.map { "\($0.layer)#\($0.node)" })
+        for layer in layers where layer.className == "InputLayer" { produced.insert("\(layer.name)#0") }
+        var pending = layers.filter { $0.className != "InputLayer" }.flatMap { l in l.calls.indices.map { (l, $0) } }
+        var order: [(LayerNode, Int)] = []
+        while true {
+            let ready = pending.filter { layer, call in layer.calls[call].allSatisfy { produced.contains("\($0.layer)#\($0.node)") } }
+            guard !ready.isEmpty else { break }
+            for (layer, call) in ready {
+                order.append((layer, call))
+                produced.insert("\(layer.name)#\(call)")
+            }
+            let done = Set(ready.map { "\($0.0.name)#\($0.1)" })
+            pending.removeAll { done.contains("\($0.0.name)#\($0.1)") }
+        }
+        return order
+    }
+
     /// Every layer including those inside nested models, with its path (`encoder/enc_conv1`).
     public func allLayers(prefix: String = "") -> [(path: String, layer: LayerNode)] {
         layers.flatMap { layer -> [(String, LayerNode)] in

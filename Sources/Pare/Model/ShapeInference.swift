@@ -37,43 +37,31 @@ public struct GraphAnalysis: Sendable {
             let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
             if values[ref] == nil { values[ref] = arch.inputShapes[layer.name] }
         }
-        var done = Set<String>()
-        var progress = true
-        while progress {
-            progress = false
-            for layer in arch.layers where layer.className != "InputLayer" {
-                for (callIndex, refs) in layer.calls.enumerated() {
-                    let key = "\(layer.name)#\(callIndex)"
-                    guard !done.contains(key), refs.allSatisfy({ values[$0] != nil }) else { continue }
-                    done.insert(key)
-                    progress = true
-                    let inputShapes: [Shape?] = refs.map { values[$0]! }
-                    let path = prefix + layer.name
-                    var outputs: [Shape?]
-                    if let nested = layer.nested {
-                        outputs = evaluate(nested, inputs: inputShapes, prefix: path + "/")
-                    } else if inputShapes.contains(where: { $0 == nil }) {
-                        outputs = [nil]
-                    } else {
-                        let shapes = inputShapes.map { $0! }
-                        do {
-                            let out = try LayerKinds.outputShape(layer, inputs: shapes, path: path)
-                            outputs = [out]
-                        } catch let error as UnsupportedLayerError {
-                            if !problems.contains(where: { $0.layer == error.layer }) { problems.append(error) }
-                            outputs = [nil]
-                        } catch {
-                            outputs = [nil]
-                        }
-                    }
-                    let flat = inputShapes.compactMap { $0 }
-                    calls.append(LayerCall(path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
-                                           macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
-                                               ? LayerKinds.macs(layer, input: flat.first ?? [], output: outputs.first!!) : nil))
-                    for (t, shape) in outputs.enumerated() {
-                        values[TensorRef(layer: layer.name, node: callIndex, tensor: t)] = shape
-                    }
+        for (layer, callIndex) in arch.callOrder {
+            let refs = layer.calls[callIndex]
+            let inputShapes: [Shape?] = refs.map { values[$0] ?? nil }
+            let path = prefix + layer.name
+            var outputs: [Shape?]
+            if let nested = layer.nested {
+                outputs = evaluate(nested, inputs: inputShapes, prefix: path + "/")
+            } else if inputShapes.contains(where: { $0 == nil }) {
+                outputs = [nil]
+            } else {
+                do {
+                    outputs = [try LayerKinds.outputShape(layer, inputs: inputShapes.map { $0! }, path: path)]
+                } catch let error as UnsupportedLayerError {
+                    if !problems.contains(where: { $0.layer == error.layer }) { problems.append(error) }
+                    outputs = [nil]
+                } catch {
+                    outputs = [nil]
                 }
+            }
+            let flat = inputShapes.compactMap { $0 }
+            calls.append(LayerCall(path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
+                                   macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
+                                       ? LayerKinds.macs(layer, input: flat.first ?? [], output: outputs.first!!) : nil))
+            for (t, shape) in outputs.enumerated() {
+                values[TensorRef(layer: layer.name, node: callIndex, tensor: t)] = shape
             }
         }
         return arch.outputs.map { values[$0] ?? nil }

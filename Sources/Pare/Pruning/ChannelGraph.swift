@@ -84,14 +84,7 @@ public final class ChannelGraph {
     /// Records the input map of a layer; a shared layer's calls must line up channel by channel.
     private func recordInput(_ path: String, _ map: [Int?]) {
         guard let previous = inputMaps[path] else { inputMaps[path] = map; return }
-        for (a, b) in zip(previous, map) {
-            switch (a, b) {
-            case let (x?, y?): unite(x, y)
-            case (nil, let y?): blockReasons[y] = blockReasons[y] ?? "meets channels no layer owns at shared layer '\(path)'"
-            case (let x?, nil): blockReasons[x] = blockReasons[x] ?? "meets channels no layer owns at shared layer '\(path)'"
-            default: break
-            }
-        }
+        lineUp(previous, map, at: "shared layer '\(path)'")
     }
 
     // MARK: Walking the graph
@@ -107,25 +100,11 @@ public final class ChannelGraph {
             let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
             if values[ref] == nil { values[ref] = [Int?](repeating: nil, count: arch.inputShapes[layer.name]?.last.flatMap { $0 } ?? 0) }
         }
-        var pending = arch.layers.filter { $0.className != "InputLayer" }.flatMap { l in l.calls.indices.map { (l, $0) } }
-        while !pending.isEmpty {
-            let before = pending.count
-            var waiting: [(LayerNode, Int)] = []
-            for (layer, call) in pending {
-                let refs = layer.calls[call]
-                guard refs.allSatisfy({ values[$0] != nil }) else { waiting.append((layer, call)); continue }
-                let maps = refs.map { values[$0]! }
-                let path = prefix + layer.name
-                let outputs: [[Int?]]
-                if let nested = layer.nested {
-                    outputs = walk(nested, inputs: maps, prefix: path + "/")
-                } else {
-                    outputs = [propagate(layer, path: path, call: call, maps)]
-                }
-                for (t, map) in outputs.enumerated() { values[TensorRef(layer: layer.name, node: call, tensor: t)] = map }
-            }
-            pending = waiting
-            if pending.count == before { break }
+        for (layer, call) in arch.callOrder {
+            let maps = layer.calls[call].map { values[$0] ?? [] }
+            let path = prefix + layer.name
+            let outputs = layer.nested.map { walk($0, inputs: maps, prefix: path + "/") } ?? [propagate(layer, path: path, call: call, maps)]
+            for (t, map) in outputs.enumerated() { values[TensorRef(layer: layer.name, node: call, tensor: t)] = map }
         }
         return arch.outputs.map { values[$0] ?? [] }
     }
@@ -178,7 +157,7 @@ public final class ChannelGraph {
             return (0..<pixels).flatMap { _ in x }
         }
         if LayerKinds.mergeClasses.contains(cls) {
-            for other in maps.dropFirst() { lineUp(x, other, at: path) }
+            for other in maps.dropFirst() { lineUp(x, other, at: "'\(path)'") }
             return x
         }
         if cls == "Concatenate" {
@@ -186,7 +165,7 @@ public final class ChannelGraph {
             var axis = c["axis"]?.intValue ?? -1
             if axis < 0 { axis += rank + 1 }
             if axis == rank { return maps.flatMap { $0 } }
-            for other in maps.dropFirst() { lineUp(x, other, at: path) }
+            for other in maps.dropFirst() { lineUp(x, other, at: "'\(path)'") }
             return x
         }
         // Reshape, Permute and unknown layers mix or move channels: nothing through them can be removed.
@@ -194,13 +173,14 @@ public final class ChannelGraph {
         return [Int?](repeating: nil, count: outChannels)
     }
 
-    /// Merged tensors' channels are coupled position by position.
-    private func lineUp(_ a: [Int?], _ b: [Int?], at path: String) {
+    /// Channels that meet position by position (a merge, or the calls of a shared layer) are coupled;
+    /// meeting a channel no layer owns (a model input) blocks them.
+    private func lineUp(_ a: [Int?], _ b: [Int?], at place: String) {
         for (x, y) in zip(a, b) {
             switch (x, y) {
             case let (p?, q?): unite(p, q)
-            case (nil, let q?): blockReasons[q] = blockReasons[q] ?? "is merged at '\(path)' with channels no layer owns"
-            case (let p?, nil): blockReasons[p] = blockReasons[p] ?? "is merged at '\(path)' with channels no layer owns"
+            case (nil, let q?): blockReasons[q] = blockReasons[q] ?? "meets channels no layer owns at \(place)"
+            case (let p?, nil): blockReasons[p] = blockReasons[p] ?? "meets channels no layer owns at \(place)"
             default: break
             }
         }
