@@ -17,7 +17,9 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         // OpenBLAS from Debian's libopenblas-dev, for the interpreter's matrix products.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS"]),
+        // zlib from Debian's zlib1g-dev: deflate and CRC-32 for .pare.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CZlib"]),
         // glibc's mallopt, which Swift's Glibc module does not export.
         .systemLibrary(name: "CMalloc"),
         .executableTarget(name: "pare", dependencies: [

@@ -1,0 +1,38 @@
+import CZlib
+
+enum Zlib {
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { p in
+            var crc = CZlib.crc32(0, nil, 0)
+            var offset = 0
+            while offset < p.count {   // zlib takes 32-bit lengths
+                let n = min(p.count - offset, 1 << 30)
+                crc = CZlib.crc32(crc, p.baseAddress! + offset, UInt32(n))
+                offset += n
+            }
+            return UInt32(crc)
+        }
+    }
+
+    /// zlib-wrapped deflate at `level`.
+    static func compress(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8]? {
+        var length = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(length))
+        let status = bytes.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in compress2(dst.baseAddress, &length, src.baseAddress, uLong(src.count), level) }
+        }
+        guard status == Z_OK else { return nil }
+        return Array(out[..<Int(length)])
+    }
+
+    /// Inflates to exactly `expected` bytes; nil if the stream is corrupt or has another length.
+    static func decompress(_ bytes: [UInt8], expected: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: max(1, expected))
+        var length = uLong(expected)
+        let status = bytes.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in uncompress(dst.baseAddress, &length, src.baseAddress, uLong(src.count)) }
+        }
+        guard status == Z_OK, Int(length) == expected else { return nil }
+        return Array(out[..<expected])
+    }
+}
