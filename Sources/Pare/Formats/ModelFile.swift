@@ -18,6 +18,7 @@ public enum ModelFile {
         guard !isDirectory.boolValue else { throw PareError(file: path, "is a directory, not a model file") }
         guard FileManager.default.isReadableFile(atPath: path) else { throw PareError(file: path, "permission denied") }
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
+        if PareFile.looksLikePare(head) { return try PareFile.read(path) }
         if head.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) {
             return try KerasLegacyH5.read(path: path)
         }
@@ -30,7 +31,14 @@ public enum ModelFile {
         }
     }
 
+    /// Writes by the destination's name: `.pare` packs, anything else is a Keras legacy .h5.
     public static func write(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws {
-        try KerasLegacyH5.write(model, to: path, options: options)
+        if path.hasSuffix(".pare") {
+            let m = options.dropOptimizer ? model.copy() : model
+            if options.dropOptimizer { m.optimizer = nil }
+            try PareFile.write(m, to: path, options: .init(deflate: options.deflateLevel != nil))
+        } else {
+            try KerasLegacyH5.write(model, to: path, options: options)
+        }
     }
 }

@@ -3,6 +3,8 @@ import HDF5
 /// Where a model came from and how it was stored.
 public enum ModelFormat: String, Sendable, Codable {
     case kerasLegacyH5 = "keras-legacy-h5"
+    /// Pare's own container, holding a Keras legacy model's layout (spec/pare-format.md).
+    case pare
 }
 
 /// Full model (architecture + weights) or weights only.

@@ -1,0 +1,119 @@
+import HDF5
+
+/// The `model` section of a `.pare` header: everything a Keras legacy file needs besides tensor data.
+enum PareModelJSON {
+    static func attribute(_ value: AttributeValue) -> JSON {
+        switch value {
+        case let .strings(values, shape, e):
+            return .object([("strings", .array(values.map(JSON.string))), ("shape", .array(shape.map(JSON.int))),
+                            ("vlen", .bool(e.variableLength)), ("utf8", .bool(e.utf8)), ("size", .int(e.fixedSize)),
+                            ("pad", .string(e.padding == .nullPadded ? "nullpad" : e.padding == .spacePadded ? "spacepad" : "nullterm"))])
+        case let .numbers(type, shape, bytes):
+            return .object([("numbers", .string(bytes.map { String(format: "%02x", $0) }.joined())),
+                            ("dtype", .string(DType(hdf5: type).rawValue)), ("shape", .array(shape.map(JSON.int)))])
+        }
+    }
+
+    static func attribute(_ json: JSON, fail: (String) -> Error) throws -> AttributeValue {
+        guard let shape = json["shape"]?.arrayValue?.compactMap({ $0.intValue }) else { throw fail("attribute without shape") }
+        if let strings = json["strings"]?.arrayValue {
+            let e = StringEncoding(variableLength: json["vlen"]?.boolValue ?? true, utf8: json["utf8"]?.boolValue ?? true,
+                                   fixedSize: json["size"]?.intValue ?? 0,
+                                   padding: json["pad"]?.stringValue == "nullpad" ? .nullPadded : json["pad"]?.stringValue == "spacepad" ? .spacePadded : .nullTerminated)
+            return .strings(try strings.map { try $0.stringValue ?? { throw fail("attribute string is not a string") }() }, shape: shape, encoding: e)
+        }
+        guard let hex = json["numbers"]?.stringValue, let dtype = json["dtype"]?.stringValue.flatMap(DType.init(rawValue:)),
+              hex.count % 2 == 0 else { throw fail("malformed attribute \(json.serialized().prefix(80))") }
+        var bytes = [UInt8]()
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            guard let b = UInt8(hex[i..<j], radix: 16) else { throw fail("attribute bytes are not hex") }
+            bytes.append(b)
+            i = j
+        }
+        guard bytes.count == shape.reduce(1, *) * dtype.byteCount else { throw fail("attribute bytes do not match its shape") }
+        return .numbers(dtype.hdf5, shape: shape, bytes: bytes)
+    }
+
+    static func attributes(_ list: [(String, AttributeValue)]) -> JSON {
+        .array(list.map { .array([.string($0.0), attribute($0.1)]) })
+    }
+
+    static func attributes(_ json: JSON?, fail: (String) -> Error) throws -> [(String, AttributeValue)] {
+        try (json?.arrayValue ?? []).map { pair in
+            guard let name = pair[0]?.stringValue, let value = pair[1] else { throw fail("malformed attribute list") }
+            return (name, try attribute(value, fail: fail))
+        }
+    }
+
+    /// The model section, numbering tensors through `add` in the order they are met.
+    static func model(_ model: Model, add: (Tensor) throws -> Int) throws -> JSON {
+        func node(_ n: StoredNode) throws -> JSON {
+            switch n {
+            case let .group(name, attrs, children):
+                return .object([("group", .string(name)), ("attributes", attributes(attrs)), ("children", .array(try children.map(node)))])
+            case let .dataset(name, attrs, tensor):
+                return .object([("dataset", .string(name)), ("attributes", attributes(attrs)), ("tensor", .int(try add(tensor)))])
+            }
+        }
+        let layers: [JSON] = try model.layers.map { layer in
+            .object([("name", .string(layer.name)), ("attributes", attributes(layer.extraAttributes)),
+                     ("weights", .array(try layer.weights.map { w in
+                         .object([("name", .string(w.name)), ("tensor", .int(try add(w.tensor))), ("attributes", attributes(w.attributes))])
+                     }))])
+        }
+        let configText: JSON = model.config.map { config in
+            let unchanged = model.originalConfigText.flatMap { try? JSON.parse($0) } == config
+            return .string(unchanged ? model.originalConfigText! : config.serialized())
+        } ?? .null
+        return .object([
+            ("source_format", .string(ModelFormat.kerasLegacyH5.rawValue)), ("kind", .string(model.kind.rawValue)),
+            ("model_config", configText),
+            ("name_list_encoding", attribute(.strings([], shape: [0], encoding: model.nameListEncoding))),
+            ("root_attributes", attributes(model.rootAttributes)),
+            ("weights_group_attributes", attributes(model.weightsGroupAttributes)),
+            ("layers", .array(layers)),
+            ("optimizer", try model.optimizer.map(node) ?? .null),
+            ("root_extras", .array(try model.rootExtras.map(node))),
+            ("weights_group_extras", .array(try model.weightsGroupExtras.map(node))),
+        ])
+    }
+
+    static func model(_ json: JSON, path: String, tensor: (Int) throws -> Tensor, fail: (String) -> Error) throws -> Model {
+        func node(_ j: JSON) throws -> StoredNode {
+            if let name = j["group"]?.stringValue {
+                return .group(name: name, attributes: try attributes(j["attributes"], fail: fail), children: try (j["children"]?.arrayValue ?? []).map(node))
+            }
+            guard let name = j["dataset"]?.stringValue, let i = j["tensor"]?.intValue else { throw fail("malformed node") }
+            return .dataset(name: name, attributes: try attributes(j["attributes"], fail: fail), tensor: try tensor(i))
+        }
+        guard json["source_format"]?.stringValue == ModelFormat.kerasLegacyH5.rawValue,
+              let kind = json["kind"]?.stringValue.flatMap(ModelKind.init(rawValue:)),
+              let layerList = json["layers"]?.arrayValue else { throw fail("the model section is missing or malformed") }
+        let layers = try layerList.map { l -> LayerWeights in
+            guard let name = l["name"]?.stringValue, let weights = l["weights"]?.arrayValue else { throw fail("malformed layer entry") }
+            return LayerWeights(name: name, weights: try weights.map { w in
+                guard let wn = w["name"]?.stringValue, let i = w["tensor"]?.intValue else { throw fail("malformed weight entry in layer '\(name)'") }
+                return Weight(name: wn, tensor: try tensor(i), attributes: try attributes(w["attributes"], fail: fail))
+            }, extraAttributes: try attributes(l["attributes"], fail: fail))
+        }
+        let model = Model(format: .pare, kind: kind, sourcePath: path, layers: layers)
+        if let text = json["model_config"]?.stringValue {
+            do { model.config = try JSON.parse(text) } catch { throw fail("model_config does not parse: \(error)") }
+            model.originalConfigText = text
+        }
+        if case let .strings(_, _, e)? = try json["name_list_encoding"].map({ try attribute($0, fail: fail) }) { model.nameListEncoding = e }
+        model.rootAttributes = try attributes(json["root_attributes"], fail: fail)
+        model.weightsGroupAttributes = try attributes(json["weights_group_attributes"], fail: fail)
+        for (key, value) in model.rootAttributes {
+            if key == "keras_version" { model.kerasVersion = value.stringValues?.first }
+            if key == "backend" { model.backend = value.stringValues?.first }
+            if key == "training_config" { model.trainingConfig = value.stringValues?.first }
+        }
+        if let o = json["optimizer"], !o.isNull { model.optimizer = try node(o) }
+        model.rootExtras = try (json["root_extras"]?.arrayValue ?? []).map(node)
+        model.weightsGroupExtras = try (json["weights_group_extras"]?.arrayValue ?? []).map(node)
+        return model
+    }
+}

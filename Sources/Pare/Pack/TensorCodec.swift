@@ -1,0 +1,165 @@
+import Foundation
+
+/// Encodes one tensor into the streams of a `.pare` encoding, and decodes them back (spec/pare-format.md).
+enum TensorCodec {
+    enum Encoding: String {
+        case dense, bitmask, int8
+        case int8Bitmask = "int8-bitmask"
+
+        var streamCount: Int {
+            switch self {
+            case .dense: return 1
+            case .bitmask, .int8: return 2
+            case .int8Bitmask: return 3
+            }
+        }
+    }
+
+    struct Encoded {
+        var encoding: Encoding
+        var nonzero: Int?
+        var channels: Int?
+        /// Decoded stream contents, in the encoding's order.
+        var streams: [[UInt8]]
+        /// For int8: the largest absolute error and the signal-to-quantization-noise ratio in dB.
+        var maxAbsError: Double?
+        var sqnr: Double?
+    }
+
+    struct Options {
+        var int8 = false
+        /// Store dense at or above this density even if the bitmask would be smaller (1 = only when smaller).
+        var denseAbove = 1.0
+    }
+
+    static func isZero(_ raw: UnsafeRawBufferPointer, _ i: Int, _ size: Int) -> Bool {
+        for k in 0..<size where raw[i * size + k] != 0 { return false }
+        return true
+    }
+
+    static func mask(_ bytes: [UInt8], count n: Int, size: Int) -> (mask: [UInt8], nonzero: Int) {
+        var mask = [UInt8](repeating: 0, count: (n + 7) / 8)
+        var nonzero = 0
+        bytes.withUnsafeBytes { raw in
+            for j in 0..<n where !isZero(raw, j, size) {
+                mask[j >> 3] |= 1 << UInt8(j & 7)
+                nonzero += 1
+            }
+        }
+        return (mask, nonzero)
+    }
+
+    static func encode(_ tensor: Tensor, _ options: Options) throws -> Encoded {
+        let bytes = try tensor.bytes()
+        let n = tensor.count, b = tensor.dtype.byteCount
+        let (m, nonzero) = mask(bytes, count: n, size: b)
+        let density = n == 0 ? 1 : Double(nonzero) / Double(n)
+        if options.int8, tensor.dtype.isFloatingPoint, tensor.shape.count >= 2 {
+            return try quantize(tensor, mask: m, nonzero: nonzero, density: density, options: options)
+        }
+        let sparseSize = m.count + nonzero * b
+        if sparseSize >= n * b || density >= options.denseAbove {
+            return Encoded(encoding: .dense, streams: [bytes])
+        }
+        var values = [UInt8]()
+        values.reserveCapacity(nonzero * b)
+        for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { values += bytes[(j * b)..<((j + 1) * b)] }
+        return Encoded(encoding: .bitmask, nonzero: nonzero, streams: [m, values])
+    }
+
+    static func quantize(_ tensor: Tensor, mask m: [UInt8], nonzero: Int, density: Double, options: Options) throws -> Encoded {
+        let w = try tensor.floats()
+        let n = w.count, channels = tensor.shape.last ?? 1
+        var maxAbs = [Float](repeating: 0, count: channels)
+        for (j, v) in w.enumerated() { maxAbs[j % channels] = max(maxAbs[j % channels], abs(v)) }
+        let scales = maxAbs.map { $0 > 0 && $0.isFinite ? $0 / 127 : 1 }
+        var q = [Int8](repeating: 0, count: n)
+        var maxError = 0.0, signal = 0.0, noise = 0.0
+        for (j, v) in w.enumerated() {
+            let s = scales[j % channels]
+            let r = (v / s).rounded(.toNearestOrAwayFromZero)
+            q[j] = Int8(max(-127, min(127, r.isFinite ? r : 0)))
+            let back = Double(Float(q[j]) * s)
+            maxError = max(maxError, abs(back - Double(v)))
+            signal += Double(v) * Double(v)
+            noise += (back - Double(v)) * (back - Double(v))
+        }
+        var scaleBytes = [UInt8]()
+        for s in scales { withUnsafeBytes(of: s.bitPattern.littleEndian) { scaleBytes += $0 } }
+        let sqnr = noise == 0 ? Double.infinity : 10 * log10(signal / noise)
+        let bitmaskSize = m.count + nonzero
+        if bitmaskSize >= n || density >= options.denseAbove {
+            return Encoded(encoding: .int8, channels: channels, streams: [scaleBytes, q.map { UInt8(bitPattern: $0) }],
+                           maxAbsError: maxError, sqnr: sqnr)
+        }
+        var values = [UInt8]()
+        for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { values.append(UInt8(bitPattern: q[j])) }
+        return Encoded(encoding: .int8Bitmask, nonzero: nonzero, channels: channels, streams: [scaleBytes, m, values],
+                       maxAbsError: maxError, sqnr: sqnr)
+    }
+
+    /// The decoded length each stream must have.
+    static func expectedLengths(_ encoding: Encoding, dtype: DType, count n: Int, nonzero: Int?, channels: Int?) -> [Int] {
+        let b = dtype.byteCount
+        switch encoding {
+        case .dense: return [n * b]
+        case .bitmask: return [(n + 7) / 8, (nonzero ?? 0) * b]
+        case .int8: return [4 * (channels ?? 1), n]
+        case .int8Bitmask: return [4 * (channels ?? 1), (n + 7) / 8, nonzero ?? 0]
+        }
+    }
+
+    /// Rebuilds the tensor's bytes; `fail` names what is wrong.
+    static func decode(_ encoding: Encoding, dtype: DType, shape: [Int], nonzero: Int?, channels: Int?, streams: [[UInt8]],
+                       fail: (String) -> Error) throws -> [UInt8] {
+        let n = shape.reduce(1, *), b = dtype.byteCount
+        func checkMask(_ m: [UInt8]) throws {
+            var bits = 0
+            for byte in m { bits += byte.nonzeroBitCount }
+            if n % 8 != 0, let last = m.last, last >> UInt8(n % 8) != 0 { throw fail("mask padding bits are set") }
+            guard bits == nonzero else { throw fail("mask has \(bits) bits set, the header says \(nonzero ?? 0) values") }
+        }
+        func scales(_ s: [UInt8]) throws -> [Float] {
+            let values = (0..<(s.count / 4)).map { i in
+                Float(bitPattern: UInt32(s[4 * i]) | UInt32(s[4 * i + 1]) << 8 | UInt32(s[4 * i + 2]) << 16 | UInt32(s[4 * i + 3]) << 24)
+            }
+            guard values.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("a scale is not finite and positive") }
+            return values
+        }
+        func dequantized(_ q: (Int) -> Int8?, _ scales: [Float]) throws -> [UInt8] {
+            var out = [Float](repeating: 0, count: n)
+            for j in 0..<n {
+                guard let v = q(j) else { continue }
+                guard v != -128 else { throw fail("int8 value −128 is outside [−127, 127]") }
+                out[j] = Float(v) * scales[j % scales.count]
+            }
+            return try Tensor(dtype: dtype, shape: shape, bytes: [UInt8](repeating: 0, count: n * b)).replacingValues(out).bytes()
+        }
+        switch encoding {
+        case .dense:
+            return streams[0]
+        case .bitmask:
+            let (m, values) = (streams[0], streams[1])
+            try checkMask(m)
+            var out = [UInt8](repeating: 0, count: n * b)
+            var k = 0
+            for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 {
+                for i in 0..<b { out[j * b + i] = values[k * b + i] }
+                k += 1
+            }
+            return out
+        case .int8:
+            let s = try scales(streams[0])
+            let q = streams[1]
+            return try dequantized({ Int8(bitPattern: q[$0]) }, s)
+        case .int8Bitmask:
+            let s = try scales(streams[0])
+            let (m, values) = (streams[1], streams[2])
+            try checkMask(m)
+            var index = [Int](repeating: -1, count: n)
+            var k = 0
+            for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { index[j] = k; k += 1 }
+            return try dequantized({ index[$0] >= 0 ? Int8(bitPattern: values[index[$0]]) : nil }, s)
+        }
+    }
+}
