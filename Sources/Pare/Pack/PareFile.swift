@@ -60,7 +60,8 @@ public enum PareFile {
                 }
                 offset += bytes.count
             }
-            try emit(magic + le(UInt16(1)) + le(UInt16(0)) + le(UInt32(0)) + [UInt8](repeating: 0, count: 48))
+            let start = magic + le(UInt16(1)) + le(UInt16(0)) + le(UInt32(0))
+            try emit(start + le(Zlib.crc32(start)) + [UInt8](repeating: 0, count: 44))
             var entries: [JSON] = []
             let total = countTensors(model)
             let modelJSON = try PareModelJSON.model(model) { tensor in
@@ -151,7 +152,10 @@ public enum PareFile {
         guard Array(prologue[0..<8]) == magic else { throw fail("not a .pare file (bad magic)") }
         let major = readLE(prologue, 8, as: UInt16.self), minor = readLE(prologue, 10, as: UInt16.self)
         guard major == 1 else { throw fail(".pare version \(major).\(minor) is not supported (this reader knows 1.x)") }
-        guard prologue[12..<64].allSatisfy({ $0 == 0 }) else { throw fail("prologue flags or reserved bytes are not zero") }
+        guard readLE(prologue, 16, as: UInt32.self) == Zlib.crc32(Array(prologue[0..<16])) else { throw fail("prologue checksum mismatch") }
+        guard prologue[12..<16].allSatisfy({ $0 == 0 }), prologue[20..<64].allSatisfy({ $0 == 0 }) else {
+            throw fail("prologue flags or reserved bytes are not zero")
+        }
         let trailer = try read(size - 32, 32)
         guard Array(trailer[0..<8]) == trailerMagic else { throw fail("bad trailer magic (truncated or not a .pare file)") }
         guard readLE(trailer, 28, as: UInt32.self) == Zlib.crc32(Array(trailer[0..<28])) else { throw fail("trailer checksum mismatch") }
