@@ -143,6 +143,25 @@ def pruned_check(entry):
     return problems
 
 
+def pare_check(entry):
+    """The independent Python reader decodes the .pare file; every tensor equals the reference file's, bit for bit."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("pare_reader", entry["reader"])
+    reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reader)
+    model, tensors = reader.read(entry["written"])
+    problems = []
+    with h5py.File(entry["source"], "r") as f:
+        group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        for layer in model["layers"]:
+            for w in layer["weights"]:
+                want = group[layer["name"]][w["name"]][()]
+                got = tensors[w["tensor"]]
+                if want.dtype != got.dtype or want.shape != got.shape or want.tobytes() != got.tobytes():
+                    problems.append(f"{layer['name']}/{w['name']}: Python reader disagrees with {entry['source']}")
+    return problems
+
+
 def main():
     manifest = json.load(open(sys.argv[1]))
     passed = failed = 0
@@ -151,6 +170,8 @@ def main():
         try:
             if entry["kind"] == "pruned":
                 problems = pruned_check(entry)
+            elif entry["kind"] == "pare":
+                problems = pare_check(entry)
             else:
                 problems = compare_trees(entry["source"], entry["written"], entry.get("dropped", []))
                 if not problems:
