@@ -41,12 +41,37 @@ enum TensorCodec {
         var mask = [UInt8](repeating: 0, count: (n + 7) / 8)
         var nonzero = 0
         bytes.withUnsafeBytes { raw in
-            for j in 0..<n where !isZero(raw, j, size) {
-                mask[j >> 3] |= 1 << UInt8(j & 7)
-                nonzero += 1
+            mask.withUnsafeMutableBufferPointer { m in
+                if size == 4 {
+                    // The common case, a word at a time.
+                    for j in 0..<n where raw.loadUnaligned(fromByteOffset: j * 4, as: UInt32.self) != 0 {
+                        m[j >> 3] |= 1 << UInt8(j & 7)
+                        nonzero += 1
+                    }
+                } else {
+                    for j in 0..<n where !isZero(raw, j, size) {
+                        m[j >> 3] |= 1 << UInt8(j & 7)
+                        nonzero += 1
+                    }
+                }
             }
         }
         return (mask, nonzero)
+    }
+
+    /// The elements whose mask bit is set, packed in order.
+    static func packed(_ bytes: [UInt8], mask m: [UInt8], count n: Int, nonzero: Int, size b: Int) -> [UInt8] {
+        var values = [UInt8](repeating: 0, count: nonzero * b)
+        bytes.withUnsafeBytes { src in
+            values.withUnsafeMutableBytes { dst in
+                var k = 0
+                for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 {
+                    dst.baseAddress!.advanced(by: k * b).copyMemory(from: src.baseAddress!.advanced(by: j * b), byteCount: b)
+                    k += 1
+                }
+            }
+        }
+        return values
     }
 
     static func encode(_ tensor: Tensor, _ options: Options) throws -> Encoded {
@@ -61,10 +86,7 @@ enum TensorCodec {
         if sparseSize >= n * b || density >= options.denseAbove {
             return Encoded(encoding: .dense, streams: [bytes])
         }
-        var values = [UInt8]()
-        values.reserveCapacity(nonzero * b)
-        for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { values += bytes[(j * b)..<((j + 1) * b)] }
-        return Encoded(encoding: .bitmask, nonzero: nonzero, streams: [m, values])
+        return Encoded(encoding: .bitmask, nonzero: nonzero, streams: [m, packed(bytes, mask: m, count: n, nonzero: nonzero, size: b)])
     }
 
     static func quantize(_ tensor: Tensor, mask m: [UInt8], nonzero: Int, density: Double, options: Options) throws -> Encoded {
@@ -142,10 +164,14 @@ enum TensorCodec {
             let (m, values) = (streams[0], streams[1])
             try checkMask(m)
             var out = [UInt8](repeating: 0, count: n * b)
-            var k = 0
-            for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 {
-                for i in 0..<b { out[j * b + i] = values[k * b + i] }
-                k += 1
+            values.withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { dst in
+                    var k = 0
+                    for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 {
+                        dst.baseAddress!.advanced(by: j * b).copyMemory(from: src.baseAddress!.advanced(by: k * b), byteCount: b)
+                        k += 1
+                    }
+                }
             }
             return out
         case .int8:
