@@ -233,3 +233,41 @@ extension CLITests {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
 }
+
+extension CLITests {
+    func testPackCheckUnpackAndSparsifyFromTheCommandLine() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sparse = dir.appendingPathComponent("s.h5").path
+        let s = try pare("sparsify", fixture("mnist_cnn/keras3.h5"), sparse, "--sparsity", "0.6")
+        XCTAssertEqual(s.status, 0, s.stderr)
+        XCTAssertTrue(s.stdout.contains("0.6000"), s.stdout)
+        let packed = dir.appendingPathComponent("s.pare").path
+        let p = try pare("pack", "--deflate", sparse, packed)
+        XCTAssertEqual(p.status, 0, p.stderr)
+        XCTAssertTrue(p.stdout.contains("bitmask"), p.stdout)
+        let c = try pare("check", packed)
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertTrue(c.stdout.contains("every checksum verified"))
+        let back = dir.appendingPathComponent("back.h5").path
+        XCTAssertEqual(try pare("unpack", packed, back).status, 0)
+        XCTAssertEqual(try pare("verify", sparse, back, "--random", "4", "--atol", "0", "--rtol", "0").status, 0, "bit-exact round trip")
+        // convert picks the format by the output's name.
+        let converted = dir.appendingPathComponent("c.pare").path
+        XCTAssertEqual(try pare("convert", fixture("residual/keras3.h5"), converted).status, 0)
+        XCTAssertEqual(try pare("check", converted).status, 0)
+        // A corrupted file: one clear line, status 1, nothing written.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: packed)))
+        bytes[bytes.count / 2] ^= 0x10
+        let corrupt = dir.appendingPathComponent("bad.pare").path
+        try Data(bytes).write(to: URL(fileURLWithPath: corrupt))
+        let bad = try pare("check", corrupt)
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.hasPrefix("pare: error: \(corrupt)"), bad.stderr)
+        let out = dir.appendingPathComponent("never.h5").path
+        XCTAssertEqual(try pare("unpack", corrupt, out).status, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "1.5").status, 2)
+        XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "0.5", "--per-layer", "--global").status, 2)
+    }
+}
