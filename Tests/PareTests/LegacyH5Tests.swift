@@ -13,19 +13,6 @@ final class LegacyH5Tests: XCTestCase {
         }
     }
 
-    /// Reads both files and compares everything Keras reads: layer order, weight names, dtypes, shapes, bytes.
-    func assertSameTensors(_ a: Model, _ b: Model, file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertEqual(a.layers.map(\.name), b.layers.map(\.name), file: file, line: line)
-        for (la, lb) in zip(a.layers, b.layers) {
-            XCTAssertEqual(la.weights.map(\.name), lb.weights.map(\.name), file: file, line: line)
-            for (wa, wb) in zip(la.weights, lb.weights) {
-                XCTAssertEqual(wa.tensor.dtype, wb.tensor.dtype, file: file, line: line)
-                XCTAssertEqual(wa.tensor.shape, wb.tensor.shape, file: file, line: line)
-                XCTAssertEqual(try wa.tensor.bytes(), try wb.tensor.bytes(), "\(wa.name)", file: file, line: line)
-            }
-        }
-    }
-
     func testConvertRoundTripsEveryFixtureBitIdentically() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -7,20 +7,6 @@ final class PareFormatTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
     func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
-    func assertSameTensors(_ a: Model, _ b: Model, file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertEqual(a.layers.map(\.name), b.layers.map(\.name), file: file, line: line)
-        for (la, lb) in zip(a.layers, b.layers) {
-            XCTAssertEqual(la.weights.map(\.name), lb.weights.map(\.name), file: file, line: line)
-            for (wa, wb) in zip(la.weights, lb.weights) {
-                XCTAssertEqual(wa.tensor.dtype, wb.tensor.dtype, file: file, line: line)
-                XCTAssertEqual(try wa.tensor.bytes(), try wb.tensor.bytes(), wa.name, file: file, line: line)
-            }
-        }
-        let oa = a.optimizer?.datasets() ?? [], ob = b.optimizer?.datasets() ?? []
-        XCTAssertEqual(oa.map(\.path), ob.map(\.path), file: file, line: line)
-        for (x, y) in zip(oa, ob) { XCTAssertEqual(try x.tensor.bytes(), try y.tensor.bytes(), file: file, line: line) }
-    }
-
     func testEveryFixtureRoundTripsThroughPareBitIdentically() throws {
         for source in Fixtures.legacyH5 {
             for deflate in [false, true] {

@@ -1,3 +1,4 @@
+import Pare
 import Foundation
 import XCTest
 
@@ -31,3 +32,19 @@ func temporaryDirectory() throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// Layer order, weight names, dtypes and bytes of every tensor, optimizer state included, are equal.
+func assertSameTensors(_ a: Model, _ b: Model, file: StaticString = #filePath, line: UInt = #line) throws {
+    XCTAssertEqual(a.layers.map(\.name), b.layers.map(\.name), file: file, line: line)
+    for (la, lb) in zip(a.layers, b.layers) {
+        XCTAssertEqual(la.weights.map(\.name), lb.weights.map(\.name), file: file, line: line)
+        for (wa, wb) in zip(la.weights, lb.weights) {
+            XCTAssertEqual(wa.tensor.dtype, wb.tensor.dtype, file: file, line: line)
+            XCTAssertEqual(try wa.tensor.bytes(), try wb.tensor.bytes(), wa.name, file: file, line: line)
+        }
+    }
+    let oa = a.optimizer?.datasets() ?? [], ob = b.optimizer?.datasets() ?? []
+    XCTAssertEqual(oa.map(\.path), ob.map(\.path), file: file, line: line)
+    for (x, y) in zip(oa, ob) { XCTAssertEqual(try x.tensor.bytes(), try y.tensor.bytes(), file: file, line: line) }
+}
+
