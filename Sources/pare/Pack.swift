@@ -50,7 +50,15 @@ struct Unpack: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            try ModelFile.write(try ModelFile.read(input), to: output)
+            let tty = isatty(2) != 0
+            var options = KerasLegacyH5.WriteOptions()
+            if tty {
+                options.progress = { done, total in
+                    FileHandle.standardError.write(Data("\runpacking layer \(done)/\(total)".utf8))
+                }
+            }
+            try ModelFile.write(try ModelFile.read(input), to: output, options: options)
+            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         }
     }
 }

@@ -16,9 +16,12 @@ public enum KerasLegacyH5 {
     public struct WriteOptions: Sendable {
         public var deflateLevel: Int?
         public var dropOptimizer: Bool
-        public init(deflateLevel: Int? = nil, dropOptimizer: Bool = false) {
+        /// Called after each layer is written with (layers done, total), for progress on a terminal.
+        public var progress: (@Sendable (Int, Int) -> Void)?
+        public init(deflateLevel: Int? = nil, dropOptimizer: Bool = false, progress: (@Sendable (Int, Int) -> Void)? = nil) {
             self.deflateLevel = deflateLevel
             self.dropOptimizer = dropOptimizer
+            self.progress = progress
         }
     }
 
@@ -204,7 +207,8 @@ public enum KerasLegacyH5 {
             weightsGroup = root
         }
         try writeNameList(weightsGroup, "layer_names", model.layers.map(\.name), encoding: model.nameListEncoding)
-        for layer in model.layers {
+        for (done, layer) in model.layers.enumerated() {
+            defer { options.progress?(done + 1, model.layers.count) }
             let group = try weightsGroup.createGroup(layer.name)
             for (key, value) in layer.extraAttributes { try group.setAttribute(key, value) }
             try writeNameList(group, "weight_names", layer.weights.map(\.name), encoding: model.nameListEncoding)

@@ -36,7 +36,7 @@ public enum ModelFile {
         if path.hasSuffix(".pare") {
             let m = options.dropOptimizer ? model.copy() : model
             if options.dropOptimizer { m.optimizer = nil }
-            try PareFile.write(m, to: path, options: .init(deflate: options.deflateLevel != nil))
+            try PareFile.write(m, to: path, options: .init(deflate: options.deflateLevel != nil), progress: options.progress)
         } else {
             try KerasLegacyH5.write(model, to: path, options: options)
         }
