@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         // libhdf5 from Debian's libhdf5-dev; shim.h exposes the macros Swift cannot import.
@@ -18,8 +19,8 @@ let package = Package(
         // OpenBLAS from Debian's libopenblas-dev, for the interpreter's matrix products.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // zlib from Debian's zlib1g-dev: deflate and CRC-32 for .pare.
-        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CZlib"]),
+        .systemLibrary(name: "CPareZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CPareZlib", "ZIPFoundation"]),
         // glibc's mallopt, which Swift's Glibc module does not export.
         .systemLibrary(name: "CMalloc"),
         .executableTarget(name: "pare", dependencies: [

@@ -5,10 +5,13 @@ public enum HDF5ElementType: Equatable, Hashable, Sendable {
     case float(bits: Int)          // 16, 32, 64 (IEEE)
     case signed(bits: Int)         // 8, 16, 32, 64
     case unsigned(bits: Int)       // 8, 16, 32, 64
+    /// Raw bytes with a tag, as h5py stores numpy void types (Keras 3 stores bfloat16 this way).
+    case opaque(bytes: Int, tag: String)
 
     public var byteCount: Int {
         switch self {
         case let .float(bits), let .signed(bits), let .unsigned(bits): return bits / 8
+        case let .opaque(bytes, _): return bytes
         }
     }
 
@@ -26,6 +29,10 @@ public enum HDF5ElementType: Equatable, Hashable, Sendable {
         case .unsigned(16): return H5Tcopy(shim_T_STD_U16LE())
         case .unsigned(32): return H5Tcopy(shim_T_STD_U32LE())
         case .unsigned(64): return H5Tcopy(shim_T_STD_U64LE())
+        case let .opaque(bytes, tag):
+            let t = H5Tcreate(H5T_OPAQUE, bytes)
+            if t >= 0, !tag.isEmpty { H5Tset_tag(t, tag) }
+            return t
         default: return -1
         }
     }
@@ -45,6 +52,14 @@ public enum HDF5ElementType: Equatable, Hashable, Sendable {
         case H5T_INTEGER:
             guard [1, 2, 4, 8].contains(size) else { return nil }
             return H5Tget_sign(t) == H5T_SGN_NONE ? .unsigned(bits: size * 8) : .signed(bits: size * 8)
+        case H5T_OPAQUE:
+            guard size > 0, size <= 16 else { return nil }
+            var tag = ""
+            if let raw = H5Tget_tag(t) {
+                tag = String(cString: raw)
+                H5free_memory(raw)
+            }
+            return .opaque(bytes: size, tag: tag)
         case H5T_ENUM:
             // h5py stores numpy bool as an 8-bit enum {FALSE, TRUE}; treat it as uint8 storage.
             return nil
@@ -58,6 +73,7 @@ public enum HDF5ElementType: Equatable, Hashable, Sendable {
         case let .float(bits): return "float\(bits)"
         case let .signed(bits): return "int\(bits)"
         case let .unsigned(bits): return "uint\(bits)"
+        case let .opaque(bytes, tag): return "opaque\(bytes * 8)" + (tag.isEmpty ? "" : "(\(tag))")
         }
     }
 }

@@ -15,7 +15,8 @@ struct Convert: ParsableCommand {
     @Argument(help: "Where to write the result.") var output: String
     @Option(name: .long, help: "Compress datasets with zlib at this level (1-9), with the shuffle filter.")
     var deflate: Int?
-    @Flag(name: .long, help: "Leave optimizer state (optimizer_weights) out.") var dropOptimizer = false
+    @Flag(name: .long, help: "Leave optimizer state out.") var dropOptimizer = false
+    @OptionGroup var architecture: ArchitectureOption
 
     func validate() throws {
         if let deflate, !(1...9).contains(deflate) { throw ValidationError("--deflate takes a level from 1 to 9") }
@@ -24,8 +25,8 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let model = try ModelFile.read(input)
-            try ModelFile.write(model, to: output, options: .init(deflateLevel: deflate, dropOptimizer: dropOptimizer))
+            let model = try architecture.read(input)
+            printNotes(try ModelFile.write(model, to: output, options: .init(deflateLevel: deflate, dropOptimizer: dropOptimizer)), output: output)
         }
     }
 }

@@ -13,6 +13,7 @@ struct Pack: ParsableCommand {
     @Flag(name: .long, help: "Compress each stream with zlib where that saves space.") var deflate = false
     @Option(name: .long, help: "Store a tensor dense at or above this density (default: only when dense is smaller).")
     var denseAbove: Double = 1.0
+    @OptionGroup var architecture: ArchitectureOption
 
     func validate() throws {
         if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
@@ -21,7 +22,7 @@ struct Pack: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let model = try ModelFile.read(input)
+            let model = try architecture.read(input)
             let tty = isatty(2) != 0
             let packed = try PareFile.write(model, to: output, options: .init(int8: int8, deflate: deflate, denseAbove: denseAbove)) { done, total in
                 if tty { FileHandle.standardError.write(Data("\rpacking tensor \(done)/\(total)".utf8)) }
@@ -40,9 +41,13 @@ struct Pack: ParsableCommand {
 }
 
 struct Unpack: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a .pare file back as a Keras legacy .h5 (or any format Pare writes, by the name).")
+    static let configuration = CommandConfiguration(
+        abstract: "Write a .pare file back as .h5, .keras or .weights.h5 (by the output's name).",
+        discussion: "A packed plain tensor file comes back as plain HDF5 whatever the name. Any other input format is converted the same way."
+    )
     @Argument(help: "The .pare file.") var input: String
     @Argument(help: "Where to write.") var output: String
+    @OptionGroup var architecture: ArchitectureOption
 
     func validate() throws {
         if input == output { throw ValidationError("the output must differ from the input") }
@@ -57,23 +62,23 @@ struct Unpack: ParsableCommand {
                     FileHandle.standardError.write(Data("\runpacking layer \(done)/\(total)".utf8))
                 }
             }
-            try ModelFile.write(try ModelFile.read(input), to: output, options: options)
+            let notes = try ModelFile.write(try architecture.read(input), to: output, options: options)
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            printNotes(notes, output: output)
         }
     }
 }
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate a .pare file: structure, offsets, checksums, bitmasks, graph against tensor shapes. Writes nothing."
+        abstract: "Validate a file: every tensor read, weights against the architecture; for .pare also structure, offsets, checksums and bitmasks. Writes nothing."
     )
-    @Argument(help: "The .pare file.") var input: String
+    @Argument(help: "The file to check (.pare, .h5, .keras, .weights.h5).") var input: String
+    @OptionGroup var architecture: ArchitectureOption
 
     func run() throws {
         try runReportingErrors {
-            let summary = try PareFile.check(input)
-            try ModelFile.read(input).validate()
-            print(summary)
+            print(try ModelFile.check(input, architecture: try architecture.config.map(ModelFile.readArchitecture)))
         }
     }
 }

@@ -17,6 +17,7 @@ struct Prune: ParsableCommand {
     @Argument(help: "The model to prune.") var input: String
     @Argument(help: "Where to write the pruned model.") var output: String
     @OptionGroup var selection: SelectionOptions
+    @OptionGroup var architecture: ArchitectureOption
     @Flag(name: .long, help: "Do not fold removed channels' constant outputs into consumers' biases.") var noFold = false
     @Option(name: .customLong("input"), help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
     var verifyInput: [String] = []
@@ -31,7 +32,7 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let model = try ModelFile.read(input)
+            let model = try architecture.read(input, graphFor: "prune")
             let s = try selection.selection()
             let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
             let (planner, plan) = try PruneJob.plan(model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
@@ -49,7 +50,7 @@ struct Prune: ParsableCommand {
             guard result.verified else {
                 throw PareError(file: input, "the pruned model differs from \(against) beyond tolerance (atol \(atol), rtol \(rtol)); nothing written")
             }
-            try ModelFile.write(result.pruned!, to: output)
+            printNotes(try ModelFile.write(result.pruned!, to: output), output: output)
             print(PruneText.sizes(input: input, output: output), terminator: "")
         }
     }
@@ -68,6 +69,7 @@ struct Mask: ParsableCommand {
     @Argument(help: "The model to mask.") var input: String
     @Argument(help: "Where to write the masked model.") var output: String
     @OptionGroup var selection: SelectionOptions
+    @OptionGroup var architecture: ArchitectureOption
 
     func validate() throws {
         if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
@@ -75,12 +77,12 @@ struct Mask: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let model = try ModelFile.read(input)
+            let model = try architecture.read(input, graphFor: "mask")
             let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
             let (planner, plan) = try PruneJob.plan(model, selection: try selection.selection(), criterion: selection.parsedCriterion,
                                                     calibration: calibration)
             let masked = try Rewriter(planner: planner, plan: plan).mask()
-            try ModelFile.write(masked, to: output)
+            printNotes(try ModelFile.write(masked, to: output), output: output)
             var rows = [["layer", "channels", "masked", "indices"]]
             for space in plan.graph.spaces {
                 let kept = plan.keptChannels[space.path] ?? []

@@ -19,6 +19,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Run the batch this many times and print the time per run to stderr (benchmarks).", visibility: .hidden))
     var repeatCount: Int = 1
     @Flag(name: .long, help: "Print the time spent in each layer to stderr.") var profile = false
+    @OptionGroup var architecture: ArchitectureOption
 
     func validate() throws {
         if input.isEmpty { throw ValidationError("give at least one --input") }
@@ -28,7 +29,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let interpreter = try Interpreter(try ModelFile.read(model))
+            let interpreter = try Interpreter(try architecture.read(model, graphFor: "run"))
             interpreter.profiling = profile
             let inputs = try ModelInputs.load(input)
             guard output.isEmpty || output.count == 1 || output.count == interpreter.outputNames.count else {

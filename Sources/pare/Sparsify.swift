@@ -12,7 +12,8 @@ struct Sparsify: ParsableCommand {
     @Option(name: .long, help: "Target fraction of zeros, in [0, 1).") var sparsity: Double
     @Flag(name: .long, help: "Each kernel reaches the target (default).") var perLayer = false
     @Flag(name: .long, help: "One magnitude threshold across all selected kernels.") var global = false
-    @Option(name: .long, help: "Only these layers (comma-separated names).") var layers: String?
+    @Option(name: .long, help: "Only these layers (comma-separated names; in a plain tensor file, tensor or group paths).") var layers: String?
+    @OptionGroup var architecture: ArchitectureOption
 
     func validate() throws {
         if perLayer && global { throw ValidationError("--per-layer and --global exclude each other") }
@@ -22,10 +23,10 @@ struct Sparsify: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let model = try ModelFile.read(input)
+            let model = try architecture.read(input)
             let names = layers.map { Set($0.split(separator: ",").map(String.init)) }
             let (sparse, rows) = try MagnitudeSparsifier.sparsify(model, sparsity: sparsity, global: global, layers: names)
-            try ModelFile.write(sparse, to: output)
+            printNotes(try ModelFile.write(sparse, to: output), output: output)
             var table = [["layer", "weight", "zeros", "total", "sparsity"]]
             for r in rows { table.append([r.layer, r.weight, "\(r.zeros)", "\(r.count)", String(format: "%.4f", r.sparsity)]) }
             let zeros = rows.reduce(0) { $0 + $1.zeros }, total = rows.reduce(0) { $0 + $1.count }

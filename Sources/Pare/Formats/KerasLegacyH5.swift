@@ -29,15 +29,19 @@ public enum KerasLegacyH5 {
 
     public static func read(path: String) throws -> Model {
         do {
-            return try readUnmapped(path: path)
+            let file = try HDF5File.open(path)
+            return try read(root: try file.root(), path: path)
         } catch {
             throw PareError.from(error, file: path)
         }
     }
 
-    private static func readUnmapped(path: String) throws -> Model {
-        let file = try HDF5File.open(path)
-        let root = try file.root()
+    /// True when the root is a legacy Keras file: `layer_names` at the root or a `model_weights` group.
+    static func isLegacy(_ root: HDF5Group) -> Bool {
+        hasNameList(root, "layer_names") || root.contains("model_weights")
+    }
+
+    static func read(root: HDF5Group, path: String) throws -> Model {
         var config: JSON?
         var configText: String?
         if root.hasAttribute("model_config") {
@@ -56,8 +60,6 @@ public enum KerasLegacyH5 {
             weightsGroup = root
         } else if root.contains("model_weights") {
             weightsGroup = try root.group("model_weights")
-        } else if root.contains("layers") || root.contains("_layer_checkpoint_dependencies") {
-            throw PareError(file: path, "a Keras 3 .weights.h5 file (weights under /layers/…/vars); this version of Pare reads legacy .h5 only")
         } else {
             throw PareError(file: path, "not a Keras model: no 'layer_names' attribute and no 'model_weights' group")
         }
@@ -184,9 +186,30 @@ public enum KerasLegacyH5 {
         }
     }
 
+    /// What the legacy writer leaves out of `model`, for the user to hear about.
+    static func notes(for model: Model, dropOptimizer: Bool) -> [String] {
+        var notes: [String] = []
+        if let o = model.optimizer, !dropOptimizer, model.layout != .kerasLegacy {
+            notes.append("optimizer state (\(o.name)) is in Keras 3's layout, which legacy .h5 cannot hold: not written")
+        }
+        if model.layout == .keras3, model.config?["compile_config"].map({ !$0.isNull }) == true {
+            notes.append("the compile config of config.json has no legacy counterpart without the optimizer's: the .h5 loads uncompiled")
+        }
+        return notes
+    }
+
     private static func writeContents(_ model: Model, file: HDF5File, options: WriteOptions) throws {
         let root = try file.root()
         let datasetOptions = DatasetOptions(deflateLevel: options.deflateLevel)
+        if model.kind == .tensors {
+            for (key, value) in model.rootAttributes { try root.setAttribute(key, value) }
+            for (done, extra) in model.rootExtras.enumerated() {
+                try StoredNodeIO.write(extra, into: root, options: datasetOptions)
+                options.progress?(done + 1, model.rootExtras.count)
+            }
+            return
+        }
+        let fullModel = model.config != nil
         for (key, value) in model.rootAttributes {
             if key == "model_config", let config = model.config, case let .strings(_, shape, encoding) = value {
                 let unchanged = model.originalConfigText.flatMap { try? JSON.parse($0) } == config
@@ -196,11 +219,14 @@ public enum KerasLegacyH5 {
                 try root.setAttribute(key, value)
             }
         }
-        if model.kind == .fullModel, let config = model.config, !model.rootAttributes.contains(where: { $0.0 == "model_config" }) {
-            try root.setAttribute("model_config", .string(config.serialized()))
+        if fullModel, let text = model.configText, !model.rootAttributes.contains(where: { $0.0 == "model_config" }) {
+            try root.setAttribute("model_config", .string(text))
+            if let version = model.kerasVersion, !model.rootAttributes.contains(where: { $0.0 == "keras_version" }) {
+                try root.setAttribute("keras_version", .string(version))
+            }
         }
         let weightsGroup: HDF5Group
-        if model.kind == .fullModel {
+        if fullModel {
             weightsGroup = try root.createGroup("model_weights")
             for (key, value) in model.weightsGroupAttributes { try weightsGroup.setAttribute(key, value) }
         } else {
@@ -220,7 +246,7 @@ public enum KerasLegacyH5 {
         }
         for extra in model.weightsGroupExtras { try StoredNodeIO.write(extra, into: weightsGroup, options: datasetOptions) }
         for extra in model.rootExtras { try StoredNodeIO.write(extra, into: root, options: datasetOptions) }
-        if let optimizer = model.optimizer, !options.dropOptimizer {
+        if let optimizer = model.optimizer, !options.dropOptimizer, model.layout == .kerasLegacy {
             try StoredNodeIO.write(optimizer, into: root, options: datasetOptions)
         }
     }

@@ -1,16 +1,24 @@
 import Foundation
 import HDF5
 
-/// Reads and writes models, choosing the format by content (reading) and by the model (writing).
+/// Reads and writes models, choosing the format by content (reading) and by the destination's
+/// name (writing): `.pare`, `.keras`, `.weights.h5`, anything else a Keras legacy .h5 (or plain
+/// HDF5 for a tensor set).
 public enum ModelFile {
-    /// Reads a model and checks its weights against its architecture.
-    public static func read(_ path: String) throws -> Model {
-        let model = try readUnchecked(path)
+    /// Reads a model and checks its weights against its architecture. `architecture` is a model
+    /// config for files that hold weights only (see `readArchitecture`).
+    /// With `onlyIfMissing`, a file with an architecture of its own keeps it and ignores `architecture`.
+    public static func read(_ path: String, architecture: JSON? = nil, onlyIfMissing: Bool = false) throws -> Model {
+        var architecture = architecture
+        if onlyIfMissing, architecture != nil, let probe = try? readUnchecked(path), probe.config != nil || probe.kind == .tensors && probe.format != .keras3WeightsH5 {
+            architecture = nil
+        }
+        let model = try readUnchecked(path, architecture: architecture)
         try model.validate()
         return model
     }
 
-    static func readUnchecked(_ path: String) throws -> Model {
+    static func readUnchecked(_ path: String, architecture: JSON? = nil) throws -> Model {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw PareError(file: path, "no such file")
@@ -18,27 +26,171 @@ public enum ModelFile {
         guard !isDirectory.boolValue else { throw PareError(file: path, "is a directory, not a model file") }
         guard FileManager.default.isReadableFile(atPath: path) else { throw PareError(file: path, "permission denied") }
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
-        if PareFile.looksLikePare(head) { return try PareFile.read(path) }
-        if head.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) {
-            return try KerasLegacyH5.read(path: path)
+        let model: Model
+        if PareFile.looksLikePare(head) {
+            model = try PareFile.read(path)
+        } else if KerasArchive.looksLikeZip(head) {
+            model = try KerasArchive.read(path: path)
+        } else if head.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            return try readHDF5(path, architecture: architecture)
+        } else if head.count < 8 {
+            throw PareError(file: path, "is empty or too short to be a model file (\(head.count) bytes)")
+        } else {
+            // HDF5 allows a user block before the signature (at 512, 1024, …); let libhdf5 look for it.
+            do {
+                return try readHDF5(path, architecture: architecture)
+            } catch let error as PareError where error.problem.contains("not an HDF5 file") {
+                throw PareError(file: path, "not a model file Pare reads (not HDF5, not a zip, not .pare)")
+            }
         }
-        if head.count < 8 { throw PareError(file: path, "is empty or too short to be a model file (\(head.count) bytes)") }
-        // HDF5 allows a user block before the signature (at 512, 1024, …); let libhdf5 look for it.
+        return try attach(architecture, to: model)
+    }
+
+    /// HDF5: a Keras legacy file, a Keras 3 weights file (with an architecture), or plain tensors.
+    static func readHDF5(_ path: String, architecture: JSON?) throws -> Model {
         do {
-            return try KerasLegacyH5.read(path: path)
-        } catch let error as PareError where error.problem.contains("not an HDF5 file") {
-            throw PareError(file: path, "not a model file Pare reads (not HDF5)")
+            let file = try HDF5File.open(path)
+            let root = try file.root()
+            if KerasLegacyH5.isLegacy(root) {
+                return try attach(architecture, to: try KerasLegacyH5.read(root: root, path: path))
+            }
+            let keras3 = Keras3Weights.looksLikeKeras3(root)
+            if keras3, let architecture {
+                let model = Model(format: .keras3WeightsH5, kind: .weightsOnly, sourcePath: path, layers: [])
+                model.config = architecture
+                try Keras3Weights.read(root: root, config: architecture, label: path, into: model)
+                return model
+            }
+            if architecture != nil {
+                throw PareError(file: path, "holds plain tensors, not Keras weights: --config does not apply")
+            }
+            return try PlainTensors.read(root: root, path: path, format: keras3 ? .keras3WeightsH5 : .hdf5Tensors)
+        } catch {
+            throw PareError.from(error, file: path)
         }
     }
 
-    /// Writes by the destination's name: `.pare` packs, anything else is a Keras legacy .h5.
-    public static func write(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws {
+    /// Gives a weights-only model the architecture passed with `--config`.
+    static func attach(_ architecture: JSON?, to model: Model) throws -> Model {
+        guard let architecture else { return model }
+        guard model.config == nil else {
+            throw PareError(file: model.sourcePath, "holds its own architecture: --config applies to weights-only files")
+        }
+        guard model.kind != .tensors else {
+            throw PareError(file: model.sourcePath, "holds plain tensors, not Keras weights: --config does not apply")
+        }
+        model.config = architecture
+        return model
+    }
+
+    /// A model config from `path`: a JSON file (a `.keras` archive's config.json, or a legacy
+    /// model_config), or any model file that holds one (`.keras`, full-model `.h5`, `.pare`).
+    public static func readArchitecture(_ path: String) throws -> JSON {
+        guard FileManager.default.fileExists(atPath: path) else { throw PareError(file: path, "no such file") }
+        let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 64)) ?? Data()
+        if let first = head.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }), first == UInt8(ascii: "{") {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw PareError(file: path, "cannot be read as UTF-8 text")
+            }
+            let json: JSON
+            do { json = try JSON.parse(text) } catch { throw PareError(file: path, "does not parse as JSON: \(error)") }
+            guard json["class_name"]?.stringValue != nil, json["config"] != nil else {
+                throw PareError(file: path, "is JSON but not a Keras model config (no class_name and config)")
+            }
+            return json
+        }
+        let model = try readUnchecked(path)
+        guard let config = model.config else { throw PareError(file: path, "holds no architecture to take the config from") }
+        return config
+    }
+
+    /// Writes by the destination's name: `.pare` packs, `.keras` makes a Keras 3 archive,
+    /// `.weights.h5` a Keras 3 weights file, anything else a Keras legacy .h5; a plain tensor set
+    /// is written as plain HDF5 whatever the name. Returns notes on what the destination cannot hold.
+    @discardableResult
+    public static func write(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws -> [String] {
         if path.hasSuffix(".pare") {
             let m = options.dropOptimizer ? model.copy() : model
             if options.dropOptimizer { m.optimizer = nil }
             try PareFile.write(m, to: path, options: .init(deflate: options.deflateLevel != nil), progress: options.progress)
-        } else {
+            return []
+        }
+        if model.kind == .tensors {
+            if path.hasSuffix(".keras") {
+                throw PareError(file: model.sourcePath, "holds plain tensors with no architecture; a .keras archive needs a model")
+            }
             try KerasLegacyH5.write(model, to: path, options: options)
+            return []
+        }
+        if path.hasSuffix(".keras") {
+            try KerasArchive.write(model, to: path, options: options)
+            return Keras3Weights.notes(for: model, dropOptimizer: options.dropOptimizer)
+        }
+        if path.hasSuffix(".weights.h5") {
+            try Keras3Weights.writeFile(model, to: path, options: options)
+            return Keras3Weights.notes(for: model, dropOptimizer: options.dropOptimizer)
+        }
+        try KerasLegacyH5.write(model, to: path, options: options)
+        return KerasLegacyH5.notes(for: model, dropOptimizer: options.dropOptimizer)
+    }
+}
+
+extension ModelFile {
+    /// Reads every tensor of a file and checks the weights against the architecture; a `.pare`
+    /// file also has its structure and every checksum verified. Returns a one-line summary.
+    public static func check(_ path: String, architecture: JSON? = nil) throws -> String {
+        let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
+        if PareFile.looksLikePare(head) {
+            let summary = try PareFile.check(path)
+            _ = try read(path, architecture: architecture, onlyIfMissing: true)
+            return summary
+        }
+        let model = try read(path, architecture: architecture, onlyIfMissing: true)
+        var count = 0, bytes = 0
+        func touch(_ t: Tensor) throws { bytes += try t.bytes().count; count += 1 }
+        for layer in model.layers { for w in layer.weights { try touch(w.tensor) } }
+        for node in [model.optimizer].compactMap({ $0 }) + model.rootExtras + model.weightsGroupExtras {
+            for (_, t) in node.datasets() { try touch(t) }
+        }
+        let what = model.kind == .tensors ? "plain tensors" : "\(model.layers.count) layers" + (model.config == nil ? "" : ", weights match the architecture")
+        return "\(path): ok: \(model.format.rawValue), \(count) tensors (\(bytes) bytes) all read, \(what)"
+    }
+}
+
+/// HDF5 files that are not Keras models: every group, dataset and attribute kept as it is.
+enum PlainTensors {
+    static func read(root: HDF5Group, path: String, format: ModelFormat) throws -> Model {
+        let model = Model(format: format, kind: .tensors, sourcePath: path, layers: [])
+        model.layout = .tensors
+        model.rootAttributes = try StoredNodeIO.attributes(of: root)
+        for (child, kind) in try root.children() {
+            switch kind {
+            case .group: model.rootExtras.append(try StoredNodeIO.read(try root.group(child), name: child))
+            case .dataset:
+                let d = try root.dataset(child)
+                model.rootExtras.append(.dataset(name: child, attributes: try StoredNodeIO.attributes(of: d), tensor: try StoredNodeIO.tensor(of: d)))
+            case .other:
+                throw PareError(file: path, object: "/" + child, "a link that is neither a group nor a dataset")
+            }
+        }
+        guard model.rootExtras.contains(where: { !$0.datasets().isEmpty }) else {
+            throw PareError(file: path, "an HDF5 file with no datasets: neither a Keras model nor a tensor file")
+        }
+        return model
+    }
+}
+
+extension Model {
+    /// Throws the message commands that need a graph give for a file without one.
+    public func requireArchitecture(for command: String) throws {
+        if kind == .tensors {
+            let hint = format == .keras3WeightsH5
+                ? "a Keras 3 weights file holds no architecture: pass --config with its config.json, .keras or full-model .h5"
+                : "it holds plain tensors, not a Keras model"
+            throw PareError(file: sourcePath, "\(command) needs a model graph; \(hint)")
+        }
+        if config == nil {
+            throw PareError(file: sourcePath, "\(command) needs a model graph; this weights-only file has none: pass --config with its config.json, .keras or full-model .h5")
         }
     }
 }

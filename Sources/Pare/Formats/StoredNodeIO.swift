@@ -9,7 +9,12 @@ enum StoredNodeIO {
     static func tensor(of dataset: HDF5Dataset) throws -> Tensor {
         let type = try dataset.elementType()
         let shape = try dataset.shape()
-        return Tensor(dtype: DType(hdf5: type), shape: shape) { try dataset.readBytes() }
+        let tag = dataset.hasAttribute("dtype") ? try dataset.attribute("dtype").stringValues?.first : nil
+        guard let dtype = DType(hdf5: type, dtypeAttribute: tag) else {
+            throw PareError(file: dataset.file.path, object: dataset.path,
+                            "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only with the attribute dtype=\"bfloat16\", as Keras 3 writes it)")
+        }
+        return Tensor(dtype: dtype, shape: shape) { try dataset.readBytes() }
     }
 
     static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = []) throws -> StoredNode {

@@ -57,6 +57,15 @@ extension Inspection {
         var weightRows: [WeightRow] = []
         var deadRows: [DeadChannels] = []
         // One layer's bytes at a time: each tensor is read once, for its zeros and its dead channels.
+        for node in model.kind == .tensors ? model.rootExtras : [] {
+            for (path, tensor) in node.datasets() {
+                let zeros = TensorStats.zeroCount(tensor, bytes: try tensor.bytes())
+                let parts = path.split(separator: "/").map(String.init)
+                weightRows.append(WeightRow(layer: parts.dropLast().joined(separator: "/"), name: parts.last ?? path, shape: tensor.shape,
+                                            dtype: tensor.dtype.rawValue, parameters: tensor.count, zeros: zeros,
+                                            sparsity: tensor.count == 0 ? 0 : Double(zeros) / Double(tensor.count)))
+            }
+        }
         for layer in model.layers where !layer.weights.isEmpty {
             var bytes: [String: [UInt8]] = [:]
             for weight in layer.weights {
@@ -106,6 +115,14 @@ extension Inspection {
     static func writerDescription(_ model: Model) -> String {
         let version = model.kerasVersion ?? "unknown version"
         let family: String
+        switch model.layout {
+        case .tensors:
+            return model.format == .keras3WeightsH5
+                ? "a Keras 3 weights file read as plain tensors (it holds no architecture: --config reads it as a model)"
+                : "plain HDF5 datasets (not a Keras model)"
+        case .keras3: return "Keras 3 saving_lib layout (layers/…/vars), keras_version \(version)"
+        case .kerasLegacy: break
+        }
         if let v = model.kerasVersion, v.hasPrefix("3.") { family = "Keras 3 (legacy .h5)" }
         else if let v = model.kerasVersion, v.hasPrefix("2.") {
             family = model.nameListEncoding.variableLength ? "Keras 2 / tf.keras 2, h5py 3" : "Keras 2 / tf.keras 2, h5py 2 layout (fixed-length strings)"

@@ -17,15 +17,20 @@ extension Inspection {
             table.append([name, row.className, row.outputShapes.joined(separator: " | "), inbound,
                           grouped(row.parameters), row.macs.map(grouped) ?? "?"])
         }
-        out += TextTable.render(table, rightAligned: [4, 5])
-        out += "\ntotal parameters  \(grouped(totalParameters))\n"
-        out += "total MACs        \(totalMACs.map(grouped) ?? "unknown (an unsupported layer or unknown shape)")\n"
-        out += "                  \(macsNote)\n"
+        if kind == "tensors" {
+            out += "tensors           \(weights.count) datasets, no model graph\n"
+            out += "total values      \(grouped(totalParameters))\n"
+        } else {
+            out += TextTable.render(table, rightAligned: [4, 5])
+            out += "\ntotal parameters  \(grouped(totalParameters))\n"
+            out += "total MACs        \(totalMACs.map(grouped) ?? "unknown (an unsupported layer or unknown shape)")\n"
+            out += "                  \(macsNote)\n"
+        }
         if optimizerTensors > 0 {
             out += "optimizer state   \(optimizerTensors) tensors, \(grouped(optimizerParameters)) values (not counted in parameters)\n"
         }
         out += "\n"
-        var weightTable: [[String]] = [["layer", "weight", "shape", "dtype", "params", "zeros", "sparsity"]]
+        var weightTable: [[String]] = [[kind == "tensors" ? "group" : "layer", kind == "tensors" ? "dataset" : "weight", "shape", "dtype", "params", "zeros", "sparsity"]]
         for w in weights {
             weightTable.append([w.layer, w.name, "(" + w.shape.map(String.init).joined(separator: ", ") + ")", w.dtype,
                                 grouped(w.parameters), grouped(w.zeros), String(format: "%.2f%%", w.sparsity * 100)])

@@ -3,14 +3,32 @@ import HDF5
 /// Where a model came from and how it was stored.
 public enum ModelFormat: String, Sendable, Codable {
     case kerasLegacyH5 = "keras-legacy-h5"
-    /// Pare's own container, holding a Keras legacy model's layout (spec/pare-format.md).
+    /// Keras 3's zip archive: config.json, metadata.json, model.weights.h5.
+    case kerasArchive = "keras-v3-archive"
+    /// Keras 3's `.weights.h5` (`layers/<class>/vars/<i>`).
+    case keras3WeightsH5 = "keras-v3-weights-h5"
+    /// An HDF5 file that is not a Keras model: a flat set of named tensors.
+    case hdf5Tensors = "hdf5-tensors"
+    /// Pare's own container (spec/pare-format.md).
     case pare
 }
 
-/// Full model (architecture + weights) or weights only.
+/// How the model's state is laid out, whatever container holds it: this decides what a
+/// writer of another layout can carry over (optimizer state is layout-specific).
+public enum ModelLayout: String, Sendable, Codable {
+    /// Keras legacy .h5: `layer_names`, `weight_names`, `optimizer_weights`.
+    case kerasLegacy = "keras-legacy-h5"
+    /// Keras 3 saving_lib: `layers/…/vars/<i>`, `optimizer/vars/<i>`.
+    case keras3 = "keras-v3"
+    /// Plain HDF5 datasets; everything lives in `rootExtras`.
+    case tensors = "hdf5-tensors"
+}
+
+/// Full model (architecture + weights), weights only, or plain tensors with no model at all.
 public enum ModelKind: String, Sendable, Codable {
     case fullModel = "full-model"
     case weightsOnly = "weights-only"
+    case tensors = "tensors"
 }
 
 /// One stored weight of a layer: its name as the file lists it (`weight_names`) and its tensor.
@@ -82,6 +100,9 @@ public indirect enum StoredNode: Sendable {
 public final class Model: @unchecked Sendable {
     public var format: ModelFormat
     public var kind: ModelKind
+    public var layout: ModelLayout = .kerasLegacy
+    /// A `.keras` archive's `metadata.json`, as read (nil for other sources).
+    public var kerasMetadataText: String?
     /// The file it was read from, for messages.
     public var sourcePath: String
     public var kerasVersion: String?
@@ -116,7 +137,17 @@ public final class Model: @unchecked Sendable {
         self.nameListEncoding = .variableUTF8
     }
 
-    public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
+    public var parameterCount: Int {
+        kind == .tensors ? rootExtras.reduce(0) { $0 + $1.datasets().reduce(0) { $0 + $1.tensor.count } }
+            : layers.reduce(0) { $0 + $1.parameterCount }
+    }
+
+    /// The architecture's text as stored when it is unchanged, else the current config serialized.
+    public var configText: String? {
+        guard let config else { return nil }
+        if let text = originalConfigText, (try? JSON.parse(text)) == config { return text }
+        return config.serialized()
+    }
 
     public func layer(named name: String) -> LayerWeights? { layers.first { $0.name == name } }
 }

@@ -10,7 +10,7 @@ enum PareModelJSON {
                             ("pad", .string(e.padding == .nullPadded ? "nullpad" : e.padding == .spacePadded ? "spacepad" : "nullterm"))])
         case let .numbers(type, shape, bytes):
             return .object([("numbers", .string(bytes.map { String(format: "%02x", $0) }.joined())),
-                            ("dtype", .string(DType(hdf5: type).rawValue)), ("shape", .array(shape.map(JSON.int)))])
+                            ("dtype", .string(DType(hdf5: type)?.rawValue ?? type.name)), ("shape", .array(shape.map(JSON.int)))])
         }
     }
 
@@ -63,12 +63,10 @@ enum PareModelJSON {
                          .object([("name", .string(w.name)), ("tensor", .int(try add(w.tensor))), ("attributes", attributes(w.attributes))])
                      }))])
         }
-        let configText: JSON = model.config.map { config in
-            let unchanged = model.originalConfigText.flatMap { try? JSON.parse($0) } == config
-            return .string(unchanged ? model.originalConfigText! : config.serialized())
-        } ?? .null
+        let configText: JSON = model.configText.map(JSON.string) ?? .null
         return .object([
-            ("source_format", .string(ModelFormat.kerasLegacyH5.rawValue)), ("kind", .string(model.kind.rawValue)),
+            ("source_format", .string(model.layout.rawValue)), ("kind", .string(model.kind.rawValue)),
+            ("keras_metadata", model.kerasMetadataText.map(JSON.string) ?? .null),
             ("model_config", configText),
             ("name_list_encoding", attribute(.strings([], shape: [0], encoding: model.nameListEncoding))),
             ("root_attributes", attributes(model.rootAttributes)),
@@ -88,7 +86,7 @@ enum PareModelJSON {
             guard let name = j["dataset"]?.stringValue, let i = j["tensor"]?.intValue else { throw fail("malformed node") }
             return .dataset(name: name, attributes: try attributes(j["attributes"], fail: fail), tensor: try tensor(i))
         }
-        guard json["source_format"]?.stringValue == ModelFormat.kerasLegacyH5.rawValue,
+        guard let layout = json["source_format"]?.stringValue.flatMap(ModelLayout.init(rawValue:)),
               let kind = json["kind"]?.stringValue.flatMap(ModelKind.init(rawValue:)),
               let layerList = json["layers"]?.arrayValue else { throw fail("the model section is missing or malformed") }
         let layers = try layerList.map { l -> LayerWeights in
@@ -99,6 +97,11 @@ enum PareModelJSON {
             }, extraAttributes: try attributes(l["attributes"], fail: fail))
         }
         let model = Model(format: .pare, kind: kind, sourcePath: path, layers: layers)
+        model.layout = layout
+        if let text = json["keras_metadata"]?.stringValue {
+            model.kerasMetadataText = text
+            model.kerasVersion = (try? JSON.parse(text))?["keras_version"]?.stringValue
+        }
         if let text = json["model_config"]?.stringValue {
             do { model.config = try JSON.parse(text) } catch { throw fail("model_config does not parse: \(error)") }
             model.originalConfigText = text

@@ -1,13 +1,13 @@
-import CZlib
+import CPareZlib
 
 enum Zlib {
     static func crc32(_ bytes: [UInt8]) -> UInt32 {
         bytes.withUnsafeBufferPointer { p in
-            var crc = CZlib.crc32(0, nil, 0)
+            var crc = CPareZlib.crc32(0, nil, 0)
             var offset = 0
             while offset < p.count {   // zlib takes 32-bit lengths
                 let n = min(p.count - offset, 1 << 30)
-                crc = CZlib.crc32(crc, p.baseAddress! + offset, UInt32(n))
+                crc = CPareZlib.crc32(crc, p.baseAddress! + offset, UInt32(n))
                 offset += n
             }
             return UInt32(crc)

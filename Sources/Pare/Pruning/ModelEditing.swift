@@ -3,6 +3,8 @@ extension Model {
     /// A copy whose layer and weight lists can change without touching this model (tensors are shared, immutable).
     public func copy() -> Model {
         let m = Model(format: format, kind: kind, sourcePath: sourcePath, layers: layers)
+        m.layout = layout
+        m.kerasMetadataText = kerasMetadataText
         m.kerasVersion = kerasVersion
         m.backend = backend
         m.config = config

@@ -197,6 +197,11 @@ public struct Rewriter {
             let key = space.className == "Dense" ? "units" : "filters"
             pruned.editLayerConfig(path: space.path) { $0.set(key, .int(keep.count)) }
         }
+        // Keras 3 configs give each layer the input shape it is built with; narrower inputs need new ones.
+        if var config = pruned.config, let arch = try? Architecture.parse(config) {
+            Keras3Layout.refreshBuildShapes(&config, analysis: GraphAnalysis.run(arch))
+            pruned.config = config
+        }
         return (pruned, reports)
     }
 

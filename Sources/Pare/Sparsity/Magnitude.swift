@@ -1,5 +1,6 @@
 /// Magnitude sparsification: zero the smallest-|w| elements of kernels (never biases or
-/// BatchNormalization statistics), per tensor or against one global threshold.
+/// BatchNormalization statistics), per tensor or against one global threshold. In a plain tensor
+/// file, the kernels are the floating-point tensors of rank 2 or more.
 public enum MagnitudeSparsifier {
     public static let kernelRoles: Set<String> = ["kernel", "depthwise_kernel", "pointwise_kernel"]
 
@@ -14,6 +15,7 @@ public enum MagnitudeSparsifier {
     /// Returns the sparsified model and, per kernel touched, the achieved zeros.
     public static func sparsify(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (Model, [Row]) {
         guard sparsity >= 0, sparsity < 1 else { throw SelectionError(message: "--sparsity must be in [0, 1)") }
+        if model.kind == .tensors { return try sparsifyTensors(model, sparsity: sparsity, global: global, layers: layers) }
         if let layers {
             let known = Set(model.layers.map(\.name)).union(model.layers.flatMap { $0.weights.compactMap(\.ownerName) })
             if let unknown = layers.subtracting(known).first {
@@ -21,13 +23,45 @@ public enum MagnitudeSparsifier {
             }
         }
         let out = model.copy()
-        var targets: [(layer: Int, weight: Int, values: [Float])] = []
+        var targets: [Target] = []
         for (l, layer) in out.layers.enumerated() {
             for (w, weight) in layer.weights.enumerated() where kernelRoles.contains(weight.role) && weight.tensor.dtype.isFloatingPoint {
                 if let layers, !layers.contains(layer.name), !(weight.ownerName.map(layers.contains) ?? false) { continue }
-                targets.append((l, w, try weight.tensor.floats()))
+                targets.append(Target(slot: .weight(l, w), layer: layer.name, weight: weight.name, tensor: weight.tensor,
+                                      values: try weight.tensor.floats()))
             }
         }
+        return try run(out, targets, sparsity: sparsity, global: global)
+    }
+
+    /// Where a target tensor lives: a layer's weight, or a dataset of a plain tensor file (by path).
+    enum Slot { case weight(Int, Int), dataset([String]) }
+
+    struct Target {
+        var slot: Slot
+        var layer: String
+        var weight: String
+        var tensor: Tensor
+        var values: [Float]
+    }
+
+    static func sparsifyTensors(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (Model, [Row]) {
+        let out = model.copy()
+        let all = out.rootExtras.flatMap { $0.datasets() }
+        if let layers, let unknown = layers.first(where: { name in !all.contains { $0.path == name || $0.path.hasPrefix(name + "/") } }) {
+            throw SelectionError(message: "--layers: no tensor or group named '\(unknown)'")
+        }
+        var targets: [Target] = []
+        for (path, tensor) in all where tensor.dtype.isFloatingPoint && tensor.shape.count >= 2 {
+            if let layers, !layers.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) { continue }
+            let parts = path.split(separator: "/").map(String.init)
+            targets.append(Target(slot: .dataset(parts), layer: parts.dropLast().joined(separator: "/"), weight: parts.last!,
+                                  tensor: tensor, values: try tensor.floats()))
+        }
+        return try run(out, targets, sparsity: sparsity, global: global)
+    }
+
+    static func run(_ out: Model, _ targets: [Target], sparsity: Double, global: Bool) throws -> (Model, [Row]) {
         guard !targets.isEmpty else { throw SelectionError(message: "no kernels selected to sparsify") }
         var threshold: Float?
         if global {
@@ -40,13 +74,13 @@ public enum MagnitudeSparsifier {
             for t in targets {
                 var values = t.values
                 for i in values.indices where budget > 0 && threshold.map({ abs(values[i]) < $0 }) == true { values[i] = 0; budget -= 1 }
-                rows.append(try store(out, t.layer, t.weight, values))
+                rows.append(try store(out, t, values))
             }
             // Elements equal to the threshold fill what is left of the budget, in order.
             for (r, t) in targets.enumerated() where budget > 0 {
-                var values = try out.layers[t.layer].weights[t.weight].tensor.floats()
+                var values = try current(out, t).floats()
                 for i in values.indices where budget > 0 && values[i] != 0 && abs(values[i]) == threshold! { values[i] = 0; budget -= 1 }
-                rows[r] = try store(out, t.layer, t.weight, values)
+                rows[r] = try store(out, t, values)
             }
             return (out, rows)
         }
@@ -56,20 +90,30 @@ public enum MagnitudeSparsifier {
             let order = t.values.indices.sorted { (abs(t.values[$0]), $0) < (abs(t.values[$1]), $1) }
             var values = t.values
             for i in order.prefix(k) { values[i] = 0 }
-            rows.append(try store(out, t.layer, t.weight, values))
+            rows.append(try store(out, t, values))
         }
         return (out, rows)
     }
 
+    static func current(_ model: Model, _ t: Target) throws -> Tensor {
+        switch t.slot {
+        case let .weight(l, w): return model.layers[l].weights[w].tensor
+        case let .dataset(parts):
+            return model.rootExtras.flatMap { $0.datasets() }.first { $0.path == parts.joined(separator: "/") }!.tensor
+        }
+    }
+
     /// Writes values back in the tensor's dtype; elements left alone keep their exact bytes.
-    static func store(_ model: Model, _ l: Int, _ w: Int, _ values: [Float]) throws -> Row {
-        let weight = model.layers[l].weights[w]
-        let original = try weight.tensor.floats()
-        let zeroIndices = Set(values.indices.filter { values[$0] == 0 && original[$0] != 0 })
-        let tensor = try weight.tensor.flatZeroed(zeroIndices)
-        model.layers[l].weights[w].tensor = tensor
+    static func store(_ model: Model, _ t: Target, _ values: [Float]) throws -> Row {
+        let zeroIndices = Set(values.indices.filter { values[$0] == 0 && t.values[$0] != 0 })
+        let tensor = try current(model, t).flatZeroed(zeroIndices)
+        switch t.slot {
+        case let .weight(l, w): model.layers[l].weights[w].tensor = tensor
+        case let .dataset(parts):
+            model.rootExtras = model.rootExtras.map { $0.replacingTensor(at: parts[...], with: tensor) }
+        }
         let zeros = try TensorStats.zeroCount(tensor, bytes: tensor.bytes())
-        return Row(layer: model.layers[l].name, weight: weight.name, zeros: zeros, count: tensor.count)
+        return Row(layer: t.layer, weight: t.weight, zeros: zeros, count: tensor.count)
     }
 }
 
@@ -81,5 +125,18 @@ extension Tensor {
         let size = dtype.byteCount
         for i in indices { for k in 0..<size { b[i * size + k] = 0 } }
         return Tensor(dtype: dtype, shape: shape, bytes: b)
+    }
+}
+
+extension StoredNode {
+    /// This node with the dataset at `path` (starting with this node's own name) holding `tensor`.
+    func replacingTensor(at path: ArraySlice<String>, with tensor: Tensor) -> StoredNode {
+        guard path.first == name else { return self }
+        switch self {
+        case let .dataset(name, attributes, _):
+            return path.count == 1 ? .dataset(name: name, attributes: attributes, tensor: tensor) : self
+        case let .group(name, attributes, children):
+            return .group(name: name, attributes: attributes, children: children.map { $0.replacingTensor(at: path.dropFirst(), with: tensor) })
+        }
     }
 }

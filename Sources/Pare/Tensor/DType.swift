@@ -22,7 +22,8 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         case .float16: return .float(bits: 16)
         case .float32: return .float(bits: 32)
         case .float64: return .float(bits: 64)
-        case .bfloat16, .uint16: return .unsigned(bits: 16)
+        case .bfloat16: return .opaque(bytes: 2, tag: "")
+        case .uint16: return .unsigned(bits: 16)
         case .int8: return .signed(bits: 8)
         case .int16: return .signed(bits: 16)
         case .int32: return .signed(bits: 32)
@@ -33,8 +34,10 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         }
     }
 
-    public init(hdf5 type: HDF5ElementType) {
+    /// The dtype of an HDF5 element type; nil for opaque types, which need more context (see `init(hdf5:dtypeAttribute:)`).
+    public init?(hdf5 type: HDF5ElementType) {
         switch type {
+        case .opaque: return nil
         case .float(16): self = .float16
         case .float(64): self = .float64
         case .float: self = .float32
@@ -47,5 +50,11 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         case .unsigned(32): self = .uint32
         case .unsigned: self = .uint64
         }
+    }
+
+    /// As Keras 3 stores bfloat16: a 2-byte opaque dataset with the attribute `dtype = "bfloat16"`.
+    public init?(hdf5 type: HDF5ElementType, dtypeAttribute: String?) {
+        if case .opaque(2, _) = type, dtypeAttribute == "bfloat16" { self = .bfloat16; return }
+        self.init(hdf5: type)
     }
 }

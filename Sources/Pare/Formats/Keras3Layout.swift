@@ -1,0 +1,155 @@
+import Foundation
+
+/// Where Keras 3's saving_lib keeps each layer's variables in `model.weights.h5`, derived from
+/// the architecture alone (the file does not list it):
+///
+/// - the model's own variables at `vars`, each layer's at `layers/<snake_case class>[_k]/vars`,
+///   `_k` counting earlier layers of the same class in the same model (`conv2d`, `conv2d_1`, …);
+/// - a nested model's layers at `layers/<its group>/layers/…`;
+/// - a Functional model's layer list includes its InputLayers, a Sequential's does not;
+/// - variables are datasets `0`, `1`, … in the layer's creation order; the `vars` group's `name`
+///   attribute holds the layer's real name.
+enum Keras3Layout {
+    struct Entry {
+        /// The group holding `vars`, relative to the file root ("" for the model itself).
+        var groupPath: String
+        /// Layer names from the top-level model down (`["encoder", "enc_conv1"]`); empty for the model.
+        var layerPath: [String]
+        var className: String
+        var config: JSON
+        var isModel: Bool
+        /// False when this layer or a model around it has `trainable: false`.
+        var trainable: Bool
+
+        var varsPath: String { groupPath.isEmpty ? "vars" : groupPath + "/vars" }
+        var name: String { layerPath.last ?? "" }
+    }
+
+    static let modelClasses: Set<String> = ["Sequential", "Functional", "Model"]
+
+    /// Keras's `naming.to_snake_case`.
+    static func snakeCase(_ name: String) -> String {
+        var s = name.replacingOccurrences(of: "\\W+", with: "", options: .regularExpression)
+        s = s.replacingOccurrences(of: "(.)([A-Z][a-z]+)", with: "$1_$2", options: .regularExpression)
+        s = s.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
+        return s.lowercased()
+    }
+
+    /// Every entry of the model (the model itself first), in the order saving_lib visits them.
+    /// `layersKey` is `layers`, or `_layer_checkpoint_dependencies` in files from Keras 2.13.
+    static func entries(_ modelConfig: JSON, layersKey: String = "layers") throws -> [Entry] {
+        guard let className = modelConfig["class_name"]?.stringValue, let inner = modelConfig["config"] else {
+            throw ArchitectureError(object: "model config", problem: "has no class_name/config")
+        }
+        let name = inner["name"]?.stringValue ?? snakeCase(className)
+        let root = Entry(groupPath: "", layerPath: [], className: className, config: inner, isModel: true,
+                         trainable: inner["trainable"]?.boolValue ?? true)
+        return [root] + (try children(of: root, layersKey: layersKey, modelName: name))
+    }
+
+    private static func children(of model: Entry, layersKey: String, modelName: String) throws -> [Entry] {
+        let list: [JSON]
+        if let bare = model.config.arrayValue { list = bare } else if let l = model.config["layers"]?.arrayValue { list = l } else {
+            throw ArchitectureError(object: model.layerPath.isEmpty ? modelName : model.layerPath.joined(separator: "/"),
+                                    problem: "\(model.className) config has no layer list")
+        }
+        var used: [String: Int] = [:]
+        var result: [Entry] = []
+        for item in list {
+            guard let cls = item["class_name"]?.stringValue else {
+                throw ArchitectureError(object: modelName, problem: "layer without class_name")
+            }
+            if model.className == "Sequential" && cls == "InputLayer" { continue }
+            let config = item["config"] ?? .object([])
+            guard let name = config["name"]?.stringValue ?? item["name"]?.stringValue else {
+                throw ArchitectureError(object: modelName, problem: "\(cls) layer without a name")
+            }
+            var key = snakeCase(cls)
+            if let n = used[key] { used[key] = n + 1; key += "_\(n + 1)" } else { used[key] = 0 }
+            let prefix = model.groupPath.isEmpty ? "" : model.groupPath + "/"
+            let entry = Entry(groupPath: prefix + layersKey + "/" + key, layerPath: model.layerPath + [name], className: cls,
+                              config: config, isModel: modelClasses.contains(cls),
+                              trainable: model.trainable && (config["trainable"]?.boolValue ?? true))
+            result.append(entry)
+            if entry.isModel { result += try children(of: entry, layersKey: layersKey, modelName: name) }
+        }
+        return result
+    }
+
+    /// Roles of a layer's variables in Keras's order (`kernel`, `bias`, …), nil for classes Pare does not know.
+    static func roles(_ entry: Entry) -> [String]? {
+        let node = LayerNode(name: entry.name, className: entry.className, config: entry.config, calls: [], nested: nil)
+        return LayerKinds.expectedWeights(node, input: []).map { $0.map(\.role) }
+    }
+
+    /// BatchNormalization's statistics are not trained; nor is anything in a frozen layer.
+    static func isTrainable(role: String, in entry: Entry) -> Bool {
+        entry.trainable && !(entry.className == "BatchNormalization" && (role == "moving_mean" || role == "moving_variance"))
+    }
+
+    // MARK: Config dialects
+
+    /// True for configs Keras 3 wrote (`.keras` config.json or a Keras 3 legacy .h5's model_config);
+    /// false for Keras 2 / tf.keras configs, which Keras 3 cannot rebuild from a `.keras` archive.
+    static func isKeras3Config(_ config: JSON) -> Bool {
+        if config["module"] != nil { return true }
+        var keras2 = false
+        func visit(_ j: JSON) {
+            guard !keras2 else { return }
+            switch j {
+            case let .object(pairs):
+                for (k, v) in pairs {
+                    if k == "batch_input_shape" { keras2 = true; return }
+                    if k == "inbound_nodes", let nodes = v.arrayValue, let first = nodes.first, first.arrayValue != nil { keras2 = true; return }
+                    visit(v)
+                }
+            case let .array(items): items.forEach(visit)
+            default: break
+            }
+        }
+        if config["config"]?.arrayValue != nil { return false }  // Keras <= 2.2.2 bare-list Sequential
+        visit(config)
+        return !keras2
+    }
+
+    /// The `config.json` of a `.keras` archive: a Keras 3 legacy model_config gains the
+    /// `module`/`registered_name` Keras 3's deserializer needs at the top.
+    static func archiveConfig(_ config: JSON) -> JSON {
+        guard config["module"] == nil, let cls = config["class_name"]?.stringValue, let inner = config["config"] else { return config }
+        let functional = cls != "Sequential"
+        return .object([("module", .string(functional ? "keras.src.models.functional" : "keras")),
+                        ("class_name", .string(cls)), ("config", inner),
+                        ("registered_name", functional ? .string(cls) : .null)])
+    }
+
+    // MARK: build_config after pruning
+
+    /// Rewrites every layer's `build_config.input_shape` (Keras 3 builds each layer from it before
+    /// loading weights) to the shapes the current architecture gives; entries already right are untouched.
+    static func refreshBuildShapes(_ config: inout JSON, analysis: GraphAnalysis) {
+        func shapeJSON(_ s: Shape) -> JSON { .array([.null] + s.map { $0.map(JSON.int) ?? .null }) }
+        func refresh(_ modelEntry: inout JSON, prefix: String) {
+            guard var inner = modelEntry["config"] else { return }
+            let bare = inner.arrayValue != nil
+            guard var layers = bare ? inner.arrayValue : inner["layers"]?.arrayValue else { return }
+            for i in layers.indices {
+                let name = layers[i]["config"]?["name"]?.stringValue ?? layers[i]["name"]?.stringValue ?? ""
+                let path = prefix + name
+                if let cls = layers[i]["class_name"]?.stringValue, modelClasses.contains(cls) {
+                    refresh(&layers[i], prefix: path + "/")
+                }
+                guard var build = layers[i]["build_config"], let old = build["input_shape"], !old.isNull,
+                      let call = analysis.calls(of: path).first, !call.inputs.isEmpty else { continue }
+                let nested = old.arrayValue?.first?.arrayValue != nil
+                let new: JSON = nested ? .array(call.inputs.map(shapeJSON)) : shapeJSON(call.inputs[0])
+                if new != old, (old.arrayValue?.count ?? -1) == (new.arrayValue?.count ?? -2) {
+                    build.set("input_shape", new)
+                    layers[i].set("build_config", build)
+                }
+            }
+            if bare { inner = .array(layers) } else { inner.set("layers", .array(layers)) }
+            modelEntry.set("config", inner)
+        }
+        refresh(&config, prefix: "")
+    }
+}

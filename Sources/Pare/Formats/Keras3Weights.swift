@@ -1,0 +1,196 @@
+import Foundation
+import HDF5
+
+/// Keras 3's weights file (`model.save_weights("m.weights.h5")`, and `model.weights.h5` inside a
+/// `.keras` archive), read into and written from Pare's `Model` with the help of the architecture
+/// (see `Keras3Layout`). Weights are named as Keras 3's legacy writer names them (`stem/kernel`,
+/// `encoder/enc_conv1/kernel`), so a model read here converts to a legacy .h5 Keras 3 loads.
+public enum Keras3Weights {
+    /// Root children Pare interprets; anything else at the root is kept as it is.
+    static let layersKeys = ["layers", "_layer_checkpoint_dependencies"]
+
+    /// True when the root looks like a Keras 3 weights file.
+    static func looksLikeKeras3(_ root: HDF5Group) -> Bool {
+        !KerasLegacyH5.hasNameList(root, "layer_names") && !root.contains("model_weights")
+            && (root.contains("vars") || layersKeys.contains { root.contains($0) })
+    }
+
+    /// Reads the weights of `config` (a model config: `{"class_name", "config", …}`) from `root`.
+    /// `label` names the file in messages (`m.keras: model.weights.h5`).
+    static func read(root: HDF5Group, config: JSON, label: String, into model: Model) throws {
+        let layersKey = layersKeys.first { root.contains($0) } ?? "layers"
+        let entries: [Keras3Layout.Entry]
+        do {
+            entries = try Keras3Layout.entries(config, layersKey: layersKey)
+        } catch let error as ArchitectureError {
+            throw PareError(file: model.sourcePath, object: "config", "\(error)")
+        }
+        var visited: Set<String> = []
+        var byEntry: [String: [Weight]] = [:]  // layer path → weights
+        for entry in entries {
+            let object = entry.layerPath.isEmpty ? "the model's own variables" : "layer '\(entry.layerPath.joined(separator: "/"))' (\(entry.className))"
+            visited.insert(entry.groupPath)
+            if entry.isModel, !entry.groupPath.isEmpty { visited.insert(entry.groupPath + "/" + layersKey) }
+            var weights: [Weight] = []
+            let roles = Keras3Layout.roles(entry)
+            if root.contains(entry.varsPath) {
+                visited.insert(entry.varsPath)
+                let vars = try root.group(entry.varsPath)
+                if vars.hasAttribute("name"), let stored = try vars.attribute("name").stringValues?.first,
+                   !entry.layerPath.isEmpty, stored != entry.name {
+                    throw PareError(file: label, object: "/" + entry.varsPath,
+                                    "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' (\(entry.className)) there: the weights do not match this config")
+                }
+                let children = try vars.children()
+                let keys = children.map(\.name)
+                let indices = keys.compactMap { Int($0) }.sorted()
+                guard indices.count == keys.count, indices == Array(0..<indices.count),
+                      children.allSatisfy({ $0.kind == .dataset }) else {
+                    throw PareError(file: label, object: "/" + entry.varsPath, "variables must be datasets named 0, 1, 2, …; found \(keys)")
+                }
+                if let roles, roles.count != indices.count {
+                    throw PareError(file: label, object: "/" + entry.varsPath,
+                                    "\(object) has \(indices.count) variables, but its config needs \(roles.count) (\(roles.joined(separator: ", "))): the weights do not match this config")
+                }
+                for i in indices {
+                    let dataset = try vars.dataset(String(i))
+                    let role = roles?[i] ?? String(i)
+                    let name = (entry.layerPath + [role]).joined(separator: "/")
+                    weights.append(Weight(name: name, tensor: try StoredNodeIO.tensor(of: dataset),
+                                          attributes: try StoredNodeIO.attributes(of: dataset)))
+                }
+            } else if let roles, !roles.isEmpty {
+                throw PareError(file: label, object: "/" + entry.varsPath,
+                                "missing: \(object) needs \(roles.joined(separator: ", ")): the weights do not match this config")
+            }
+            if entry.isModel && !weights.isEmpty {
+                throw PareError(file: label, object: "/" + entry.varsPath, "a model's own variables are not supported (\(weights.count) found)")
+            }
+            if !entry.groupPath.isEmpty, root.contains(entry.groupPath) {
+                for (child, _) in try root.group(entry.groupPath).children() where child != "vars" && !(entry.isModel && child == layersKey) {
+                    throw PareError(file: label, object: "/\(entry.groupPath)/\(child)",
+                                    "\(object) stores state Pare does not understand")
+                }
+            }
+            byEntry[entry.layerPath.joined(separator: "/")] = weights
+        }
+        // Every group under layers/ must belong to a layer of the config.
+        func checkVisited(_ group: HDF5Group, _ path: String) throws {
+            for (child, kind) in try group.children() {
+                let p = path.isEmpty ? child : path + "/" + child
+                if visited.contains(p) { if kind == .group, !p.hasSuffix("/vars") && p != "vars" { try checkVisited(try group.group(child), p) }; continue }
+                throw PareError(file: label, object: "/" + p, "belongs to no layer of the architecture: the weights do not match this config")
+            }
+        }
+        if root.contains(layersKey) { try checkVisited(try root.group(layersKey), layersKey) }
+
+        // Top-level layers in the order of the model's layer list; a nested model's weights are
+        // its layers' trainable weights, then the non-trainable ones (as Keras's legacy writer orders them).
+        var layers: [LayerWeights] = []
+        for entry in entries where entry.layerPath.count == 1 {
+            let path = entry.name
+            var weights = byEntry[path] ?? []
+            if entry.isModel {
+                let inner = entries.filter { $0.layerPath.count > 1 && $0.layerPath[0] == path && !$0.isModel }
+                var trainable: [Weight] = [], frozen: [Weight] = []
+                for sub in inner {
+                    for w in byEntry[sub.layerPath.joined(separator: "/")] ?? [] {
+                        if Keras3Layout.isTrainable(role: w.role, in: sub) { trainable.append(w) } else { frozen.append(w) }
+                    }
+                }
+                weights = trainable + frozen
+            }
+            layers.append(LayerWeights(name: path, weights: weights))
+        }
+        model.layers = layers
+        model.layout = .keras3
+        model.rootAttributes = try StoredNodeIO.attributes(of: root)
+        for (child, kind) in try root.children() where child != "vars" && child != layersKey {
+            let node: StoredNode = kind == .dataset
+                ? .dataset(name: child, attributes: try StoredNodeIO.attributes(of: try root.dataset(child)), tensor: try StoredNodeIO.tensor(of: try root.dataset(child)))
+                : try StoredNodeIO.read(try root.group(child), name: child)
+            if child == "optimizer" { model.optimizer = node } else { model.rootExtras.append(node) }
+        }
+    }
+
+    /// What a Keras 3 writer leaves out of `model`, for the user to hear about.
+    static func notes(for model: Model, dropOptimizer: Bool) -> [String] {
+        var notes: [String] = []
+        if let o = model.optimizer, !dropOptimizer, model.layout != .keras3 {
+            notes.append("optimizer state (\(o.name)) is in Keras's legacy layout, which Keras 3 files cannot hold: not written")
+        }
+        return notes
+    }
+
+    /// Writes `model`'s weights into `root` in Keras 3's layout.
+    static func write(_ model: Model, into root: HDF5Group, options: KerasLegacyH5.WriteOptions) throws {
+        guard let config = model.config else {
+            throw PareError(file: model.sourcePath, "has no architecture; a Keras 3 weights file is laid out by it (pass --config)")
+        }
+        let entries: [Keras3Layout.Entry]
+        do {
+            entries = try Keras3Layout.entries(config)
+        } catch let error as ArchitectureError {
+            throw PareError(file: model.sourcePath, object: "config", "\(error)")
+        }
+        let datasetOptions = DatasetOptions(deflateLevel: options.deflateLevel)
+        if model.layout == .keras3 { for (key, value) in model.rootAttributes { try root.setAttribute(key, value) } }
+        let byName = Dictionary(model.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var written = Set<String>()
+        for (done, entry) in entries.enumerated() {
+            defer { options.progress?(done + 1, entries.count) }
+            var weights: [Weight]
+            if entry.isModel {
+                weights = []
+            } else if entry.layerPath.count == 1 {
+                weights = byName[entry.name]?.weights ?? []
+            } else {
+                weights = (byName[entry.layerPath[0]]?.weights ?? []).filter { $0.ownerName == entry.name }
+            }
+            if let roles = Keras3Layout.roles(entry) {
+                let order = weights.map { roles.firstIndex(of: $0.role) }
+                if order.allSatisfy({ $0 != nil }) {
+                    weights = zip(weights, order).sorted { $0.1! < $1.1! }.map(\.0)
+                }
+                guard weights.count == roles.count else {
+                    throw PareError(file: model.sourcePath, object: "layer '\(entry.layerPath.joined(separator: "/"))' (\(entry.className))",
+                                    "has \(weights.count) weights, but its config needs \(roles.count) (\(roles.joined(separator: ", ")))")
+                }
+            }
+            written.formUnion(weights.map(\.name))
+            let vars = try root.createGroup(entry.varsPath)
+            let name = entry.layerPath.isEmpty ? (config["config"]?["name"]?.stringValue ?? "") : entry.name
+            try vars.setAttribute("name", .string(name))
+            for (i, weight) in weights.enumerated() {
+                let dataset = try vars.createDataset(String(i), type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
+                                                     bytes: try weight.tensor.bytes(), options: datasetOptions)
+                var attributes = weight.attributes
+                if weight.tensor.dtype == .bfloat16, !attributes.contains(where: { $0.0 == "dtype" }) {
+                    attributes.append(("dtype", .string("bfloat16")))
+                }
+                for (key, value) in attributes { try dataset.setAttribute(key, value) }
+            }
+        }
+        if let stray = model.layers.flatMap(\.weights).first(where: { !written.contains($0.name) }) {
+            throw PareError(file: model.sourcePath, object: "weight '\(stray.name)'", "belongs to no layer of the architecture")
+        }
+        for extra in model.rootExtras { try StoredNodeIO.write(extra, into: root, options: datasetOptions) }
+        if let optimizer = model.optimizer, !options.dropOptimizer, model.layout == .keras3 {
+            try StoredNodeIO.write(optimizer, into: root, options: datasetOptions)
+        }
+    }
+
+    /// Writes a `.weights.h5` file atomically.
+    public static func writeFile(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws {
+        try AtomicFile.write(to: path) { temporary in
+            let file = try HDF5File.create(temporary)
+            do {
+                try write(model, into: try file.root(), options: options)
+                try file.close()
+            } catch {
+                try? file.close()
+                throw error
+            }
+        }
+    }
+}
