@@ -28,7 +28,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
-        .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5"]),
+        .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5", "ZIPFoundation"]),
         .testTarget(name: "CLITests", dependencies: ["pare"]),
     ],
     swiftLanguageModes: [.v5]

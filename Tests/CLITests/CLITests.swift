@@ -161,7 +161,7 @@ extension CLITests {
         XCTAssertTrue(twoInputs.stderr.contains("2 input(s)"), twoInputs.stderr)
         let weightsOnly = try pare("run", fixture("mnist_cnn/keras3_weights.h5"), "--input", fixture("data/mnist_x.npy"))
         XCTAssertEqual(weightsOnly.status, 1)
-        XCTAssertTrue(weightsOnly.stderr.contains("no architecture"), weightsOnly.stderr)
+        XCTAssertTrue(weightsOnly.stderr.contains("needs a model graph") && weightsOnly.stderr.contains("--config"), weightsOnly.stderr)
         XCTAssertEqual(try pare("run", model).status, 2, "no --input is a usage error")
     }
 

@@ -56,11 +56,21 @@ final class BadInputTests: XCTestCase {
 
     func testFilesThatAreNotKerasModels() throws {
         do {
+            let file = try HDF5File.create(path("empty.h5"))
+            try file.root().createGroup("state")
+            try file.close()
+        }
+        assertRejected(path("empty.h5"), mentions: ["no datasets"])
+        do {
             let file = try HDF5File.create(path("plain.h5"))
             try file.root().createDataset("state/w", type: .float(bits: 32), shape: [2], bytes: [UInt8](repeating: 0, count: 8))
             try file.close()
         }
-        assertRejected(path("plain.h5"), mentions: ["not a Keras model"])
+        // A plain tensor file reads as tensors; what needs a graph says so.
+        let plain = try ModelFile.read(path("plain.h5"))
+        XCTAssertThrowsError(try plain.requireArchitecture(for: "run")) { error in
+            XCTAssertTrue("\(error)".hasPrefix(self.path("plain.h5")) && "\(error)".contains("not a Keras model"), "\(error)")
+        }
         try Data(repeating: 7, count: 5000).write(to: URL(fileURLWithPath: path("noise.h5")))
         assertRejected(path("noise.h5"), mentions: ["not HDF5"])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("residual/keras3.h5")))

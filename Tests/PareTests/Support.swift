@@ -34,7 +34,7 @@ func temporaryDirectory() throws -> URL {
 }
 
 /// Layer order, weight names, dtypes and bytes of every tensor, optimizer state included, are equal.
-func assertSameTensors(_ a: Model, _ b: Model, file: StaticString = #filePath, line: UInt = #line) throws {
+func assertSameTensors(_ a: Model, _ b: Model, optimizer: Bool = true, file: StaticString = #filePath, line: UInt = #line) throws {
     XCTAssertEqual(a.layers.map(\.name), b.layers.map(\.name), file: file, line: line)
     for (la, lb) in zip(a.layers, b.layers) {
         XCTAssertEqual(la.weights.map(\.name), lb.weights.map(\.name), file: file, line: line)
@@ -43,6 +43,7 @@ func assertSameTensors(_ a: Model, _ b: Model, file: StaticString = #filePath, l
             XCTAssertEqual(try wa.tensor.bytes(), try wb.tensor.bytes(), wa.name, file: file, line: line)
         }
     }
+    guard optimizer else { return }
     let oa = a.optimizer?.datasets() ?? [], ob = b.optimizer?.datasets() ?? []
     XCTAssertEqual(oa.map(\.path), ob.map(\.path), file: file, line: line)
     for (x, y) in zip(oa, ob) { XCTAssertEqual(try x.tensor.bytes(), try y.tensor.bytes(), file: file, line: line) }

@@ -82,6 +82,13 @@ enum Keras3Layout {
         return LayerKinds.expectedWeights(node, input: []).map { $0.map(\.role) }
     }
 
+    /// The names Keras 3 gives the variables (its DepthwiseConv2D calls its kernel `kernel`, where
+    /// tf.keras and Pare's roles say `depthwise_kernel`).
+    static func variableNames(_ entry: Entry) -> [String]? {
+        guard let roles = roles(entry) else { return nil }
+        return entry.className == "DepthwiseConv2D" ? roles.map { $0 == "depthwise_kernel" ? "kernel" : $0 } : roles
+    }
+
     /// BatchNormalization's statistics are not trained; nor is anything in a frozen layer.
     static func isTrainable(role: String, in entry: Entry) -> Bool {
         entry.trainable && !(entry.className == "BatchNormalization" && (role == "moving_mean" || role == "moving_variance"))

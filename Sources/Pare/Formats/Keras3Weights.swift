@@ -25,6 +25,8 @@ public enum Keras3Weights {
         } catch let error as ArchitectureError {
             throw PareError(file: model.sourcePath, object: "config", "\(error)")
         }
+        // Keras 3's legacy writer names variables by their path: a top-level Sequential's carry its name.
+        let prefix: [String] = config["class_name"]?.stringValue == "Sequential" ? [config["config"]?["name"]?.stringValue ?? "sequential"] : []
         var visited: Set<String> = []
         var byEntry: [String: [Weight]] = [:]  // layer path → weights
         for entry in entries {
@@ -32,7 +34,7 @@ public enum Keras3Weights {
             visited.insert(entry.groupPath)
             if entry.isModel, !entry.groupPath.isEmpty { visited.insert(entry.groupPath + "/" + layersKey) }
             var weights: [Weight] = []
-            let roles = Keras3Layout.roles(entry)
+            let roles = Keras3Layout.variableNames(entry)
             if root.contains(entry.varsPath) {
                 visited.insert(entry.varsPath)
                 let vars = try root.group(entry.varsPath)
@@ -55,7 +57,7 @@ public enum Keras3Weights {
                 for i in indices {
                     let dataset = try vars.dataset(String(i))
                     let role = roles?[i] ?? String(i)
-                    let name = (entry.layerPath + [role]).joined(separator: "/")
+                    let name = (prefix + entry.layerPath + [role]).joined(separator: "/")
                     weights.append(Weight(name: name, tensor: try StoredNodeIO.tensor(of: dataset),
                                           attributes: try StoredNodeIO.attributes(of: dataset)))
                 }
@@ -148,7 +150,8 @@ public enum Keras3Weights {
                 weights = (byName[entry.layerPath[0]]?.weights ?? []).filter { $0.ownerName == entry.name }
             }
             if let roles = Keras3Layout.roles(entry) {
-                let order = weights.map { roles.firstIndex(of: $0.role) }
+                let names = Keras3Layout.variableNames(entry) ?? roles
+                let order = weights.map { roles.firstIndex(of: $0.role) ?? names.firstIndex(of: $0.role) }
                 if order.allSatisfy({ $0 != nil }) {
                     weights = zip(weights, order).sorted { $0.1! < $1.1! }.map(\.0)
                 }

@@ -96,9 +96,12 @@ public enum KerasArchive {
         var bytes = [UInt8]()
         bytes.reserveCapacity(min(declared, 1 << 30))
         do {
-            _ = try archive.extract(entry, skipCRC32: false) { chunk in
+            let crc = try archive.extract(entry, skipCRC32: false) { chunk in
                 guard bytes.count + chunk.count <= declared else { throw PareError(file: path, object: entry.path, "holds more bytes than its declared size \(declared)") }
                 bytes.append(contentsOf: chunk)
+            }
+            guard crc == entry.checksum else {
+                throw PareError(file: path, object: entry.path, "CRC-32 mismatch: the archive member is corrupt")
             }
         } catch let error as PareError {
             throw error

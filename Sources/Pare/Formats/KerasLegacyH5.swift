@@ -79,7 +79,7 @@ public enum KerasLegacyH5 {
                     throw PareError(file: path, object: group.path, "weight '\(weightName)' is listed in weight_names but missing")
                 }
                 let dataset = try group.dataset(weightName)
-                weights.append(Weight(name: weightName, tensor: try StoredNodeIO.tensor(of: dataset),
+                weights.append(Weight(name: weightName, tensor: try StoredNodeIO.tensor(of: dataset, legacyKeras: true),
                                       attributes: try StoredNodeIO.attributes(of: dataset)))
             }
             let extras = try StoredNodeIO.attributes(of: group, except: chunkNames(group, "weight_names"))
@@ -103,7 +103,7 @@ public enum KerasLegacyH5 {
             model.trainingConfig = try root.attribute("training_config").stringValues?.first
         }
         if root.contains("optimizer_weights") {
-            model.optimizer = try StoredNodeIO.read(try root.group("optimizer_weights"), name: "optimizer_weights")
+            model.optimizer = try StoredNodeIO.read(try root.group("optimizer_weights"), name: "optimizer_weights", legacyKeras: true)
         }
         let listed = Set(layerNames)
         if isRootWeights {

@@ -6,10 +6,14 @@ enum StoredNodeIO {
         try object.attributeNames().filter { !excluded.contains($0) }.map { ($0, try object.attribute($0)) }
     }
 
-    static func tensor(of dataset: HDF5Dataset) throws -> Tensor {
+    /// A dataset's tensor, read when first needed. `legacyKeras`: a 2-byte opaque dataset without a
+    /// `dtype` attribute is bfloat16, as Keras 3's legacy .h5 writer stores ml_dtypes' bfloat16 (h5py
+    /// turns the numpy void type into an opaque one and Keras adds no attribute there).
+    static func tensor(of dataset: HDF5Dataset, legacyKeras: Bool = false) throws -> Tensor {
         let type = try dataset.elementType()
         let shape = try dataset.shape()
-        let tag = dataset.hasAttribute("dtype") ? try dataset.attribute("dtype").stringValues?.first : nil
+        var tag = dataset.hasAttribute("dtype") ? try dataset.attribute("dtype").stringValues?.first : nil
+        if legacyKeras, tag == nil, case .opaque(2, "") = type { tag = "bfloat16" }
         guard let dtype = DType(hdf5: type, dtypeAttribute: tag) else {
             throw PareError(file: dataset.file.path, object: dataset.path,
                             "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only with the attribute dtype=\"bfloat16\", as Keras 3 writes it)")
@@ -17,15 +21,15 @@ enum StoredNodeIO {
         return Tensor(dtype: dtype, shape: shape) { try dataset.readBytes() }
     }
 
-    static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = []) throws -> StoredNode {
+    static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = [], legacyKeras: Bool = false) throws -> StoredNode {
         var children: [StoredNode] = []
         for (child, kind) in try group.children() where !skipped.contains(child) {
             switch kind {
             case .group:
-                children.append(try read(try group.group(child), name: child))
+                children.append(try read(try group.group(child), name: child, legacyKeras: legacyKeras))
             case .dataset:
                 let dataset = try group.dataset(child)
-                children.append(.dataset(name: child, attributes: try attributes(of: dataset), tensor: try tensor(of: dataset)))
+                children.append(.dataset(name: child, attributes: try attributes(of: dataset), tensor: try tensor(of: dataset, legacyKeras: legacyKeras)))
             case .other:
                 throw HDF5Error.unsupportedType(file: group.file.path, object: group.path + "/" + child,
                                                 detail: "link that is neither a group nor a dataset")
