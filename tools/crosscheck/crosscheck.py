@@ -20,9 +20,18 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def open_h5(path):
+    """An HDF5 file, or the model.weights.h5 inside a .keras archive (read from memory)."""
+    if path.endswith(".keras"):
+        import io
+        import zipfile
+        return h5py.File(io.BytesIO(zipfile.ZipFile(path).read("model.weights.h5")), "r")
+    return h5py.File(path, "r")
+
+
 def tree(path):
     objects = {}
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         def attrs(obj):
             out = {}
             for k, v in obj.attrs.items():
@@ -138,7 +147,7 @@ def pruned_check(entry):
     for i, (g, path) in enumerate(zip(got, entry["expected_outputs"])):
         want = np.load(path)
         err = float(np.max(np.abs(g - want))) / max(float(np.max(np.abs(want))), 1e-30)
-        if not err <= 1e-5:
+        if not err <= entry.get("rtol", 1e-5):
             problems.append(f"output {i}: Keras and Pare differ by {err:.3g} (relative)")
     return problems
 
@@ -162,6 +171,49 @@ def pare_check(entry):
     return problems
 
 
+def load(entry, path):
+    """Loads a model the way its format is loaded: load_model, or load_weights into an architecture."""
+    import keras
+    if path.endswith(".weights.h5"):
+        model = keras.models.load_model(entry["architecture"], compile=False)
+        model.load_weights(path)
+        return model
+    return keras.models.load_model(path, compile=False)
+
+
+def keras3_check(entry):
+    """Keras 3 formats: the written file loads as its format loads and predicts exactly what the
+    reference does; with "tree", its weights file equals that one (h5py, every dataset and attribute)."""
+    problems = []
+    if "tree" in entry:
+        problems += compare_trees(entry["tree"], entry["written"], entry.get("dropped", []))
+        if problems:
+            return problems
+    if "config_equals" in entry:
+        import zipfile
+        a = zipfile.ZipFile(entry["config_equals"]).read("config.json")
+        b = zipfile.ZipFile(entry["written"]).read("config.json")
+        if a != b:
+            problems.append("config.json differs from the source's")
+    inputs = [np.load(p) for p in entry["inputs"]]
+    if "expected" in entry:  # other weights than the reference's: Keras's saved predictions decide
+        got = predictions(load(entry, entry["written"]), inputs)[0]
+        want = np.load(entry["expected"])
+        err = float(np.max(np.abs(got - want))) / max(float(np.max(np.abs(want))), 1e-30)
+        return [] if err <= 1e-5 else [f"predictions differ from {entry['expected']} by {err:.3g} (relative)"]
+    reference, candidate = load(entry, entry["reference"]), load(entry, entry["written"])
+    if reference.count_params() != candidate.count_params():
+        problems.append(f"parameters {candidate.count_params()} != {reference.count_params()}")
+    for w1, w2 in zip(reference.weights, candidate.weights):
+        if not np.array_equal(np.asarray(w1), np.asarray(w2)):
+            problems.append(f"Keras weight {w1.path} differs after loading")
+            break
+    for a, b in zip(predictions(reference, inputs), predictions(candidate, inputs)):
+        if not np.array_equal(a, b):
+            problems.append(f"Keras predictions differ: max abs {np.max(np.abs(a - b))}")
+    return problems
+
+
 def main():
     manifest = json.load(open(sys.argv[1]))
     passed = failed = 0
@@ -172,6 +224,10 @@ def main():
                 problems = pruned_check(entry)
             elif entry["kind"] == "pare":
                 problems = pare_check(entry)
+            elif entry["kind"] == "keras3":
+                problems = keras3_check(entry)
+            elif entry["kind"] == "tensors":
+                problems = compare_trees(entry["source"], entry["written"], [])
             else:
                 problems = compare_trees(entry["source"], entry["written"], entry.get("dropped", []))
                 if not problems:
