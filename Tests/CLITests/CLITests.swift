@@ -270,4 +270,54 @@ extension CLITests {
         XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "1.5").status, 2)
         XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "0.5", "--per-layer", "--global").status, 2)
     }
+
+    func testKeras3FilesWorkWithEveryCommand() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func out(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let keras = fixture("residual/model.keras"), weights = fixture("residual/model.weights.h5"), x = fixture("data/mnist_x.npy")
+        // A weights file with its architecture from the .keras, and without: a set of tensors.
+        let withConfig = try pare("inspect", weights, "--config", keras)
+        XCTAssertEqual(withConfig.status, 0, withConfig.stderr)
+        XCTAssertTrue(withConfig.stdout.contains("total parameters  15,266"), withConfig.stdout)
+        let bare = try pare("inspect", weights)
+        XCTAssertEqual(bare.status, 0, bare.stderr)
+        XCTAssertTrue(bare.stdout.contains("read as plain tensors"), bare.stdout)
+        let noGraph = try pare("run", weights, "--input", x)
+        XCTAssertEqual(noGraph.status, 1)
+        XCTAssertTrue(noGraph.stderr.contains("--config"), noGraph.stderr)
+        XCTAssertEqual(try pare("run", weights, "--config", keras, "--input", x, "--output", out("w.npy")).status, 0)
+        XCTAssertEqual(try pare("run", keras, "--input", x, "--output", out("k.npy")).status, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out("w.npy"))), try Data(contentsOf: URL(fileURLWithPath: out("k.npy"))))
+        // Prune a .keras into a .keras; the result runs, verifies and checks.
+        let pruned = try pare("prune", keras, out("p.keras"), "--ratio", "0.5")
+        XCTAssertEqual(pruned.status, 0, pruned.stderr)
+        let params = try pare("inspect", "--json", out("p.keras"))
+        let object = try JSONSerialization.jsonObject(with: Data(params.stdout.utf8)) as! [String: Any]
+        XCTAssertLessThan(try XCTUnwrap(object["totalParameters"] as? Int), 15_266)
+        XCTAssertEqual(try pare("check", out("p.keras")).status, 0)
+        XCTAssertEqual(try pare("verify", keras, weights, "--config", keras).status, 0)
+        // Conversions: notes for what a format cannot hold; a Keras 2 config cannot become a .keras.
+        let legacy = try pare("convert", keras, out("r.h5"))
+        XCTAssertEqual(legacy.status, 0, legacy.stderr)
+        XCTAssertTrue(legacy.stderr.contains("note:") && legacy.stderr.contains("optimizer"), legacy.stderr)
+        let keras2 = try pare("convert", fixture("residual/tfkeras2.h5"), out("r2.keras"))
+        XCTAssertEqual(keras2.status, 1)
+        XCTAssertTrue(keras2.stderr.contains("Keras 2 / tf.keras config"), keras2.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out("r2.keras")))
+        XCTAssertEqual(try pare("convert", fixture("residual/tfkeras2.h5"), out("r2.weights.h5")).status, 0)
+        let missingConfig = try pare("inspect", weights, "--config", out("absent.json"))
+        XCTAssertEqual(missingConfig.status, 1)
+        XCTAssertTrue(missingConfig.stderr.contains("absent.json: no such file"), missingConfig.stderr)
+        // A plain tensor file: pack, check, unpack, sparsify; run says it needs a graph.
+        let plain = fixture("plain/state_dict.h5")
+        XCTAssertEqual(try pare("pack", plain, out("s.pare")).status, 0)
+        XCTAssertEqual(try pare("check", out("s.pare")).status, 0)
+        XCTAssertEqual(try pare("unpack", out("s.pare"), out("s.h5")).status, 0)
+        XCTAssertEqual(try pare("sparsify", plain, out("sp.h5"), "--sparsity", "0.5").status, 0)
+        let runPlain = try pare("run", plain, "--input", x)
+        XCTAssertEqual(runPlain.status, 1)
+        XCTAssertTrue(runPlain.stderr.contains("needs a model graph"), runPlain.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
+    }
 }
