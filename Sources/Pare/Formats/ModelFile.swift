@@ -9,16 +9,12 @@ public enum ModelFile {
     /// config for files that hold weights only (see `readArchitecture`).
     /// With `onlyIfMissing`, a file with an architecture of its own keeps it and ignores `architecture`.
     public static func read(_ path: String, architecture: JSON? = nil, onlyIfMissing: Bool = false) throws -> Model {
-        var architecture = architecture
-        if onlyIfMissing, architecture != nil, let probe = try? readUnchecked(path), probe.config != nil || probe.kind == .tensors && probe.format != .keras3WeightsH5 {
-            architecture = nil
-        }
-        let model = try readUnchecked(path, architecture: architecture)
+        let model = try readUnchecked(path, architecture: architecture, onlyIfMissing: onlyIfMissing)
         try model.validate()
         return model
     }
 
-    static func readUnchecked(_ path: String, architecture: JSON? = nil) throws -> Model {
+    static func readUnchecked(_ path: String, architecture: JSON? = nil, onlyIfMissing: Bool = false) throws -> Model {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw PareError(file: path, "no such file")
@@ -32,27 +28,27 @@ public enum ModelFile {
         } else if KerasArchive.looksLikeZip(head) {
             model = try KerasArchive.read(path: path)
         } else if head.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) {
-            return try readHDF5(path, architecture: architecture)
+            return try readHDF5(path, architecture: architecture, onlyIfMissing: onlyIfMissing)
         } else if head.count < 8 {
             throw PareError(file: path, "is empty or too short to be a model file (\(head.count) bytes)")
         } else {
             // HDF5 allows a user block before the signature (at 512, 1024, …); let libhdf5 look for it.
             do {
-                return try readHDF5(path, architecture: architecture)
+                return try readHDF5(path, architecture: architecture, onlyIfMissing: onlyIfMissing)
             } catch let error as PareError where error.problem.contains("not an HDF5 file") {
                 throw PareError(file: path, "not a model file Pare reads (not HDF5, not a zip, not .pare)")
             }
         }
-        return try attach(architecture, to: model)
+        return try attach(architecture, to: model, onlyIfMissing: onlyIfMissing)
     }
 
     /// HDF5: a Keras legacy file, a Keras 3 weights file (with an architecture), or plain tensors.
-    static func readHDF5(_ path: String, architecture: JSON?) throws -> Model {
+    static func readHDF5(_ path: String, architecture: JSON?, onlyIfMissing: Bool) throws -> Model {
         do {
             let file = try HDF5File.open(path)
             let root = try file.root()
             if KerasLegacyH5.isLegacy(root) {
-                return try attach(architecture, to: try KerasLegacyH5.read(root: root, path: path))
+                return try attach(architecture, to: try KerasLegacyH5.read(root: root, path: path), onlyIfMissing: onlyIfMissing)
             }
             let keras3 = Keras3Weights.looksLikeKeras3(root)
             if keras3, let architecture {
@@ -61,7 +57,7 @@ public enum ModelFile {
                 try Keras3Weights.read(root: root, config: architecture, label: path, into: model)
                 return model
             }
-            if architecture != nil {
+            if architecture != nil, !onlyIfMissing {
                 throw PareError(file: path, "holds plain tensors, not Keras weights: --config does not apply")
             }
             return try PlainTensors.read(root: root, path: path, format: keras3 ? .keras3WeightsH5 : .hdf5Tensors)
@@ -71,8 +67,9 @@ public enum ModelFile {
     }
 
     /// Gives a weights-only model the architecture passed with `--config`.
-    static func attach(_ architecture: JSON?, to model: Model) throws -> Model {
+    static func attach(_ architecture: JSON?, to model: Model, onlyIfMissing: Bool) throws -> Model {
         guard let architecture else { return model }
+        if onlyIfMissing, model.config != nil || model.kind == .tensors { return model }
         guard model.config == nil else {
             throw PareError(file: model.sourcePath, "holds its own architecture: --config applies to weights-only files")
         }
