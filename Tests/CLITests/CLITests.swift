@@ -320,4 +320,40 @@ extension CLITests {
         XCTAssertTrue(runPlain.stderr.contains("needs a model graph"), runPlain.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
     }
+
+    func testSensitivityAndReportWriteTheirFiles() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func out(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let cnn = fixture("mnist_cnn/keras3.h5"), x = fixture("data/mnist_x.npy"), y = fixture("data/mnist_y.npy")
+        let sweep = try pare("sensitivity", cnn, "--layer", "conv2d", "--layer", "conv2d_1", "--input", x, "--labels", y,
+                             "--steps", "0,8,16", "--svg", out("c.svg"), "--csv", out("c.csv"), "--json", out("c.json"))
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        XCTAssertTrue(sweep.stdout.contains("layer conv2d_1 (64 channels)"), sweep.stdout)
+        XCTAssertTrue(sweep.stdout.contains("accuracy (y, 0 to 1)"), sweep.stdout)
+        let csv = try String(contentsOfFile: out("c.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 1 + 2 * 3)
+        XCTAssertTrue(try String(contentsOfFile: out("c.svg"), encoding: .utf8).hasPrefix("<?xml"))
+        let points = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out("c.json")))) as! [[String: Any]]
+        XCTAssertEqual(points.count, 2)
+        // Usage mistakes exit 2; a K beyond what the layer allows is a selection error (2) too.
+        XCTAssertEqual(try pare("sensitivity", cnn, "--input", x).status, 2, "no --layer")
+        XCTAssertEqual(try pare("sensitivity", cnn, "--layer", "conv2d", "--input", x, "--steps", "x").status, 2)
+        let tooMany = try pare("sensitivity", cnn, "--layer", "conv2d", "--input", x, "--steps", "0,40")
+        XCTAssertEqual(tooMany.status, 2)
+        XCTAssertTrue(tooMany.stderr.contains("K = 40"), tooMany.stderr)
+        let unknown = try pare("sensitivity", cnn, "--layer", "nope", "--input", x)
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("nope"), unknown.stderr)
+        // The report of a pruned model.
+        XCTAssertEqual(try pare("prune", cnn, out("p.h5"), "--keep", "conv2d=22,conv2d_1=38").status, 0)
+        let report = try pare("report", cnn, out("p.h5"), "--input", x, "--labels", y, "--markdown", out("r.md"))
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertTrue(report.stdout.contains("392,784") && report.stdout.contains("accuracy"), report.stdout)
+        XCTAssertTrue(try String(contentsOfFile: out("r.md"), encoding: .utf8).contains("| total |"))
+        XCTAssertEqual(try pare("report", cnn, out("p.h5"), "--input", x).status, 2, "accuracy needs labels too")
+        let plain = try pare("report", cnn, fixture("plain/state_dict.h5"))
+        XCTAssertEqual(plain.status, 1)
+        XCTAssertTrue(plain.stderr.contains("report needs a model graph"), plain.stderr)
+    }
 }

@@ -174,7 +174,7 @@ def pare_check(entry):
 def load(entry, path):
     """Loads a model the way its format is loaded: load_model, or load_weights into an architecture."""
     import keras
-    if path.endswith(".weights.h5"):
+    if path.endswith(".weights.h5") and entry.get("architecture"):
         model = keras.models.load_model(entry["architecture"], compile=False)
         model.load_weights(path)
         return model
@@ -214,11 +214,46 @@ def keras3_check(entry):
     return problems
 
 
+def keras_accuracy(path, inputs, labels, architecture=None):
+    """Keras's own evaluate(): accuracy of the model in `path` on the inputs."""
+    import keras
+    model = load({"architecture": architecture}, path)
+    binary = model.outputs[0].shape[-1] == 1
+    model.compile(loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = [np.load(p) for p in inputs]
+    return float(model.evaluate(x if len(x) > 1 else x[0], np.load(labels), verbose=0)[1])
+
+
+def report_check(entry):
+    """`pare report`'s accuracies equal Keras's evaluate() on both files."""
+    report = json.load(open(entry["report"]))
+    problems = []
+    for side in ("before", "after"):
+        want = keras_accuracy(report[side]["file"], entry["inputs"], entry["labels"])
+        got = report[side]["accuracy"]
+        if abs(want - got) > 1e-9:
+            problems.append(f"{side}: pare report says accuracy {got}, Keras evaluate {want}")
+    return problems
+
+
+def sweep_check(entry):
+    """Each checked point of `pare sensitivity` equals Keras's evaluate() of the same pruning made with `pare prune`."""
+    curves = json.load(open(entry["sweep"]))
+    points = {p["removed"]: p for p in curves[0]["points"]}
+    problems = []
+    for k, path in entry["pruned"].items():
+        want = keras_accuracy(path, entry["inputs"], entry["labels"])
+        got = points[int(k)]["accuracy"]
+        if abs(want - got) > 1e-9:
+            problems.append(f"K={k}: sensitivity says accuracy {got}, Keras evaluate of the pruned file {want}")
+    return problems
+
+
 def main():
     manifest = json.load(open(sys.argv[1]))
     passed = failed = 0
     for entry in manifest:
-        label = f"{entry['source']} -> {os.path.basename(entry['written'])}"
+        label = f"{entry.get('source', entry['kind'])} -> {os.path.basename(entry.get('written', entry.get('report', entry.get('sweep', ''))))}"
         try:
             if entry["kind"] == "pruned":
                 problems = pruned_check(entry)
@@ -226,6 +261,10 @@ def main():
                 problems = pare_check(entry)
             elif entry["kind"] == "keras3":
                 problems = keras3_check(entry)
+            elif entry["kind"] == "report":
+                problems = report_check(entry)
+            elif entry["kind"] == "sweep":
+                problems = sweep_check(entry)
             elif entry["kind"] == "tensors":
                 problems = compare_trees(entry["source"], entry["written"], [])
             else:
