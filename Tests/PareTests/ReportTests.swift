@@ -100,6 +100,33 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(chart.contains("* enc_conv3") && chart.contains("+ enc_conv2"), chart)
     }
 
+    func testSweepReadsEveryTensorOnceWhateverTheNumberOfSteps() throws {
+        final class Reads: @unchecked Sendable {
+            let lock = NSLock()
+            var count = 0
+            func add() { lock.lock(); count += 1; lock.unlock() }
+        }
+        let reads = Reads()
+        let model = try ModelFile.read(Fixtures.path("residual/keras3.h5")).copy()
+        var tensors = 0
+        for l in model.layers.indices {
+            for w in model.layers[l].weights.indices {
+                let t = model.layers[l].weights[w].tensor
+                let bytes = try t.bytes()
+                model.layers[l].weights[w].tensor = Tensor(dtype: t.dtype, shape: t.shape) { reads.add(); return bytes }
+                tensors += 1
+            }
+        }
+        let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
+        var options = SensitivitySweep.Options()
+        options.steps = .all
+        let curves = try SensitivitySweep.run(model, layers: ["head_conv"], inputs: [FloatArray(shape: [8, 28, 28, 1], data: Array(x.data.prefix(8 * 784)))],
+                                              labels: nil, labelsFile: "", options: options)
+        XCTAssertEqual(curves[0].points.count, 32)
+        XCTAssertEqual(curves[0].metric, "top1Agreement")
+        XCTAssertEqual(reads.count, tensors, "each stored tensor is read once for 32 prunes")
+    }
+
     func testKneeOfSyntheticCurves() {
         let flatThenDrop = (0...20).map { k in (k, k < 12 ? 1.0 : max(0, 1.0 - Double(k - 12) * 0.2)) }
         XCTAssertEqual(SensitivitySweep.knee(flatThenDrop), 12, "the last K before the fall")

@@ -109,7 +109,12 @@ public enum SensitivityOutput {
             s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\" text-anchor=\"end\">\(String(format: "%.1f", v))</text>\n"
         }
         let step = max(1, Int((Double(maxK) / 8).rounded(.up)))
-        for k in stride(from: 0, through: maxK, by: step) {
+        var ticks = Array(stride(from: 0, through: maxK, by: step))
+        if let last = ticks.last, last != maxK {
+            if Double(maxK - last) < Double(step) / 2 { ticks.removeLast() }
+            ticks.append(maxK)
+        }
+        for k in ticks {
             s += "<line x1=\"\(n(x(k)))\" y1=\"\(n(top + plotH))\" x2=\"\(n(x(k)))\" y2=\"\(n(top + plotH + 5))\" stroke=\"#333\"/>\n"
             s += "<text x=\"\(n(x(k)))\" y=\"\(n(top + plotH + 18))\" text-anchor=\"middle\">\(k)</text>\n"
         }
