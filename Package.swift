@@ -27,6 +27,13 @@ let package = Package(
             "Pare", "CMalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // libFuzzer harnesses (tools/fuzz/README.md): replay tools in a plain build, fuzzers with
+        // -sanitize=fuzzer -DFUZZING.
+        .target(name: "FuzzerDriver", path: "tools/fuzz/driver"),
+        .target(name: "FuzzReplay", dependencies: ["FuzzerDriver"], path: "tools/fuzz/replay"),
+        .executableTarget(name: "fuzz-npy", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/npy"),
+        .executableTarget(name: "fuzz-config", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/config"),
+        .executableTarget(name: "fuzz-pare", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/pare"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5", "ZIPFoundation"]),
         .testTarget(name: "CLITests", dependencies: ["pare"]),

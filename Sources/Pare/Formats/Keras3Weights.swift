@@ -9,6 +9,11 @@ public enum Keras3Weights {
     /// Root children Pare interprets; anything else at the root is kept as it is.
     static let layersKeys = ["layers", "_layer_checkpoint_dependencies"]
 
+    /// Where Keras 3 keeps each layer's variables for this architecture (`layers/conv2d/vars`, …).
+    public static func groupPaths(of config: JSON) throws -> [String] {
+        try Keras3Layout.entries(config).map(\.varsPath)
+    }
+
     /// True when the root looks like a Keras 3 weights file.
     static func looksLikeKeras3(_ root: HDF5Group) -> Bool {
         !KerasLegacyH5.hasNameList(root, "layer_names") && !root.contains("model_weights")
