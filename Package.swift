@@ -24,7 +24,7 @@ let package = Package(
         // glibc's mallopt, which Swift's Glibc module does not export.
         .systemLibrary(name: "CMalloc"),
         .executableTarget(name: "pare", dependencies: [
-            "Pare", "CMalloc",
+            "Pare", "HDF5", "CMalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer harnesses (tools/fuzz/README.md): replay tools in a plain build, fuzzers with

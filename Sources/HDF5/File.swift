@@ -33,7 +33,7 @@ public final class HDF5File {
     }
 
     /// Opens an existing file read-only.
-    public static func open(_ path: String) throws -> HDF5File {
+    public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
         try HDF5Library.sync {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw HDF5Error.fileOpenFailed(file: path, reason: "no such file")
@@ -42,7 +42,7 @@ public final class HDF5File {
                 shim_clear_errors()
                 throw HDF5Error.fileOpenFailed(file: path, reason: "not an HDF5 file")
             }
-            let id = H5Fopen(path, shim_F_ACC_RDONLY(), shim_P_DEFAULT())
+            let id = H5Fopen(path, writable ? shim_F_ACC_RDWR() : shim_F_ACC_RDONLY(), shim_P_DEFAULT())
             guard id >= 0 else { throw HDF5Error.fileOpenFailed(file: path, reason: HDF5Library.lastError()) }
             return HDF5File(id: id, path: path)
         }

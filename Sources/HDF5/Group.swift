@@ -103,6 +103,15 @@ public final class HDF5Group: HDF5Object {
         }
     }
 
+    /// Removes the link `relativePath` (the object goes when nothing else links to it).
+    public func deleteLink(_ relativePath: String) throws {
+        try HDF5Library.sync {
+            guard H5Ldelete(id, relativePath, shim_P_DEFAULT()) >= 0 else {
+                throw HDF5Error.writeFailed(file: fileName, object: childPath(relativePath), reason: HDF5Library.lastError())
+            }
+        }
+    }
+
     /// Opens the group at `relativePath`, creating it (and its parents) if missing.
     public func requireGroup(_ relativePath: String) throws -> HDF5Group {
         contains(relativePath) ? try group(relativePath) : try createGroup(relativePath)

@@ -110,6 +110,16 @@ public class HDF5Object {
         }
     }
 
+    /// Removes an attribute (no effect if it does not exist).
+    public func deleteAttribute(_ name: String) throws {
+        try HDF5Library.sync {
+            guard H5Aexists(id, name) > 0 else { return }
+            guard H5Adelete(id, name) >= 0 else {
+                throw HDF5Error.writeFailed(file: fileName, object: "\(path) attribute '\(name)'", reason: HDF5Library.lastError())
+            }
+        }
+    }
+
     /// Writes (or replaces) an attribute.
     public func setAttribute(_ name: String, _ value: AttributeValue) throws {
         try HDF5Library.sync {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CMalloc
 import Foundation
 import Pare
+import HDF5
 
 @main
 struct PareCommand: ParsableCommand {
@@ -37,6 +38,10 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as PareError {
+        FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as HDF5Error {
+        // Normally wrapped as PareError by the library; never let one escape unformatted.
         FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
         throw ExitCode(1)
     } catch let error as SelectionError {

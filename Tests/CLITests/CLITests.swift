@@ -356,4 +356,34 @@ extension CLITests {
         XCTAssertEqual(plain.status, 1)
         XCTAssertTrue(plain.stderr.contains("report needs a model graph"), plain.stderr)
     }
+
+    func testCorruptFilesExitOneNeverCrash() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SystemRandomNumberGenerator()
+        for source in ["residual/keras3.h5", "siamese/model.keras", "mnist_cnn/tfkeras2_weights.h5", "plain/state_dict.h5"] {
+            let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture(source))))
+            let ext = URL(fileURLWithPath: source).pathExtension
+            for trial in 0..<6 {
+                var bytes = original
+                if trial < 3 {
+                    bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
+                } else {
+                    for _ in 0..<4 { bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng) }
+                }
+                let file = dir.appendingPathComponent("bad\(trial).\(ext)").path
+                try Data(bytes).write(to: URL(fileURLWithPath: file))
+                for command in [["inspect", file], ["check", file], ["convert", file, dir.appendingPathComponent("out.h5").path]] {
+                    let r = try pare(command)
+                    XCTAssertTrue(r.status == 0 || r.status == 1, "\(command): status \(r.status) (a signal?) \(r.stderr)")
+                    if r.status == 1 {
+                        XCTAssertTrue(r.stderr.hasPrefix("pare: error: \(file)"), "\(command): \(r.stderr)")
+                        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)")
+                    }
+                }
+                try? FileManager.default.removeItem(atPath: dir.appendingPathComponent("out.h5").path)
+            }
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
+    }
 }

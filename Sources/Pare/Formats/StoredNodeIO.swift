@@ -18,7 +18,9 @@ enum StoredNodeIO {
             throw PareError(file: dataset.file.path, object: dataset.path,
                             "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only with the attribute dtype=\"bfloat16\", as Keras 3 writes it)")
         }
-        return Tensor(dtype: dtype, shape: shape) { try dataset.readBytes() }
+        return Tensor(dtype: dtype, shape: shape) {
+            do { return try dataset.readBytes() } catch { throw PareError.from(error, file: dataset.file.path) }
+        }
     }
 
     static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = [], legacyKeras: Bool = false) throws -> StoredNode {

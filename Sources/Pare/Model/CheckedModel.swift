@@ -76,6 +76,10 @@ struct CheckedModel {
                             "has \(unit.weights.count) weights in the file, but its config needs \(expected.count) (\(expected.map(\.role).joined(separator: ", ")))")
         }
         for (weight, want) in zip(unit.weights, expected) {
+            guard weight.tensor.dtype.isFloatingPoint else {
+                throw PareError(file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
+                                "is stored as \(weight.tensor.dtype); \(want.role) must be floating point (float16, bfloat16, float32, float64)")
+            }
             let matches = weight.tensor.shape.count == want.shape.count
                 && zip(weight.tensor.shape, want.shape).allSatisfy { have, need in need == nil || have == need }
             guard matches else {
