@@ -22,7 +22,15 @@ public enum HDF5Library {
     static func lastError() -> String {
         var buffer = [CChar](repeating: 0, count: 512)
         shim_last_error(&buffer, buffer.count)
-        let message = String(cString: buffer)
+        var message = String(cString: buffer)
+        // The sec2 driver's write/read errors carry a long record (time, descriptor, buffer address…);
+        // keep what a user can act on: the system's message.
+        if let range = message.range(of: "error message = '"), let end = message[range.upperBound...].firstIndex(of: "'") {
+            let errno = message.range(of: "errno = ").map { String(message[$0.upperBound...].prefix { $0.isNumber }) } ?? ""
+            let head = message.components(separatedBy: ":").first ?? ""
+            message = head + ": " + String(message[range.upperBound..<end]) + (errno.isEmpty ? "" : " (errno \(errno))")
+        }
+        message = message.replacingOccurrences(of: "\n", with: " ")
         return message.isEmpty ? "unknown HDF5 error" : message
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import HDF5
 
 /// A failure on user input: always names the file, the object inside it, and the problem.
@@ -25,6 +26,16 @@ extension PareError {
         if let h = error as? HDF5Error { return PareError(file: file, String(describing: h).replacingPrefix(file + ": ")) }
         return error
     }
+}
+
+/// The operating system's words for a Foundation file error ("File too large"), not Cocoa's
+/// "The operation could not be completed".
+func systemMessage(_ error: Error) -> String {
+    let ns = error as NSError
+    for candidate in [ns, ns.userInfo[NSUnderlyingErrorKey] as? NSError].compactMap({ $0 }) where candidate.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(candidate.code))) + " (errno \(candidate.code))"
+    }
+    return ns.localizedDescription
 }
 
 extension String {

@@ -12,6 +12,8 @@ struct PareCommand: ParsableCommand {
         // frees and reallocates activations of the same sizes every layer, and fresh pages cost a
         // page fault each (about a third of a residual CNN's run time here, see tools/bench).
         pare_keep_freed_memory()
+        // Past a file-size limit (ulimit -f) a write should fail with EFBIG and be reported, not kill the process.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -21,7 +23,12 @@ struct PareCommand: ParsableCommand {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)
             }
-            exit(withError: error)
+            // After a failed write libhdf5 may still hold the (deleted) temporary file and crash
+            // flushing it in its exit handler; the output is already discarded, so skip the handlers.
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            fflush(stdout)
+            _exit(exitCode(for: error).rawValue)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HDF5
 
 /// Writes a file so that the destination is either untouched or complete: the content goes to a
 /// temporary file beside the target, which is renamed over it only after it was written in full.
@@ -10,7 +11,9 @@ public enum AtomicFile {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw PareError(file: destination, "the directory \(directory) does not exist")
         }
-        let temporary = directory + "/." + url.lastPathComponent + ".pare-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let prefix = "." + url.lastPathComponent + ".pare-tmp-"
+        removeStale(prefix: prefix, in: directory)
+        let temporary = directory + "/" + prefix + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
             try body(temporary)
             guard rename(temporary, destination) == 0 else {
@@ -18,7 +21,21 @@ public enum AtomicFile {
             }
         } catch {
             unlink(temporary)
+            // Name the destination the user gave, not the temporary file libhdf5 was writing.
+            if let h = error as? HDF5Error {
+                throw PareError(file: destination, String(describing: h).replacingPrefix(temporary + ": ").replacingPrefix(temporary + ".weights.h5: "))
+            }
             throw PareError.from(error, file: destination)
+        }
+    }
+
+    /// Removes temporary files a killed writer of the same destination left behind (their
+    /// process no longer exists); a live writer's file is left alone.
+    static func removeStale(prefix: String, in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
         }
     }
 }

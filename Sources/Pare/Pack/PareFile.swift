@@ -56,7 +56,7 @@ public enum PareFile {
             var offset = 0
             func emit(_ bytes: [UInt8]) throws {
                 do { try handle.write(contentsOf: Data(bytes)) } catch {
-                    throw PareError(file: path, "write failed: \(error.localizedDescription)")
+                    throw PareError(file: path, "write failed: \(systemMessage(error))")
                 }
                 offset += bytes.count
             }
@@ -98,7 +98,7 @@ public enum PareFile {
             var trailer = trailerMagic + le(UInt64(headerOffset)) + le(UInt64(header.count)) + le(Zlib.crc32(header))
             trailer += le(Zlib.crc32(trailer))
             try emit(trailer)
-            do { try handle.synchronize() } catch { throw PareError(file: path, "cannot flush: \(error.localizedDescription)") }
+            do { try handle.synchronize() } catch { throw PareError(file: path, "cannot flush: \(systemMessage(error))") }
         }
         return packed
     }
