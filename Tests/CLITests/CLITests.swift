@@ -386,4 +386,99 @@ extension CLITests {
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
     }
+
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    func testKilledWritersLeaveNoFileOrAWholeOneAndNeverTouchTheInput() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cnn = fixture("mnist_cnn/keras3.h5"), keras = fixture("residual/model.keras")
+        let inputs = [cnn: try Data(contentsOf: URL(fileURLWithPath: cnn)), keras: try Data(contentsOf: URL(fileURLWithPath: keras))]
+        let jobs: [(String, [String])] = [
+            ("out.h5", ["convert", cnn]), ("out.keras", ["convert", keras]),
+            ("out.pare", ["pack", "--deflate", cnn]), ("pruned.h5", ["prune", cnn, "--keep", "conv2d=22,conv2d_1=38"]),
+        ]
+        var killed = 0, completed = 0, absent = 0
+        for (name, command) in jobs {
+            let out = dir.appendingPathComponent(name).path
+            // How long a whole run takes, then kills at random points within it.
+            let t0 = Date()
+            XCTAssertEqual(try pare(command + [out]).status, 0)
+            let duration = Date().timeIntervalSince(t0)
+            for _ in 0..<8 {
+                try? FileManager.default.removeItem(atPath: out)
+                let process = try start(command + [out])
+                usleep(UInt32(Double.random(in: 0..<duration) * 1_000_000))
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                if process.terminationReason == .uncaughtSignal { killed += 1 }
+                if FileManager.default.fileExists(atPath: out) {
+                    completed += 1
+                    let check = try pare("check", out)
+                    XCTAssertEqual(check.status, 0, "\(name) after a kill: \(check.stderr)")
+                } else {
+                    absent += 1
+                }
+            }
+            // The next writer of the same destination removes what the killed ones left.
+            XCTAssertEqual(try pare(command + [out]).status, 0)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".\(name).pare-tmp-") }
+            XCTAssertEqual(leftovers, [], "temporary files of killed writers")
+        }
+        XCTAssertGreaterThan(killed, 8, "most runs were killed mid-way (\(killed) killed, \(completed) complete, \(absent) absent)")
+        XCTAssertGreaterThan(absent, 0)
+        for (path, bytes) in inputs { XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes, "input \(path) touched") }
+    }
+
+    func testAFullDiskIsAClearErrorWithNoPartialFile() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, command) in [("out.h5", "convert"), ("out.keras", "convert"), ("out.pare", "pack")] {
+            let out = dir.appendingPathComponent(name).path
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            // A 100 KiB file-size limit: the 2.6 MB model cannot be written.
+            process.arguments = ["-c", "ulimit -f 100; exec \"$0\" \(command) \"$1\" \"$2\"", binary, fixture("mnist_cnn/keras3.h5"), out]
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 1, "\(name): \(stderr)")
+            XCTAssertTrue(stderr.hasPrefix("pare: error: \(out): ") && stderr.contains("File too large"), stderr)
+            XCTAssertFalse(stderr.contains("pare-tmp"), "the message names the destination: \(stderr)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "no partial or temporary file")
+        }
+    }
+
+    func testTwoWritersOfOneDestinationNeverTearIt() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("same.h5").path
+        let a = fixture("mnist_cnn/keras3.h5"), b = fixture("mnist_cnn/tfkeras2.h5")
+        let versions = try [a, b].map { f -> String in
+            let object = try JSONSerialization.jsonObject(with: Data(try pare("inspect", "--json", f).stdout.utf8)) as! [String: Any]
+            return object["kerasVersion"] as! String
+        }
+        for _ in 0..<6 {
+            let p1 = try start(["convert", a, out]), p2 = try start(["convert", b, out])
+            p1.waitUntilExit()
+            p2.waitUntilExit()
+            XCTAssertEqual([p1.terminationStatus, p2.terminationStatus], [0, 0])
+            XCTAssertEqual(try pare("check", out).status, 0)
+            let object = try JSONSerialization.jsonObject(with: Data(try pare("inspect", "--json", out).stdout.utf8)) as! [String: Any]
+            XCTAssertTrue(versions.contains(object["kerasVersion"] as! String), "one writer's whole file")
+            XCTAssertEqual(object["totalParameters"] as? Int, 643_594)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["same.h5"])
+    }
 }
