@@ -46,7 +46,7 @@ def main():
         np.save(npy, x256)
         for model in ["mnist_cnn", "residual"]:
             path = os.path.join(top, "fixtures", model, "keras3.h5")
-            for batch in [256, 32]:
+            for batch in [256, 1]:
                 k = keras_seconds(path, x256, batch)
                 p = pare_seconds(path, npy, batch)
                 rows.append((model, batch, k, p, k / p))

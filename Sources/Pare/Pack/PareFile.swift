@@ -98,7 +98,8 @@ public enum PareFile {
             var trailer = trailerMagic + le(UInt64(headerOffset)) + le(UInt64(header.count)) + le(Zlib.crc32(header))
             trailer += le(Zlib.crc32(trailer))
             try emit(trailer)
-            do { try handle.synchronize() } catch { throw PareError(file: path, "cannot flush: \(systemMessage(error))") }
+            // No fsync: like cp, h5py and Keras's own save, the file reaches the disk when the kernel
+            // writes it back. The rename makes it all-or-nothing for a process that dies or is killed.
         }
         return packed
     }

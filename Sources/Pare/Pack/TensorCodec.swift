@@ -42,21 +42,42 @@ enum TensorCodec {
         var nonzero = 0
         bytes.withUnsafeBytes { raw in
             mask.withUnsafeMutableBufferPointer { m in
+                var j = 0
                 if size == 4 {
-                    // The common case, a word at a time.
-                    for j in 0..<n where raw.loadUnaligned(fromByteOffset: j * 4, as: UInt32.self) != 0 {
-                        m[j >> 3] |= 1 << UInt8(j & 7)
-                        nonzero += 1
+                    // The common case: eight words make one mask byte, without branches.
+                    for byte in 0..<(n / 8) {
+                        let base = byte * 32
+                        var bits: UInt8 = 0
+                        for k in 0..<8 {
+                            let w = raw.loadUnaligned(fromByteOffset: base + k * 4, as: UInt32.self)
+                            bits |= (w != 0 ? 1 : 0) << UInt8(k)
+                        }
+                        m[byte] = bits
+                        nonzero += bits.nonzeroBitCount
                     }
-                } else {
-                    for j in 0..<n where !isZero(raw, j, size) {
-                        m[j >> 3] |= 1 << UInt8(j & 7)
-                        nonzero += 1
-                    }
+                    j = (n / 8) * 8
+                }
+                for i in j..<n where !isZero(raw, i, size) {
+                    m[i >> 3] |= 1 << UInt8(i & 7)
+                    nonzero += 1
                 }
             }
         }
         return (mask, nonzero)
+    }
+
+    /// Calls `body(j, k)` for every set bit: element j of the tensor is value k of the packed stream.
+    @inline(__always)
+    static func forEachSetBit(_ m: UnsafeBufferPointer<UInt8>, _ body: (Int, Int) -> Void) {
+        var k = 0
+        for byte in 0..<m.count {
+            var bits = m[byte]
+            while bits != 0 {
+                body(byte * 8 + bits.trailingZeroBitCount, k)
+                k += 1
+                bits &= bits &- 1
+            }
+        }
     }
 
     /// The elements whose mask bit is set, packed in order.
@@ -64,10 +85,16 @@ enum TensorCodec {
         var values = [UInt8](repeating: 0, count: nonzero * b)
         bytes.withUnsafeBytes { src in
             values.withUnsafeMutableBytes { dst in
-                var k = 0
-                for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 {
-                    dst.baseAddress!.advanced(by: k * b).copyMemory(from: src.baseAddress!.advanced(by: j * b), byteCount: b)
-                    k += 1
+                m.withUnsafeBufferPointer { mask in
+                    if b == 4 {
+                        forEachSetBit(mask) { j, k in
+                            dst.storeBytes(of: src.loadUnaligned(fromByteOffset: j * 4, as: UInt32.self), toByteOffset: k * 4, as: UInt32.self)
+                        }
+                    } else {
+                        forEachSetBit(mask) { j, k in
+                            dst.baseAddress!.advanced(by: k * b).copyMemory(from: src.baseAddress!.advanced(by: j * b), byteCount: b)
+                        }
+                    }
                 }
             }
         }
@@ -166,10 +193,16 @@ enum TensorCodec {
             var out = [UInt8](repeating: 0, count: n * b)
             values.withUnsafeBytes { src in
                 out.withUnsafeMutableBytes { dst in
-                    var k = 0
-                    for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 {
-                        dst.baseAddress!.advanced(by: j * b).copyMemory(from: src.baseAddress!.advanced(by: k * b), byteCount: b)
-                        k += 1
+                    m.withUnsafeBufferPointer { mask in
+                        if b == 4 {
+                            forEachSetBit(mask) { j, k in
+                                dst.storeBytes(of: src.loadUnaligned(fromByteOffset: k * 4, as: UInt32.self), toByteOffset: j * 4, as: UInt32.self)
+                            }
+                        } else {
+                            forEachSetBit(mask) { j, k in
+                                dst.baseAddress!.advanced(by: j * b).copyMemory(from: src.baseAddress!.advanced(by: k * b), byteCount: b)
+                            }
+                        }
                     }
                 }
             }
