@@ -37,7 +37,7 @@ struct Prune: ParsableCommand {
             let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
             let (planner, plan) = try PruneJob.plan(model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
-            let inputs = try ModelInputs.loadOrGenerate(verifyPaths, random: random, seed: seed, for: try Interpreter(model), file: input)
+            let inputs = try ModelInputs.loadOrGenerate(verifyPaths, random: random, seed: seed, for: model, file: input)
             let onlyDead = s.dropDead && !s.usesCriterion && s.drop.isEmpty
             let result = try PruneJob.prune(planner, plan, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead,
                                             atol: atol, rtol: rtol)

@@ -52,12 +52,14 @@ public struct Inspection: Codable, Sendable {
 }
 
 extension Inspection {
-    public static func of(_ model: Model) throws -> Inspection {
+    /// With `tensorStatistics: false` no tensor is read: zeros, sparsity and dead channels are
+    /// left out (parameters, shapes and MACs come from the architecture and the stored shapes).
+    public static func of(_ model: Model, tensorStatistics: Bool = true) throws -> Inspection {
         let checked = try CheckedModel(model)
         var weightRows: [WeightRow] = []
         var deadRows: [DeadChannels] = []
         // One layer's bytes at a time: each tensor is read once, for its zeros and its dead channels.
-        for node in model.kind == .tensors ? model.rootExtras : [] {
+        for node in model.kind == .tensors && tensorStatistics ? model.rootExtras : [] {
             for (path, tensor) in node.datasets() {
                 let zeros = TensorStats.zeroCount(tensor, bytes: try tensor.bytes())
                 let parts = path.split(separator: "/").map(String.init)
@@ -66,7 +68,7 @@ extension Inspection {
                                             sparsity: tensor.count == 0 ? 0 : Double(zeros) / Double(tensor.count)))
             }
         }
-        for layer in model.layers where !layer.weights.isEmpty {
+        for layer in model.layers where tensorStatistics && !layer.weights.isEmpty {
             var bytes: [String: [UInt8]] = [:]
             for weight in layer.weights {
                 let b = try weight.tensor.bytes()

@@ -110,7 +110,7 @@ public enum PruneJob {
 
     /// Per-layer channels, parameters and MACs of two versions of a model, joined by layer path.
     public static func table(before: Model, after: Model) throws -> (rows: [PruneRow], totals: (before: Int, after: Int, macsBefore: Int?, macsAfter: Int?)) {
-        let a = try Inspection.of(before), b = try Inspection.of(after)
+        let a = try Inspection.of(before, tensorStatistics: false), b = try Inspection.of(after, tensorStatistics: false)
         let afterRows = Dictionary(b.layers.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
         func channels(_ shapes: [String]) -> Int? {
             shapes.first.flatMap { $0.split(separator: ",").last.flatMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: " )"))) } }

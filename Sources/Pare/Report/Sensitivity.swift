@@ -85,7 +85,7 @@ public enum SensitivitySweep {
         let baselineRun = try Interpreter(model)
         let baseline = try baselineRun.run(inputs, batchSize: 256)
         let baseParameters = model.parameterCount
-        let baseMACs = try Inspection.of(model).totalMACs
+        let baseMACs = try Inspection.of(model, tensorStatistics: false).totalMACs
         let baseAccuracy = try labels.map { try Evaluation.of(predictions: baseline[0], labels: $0, file: labelsFile).accuracy }
 
         var plans: [(layer: String, path: String, channels: Int, ks: [Int])] = []
@@ -131,7 +131,7 @@ public enum SensitivitySweep {
                     let exactness = Equivalence.compare(name: "", reference: maskedOut[0], candidate: out[0], atol: 0, rtol: 0)
                     let accuracy = try labels.map { try Evaluation.of(predictions: out[0], labels: $0, file: labelsFile).accuracy }
                     points.append(SensitivityPoint(layer: name, removed: k, kept: channels - k, parameters: pruned.parameterCount,
-                                                   macs: try Inspection.of(pruned).totalMACs, accuracy: accuracy,
+                                                   macs: try Inspection.of(pruned, tensorStatistics: false).totalMACs, accuracy: accuracy,
                                                    maxAbsError: drift.maxAbsError, cosineSimilarity: drift.cosineSimilarity,
                                                    top1Agreement: drift.top1Agreement, prunedVersusMasked: exactness.maxRelativeError))
                 }
