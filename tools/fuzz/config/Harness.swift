@@ -18,12 +18,6 @@ func fuzzOne(_ bytes: [UInt8]) {
     _ = try? Planner(model)
 }
 
-#if FUZZING
-@main struct Fuzz {
-    static func main() { FuzzDriver.run { fuzzOne($0) } }
+@main struct Harness {
+    static func main() { FuzzMain.run(fuzzOne) }
 }
-#else
-@main struct Replay {
-    static func main() { FuzzReplay.run(fuzzOne) }
-}
-#endif

@@ -11,12 +11,6 @@ func fuzzOne(_ bytes: [UInt8]) {
     if let again = try? NPY.encode(tensor) { precondition((try? NPY.decode(again, name: "again"))?.shape == tensor.shape, "NPY round trip changed the shape") }
 }
 
-#if FUZZING
-@main struct Fuzz {
-    static func main() { FuzzDriver.run { fuzzOne($0) } }
+@main struct Harness {
+    static func main() { FuzzMain.run(fuzzOne) }
 }
-#else
-@main struct Replay {
-    static func main() { FuzzReplay.run(fuzzOne) }
-}
-#endif

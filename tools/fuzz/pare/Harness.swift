@@ -16,15 +16,9 @@ func fuzzOne(_ bytes: [UInt8]) {
     if let model = try? ModelFile.read(scratch) { _ = try? Inspection.of(model) }
 }
 
-#if FUZZING
-@main struct Fuzz {
-    static func main() { FuzzDriver.run { fuzzOne($0) } }
-}
-#else
-@main struct Replay {
+@main struct Harness {
     static func main() {
-        FuzzReplay.run(fuzzOne)
+        FuzzMain.run(fuzzOne)
         unlink(scratch)
     }
 }
-#endif

@@ -1,5 +1,17 @@
 import Foundation
 
+/// A harness's entry: libFuzzer when built with -DFUZZING -sanitize=fuzzer, else a replay of the
+/// files named on the command line.
+public enum FuzzMain {
+    public static func run(_ body: @escaping ([UInt8]) -> Void) {
+        #if FUZZING
+        FuzzDriver.run(body)
+        #else
+        FuzzReplay.run(body)
+        #endif
+    }
+}
+
 /// The harnesses without libFuzzer: runs every file named on the command line (directories are
 /// walked) through the harness, so a corpus or a crash reproducer can be replayed by any build.
 public enum FuzzReplay {
