@@ -85,7 +85,10 @@ extension Architecture {
 
     static func batchShape(_ config: JSON) -> [Int?]? {
         guard let shape = (config["batch_shape"] ?? config["batch_input_shape"])?.arrayValue, !shape.isEmpty else { return nil }
-        return shape.dropFirst().map { $0.intValue }
+        let dims = shape.dropFirst().map { $0.intValue }
+        // A dimension is a size or unknown (null); anything else makes the shape unusable.
+        guard dims.allSatisfy({ $0 == nil || (0...LayerKinds.maxDimension).contains($0!) }) else { return nil }
+        return dims
     }
 
     static func layerNode(_ entry: JSON, path: String) throws -> LayerNode {

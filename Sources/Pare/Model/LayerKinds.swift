@@ -26,11 +26,34 @@ enum LayerKinds {
         "Sequential", "Functional", "Model",
     ])
 
-    static func ints(_ value: JSON?, count: Int) -> [Int]? {
-        if let v = value?.intValue { return Array(repeating: v, count: count) }
+    /// Largest layer parameter (kernel size, stride, filters, units, padding …) and largest tensor
+    /// dimension Pare accepts from a config: bounds that keep every shape and MAC computation far
+    /// from integer overflow (a config is input, and fuzzing found a stride of 0).
+    static let maxParameter = 1 << 24
+    static let maxDimension = 1 << 32
+
+    /// `count` integers (a single one is repeated) in `range`; nil if missing or out of range.
+    static func ints(_ value: JSON?, count: Int, range: ClosedRange<Int> = 0...maxParameter) -> [Int]? {
+        if let v = value?.intValue { return range.contains(v) ? Array(repeating: v, count: count) : nil }
         guard let list = value?.arrayValue, list.count == count else { return nil }
-        let r = list.compactMap { $0.intValue }
+        let r = list.compactMap { $0.intValue }.filter(range.contains)
         return r.count == count ? r : nil
+    }
+
+    /// A positive layer parameter (filters, units, depth_multiplier, groups).
+    static func positive(_ value: JSON?) -> Int? {
+        value?.intValue.flatMap { (1...maxParameter).contains($0) ? $0 : nil }
+    }
+
+    /// The product of `factors`, nil if it overflows.
+    static func product(_ factors: [Int]) -> Int? {
+        var p = 1
+        for f in factors {
+            let (r, o) = p.multipliedReportingOverflow(by: f)
+            if o { return nil }
+            p = r
+        }
+        return p
     }
 
     static func channelsFirst(_ config: JSON) -> Bool { config["data_format"]?.stringValue == "channels_first" }
@@ -52,6 +75,14 @@ enum LayerKinds {
     }
 
     static func outputShape(_ layer: LayerNode, inputs: [Shape], path: String) throws -> Shape {
+        let shape = try computedOutputShape(layer, inputs: inputs, path: path)
+        if let bad = shape.compactMap({ $0 }).first(where: { !(0...maxDimension).contains($0) }) {
+            throw UnsupportedLayerError(layer: path, className: layer.className, reason: "its output would have a dimension of \(bad), out of range")
+        }
+        return shape
+    }
+
+    static func computedOutputShape(_ layer: LayerNode, inputs: [Shape], path: String) throws -> Shape {
         let c = layer.config
         let cls = layer.className
         func fail(_ reason: String) -> UnsupportedLayerError { UnsupportedLayerError(layer: path, className: cls, reason: reason) }
@@ -73,27 +104,34 @@ enum LayerKinds {
         case "Conv2D", "DepthwiseConv2D", "SeparableConv2D":
             let s = try rank(3)
             let (h, w, ch) = hwc(s, c)
-            guard let k = ints(c["kernel_size"], count: 2) else { throw fail("kernel_size missing") }
-            let st = ints(c["strides"], count: 2) ?? [1, 1]
-            let d = ints(c["dilation_rate"], count: 2) ?? [1, 1]
+            guard let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter) else { throw fail("kernel_size missing or not positive") }
+            guard let st = c["strides"] == nil ? [1, 1] : ints(c["strides"], count: 2, range: 1...maxParameter),
+                  let d = c["dilation_rate"] == nil ? [1, 1] : ints(c["dilation_rate"], count: 2, range: 1...maxParameter) else {
+                throw fail("strides and dilation_rate must be positive")
+            }
             let pad = c["padding"]?.stringValue ?? "valid"
             guard pad == "same" || pad == "valid" else { throw fail("padding '\(pad)' is not supported") }
             let oh = convLength(h, kernel: k[0], stride: st[0], dilation: d[0], padding: pad)
             let ow = convLength(w, kernel: k[1], stride: st[1], dilation: d[1], padding: pad)
             let out: Int?
             if cls == "DepthwiseConv2D" {
-                out = ch.map { $0 * (c["depth_multiplier"]?.intValue ?? 1) }
+                guard let m = c["depth_multiplier"] == nil ? 1 : positive(c["depth_multiplier"]) else { throw fail("depth_multiplier must be positive") }
+                out = ch.map { $0 * m }
             } else {
-                guard let f = c["filters"]?.intValue else { throw fail("filters missing") }
+                guard let f = positive(c["filters"]) else { throw fail("filters missing or not positive") }
                 out = f
             }
             return image(oh, ow, out, c)
         case "Conv2DTranspose":
             let s = try rank(3)
             let (h, w, _) = hwc(s, c)
-            guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { throw fail("kernel_size or filters missing") }
-            let st = ints(c["strides"], count: 2) ?? [1, 1]
-            let d = ints(c["dilation_rate"], count: 2) ?? [1, 1]
+            guard let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter), let f = positive(c["filters"]) else {
+                throw fail("kernel_size or filters missing or not positive")
+            }
+            guard let st = c["strides"] == nil ? [1, 1] : ints(c["strides"], count: 2, range: 1...maxParameter),
+                  let d = c["dilation_rate"] == nil ? [1, 1] : ints(c["dilation_rate"], count: 2, range: 1...maxParameter) else {
+                throw fail("strides and dilation_rate must be positive")
+            }
             let pad = c["padding"]?.stringValue ?? "valid"
             let outPad = ints(c["output_padding"], count: 2)
             func length(_ n: Int?, _ i: Int) -> Int? {
@@ -108,13 +146,15 @@ enum LayerKinds {
             return image(length(h, 0), length(w, 1), f, c)
         case "Dense":
             guard inputs.count == 1, !inputs[0].isEmpty else { throw fail("expects 1 input of rank ≥ 2") }
-            guard let units = c["units"]?.intValue else { throw fail("units missing") }
+            guard let units = positive(c["units"]) else { throw fail("units missing or not positive") }
             return Array(inputs[0].dropLast()) + [units]
         case "MaxPooling2D", "AveragePooling2D":
             let s = try rank(3)
             let (h, w, ch) = hwc(s, c)
-            let pool = ints(c["pool_size"], count: 2) ?? [2, 2]
-            let st = ints(c["strides"], count: 2) ?? pool
+            guard let pool = c["pool_size"] == nil ? [2, 2] : ints(c["pool_size"], count: 2, range: 1...maxParameter),
+                  let st = c["strides"] == nil || c["strides"]?.isNull == true ? pool : ints(c["strides"], count: 2, range: 1...maxParameter) else {
+                throw fail("pool_size and strides must be positive")
+            }
             let pad = c["padding"]?.stringValue ?? "valid"
             return image(convLength(h, kernel: pool[0], stride: st[0], dilation: 1, padding: pad),
                          convLength(w, kernel: pool[1], stride: st[1], dilation: 1, padding: pad), ch, c)
@@ -125,11 +165,12 @@ enum LayerKinds {
         case "Flatten":
             guard inputs.count == 1 else { throw fail("expects 1 input") }
             let dims = inputs[0]
-            return [dims.contains(where: { $0 == nil }) ? nil : dims.map { $0! }.reduce(1, *)]
+            return [dims.contains(where: { $0 == nil }) ? nil : product(dims.map { $0! })]
         case "Reshape":
-            guard inputs.count == 1, let target = c["target_shape"]?.arrayValue?.map({ $0.intValue }) else { throw fail("target_shape missing") }
-            let known = inputs[0].contains(where: { $0 == nil }) ? nil : inputs[0].map { $0! }.reduce(1, *)
-            let fixed = target.compactMap { $0 }.filter { $0 != -1 }.reduce(1, *)
+            guard inputs.count == 1, let target = c["target_shape"]?.arrayValue?.map({ $0.intValue }),
+                  target.allSatisfy({ $0 == nil || $0! == -1 || (0...maxDimension).contains($0!) }) else { throw fail("target_shape missing or out of range") }
+            let known = inputs[0].contains(where: { $0 == nil }) ? nil : product(inputs[0].map { $0! })
+            guard let fixed = product(target.compactMap { $0 }.filter { $0 != -1 }) else { throw fail("target_shape is too large") }
             return target.map { t in t == -1 || t == nil ? known.map { fixed == 0 ? 0 : $0 / fixed } : t }
         case "Permute":
             guard inputs.count == 1, let dims = c["dims"]?.arrayValue?.compactMap({ $0.intValue }), dims.count == inputs[0].count,
@@ -139,13 +180,15 @@ enum LayerKinds {
             let s = try rank(3)
             let (h, w, ch) = hwc(s, c)
             let key = cls == "ZeroPadding2D" ? "padding" : "cropping"
-            guard let (t, b, l, r) = pairs2D(c[key]) else { throw fail("\(key) missing") }
+            guard let (t, b, l, r) = pairs2D(c[key]) else { throw fail("\(key) missing or out of range") }
             let sign = cls == "ZeroPadding2D" ? 1 : -1
-            return image(h.map { $0 + sign * (t + b) }, w.map { $0 + sign * (l + r) }, ch, c)
+            let (oh, ow) = (h.map { $0 + sign * (t + b) }, w.map { $0 + sign * (l + r) })
+            if let oh, let ow, oh < 0 || ow < 0 { throw fail("crops more than the input has") }
+            return image(oh, ow, ch, c)
         case "UpSampling2D":
             let s = try rank(3)
             let (h, w, ch) = hwc(s, c)
-            let size = ints(c["size"], count: 2) ?? [2, 2]
+            guard let size = c["size"] == nil ? [2, 2] : ints(c["size"], count: 2, range: 1...maxParameter) else { throw fail("size must be positive") }
             return image(h.map { $0 * size[0] }, w.map { $0 * size[1] }, ch, c)
         case "Concatenate":
             guard inputs.count >= 1, inputs.allSatisfy({ $0.count == inputs[0].count }) else { throw fail("inputs of different ranks") }
@@ -185,11 +228,11 @@ enum LayerKinds {
             return [("kernel", [k[0], k[1], channelAxisValue.map { $0 / max(1, groups) }, f])] + (bias ? [("bias", [f])] : [])
         case "DepthwiseConv2D":
             guard let k = ints(c["kernel_size"], count: 2) else { return nil }
-            let m = c["depth_multiplier"]?.intValue ?? 1
+            let m = positive(c["depth_multiplier"]) ?? 1
             return [("depthwise_kernel", [k[0], k[1], channelAxisValue, m])] + (bias ? [("bias", [channelAxisValue.map { $0 * m }])] : [])
         case "SeparableConv2D":
             guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { return nil }
-            let m = c["depth_multiplier"]?.intValue ?? 1
+            let m = positive(c["depth_multiplier"]) ?? 1
             return [("depthwise_kernel", [k[0], k[1], channelAxisValue, m]),
                     ("pointwise_kernel", [1, 1, channelAxisValue.map { $0 * m }, f])] + (bias ? [("bias", [f])] : [])
         case "Conv2DTranspose":
@@ -225,27 +268,32 @@ enum LayerKinds {
         let c = layer.config
         func known(_ s: Shape) -> [Int]? { s.contains(where: { $0 == nil }) ? nil : s.map { $0! } }
         guard let i = known(input), let o = known(output) else { return nil }
-        let k = ints(c["kernel_size"], count: 2) ?? [1, 1]
+        let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter) ?? [1, 1]
+        let convolutional = ["Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"].contains(layer.className)
+        if convolutional, i.count != 3 || o.count != 3 { return nil }
         switch layer.className {
         case "Conv2D":
             let (_, _, cin) = hwc(input, c)
             let (oh, ow, cout) = hwc(output, c)
-            let groups = max(1, c["groups"]?.intValue ?? 1)
-            return oh! * ow! * k[0] * k[1] * (cin! / groups) * cout!
+            let groups = positive(c["groups"]) ?? 1
+            return product([oh!, ow!, k[0], k[1], cin! / groups, cout!])
         case "DepthwiseConv2D":
             let (oh, ow, cout) = hwc(output, c)
-            return oh! * ow! * k[0] * k[1] * cout!
+            return product([oh!, ow!, k[0], k[1], cout!])
         case "SeparableConv2D":
             let (_, _, cin) = hwc(input, c)
             let (oh, ow, cout) = hwc(output, c)
-            let m = c["depth_multiplier"]?.intValue ?? 1
-            return oh! * ow! * k[0] * k[1] * cin! * m + oh! * ow! * cin! * m * cout!
+            let m = positive(c["depth_multiplier"]) ?? 1
+            guard let a = product([oh!, ow!, k[0], k[1], cin!, m]), let b = product([oh!, ow!, cin!, m, cout!]) else { return nil }
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return overflow ? nil : sum
         case "Conv2DTranspose":
             let (ih, iw, cin) = hwc(input, c)
             let (_, _, cout) = hwc(output, c)
-            return ih! * iw! * k[0] * k[1] * cin! * cout!
+            return product([ih!, iw!, k[0], k[1], cin!, cout!])
         case "Dense":
-            return i.reduce(1, *) * o.last!
+            guard let last = o.last else { return nil }
+            return product(i + [last])
         default:
             return 0
         }

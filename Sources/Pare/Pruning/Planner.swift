@@ -20,6 +20,8 @@ public struct PrunePlan {
 
 /// Turns a selection and a criterion into the channel groups to remove.
 public struct Planner {
+    /// Largest tensor (values per example) the channel analysis maps position by position.
+    static let maxMapSize = 1 << 26
     let model: Model
     let checked: CheckedModel
     public let graph: ChannelGraph
@@ -32,6 +34,17 @@ public struct Planner {
         }
         if let problem = analysis.problems.first {
             throw PareError(file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))", problem.reason)
+        }
+        // The channel graph holds an id per value of every channel map (a Flatten's map has one per
+        // pixel and channel): refuse architectures whose maps would not fit in memory.
+        for call in analysis.calls {
+            for shape in call.inputs + [call.output].compactMap({ $0 }) {
+                let values = LayerKinds.product(shape.map { $0 ?? 1 }) ?? Int.max
+                guard values <= Planner.maxMapSize else {
+                    throw PareError(file: model.sourcePath, object: "layer '\(call.path)' (\(call.className))",
+                                    "carries \(values) values per example, more than the channel analysis handles (\(Planner.maxMapSize))")
+                }
+            }
         }
         graph = ChannelGraph(architecture: arch, analysis: analysis)
     }
