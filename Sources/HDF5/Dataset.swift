@@ -28,12 +28,40 @@ public final class HDF5Dataset: HDF5Object {
         HDF5Library.sync { Int(H5Dget_storage_size(id)) }
     }
 
+    /// Deflate expands at most ~1032:1; a dataset may claim more than its file holds only that far.
+    static let maxExpansion = 1100
+
+    /// The dataset's size in bytes once read, checked against what the file can hold: a shape whose
+    /// element count overflows, or that claims far more than the file's bytes (a corrupt dataspace),
+    /// is an error here rather than a giant allocation.
+    public func checkedByteCount() throws -> Int {
+        try HDF5Library.sync {
+            let type = try elementType()
+            var total = type.byteCount
+            for d in try shape() {
+                let (p, o) = total.multipliedReportingOverflow(by: d)
+                guard !o else { throw HDF5Error.readFailed(file: fileName, object: path, reason: "its shape \(try shape()) overflows") }
+                total = p
+            }
+            var fileSize: hsize_t = 0
+            H5Fget_filesize(file.id, &fileSize)
+            let available = max(Int(clamping: fileSize), Int(H5Dget_storage_size(id)))
+            let (limit, o) = available.multipliedReportingOverflow(by: Self.maxExpansion)
+            if !o, total > limit + (1 << 20) {
+                throw HDF5Error.readFailed(file: fileName, object: path,
+                                           reason: "its shape \(try shape()) needs \(total) bytes, far more than the \(available)-byte file can hold: the file is corrupt")
+            }
+            return total
+        }
+    }
+
     /// All elements as little-endian bytes in row-major order, exactly as stored (bit-exact for floats).
     public func readBytes() throws -> [UInt8] {
         try HDF5Library.sync {
             let type = try elementType()
-            let count = try shape().reduce(1, *)
-            var bytes = [UInt8](repeating: 0, count: count * type.byteCount)
+            let byteCount = try checkedByteCount()
+            let count = byteCount / max(1, type.byteCount)
+            var bytes = [UInt8](repeating: 0, count: byteCount)
             guard count > 0 else { return bytes }
             let mtype = type.makeTypeID()
             defer { H5Tclose(mtype) }

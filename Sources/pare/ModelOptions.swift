@@ -13,10 +13,20 @@ struct ArchitectureOption: ParsableArguments {
     /// Reads `path`, giving it the `--config` architecture when it has none of its own; with
     /// `graphFor`, fails clearly when the result has no graph to run.
     func read(_ path: String, graphFor command: String? = nil) throws -> Model {
-        let architecture = try config.map(ModelFile.readArchitecture)
+        let architecture = try architectureJSON()
+        try Probe.isolate(path)
         let model = try ModelFile.read(path, architecture: architecture, onlyIfMissing: true)
         if let command { try model.requireArchitecture(for: command) }
         return model
+    }
+}
+
+extension ArchitectureOption {
+    /// The `--config` architecture, its file probed first like every HDF5 input.
+    func architectureJSON() throws -> JSON? {
+        guard let config else { return nil }
+        try Probe.isolate(config)
+        return try ModelFile.readArchitecture(config)
     }
 }
 

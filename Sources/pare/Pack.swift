@@ -78,7 +78,9 @@ struct Check: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            print(try ModelFile.check(input, architecture: try architecture.config.map(ModelFile.readArchitecture)))
+            let config = try architecture.architectureJSON()
+            try Probe.isolate(input)
+            print(try ModelFile.check(input, architecture: config))
         }
     }
 }

@@ -36,7 +36,7 @@ struct PareCommand: ParsableCommand {
         commandName: "pare",
         abstract: "Shrink trained neural-network checkpoints and prove the smaller file still computes what it should.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Run.self, Verify.self, Eval.self, Prune.self, Mask.self, Sensitivity.self, Report.self, Pack.self, Unpack.self, Check.self, Sparsify.self]
+        subcommands: [Inspect.self, Convert.self, Run.self, Verify.self, Eval.self, Prune.self, Mask.self, Sensitivity.self, Report.self, Pack.self, Unpack.self, Check.self, Sparsify.self, Probe.self]
     )
 }
 

@@ -364,7 +364,7 @@ extension CLITests {
         for source in ["residual/keras3.h5", "siamese/model.keras", "mnist_cnn/tfkeras2_weights.h5", "plain/state_dict.h5"] {
             let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture(source))))
             let ext = URL(fileURLWithPath: source).pathExtension
-            for trial in 0..<6 {
+            for trial in 0..<12 {
                 var bytes = original
                 if trial < 3 {
                     bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
@@ -373,7 +373,8 @@ extension CLITests {
                 }
                 let file = dir.appendingPathComponent("bad\(trial).\(ext)").path
                 try Data(bytes).write(to: URL(fileURLWithPath: file))
-                for command in [["inspect", file], ["check", file], ["convert", file, dir.appendingPathComponent("out.h5").path]] {
+                let commands = trial < 6 ? [["inspect", file], ["check", file], ["convert", file, dir.appendingPathComponent("out.h5").path]] : [["check", file]]
+                for command in commands {
                     let r = try pare(command)
                     XCTAssertTrue(r.status == 0 || r.status == 1, "\(command): status \(r.status) (a signal?) \(r.stderr)")
                     if r.status == 1 {

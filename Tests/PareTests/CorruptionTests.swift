@@ -56,15 +56,18 @@ final class CorruptionTests: XCTestCase {
         }
     }
 
-    func testByteFlipsNeverCrashAndChecksummedFormatsAlwaysNotice() throws {
+    /// In process, only for the formats with checksums: libhdf5 1.10 itself can crash on corrupt
+    /// metadata, which the CLI survives by probing HDF5 inputs in a child process first
+    /// (`CLITests.testCorruptFilesExitOneNeverCrash` flips bytes of HDF5 files).
+    func testByteFlipsInChecksummedFormatsAreAlwaysNoticed() throws {
         var generator = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0...UInt64.max, using: &generator)
         var rng = RandomInputs(seed: seed)
         var errors = 0, reads = 0
-        for source in try corpus() {
+        for source in try corpus() where source.hasSuffix(".pare") || source.hasSuffix(".keras") {
             let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
             let ext = URL(fileURLWithPath: source).pathExtension
-            for _ in 0..<8 {
+            for _ in 0..<16 {
                 var bytes = original
                 let at = min(bytes.count - 1, Int(rng.next() * Float(bytes.count)))
                 bytes[at] ^= UInt8(1 << Int(rng.next() * 8))
@@ -75,13 +78,14 @@ final class CorruptionTests: XCTestCase {
                     XCTAssertTrue(error is PareError && "\(error)".hasPrefix(file), "\(source) flip at \(at) (seed \(seed)): \(error)")
                 } else {
                     reads += 1
-                    // .pare and .keras checksum every byte that matters: an unnoticed flip is a defect.
+                    // .pare checksums every byte: an unnoticed flip is a defect. (A .keras flip can land in
+                    // a zip field nothing reads, such as a timestamp.)
                     XCTAssertFalse(ext == "pare", "\(source): flip at \(at) went unnoticed (seed \(seed))")
                 }
             }
         }
         XCTAssertGreaterThan(errors, 0)
-        print("byte flips: \(errors) errors, \(reads) files still read (flips inside HDF5 weight data), seed \(seed)")
+        print("byte flips: \(errors) errors, \(reads) files still read, seed \(seed)")
     }
 
     /// Copies a legacy fixture and edits it with libhdf5.

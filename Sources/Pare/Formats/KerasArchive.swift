@@ -82,6 +82,21 @@ public enum KerasArchive {
         return model
     }
 
+    /// The archive's `model.weights.h5` bytes, after the same checks as `read` (nil if absent).
+    static func weightsImage(path: String) throws -> [UInt8]? {
+        let archive: Archive
+        do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
+            throw PareError(file: path, "not a readable zip archive (\(error))")
+        }
+        let archiveSize = UInt64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
+        guard let entry = archive[weightsName] else { return nil }
+        try checkName(entry.path, path: path)
+        let ratio = entry.isCompressed ? maxDeflateRatio : 1
+        let (limit, overflow) = entry.compressedSize.multipliedReportingOverflow(by: ratio)
+        guard entry.type == .file, entry.compressedSize <= archiveSize, !overflow, entry.uncompressedSize <= limit &+ 1024 else { return nil }
+        return try extract(archive, entry, path: path)
+    }
+
     static func checkName(_ name: String, path: String) throws {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         if name.hasPrefix("/") || name.contains("\\") || name.contains("\0") || parts.contains("..")

@@ -191,3 +191,42 @@ extension Model {
         }
     }
 }
+
+extension ModelFile {
+    /// Walks every HDF5 object of a file without reading tensor data: groups, attributes (their
+    /// values), dataset types, shapes and storage (which walks chunk indexes). libhdf5 1.10 can
+    /// crash on corrupt metadata; the CLI runs this in a child process first, so such a file is an
+    /// error rather than a crash. A `.keras` archive's weights are walked from memory.
+    public static func probeHDF5(_ path: String) throws {
+        let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
+        if PareFile.looksLikePare(head) { return }
+        do {
+            let file: HDF5File
+            if KerasArchive.looksLikeZip(head) {
+                guard let image = try KerasArchive.weightsImage(path: path) else { return }
+                file = try HDF5File.open(image: image, name: path + ": " + KerasArchive.weightsName)
+            } else {
+                file = try HDF5File.open(path)
+            }
+            try walk(try file.root())
+        } catch let error as HDF5Error {
+            throw PareError.from(error, file: path)
+        }
+    }
+
+    private static func walk(_ group: HDF5Group) throws {
+        for name in try group.attributeNames() { _ = try? group.attribute(name) }
+        for (child, kind) in try group.children() {
+            switch kind {
+            case .group: try walk(try group.group(child))
+            case .dataset:
+                let d = try group.dataset(child)
+                _ = try? d.elementType()
+                _ = try d.shape()
+                _ = d.storageSize()
+                for name in try d.attributeNames() { _ = try? d.attribute(name) }
+            case .other: break
+            }
+        }
+    }
+}

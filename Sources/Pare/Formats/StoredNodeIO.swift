@@ -12,6 +12,7 @@ enum StoredNodeIO {
     static func tensor(of dataset: HDF5Dataset, legacyKeras: Bool = false) throws -> Tensor {
         let type = try dataset.elementType()
         let shape = try dataset.shape()
+        _ = try dataset.checkedByteCount()
         var tag = dataset.hasAttribute("dtype") ? try dataset.attribute("dtype").stringValues?.first : nil
         if legacyKeras, tag == nil, case .opaque(2, "") = type { tag = "bfloat16" }
         guard let dtype = DType(hdf5: type, dtypeAttribute: tag) else {

@@ -32,7 +32,9 @@ enum PareModelJSON {
             bytes.append(b)
             i = j
         }
-        guard bytes.count == shape.reduce(1, *) * dtype.byteCount else { throw fail("attribute bytes do not match its shape") }
+        guard shape.allSatisfy({ $0 >= 0 }), let count = LayerKinds.product(shape + [dtype.byteCount]), bytes.count == count else {
+            throw fail("attribute bytes do not match its shape")
+        }
         return .numbers(dtype.hdf5, shape: shape, bytes: bytes)
     }
 
