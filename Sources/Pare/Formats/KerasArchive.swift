@@ -31,12 +31,7 @@ public enum KerasArchive {
             guard entry.type == .file else {
                 throw PareError(file: path, object: name, "is a \(entry.type == .directory ? "directory" : "symbolic link"); a .keras archive holds files only")
             }
-            let ratio = entry.isCompressed ? maxDeflateRatio : 1
-            let (limit, overflow) = entry.compressedSize.multipliedReportingOverflow(by: ratio)
-            guard entry.compressedSize <= archiveSize, !overflow, entry.uncompressedSize <= limit &+ 1024 else {
-                throw PareError(file: path, object: name,
-                                "declares \(entry.uncompressedSize) bytes from \(entry.compressedSize) stored bytes in a \(archiveSize)-byte archive: refusing a likely zip bomb")
-            }
+            try checkSize(entry, archiveSize: archiveSize, path: path)
             entries[name] = entry
         }
         if entries["model.weights.json"] != nil {
@@ -89,12 +84,20 @@ public enum KerasArchive {
             throw PareError(file: path, "not a readable zip archive (\(error))")
         }
         let archiveSize = UInt64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
-        guard let entry = archive[weightsName] else { return nil }
+        guard let entry = archive[weightsName], entry.type == .file else { return nil }
         try checkName(entry.path, path: path)
+        try checkSize(entry, archiveSize: archiveSize, path: path)
+        return try extract(archive, entry, path: path)
+    }
+
+    /// A member may not declare more than deflate can expand its stored bytes to (a zip bomb).
+    static func checkSize(_ entry: Entry, archiveSize: UInt64, path: String) throws {
         let ratio = entry.isCompressed ? maxDeflateRatio : 1
         let (limit, overflow) = entry.compressedSize.multipliedReportingOverflow(by: ratio)
-        guard entry.type == .file, entry.compressedSize <= archiveSize, !overflow, entry.uncompressedSize <= limit &+ 1024 else { return nil }
-        return try extract(archive, entry, path: path)
+        guard entry.compressedSize <= archiveSize, !overflow, entry.uncompressedSize <= limit &+ 1024 else {
+            throw PareError(file: path, object: entry.path,
+                            "declares \(entry.uncompressedSize) bytes from \(entry.compressedSize) stored bytes in a \(archiveSize)-byte archive: refusing a likely zip bomb")
+        }
     }
 
     static func checkName(_ name: String, path: String) throws {

@@ -211,9 +211,7 @@ public enum KerasLegacyH5 {
         }
         let fullModel = model.config != nil
         for (key, value) in model.rootAttributes {
-            if key == "model_config", let config = model.config, case let .strings(_, shape, encoding) = value {
-                let unchanged = model.originalConfigText.flatMap { try? JSON.parse($0) } == config
-                let text = unchanged ? model.originalConfigText! : config.serialized()
+            if key == "model_config", let text = model.configText, case let .strings(_, shape, encoding) = value {
                 try root.setAttribute(key, .strings([text], shape: shape, encoding: encoding))
             } else {
                 try root.setAttribute(key, value)

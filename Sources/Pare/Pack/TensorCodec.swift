@@ -80,23 +80,26 @@ enum TensorCodec {
         }
     }
 
+    /// Copies elements of `b` bytes, one per set mask bit: `gather` packs (element j of the full
+    /// tensor → value k), otherwise it scatters (value k → element j).
+    static func moveBySetBits(mask m: [UInt8], from src: UnsafeRawBufferPointer, to dst: UnsafeMutableRawBufferPointer, size b: Int, gather: Bool) {
+        m.withUnsafeBufferPointer { mask in
+            forEachSetBit(mask) { j, k in
+                let (from, to) = gather ? (j, k) : (k, j)
+                if b == 4 {
+                    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: from * 4, as: UInt32.self), toByteOffset: to * 4, as: UInt32.self)
+                } else {
+                    dst.baseAddress!.advanced(by: to * b).copyMemory(from: src.baseAddress!.advanced(by: from * b), byteCount: b)
+                }
+            }
+        }
+    }
+
     /// The elements whose mask bit is set, packed in order.
     static func packed(_ bytes: [UInt8], mask m: [UInt8], count n: Int, nonzero: Int, size b: Int) -> [UInt8] {
         var values = [UInt8](repeating: 0, count: nonzero * b)
-        bytes.withUnsafeBytes { src in
-            values.withUnsafeMutableBytes { dst in
-                m.withUnsafeBufferPointer { mask in
-                    if b == 4 {
-                        forEachSetBit(mask) { j, k in
-                            dst.storeBytes(of: src.loadUnaligned(fromByteOffset: j * 4, as: UInt32.self), toByteOffset: k * 4, as: UInt32.self)
-                        }
-                    } else {
-                        forEachSetBit(mask) { j, k in
-                            dst.baseAddress!.advanced(by: k * b).copyMemory(from: src.baseAddress!.advanced(by: j * b), byteCount: b)
-                        }
-                    }
-                }
-            }
+        bytes.withUnsafeBytes { full in
+            values.withUnsafeMutableBytes { moveBySetBits(mask: m, from: full, to: $0, size: b, gather: true) }
         }
         return values
     }
@@ -191,20 +194,8 @@ enum TensorCodec {
             let (m, values) = (streams[0], streams[1])
             try checkMask(m)
             var out = [UInt8](repeating: 0, count: n * b)
-            values.withUnsafeBytes { src in
-                out.withUnsafeMutableBytes { dst in
-                    m.withUnsafeBufferPointer { mask in
-                        if b == 4 {
-                            forEachSetBit(mask) { j, k in
-                                dst.storeBytes(of: src.loadUnaligned(fromByteOffset: k * 4, as: UInt32.self), toByteOffset: j * 4, as: UInt32.self)
-                            }
-                        } else {
-                            forEachSetBit(mask) { j, k in
-                                dst.baseAddress!.advanced(by: j * b).copyMemory(from: src.baseAddress!.advanced(by: k * b), byteCount: b)
-                            }
-                        }
-                    }
-                }
+            values.withUnsafeBytes { packedValues in
+                out.withUnsafeMutableBytes { moveBySetBits(mask: m, from: packedValues, to: $0, size: b, gather: false) }
             }
             return out
         case .int8:
