@@ -13,9 +13,10 @@ public struct PareError: Error, CustomStringConvertible {
         self.problem = problem
     }
 
+    /// One line, always: names read from a damaged file can hold newlines or other control characters.
     public var description: String {
-        if let object, !object.isEmpty { return "\(file): \(object): \(problem)" }
-        return "\(file): \(problem)"
+        let text = object.map { !$0.isEmpty ? "\(file): \($0): \(problem)" : "\(file): \(problem)" } ?? "\(file): \(problem)"
+        return text.oneLine
     }
 }
 
@@ -39,6 +40,21 @@ func systemMessage(_ error: Error) -> String {
 }
 
 extension String {
+    /// Control characters escaped (`\n`, `\u{1B}` …) so a message stays on one line.
+    public var oneLine: String {
+        var out = ""
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     func replacingPrefix(_ prefix: String, with replacement: String = "") -> String {
         hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
     }

@@ -49,7 +49,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     } catch let error as HDF5Error {
         // Normally wrapped as PareError by the library; never let one escape unformatted.
-        FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("pare: error: \(String(describing: error).oneLine)\n".utf8))
         throw ExitCode(1)
     } catch let error as SelectionError {
         FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))

@@ -93,4 +93,10 @@ final class BadInputTests: XCTestCase {
         XCTAssertThrowsError(try ModelFile.write(model, to: path("out.h5")))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
+
+    func testErrorMessagesStayOnOneLineWhateverNamesAFileHolds() {
+        let error = PareError(file: "m.h5", object: "/featur\ns.1\u{1B}[2J", "a link that is neither a group nor a dataset")
+        XCTAssertEqual(error.description, "m.h5: /featur\\ns.1\\u{1b}[2J: a link that is neither a group nor a dataset")
+        XCTAssertFalse(error.description.contains("\n"))
+    }
 }
