@@ -21,10 +21,10 @@ let package = Package(
         // zlib from Debian's zlib1g-dev: deflate and CRC-32 for .pare.
         .systemLibrary(name: "CPareZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CPareZlib", "ZIPFoundation"]),
-        // glibc's mallopt, which Swift's Glibc module does not export.
-        .systemLibrary(name: "CMalloc"),
+        // glibc calls Swift cannot make: mallopt (macro constants) and prctl (variadic).
+        .systemLibrary(name: "CProcess"),
         .executableTarget(name: "pare", dependencies: [
-            "Pare", "HDF5", "CMalloc",
+            "Pare", "HDF5", "CProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer harnesses (tools/fuzz/README.md): replay tools in a plain build, fuzzers with

@@ -6,6 +6,106 @@
 #include <hdf5.h>
 #include <string.h>
 
+// MARK: Reading only the file given (hostile files)
+
+/// External links would open another file: every traversal is refused (the callback's failure
+/// fails the open), so a link to /etc/passwd or a FIFO is never followed. Every object Pare opens
+/// by path goes through a link access list with this callback (`shim_safe_lapl`).
+static inline herr_t shim_refuse_external_link(const char *parent_file, const char *parent_group,
+                                               const char *child_file, const char *child_object,
+                                               unsigned *acc_flags, hid_t fapl, void *data) {
+    (void)parent_file; (void)parent_group; (void)child_file; (void)child_object; (void)acc_flags; (void)fapl;
+    (void)data;
+    return -1;
+}
+
+/// A link access property list for opening objects: no external links, at most 16 soft links in a row.
+static inline hid_t shim_safe_lapl(void) {
+    hid_t lapl = H5Pcreate(H5P_LINK_ACCESS);
+    if (lapl < 0) return lapl;
+    if (H5Pset_elink_cb(lapl, shim_refuse_external_link, NULL) < 0 || H5Pset_nlinks(lapl, 16) < 0) {
+        H5Pclose(lapl);
+        return -1;
+    }
+    return lapl;
+}
+
+/// Filter plugins are shared libraries HDF5 would load from disk for an unknown filter id: never.
+static inline herr_t shim_disable_plugins(void) { return H5PLset_loading_state(0); }
+
+// MARK: Listing in one pass (names by index are quadratic on large groups)
+
+typedef void (*shim_name_sink)(const char *name, int link_type, void *context);
+
+static inline herr_t shim_link_visitor(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    void **pair = (void **)data;
+    ((shim_name_sink)pair[0])(name, (int)info->type, pair[1]);
+    (void)group;
+    return 0;
+}
+
+/// Calls sink(name, link type) for each link of the group, in name order. Link types:
+/// 0 hard, 1 soft, 64 external, others user-defined.
+static inline herr_t shim_list_links(hid_t group, shim_name_sink sink, void *context) {
+    void *pair[2] = { (void *)sink, context };
+    hsize_t index = 0;
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Literate1(group, H5_INDEX_NAME, H5_ITER_INC, &index, shim_link_visitor, pair);
+#else
+    return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, shim_link_visitor, pair);
+#endif
+}
+
+static inline herr_t shim_attribute_visitor(hid_t object, const char *name, const H5A_info_t *info, void *data) {
+    void **pair = (void **)data;
+    ((shim_name_sink)pair[0])(name, 0, pair[1]);
+    (void)object; (void)info;
+    return 0;
+}
+
+/// Calls sink(name, 0) for each attribute of the object, in name order.
+static inline herr_t shim_list_attributes(hid_t object, shim_name_sink sink, void *context) {
+    void *pair[2] = { (void *)sink, context };
+    hsize_t index = 0;
+    return H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, shim_attribute_visitor, pair);
+}
+
+/// The object's file number and address: equal pairs are the same object (hard links, cycles).
+static inline herr_t shim_object_identity(hid_t object, unsigned long *fileno, unsigned long long *address) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info3(object, &info, H5O_INFO_BASIC) < 0) return -1;
+    haddr_t addr = 0;
+    memcpy(&addr, &info.token, sizeof(addr) < sizeof(info.token) ? sizeof(addr) : sizeof(info.token));
+    *address = (unsigned long long)addr;
+#else
+    H5O_info_t info;
+    if (H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) return -1;
+    *address = (unsigned long long)info.addr;
+#endif
+    *fileno = (unsigned long)info.fileno;
+    return 0;
+}
+
+/// Where a dataset's bytes live: 0 inside the file, 1 in external raw files, 2 a virtual dataset
+/// (mapped from other datasets, possibly in other files), -1 on error.
+static inline int shim_dataset_storage(hid_t dataset) {
+    hid_t dcpl = H5Dget_create_plist(dataset);
+    if (dcpl < 0) return -1;
+    int result = 0;
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout < 0) {
+        result = -1;
+    } else if (layout == H5D_VIRTUAL) {
+        result = 2;
+    } else {
+        int external = H5Pget_external_count(dcpl);
+        result = external < 0 ? -1 : external > 0 ? 1 : 0;
+    }
+    H5Pclose(dcpl);
+    return result;
+}
+
 static inline herr_t shim_open(void) { return H5open(); }
 
 static inline hid_t shim_P_DEFAULT(void) { return H5P_DEFAULT; }

@@ -43,6 +43,12 @@ public enum AttributeValue: Equatable, Sendable {
         return nil
     }
 
+    /// The string of an attribute holding exactly one (a scalar or a one-element array); nil otherwise.
+    public var singleString: String? {
+        if case let .strings(values, _, _) = self, values.count == 1 { return values[0] }
+        return nil
+    }
+
     /// Numbers as Double, whatever their stored type; nil for strings.
     public var doubleValues: [Double]? {
         guard case let .numbers(type, _, bytes) = self else { return nil }

@@ -1,6 +1,24 @@
 import CHDF5
 
 public final class HDF5Dataset: HDF5Object {
+    /// A dataset whose bytes live outside the file (external raw files, or a virtual dataset mapped
+    /// from other datasets) would make Pare read another file: refused before anything is read.
+    func refuseOutsideStorage() throws {
+        try HDF5Library.sync {
+            switch shim_dataset_storage(id) {
+            case 0: return
+            case 1:
+                throw HDF5Error.refused(file: fileName, object: path,
+                                        reason: "stores its data in external files: Pare reads only the file it is given")
+            case 2:
+                throw HDF5Error.refused(file: fileName, object: path,
+                                        reason: "a virtual dataset mapped from other datasets or files: Pare reads only stored data of the file it is given")
+            default:
+                throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
+            }
+        }
+    }
+
     public func shape() throws -> [Int] {
         try HDF5Library.sync {
             let space = H5Dget_space(id)

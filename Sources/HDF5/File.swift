@@ -35,8 +35,13 @@ public final class HDF5File {
     /// Opens an existing file read-only.
     public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
         try HDF5Library.sync {
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw HDF5Error.fileOpenFailed(file: path, reason: "no such file")
+            var status = stat()
+            guard stat(path, &status) == 0 else {
+                throw HDF5Error.fileOpenFailed(file: path, reason: String(cString: strerror(errno)))
+            }
+            // Opening a FIFO or a device would block or read without end.
+            guard status.st_mode & S_IFMT == S_IFREG else {
+                throw HDF5Error.fileOpenFailed(file: path, reason: "not a regular file")
             }
             guard H5Fis_hdf5(path) > 0 else {
                 shim_clear_errors()

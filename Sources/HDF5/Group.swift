@@ -12,62 +12,95 @@ public struct DatasetOptions: Equatable, Sendable {
 }
 
 public final class HDF5Group: HDF5Object {
-    /// Direct children in name order (the order h5py lists them).
+    /// Direct children in name order (the order h5py lists them), listed in one pass. A child that
+    /// would be read from another file (an external or user-defined link) is an error naming it; a
+    /// soft link is followed (it stays inside this file) and one whose target is missing is an error.
     public func children() throws -> [(name: String, kind: HDF5ChildKind)] {
         try HDF5Library.sync {
-            var info = H5G_info_t()
-            guard H5Gget_info(id, &info) >= 0 else {
-                throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
-            }
-            var result: [(String, HDF5ChildKind)] = []
-            for i in 0..<info.nlinks {
-                let len = H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, shim_P_DEFAULT())
-                guard len >= 0 else {
-                    throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
-                }
-                var buffer = [CChar](repeating: 0, count: Int(len) + 1)
-                H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, shim_P_DEFAULT())
-                let name = String(cString: buffer)
-                var kind = HDF5ChildKind.other
-                let object = H5Oopen(id, name, shim_P_DEFAULT())
-                if object >= 0 {
-                    switch H5Iget_type(object) {
-                    case H5I_GROUP: kind = .group
-                    case H5I_DATASET: kind = .dataset
-                    default: kind = .other
+            let links = try listNames(object: path) { shim_list_links(id, $0, $1) }
+            return try links.map { name, linkType in
+                let full = childPath(name)
+                try Self.refuseForeignLink(linkType, file: fileName, object: full)
+                let object = H5Oopen(id, name, HDF5Library.linkAccess)
+                guard object >= 0 else {
+                    let reason = HDF5Library.lastError()
+                    if linkType == Int32(H5L_TYPE_SOFT.rawValue) {
+                        throw HDF5Error.refused(file: fileName, object: full,
+                                                reason: "a soft link whose target does not exist in this file")
                     }
-                    H5Oclose(object)
-                } else {
-                    shim_clear_errors()  // dangling soft or external link
+                    throw HDF5Error.readFailed(file: fileName, object: full, reason: reason)
                 }
-                result.append((name, kind))
+                defer { H5Oclose(object) }
+                switch H5Iget_type(object) {
+                case H5I_GROUP: return (name, .group)
+                case H5I_DATASET: return (name, .dataset)
+                default: return (name, .other)
+                }
             }
-            return result
         }
     }
 
-    /// Whether `path` (relative, may contain `/`) names an existing object.
+    /// External links open another file and user-defined links are opaque: Pare reads only bytes
+    /// of the file it was given, so both are refused wherever they are met.
+    static func refuseForeignLink(_ linkType: Int32, file: String, object: String) throws {
+        if linkType == Int32(H5L_TYPE_EXTERNAL.rawValue) {
+            throw HDF5Error.refused(file: file, object: object,
+                                    reason: "an external link to another file: Pare reads only the file it is given")
+        }
+        if linkType != Int32(H5L_TYPE_HARD.rawValue) && linkType != Int32(H5L_TYPE_SOFT.rawValue) {
+            throw HDF5Error.refused(file: file, object: object,
+                                    reason: "a user-defined link (type \(linkType)): Pare reads only the file it is given")
+        }
+    }
+
+    /// Checks every link on the way to `relativePath`: nil if one is missing, an error if one leads
+    /// to another file; otherwise the type of the last link.
+    private func linkChain(_ relativePath: String) throws -> Int32? {
+        var prefix = ""
+        var last: Int32?
+        for component in relativePath.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += prefix.isEmpty ? String(component) : "/" + component
+            guard H5Lexists(id, prefix, HDF5Library.linkAccess) > 0 else { shim_clear_errors(); return nil }
+            var info = H5L_info_t()
+            guard H5Lget_info(id, prefix, &info, HDF5Library.linkAccess) >= 0 else {
+                throw HDF5Error.readFailed(file: fileName, object: childPath(prefix), reason: HDF5Library.lastError())
+            }
+            last = Int32(info.type.rawValue)
+            try Self.refuseForeignLink(last!, file: fileName, object: childPath(prefix))
+        }
+        return last
+    }
+
+    /// Whether `path` (relative, may contain `/`) names an existing object inside this file.
     public func contains(_ relativePath: String) -> Bool {
         HDF5Library.sync {
-            var prefix = ""
-            for component in relativePath.split(separator: "/", omittingEmptySubsequences: true) {
-                prefix += prefix.isEmpty ? String(component) : "/" + component
-                guard H5Lexists(id, prefix, shim_P_DEFAULT()) > 0 else { shim_clear_errors(); return false }
-            }
-            guard !prefix.isEmpty else { return false }
-            let object = H5Oopen(id, prefix, shim_P_DEFAULT())
+            guard (try? linkChain(relativePath)) != nil else { shim_clear_errors(); return false }
+            let object = H5Oopen(id, relativePath, HDF5Library.linkAccess)
             guard object >= 0 else { shim_clear_errors(); return false }
             H5Oclose(object)
             return true
         }
     }
 
+    /// Opens the object at `relativePath`, refusing links that leave the file.
+    private func open(_ relativePath: String) throws -> hid_t {
+        let full = childPath(relativePath)
+        guard let linkType = try linkChain(relativePath) else { throw HDF5Error.objectNotFound(file: fileName, object: full) }
+        let object = H5Oopen(id, relativePath, HDF5Library.linkAccess)
+        guard object >= 0 else {
+            let reason = HDF5Library.lastError()
+            if linkType == Int32(H5L_TYPE_SOFT.rawValue) {
+                throw HDF5Error.refused(file: fileName, object: full, reason: "a soft link whose target does not exist in this file")
+            }
+            throw HDF5Error.readFailed(file: fileName, object: full, reason: reason)
+        }
+        return object
+    }
+
     public func group(_ relativePath: String) throws -> HDF5Group {
         try HDF5Library.sync {
             let full = childPath(relativePath)
-            guard contains(relativePath) else { throw HDF5Error.objectNotFound(file: fileName, object: full) }
-            let object = H5Oopen(id, relativePath, shim_P_DEFAULT())
-            guard object >= 0 else { throw HDF5Error.readFailed(file: fileName, object: full, reason: HDF5Library.lastError()) }
+            let object = try open(relativePath)
             guard H5Iget_type(object) == H5I_GROUP else {
                 H5Oclose(object)
                 throw HDF5Error.notAGroup(file: fileName, object: full)
@@ -79,14 +112,14 @@ public final class HDF5Group: HDF5Object {
     public func dataset(_ relativePath: String) throws -> HDF5Dataset {
         try HDF5Library.sync {
             let full = childPath(relativePath)
-            guard contains(relativePath) else { throw HDF5Error.objectNotFound(file: fileName, object: full) }
-            let object = H5Oopen(id, relativePath, shim_P_DEFAULT())
-            guard object >= 0 else { throw HDF5Error.readFailed(file: fileName, object: full, reason: HDF5Library.lastError()) }
+            let object = try open(relativePath)
             guard H5Iget_type(object) == H5I_DATASET else {
                 H5Oclose(object)
                 throw HDF5Error.notADataset(file: fileName, object: full)
             }
-            return HDF5Dataset(id: object, file: file, path: full)
+            let dataset = HDF5Dataset(id: object, file: file, path: full)
+            try dataset.refuseOutsideStorage()
+            return dataset
         }
     }
 
@@ -124,7 +157,12 @@ public final class HDF5Group: HDF5Object {
         try HDF5Library.sync {
             let full = childPath(relativePath)
             let fail = { HDF5Error.writeFailed(file: self.fileName, object: full, reason: HDF5Library.lastError()) }
-            let count = shape.reduce(1, *)
+            var count = 1
+            for d in shape {
+                let (p, o) = count.multipliedReportingOverflow(by: d)
+                guard d >= 0, !o else { throw HDF5Error.writeFailed(file: fileName, object: full, reason: "bad shape \(shape)") }
+                count = p
+            }
             guard bytes.count == count * type.byteCount else {
                 throw HDF5Error.writeFailed(file: fileName, object: full,
                                             reason: "\(bytes.count) bytes for shape \(shape) of \(type.name)")

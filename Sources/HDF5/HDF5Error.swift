@@ -8,6 +8,8 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable {
     case readFailed(file: String, object: String, reason: String)
     case writeFailed(file: String, object: String, reason: String)
     case unsupportedType(file: String, object: String, detail: String)
+    /// The file is well formed but asks for something Pare never does (read another file, loop).
+    case refused(file: String, object: String, reason: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable {
         case let .readFailed(file, object, reason): return "\(file): \(object): read failed: \(reason)"
         case let .writeFailed(file, object, reason): return "\(file): \(object): write failed: \(reason)"
         case let .unsupportedType(file, object, detail): return "\(file): \(object): unsupported HDF5 type: \(detail)"
+        case let .refused(file, object, reason): return "\(file): \(object): \(reason)"
         }
     }
 }

@@ -7,6 +7,7 @@ public enum HDF5Library {
     private static let initialized: Bool = {
         _ = shim_open()
         _ = shim_silence_errors()
+        _ = shim_disable_plugins()
         return true
     }()
 
@@ -17,6 +18,9 @@ public enum HDF5Library {
         precondition(initialized)
         return try body()
     }
+
+    /// Opens objects without following external links and with a bounded chain of soft links.
+    static let linkAccess: hid_t = sync { shim_safe_lapl() }
 
     /// The most specific message on HDF5's error stack, which is cleared afterwards.
     static func lastError() -> String {

@@ -1,6 +1,12 @@
 import CHDF5
 import Foundation
 
+/// Identifies an object inside an open file (file number and header address).
+public struct HDF5ObjectIdentity: Hashable, Sendable {
+    public let fileNumber: UInt64
+    public let address: UInt64
+}
+
 /// An open HDF5 group or dataset. Owns its id and closes it when released.
 public class HDF5Object {
     let id: hid_t
@@ -24,25 +30,41 @@ public class HDF5Object {
 
     // MARK: Attributes
 
-    /// Attribute names in name order.
+    /// Attribute names in name order, listed in one pass.
     public func attributeNames() throws -> [String] {
+        try HDF5Library.sync { try listNames(object: path) { shim_list_attributes(id, $0, $1) }.map(\.name) }
+    }
+
+    /// The object's identity in the file: two links reaching the same object give the same value,
+    /// so walks can detect cycles made with hard links.
+    public func identity() throws -> HDF5ObjectIdentity {
         try HDF5Library.sync {
-            let count = shim_num_attrs(id)
-            guard count >= 0 else {
+            var fileNumber: UInt = 0
+            var address: UInt64 = 0
+            guard shim_object_identity(id, &fileNumber, &address) >= 0 else {
                 throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
             }
-            var names: [String] = []
-            for i in 0..<count {
-                let len = H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i), nil, 0, shim_P_DEFAULT())
-                guard len >= 0 else {
-                    throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
-                }
-                var buffer = [CChar](repeating: 0, count: Int(len) + 1)
-                H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i), &buffer, buffer.count, shim_P_DEFAULT())
-                names.append(String(cString: buffer))
-            }
-            return names
+            return HDF5ObjectIdentity(fileNumber: UInt64(fileNumber), address: address)
         }
+    }
+
+    /// Runs one of the shim's listing functions, collecting (name, link type) pairs.
+    func listNames(object: String, _ list: (shim_name_sink, UnsafeMutableRawPointer) -> herr_t) throws
+        -> [(name: String, type: Int32)]
+    {
+        final class Collector { var items: [(name: String, type: Int32)] = [] }
+        let collector = Collector()
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        let status = withExtendedLifetime(collector) {
+            list({ name, type, context in
+                guard let name, let context else { return }
+                Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue().items.append((String(cString: name), type))
+            }, context)
+        }
+        guard status >= 0 else {
+            throw HDF5Error.readFailed(file: fileName, object: object, reason: HDF5Library.lastError())
+        }
+        return collector.items
     }
 
     public func hasAttribute(_ name: String) -> Bool {
@@ -61,7 +83,7 @@ public class HDF5Object {
             let space = H5Aget_space(attr)
             defer { H5Sclose(space) }
             let shape = try dataspaceShape(space, object: object)
-            let count = shape.reduce(1, *)
+            let count = try storedElementCount(shape, elementSize: max(1, H5Tget_size(ftype)), object: object)
             let fail = { HDF5Error.readFailed(file: self.fileName, object: object, reason: HDF5Library.lastError()) }
 
             if H5Tget_class(ftype) == H5T_STRING {
@@ -126,6 +148,23 @@ public class HDF5Object {
             let object = "\(path) attribute '\(name)'"
             let fail = { HDF5Error.writeFailed(file: self.fileName, object: object, reason: HDF5Library.lastError()) }
             if H5Aexists(id, name) > 0 { guard H5Adelete(id, name) >= 0 else { throw fail() } }
+            // libhdf5 reads as many values as the shape says: a shorter list would write heap memory
+            // into the file (a crafted .pare header did), so the count must match exactly.
+            let expected = value.shape.reduce(Optional(1)) { total, d in
+                guard let total, d >= 0 else { return nil }
+                let (p, o) = total.multipliedReportingOverflow(by: d)
+                return o ? nil : p
+            }
+            let actual: Int
+            switch value {
+            case let .strings(values, _, _): actual = values.count
+            case let .numbers(element, _, bytes): actual = bytes.count / element.byteCount
+                guard bytes.count % element.byteCount == 0 else { throw HDF5Error.writeFailed(file: fileName, object: object, reason: "\(bytes.count) bytes are not whole \(element.name) values") }
+            }
+            guard let expected, expected == actual else {
+                throw HDF5Error.writeFailed(file: fileName, object: object,
+                                            reason: "\(actual) values do not fill its shape \(value.shape)")
+            }
             let space = try makeDataspace(value.shape, object: object)
             defer { H5Sclose(space) }
             switch value {
@@ -172,6 +211,26 @@ public class HDF5Object {
         }
     }
 
+    /// The number of elements a dataspace of `shape` holds, refused when the product overflows or
+    /// when its bytes could not be inside the file (a corrupt or crafted dataspace), before anything
+    /// is allocated for it.
+    func storedElementCount(_ shape: [Int], elementSize: Int, object: String) throws -> Int {
+        var count = 1
+        for d in shape {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard !o else { throw HDF5Error.readFailed(file: fileName, object: object, reason: "its shape \(shape) overflows") }
+            count = p
+        }
+        var fileSize: hsize_t = 0
+        H5Fget_filesize(file.id, &fileSize)
+        let (bytes, o) = count.multipliedReportingOverflow(by: elementSize)
+        if o || bytes > Int(clamping: fileSize) + (1 << 20) {
+            throw HDF5Error.readFailed(file: fileName, object: object,
+                                       reason: "its shape \(shape) claims more data than the \(fileSize)-byte file holds: the file is corrupt")
+        }
+        return count
+    }
+
     func dataspaceShape(_ space: hid_t, object: String) throws -> [Int] {
         let kind = H5Sget_simple_extent_type(space)
         if kind == H5S_SCALAR { return [] }
@@ -182,7 +241,12 @@ public class HDF5Object {
         guard rank >= 0 else { throw HDF5Error.readFailed(file: fileName, object: object, reason: HDF5Library.lastError()) }
         var dims = [hsize_t](repeating: 0, count: rank)
         H5Sget_simple_extent_dims(space, &dims, nil)
-        return dims.map { Int($0) }
+        return try dims.map {
+            guard let d = Int(exactly: $0) else {
+                throw HDF5Error.readFailed(file: fileName, object: object, reason: "a dimension of \($0) is out of range")
+            }
+            return d
+        }
     }
 
     func makeDataspace(_ shape: [Int], object: String) throws -> hid_t {
@@ -190,6 +254,9 @@ public class HDF5Object {
         if shape.isEmpty {
             space = H5Screate(H5S_SCALAR)
         } else {
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw HDF5Error.writeFailed(file: fileName, object: object, reason: "negative dimension in shape \(shape)")
+            }
             let dims = shape.map { hsize_t($0) }
             space = H5Screate_simple(Int32(dims.count), dims, nil)
         }

@@ -16,7 +16,7 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Compress datasets with zlib at this level (1-9), with the shuffle filter.")
     var deflate: Int?
     @Flag(name: .long, help: "Leave optimizer state out.") var dropOptimizer = false
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if let deflate, !(1...9).contains(deflate) { throw ValidationError("--deflate takes a level from 1 to 9") }
@@ -24,8 +24,8 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let model = try architecture.read(input)
+        try reading.run(reading: [input], writing: [output]) {
+            let model = try reading.read(input)
             printNotes(try ModelFile.write(model, to: output, options: .init(deflateLevel: deflate, dropOptimizer: dropOptimizer)), output: output)
         }
     }

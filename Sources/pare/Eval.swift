@@ -15,15 +15,15 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "The labels .npy.") var labels: String
     @Option(name: .long, help: "Examples per step.") var batch: Int?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if input.isEmpty { throw ValidationError("give at least one --input") }
     }
 
     func run() throws {
-        try runReportingErrors {
-            let interpreter = try Interpreter(try architecture.read(model, graphFor: "eval"))
+        try reading.run(reading: [model, labels] + input) {
+            let interpreter = try Interpreter(try reading.read(model, graphFor: "eval"))
             let outputs = try interpreter.run(try ModelInputs.load(input), batchSize: batch ?? Int.max)
             let result = try Evaluation.of(predictions: outputs[0], labels: try NPY.read(labels), file: labels)
             if json {

@@ -14,11 +14,11 @@ struct Inspect: ParsableCommand {
     )
     @Argument(help: "The model to inspect.") var input: String
     @Flag(name: .long, help: "Print the report as JSON.") var json = false
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func run() throws {
-        try runReportingErrors {
-            let model = try architecture.read(input)
+        try reading.run(reading: [input]) {
+            let model = try reading.read(input)
             let report = try Inspection.of(model)
             print(json ? try report.json() : report.text(), terminator: json ? "\n" : "")
             if !report.unsupportedLayers.isEmpty {

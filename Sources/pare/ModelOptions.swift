@@ -2,13 +2,37 @@ import ArgumentParser
 import Foundation
 import Pare
 
-/// `--config`: the architecture for files that hold weights only (Keras 3 `.weights.h5`, legacy
-/// weights-only `.h5`), shared by every command that reads a model.
-struct ArchitectureOption: ParsableArguments {
+/// Options of every command that reads a model: `--config`, the architecture for files that hold
+/// weights only (Keras 3 `.weights.h5`, legacy weights-only `.h5`), and `--max-memory`.
+struct ReadOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "The architecture of a weights-only input: a config.json, or a .keras / full-model .h5 / .pare of the same model.",
         valueName: "file"))
     var config: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "The most memory to allocate for what the inputs ask (bytes, or with K, M, G, T); default: physical memory, lowered by ulimit.",
+        valueName: "size"))
+    var maxMemory: String?
+
+    func validate() throws {
+        if let maxMemory, MemoryBudget.parseSize(maxMemory) == nil {
+            throw ValidationError("--max-memory takes a size such as 512M or 4G, got '\(maxMemory)'")
+        }
+    }
+
+    /// Runs a command body: first checks its files (inputs must be regular files, outputs must be
+    /// none of the inputs; `--config` counts as an input), applies `--max-memory`, and reports
+    /// errors as one line on stderr (exit 1, or 2 for a usage error).
+    func run(reading inputs: [String?], writing outputs: [String?] = [], _ body: () throws -> Void) throws {
+        try runReportingErrors {
+            MemoryBudget.setLimit(maxMemory.flatMap(MemoryBudget.parseSize))
+            let all = (inputs + [config]).compactMap { $0 }
+            try OutputPaths.check(outputs: outputs.compactMap { $0 }, inputs: all)
+            for input in all { try InputFile.requireRegular(input) }
+            try body()
+        }
+    }
 
     /// Reads `path`, giving it the `--config` architecture when it has none of its own; with
     /// `graphFor`, fails clearly when the result has no graph to run.
@@ -19,9 +43,7 @@ struct ArchitectureOption: ParsableArguments {
         if let command { try model.requireArchitecture(for: command) }
         return model
     }
-}
 
-extension ArchitectureOption {
     /// The `--config` architecture, its file probed first like every HDF5 input.
     func architectureJSON() throws -> JSON? {
         guard let config else { return nil }

@@ -13,7 +13,7 @@ struct Pack: ParsableCommand {
     @Flag(name: .long, help: "Compress each stream with zlib where that saves space.") var deflate = false
     @Option(name: .long, help: "Store a tensor dense at or above this density (default: only when dense is smaller).")
     var denseAbove: Double = 1.0
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
@@ -21,8 +21,8 @@ struct Pack: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let model = try architecture.read(input)
+        try reading.run(reading: [input], writing: [output]) {
+            let model = try reading.read(input)
             let tty = isatty(2) != 0
             let packed = try PareFile.write(model, to: output, options: .init(int8: int8, deflate: deflate, denseAbove: denseAbove)) { done, total in
                 if tty { FileHandle.standardError.write(Data("\rpacking tensor \(done)/\(total)".utf8)) }
@@ -47,14 +47,14 @@ struct Unpack: ParsableCommand {
     )
     @Argument(help: "The .pare file.") var input: String
     @Argument(help: "Where to write.") var output: String
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if input == output { throw ValidationError("the output must differ from the input") }
     }
 
     func run() throws {
-        try runReportingErrors {
+        try reading.run(reading: [input], writing: [output]) {
             let tty = isatty(2) != 0
             var options = KerasLegacyH5.WriteOptions()
             if tty {
@@ -62,7 +62,7 @@ struct Unpack: ParsableCommand {
                     FileHandle.standardError.write(Data("\runpacking layer \(done)/\(total)".utf8))
                 }
             }
-            let notes = try ModelFile.write(try architecture.read(input), to: output, options: options)
+            let notes = try ModelFile.write(try reading.read(input), to: output, options: options)
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             printNotes(notes, output: output)
         }
@@ -74,11 +74,11 @@ struct Check: ParsableCommand {
         abstract: "Validate a file: every tensor read, weights against the architecture; for .pare also structure, offsets, checksums and bitmasks. Writes nothing."
     )
     @Argument(help: "The file to check (.pare, .h5, .keras, .weights.h5).") var input: String
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func run() throws {
-        try runReportingErrors {
-            let config = try architecture.architectureJSON()
+        try reading.run(reading: [input]) {
+            let config = try reading.architectureJSON()
             try Probe.isolate(input)
             print(try ModelFile.check(input, architecture: config))
         }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CMalloc
+import CProcess
 import Foundation
 import Pare
 import HDF5
@@ -51,6 +51,9 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         // Normally wrapped as PareError by the library; never let one escape unformatted.
         FileHandle.standardError.write(Data("pare: error: \(String(describing: error).oneLine)\n".utf8))
         throw ExitCode(1)
+    } catch let error as OutputConflict {
+        FileHandle.standardError.write(Data("pare: error: \(error.description.oneLine)\n".utf8))
+        throw ExitCode(2)
     } catch let error as SelectionError {
         FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
         throw ExitCode(2)

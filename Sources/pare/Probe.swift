@@ -1,43 +1,58 @@
 import ArgumentParser
+import CProcess
 import Foundation
 import Pare
 
 /// `pare probe FILE` (hidden): walks an HDF5 file's metadata. Run as a child process before a
 /// command reads an HDF5 input, so that libhdf5 crashing on corrupt metadata ends the child,
-/// not the command: the command then reports the file as corrupt, exit 1.
+/// not the command: the command then reports the file as corrupt, exit 1. The child dies with
+/// its parent, and the parent stops it at a time and a memory limit, reported as such.
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(shouldDisplay: false)
+    @Option(name: .long, help: "The process that started this probe; the probe ends when it does.") var parent: Int32?
     @Argument var input: String
 
+    /// Wall-clock seconds a probe may take (a 256 MB model takes 0.04 s).
+    static let timeLimit: Double = 30
+    /// Resident memory a probe may use: metadata only, so far more than any real file needs.
+    static let memoryLimit = 2 << 30
+
     func run() throws {
+        if let parent {
+            guard pare_die_with_parent(parent) == 0 else { throw ExitCode(3) }
+            // A backstop should the parent's watch miss a sudden allocation: address space well above its limit.
+            var limit = rlimit(rlim_cur: rlim_t(Self.memoryLimit) * 4, rlim_max: rlim_t(Self.memoryLimit) * 4)
+            setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit)
+        }
         try runReportingErrors { try ModelFile.probeHDF5(input) }
     }
 
-    /// Probes `path` in a child process; throws a PareError if it is corrupt or crashes libhdf5.
+    /// Probes `path` in a child process; throws a PareError if it is corrupt, crashes libhdf5, or
+    /// goes past the time or memory limit. Files that are not HDF5 or zip (.pare, NPY, JSON) are not probed.
     static func isolate(_ path: String) throws {
-        guard FileManager.default.isReadableFile(atPath: path),
-              let head = try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8), head.count == 8,
-              !PareFile.looksLikePare(head), !head.starts(with: [0x93] + Array("NUMPY".utf8)) else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        process.arguments = ["probe", path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["SWIFT_BACKTRACE"] = "enable=no"  // a crash here is expected, not worth a backtrace
-        process.environment = environment
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal {
-            throw PareError(file: path, "libhdf5 crashed reading its metadata (signal \(process.terminationStatus)): the file is corrupt")
-        }
-        guard process.terminationStatus == 0 else {
-            let line = stderr.split(separator: "\n").first.map(String.init) ?? ""
+        try InputFile.requireRegular(path)
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }
+        let head = (try? handle.read(upToCount: 64)) ?? Data()
+        try? handle.close()
+        let firstText = head.first { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }
+        guard head.count >= 8, !PareFile.looksLikePare(head), !head.starts(with: [0x93] + Array("NUMPY".utf8)),
+              firstText != UInt8(ascii: "{") else { return }
+        let outcome = try ChildProcess.run(["probe", "--parent", "\(getpid())", path], timeLimit: timeLimit,
+                                           memoryLimit: memoryLimit)
+        switch outcome.ending {
+        case .timedOut:
+            throw PareError(file: path, "walking its HDF5 metadata took longer than \(Int(timeLimit)) s: refused (a file built to be slow?)")
+        case .overMemory:
+            throw PareError(file: path, "walking its HDF5 metadata needed more than \(memoryLimit >> 20) MiB: refused (a file built to exhaust memory?)")
+        case let .signaled(signal):
+            throw PareError(file: path, "libhdf5 crashed reading its metadata (signal \(signal)): the file is corrupt")
+        case .exited(0):
+            return
+        case let .exited(status):
+            let line = outcome.stderr.split(separator: "\n").first.map(String.init) ?? ""
             let message = line.replacingOccurrences(of: "pare: error: ", with: "")
             let problem = message.hasPrefix(path + ": ") ? String(message.dropFirst(path.count + 2)) : message
-            throw PareError(file: path, problem.isEmpty ? "cannot be read (status \(process.terminationStatus))" : problem)
+            throw PareError(file: path, problem.isEmpty ? "cannot be read (status \(status))" : problem)
         }
     }
 }

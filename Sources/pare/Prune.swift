@@ -17,7 +17,7 @@ struct Prune: ParsableCommand {
     @Argument(help: "The model to prune.") var input: String
     @Argument(help: "Where to write the pruned model.") var output: String
     @OptionGroup var selection: SelectionOptions
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
     @Flag(name: .long, help: "Do not fold removed channels' constant outputs into consumers' biases.") var noFold = false
     @Option(name: .customLong("input"), help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
     var verifyInput: [String] = []
@@ -31,8 +31,8 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let model = try architecture.read(input, graphFor: "prune")
+        try reading.run(reading: [input] + verifyInput + selection.calibration, writing: [output]) {
+            let model = try reading.read(input, graphFor: "prune")
             let s = try selection.selection()
             let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
             let (planner, plan) = try PruneJob.plan(model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
@@ -69,15 +69,15 @@ struct Mask: ParsableCommand {
     @Argument(help: "The model to mask.") var input: String
     @Argument(help: "Where to write the masked model.") var output: String
     @OptionGroup var selection: SelectionOptions
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
     }
 
     func run() throws {
-        try runReportingErrors {
-            let model = try architecture.read(input, graphFor: "mask")
+        try reading.run(reading: [input] + selection.calibration, writing: [output]) {
+            let model = try reading.read(input, graphFor: "mask")
             let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
             let (planner, plan) = try PruneJob.plan(model, selection: try selection.selection(), criterion: selection.parsedCriterion,
                                                     calibration: calibration)

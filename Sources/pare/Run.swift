@@ -19,7 +19,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Run the batch this many times and print the time per run to stderr (benchmarks).", visibility: .hidden))
     var repeatCount: Int = 1
     @Flag(name: .long, help: "Print the time spent in each layer to stderr.") var profile = false
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if input.isEmpty { throw ValidationError("give at least one --input") }
@@ -28,8 +28,8 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let interpreter = try Interpreter(try architecture.read(model, graphFor: "run"))
+        try reading.run(reading: [model] + input, writing: output) {
+            let interpreter = try Interpreter(try reading.read(model, graphFor: "run"))
             interpreter.profiling = profile
             let inputs = try ModelInputs.load(input)
             guard output.isEmpty || output.count == 1 || output.count == interpreter.outputNames.count else {
@@ -60,10 +60,10 @@ struct Run: ParsableCommand {
             if outputs.contains(where: { y in y.data.contains { !$0.isFinite } }) {
                 FileHandle.standardError.write(Data("pare: warning: some outputs are NaN or infinite (see the table)\n".utf8))
             }
-            for (i, y) in outputs.enumerated() where !output.isEmpty {
-                let path = output.count == outputs.count ? output[i] : Self.numbered(output[0], i, of: outputs.count)
-                try NPY.write(y.tensor, to: path)
-            }
+            let paths = outputs.indices.map { output.count == outputs.count ? output[$0] : Self.numbered(output[0], $0, of: outputs.count) }
+            // Numbered names are known only now: they too must not be an input.
+            try OutputPaths.check(outputs: output.isEmpty ? [] : paths, inputs: [model, reading.config].compactMap { $0 } + input)
+            for (y, path) in zip(outputs, paths) where !output.isEmpty { try NPY.write(y.tensor, to: path) }
         }
     }
 

@@ -4,10 +4,13 @@ import Pare
 /// The channel selection shared by `prune` and `mask`.
 struct SelectionOptions: ParsableArguments {
     @Option(name: .long, help: "Channels to keep per layer: LAYER=N[,LAYER=N…] (repeatable).") var keep: [String] = []
-    @Option(name: .long, help: "Fraction of channels to remove: R for every prunable layer, or LAYER=R[,…] (repeatable).")
+    // Unconditional parsing: `--ratio -0.5` is a (wrong) value to explain, not a missing one.
+    @Option(name: .long, parsing: .unconditionalSingleValue,
+            help: "Fraction of channels to remove: R for every prunable layer, or LAYER=R[,…] (repeatable).")
     var ratio: [String] = []
     @Option(name: .long, help: "Channel indices to remove: LAYER=I,J,K (repeatable).") var drop: [String] = []
-    @Option(name: .long, help: "Remove every prunable channel whose criterion score is below this.") var threshold: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Remove every prunable channel whose criterion score is below this.")
+    var threshold: Double?
     @Flag(name: .long, help: "Remove channels whose kernel slice and bias are already exactly zero.") var dropDead = false
     @Option(name: .long, help: "Ranking: l1, l2, bn-gamma, mean-activation, apoz (default l1).") var criterion: String = "l1"
     @Option(name: .long, help: "Calibration inputs (.npy, one per model input) for mean-activation and apoz.")
@@ -42,6 +45,7 @@ struct SelectionOptions: ParsableArguments {
         } catch let error as SelectionError {
             throw ValidationError(error.message)
         }
+        if let threshold, !threshold.isFinite { throw ValidationError("--threshold \(threshold): must be a finite number") }
         s.threshold = threshold
         s.dropDead = dropDead
         if s.isEmpty { throw ValidationError("nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead") }

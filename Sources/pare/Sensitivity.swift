@@ -25,7 +25,7 @@ struct Sensitivity: ParsableCommand {
     @Option(name: .long, help: "Write the numbers as CSV.") var csv: String?
     @Option(name: .long, help: "Write the numbers as JSON.") var json: String?
     @Flag(name: .long, help: "Do not fold removed channels' constant outputs into the next layer.") var noFold = false
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if layer.isEmpty { throw ValidationError("give at least one --layer") }
@@ -39,8 +39,8 @@ struct Sensitivity: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let m = try architecture.read(model, graphFor: "sensitivity")
+        try reading.run(reading: [model, labels] + input, writing: [svg, csv, json]) {
+            let m = try reading.read(model, graphFor: "sensitivity")
             let inputs = try ModelInputs.load(input)
             let labelTensor = try labels.map { try NPY.read($0) }
             var options = SensitivitySweep.Options()
@@ -81,15 +81,15 @@ struct Report: ParsableCommand {
     @Option(name: .long, help: "Labels .npy, for accuracy.") var labels: String?
     @Option(name: .long, help: "Also write the report as Markdown.") var markdown: String?
     @Flag(name: .long, help: "Print the report as JSON.") var json = false
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if input.isEmpty != (labels == nil) { throw ValidationError("accuracy needs both --input and --labels") }
     }
 
     func run() throws {
-        try runReportingErrors {
-            let a = try architecture.read(before, graphFor: "report"), b = try architecture.read(after, graphFor: "report")
+        try reading.run(reading: [before, after, labels] + input, writing: [markdown]) {
+            let a = try reading.read(before, graphFor: "report"), b = try reading.read(after, graphFor: "report")
             let inputs = input.isEmpty ? nil : try ModelInputs.load(input)
             let report = try ComparisonReport.make(before: a, after: b, inputs: inputs, labels: try labels.map { try NPY.read($0) },
                                                    labelsFile: labels ?? "")

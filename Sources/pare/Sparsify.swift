@@ -13,7 +13,7 @@ struct Sparsify: ParsableCommand {
     @Flag(name: .long, help: "Each kernel reaches the target (default).") var perLayer = false
     @Flag(name: .long, help: "One magnitude threshold across all selected kernels.") var global = false
     @Option(name: .long, help: "Only these layers (comma-separated names; in a plain tensor file, tensor or group paths).") var layers: String?
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if perLayer && global { throw ValidationError("--per-layer and --global exclude each other") }
@@ -22,8 +22,8 @@ struct Sparsify: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let model = try architecture.read(input)
+        try reading.run(reading: [input], writing: [output]) {
+            let model = try reading.read(input)
             let names = layers.map { Set($0.split(separator: ",").map(String.init)) }
             let (sparse, rows) = try MagnitudeSparsifier.sparsify(model, sparsity: sparsity, global: global, layers: names)
             printNotes(try ModelFile.write(sparse, to: output), output: output)

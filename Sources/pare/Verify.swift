@@ -19,7 +19,7 @@ struct Verify: ParsableCommand {
     @Option(name: .long, help: "Absolute tolerance.") var atol: Double = 1e-6
     @Option(name: .long, help: "Relative tolerance (of max |A|).") var rtol: Double = 1e-5
     @Flag(name: .long, help: "Print the comparison as JSON.") var json = false
-    @OptionGroup var architecture: ArchitectureOption
+    @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if random < 1 { throw ValidationError("--random must be at least 1") }
@@ -27,9 +27,9 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let a = try Interpreter(try architecture.read(reference, graphFor: "verify"))
-            let b = try Interpreter(try architecture.read(candidate, graphFor: "verify"))
+        try reading.run(reading: [reference, candidate] + input) {
+            let a = try Interpreter(try reading.read(reference, graphFor: "verify"))
+            let b = try Interpreter(try reading.read(candidate, graphFor: "verify"))
             guard a.inputs.count == b.inputs.count, zip(a.inputs, b.inputs).allSatisfy({ $0.shape == $1.shape }) else {
                 throw PareError(file: candidate, "its inputs \(b.inputs.map(\.shape)) differ from \(reference)'s \(a.inputs.map(\.shape))")
             }

@@ -43,7 +43,7 @@ public enum Keras3Weights {
             if root.contains(entry.varsPath) {
                 visited.insert(entry.varsPath)
                 let vars = try root.group(entry.varsPath)
-                if vars.hasAttribute("name"), let stored = try vars.attribute("name").stringValues?.first,
+                if vars.hasAttribute("name"), let stored = try vars.attribute("name").singleString,
                    !entry.layerPath.isEmpty, stored != entry.name {
                     throw PareError(file: label, object: "/" + entry.varsPath,
                                     "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' (\(entry.className)) there: the weights do not match this config")

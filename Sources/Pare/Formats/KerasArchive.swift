@@ -111,6 +111,7 @@ public enum KerasArchive {
     /// An entry's bytes, at most its declared size, with its CRC checked.
     static func extract(_ archive: Archive, _ entry: Entry, path: String) throws -> [UInt8] {
         let declared = Int(clamping: entry.uncompressedSize)
+        try MemoryBudget.require(declared, for: "this archive member", file: path, object: entry.path)
         var bytes = [UInt8]()
         bytes.reserveCapacity(min(declared, 1 << 30))
         do {

@@ -45,8 +45,10 @@ public enum KerasLegacyH5 {
         var config: JSON?
         var configText: String?
         if root.hasAttribute("model_config") {
-            guard let text = try root.attribute("model_config").stringValues?.first else {
-                throw PareError(file: path, object: "attribute model_config", "is not a string")
+            let value = try root.attribute("model_config")
+            guard let text = value.singleString else {
+                let what = value.stringValues.map { "an array of \($0.count) strings" } ?? "numbers"
+                throw PareError(file: path, object: "attribute model_config", "holds \(what), not the one JSON string Keras writes")
             }
             do {
                 config = try JSON.parse(text)
@@ -97,10 +99,10 @@ public enum KerasLegacyH5 {
         if !isRootWeights {
             model.weightsGroupAttributes = try StoredNodeIO.attributes(of: weightsGroup, except: chunkNames(weightsGroup, "layer_names"))
         }
-        model.kerasVersion = try root.hasAttribute("keras_version") ? root.attribute("keras_version").stringValues?.first : nil
-        model.backend = try root.hasAttribute("backend") ? root.attribute("backend").stringValues?.first : nil
+        model.kerasVersion = try root.hasAttribute("keras_version") ? root.attribute("keras_version").singleString : nil
+        model.backend = try root.hasAttribute("backend") ? root.attribute("backend").singleString : nil
         if root.hasAttribute("training_config") {
-            model.trainingConfig = try root.attribute("training_config").stringValues?.first
+            model.trainingConfig = try root.attribute("training_config").singleString
         }
         if root.contains("optimizer_weights") {
             model.optimizer = try StoredNodeIO.read(try root.group("optimizer_weights"), name: "optimizer_weights", legacyKeras: true)

@@ -15,11 +15,7 @@ public enum ModelFile {
     }
 
     static func readUnchecked(_ path: String, architecture: JSON? = nil, onlyIfMissing: Bool = false) throws -> Model {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw PareError(file: path, "no such file")
-        }
-        guard !isDirectory.boolValue else { throw PareError(file: path, "is a directory, not a model file") }
+        try InputFile.requireRegular(path)
         guard FileManager.default.isReadableFile(atPath: path) else { throw PareError(file: path, "permission denied") }
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
         let model: Model
@@ -83,9 +79,13 @@ public enum ModelFile {
     /// A model config from `path`: a JSON file (a `.keras` archive's config.json, or a legacy
     /// model_config), or any model file that holds one (`.keras`, full-model `.h5`, `.pare`).
     public static func readArchitecture(_ path: String) throws -> JSON {
-        guard FileManager.default.fileExists(atPath: path) else { throw PareError(file: path, "no such file") }
+        try InputFile.requireRegular(path)
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 64)) ?? Data()
         if let first = head.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }), first == UInt8(ascii: "{") {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            // The text, its parsed tree and the tree's strings: a few times the file's size.
+            try MemoryBudget.require(size.multipliedReportingOverflow(by: 8).overflow ? nil : size * 8,
+                                     for: "parsing this JSON config", file: path)
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw PareError(file: path, "cannot be read as UTF-8 text")
             }
@@ -136,6 +136,7 @@ extension ModelFile {
     /// Reads every tensor of a file and checks the weights against the architecture; a `.pare`
     /// file also has its structure and every checksum verified. Returns a one-line summary.
     public static func check(_ path: String, architecture: JSON? = nil) throws -> String {
+        try InputFile.requireRegular(path)
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
         if PareFile.looksLikePare(head) {
             let summary = try PareFile.check(path)
@@ -198,6 +199,7 @@ extension ModelFile {
     /// crash on corrupt metadata; the CLI runs this in a child process first, so such a file is an
     /// error rather than a crash. A `.keras` archive's weights are walked from memory.
     public static func probeHDF5(_ path: String) throws {
+        try InputFile.requireRegular(path)
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
         if PareFile.looksLikePare(head) { return }
         do {
@@ -208,17 +210,21 @@ extension ModelFile {
             } else {
                 file = try HDF5File.open(path)
             }
-            try walk(try file.root())
+            var guardian = WalkGuard()
+            try walk(try file.root(), &guardian)
         } catch let error as HDF5Error {
             throw PareError.from(error, file: path)
         }
     }
 
-    private static func walk(_ group: HDF5Group) throws {
+    /// Visits each object once; a group reached again along another hard link is not walked twice.
+    private static func walk(_ group: HDF5Group, _ guardian: inout WalkGuard) throws {
+        guard case .first = try guardian.enter(group) else { return }
+        defer { guardian.leave(group) }
         for name in try group.attributeNames() { _ = try? group.attribute(name) }
         for (child, kind) in try group.children() {
             switch kind {
-            case .group: try walk(try group.group(child))
+            case .group: try walk(try group.group(child), &guardian)
             case .dataset:
                 let d = try group.dataset(child)
                 _ = try? d.elementType()

@@ -12,24 +12,40 @@ enum StoredNodeIO {
     static func tensor(of dataset: HDF5Dataset, legacyKeras: Bool = false) throws -> Tensor {
         let type = try dataset.elementType()
         let shape = try dataset.shape()
-        _ = try dataset.checkedByteCount()
-        var tag = dataset.hasAttribute("dtype") ? try dataset.attribute("dtype").stringValues?.first : nil
+        var tag = dataset.hasAttribute("dtype") ? try dataset.attribute("dtype").singleString : nil
         if legacyKeras, tag == nil, case .opaque(2, "") = type { tag = "bfloat16" }
         guard let dtype = DType(hdf5: type, dtypeAttribute: tag) else {
             throw PareError(file: dataset.file.path, object: dataset.path,
                             "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only with the attribute dtype=\"bfloat16\", as Keras 3 writes it)")
         }
+        let byteCount = try dataset.checkedByteCount()
         return Tensor(dtype: dtype, shape: shape) {
+            try MemoryBudget.require(byteCount, for: "its data (shape \(shape), \(dtype))", file: dataset.file.path,
+                                     object: dataset.path)
             do { return try dataset.readBytes() } catch { throw PareError.from(error, file: dataset.file.path) }
         }
     }
 
     static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = [], legacyKeras: Bool = false) throws -> StoredNode {
+        var guardian = WalkGuard()
+        return try read(group, name: name, skipping: skipped, legacyKeras: legacyKeras, guardian: &guardian)
+    }
+
+    /// A group linked from two places would be copied twice (and a chain of such links doubles at
+    /// every level), so it is refused, as is a cycle.
+    private static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String>, legacyKeras: Bool,
+                             guardian: inout WalkGuard) throws -> StoredNode {
+        if case let .again(first) = try guardian.enter(group) {
+            throw PareError(file: group.file.path, object: group.path,
+                            "is the same group as \(first) (hard-linked twice); Pare copies each group once")
+        }
+        defer { guardian.leave(group) }
         var children: [StoredNode] = []
         for (child, kind) in try group.children() where !skipped.contains(child) {
             switch kind {
             case .group:
-                children.append(try read(try group.group(child), name: child, legacyKeras: legacyKeras))
+                children.append(try read(try group.group(child), name: child, skipping: [], legacyKeras: legacyKeras,
+                                         guardian: &guardian))
             case .dataset:
                 let dataset = try group.dataset(child)
                 children.append(.dataset(name: child, attributes: try attributes(of: dataset), tensor: try tensor(of: dataset, legacyKeras: legacyKeras)))

@@ -199,6 +199,10 @@ public enum PareFile {
                       let crc = s["crc32"]?.intValue, crc >= 0, crc <= Int(UInt32.max) else { throw bad("stream \(k) is malformed") }
                 guard decoded == lengths[k] else { throw bad("stream \(k) decodes to \(decoded) bytes; the encoding needs \(lengths[k])") }
                 guard compression == "zlib" || length == decoded else { throw bad("uncompressed stream \(k) of \(length) bytes, needs \(decoded)") }
+                // Deflate expands at most ~1032:1: a stream claiming more cannot be honest.
+                guard compression == "none" || length >= 0 && decoded / 1032 <= length + 64 else {
+                    throw bad("stream \(k) claims to inflate \(length) bytes to \(decoded), beyond what deflate can encode: corrupt or hostile")
+                }
                 guard offset == expectedOffset else { throw bad("stream \(k) at \(offset), expected at \(expectedOffset) (streams are contiguous, 64-aligned)") }
                 guard length >= 0, length <= Int(h) - offset else { throw bad("stream \(k) runs past the header") }
                 streams.append(StreamEntry(offset: offset, length: length, decoded: decoded, zlib: compression == "zlib", crc: UInt32(crc)))
@@ -231,6 +235,12 @@ public enum PareFile {
         func fail(_ problem: String) -> PareError { PareError(file: path, object: "tensor \(i)", problem) }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot reopen the file") }
         defer { try? handle.close() }
+        // Decoded streams and the tensor are held together while decoding.
+        let decodedTotal = e.streams.reduce(Optional(e.shape.reduce(e.dtype.byteCount, *))) { total, s in
+            total.flatMap { t in t.addingReportingOverflow(s.decoded).overflow ? nil : t + s.decoded }
+        }
+        try MemoryBudget.require(decodedTotal, for: "decoding this tensor (shape \(e.shape), \(e.dtype))", file: path,
+                                 object: "tensor \(i)")
         var streams: [[UInt8]] = []
         for (k, s) in e.streams.enumerated() {
             try handle.seek(toOffset: UInt64(s.offset))

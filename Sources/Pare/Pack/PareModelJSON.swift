@@ -20,7 +20,13 @@ enum PareModelJSON {
             let e = StringEncoding(variableLength: json["vlen"]?.boolValue ?? true, utf8: json["utf8"]?.boolValue ?? true,
                                    fixedSize: json["size"]?.intValue ?? 0,
                                    padding: json["pad"]?.stringValue == "nullpad" ? .nullPadded : json["pad"]?.stringValue == "spacepad" ? .spacePadded : .nullTerminated)
-            return .strings(try strings.map { try $0.stringValue ?? { throw fail("attribute string is not a string") }() }, shape: shape, encoding: e)
+            let values = try strings.map { try $0.stringValue ?? { throw fail("attribute string is not a string") }() }
+            // The writer hands libhdf5 as many strings as the shape says: the counts must agree.
+            guard shape.count == json["shape"]?.arrayValue?.count, shape.allSatisfy({ $0 >= 0 }),
+                  LayerKinds.product(shape) == values.count else {
+                throw fail("an attribute holds \(values.count) strings but its shape is \(json["shape"]?.serialized() ?? "?")")
+            }
+            return .strings(values, shape: shape, encoding: e)
         }
         guard let hex = json["numbers"]?.stringValue, let dtype = json["dtype"]?.stringValue.flatMap(DType.init(rawValue:)),
               hex.count % 2 == 0 else { throw fail("malformed attribute \(json.serialized().prefix(80))") }
@@ -32,7 +38,8 @@ enum PareModelJSON {
             bytes.append(b)
             i = j
         }
-        guard shape.allSatisfy({ $0 >= 0 }), let count = LayerKinds.product(shape + [dtype.byteCount]), bytes.count == count else {
+        guard shape.count == json["shape"]?.arrayValue?.count, shape.allSatisfy({ $0 >= 0 }),
+              let count = LayerKinds.product(shape + [dtype.byteCount]), bytes.count == count else {
             throw fail("attribute bytes do not match its shape")
         }
         return .numbers(dtype.hdf5, shape: shape, bytes: bytes)
@@ -111,10 +118,13 @@ enum PareModelJSON {
         if case let .strings(_, _, e)? = try json["name_list_encoding"].map({ try attribute($0, fail: fail) }) { model.nameListEncoding = e }
         model.rootAttributes = try attributes(json["root_attributes"], fail: fail)
         model.weightsGroupAttributes = try attributes(json["weights_group_attributes"], fail: fail)
+        if let value = model.rootAttributes.first(where: { $0.0 == "model_config" })?.1, value.singleString == nil {
+            throw fail("root attribute model_config does not hold exactly one string")
+        }
         for (key, value) in model.rootAttributes {
-            if key == "keras_version" { model.kerasVersion = value.stringValues?.first }
-            if key == "backend" { model.backend = value.stringValues?.first }
-            if key == "training_config" { model.trainingConfig = value.stringValues?.first }
+            if key == "keras_version" { model.kerasVersion = value.singleString }
+            if key == "backend" { model.backend = value.singleString }
+            if key == "training_config" { model.trainingConfig = value.singleString }
         }
         if let o = json["optimizer"], !o.isNull { model.optimizer = try node(o) }
         model.rootExtras = try (json["root_extras"]?.arrayValue ?? []).map(node)

@@ -7,6 +7,10 @@ public enum NPY {
 
     public static func read(_ path: String) throws -> Tensor {
         guard FileManager.default.fileExists(atPath: path) else { throw PareError(file: path, "no such file") }
+        try InputFile.requireRegular(path)
+        // The array is the file's bytes: the file's size is what reading it costs (twice, while copied).
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        try MemoryBudget.require(size.multipliedReportingOverflow(by: 2).overflow ? nil : size * 2, for: "reading this .npy file", file: path)
         guard let data = FileManager.default.contents(atPath: path) else { throw PareError(file: path, "cannot be read") }
         return try decode([UInt8](data), name: path)
     }

@@ -1,0 +1,29 @@
+/// Keeps a recursive walk of a file finite. Hard links can make a group its own descendant (a
+/// crafted file once made the probe recurse until it had used 7 GB), or reach one group along many
+/// paths; both are found by object identity, not by name.
+public struct WalkGuard {
+    private var ancestors: [HDF5ObjectIdentity: String] = [:]
+    private var seen: [HDF5ObjectIdentity: String] = [:]
+
+    public init() {}
+
+    public enum Visit { case first, again(firstPath: String) }
+
+    /// Call before descending into `group`: throws if it is one of its own ancestors; says whether it
+    /// was already visited along another path. Pair with `leave`.
+    public mutating func enter(_ group: HDF5Group) throws -> Visit {
+        let identity = try group.identity()
+        if let ancestor = ancestors[identity] {
+            throw HDF5Error.refused(file: group.file.path, object: group.path,
+                                    reason: "links back to its ancestor \(ancestor): a cycle of hard links")
+        }
+        if let earlier = seen[identity] { return .again(firstPath: earlier) }
+        ancestors[identity] = group.path
+        seen[identity] = group.path
+        return .first
+    }
+
+    public mutating func leave(_ group: HDF5Group) {
+        if let identity = try? group.identity() { ancestors[identity] = nil }
+    }
+}
