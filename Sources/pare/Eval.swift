@@ -19,6 +19,7 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         if input.isEmpty { throw ValidationError("give at least one --input") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() throws {

@@ -40,6 +40,7 @@ struct ReadOptions: ParsableArguments {
         let architecture = try architectureJSON()
         try Probe.isolate(path)
         let model = try ModelFile.read(path, architecture: architecture, onlyIfMissing: true)
+        printNotes(model.readNotes, output: path)
         if let command { try model.requireArchitecture(for: command) }
         return model
     }
@@ -52,7 +53,7 @@ struct ReadOptions: ParsableArguments {
     }
 }
 
-/// Prints what a writer could not carry over to the destination's format.
-func printNotes(_ notes: [String], output: String) {
-    for note in notes { FileHandle.standardError.write(Data("pare: note: \(output): \(note)\n".utf8)) }
+/// Prints what a reader left out of a file, or a writer could not carry over to the destination's format.
+func printNotes(_ notes: [String], output file: String) {
+    for note in notes { FileHandle.standardError.write(Data("pare: note: \(file): \(note.oneLine)\n".utf8)) }
 }

@@ -28,6 +28,8 @@ struct Prune: ParsableCommand {
 
     func validate() throws {
         if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
+        if random < 1 { throw ValidationError("--random must be at least 1") }
+        if !(atol >= 0) || !(rtol >= 0) { throw ValidationError("tolerances must be numbers ≥ 0") }
     }
 
     func run() throws {

@@ -60,10 +60,11 @@ struct Run: ParsableCommand {
             if outputs.contains(where: { y in y.data.contains { !$0.isFinite } }) {
                 FileHandle.standardError.write(Data("pare: warning: some outputs are NaN or infinite (see the table)\n".utf8))
             }
-            let paths = outputs.indices.map { output.count == outputs.count ? output[$0] : Self.numbered(output[0], $0, of: outputs.count) }
+            guard let first = output.first else { return }
+            let paths = outputs.indices.map { output.count == outputs.count ? output[$0] : Self.numbered(first, $0, of: outputs.count) }
             // Numbered names are known only now: they too must not be an input.
-            try OutputPaths.check(outputs: output.isEmpty ? [] : paths, inputs: [model, reading.config].compactMap { $0 } + input)
-            for (y, path) in zip(outputs, paths) where !output.isEmpty { try NPY.write(y.tensor, to: path) }
+            try OutputPaths.check(outputs: paths, inputs: [model, reading.config].compactMap { $0 } + input)
+            for (y, path) in zip(outputs, paths) { try NPY.write(y.tensor, to: path) }
         }
     }
 

@@ -18,12 +18,14 @@ struct Verify: ParsableCommand {
     @Option(name: .long, help: "Seed of the random inputs.") var seed: UInt64 = 0
     @Option(name: .long, help: "Absolute tolerance.") var atol: Double = 1e-6
     @Option(name: .long, help: "Relative tolerance (of max |A|).") var rtol: Double = 1e-5
+    @Option(name: .long, help: "Examples per step (bounds memory); default: as many as fit the memory budget.") var batch: Int?
     @Flag(name: .long, help: "Print the comparison as JSON.") var json = false
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if random < 1 { throw ValidationError("--random must be at least 1") }
-        if atol < 0 || rtol < 0 { throw ValidationError("tolerances must not be negative") }
+        if !(atol >= 0) || !(rtol >= 0) { throw ValidationError("tolerances must be numbers ≥ 0") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() throws {
@@ -37,7 +39,7 @@ struct Verify: ParsableCommand {
                 throw PareError(file: candidate, "has \(b.outputNames.count) outputs, \(reference) has \(a.outputNames.count)")
             }
             let inputs = try ModelInputs.loadOrGenerate(input, random: random, seed: seed, for: a, file: reference)
-            let ya = try a.run(inputs), yb = try b.run(inputs)
+            let ya = try a.run(inputs, batchSize: batch ?? .max), yb = try b.run(inputs, batchSize: batch ?? .max)
             let results = zip(a.outputNames, zip(ya, yb)).map { name, pair in
                 Equivalence.compare(name: name, reference: pair.0, candidate: pair.1, atol: atol, rtol: rtol)
             }

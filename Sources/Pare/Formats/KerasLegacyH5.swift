@@ -69,7 +69,11 @@ public enum KerasLegacyH5 {
             throw PareError(file: path, object: weightsGroup.path, "has no 'layer_names' attribute")
         }
         var layers: [LayerWeights] = []
+        var notes: [String] = []
         for name in layerNames {
+            if let problem = NameRules.problem(withName: name) {
+                throw PareError(file: path, object: weightsGroup.path + " attribute layer_names", "lists \(problem)")
+            }
             guard weightsGroup.contains(name) else {
                 throw PareError(file: path, object: weightsGroup.path, "layer '\(name)' is listed in layer_names but has no group")
             }
@@ -77,12 +81,20 @@ public enum KerasLegacyH5 {
             let weightNames = try nameList(group, "weight_names")?.values ?? []
             var weights: [Weight] = []
             for weightName in weightNames {
+                if let problem = NameRules.problem(withPath: weightName) {
+                    throw PareError(file: path, object: group.path + " attribute weight_names", "lists \(problem)")
+                }
                 guard group.contains(weightName) else {
                     throw PareError(file: path, object: group.path, "weight '\(weightName)' is listed in weight_names but missing")
                 }
                 let dataset = try group.dataset(weightName)
                 weights.append(Weight(name: weightName, tensor: try StoredNodeIO.tensor(of: dataset, legacyKeras: true),
                                       attributes: try StoredNodeIO.attributes(of: dataset)))
+            }
+            // Keras loads only what weight_names lists; anything else in the group is left out, and said so.
+            let unlisted = try StoredNodeIO.datasetPaths(in: group).filter { !weightNames.contains($0) }
+            if !unlisted.isEmpty {
+                notes.append("layer '\(name)' holds datasets weight_names does not list (\(unlisted.prefix(5).joined(separator: ", "))\(unlisted.count > 5 ? ", …" : "")); Keras ignores them and so does Pare: they are not written")
             }
             let extras = try StoredNodeIO.attributes(of: group, except: chunkNames(group, "weight_names"))
             layers.append(LayerWeights(name: name, weights: weights, extraAttributes: extras))
@@ -91,6 +103,7 @@ public enum KerasLegacyH5 {
         let model = Model(format: .kerasLegacyH5, kind: config == nil ? .weightsOnly : .fullModel,
                           sourcePath: path, layers: layers)
         model.config = config
+        model.readNotes = notes
         model.originalConfigText = configText
         model.nameListEncoding = encoding
         let isRootWeights = weightsGroup.path == "/"

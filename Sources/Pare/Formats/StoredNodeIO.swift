@@ -57,6 +57,25 @@ enum StoredNodeIO {
         return .group(name: name, attributes: try attributes(of: group), children: children)
     }
 
+    /// Paths (relative to `group`) of every dataset below it.
+    static func datasetPaths(in group: HDF5Group) throws -> [String] {
+        var guardian = WalkGuard()
+        var paths: [String] = []
+        func visit(_ g: HDF5Group, prefix: String) throws {
+            guard case .first = try guardian.enter(g) else { return }
+            defer { guardian.leave(g) }
+            for (child, kind) in try g.children() {
+                switch kind {
+                case .dataset: paths.append(prefix + child)
+                case .group: try visit(try g.group(child), prefix: prefix + child + "/")
+                case .other: break
+                }
+            }
+        }
+        try visit(group, prefix: "")
+        return paths
+    }
+
     static func write(_ node: StoredNode, into parent: HDF5Group, options: DatasetOptions) throws {
         switch node {
         case let .group(name, attrs, children):

@@ -14,10 +14,30 @@ public final class Interpreter {
     public private(set) var layerSeconds: [String: Double] = [:]
     /// Called after each layer call with its path, inputs and output (calibration statistics, folding).
     public var observer: ((String, [FloatArray], FloatArray) -> Void)?
+    /// Bytes one example needs at most: every layer's output held at once, plus each convolution's
+    /// im2col matrix (an upper bound: values are freed after their last use). nil if it overflows.
+    public let bytesPerExample: Int?
+    /// The layer call with the largest output, named when one example does not fit the budget.
+    private let largestCall: String
+    /// Values in the largest layer output or im2col matrix of one example.
+    private let largestElements: Int
 
-    public init(_ model: Model) throws {
+    /// The model, kept when its config leaves dimensions open: it is specialized to each batch's shapes.
+    private let model: Model
+    private let needsConcreteShapes: Bool
+    private var specialized: (shapes: [[Int]], interpreter: Interpreter)?
+
+    public convenience init(_ model: Model) throws {
+        try self.init(model, inputShapes: nil)
+    }
+
+    /// With `inputShapes` (per input layer, without the batch axis) the config's open dimensions are
+    /// fixed, every weight is checked against the concrete shapes, and every shape must be known:
+    /// kernels then index only memory whose size they have been told.
+    private init(_ model: Model, inputShapes: [String: [Int?]]?) throws {
         file = model.sourcePath
-        let checked = try CheckedModel(model)
+        self.model = model
+        let checked = try CheckedModel(model, inputShapes: inputShapes)
         guard let arch = checked.architecture, let analysis = checked.analysis else {
             throw PareError(file: model.sourcePath, "a weights-only file has no architecture to run")
         }
@@ -26,9 +46,17 @@ public final class Interpreter {
                             "\(problem.reason); Pare's interpreter cannot run this model")
         }
         architecture = arch
+        let openCall = analysis.calls.first { call in
+            call.output.map { $0.contains(nil) } ?? true || call.inputs.contains { $0.contains(nil) }
+        }
+        needsConcreteShapes = openCall != nil
+        if let openCall, inputShapes != nil {
+            throw PareError(file: model.sourcePath, object: "layer '\(openCall.path)' (\(openCall.className))",
+                            "its shapes stay unknown even for this batch (inputs \(openCall.inputs.map(describe)))")
+        }
         let major = Int(model.kerasVersion?.split(separator: ".").first ?? "3") ?? 3
         var ops: [String: LayerOp] = [:]
-        for (path, node) in arch.allLayers() where node.nested == nil && node.className != "InputLayer" {
+        for (path, node) in arch.allLayers() where node.nested == nil && node.className != "InputLayer" && !needsConcreteShapes {
             guard let output = analysis.calls(of: path).first?.output else {
                 throw PareError(file: model.sourcePath, object: "layer '\(path)'", "its output shape cannot be inferred")
             }
@@ -39,6 +67,7 @@ public final class Interpreter {
             }
         }
         self.ops = ops
+        (bytesPerExample, largestCall, largestElements) = Self.memoryPerExample(analysis)
         inputs = arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) }
         outputNames = arch.outputs.map { $0.layer }
     }
@@ -61,6 +90,16 @@ public final class Interpreter {
                 throw PareError(file: file, object: "input '\(input.name)'", "batch of \(value.batch) differs from the first input's \(values[0].batch)")
             }
         }
+        if needsConcreteShapes {
+            let concrete = try specializedInterpreter(for: values)
+            concrete.observer = observer
+            concrete.profiling = profiling
+            defer {
+                for (path, seconds) in concrete.layerSeconds { layerSeconds[path, default: 0] += seconds }
+                concrete.layerSeconds = [:]
+            }
+            return try concrete.run(values)
+        }
         do {
             return try evaluate(architecture, inputs: values, prefix: "")
         } catch let error as InterpreterError {
@@ -68,9 +107,22 @@ public final class Interpreter {
         }
     }
 
-    /// Runs in batches of `batchSize` examples (bounding memory) and joins the results.
-    public func run(_ values: [FloatArray], batchSize: Int) throws -> [FloatArray] {
+    /// This model with its open dimensions fixed to those of `values` (cached for the next batch).
+    private func specializedInterpreter(for values: [FloatArray]) throws -> Interpreter {
+        let shapes = values.map { Array($0.shape.dropFirst()) }
+        if let specialized, specialized.shapes == shapes { return specialized.interpreter }
+        let given = Dictionary(zip(inputs.map(\.name), shapes.map { $0.map(Optional.some) }), uniquingKeysWith: { a, _ in a })
+        let concrete = try Interpreter(model, inputShapes: given)
+        specialized = (shapes, concrete)
+        return concrete
+    }
+
+    /// Runs in batches of at most `batchSize` examples, fewer when the memory budget needs it
+    /// (activations of one step take at most half the budget), and joins the results.
+    public func run(_ values: [FloatArray], batchSize: Int = .max) throws -> [FloatArray] {
         let n = values.first?.batch ?? 0
+        let planner = needsConcreteShapes && values.count == inputs.count ? try specializedInterpreter(for: values) : self
+        let batchSize = try planner.stepSize(requested: batchSize, examples: n)
         guard batchSize > 0, n > batchSize else { return try run(values) }
         var parts: [[FloatArray]] = []
         var start = 0
@@ -80,6 +132,61 @@ public final class Interpreter {
             start = range.upperBound
         }
         return (0..<parts[0].count).map { i in FloatArray.joined(parts.map { $0[i] }) }
+    }
+
+    /// The examples per step that fit the memory budget; throws when one example does not fit, or
+    /// the outputs of all of them would not.
+    func stepSize(requested: Int, examples: Int) throws -> Int {
+        let budget = MemoryBudget.limit
+        guard let perExample = bytesPerExample else {
+            try MemoryBudget.require(nil, for: "running one example", file: file)
+            return 1
+        }
+        try MemoryBudget.require(perExample, for: "running one example (largest layer output: \(largestCall))", file: file)
+        let outputBytes = outputElementsPerExample.flatMap { per in
+            per.multipliedReportingOverflow(by: max(1, examples)).overflow ? nil : per * max(1, examples)
+        }.flatMap { $0.multipliedReportingOverflow(by: 4).overflow ? nil : $0 * 4 }
+        try MemoryBudget.require(outputBytes, for: "the outputs of \(examples) examples", file: file)
+        // OpenBLAS takes 32-bit sizes: one step's largest matrix must stay below 2^31 values.
+        guard largestElements < Int(Int32.max) else {
+            throw PareError(file: file, "layer \(largestCall) has \(largestElements) values per example; Pare's interpreter handles up to 2^31")
+        }
+        let gemmCap = Int(Int32.max) / max(1, largestElements)
+        return max(1, min(requested, budget / 2 / max(1, perExample), gemmCap))
+    }
+
+    /// Output elements of one example (nil if a dimension is unknown or the count overflows).
+    private var outputElementsPerExample: Int? {
+        let analysis = GraphAnalysis.run(architecture)
+        var total = 0
+        for shape in analysis.outputs {
+            guard let shape, let elements = LayerKinds.product(shape.map { $0 ?? 1 }) else { return nil }
+            let (sum, o) = total.addingReportingOverflow(elements)
+            if o { return nil }
+            total = sum
+        }
+        return total
+    }
+
+    static func memoryPerExample(_ analysis: GraphAnalysis) -> (Int?, String, Int) {
+        var total = 0
+        var largest = (elements: 0, path: "")
+        var widest = 0
+        for call in analysis.calls {
+            guard let output = call.output else { continue }
+            guard let elements = LayerKinds.product(output.map { $0 ?? 1 }) else { return (nil, call.path, Int.max) }
+            if elements > largest.elements { largest = (elements, call.path) }
+            // im2col of a convolution: one row per output position, kernel area × input channels wide.
+            let channels = max(1, output.last.flatMap { $0 } ?? 1)
+            let im2col = ["Conv2D", "Conv1D", "Conv2DTranspose", "SeparableConv2D"].contains(call.className) ? (call.macs ?? 0) / channels : 0
+            widest = max(widest, elements, im2col)
+            guard let bytes = LayerKinds.product([elements + im2col, 4]) else { return (nil, call.path, Int.max) }
+            let (sum, o) = total.addingReportingOverflow(bytes)
+            if o { return (nil, call.path, Int.max) }
+            total = sum
+        }
+        let shapeText = analysis.calls.first { $0.path == largest.path }?.output.map(describe) ?? "?"
+        return (total, "'\(largest.path)' \(shapeText)", widest)
     }
 
     private func evaluate(_ arch: Architecture, inputs given: [FloatArray], prefix: String) throws -> [FloatArray] {

@@ -46,6 +46,39 @@ struct LayerOp {
         if className == "Conv2DTranspose", let op = config["output_padding"], !op.isNull {
             throw InterpreterError.unsupported("Conv2DTranspose output_padding (layer '\(path)')")
         }
+        try checkChannelParameters()
+    }
+
+    /// Per-channel parameters must match the channels the layer sees (its shapes are concrete here):
+    /// the kernels index them by channel without bounds checks.
+    private func checkChannelParameters() throws {
+        let rank = outputShape.count
+        let channels = outputShape.last.flatMap { $0 }
+        if let bias = weights["bias"], let channels, bias.count != channels {
+            throw InterpreterError.badInput("layer '\(path)': bias of \(bias.count) values for \(channels) output channels")
+        }
+        if className == "BatchNormalization" {
+            var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
+            axis = axis < 0 ? rank + 1 + axis : axis
+            guard axis >= 1, axis <= rank, let n = outputShape[axis - 1] else {
+                throw InterpreterError.unsupported("BatchNormalization axis \(axis) of a rank-\(rank + 1) tensor (layer '\(path)')")
+            }
+            for role in ["gamma", "beta", "moving_mean", "moving_variance"] {
+                if let w = weights[role], w.count != n {
+                    throw InterpreterError.badInput("layer '\(path)': \(role) has \(w.count) values for \(n) channels")
+                }
+            }
+            guard weights["moving_mean"] != nil, weights["moving_variance"] != nil else {
+                throw InterpreterError.badInput("layer '\(path)': moving statistics missing")
+            }
+        }
+        if className == "Rescaling" {
+            for key in ["scale", "offset"] {
+                if let list = config[key]?.arrayValue, list.count != 1, list.count != (channels ?? -1) {
+                    throw InterpreterError.badInput("layer '\(path)': \(key) lists \(list.count) values for \(channels.map(String.init) ?? "?") channels")
+                }
+            }
+        }
     }
 
     func ints(_ key: String, _ fallback: [Int]) -> [Int] { LayerKinds.ints(config[key], count: 2) ?? fallback }

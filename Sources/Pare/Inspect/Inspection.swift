@@ -79,7 +79,7 @@ extension Inspection {
                                             sparsity: weight.tensor.count == 0 ? 0 : Double(zeros) / Double(weight.tensor.count)))
             }
             for unit in checked.weightUnits where unit.path == layer.name || unit.path.hasPrefix(layer.name + "/") {
-                if let dead = deadChannels(unit, bytes: { bytes[$0.name]! }) { deadRows.append(dead) }
+                if let dead = deadChannels(unit, bytes: { bytes[$0.name] ?? [] }) { deadRows.append(dead) }
             }
         }
         var rows: [LayerRow] = []
@@ -91,8 +91,8 @@ extension Inspection {
                     : calls.map { $0.output.map(describe) ?? "?" }
                 let inbound = node.calls.map { $0.map(\.description) }
                 let macs: Int? = node.nested != nil
-                    ? analysis.calls.filter { $0.path.hasPrefix(path + "/") }.reduce(Optional(0)) { acc, c in acc.flatMap { a in c.macs.map { a + $0 } } }
-                    : calls.reduce(Optional(0)) { acc, c in acc.flatMap { a in c.macs.map { a + $0 } } }
+                    ? LayerKinds.sum(analysis.calls.filter { $0.path.hasPrefix(path + "/") }.map(\.macs))
+                    : LayerKinds.sum(calls.map(\.macs))
                 rows.append(LayerRow(path: path, className: node.className, outputShapes: shapes, inbound: inbound,
                                      parameters: checked.parameters(of: path), macs: macs))
             }
@@ -108,7 +108,7 @@ extension Inspection {
             writer: writerDescription(model), kerasVersion: model.kerasVersion, backend: model.backend,
             modelName: checked.architecture?.name, modelClass: checked.architecture?.className,
             layers: rows, weights: weightRows, deadChannels: deadRows, totalParameters: model.parameterCount,
-            totalMACs: checked.architecture == nil || topMacs.contains(where: { $0 == nil }) ? nil : topMacs.map { $0! }.reduce(0, +),
+            totalMACs: checked.architecture == nil ? nil : LayerKinds.sum(topMacs),
             macsNote: macsDefinition, optimizerTensors: optimizerTensors.count,
             optimizerParameters: optimizerTensors.reduce(0) { $0 + $1.tensor.count },
             unsupportedLayers: checked.analysis?.problems.map(\.description) ?? [])

@@ -55,12 +55,16 @@ private struct Parser {
     mutating func object(depth: Int) throws -> JSON {
         position += 1
         var pairs: [(String, JSON)] = []
+        var keys = Set<String>()
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(pairs) }
         while true {
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key") }
             let key = try string()
+            // Python keeps the last of two equal keys and Pare would keep the first: the file would
+            // mean two models. Keras never writes one.
+            guard keys.insert(key).inserted else { throw error("the key \"\(key)\" appears twice in one object") }
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1

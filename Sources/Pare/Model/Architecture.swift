@@ -99,6 +99,7 @@ extension Architecture {
         guard let name = entry["name"]?.stringValue ?? config["name"]?.stringValue else {
             throw ArchitectureError(object: path, problem: "\(className) layer without a name")
         }
+        try checkLayerName(name, object: path)
         var nested: Architecture?
         if className == "Sequential" {
             nested = try parseSequential(config, path: path + "/" + name)
@@ -107,6 +108,18 @@ extension Architecture {
         }
         return LayerNode(name: name, className: className, config: config, calls: [], nested: nested)
     }
+
+    /// Pare names nested layers `outer/inner` and Keras refuses `/` in layer names, so a name with
+    /// one (or an empty name) could only address the wrong layer: refused.
+    static func checkLayerName(_ name: String, object: String) throws {
+        guard !name.isEmpty else { throw ArchitectureError(object: object, problem: "a layer with an empty name") }
+        guard !name.contains("/") else {
+            throw ArchitectureError(object: object + "/" + name, problem: "a layer name containing '/', which Keras does not allow")
+        }
+    }
+
+    /// Node and tensor indices count call sites and outputs: far below this.
+    static let maxIndex = 1 << 20
 
     static func parseSequential(_ config: JSON, path: String) throws -> Architecture {
         // Keras <= 2.2.2 stored the layer list itself; later versions {"name": ..., "layers": [...]}.
@@ -120,6 +133,9 @@ extension Architecture {
         var previous: TensorRef?
         for (i, entry) in entries.enumerated() {
             var node = try layerNode(entry, path: path)
+            guard layers.allSatisfy({ $0.name != node.name }) else {
+                throw ArchitectureError(object: path + "/" + node.name, problem: "layer name used twice")
+            }
             if node.className == "InputLayer" {
                 guard i == 0 else { throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer") }
                 guard let shape = batchShape(node.config) else {
@@ -177,6 +193,9 @@ extension Architecture {
         }
         let inputs = try parseRefList(config["input_layers"], object: path + " input_layers")
         let outputs = try parseRefList(config["output_layers"], object: path + " output_layers")
+        guard !inputs.isEmpty, !outputs.isEmpty else {
+            throw ArchitectureError(object: path, problem: "a model needs at least one input and one output")
+        }
         // Node indices count a layer's call sites, but tf.keras numbers a nested model's external
         // calls from 1 (node 0 is the model's own construction). Shift where indices overflow.
         var maxNode: [String: Int] = [:]
@@ -220,7 +239,7 @@ extension Architecture {
                       let n = parts[1].intValue, let t = parts[2].intValue else {
                     throw ArchitectureError(object: object, problem: "malformed inbound node entry \(item.serialized())")
                 }
-                return TensorRef(layer: name, node: n, tensor: t)
+                return try checkedRef(name, n, t, object: object)
             }
         }
         guard let args = node["args"] else { throw ArchitectureError(object: object, problem: "malformed inbound node \(node.serialized().prefix(200))") }
@@ -239,7 +258,7 @@ extension Architecture {
                       let name = history[0].stringValue, let n = history[1].intValue, let t = history[2].intValue else {
                     throw ArchitectureError(object: object, problem: "keras tensor without a valid keras_history")
                 }
-                refs.append(TensorRef(layer: name, node: n, tensor: t))
+                refs.append(try checkedRef(name, n, t, object: object))
             }
         default:
             break
@@ -255,7 +274,14 @@ extension Architecture {
                   let n = parts[1].intValue, let t = parts[2].intValue else {
                 throw ArchitectureError(object: object, problem: "malformed entry \(item.serialized())")
             }
-            return TensorRef(layer: name, node: n, tensor: t)
+            return try checkedRef(name, n, t, object: object)
         }
+    }
+
+    static func checkedRef(_ name: String, _ node: Int, _ tensor: Int, object: String) throws -> TensorRef {
+        guard (0...maxIndex).contains(node), (0...maxIndex).contains(tensor) else {
+            throw ArchitectureError(object: object, problem: "refers to node \(node), tensor \(tensor) of '\(name)': out of range")
+        }
+        return TensorRef(layer: name, node: node, tensor: tensor)
     }
 }

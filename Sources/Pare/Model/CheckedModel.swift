@@ -13,17 +13,31 @@ struct CheckedModel {
     let analysis: GraphAnalysis?
     let weightUnits: [WeightUnit]
 
-    init(_ model: Model) throws {
+    /// `inputShapes` replaces the config's input shapes (without the batch axis) by the ones a batch
+    /// has, so that dimensions the config leaves open (None) are known and the weights checked against them.
+    init(_ model: Model, inputShapes: [String: [Int?]]? = nil) throws {
         self.model = model
+        // Layers and weights are found by name: a repeated name would stand for two things.
+        var layerNames = Set<String>()
+        for layer in model.layers {
+            guard layerNames.insert(layer.name).inserted else {
+                throw PareError(file: model.sourcePath, object: "layer '\(layer.name)'", "is stored twice")
+            }
+            var weightNames = Set<String>()
+            for weight in layer.weights where !weightNames.insert(weight.name).inserted {
+                throw PareError(file: model.sourcePath, object: "layer '\(layer.name)' weight '\(weight.name)'", "is stored twice")
+            }
+        }
         guard let config = model.config else {
             architecture = nil
             analysis = nil
             weightUnits = model.layers.filter { !$0.weights.isEmpty }.map { WeightUnit(path: $0.name, className: nil, weights: $0.weights) }
             return
         }
-        let arch: Architecture
+        var arch: Architecture
         do {
             arch = try Architecture.parse(config)
+            if let inputShapes { arch.inputShapes.merge(inputShapes) { _, given in given } }
         } catch let error as ArchitectureError {
             throw PareError(file: model.sourcePath, object: "model_config", "\(error)")
         }

@@ -46,6 +46,18 @@ enum LayerKinds {
     }
 
     /// The product of `factors`, nil if it overflows.
+    /// The sum, or nil if a term is unknown or the sum overflows.
+    static func sum(_ terms: [Int?]) -> Int? {
+        var total = 0
+        for term in terms {
+            guard let term else { return nil }
+            let (s, o) = total.addingReportingOverflow(term)
+            if o { return nil }
+            total = s
+        }
+        return total
+    }
+
     static func product(_ factors: [Int]) -> Int? {
         var p = 1
         for f in factors {
@@ -119,6 +131,12 @@ enum LayerKinds {
                 out = ch.map { $0 * m }
             } else {
                 guard let f = positive(c["filters"]) else { throw fail("filters missing or not positive") }
+                // Grouped convolutions split input and output channels evenly; anything else reads past the kernel.
+                let groups = c["groups"] == nil ? 1 : c["groups"]?.intValue ?? 0
+                guard cls != "Conv2D" || (1...maxParameter).contains(groups) && f % groups == 0
+                        && (ch.map { $0 % groups == 0 } ?? true) else {
+                    throw fail("groups \(groups) must be positive and divide the filters (\(f)) and input channels (\(ch.map(String.init) ?? "?"))")
+                }
                 out = f
             }
             return image(oh, ow, out, c)
@@ -171,10 +189,18 @@ enum LayerKinds {
                   target.allSatisfy({ $0 == nil || $0! == -1 || (0...maxDimension).contains($0!) }) else { throw fail("target_shape missing or out of range") }
             let known = inputs[0].contains(where: { $0 == nil }) ? nil : product(inputs[0].map { $0! })
             guard let fixed = product(target.compactMap { $0 }.filter { $0 != -1 }) else { throw fail("target_shape is too large") }
+            let open = target.filter { $0 == nil || $0 == -1 }.count
+            guard open <= 1 else { throw fail("target_shape has more than one unknown dimension") }
+            if let known {
+                // The values are only relabelled: the count must come out the same.
+                guard open == 1 ? fixed > 0 && known % fixed == 0 : known == fixed else {
+                    throw fail("target_shape \(target.map { $0 ?? -1 }) does not hold the \(known) values of its input")
+                }
+            }
             return target.map { t in t == -1 || t == nil ? known.map { fixed == 0 ? 0 : $0 / fixed } : t }
         case "Permute":
-            guard inputs.count == 1, let dims = c["dims"]?.arrayValue?.compactMap({ $0.intValue }), dims.count == inputs[0].count,
-                  Set(dims) == Set(1...dims.count) else { throw fail("dims must be a permutation of 1…\(inputs.first?.count ?? 0)") }
+            guard inputs.count == 1, let dims = c["dims"]?.arrayValue?.compactMap({ $0.intValue }), !dims.isEmpty,
+                  dims.count == inputs[0].count, Set(dims) == Set(1...dims.count) else { throw fail("dims must be a permutation of 1…\(inputs.first?.count ?? 0)") }
             return dims.map { inputs[0][$0 - 1] }
         case "ZeroPadding2D", "Cropping2D":
             let s = try rank(3)
@@ -196,6 +222,11 @@ enum LayerKinds {
             let r = inputs[0].count
             axis = axis < 0 ? r + axis : axis - 1   // Keras counts the batch axis
             guard axis >= 0, axis < r else { throw fail("axis out of range") }
+            for other in inputs.dropFirst() {
+                for d in 0..<r where d != axis {
+                    if let a = inputs[0][d], let b = other[d], a != b { throw fail("inputs \(inputs.map(describe)) differ off the axis") }
+                }
+            }
             var out = inputs[0]
             out[axis] = inputs.contains(where: { $0[axis] == nil }) ? nil : inputs.map { $0[axis]! }.reduce(0, +)
             return out
@@ -206,10 +237,11 @@ enum LayerKinds {
 
     /// ((top, bottom), (left, right)) from an int, a pair, or a pair of pairs.
     static func pairs2D(_ value: JSON?) -> (Int, Int, Int, Int)? {
-        if let v = value?.intValue { return (v, v, v, v) }
+        let range = 0...maxParameter
+        if let v = value?.intValue { return range.contains(v) ? (v, v, v, v) : nil }
         guard let list = value?.arrayValue, list.count == 2 else { return nil }
-        if let a = list[0].intValue, let b = list[1].intValue { return (a, a, b, b) }
-        guard let t = ints(list[0], count: 2), let l = ints(list[1], count: 2) else { return nil }
+        if let a = list[0].intValue, let b = list[1].intValue { return range.contains(a) && range.contains(b) ? (a, a, b, b) : nil }
+        guard let t = ints(list[0], count: 2, range: range), let l = ints(list[1], count: 2, range: range) else { return nil }
         return (t[0], t[1], l[0], l[1])
     }
 

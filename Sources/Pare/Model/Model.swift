@@ -123,6 +123,8 @@ public final class Model: @unchecked Sendable {
     public var nameListEncoding: StringEncoding
     /// `model_config` text as read; written back unchanged while `config` is unchanged.
     public var originalConfigText: String?
+    /// What reading left out or could not carry, for the user (printed as `note:` lines).
+    public var readNotes: [String] = []
     /// Groups and datasets Pare does not interpret, at the root and in the weights group; written back as they were.
     public var rootExtras: [StoredNode] = []
     public var weightsGroupExtras: [StoredNode] = []

@@ -18,7 +18,7 @@ enum PareModelJSON {
         guard let shape = json["shape"]?.arrayValue?.compactMap({ $0.intValue }) else { throw fail("attribute without shape") }
         if let strings = json["strings"]?.arrayValue {
             let e = StringEncoding(variableLength: json["vlen"]?.boolValue ?? true, utf8: json["utf8"]?.boolValue ?? true,
-                                   fixedSize: json["size"]?.intValue ?? 0,
+                                   fixedSize: min(max(0, json["size"]?.intValue ?? 0), 1 << 16),
                                    padding: json["pad"]?.stringValue == "nullpad" ? .nullPadded : json["pad"]?.stringValue == "spacepad" ? .spacePadded : .nullTerminated)
             let values = try strings.map { try $0.stringValue ?? { throw fail("attribute string is not a string") }() }
             // The writer hands libhdf5 as many strings as the shape says: the counts must agree.
@@ -90,9 +90,11 @@ enum PareModelJSON {
     static func model(_ json: JSON, path: String, tensor: (Int) throws -> Tensor, fail: (String) -> Error) throws -> Model {
         func node(_ j: JSON) throws -> StoredNode {
             if let name = j["group"]?.stringValue {
+                if let problem = NameRules.problem(withName: name) { throw fail("a group has \(problem)") }
                 return .group(name: name, attributes: try attributes(j["attributes"], fail: fail), children: try (j["children"]?.arrayValue ?? []).map(node))
             }
             guard let name = j["dataset"]?.stringValue, let i = j["tensor"]?.intValue else { throw fail("malformed node") }
+            if let problem = NameRules.problem(withName: name) { throw fail("a dataset has \(problem)") }
             return .dataset(name: name, attributes: try attributes(j["attributes"], fail: fail), tensor: try tensor(i))
         }
         guard let layout = json["source_format"]?.stringValue.flatMap(ModelLayout.init(rawValue:)),
@@ -100,8 +102,10 @@ enum PareModelJSON {
               let layerList = json["layers"]?.arrayValue else { throw fail("the model section is missing or malformed") }
         let layers = try layerList.map { l -> LayerWeights in
             guard let name = l["name"]?.stringValue, let weights = l["weights"]?.arrayValue else { throw fail("malformed layer entry") }
+            if let problem = NameRules.problem(withName: name) { throw fail("a layer has \(problem)") }
             return LayerWeights(name: name, weights: try weights.map { w in
                 guard let wn = w["name"]?.stringValue, let i = w["tensor"]?.intValue else { throw fail("malformed weight entry in layer '\(name)'") }
+                if let problem = NameRules.problem(withPath: wn) { throw fail("a weight of layer '\(name)' has \(problem)") }
                 return Weight(name: wn, tensor: try tensor(i), attributes: try attributes(w["attributes"], fail: fail))
             }, extraAttributes: try attributes(l["attributes"], fail: fail))
         }

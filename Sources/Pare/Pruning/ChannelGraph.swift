@@ -145,6 +145,15 @@ public final class ChannelGraph {
         }
         if Self.channelwise.contains(cls) {
             if ["BatchNormalization", "PReLU", "Rescaling"].contains(cls) { recordInput(path, x) }
+            // Their per-channel parameters follow the channels only when they run along the last axis.
+            if cls == "BatchNormalization" {
+                let rank = (output?.count ?? 0) + 1
+                let axis = c["axis"]?.intValue ?? c["axis"]?[0]?.intValue ?? -1
+                if axis != -1 && axis != rank - 1 { block(x, "BatchNormalization '\(path)' normalizes axis \(axis), not the channels") }
+            }
+            if cls == "PReLU", let shared = c["shared_axes"]?.arrayValue, shared.contains(where: { $0.intValue == output?.count }) {
+                block(x, "PReLU '\(path)' shares its slope across channels")
+            }
             if cls == "Activation", let a = c["activation"]?.stringValue ?? c["activation"]?["config"]?.stringValue,
                a == "softmax" || a == "log_softmax" {
                 block(x, "softmax across channels at '\(path)'")

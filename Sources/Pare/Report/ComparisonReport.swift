@@ -50,7 +50,7 @@ public struct ComparisonReport: Codable, Sendable {
             Row(layer: r.layer, className: r.className, channelsBefore: r.channelsBefore, channelsAfter: r.channelsAfter,
                 parametersBefore: r.parametersBefore, parametersAfter: r.parametersAfter,
                 nonZeroBefore: nonZero(ia, r.layer), nonZeroAfter: nonZero(ib, r.layer),
-                flopsBefore: r.macsBefore.map { 2 * $0 }, flopsAfter: r.macsAfter.map { 2 * $0 })
+                flopsBefore: r.macsBefore.flatMap { LayerKinds.product([2, $0]) }, flopsAfter: r.macsAfter.flatMap { LayerKinds.product([2, $0]) })
         }
         func side(_ m: Model, _ report: Inspection) throws -> Side {
             var accuracy: Double?
@@ -61,7 +61,7 @@ public struct ComparisonReport: Codable, Sendable {
             let size = (try? FileManager.default.attributesOfItem(atPath: m.sourcePath)[.size] as? Int) ?? 0
             return Side(file: m.sourcePath, format: m.format.rawValue, fileBytes: size, parameters: report.totalParameters,
                         nonZero: report.weights.reduce(0) { $0 + $1.parameters - $1.zeros },
-                        flops: report.totalMACs.map { 2 * $0 }, accuracy: accuracy)
+                        flops: report.totalMACs.flatMap { LayerKinds.product([2, $0]) }, accuracy: accuracy)
         }
         return ComparisonReport(before: try side(a, ia), after: try side(b, ib), rows: rows,
                                 flopsNote: "FLOPs = 2 × MACs of Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and Dense per example; bias adds, BatchNormalization, activations, pooling and merges are not counted.")

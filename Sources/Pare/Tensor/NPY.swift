@@ -112,11 +112,20 @@ public enum NPY {
         case .uint64: descr = "<u8"
         }
         let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
-        let total = 10 + header.utf8.count + 1
-        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
-        let length = header.utf8.count
-        return magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(header.utf8) + (try tensor.bytes())
+        let dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
+        // Data starts 64-aligned: the header is padded with spaces and ends with a newline.
+        func padded(prefix: Int) -> String {
+            dict + String(repeating: " ", count: (64 - (prefix + dict.utf8.count + 1) % 64) % 64) + "\n"
+        }
+        // Version 1 keeps the header length in two bytes; a longer header (a rank in the thousands) needs version 2.
+        let short = padded(prefix: 10)
+        if short.utf8.count <= 0xFFFF {
+            let length = short.utf8.count
+            return magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(short.utf8) + (try tensor.bytes())
+        }
+        let long = padded(prefix: 12)
+        let size = (0..<4).map { UInt8(truncatingIfNeeded: long.utf8.count >> (8 * $0)) }
+        return magic + [2, 0] + size + Array(long.utf8) + (try tensor.bytes())
     }
 
     /// Writes atomically (temporary file beside the target, then rename).

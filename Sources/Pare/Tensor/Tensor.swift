@@ -58,6 +58,24 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// The values as Double: floats widened exactly, integers converted numerically (labels keep
+    /// 2^64 − 1 as a huge number rather than wrapping or trapping).
+    public func doubles() throws -> [Double] {
+        let b = try bytes()
+        return b.withUnsafeBytes { raw in
+            (0..<count).map { i -> Double in
+                switch dtype {
+                case .float64: return Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
+                case .int64: return Double(raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self).littleEndian)
+                case .uint64: return Double(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
+                case .int32: return Double(raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self).littleEndian)
+                case .uint32: return Double(raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)
+                default: return Double(Tensor.float(raw, i, dtype))
+                }
+            }
+        }
+    }
+
     static func float(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: DType) -> Float {
         switch dtype {
         case .float32: return Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)

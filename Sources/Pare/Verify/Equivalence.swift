@@ -100,25 +100,11 @@ public struct Evaluation: Codable, Sendable {
         guard let predicted = Equivalence.topOne(y) else {
             throw PareError(file: file, "eval needs a model output of shape (N, classes); this one is \(y.shape)")
         }
-        let values = try labels.floats()
-        var truth: [Int]
         let classesOut = y.shape[1]
-        if labels.shape.count == 2, labels.shape[1] == classesOut, classesOut > 1 {
-            truth = (0..<labels.shape[0]).map { b in
-                let row = values[(b * classesOut)..<((b + 1) * classesOut)]
-                return row.indices.max { row[$0] < row[$1] }! - row.startIndex
-            }
-        } else if labels.shape.count == 1 || (labels.shape.count == 2 && labels.shape[1] == 1) {
-            truth = values.map { classesOut == 1 ? ($0 > 0.5 ? 1 : 0) : Int($0) }
-        } else {
-            throw PareError(file: file, "labels of shape \(labels.shape) fit neither class indices (N,) nor one-hot rows (N, \(classesOut))")
-        }
+        let classes = classesOut == 1 ? 2 : classesOut
+        let truth = try classIndices(labels, outputs: classesOut, classes: classes, file: file)
         guard truth.count == predicted.count else {
             throw PareError(file: file, "\(truth.count) labels for \(predicted.count) predictions")
-        }
-        let classes = classesOut == 1 ? 2 : classesOut
-        if let bad = truth.first(where: { $0 < 0 || $0 >= classes }) {
-            throw PareError(file: file, "label \(bad) is outside the model's \(classes) classes")
         }
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
         for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
@@ -126,6 +112,40 @@ public struct Evaluation: Codable, Sendable {
         return Evaluation(examples: truth.count, classes: classes, correct: correct,
                           accuracy: truth.isEmpty ? 0 : Double(correct) / Double(truth.count), confusion: confusion,
                           binary: classesOut == 1)
+    }
+}
+
+extension Evaluation {
+    /// The class of each example, read exactly: one-hot rows (N, classes) by their largest entry,
+    /// class indices (N,) or (N, 1) as whole numbers below `classes` (0 or 1 for a one-unit output,
+    /// as Keras's binary accuracy compares them). NaN, infinity, fractions such as 3.5 and indices
+    /// out of range are errors naming the example, never a trap or a silent truncation.
+    static func classIndices(_ labels: Tensor, outputs classesOut: Int, classes: Int, file: String) throws -> [Int] {
+        let values = try labels.doubles()
+        if labels.shape.count == 2, labels.shape[1] == classesOut, classesOut > 1 {
+            return try (0..<labels.shape[0]).map { b in
+                let row = values[(b * classesOut)..<((b + 1) * classesOut)]
+                guard row.allSatisfy(\.isFinite) else {
+                    throw PareError(file: file, object: "example \(b)", "its one-hot label holds NaN or infinity")
+                }
+                var best = row.startIndex
+                for i in row.indices where row[i] > row[best] { best = i }
+                return best - row.startIndex
+            }
+        }
+        guard labels.shape.count == 1 || (labels.shape.count == 2 && labels.shape[1] == 1) else {
+            throw PareError(file: file, "labels of shape \(labels.shape) fit neither class indices (N,) nor one-hot rows (N, \(classesOut))")
+        }
+        return try values.enumerated().map { b, value in
+            guard value.isFinite, value.rounded() == value else {
+                throw PareError(file: file, object: "example \(b)", "label \(value) is not a whole class index")
+            }
+            guard value >= 0, value < Double(classes) else {
+                let what = classesOut == 1 ? "a one-unit (binary) output takes labels 0 and 1" : "the model has \(classes) classes"
+                throw PareError(file: file, object: "example \(b)", "label \(value) is out of range: \(what)")
+            }
+            return Int(value)
+        }
     }
 }
 
@@ -148,6 +168,9 @@ public struct RandomInputs {
             throw PareError(file: file, object: "input '\(name)'", "has unknown dimensions \(describe(shape)); pass --input")
         }
         let full = [batch] + shape.map { $0! }
-        return FloatArray(shape: full, data: (0..<full.reduce(1, *)).map { _ in next() })
+        let count = LayerKinds.product(full)
+        try MemoryBudget.require(count.flatMap { LayerKinds.product([$0, 4]) }, for: "\(batch) random examples of input '\(name)'",
+                                 file: file)
+        return FloatArray(shape: full, data: (0..<(count ?? 0)).map { _ in next() })
     }
 }
