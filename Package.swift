@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(name: "fuzz-config", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/config"),
         .executableTarget(name: "fuzz-pare", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/pare"),
         .executableTarget(name: "fuzz-hdf5", dependencies: ["Pare", "HDF5", "CHDF5", "FuzzReplay"], path: "tools/fuzz/hdf5"),
-        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5"]),
         .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5", "ZIPFoundation"]),
         .testTarget(name: "CLITests", dependencies: ["pare"]),
     ],

@@ -72,8 +72,9 @@ public final class Interpreter {
         outputNames = arch.outputs.map { $0.layer }
     }
 
-    /// Runs the whole batch at once.
-    public func run(_ values: [FloatArray]) throws -> [FloatArray] {
+    /// Runs one step: the whole of `values` at once (callers go through `run(_:batchSize:)`,
+    /// which sizes steps to the memory budget).
+    private func runStep(_ values: [FloatArray]) throws -> [FloatArray] {
         guard values.count == inputs.count else {
             throw PareError(file: file, "the model has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(values.count) given")
         }
@@ -98,7 +99,7 @@ public final class Interpreter {
                 for (path, seconds) in concrete.layerSeconds { layerSeconds[path, default: 0] += seconds }
                 concrete.layerSeconds = [:]
             }
-            return try concrete.run(values)
+            return try concrete.runStep(values)
         }
         do {
             return try evaluate(architecture, inputs: values, prefix: "")
@@ -123,12 +124,12 @@ public final class Interpreter {
         let n = values.first?.batch ?? 0
         let planner = needsConcreteShapes && values.count == inputs.count ? try specializedInterpreter(for: values) : self
         let batchSize = try planner.stepSize(requested: batchSize, examples: n)
-        guard batchSize > 0, n > batchSize else { return try run(values) }
+        guard batchSize > 0, n > batchSize else { return try runStep(values) }
         var parts: [[FloatArray]] = []
         var start = 0
         while start < n {
             let range = start..<min(n, start + batchSize)
-            parts.append(try run(values.map { $0.slice(range) }))
+            parts.append(try runStep(values.map { $0.slice(range) }))
             start = range.upperBound
         }
         return (0..<parts[0].count).map { i in FloatArray.joined(parts.map { $0[i] }) }

@@ -1,0 +1,165 @@
+import Foundation
+import HDF5
+@testable import Pare
+import XCTest
+
+/// Inputs built to hurt: files that are not what they claim, names that are paths, numbers that
+/// trap, sizes that exhaust memory, outputs that are the inputs.
+final class HostileInputTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws { directory = try temporaryDirectory() }
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+        MemoryBudget.setLimit(nil)
+    }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    func message(_ body: () throws -> Void) -> String {
+        do { try body() } catch { return String(describing: error) }
+        return "no error"
+    }
+
+    // MARK: Outputs and inputs
+
+    func testAnOutputThatIsAnInputInAnySpellingIsRefused() throws {
+        let model = path("m.h5")
+        try FileManager.default.copyItem(atPath: Fixtures.path("mnist_cnn/keras3.h5"), toPath: model)
+        try FileManager.default.createSymbolicLink(atPath: path("link.h5"), withDestinationPath: model)
+        XCTAssertEqual(link(model, path("hard.h5")), 0)
+        let spellings = [model, directory.path + "/./m.h5", directory.path + "//m.h5", path("link.h5"), path("hard.h5"),
+                         "../" + directory.lastPathComponent + "/m.h5"]
+        let cwd = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(directory.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        for output in spellings + ["m.h5", "./m.h5"] {
+            let text = message { try OutputPaths.check(outputs: [output], inputs: [model]) }
+            XCTAssertTrue(text.contains("is the input"), "\(output): \(text)")
+        }
+        XCTAssertEqual(message { try OutputPaths.check(outputs: [path("new.h5")], inputs: [model]) }, "no error")
+        let twice = message { try OutputPaths.check(outputs: [path("a.csv"), directory.path + "//a.csv"], inputs: [model]) }
+        XCTAssertTrue(twice.contains("same file as the output"), twice)
+    }
+
+    func testSpecialFilesAreNeitherReadNorReplaced() throws {
+        XCTAssertEqual(mkfifo(path("fifo"), 0o600), 0)
+        let asOutput = message { try OutputPaths.check(outputs: [path("fifo")], inputs: []) }
+        XCTAssertTrue(asOutput.contains("FIFO") && asOutput.contains("regular files"), asOutput)
+        let asInput = message { _ = try ModelFile.read(path("fifo")) }
+        XCTAssertTrue(asInput.contains("FIFO") && asInput.hasPrefix(path("fifo")), asInput)
+        let asConfig = message { _ = try ModelFile.readArchitecture(path("fifo")) }
+        XCTAssertTrue(asConfig.contains("FIFO"), asConfig)
+        let device = message { try OutputPaths.check(outputs: ["/dev/null"], inputs: []) }
+        XCTAssertTrue(device.contains("character device"), device)
+        let directoryInput = message { _ = try ModelFile.read(directory.path) }
+        XCTAssertTrue(directoryInput.contains("a directory"), directoryInput)
+    }
+
+    // MARK: Memory
+
+    func testEveryReadIsCheckedAgainstTheMemoryBudget() throws {
+        MemoryBudget.setLimit(100_000)
+        for file in ["mnist_cnn/keras3.h5", "mnist_cnn/model.keras", "mnist_cnn/model.weights.h5"] {
+            let text = message { _ = try ModelFile.check(Fixtures.path(file)) }
+            XCTAssertTrue(text.contains("over the memory budget of 97.7 KiB (100000 bytes)"), "\(file): \(text)")
+        }
+        let packed = path("m.pare")
+        MemoryBudget.setLimit(nil)
+        try PareFile.write(try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5")), to: packed)
+        MemoryBudget.setLimit(100_000)
+        let pare = message { _ = try ModelFile.check(packed) }
+        XCTAssertTrue(pare.contains("tensor") && pare.contains("over the memory budget"), pare)
+        let npy = message { _ = try NPY.read(Fixtures.path("data/mnist_x.npy")) }
+        XCTAssertTrue(npy.contains("over the memory budget"), npy)
+        let random = message {
+            var generator = RandomInputs(seed: 0)
+            _ = try generator.array(batch: 1_000_000_000, shape: [28, 28, 1], name: "x", file: "m.h5")
+        }
+        XCTAssertTrue(random.contains("1000000000 random examples") && random.contains("over the memory budget"), random)
+    }
+
+    func testTheInterpreterBatchesWithinTheBudgetAndRefusesOneExampleTooLarge() throws {
+        let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        let interpreter = try Interpreter(model)
+        let perExample = try XCTUnwrap(interpreter.bytesPerExample)
+        XCTAssertGreaterThan(perExample, 28 * 28 * 32 * 4, "at least the first conv's output")
+        MemoryBudget.setLimit(perExample * 2 * 10)
+        XCTAssertEqual(try interpreter.stepSize(requested: .max, examples: 1000), 10)
+        XCTAssertEqual(try interpreter.stepSize(requested: 4, examples: 1000), 4)
+        // Steps of 10 give the result of one pass (up to the GEMM's summation order).
+        let x = try ModelInputs.load([Fixtures.path("data/mnist_x.npy")])[0].slice(0..<32)
+        let batched = try interpreter.run([x])[0]
+        MemoryBudget.setLimit(nil)
+        let whole = try interpreter.run([x], batchSize: .max)[0]
+        XCTAssertEqual(batched.shape, [32, 10])
+        XCTAssertLessThan(zip(batched.data, whole.data).map { abs($0 - $1) }.max() ?? 1, 1e-5)
+        MemoryBudget.setLimit(perExample - 1)
+        let text = message { _ = try interpreter.run([x]) }
+        XCTAssertTrue(text.contains("running one example") && text.contains("over the memory budget"), text)
+    }
+
+    func testSizesParseAsMaxMemoryTakesThem() {
+        XCTAssertEqual(MemoryBudget.parseSize("512M"), 512 << 20)
+        XCTAssertEqual(MemoryBudget.parseSize("4G"), 4 << 30)
+        XCTAssertEqual(MemoryBudget.parseSize("1.5GiB"), 3 << 29)
+        XCTAssertEqual(MemoryBudget.parseSize("100000"), 100_000)
+        for bad in ["", "-1", "0", "G", "1e30", "nan", "4X"] { XCTAssertNil(MemoryBudget.parseSize(bad), bad) }
+    }
+
+    // MARK: Values and names
+
+    func testLabelsAreReadExactly() throws {
+        let predictions = FloatArray(shape: [3, 4], data: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1])
+        func labels(_ values: [Double]) -> Tensor {
+            var bytes: [UInt8] = []
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
+            return Tensor(dtype: .float64, shape: [values.count], bytes: bytes)
+        }
+        XCTAssertEqual(try Evaluation.of(predictions: predictions, labels: labels([0, 1, 3]), file: "y.npy").correct, 3)
+        for (values, expected) in [([0, 1, .nan], "example 2: label nan is not a whole class index"),
+                                   ([0, 3.5, 3], "example 1: label 3.5 is not a whole class index"),
+                                   ([0, 1, 4], "example 2: label 4.0 is out of range"),
+                                   ([-1, 1, 3], "example 0: label -1.0 is out of range"),
+                                   ([0, .infinity, 3], "example 1: label inf is not a whole class index")] {
+            let text = message { _ = try Evaluation.of(predictions: predictions, labels: labels(values), file: "y.npy") }
+            XCTAssertTrue(text.contains(expected), text)
+        }
+        let huge = Tensor(dtype: .uint64, shape: [3], bytes: [UInt8](repeating: 0xFF, count: 24))
+        let text = message { _ = try Evaluation.of(predictions: predictions, labels: huge, file: "y.npy") }
+        XCTAssertTrue(text.contains("out of range"), text)
+    }
+
+    func testLayerNamesThatArePathsAreRefused() throws {
+        func config(_ names: [String]) throws -> JSON {
+            let layers = names.enumerated().map { i, name in
+                i == 0 ? "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"\(name)\", \"batch_shape\": [null, 4]}}"
+                    : "{\"class_name\": \"Dense\", \"config\": {\"name\": \"\(name)\", \"units\": 2}}"
+            }
+            return try JSON.parse("{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": [\(layers.joined(separator: ","))]}}")
+        }
+        XCTAssertNoThrow(try Architecture.parse(try config(["in", "a", "b"])))
+        XCTAssertTrue(message { _ = try Architecture.parse(try config(["in", "a/b"])) }.contains("containing '/'"))
+        XCTAssertTrue(message { _ = try Architecture.parse(try config(["in", ""])) }.contains("empty name"))
+        XCTAssertTrue(message { _ = try Architecture.parse(try config(["in", "a", "a"])) }.contains("used twice"))
+        XCTAssertNil(NameRules.problem(withPath: "dense/kernel:0"))
+        for bad in ["/model_weights/x", "a//b", "a/../b", "./a", ""] { XCTAssertNotNil(NameRules.problem(withPath: bad), bad) }
+    }
+
+    func testDuplicateJSONKeysAreRefused() {
+        let text = message { _ = try JSON.parse("{\"units\": 2, \"units\": 3}") }
+        XCTAssertTrue(text.contains("appears twice"), text)
+    }
+
+    func testALegacyModelConfigMustBeOneString() throws {
+        let copy = path("array.h5")
+        try FileManager.default.copyItem(atPath: Fixtures.path("mnist_cnn/keras3.h5"), toPath: copy)
+        do {
+            let root = try HDF5File.open(copy, writable: true).root()
+            let text = try XCTUnwrap(root.attribute("model_config").singleString)
+            try root.setAttribute("model_config", .strings([text, text], shape: [2], encoding: .variableUTF8))
+        }
+        let text = message { _ = try ModelFile.read(copy) }
+        XCTAssertTrue(text.contains("model_config") && text.contains("array of 2 strings"), text)
+    }
+}
