@@ -46,6 +46,9 @@ public final class Interpreter {
                             "\(problem.reason); Pare's interpreter cannot run this model")
         }
         architecture = arch
+        // Every weight is held as float32 while the model runs.
+        try MemoryBudget.require(LayerKinds.product([model.parameterCount, 4]), for: "the model's weights as float32",
+                                 file: model.sourcePath)
         let openCall = analysis.calls.first { call in
             call.output.map { $0.contains(nil) } ?? true || call.inputs.contains { $0.contains(nil) }
         }

@@ -67,7 +67,13 @@ public enum PareFile {
             let modelJSON = try PareModelJSON.model(model) { tensor in
                 let index = entries.count
                 let codecOptions = TensorCodec.Options(int8: options.int8, denseAbove: options.denseAbove)
-                let encoded = try TensorCodec.encode(tensor, codecOptions)
+                let encoded: TensorCodec.Encoded
+                do {
+                    encoded = try TensorCodec.encode(tensor, codecOptions)
+                } catch let bad as TensorCodec.QuantizationError {
+                    throw PareError(file: model.sourcePath, object: "tensor \(index) (shape \(tensor.shape))",
+                                    "holds \(bad.value) at element \(bad.index), which int8 cannot represent: pack without --int8")
+                }
                 var streams: [JSON] = []
                 var stored = 0
                 for raw in encoded.streams {

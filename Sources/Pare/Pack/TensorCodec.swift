@@ -119,8 +119,17 @@ enum TensorCodec {
         return Encoded(encoding: .bitmask, nonzero: nonzero, streams: [m, packed(bytes, mask: m, count: n, nonzero: nonzero, size: b)])
     }
 
+    struct QuantizationError: Error {
+        let index: Int
+        let value: Float
+    }
+
     static func quantize(_ tensor: Tensor, mask m: [UInt8], nonzero: Int, density: Double, options: Options) throws -> Encoded {
         let w = try tensor.floats()
+        // int8 has no NaN or infinity: storing 0 in their place would change the model silently.
+        if let bad = w.firstIndex(where: { !$0.isFinite }) {
+            throw QuantizationError(index: bad, value: w[bad])
+        }
         let n = w.count, channels = tensor.shape.last ?? 1
         var maxAbs = [Float](repeating: 0, count: channels)
         for (j, v) in w.enumerated() { maxAbs[j % channels] = max(maxAbs[j % channels], abs(v)) }

@@ -30,6 +30,9 @@ public enum PruneJob {
     /// activation criteria) and picks the groups to remove.
     public static func plan(_ model: Model, selection: PruneSelection, criterion: PruneCriterion,
                             calibration: [FloatArray]?) throws -> (Planner, PrunePlan) {
+        // Verification holds the original, the masked and the pruned model, each run as float32.
+        try MemoryBudget.require(LayerKinds.product([model.parameterCount, 4, 3]),
+                                 for: "pruning (the original, masked and pruned weights as float32)", file: model.sourcePath)
         let planner = try Planner(model)
         var activation: [Int: Double]?
         if criterion.needsCalibration, selection.usesCriterion, let calibration {

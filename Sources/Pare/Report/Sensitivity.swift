@@ -66,6 +66,7 @@ public enum SensitivitySweep {
             case .all: return Array(0...maxRemovable)
             case .automatic: return maxRemovable <= 128 ? Array(0...maxRemovable) : Steps.count(65).values(maxRemovable: maxRemovable)
             case let .count(n):
+                if n > maxRemovable { return Array(0...maxRemovable) }
                 let ks = (0..<n).map { Int((Double($0) * Double(maxRemovable) / Double(max(1, n - 1))).rounded()) }
                 return Array(Set(ks)).sorted()
             case let .list(ks): return Array(Set(ks)).sorted()
@@ -166,6 +167,7 @@ public enum SensitivitySweep {
 extension Model {
     /// A copy whose tensors hold their bytes (read from the file once, here).
     public func materialized() throws -> Model {
+        try MemoryBudget.require(LayerKinds.product([parameterCount, 8]), for: "holding every weight in memory", file: sourcePath)
         let m = copy()
         for l in m.layers.indices {
             for w in m.layers[l].weights.indices {

@@ -102,6 +102,7 @@ public struct Evaluation: Codable, Sendable {
         }
         let classesOut = y.shape[1]
         let classes = classesOut == 1 ? 2 : classesOut
+        try MemoryBudget.require(LayerKinds.product([classes, classes, 8]), for: "a confusion matrix of \(classes) classes", file: file)
         let truth = try classIndices(labels, outputs: classesOut, classes: classes, file: file)
         guard truth.count == predicted.count else {
             throw PareError(file: file, "\(truth.count) labels for \(predicted.count) predictions")
