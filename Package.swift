@@ -23,10 +23,12 @@ let package = Package(
         .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CPareZlib", "ZIPFoundation"]),
         // glibc calls Swift cannot make: mallopt (macro constants) and prctl (variadic).
         .systemLibrary(name: "CProcess"),
-        .executableTarget(name: "pare", dependencies: [
-            "Pare", "HDF5", "CProcess",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "pare",
+            dependencies: [
+                "Pare", "HDF5", "CProcess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // libFuzzer harnesses (tools/fuzz/README.md): replay tools in a plain build, fuzzers with
         // -sanitize=fuzzer -DFUZZING.
         .target(name: "FuzzerDriver", path: "tools/fuzz/driver"),
@@ -34,7 +36,8 @@ let package = Package(
         .executableTarget(name: "fuzz-npy", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/npy"),
         .executableTarget(name: "fuzz-config", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/config"),
         .executableTarget(name: "fuzz-pare", dependencies: ["Pare", "FuzzReplay"], path: "tools/fuzz/pare"),
-        .executableTarget(name: "fuzz-hdf5", dependencies: ["Pare", "HDF5", "CHDF5", "FuzzReplay"], path: "tools/fuzz/hdf5"),
+        .executableTarget(
+            name: "fuzz-hdf5", dependencies: ["Pare", "HDF5", "CHDF5", "FuzzReplay"], path: "tools/fuzz/hdf5"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5"]),
         .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5", "ZIPFoundation"]),
         .testTarget(name: "CLITests", dependencies: ["pare"]),

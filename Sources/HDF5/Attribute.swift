@@ -23,7 +23,8 @@ public struct StringEncoding: Equatable, Sendable {
     /// What h5py 3 writes for a Python `str`.
     public static let variableUTF8 = StringEncoding(variableLength: true, utf8: true)
     /// What h5py writes for a numpy array of `bytes` (`np.asarray([b"a", b"bc"])`).
-    public static let fixedASCII = StringEncoding(variableLength: false, utf8: false, fixedSize: 0, padding: .nullPadded)
+    public static let fixedASCII = StringEncoding(
+        variableLength: false, utf8: false, fixedSize: 0, padding: .nullPadded)
 }
 
 /// The value of an HDF5 attribute: strings or numbers, with a shape ([] for a scalar).
@@ -33,25 +34,25 @@ public enum AttributeValue: Equatable, Sendable {
 
     public var shape: [Int] {
         switch self {
-        case let .strings(_, shape, _), let .numbers(_, shape, _): return shape
+        case .strings(_, let shape, _), .numbers(_, let shape, _): return shape
         }
     }
 
     /// The strings of a string attribute (one element for a scalar); nil for numbers.
     public var stringValues: [String]? {
-        if case let .strings(values, _, _) = self { return values }
+        if case .strings(let values, _, _) = self { return values }
         return nil
     }
 
     /// The string of an attribute holding exactly one (a scalar or a one-element array); nil otherwise.
     public var singleString: String? {
-        if case let .strings(values, _, _) = self, values.count == 1 { return values[0] }
+        if case .strings(let values, _, _) = self, values.count == 1 { return values[0] }
         return nil
     }
 
     /// Numbers as Double, whatever their stored type; nil for strings.
     public var doubleValues: [Double]? {
-        guard case let .numbers(type, _, bytes) = self else { return nil }
+        guard case .numbers(let type, _, let bytes) = self else { return nil }
         return decodeAsDoubles(type: type, bytes: bytes)
     }
 
@@ -69,13 +70,18 @@ func decodeAsDoubles(type: HDF5ElementType, bytes: [UInt8]) -> [Double] {
     return bytes.withUnsafeBytes { raw in
         (0..<n).map { i -> Double in
             switch type {
-            case .float(32): return Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian))
-            case .float(64): return Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
+            case .float(32):
+                return Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian))
+            case .float(64):
+                return Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
             case .float(16):
                 #if arch(x86_64) || arch(arm64)
-                return Double(Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)))
+                    return Double(
+                        Float(
+                            Float16(bitPattern: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian))
+                    )
                 #else
-                return .nan
+                    return .nan
                 #endif
             case .signed(8): return Double(raw.load(fromByteOffset: i, as: Int8.self))
             case .signed(16): return Double(raw.loadUnaligned(fromByteOffset: i * 2, as: Int16.self).littleEndian)

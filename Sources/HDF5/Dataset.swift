@@ -8,11 +8,15 @@ public final class HDF5Dataset: HDF5Object {
             switch shim_dataset_storage(id) {
             case 0: return
             case 1:
-                throw HDF5Error.refused(file: fileName, object: path,
-                                        reason: "stores its data in external files: Pare reads only the file it is given")
+                throw HDF5Error.refused(
+                    file: fileName, object: path,
+                    reason: "stores its data in external files: Pare reads only the file it is given")
             case 2:
-                throw HDF5Error.refused(file: fileName, object: path,
-                                        reason: "a virtual dataset mapped from other datasets or files: Pare reads only stored data of the file it is given")
+                throw HDF5Error.refused(
+                    file: fileName, object: path,
+                    reason:
+                        "a virtual dataset mapped from other datasets or files: Pare reads only stored data of the file it is given"
+                )
             default:
                 throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
             }
@@ -22,7 +26,9 @@ public final class HDF5Dataset: HDF5Object {
     public func shape() throws -> [Int] {
         try HDF5Library.sync {
             let space = H5Dget_space(id)
-            guard space >= 0 else { throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError()) }
+            guard space >= 0 else {
+                throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
+            }
             defer { H5Sclose(space) }
             return try dataspaceShape(space, object: path)
         }
@@ -32,7 +38,9 @@ public final class HDF5Dataset: HDF5Object {
     public func elementType() throws -> HDF5ElementType {
         try HDF5Library.sync {
             let ftype = H5Dget_type(id)
-            guard ftype >= 0 else { throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError()) }
+            guard ftype >= 0 else {
+                throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
+            }
             defer { H5Tclose(ftype) }
             guard let element = HDF5ElementType.from(typeID: ftype) else {
                 throw HDF5Error.unsupportedType(file: fileName, object: path, detail: describeType(ftype))
@@ -58,7 +66,10 @@ public final class HDF5Dataset: HDF5Object {
             var total = type.byteCount
             for d in try shape() {
                 let (p, o) = total.multipliedReportingOverflow(by: d)
-                guard !o else { throw HDF5Error.readFailed(file: fileName, object: path, reason: "its shape \(try shape()) overflows") }
+                guard !o else {
+                    throw HDF5Error.readFailed(
+                        file: fileName, object: path, reason: "its shape \(try shape()) overflows")
+                }
                 total = p
             }
             var fileSize: hsize_t = 0
@@ -66,8 +77,11 @@ public final class HDF5Dataset: HDF5Object {
             let available = max(Int(clamping: fileSize), Int(H5Dget_storage_size(id)))
             let (limit, o) = available.multipliedReportingOverflow(by: Self.maxExpansion)
             if !o, total > limit + (1 << 20) {
-                throw HDF5Error.readFailed(file: fileName, object: path,
-                                           reason: "its shape \(try shape()) needs \(total) bytes, far more than the \(available)-byte file can hold: the file is corrupt")
+                throw HDF5Error.readFailed(
+                    file: fileName, object: path,
+                    reason:
+                        "its shape \(try shape()) needs \(total) bytes, far more than the \(available)-byte file can hold: the file is corrupt"
+                )
             }
             return total
         }
@@ -86,7 +100,9 @@ public final class HDF5Dataset: HDF5Object {
             let status = bytes.withUnsafeMutableBytes {
                 H5Dread(id, mtype, shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), $0.baseAddress)
             }
-            guard status >= 0 else { throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError()) }
+            guard status >= 0 else {
+                throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
+            }
             return bytes
         }
     }

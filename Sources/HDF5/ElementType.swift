@@ -2,16 +2,16 @@ import CHDF5
 
 /// The numeric element types Pare reads and writes. All are stored little-endian in memory.
 public enum HDF5ElementType: Equatable, Hashable, Sendable {
-    case float(bits: Int)          // 16, 32, 64 (IEEE)
-    case signed(bits: Int)         // 8, 16, 32, 64
-    case unsigned(bits: Int)       // 8, 16, 32, 64
+    case float(bits: Int)  // 16, 32, 64 (IEEE)
+    case signed(bits: Int)  // 8, 16, 32, 64
+    case unsigned(bits: Int)  // 8, 16, 32, 64
     /// Raw bytes with a tag, as h5py stores numpy void types (Keras 3 stores bfloat16 this way).
     case opaque(bytes: Int, tag: String)
 
     public var byteCount: Int {
         switch self {
-        case let .float(bits), let .signed(bits), let .unsigned(bits): return bits / 8
-        case let .opaque(bytes, _): return bytes
+        case .float(let bits), .signed(let bits), .unsigned(let bits): return bits / 8
+        case .opaque(let bytes, _): return bytes
         }
     }
 
@@ -29,7 +29,7 @@ public enum HDF5ElementType: Equatable, Hashable, Sendable {
         case .unsigned(16): return H5Tcopy(shim_T_STD_U16LE())
         case .unsigned(32): return H5Tcopy(shim_T_STD_U32LE())
         case .unsigned(64): return H5Tcopy(shim_T_STD_U64LE())
-        case let .opaque(bytes, tag):
+        case .opaque(let bytes, let tag):
             let t = H5Tcreate(H5T_OPAQUE, bytes)
             if t >= 0, !tag.isEmpty { H5Tset_tag(t, tag) }
             return t
@@ -44,7 +44,11 @@ public enum HDF5ElementType: Equatable, Hashable, Sendable {
         case H5T_FLOAT:
             guard [2, 4, 8].contains(size) else { return nil }
             // Only IEEE layouts: a 16-bit float must be binary16 (not bfloat16, which HDF5 has no class for).
-            var spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0
+            var spos = 0
+            var epos = 0
+            var esize = 0
+            var mpos = 0
+            var msize = 0
             H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize)
             let expected: (Int, Int) = size == 2 ? (5, 10) : size == 4 ? (8, 23) : (11, 52)
             guard esize == expected.0, msize == expected.1 else { return nil }
@@ -70,10 +74,10 @@ public enum HDF5ElementType: Equatable, Hashable, Sendable {
 
     public var name: String {
         switch self {
-        case let .float(bits): return "float\(bits)"
-        case let .signed(bits): return "int\(bits)"
-        case let .unsigned(bits): return "uint\(bits)"
-        case let .opaque(bytes, tag): return "opaque\(bytes * 8)" + (tag.isEmpty ? "" : "(\(tag))")
+        case .float(let bits): return "float\(bits)"
+        case .signed(let bits): return "int\(bits)"
+        case .unsigned(let bits): return "uint\(bits)"
+        case .opaque(let bytes, let tag): return "opaque\(bytes * 8)" + (tag.isEmpty ? "" : "(\(tag))")
         }
     }
 }

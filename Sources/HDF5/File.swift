@@ -37,7 +37,8 @@ public final class HDF5File {
         try HDF5Library.sync {
             var status = stat()
             guard stat(path, &status) == 0 else {
-                throw HDF5Error.fileOpenFailed(file: path, reason: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
+                throw HDF5Error.fileOpenFailed(
+                    file: path, reason: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
             }
             // Opening a FIFO or a device would block or read without end.
             guard status.st_mode & S_IFMT == S_IFREG else {
@@ -58,7 +59,9 @@ public final class HDF5File {
     public static func open(image bytes: [UInt8], name: String) throws -> HDF5File {
         try HDF5Library.sync {
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
-            bytes.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) } }
+            bytes.withUnsafeBytes {
+                if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) }
+            }
             let fapl = shim_file_image_fapl(buffer, bytes.count)
             guard fapl >= 0 else {
                 buffer.deallocate()

@@ -25,8 +25,9 @@ public final class HDF5Group: HDF5Object {
                 guard object >= 0 else {
                     let reason = HDF5Library.lastError()
                     if linkType == Int32(H5L_TYPE_SOFT.rawValue) {
-                        throw HDF5Error.refused(file: fileName, object: full,
-                                                reason: "a soft link whose target does not exist in this file")
+                        throw HDF5Error.refused(
+                            file: fileName, object: full,
+                            reason: "a soft link whose target does not exist in this file")
                     }
                     throw HDF5Error.readFailed(file: fileName, object: full, reason: reason)
                 }
@@ -44,12 +45,14 @@ public final class HDF5Group: HDF5Object {
     /// of the file it was given, so both are refused wherever they are met.
     static func refuseForeignLink(_ linkType: Int32, file: String, object: String) throws {
         if linkType == Int32(H5L_TYPE_EXTERNAL.rawValue) {
-            throw HDF5Error.refused(file: file, object: object,
-                                    reason: "an external link to another file: Pare reads only the file it is given")
+            throw HDF5Error.refused(
+                file: file, object: object,
+                reason: "an external link to another file: Pare reads only the file it is given")
         }
         if linkType != Int32(H5L_TYPE_HARD.rawValue) && linkType != Int32(H5L_TYPE_SOFT.rawValue) {
-            throw HDF5Error.refused(file: file, object: object,
-                                    reason: "a user-defined link (type \(linkType)): Pare reads only the file it is given")
+            throw HDF5Error.refused(
+                file: file, object: object,
+                reason: "a user-defined link (type \(linkType)): Pare reads only the file it is given")
         }
     }
 
@@ -60,7 +63,10 @@ public final class HDF5Group: HDF5Object {
         var last: Int32?
         for component in relativePath.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += prefix.isEmpty ? String(component) : "/" + component
-            guard H5Lexists(id, prefix, HDF5Library.linkAccess) > 0 else { shim_clear_errors(); return nil }
+            guard H5Lexists(id, prefix, HDF5Library.linkAccess) > 0 else {
+                shim_clear_errors()
+                return nil
+            }
             var info = H5L_info_t()
             guard H5Lget_info(id, prefix, &info, HDF5Library.linkAccess) >= 0 else {
                 throw HDF5Error.readFailed(file: fileName, object: childPath(prefix), reason: HDF5Library.lastError())
@@ -74,9 +80,15 @@ public final class HDF5Group: HDF5Object {
     /// Whether `path` (relative, may contain `/`) names an existing object inside this file.
     public func contains(_ relativePath: String) -> Bool {
         HDF5Library.sync {
-            guard (try? linkChain(relativePath)) != nil else { shim_clear_errors(); return false }
+            guard (try? linkChain(relativePath)) != nil else {
+                shim_clear_errors()
+                return false
+            }
             let object = H5Oopen(id, relativePath, HDF5Library.linkAccess)
-            guard object >= 0 else { shim_clear_errors(); return false }
+            guard object >= 0 else {
+                shim_clear_errors()
+                return false
+            }
             H5Oclose(object)
             return true
         }
@@ -85,12 +97,15 @@ public final class HDF5Group: HDF5Object {
     /// Opens the object at `relativePath`, refusing links that leave the file.
     private func open(_ relativePath: String) throws -> hid_t {
         let full = childPath(relativePath)
-        guard let linkType = try linkChain(relativePath) else { throw HDF5Error.objectNotFound(file: fileName, object: full) }
+        guard let linkType = try linkChain(relativePath) else {
+            throw HDF5Error.objectNotFound(file: fileName, object: full)
+        }
         let object = H5Oopen(id, relativePath, HDF5Library.linkAccess)
         guard object >= 0 else {
             let reason = HDF5Library.lastError()
             if linkType == Int32(H5L_TYPE_SOFT.rawValue) {
-                throw HDF5Error.refused(file: fileName, object: full, reason: "a soft link whose target does not exist in this file")
+                throw HDF5Error.refused(
+                    file: fileName, object: full, reason: "a soft link whose target does not exist in this file")
             }
             throw HDF5Error.readFailed(file: fileName, object: full, reason: reason)
         }
@@ -131,7 +146,9 @@ public final class HDF5Group: HDF5Object {
             defer { H5Pclose(lcpl) }
             H5Pset_create_intermediate_group(lcpl, 1)
             let gid = H5Gcreate2(id, relativePath, lcpl, shim_P_DEFAULT(), shim_P_DEFAULT())
-            guard gid >= 0 else { throw HDF5Error.writeFailed(file: fileName, object: full, reason: HDF5Library.lastError()) }
+            guard gid >= 0 else {
+                throw HDF5Error.writeFailed(file: fileName, object: full, reason: HDF5Library.lastError())
+            }
             return HDF5Group(id: gid, file: file, path: full)
         }
     }
@@ -140,7 +157,8 @@ public final class HDF5Group: HDF5Object {
     public func deleteLink(_ relativePath: String) throws {
         try HDF5Library.sync {
             guard H5Ldelete(id, relativePath, shim_P_DEFAULT()) >= 0 else {
-                throw HDF5Error.writeFailed(file: fileName, object: childPath(relativePath), reason: HDF5Library.lastError())
+                throw HDF5Error.writeFailed(
+                    file: fileName, object: childPath(relativePath), reason: HDF5Library.lastError())
             }
         }
     }
@@ -152,20 +170,25 @@ public final class HDF5Group: HDF5Object {
 
     /// Creates a dataset holding `bytes` (little-endian elements of `type`, row-major) and returns it.
     @discardableResult
-    public func createDataset(_ relativePath: String, type: HDF5ElementType, shape: [Int], bytes: [UInt8],
-                              options: DatasetOptions = DatasetOptions()) throws -> HDF5Dataset {
+    public func createDataset(
+        _ relativePath: String, type: HDF5ElementType, shape: [Int], bytes: [UInt8],
+        options: DatasetOptions = DatasetOptions()
+    ) throws -> HDF5Dataset {
         try HDF5Library.sync {
             let full = childPath(relativePath)
             let fail = { HDF5Error.writeFailed(file: self.fileName, object: full, reason: HDF5Library.lastError()) }
             var count = 1
             for d in shape {
                 let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard d >= 0, !o else { throw HDF5Error.writeFailed(file: fileName, object: full, reason: "bad shape \(shape)") }
+                guard d >= 0, !o else {
+                    throw HDF5Error.writeFailed(file: fileName, object: full, reason: "bad shape \(shape)")
+                }
                 count = p
             }
             guard bytes.count == count * type.byteCount else {
-                throw HDF5Error.writeFailed(file: fileName, object: full,
-                                            reason: "\(bytes.count) bytes for shape \(shape) of \(type.name)")
+                throw HDF5Error.writeFailed(
+                    file: fileName, object: full,
+                    reason: "\(bytes.count) bytes for shape \(shape) of \(type.name)")
             }
             let space = try makeDataspace(shape, object: full)
             defer { H5Sclose(space) }
@@ -187,7 +210,9 @@ public final class HDF5Group: HDF5Object {
             guard did >= 0 else { throw fail() }
             let dataset = HDF5Dataset(id: did, file: file, path: full)
             if count > 0 {
-                let status = bytes.withUnsafeBytes { H5Dwrite(did, ftype, shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), $0.baseAddress) }
+                let status = bytes.withUnsafeBytes {
+                    H5Dwrite(did, ftype, shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), $0.baseAddress)
+                }
                 guard status >= 0 else { throw fail() }
             }
             return dataset

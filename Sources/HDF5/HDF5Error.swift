@@ -13,15 +13,16 @@ public enum HDF5Error: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .fileOpenFailed(file, reason): return "\(file): cannot open as HDF5: \(reason)"
-        case let .fileCreateFailed(file, reason): return "\(file): cannot create HDF5 file: \(reason)"
-        case let .objectNotFound(file, object): return "\(file): \(object): no such object"
-        case let .notAGroup(file, object): return "\(file): \(object): is not a group"
-        case let .notADataset(file, object): return "\(file): \(object): is not a dataset"
-        case let .readFailed(file, object, reason): return "\(file): \(object): read failed: \(reason)"
-        case let .writeFailed(file, object, reason): return "\(file): \(object): write failed: \(reason)"
-        case let .unsupportedType(file, object, detail): return "\(file): \(object): unsupported HDF5 type: \(detail)"
-        case let .refused(file, object, reason): return "\(file): \(object): \(reason)"
+        case .fileOpenFailed(let file, let reason): return "\(file): cannot open as HDF5: \(reason)"
+        case .fileCreateFailed(let file, let reason): return "\(file): cannot create HDF5 file: \(reason)"
+        case .objectNotFound(let file, let object): return "\(file): \(object): no such object"
+        case .notAGroup(let file, let object): return "\(file): \(object): is not a group"
+        case .notADataset(let file, let object): return "\(file): \(object): is not a dataset"
+        case .readFailed(let file, let object, let reason): return "\(file): \(object): read failed: \(reason)"
+        case .writeFailed(let file, let object, let reason): return "\(file): \(object): write failed: \(reason)"
+        case .unsupportedType(let file, let object, let detail):
+            return "\(file): \(object): unsupported HDF5 type: \(detail)"
+        case .refused(let file, let object, let reason): return "\(file): \(object): \(reason)"
         }
     }
 }

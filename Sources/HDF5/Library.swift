@@ -29,8 +29,11 @@ public enum HDF5Library {
         var message = String(cString: buffer)
         // The sec2 driver's write/read errors carry a long record (time, descriptor, buffer address…);
         // keep what a user can act on: the system's message.
-        if let range = message.range(of: "error message = '"), let end = message[range.upperBound...].firstIndex(of: "'") {
-            let errno = message.range(of: "errno = ").map { String(message[$0.upperBound...].prefix { $0.isNumber }) } ?? ""
+        if let range = message.range(of: "error message = '"),
+            let end = message[range.upperBound...].firstIndex(of: "'")
+        {
+            let errno =
+                message.range(of: "errno = ").map { String(message[$0.upperBound...].prefix { $0.isNumber }) } ?? ""
             let head = message.components(separatedBy: ":").first ?? ""
             message = head + ": " + String(message[range.upperBound..<end]) + (errno.isEmpty ? "" : " (errno \(errno))")
         }

@@ -56,10 +56,12 @@ public class HDF5Object {
         let collector = Collector()
         let context = Unmanaged.passUnretained(collector).toOpaque()
         let status = withExtendedLifetime(collector) {
-            list({ name, type, context in
-                guard let name, let context else { return }
-                Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue().items.append((String(cString: name), type))
-            }, context)
+            list(
+                { name, type, context in
+                    guard let name, let context else { return }
+                    Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue().items.append(
+                        (String(cString: name), type))
+                }, context)
         }
         guard status >= 0 else {
             throw HDF5Error.readFailed(file: fileName, object: object, reason: HDF5Library.lastError())
@@ -76,7 +78,9 @@ public class HDF5Object {
             let object = "\(path) attribute '\(name)'"
             guard H5Aexists(id, name) > 0 else { throw HDF5Error.objectNotFound(file: fileName, object: object) }
             let attr = H5Aopen(id, name, shim_P_DEFAULT())
-            guard attr >= 0 else { throw HDF5Error.readFailed(file: fileName, object: object, reason: HDF5Library.lastError()) }
+            guard attr >= 0 else {
+                throw HDF5Error.readFailed(file: fileName, object: object, reason: HDF5Library.lastError())
+            }
             defer { H5Aclose(attr) }
             let ftype = H5Aget_type(attr)
             defer { H5Tclose(ftype) }
@@ -116,8 +120,9 @@ public class HDF5Object {
                     if pad == .spacePadded { while slice.last == 0x20 { slice.removeLast() } }
                     return String(decoding: slice, as: UTF8.self)
                 }
-                return .strings(values, shape: shape,
-                                encoding: StringEncoding(variableLength: false, utf8: utf8, fixedSize: size, padding: pad))
+                return .strings(
+                    values, shape: shape,
+                    encoding: StringEncoding(variableLength: false, utf8: utf8, fixedSize: size, padding: pad))
             }
             guard let element = HDF5ElementType.from(typeID: ftype) else {
                 throw HDF5Error.unsupportedType(file: fileName, object: object, detail: describeType(ftype))
@@ -137,7 +142,8 @@ public class HDF5Object {
         try HDF5Library.sync {
             guard H5Aexists(id, name) > 0 else { return }
             guard H5Adelete(id, name) >= 0 else {
-                throw HDF5Error.writeFailed(file: fileName, object: "\(path) attribute '\(name)'", reason: HDF5Library.lastError())
+                throw HDF5Error.writeFailed(
+                    file: fileName, object: "\(path) attribute '\(name)'", reason: HDF5Library.lastError())
             }
         }
     }
@@ -157,18 +163,24 @@ public class HDF5Object {
             }
             let actual: Int
             switch value {
-            case let .strings(values, _, _): actual = values.count
-            case let .numbers(element, _, bytes): actual = bytes.count / element.byteCount
-                guard bytes.count % element.byteCount == 0 else { throw HDF5Error.writeFailed(file: fileName, object: object, reason: "\(bytes.count) bytes are not whole \(element.name) values") }
+            case .strings(let values, _, _): actual = values.count
+            case .numbers(let element, _, let bytes):
+                actual = bytes.count / element.byteCount
+                guard bytes.count % element.byteCount == 0 else {
+                    throw HDF5Error.writeFailed(
+                        file: fileName, object: object,
+                        reason: "\(bytes.count) bytes are not whole \(element.name) values")
+                }
             }
             guard let expected, expected == actual else {
-                throw HDF5Error.writeFailed(file: fileName, object: object,
-                                            reason: "\(actual) values do not fill its shape \(value.shape)")
+                throw HDF5Error.writeFailed(
+                    file: fileName, object: object,
+                    reason: "\(actual) values do not fill its shape \(value.shape)")
             }
             let space = try makeDataspace(value.shape, object: object)
             defer { H5Sclose(space) }
             switch value {
-            case let .strings(values, _, encoding):
+            case .strings(let values, _, let encoding):
                 let type = H5Tcopy(shim_T_C_S1())
                 defer { H5Tclose(type) }
                 H5Tset_cset(type, encoding.utf8 ? H5T_CSET_UTF8 : H5T_CSET_ASCII)
@@ -184,8 +196,11 @@ public class HDF5Object {
                     let longest = values.map { $0.utf8.count }.max() ?? 0
                     let size = max(1, encoding.fixedSize, longest)
                     H5Tset_size(type, size)
-                    H5Tset_strpad(type, encoding.padding == .nullPadded ? H5T_STR_NULLPAD
-                                  : encoding.padding == .spacePadded ? H5T_STR_SPACEPAD : H5T_STR_NULLTERM)
+                    H5Tset_strpad(
+                        type,
+                        encoding.padding == .nullPadded
+                            ? H5T_STR_NULLPAD
+                            : encoding.padding == .spacePadded ? H5T_STR_SPACEPAD : H5T_STR_NULLTERM)
                     let fill: UInt8 = encoding.padding == .spacePadded ? 0x20 : 0
                     var buffer = [UInt8](repeating: fill, count: max(1, size * values.count))
                     for (i, s) in values.enumerated() {
@@ -196,7 +211,7 @@ public class HDF5Object {
                     defer { H5Aclose(attr) }
                     guard H5Awrite(attr, type, &buffer) >= 0 else { throw fail() }
                 }
-            case let .numbers(element, _, bytes):
+            case .numbers(let element, _, let bytes):
                 let type = element.makeTypeID()
                 guard type >= 0 else { throw fail() }
                 defer { H5Tclose(type) }
@@ -218,15 +233,18 @@ public class HDF5Object {
         var count = 1
         for d in shape {
             let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o else { throw HDF5Error.readFailed(file: fileName, object: object, reason: "its shape \(shape) overflows") }
+            guard !o else {
+                throw HDF5Error.readFailed(file: fileName, object: object, reason: "its shape \(shape) overflows")
+            }
             count = p
         }
         var fileSize: hsize_t = 0
         H5Fget_filesize(file.id, &fileSize)
         let (bytes, o) = count.multipliedReportingOverflow(by: elementSize)
         if o || bytes > Int(clamping: fileSize) + (1 << 20) {
-            throw HDF5Error.readFailed(file: fileName, object: object,
-                                       reason: "its shape \(shape) claims more data than the \(fileSize)-byte file holds: the file is corrupt")
+            throw HDF5Error.readFailed(
+                file: fileName, object: object,
+                reason: "its shape \(shape) claims more data than the \(fileSize)-byte file holds: the file is corrupt")
         }
         return count
     }
@@ -238,12 +256,15 @@ public class HDF5Object {
             throw HDF5Error.unsupportedType(file: fileName, object: object, detail: "empty (null) dataspace")
         }
         let rank = Int(H5Sget_simple_extent_ndims(space))
-        guard rank >= 0 else { throw HDF5Error.readFailed(file: fileName, object: object, reason: HDF5Library.lastError()) }
+        guard rank >= 0 else {
+            throw HDF5Error.readFailed(file: fileName, object: object, reason: HDF5Library.lastError())
+        }
         var dims = [hsize_t](repeating: 0, count: rank)
         H5Sget_simple_extent_dims(space, &dims, nil)
         return try dims.map {
             guard let d = Int(exactly: $0) else {
-                throw HDF5Error.readFailed(file: fileName, object: object, reason: "a dimension of \($0) is out of range")
+                throw HDF5Error.readFailed(
+                    file: fileName, object: object, reason: "a dimension of \($0) is out of range")
             }
             return d
         }
@@ -255,12 +276,15 @@ public class HDF5Object {
             space = H5Screate(H5S_SCALAR)
         } else {
             guard shape.allSatisfy({ $0 >= 0 }) else {
-                throw HDF5Error.writeFailed(file: fileName, object: object, reason: "negative dimension in shape \(shape)")
+                throw HDF5Error.writeFailed(
+                    file: fileName, object: object, reason: "negative dimension in shape \(shape)")
             }
             let dims = shape.map { hsize_t($0) }
             space = H5Screate_simple(Int32(dims.count), dims, nil)
         }
-        guard space >= 0 else { throw HDF5Error.writeFailed(file: fileName, object: object, reason: HDF5Library.lastError()) }
+        guard space >= 0 else {
+            throw HDF5Error.writeFailed(file: fileName, object: object, reason: HDF5Library.lastError())
+        }
         return space
     }
 }

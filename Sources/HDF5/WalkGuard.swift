@@ -7,15 +7,19 @@ public struct WalkGuard {
 
     public init() {}
 
-    public enum Visit { case first, again(firstPath: String) }
+    public enum Visit {
+        case first
+        case again(firstPath: String)
+    }
 
     /// Call before descending into `group`: throws if it is one of its own ancestors; says whether it
     /// was already visited along another path. Pair with `leave`.
     public mutating func enter(_ group: HDF5Group) throws -> Visit {
         let identity = try group.identity()
         if let ancestor = ancestors[identity] {
-            throw HDF5Error.refused(file: group.file.path, object: group.path,
-                                    reason: "links back to its ancestor \(ancestor): a cycle of hard links")
+            throw HDF5Error.refused(
+                file: group.file.path, object: group.path,
+                reason: "links back to its ancestor \(ancestor): a cycle of hard links")
         }
         if let earlier = seen[identity] { return .again(firstPath: earlier) }
         ancestors[identity] = group.path

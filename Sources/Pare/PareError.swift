@@ -15,7 +15,8 @@ public struct PareError: Error, CustomStringConvertible {
 
     /// One line, always: names read from a damaged file can hold newlines or other control characters.
     public var description: String {
-        let text = object.map { !$0.isEmpty ? "\(file): \($0): \(problem)" : "\(file): \(problem)" } ?? "\(file): \(problem)"
+        let text =
+            object.map { !$0.isEmpty ? "\(file): \($0): \(problem)" : "\(file): \(problem)" } ?? "\(file): \(problem)"
         return text.oneLine
     }
 }
@@ -24,7 +25,9 @@ extension PareError {
     /// Wraps an HDF5 error (which already names file and object) without repeating them.
     static func from(_ error: Error, file: String) -> Error {
         if error is PareError { return error }
-        if let h = error as? HDF5Error { return PareError(file: file, String(describing: h).replacingPrefix(file + ": ")) }
+        if let h = error as? HDF5Error {
+            return PareError(file: file, String(describing: h).replacingPrefix(file + ": "))
+        }
         return error
     }
 }
@@ -33,7 +36,8 @@ extension PareError {
 /// "The operation could not be completed".
 func systemMessage(_ error: Error) -> String {
     let ns = error as NSError
-    for candidate in [ns, ns.userInfo[NSUnderlyingErrorKey] as? NSError].compactMap({ $0 }) where candidate.domain == NSPOSIXErrorDomain {
+    for candidate in [ns, ns.userInfo[NSUnderlyingErrorKey] as? NSError].compactMap({ $0 })
+    where candidate.domain == NSPOSIXErrorDomain {
         return String(cString: strerror(Int32(candidate.code))) + " (errno \(candidate.code))"
     }
     return ns.localizedDescription

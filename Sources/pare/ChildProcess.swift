@@ -19,7 +19,9 @@ enum ChildProcess {
 
     static func run(_ arguments: [String], timeLimit: Double, memoryLimit: Int) throws -> Outcome {
         var pipe: [Int32] = [0, 0]
-        guard Glibc.pipe(&pipe) == 0 else { throw PareError(file: "pare", "cannot create a pipe: \(String(cString: strerror(errno)))") }
+        guard Glibc.pipe(&pipe) == 0 else {
+            throw PareError(file: "pare", "cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
         defer { close(pipe[0]) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -37,7 +39,9 @@ enum ChildProcess {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         close(pipe[1])
-        guard spawned == 0 else { throw PareError(file: "pare", "cannot start a child process: \(String(cString: strerror(spawned)))") }
+        guard spawned == 0 else {
+            throw PareError(file: "pare", "cannot start a child process: \(String(cString: strerror(spawned)))")
+        }
 
         let start = Date()
         var status: Int32 = 0

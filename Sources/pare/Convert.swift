@@ -5,10 +5,10 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite a model file, every tensor bit-identical.",
         discussion: """
-        Reads a Keras legacy .h5 (full model or weights only, any Keras writer) and writes the same \
-        kind of file, which Keras loads. The input is never modified; the output appears only when \
-        complete.
-        """
+            Reads a Keras legacy .h5 (full model or weights only, any Keras writer) and writes the same \
+            kind of file, which Keras loads. The input is never modified; the output appears only when \
+            complete.
+            """
     )
 
     @Argument(help: "The model to read.") var input: String
@@ -20,13 +20,18 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         if let deflate, !(1...9).contains(deflate) { throw ValidationError("--deflate takes a level from 1 to 9") }
-        if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
+        if input == output {
+            throw ValidationError("the output must differ from the input; Pare never modifies its input")
+        }
     }
 
     func run() throws {
         try reading.run(reading: [input], writing: [output]) {
             let model = try reading.read(input)
-            printNotes(try ModelFile.write(model, to: output, options: .init(deflateLevel: deflate, dropOptimizer: dropOptimizer)), output: output)
+            printNotes(
+                try ModelFile.write(
+                    model, to: output, options: .init(deflateLevel: deflate, dropOptimizer: dropOptimizer)),
+                output: output)
         }
     }
 }

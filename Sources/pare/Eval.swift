@@ -6,9 +6,9 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Top-1 accuracy of a model on labelled inputs, with the confusion matrix.",
         discussion: """
-        Labels are class indices (N,) or one-hot rows (N, classes). A model with one output unit is \
-        scored as binary: prediction > 0.5, as Keras's binary accuracy.
-        """
+            Labels are class indices (N,) or one-hot rows (N, classes). A model with one output unit is \
+            scored as binary: prediction > 0.5, as Keras's binary accuracy.
+            """
     )
     @Argument(help: "The model to evaluate.") var model: String
     @Option(name: .long, help: "An input .npy (repeat for several model inputs).") var input: [String] = []
@@ -33,12 +33,17 @@ struct Eval: ParsableCommand {
                 print(String(decoding: try encoder.encode(result), as: UTF8.self))
                 return
             }
-            print("\(result.binary ? "binary accuracy" : "top-1 accuracy")  \(String(format: "%.4f", result.accuracy))  (\(result.correct) of \(result.examples))")
+            print(
+                "\(result.binary ? "binary accuracy" : "top-1 accuracy")  \(String(format: "%.4f", result.accuracy))  (\(result.correct) of \(result.examples))"
+            )
             print("confusion matrix (rows: label, columns: predicted):")
             var rows = [["label"] + (0..<result.classes).map(String.init) + ["recall"]]
             for (label, row) in result.confusion.enumerated() {
                 let total = row.reduce(0, +)
-                rows.append(["\(label)"] + row.map(String.init) + [total == 0 ? "-" : String(format: "%.3f", Double(row[label]) / Double(total))])
+                rows.append(
+                    ["\(label)"] + row.map(String.init) + [
+                        total == 0 ? "-" : String(format: "%.3f", Double(row[label]) / Double(total))
+                    ])
             }
             print(TextTable.render(rows), terminator: "")
         }

@@ -5,14 +5,18 @@ import Pare
 /// Options of every command that reads a model: `--config`, the architecture for files that hold
 /// weights only (Keras 3 `.weights.h5`, legacy weights-only `.h5`), and `--max-memory`.
 struct ReadOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "The architecture of a weights-only input: a config.json, or a .keras / full-model .h5 / .pare of the same model.",
-        valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The architecture of a weights-only input: a config.json, or a .keras / full-model .h5 / .pare of the same model.",
+            valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp(
-        "The most memory to allocate for what the inputs ask (bytes, or with K, M, G, T); default: physical memory, lowered by ulimit.",
-        valueName: "size"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The most memory to allocate for what the inputs ask (bytes, or with K, M, G, T); default: physical memory, lowered by ulimit.",
+            valueName: "size"))
     var maxMemory: String?
 
     func validate() throws {

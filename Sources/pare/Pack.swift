@@ -5,7 +5,8 @@ import Pare
 struct Pack: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model as .pare: per tensor dense or bitmask + packed non-zero values (spec/pare-format.md).",
-        discussion: "Every tensor stays bit-identical unless --int8 quantizes kernels (rank ≥ 2) per output channel; pack then reports each one's max-abs error and SQNR."
+        discussion:
+            "Every tensor stays bit-identical unless --int8 quantizes kernels (rank ≥ 2) per output channel; pack then reports each one's max-abs error and SQNR."
     )
     @Argument(help: "The model to pack (any format Pare reads).") var input: String
     @Argument(help: "The .pare file to write.") var output: String
@@ -16,7 +17,9 @@ struct Pack: ParsableCommand {
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
-        if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
+        if input == output {
+            throw ValidationError("the output must differ from the input; Pare never modifies its input")
+        }
         if !(0...1).contains(denseAbove) { throw ValidationError("--dense-above takes a density in [0, 1]") }
     }
 
@@ -24,18 +27,27 @@ struct Pack: ParsableCommand {
         try reading.run(reading: [input], writing: [output]) {
             let model = try reading.read(input)
             let tty = isatty(2) != 0
-            let packed = try PareFile.write(model, to: output, options: .init(int8: int8, deflate: deflate, denseAbove: denseAbove)) { done, total in
+            let packed = try PareFile.write(
+                model, to: output, options: .init(int8: int8, deflate: deflate, denseAbove: denseAbove)
+            ) { done, total in
                 if tty { FileHandle.standardError.write(Data("\rpacking tensor \(done)/\(total)".utf8)) }
             }
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            var rows = [["tensor", "dtype", "shape", "encoding", "dense bytes", "stored bytes", "max abs error", "SQNR dB"]]
+            var rows = [
+                ["tensor", "dtype", "shape", "encoding", "dense bytes", "stored bytes", "max abs error", "SQNR dB"]
+            ]
             for t in packed {
-                rows.append(["\(t.index)", t.dtype.rawValue, "\(t.shape)", t.encoding, "\(t.denseBytes)", "\(t.storedBytes)",
-                             t.maxAbsError.map { String(format: "%.3g", $0) } ?? "", t.sqnr.map { String(format: "%.1f", $0) } ?? ""])
+                rows.append([
+                    "\(t.index)", t.dtype.rawValue, "\(t.shape)", t.encoding, "\(t.denseBytes)", "\(t.storedBytes)",
+                    t.maxAbsError.map { String(format: "%.3g", $0) } ?? "",
+                    t.sqnr.map { String(format: "%.1f", $0) } ?? "",
+                ])
             }
             print(TextTable.render(rows), terminator: "")
             let size = { (p: String) in (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
-            print("\(input) \(size(input)) bytes → \(output) \(size(output)) bytes; tensors \(packed.reduce(0) { $0 + $1.denseBytes }) → \(packed.reduce(0) { $0 + $1.storedBytes }) bytes")
+            print(
+                "\(input) \(size(input)) bytes → \(output) \(size(output)) bytes; tensors \(packed.reduce(0) { $0 + $1.denseBytes }) → \(packed.reduce(0) { $0 + $1.storedBytes }) bytes"
+            )
         }
     }
 }
@@ -43,7 +55,8 @@ struct Pack: ParsableCommand {
 struct Unpack: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a .pare file back as .h5, .keras or .weights.h5 (by the output's name).",
-        discussion: "A packed plain tensor file comes back as plain HDF5 whatever the name. Any other input format is converted the same way."
+        discussion:
+            "A packed plain tensor file comes back as plain HDF5 whatever the name. Any other input format is converted the same way."
     )
     @Argument(help: "The .pare file.") var input: String
     @Argument(help: "Where to write.") var output: String
@@ -71,7 +84,8 @@ struct Unpack: ParsableCommand {
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate a file: every tensor read, weights against the architecture; for .pare also structure, offsets, checksums and bitmasks. Writes nothing."
+        abstract:
+            "Validate a file: every tensor read, weights against the architecture; for .pare also structure, offsets, checksums and bitmasks. Writes nothing."
     )
     @Argument(help: "The file to check (.pare, .h5, .keras, .weights.h5).") var input: String
     @OptionGroup var reading: ReadOptions

@@ -1,8 +1,8 @@
 import ArgumentParser
 import CProcess
 import Foundation
-import Pare
 import HDF5
+import Pare
 
 @main
 struct PareCommand: ParsableCommand {
@@ -36,7 +36,10 @@ struct PareCommand: ParsableCommand {
         commandName: "pare",
         abstract: "Shrink trained neural-network checkpoints and prove the smaller file still computes what it should.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Run.self, Verify.self, Eval.self, Prune.self, Mask.self, Sensitivity.self, Report.self, Pack.self, Unpack.self, Check.self, Sparsify.self, Probe.self]
+        subcommands: [
+            Inspect.self, Convert.self, Run.self, Verify.self, Eval.self, Prune.self, Mask.self, Sensitivity.self,
+            Report.self, Pack.self, Unpack.self, Check.self, Sparsify.self, Probe.self,
+        ]
     )
 }
 

@@ -36,19 +36,26 @@ struct Probe: ParsableCommand {
         try? handle.close()
         let firstText = head.first { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }
         guard head.count >= 8, !PareFile.looksLikePare(head), !head.starts(with: [0x93] + Array("NUMPY".utf8)),
-              firstText != UInt8(ascii: "{") else { return }
-        let outcome = try ChildProcess.run(["probe", "--parent", "\(getpid())", path], timeLimit: timeLimit,
-                                           memoryLimit: memoryLimit)
+            firstText != UInt8(ascii: "{")
+        else { return }
+        let outcome = try ChildProcess.run(
+            ["probe", "--parent", "\(getpid())", path], timeLimit: timeLimit,
+            memoryLimit: memoryLimit)
         switch outcome.ending {
         case .timedOut:
-            throw PareError(file: path, "walking its HDF5 metadata took longer than \(Int(timeLimit)) s: refused (a file built to be slow?)")
+            throw PareError(
+                file: path,
+                "walking its HDF5 metadata took longer than \(Int(timeLimit)) s: refused (a file built to be slow?)")
         case .overMemory:
-            throw PareError(file: path, "walking its HDF5 metadata needed more than \(memoryLimit >> 20) MiB: refused (a file built to exhaust memory?)")
-        case let .signaled(signal):
+            throw PareError(
+                file: path,
+                "walking its HDF5 metadata needed more than \(memoryLimit >> 20) MiB: refused (a file built to exhaust memory?)"
+            )
+        case .signaled(let signal):
             throw PareError(file: path, "libhdf5 crashed reading its metadata (signal \(signal)): the file is corrupt")
         case .exited(0):
             return
-        case let .exited(status):
+        case .exited(let status):
             let line = outcome.stderr.split(separator: "\n").first.map(String.init) ?? ""
             let message = line.replacingOccurrences(of: "pare: error: ", with: "")
             let problem = message.hasPrefix(path + ": ") ? String(message.dropFirst(path.count + 2)) : message

@@ -6,20 +6,23 @@ struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove channels physically, rewire every consumer, and verify against the zero-masked model.",
         discussion: """
-        Coupled channels (residual merges, concatenations, shared layers, depthwise convolutions) are \
-        found from the graph and removed together. A removed channel that emits a non-zero constant \
-        (bias, BatchNormalization β, sigmoid(0), …) has its contribution folded into the next layer's \
-        bias: exact for Dense consumers and valid-padded convolutions, approximate at the borders of \
-        same-padded ones (reported). The result is checked by running both models; exit 1 and no \
-        output if they differ beyond tolerance.
-        """
+            Coupled channels (residual merges, concatenations, shared layers, depthwise convolutions) are \
+            found from the graph and removed together. A removed channel that emits a non-zero constant \
+            (bias, BatchNormalization β, sigmoid(0), …) has its contribution folded into the next layer's \
+            bias: exact for Dense consumers and valid-padded convolutions, approximate at the borders of \
+            same-padded ones (reported). The result is checked by running both models; exit 1 and no \
+            output if they differ beyond tolerance.
+            """
     )
     @Argument(help: "The model to prune.") var input: String
     @Argument(help: "Where to write the pruned model.") var output: String
     @OptionGroup var selection: SelectionOptions
     @OptionGroup var reading: ReadOptions
-    @Flag(name: .long, help: "Do not fold removed channels' constant outputs into consumers' biases.") var noFold = false
-    @Option(name: .customLong("input"), help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
+    @Flag(name: .long, help: "Do not fold removed channels' constant outputs into consumers' biases.") var noFold =
+        false
+    @Option(
+        name: .customLong("input"),
+        help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
     var verifyInput: [String] = []
     @Option(name: .long, help: "Without verification inputs: this many random inputs in [0, 1).") var random: Int = 16
     @Option(name: .long, help: "Seed of the random inputs.") var seed: UInt64 = 0
@@ -27,7 +30,9 @@ struct Prune: ParsableCommand {
     @Option(name: .long, help: "Relative tolerance of the verification (of max |reference|).") var rtol: Double = 1e-5
 
     func validate() throws {
-        if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
+        if input == output {
+            throw ValidationError("the output must differ from the input; Pare never modifies its input")
+        }
         if random < 1 { throw ValidationError("--random must be at least 1") }
         if !(atol >= 0) || !(rtol >= 0) { throw ValidationError("tolerances must be numbers ≥ 0") }
     }
@@ -37,20 +42,28 @@ struct Prune: ParsableCommand {
             let model = try reading.read(input, graphFor: "prune")
             let s = try selection.selection()
             let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
-            let (planner, plan) = try PruneJob.plan(model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
+            let (planner, plan) = try PruneJob.plan(
+                model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
-            let inputs = try ModelInputs.loadOrGenerate(verifyPaths, random: random, seed: seed, for: model, file: input)
+            let inputs = try ModelInputs.loadOrGenerate(
+                verifyPaths, random: random, seed: seed, for: model, file: input)
             let onlyDead = s.dropDead && !s.usesCriterion && s.drop.isEmpty
-            let result = try PruneJob.prune(planner, plan, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead,
-                                            atol: atol, rtol: rtol)
+            let result = try PruneJob.prune(
+                planner, plan, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead,
+                atol: atol, rtol: rtol)
             print(PruneText.table(result), terminator: "")
             print(PruneText.leftAlone(plan.graph), terminator: "")
             print(PruneText.folds(result.folds), terminator: "")
-            let against = onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
-            let source = verifyPaths.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyPaths.joined(separator: ", ")
+            let against =
+                onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
+            let source =
+                verifyPaths.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyPaths.joined(separator: ", ")
             print(PruneText.verification(result.comparisons, against: against, inputs: source), terminator: "")
             guard result.verified else {
-                throw PareError(file: input, "the pruned model differs from \(against) beyond tolerance (atol \(atol), rtol \(rtol)); nothing written")
+                throw PareError(
+                    file: input,
+                    "the pruned model differs from \(against) beyond tolerance (atol \(atol), rtol \(rtol)); nothing written"
+                )
             }
             printNotes(try ModelFile.write(result.pruned!, to: output), output: output)
             print(PruneText.sizes(input: input, output: output), terminator: "")
@@ -62,11 +75,11 @@ struct Mask: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the zero-masked model: same architecture, the selected channels' weights set to zero.",
         discussion: """
-        Zeroes the selected channels' kernel slices and biases, and the BatchNormalization γ and β \
-        (and depthwise slices) they pass through, as one does by hand to test a pruning. The same \
-        selection and criterion pick the same channels as `pare prune`, whose result is verified \
-        against this model.
-        """
+            Zeroes the selected channels' kernel slices and biases, and the BatchNormalization γ and β \
+            (and depthwise slices) they pass through, as one does by hand to test a pruning. The same \
+            selection and criterion pick the same channels as `pare prune`, whose result is verified \
+            against this model.
+            """
     )
     @Argument(help: "The model to mask.") var input: String
     @Argument(help: "Where to write the masked model.") var output: String
@@ -74,15 +87,18 @@ struct Mask: ParsableCommand {
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
-        if input == output { throw ValidationError("the output must differ from the input; Pare never modifies its input") }
+        if input == output {
+            throw ValidationError("the output must differ from the input; Pare never modifies its input")
+        }
     }
 
     func run() throws {
         try reading.run(reading: [input] + selection.calibration, writing: [output]) {
             let model = try reading.read(input, graphFor: "mask")
             let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
-            let (planner, plan) = try PruneJob.plan(model, selection: try selection.selection(), criterion: selection.parsedCriterion,
-                                                    calibration: calibration)
+            let (planner, plan) = try PruneJob.plan(
+                model, selection: try selection.selection(), criterion: selection.parsedCriterion,
+                calibration: calibration)
             let masked = try Rewriter(planner: planner, plan: plan).mask()
             printNotes(try ModelFile.write(masked, to: output), output: output)
             var rows = [["layer", "channels", "masked", "indices"]]

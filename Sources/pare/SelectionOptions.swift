@@ -5,20 +5,26 @@ import Pare
 struct SelectionOptions: ParsableArguments {
     @Option(name: .long, help: "Channels to keep per layer: LAYER=N[,LAYER=N…] (repeatable).") var keep: [String] = []
     // Unconditional parsing: `--ratio -0.5` is a (wrong) value to explain, not a missing one.
-    @Option(name: .long, parsing: .unconditionalSingleValue,
-            help: "Fraction of channels to remove: R for every prunable layer, or LAYER=R[,…] (repeatable).")
+    @Option(
+        name: .long, parsing: .unconditionalSingleValue,
+        help: "Fraction of channels to remove: R for every prunable layer, or LAYER=R[,…] (repeatable).")
     var ratio: [String] = []
     @Option(name: .long, help: "Channel indices to remove: LAYER=I,J,K (repeatable).") var drop: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Remove every prunable channel whose criterion score is below this.")
+    @Option(
+        name: .long, parsing: .unconditional, help: "Remove every prunable channel whose criterion score is below this."
+    )
     var threshold: Double?
-    @Flag(name: .long, help: "Remove channels whose kernel slice and bias are already exactly zero.") var dropDead = false
-    @Option(name: .long, help: "Ranking: l1, l2, bn-gamma, mean-activation, apoz (default l1).") var criterion: String = "l1"
+    @Flag(name: .long, help: "Remove channels whose kernel slice and bias are already exactly zero.") var dropDead =
+        false
+    @Option(name: .long, help: "Ranking: l1, l2, bn-gamma, mean-activation, apoz (default l1).") var criterion: String =
+        "l1"
     @Option(name: .long, help: "Calibration inputs (.npy, one per model input) for mean-activation and apoz.")
     var calibration: [String] = []
 
     func validate() throws {
         guard PruneCriterion(rawValue: criterion) != nil else {
-            throw ValidationError("--criterion must be one of \(PruneCriterion.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--criterion must be one of \(PruneCriterion.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         _ = try selection()
     }
@@ -30,14 +36,21 @@ struct SelectionOptions: ParsableArguments {
         do {
             for text in keep {
                 for (layer, value) in try PruneSelection.parsePairs(text, option: "--keep") {
-                    guard let n = Int(value) else { throw ValidationError("--keep \(layer)=\(value): not a whole number") }
+                    guard let n = Int(value) else {
+                        throw ValidationError("--keep \(layer)=\(value): not a whole number")
+                    }
                     s.keep[layer] = n
                 }
             }
             for text in ratio {
-                if let r = Double(text) { s.globalRatio = r; continue }
+                if let r = Double(text) {
+                    s.globalRatio = r
+                    continue
+                }
                 for (layer, value) in try PruneSelection.parsePairs(text, option: "--ratio") {
-                    guard let r = Double(value) else { throw ValidationError("--ratio \(layer)=\(value): not a number") }
+                    guard let r = Double(value) else {
+                        throw ValidationError("--ratio \(layer)=\(value): not a number")
+                    }
                     s.ratio[layer] = r
                 }
             }
@@ -45,10 +58,14 @@ struct SelectionOptions: ParsableArguments {
         } catch let error as SelectionError {
             throw ValidationError(error.message)
         }
-        if let threshold, !threshold.isFinite { throw ValidationError("--threshold \(threshold): must be a finite number") }
+        if let threshold, !threshold.isFinite {
+            throw ValidationError("--threshold \(threshold): must be a finite number")
+        }
         s.threshold = threshold
         s.dropDead = dropDead
-        if s.isEmpty { throw ValidationError("nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead") }
+        if s.isEmpty {
+            throw ValidationError("nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead")
+        }
         if parsedCriterion.needsCalibration, s.usesCriterion, calibration.isEmpty {
             throw ValidationError("--criterion \(criterion) needs --calibration inputs")
         }

@@ -6,20 +6,27 @@ struct Sensitivity: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Accuracy and output drift as the K lowest-ranked channels of a layer are removed, K = 0, 1, …",
         discussion: """
-        For every K the channels are removed physically through the pruning core (folding included) \
-        and the pruned model runs on --input: its accuracy against --labels, and always its output 0 \
-        against the unpruned model (max-abs, cosine, top-1 agreement). Several --layer give one curve \
-        each. Prints a table and a terminal chart; --svg writes a plot with the knee marked, --csv the \
-        numbers. The model is read once; scores are computed once per sweep.
-        """
+            For every K the channels are removed physically through the pruning core (folding included) \
+            and the pruned model runs on --input: its accuracy against --labels, and always its output 0 \
+            against the unpruned model (max-abs, cosine, top-1 agreement). Several --layer give one curve \
+            each. Prints a table and a terminal chart; --svg writes a plot with the knee marked, --csv the \
+            numbers. The model is read once; scores are computed once per sweep.
+            """
     )
     @Argument(help: "The model.") var model: String
-    @Option(name: .long, help: "A layer whose output channels are removed (repeat for several curves).") var layer: [String] = []
-    @Option(name: .long, help: "Ranking: l1, l2, bn-gamma, mean-activation or apoz (activation criteria measure on --input).")
+    @Option(name: .long, help: "A layer whose output channels are removed (repeat for several curves).") var layer:
+        [String] = []
+    @Option(
+        name: .long,
+        help: "Ranking: l1, l2, bn-gamma, mean-activation or apoz (activation criteria measure on --input).")
     var criterion: String = "l1"
     @Option(name: .long, help: "Inputs (.npy, one per model input).") var input: [String] = []
     @Option(name: .long, help: "Labels .npy (class indices or one-hot): adds accuracy.") var labels: String?
-    @Option(name: .long, help: "K values: 'all', a count N of evenly spaced values, or a list 'K1,K2,…' (default: all up to 128 channels, else 65 values).")
+    @Option(
+        name: .long,
+        help:
+            "K values: 'all', a count N of evenly spaced values, or a list 'K1,K2,…' (default: all up to 128 channels, else 65 values)."
+    )
     var steps: String?
     @Option(name: .long, help: "Write the curves as an SVG plot.") var svg: String?
     @Option(name: .long, help: "Write the numbers as CSV.") var csv: String?
@@ -31,7 +38,8 @@ struct Sensitivity: ParsableCommand {
         if layer.isEmpty { throw ValidationError("give at least one --layer") }
         if input.isEmpty { throw ValidationError("give --input (one .npy per model input)") }
         if PruneCriterion(rawValue: criterion) == nil {
-            throw ValidationError("--criterion must be one of \(PruneCriterion.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--criterion must be one of \(PruneCriterion.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let steps, SensitivitySweep.Steps.parse(steps) == nil {
             throw ValidationError("--steps takes 'all', a count of at least 2, or a comma-separated list of K ≥ 0")
@@ -49,8 +57,10 @@ struct Sensitivity: ParsableCommand {
             options.fold = !noFold
             let tty = isatty(2) != 0
             let start = Date()
-            let curves = try SensitivitySweep.run(m, layers: layer, inputs: inputs, labels: labelTensor, labelsFile: labels ?? "",
-                                                  options: options) { done, total in
+            let curves = try SensitivitySweep.run(
+                m, layers: layer, inputs: inputs, labels: labelTensor, labelsFile: labels ?? "",
+                options: options
+            ) { done, total in
                 if tty, Date().timeIntervalSince(start) > 1 {
                     FileHandle.standardError.write(Data("\rsensitivity: \(done)/\(total) prunes".utf8))
                 }
@@ -58,7 +68,8 @@ struct Sensitivity: ParsableCommand {
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             print(SensitivityOutput.table(curves))
             print(SensitivityOutput.terminalChart(curves), terminator: "")
-            let title = "\(URL(fileURLWithPath: model).lastPathComponent): \(curves.first.map { $0.metric == "accuracy" ? "accuracy" : "top-1 agreement" } ?? "") as channels are removed (\(criterion))"
+            let title =
+                "\(URL(fileURLWithPath: model).lastPathComponent): \(curves.first.map { $0.metric == "accuracy" ? "accuracy" : "top-1 agreement" } ?? "") as channels are removed (\(criterion))"
             if let svg { try writeText(SensitivityOutput.svg(curves, title: title), to: svg) }
             if let csv { try writeText(SensitivityOutput.csv(curves), to: csv) }
             if let json {
@@ -72,8 +83,10 @@ struct Sensitivity: ParsableCommand {
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Two versions of a model side by side: parameters, FLOPs, non-zero parameters and sparsity per layer and in total, file sizes, accuracy.",
-        discussion: "Layers are matched by name. Accuracy needs --input and --labels. Every figure is computed from the files."
+        abstract:
+            "Two versions of a model side by side: parameters, FLOPs, non-zero parameters and sparsity per layer and in total, file sizes, accuracy.",
+        discussion:
+            "Layers are matched by name. Accuracy needs --input and --labels. Every figure is computed from the files."
     )
     @Argument(help: "The model before.") var before: String
     @Argument(help: "The model after (pruned, sparsified, packed …).") var after: String
@@ -89,10 +102,12 @@ struct Report: ParsableCommand {
 
     func run() throws {
         try reading.run(reading: [before, after, labels] + input, writing: [markdown]) {
-            let a = try reading.read(before, graphFor: "report"), b = try reading.read(after, graphFor: "report")
+            let a = try reading.read(before, graphFor: "report")
+            let b = try reading.read(after, graphFor: "report")
             let inputs = input.isEmpty ? nil : try ModelInputs.load(input)
-            let report = try ComparisonReport.make(before: a, after: b, inputs: inputs, labels: try labels.map { try NPY.read($0) },
-                                                   labelsFile: labels ?? "")
+            let report = try ComparisonReport.make(
+                before: a, after: b, inputs: inputs, labels: try labels.map { try NPY.read($0) },
+                labelsFile: labels ?? "")
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

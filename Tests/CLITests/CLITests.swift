@@ -3,10 +3,12 @@ import XCTest
 
 /// Runs the built `pare` binary as a user would.
 final class CLITests: XCTestCase {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     var binary: String {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("pare").path
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("pare").path
         let candidates = [besideTests, Self.repo.appendingPathComponent(".build/debug/pare").path]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
     }
@@ -19,14 +21,17 @@ final class CLITests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     func fixture(_ p: String) -> String { Self.repo.appendingPathComponent("fixtures/" + p).path }
@@ -57,7 +62,8 @@ final class CLITests: XCTestCase {
         let object = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(object["totalParameters"] as? Int, 15_266)
         XCTAssertEqual(object["optimizerTensors"] as? Int, 0)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["r.h5"], "no temporary file left")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path), ["r.h5"], "no temporary file left")
     }
 
     func testBadInputGivesOneClearLineStatusOneAndNoOutput() throws {
@@ -98,25 +104,32 @@ extension CLITests {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("y.npy").path
-        let run = try pare("run", fixture("siamese/keras3.h5"), "--input", fixture("data/pairs_left.npy"),
-                           "--input", fixture("data/pairs_right.npy"), "--output", out, "--batch", "50")
+        let run = try pare(
+            "run", fixture("siamese/keras3.h5"), "--input", fixture("data/pairs_left.npy"),
+            "--input", fixture("data/pairs_right.npy"), "--output", out, "--batch", "50")
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("[128, 1]"), run.stdout)
         // verify compares files too: written outputs against Keras's, through the same metrics.
         let a = try Data(contentsOf: URL(fileURLWithPath: out))
         XCTAssertGreaterThan(a.count, 128 * 4)
         let zoo = dir.appendingPathComponent("zoo.npy").path
-        let multi = try pare("run", fixture("zoo/conv_zoo.h5"), "--input", fixture("zoo/conv_zoo_in0.npy"), "--output", zoo)
+        let multi = try pare(
+            "run", fixture("zoo/conv_zoo.h5"), "--input", fixture("zoo/conv_zoo_in0.npy"), "--output", zoo)
         XCTAssertEqual(multi.status, 0, multi.stderr)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("zoo_10.npy").path), "one file per output")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent("zoo_10.npy").path), "one file per output"
+        )
     }
 
     func testVerifyPassesOnEqualModelsAndFailsOnDifferentOnes() throws {
-        let same = try pare("verify", fixture("mnist_cnn/keras3.h5"), fixture("mnist_cnn/keras22_h5py2.h5"), "--random", "8", "--seed", "3")
+        let same = try pare(
+            "verify", fixture("mnist_cnn/keras3.h5"), fixture("mnist_cnn/keras22_h5py2.h5"), "--random", "8", "--seed",
+            "3")
         XCTAssertEqual(same.status, 0, same.stdout + same.stderr)
         XCTAssertTrue(same.stdout.contains("ok"))
-        let json = try pare("verify", "--json", fixture("mnist_cnn/keras3.h5"), fixture("residual/keras3.h5"),
-                            "--input", fixture("data/mnist_x.npy"))
+        let json = try pare(
+            "verify", "--json", fixture("mnist_cnn/keras3.h5"), fixture("residual/keras3.h5"),
+            "--input", fixture("data/mnist_x.npy"))
         XCTAssertEqual(json.status, 1)
         let rows = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [[String: Any]]
         XCTAssertEqual(rows.first?["withinTolerance"] as? Bool, false)
@@ -125,8 +138,9 @@ extension CLITests {
     }
 
     func testEvalAgreesWithKerasPredictions() throws {
-        let run = try pare("eval", "--json", fixture("mnist_cnn/keras3.h5"), "--input", fixture("data/mnist_x.npy"),
-                           "--labels", fixture("data/mnist_y.npy"))
+        let run = try pare(
+            "eval", "--json", fixture("mnist_cnn/keras3.h5"), "--input", fixture("data/mnist_x.npy"),
+            "--labels", fixture("data/mnist_y.npy"))
         XCTAssertEqual(run.status, 0, run.stderr)
         let result = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
         // Independent figure: argmax of the predictions Keras saved, against the labels.
@@ -152,16 +166,20 @@ extension CLITests {
         XCTAssertEqual(ints.status, 1)
         XCTAssertTrue(ints.stderr.contains("int64 is not accepted"), ints.stderr)
         let truncated = dir.appendingPathComponent("t.npy")
-        try Data(try Data(contentsOf: URL(fileURLWithPath: fixture("data/mnist_x.npy"))).prefix(5000)).write(to: truncated)
+        try Data(try Data(contentsOf: URL(fileURLWithPath: fixture("data/mnist_x.npy"))).prefix(5000)).write(
+            to: truncated)
         let cut = try pare("run", model, "--input", truncated.path)
         XCTAssertEqual(cut.status, 1)
         XCTAssertTrue(cut.stderr.contains("truncated"), cut.stderr)
         let twoInputs = try pare("run", fixture("siamese/keras3.h5"), "--input", fixture("data/pairs_left.npy"))
         XCTAssertEqual(twoInputs.status, 1)
         XCTAssertTrue(twoInputs.stderr.contains("2 input(s)"), twoInputs.stderr)
-        let weightsOnly = try pare("run", fixture("mnist_cnn/keras3_weights.h5"), "--input", fixture("data/mnist_x.npy"))
+        let weightsOnly = try pare(
+            "run", fixture("mnist_cnn/keras3_weights.h5"), "--input", fixture("data/mnist_x.npy"))
         XCTAssertEqual(weightsOnly.status, 1)
-        XCTAssertTrue(weightsOnly.stderr.contains("needs a model graph") && weightsOnly.stderr.contains("--config"), weightsOnly.stderr)
+        XCTAssertTrue(
+            weightsOnly.stderr.contains("needs a model graph") && weightsOnly.stderr.contains("--config"),
+            weightsOnly.stderr)
         XCTAssertEqual(try pare("run", model).status, 2, "no --input is a usage error")
     }
 
@@ -170,20 +188,24 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("data/mnist_x.npy"))))
         let dataStart = bytes.count - 128 * 784 * 4
-        for i in 0..<4 { bytes[dataStart + i] = [0x00, 0x00, 0xC0, 0x7F][i] }   // first pixel NaN
+        for i in 0..<4 { bytes[dataStart + i] = [0x00, 0x00, 0xC0, 0x7F][i] }  // first pixel NaN
         let path = dir.appendingPathComponent("nan.npy")
         try Data(bytes).write(to: path)
         let run = try pare("run", fixture("mnist_cnn/keras3.h5"), "--input", path.path)
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stderr.contains("NaN or infinite"), run.stderr)
-        XCTAssertTrue(run.stdout.contains(" 10 ") || run.stdout.contains("  10"), "one example's 10 outputs are NaN:\n\(run.stdout)")
+        XCTAssertTrue(
+            run.stdout.contains(" 10 ") || run.stdout.contains("  10"),
+            "one example's 10 outputs are NaN:\n\(run.stdout)")
     }
 
     func loadFloats(_ path: String) throws -> [Float] {
         let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let headerEnd = Int(data[8]) | Int(data[9]) << 8
         return stride(from: 10 + headerEnd, to: data.count, by: 4).map { i in
-            Float(bitPattern: UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24)
+            Float(
+                bitPattern: UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3])
+                    << 24)
         }
     }
 
@@ -201,15 +223,19 @@ extension CLITests {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("p.h5").path
-        let run = try pare("prune", fixture("mnist_cnn/keras3.h5"), out, "--keep", "conv2d=22,conv2d_1=38",
-                           "--input", fixture("data/mnist_x.npy"))
+        let run = try pare(
+            "prune", fixture("mnist_cnn/keras3.h5"), out, "--keep", "conv2d=22,conv2d_1=38",
+            "--input", fixture("data/mnist_x.npy"))
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("643,594 → 392,784"), run.stdout)
         XCTAssertTrue(run.stdout.contains("2304 → 1368"), run.stdout)
-        XCTAssertTrue(run.stdout.contains("dense_2: 10 of 10 channels"), "the output layer is reported as left alone:\n" + run.stdout)
+        XCTAssertTrue(
+            run.stdout.contains("dense_2: 10 of 10 channels"),
+            "the output layer is reported as left alone:\n" + run.stdout)
         XCTAssertTrue(run.stdout.contains("ok"), run.stdout)
         let masked = dir.appendingPathComponent("m.h5").path
-        XCTAssertEqual(try pare("mask", fixture("mnist_cnn/keras3.h5"), masked, "--keep", "conv2d=22,conv2d_1=38").status, 0)
+        XCTAssertEqual(
+            try pare("mask", fixture("mnist_cnn/keras3.h5"), masked, "--keep", "conv2d=22,conv2d_1=38").status, 0)
         let verify = try pare("verify", masked, out, "--input", fixture("data/mnist_x.npy"))
         XCTAssertEqual(verify.status, 0, "mask and prune pick the same channels:\n" + verify.stdout + verify.stderr)
     }
@@ -219,14 +245,18 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("p.h5").path
         let model = fixture("mnist_cnn/keras3.h5")
-        for args in [["--keep", "nope=3"], ["--keep", "conv2d=40"], ["--keep", "conv2d=0"], ["--drop", "conv2d=99"],
-                     ["--ratio", "conv2d=0.5", "--criterion", "apoz"], ["--criterion", "bogus", "--ratio", "0.5"], []] {
+        for args in [
+            ["--keep", "nope=3"], ["--keep", "conv2d=40"], ["--keep", "conv2d=0"], ["--drop", "conv2d=99"],
+            ["--ratio", "conv2d=0.5", "--criterion", "apoz"], ["--criterion", "bogus", "--ratio", "0.5"], [],
+        ] {
             let run = try pare(["prune", model, out] + args)
             XCTAssertEqual(run.status, 2, "\(args): \(run.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(args)")
         }
-        let wrongCalibration = try pare(["prune", model, out, "--ratio", "conv2d=0.5", "--criterion", "mean-activation",
-                                         "--calibration", fixture("data/mnist_flat.npy")])
+        let wrongCalibration = try pare([
+            "prune", model, out, "--ratio", "conv2d=0.5", "--criterion", "mean-activation",
+            "--calibration", fixture("data/mnist_flat.npy"),
+        ])
         XCTAssertEqual(wrongCalibration.status, 1, wrongCalibration.stderr)
         XCTAssertTrue(wrongCalibration.stderr.contains("expects (None, 28, 28, 1)"), wrongCalibration.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
@@ -251,7 +281,9 @@ extension CLITests {
         XCTAssertTrue(c.stdout.contains("every checksum verified"))
         let back = dir.appendingPathComponent("back.h5").path
         XCTAssertEqual(try pare("unpack", packed, back).status, 0)
-        XCTAssertEqual(try pare("verify", sparse, back, "--random", "4", "--atol", "0", "--rtol", "0").status, 0, "bit-exact round trip")
+        XCTAssertEqual(
+            try pare("verify", sparse, back, "--random", "4", "--atol", "0", "--rtol", "0").status, 0,
+            "bit-exact round trip")
         // convert picks the format by the output's name.
         let converted = dir.appendingPathComponent("c.pare").path
         XCTAssertEqual(try pare("convert", fixture("residual/keras3.h5"), converted).status, 0)
@@ -275,7 +307,9 @@ extension CLITests {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         func out(_ name: String) -> String { dir.appendingPathComponent(name).path }
-        let keras = fixture("residual/model.keras"), weights = fixture("residual/model.weights.h5"), x = fixture("data/mnist_x.npy")
+        let keras = fixture("residual/model.keras")
+        let weights = fixture("residual/model.weights.h5")
+        let x = fixture("data/mnist_x.npy")
         // A weights file with its architecture from the .keras, and without: a set of tensors.
         let withConfig = try pare("inspect", weights, "--config", keras)
         XCTAssertEqual(withConfig.status, 0, withConfig.stderr)
@@ -288,7 +322,9 @@ extension CLITests {
         XCTAssertTrue(noGraph.stderr.contains("--config"), noGraph.stderr)
         XCTAssertEqual(try pare("run", weights, "--config", keras, "--input", x, "--output", out("w.npy")).status, 0)
         XCTAssertEqual(try pare("run", keras, "--input", x, "--output", out("k.npy")).status, 0)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out("w.npy"))), try Data(contentsOf: URL(fileURLWithPath: out("k.npy"))))
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: out("w.npy"))),
+            try Data(contentsOf: URL(fileURLWithPath: out("k.npy"))))
         // Prune a .keras into a .keras; the result runs, verifies and checks.
         let pruned = try pare("prune", keras, out("p.keras"), "--ratio", "0.5")
         XCTAssertEqual(pruned.status, 0, pruned.stderr)
@@ -318,23 +354,29 @@ extension CLITests {
         let runPlain = try pare("run", plain, "--input", x)
         XCTAssertEqual(runPlain.status, 1)
         XCTAssertTrue(runPlain.stderr.contains("needs a model graph"), runPlain.stderr)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
     }
 
     func testSensitivityAndReportWriteTheirFiles() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         func out(_ name: String) -> String { dir.appendingPathComponent(name).path }
-        let cnn = fixture("mnist_cnn/keras3.h5"), x = fixture("data/mnist_x.npy"), y = fixture("data/mnist_y.npy")
-        let sweep = try pare("sensitivity", cnn, "--layer", "conv2d", "--layer", "conv2d_1", "--input", x, "--labels", y,
-                             "--steps", "0,8,16", "--svg", out("c.svg"), "--csv", out("c.csv"), "--json", out("c.json"))
+        let cnn = fixture("mnist_cnn/keras3.h5")
+        let x = fixture("data/mnist_x.npy")
+        let y = fixture("data/mnist_y.npy")
+        let sweep = try pare(
+            "sensitivity", cnn, "--layer", "conv2d", "--layer", "conv2d_1", "--input", x, "--labels", y,
+            "--steps", "0,8,16", "--svg", out("c.svg"), "--csv", out("c.csv"), "--json", out("c.json"))
         XCTAssertEqual(sweep.status, 0, sweep.stderr)
         XCTAssertTrue(sweep.stdout.contains("layer conv2d_1 (64 channels)"), sweep.stdout)
         XCTAssertTrue(sweep.stdout.contains("accuracy (y, 0 to 1)"), sweep.stdout)
         let csv = try String(contentsOfFile: out("c.csv"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv.count, 1 + 2 * 3)
         XCTAssertTrue(try String(contentsOfFile: out("c.svg"), encoding: .utf8).hasPrefix("<?xml"))
-        let points = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out("c.json")))) as! [[String: Any]]
+        let points =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out("c.json"))))
+            as! [[String: Any]]
         XCTAssertEqual(points.count, 2)
         // Usage mistakes exit 2; a K beyond what the layer allows is a selection error (2) too.
         XCTAssertEqual(try pare("sensitivity", cnn, "--input", x).status, 2, "no --layer")
@@ -361,7 +403,9 @@ extension CLITests {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         var rng = SystemRandomNumberGenerator()
-        for source in ["residual/keras3.h5", "siamese/model.keras", "mnist_cnn/tfkeras2_weights.h5", "plain/state_dict.h5"] {
+        for source in [
+            "residual/keras3.h5", "siamese/model.keras", "mnist_cnn/tfkeras2_weights.h5", "plain/state_dict.h5",
+        ] {
             let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture(source))))
             let ext = URL(fileURLWithPath: source).pathExtension
             for trial in 0..<12 {
@@ -369,14 +413,22 @@ extension CLITests {
                 if trial < 3 {
                     bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
                 } else {
-                    for _ in 0..<4 { bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng) }
+                    for _ in 0..<4 {
+                        bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng)
+                    }
                 }
                 let file = dir.appendingPathComponent("bad\(trial).\(ext)").path
                 try Data(bytes).write(to: URL(fileURLWithPath: file))
-                let commands = trial < 6 ? [["inspect", file], ["check", file], ["convert", file, dir.appendingPathComponent("out.h5").path]] : [["check", file]]
+                let commands =
+                    trial < 6
+                    ? [
+                        ["inspect", file], ["check", file],
+                        ["convert", file, dir.appendingPathComponent("out.h5").path],
+                    ] : [["check", file]]
                 for command in commands {
                     let r = try pare(command)
-                    XCTAssertTrue(r.status == 0 || r.status == 1, "\(command): status \(r.status) (a signal?) \(r.stderr)")
+                    XCTAssertTrue(
+                        r.status == 0 || r.status == 1, "\(command): status \(r.status) (a signal?) \(r.stderr)")
                     if r.status == 1 {
                         XCTAssertTrue(r.stderr.hasPrefix("pare: error: \(file)"), "\(command): \(r.stderr)")
                         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)")
@@ -385,7 +437,8 @@ extension CLITests {
                 try? FileManager.default.removeItem(atPath: dir.appendingPathComponent("out.h5").path)
             }
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("pare-tmp") }, [])
     }
 
     func start(_ arguments: [String]) throws -> Process {
@@ -401,13 +454,19 @@ extension CLITests {
     func testKilledWritersLeaveNoFileOrAWholeOneAndNeverTouchTheInput() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cnn = fixture("mnist_cnn/keras3.h5"), keras = fixture("residual/model.keras")
-        let inputs = [cnn: try Data(contentsOf: URL(fileURLWithPath: cnn)), keras: try Data(contentsOf: URL(fileURLWithPath: keras))]
+        let cnn = fixture("mnist_cnn/keras3.h5")
+        let keras = fixture("residual/model.keras")
+        let inputs = [
+            cnn: try Data(contentsOf: URL(fileURLWithPath: cnn)),
+            keras: try Data(contentsOf: URL(fileURLWithPath: keras)),
+        ]
         let jobs: [(String, [String])] = [
             ("out.h5", ["convert", cnn]), ("out.keras", ["convert", keras]),
             ("out.pare", ["pack", "--deflate", cnn]), ("pruned.h5", ["prune", cnn, "--keep", "conv2d=22,conv2d_1=38"]),
         ]
-        var killed = 0, completed = 0, absent = 0
+        var killed = 0
+        var completed = 0
+        var absent = 0
         for (name, command) in jobs {
             let out = dir.appendingPathComponent(name).path
             // How long a whole run takes, then kills at random points within it.
@@ -431,12 +490,17 @@ extension CLITests {
             }
             // The next writer of the same destination removes what the killed ones left.
             XCTAssertEqual(try pare(command + [out]).status, 0)
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".\(name).pare-tmp-") }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+                $0.hasPrefix(".\(name).pare-tmp-")
+            }
             XCTAssertEqual(leftovers, [], "temporary files of killed writers")
         }
-        XCTAssertGreaterThan(killed, 8, "most runs were killed mid-way (\(killed) killed, \(completed) complete, \(absent) absent)")
+        XCTAssertGreaterThan(
+            killed, 8, "most runs were killed mid-way (\(killed) killed, \(completed) complete, \(absent) absent)")
         XCTAssertGreaterThan(absent, 0)
-        for (path, bytes) in inputs { XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes, "input \(path) touched") }
+        for (path, bytes) in inputs {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes, "input \(path) touched")
+        }
     }
 
     func testAFullDiskIsAClearErrorWithNoPartialFile() throws {
@@ -447,7 +511,10 @@ extension CLITests {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             // A 100 KiB file-size limit: the 2.6 MB model cannot be written.
-            process.arguments = ["-c", "ulimit -f 100; exec \"$0\" \(command) \"$1\" \"$2\"", binary, fixture("mnist_cnn/keras3.h5"), out]
+            process.arguments = [
+                "-c", "ulimit -f 100; exec \"$0\" \(command) \"$1\" \"$2\"", binary, fixture("mnist_cnn/keras3.h5"),
+                out,
+            ]
             let err = Pipe()
             process.standardError = err
             process.standardOutput = FileHandle.nullDevice
@@ -457,7 +524,8 @@ extension CLITests {
             XCTAssertEqual(process.terminationStatus, 1, "\(name): \(stderr)")
             XCTAssertTrue(stderr.hasPrefix("pare: error: \(out): ") && stderr.contains("File too large"), stderr)
             XCTAssertFalse(stderr.contains("pare-tmp"), "the message names the destination: \(stderr)")
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "no partial or temporary file")
+            XCTAssertEqual(
+                try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "no partial or temporary file")
         }
     }
 
@@ -465,18 +533,24 @@ extension CLITests {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("same.h5").path
-        let a = fixture("mnist_cnn/keras3.h5"), b = fixture("mnist_cnn/tfkeras2.h5")
+        let a = fixture("mnist_cnn/keras3.h5")
+        let b = fixture("mnist_cnn/tfkeras2.h5")
         let versions = try [a, b].map { f -> String in
-            let object = try JSONSerialization.jsonObject(with: Data(try pare("inspect", "--json", f).stdout.utf8)) as! [String: Any]
+            let object =
+                try JSONSerialization.jsonObject(with: Data(try pare("inspect", "--json", f).stdout.utf8))
+                as! [String: Any]
             return object["kerasVersion"] as! String
         }
         for _ in 0..<6 {
-            let p1 = try start(["convert", a, out]), p2 = try start(["convert", b, out])
+            let p1 = try start(["convert", a, out])
+            let p2 = try start(["convert", b, out])
             p1.waitUntilExit()
             p2.waitUntilExit()
             XCTAssertEqual([p1.terminationStatus, p2.terminationStatus], [0, 0])
             XCTAssertEqual(try pare("check", out).status, 0)
-            let object = try JSONSerialization.jsonObject(with: Data(try pare("inspect", "--json", out).stdout.utf8)) as! [String: Any]
+            let object =
+                try JSONSerialization.jsonObject(with: Data(try pare("inspect", "--json", out).stdout.utf8))
+                as! [String: Any]
             XCTAssertTrue(versions.contains(object["kerasVersion"] as! String), "one writer's whole file")
             XCTAssertEqual(object["totalParameters"] as? Int, 643_594)
         }

@@ -9,7 +9,8 @@ extension CLITests {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = Self.repo.appendingPathComponent("tools/fuzz/seeds/config/mnist_cnn_keras3.json").path
-        let weights = fixture("mnist_cnn/model.weights.h5"), x = fixture("data/mnist_x.npy")
+        let weights = fixture("mnist_cnn/model.weights.h5")
+        let x = fixture("data/mnist_x.npy")
         let y = fixture("data/mnist_y.npy")
         let runs: [[String]] = [
             ["inspect", weights], ["check", weights], ["convert", weights, dir.appendingPathComponent("c.h5").path],
@@ -40,7 +41,10 @@ extension CLITests {
             ["convert", model, dir.path + "//m.h5"],
             ["run", model, "--input", x, "--output", model],
             ["report", model, model, "--markdown", model],
-            ["sensitivity", model, "--layer", "conv2d", "--input", x, "--labels", labels, "--steps", "0,1", "--csv", labels],
+            [
+                "sensitivity", model, "--layer", "conv2d", "--input", x, "--labels", labels, "--steps", "0,1", "--csv",
+                labels,
+            ],
             ["convert", model, fifo],
         ]
         for arguments in cases {
@@ -49,11 +53,14 @@ extension CLITests {
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model)), before)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: labels)), try Data(contentsOf: URL(fileURLWithPath: fixture("data/mnist_y.npy"))))
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: labels)),
+            try Data(contentsOf: URL(fileURLWithPath: fixture("data/mnist_y.npy"))))
         var status = stat()
         XCTAssertEqual(stat(fifo, &status), 0)
         XCTAssertEqual(status.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["fifo", "m.h5", "y.npy"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["fifo", "m.h5", "y.npy"])
         // A FIFO as the model or as --config is refused before it is opened (it would block).
         for arguments in [["inspect", fifo], ["inspect", fixture("mnist_cnn/model.weights.h5"), "--config", fifo]] {
             let result = try pare(arguments)

@@ -25,7 +25,8 @@ final class HostileHDF5Tests: XCTestCase {
         let fid = H5Fcreate(p, shim_F_ACC_TRUNC(), shim_P_DEFAULT(), shim_P_DEFAULT())
         var dims: [hsize_t] = [hsize_t(values.count)]
         let space = H5Screate_simple(1, &dims, nil)
-        let d = H5Dcreate2(fid, "/data", shim_T_IEEE_F32LE(), space, shim_P_DEFAULT(), shim_P_DEFAULT(), shim_P_DEFAULT())
+        let d = H5Dcreate2(
+            fid, "/data", shim_T_IEEE_F32LE(), space, shim_P_DEFAULT(), shim_P_DEFAULT(), shim_P_DEFAULT())
         var copy = values
         H5Dwrite(d, shim_T_IEEE_F32LE(), shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), &copy)
         H5Dclose(d)
@@ -119,7 +120,9 @@ final class HostileHDF5Tests: XCTestCase {
         let root = try file.root()
         let short = error { try root.setAttribute("a", .strings(["only one"], shape: [2], encoding: .variableUTF8)) }
         XCTAssertTrue(short.contains("1 values do not fill its shape [2]"), short)
-        let long = error { try root.setAttribute("b", .numbers(.float(bits: 32), shape: [1], bytes: [UInt8](repeating: 0, count: 8))) }
+        let long = error {
+            try root.setAttribute("b", .numbers(.float(bits: 32), shape: [1], bytes: [UInt8](repeating: 0, count: 8)))
+        }
         XCTAssertTrue(long.contains("2 values do not fill its shape [1]"), long)
         let negative = error { try root.setAttribute("c", .strings([], shape: [-1], encoding: .variableUTF8)) }
         XCTAssertNotEqual(negative, "no error")
@@ -131,7 +134,10 @@ final class HostileHDF5Tests: XCTestCase {
         let root = try file.root()
         let group = try root.createGroup("g")
         for i in 0..<4000 { try group.setAttribute(String(format: "a%05d", i), .string("x")) }
-        for i in 0..<4000 { try group.createDataset(String(format: "d%05d", i), type: .float(bits: 32), shape: [1], bytes: [0, 0, 0, 0]) }
+        for i in 0..<4000 {
+            try group.createDataset(
+                String(format: "d%05d", i), type: .float(bits: 32), shape: [1], bytes: [0, 0, 0, 0])
+        }
         try file.close()
         let reopened = try HDF5File.open(path("many.h5")).root().group("g")
         let start = Date()

@@ -1,6 +1,7 @@
 import HDF5
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 final class BadInputTests: XCTestCase {
     var dir: URL!
@@ -14,14 +15,17 @@ final class BadInputTests: XCTestCase {
             let message = "\(error)"
             XCTAssertTrue(error is PareError, "not a PareError: \(message)", line: line)
             XCTAssertTrue(message.hasPrefix(file), "does not start with the file: \(message)", line: line)
-            for word in words { XCTAssertTrue(message.contains(word), "'\(word)' missing from: \(message)", line: line) }
+            for word in words {
+                XCTAssertTrue(message.contains(word), "'\(word)' missing from: \(message)", line: line)
+            }
         }
     }
 
     func testAWeightWhoseShapeContradictsTheConfigIsNamed() throws {
         let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
         let i = model.layers.firstIndex { $0.name == "conv2d_1" }!
-        model.layers[i].weights[0].tensor = Tensor(float32: [Float](repeating: 0, count: 3 * 3 * 30 * 64), shape: [3, 3, 30, 64])
+        model.layers[i].weights[0].tensor = Tensor(
+            float32: [Float](repeating: 0, count: 3 * 3 * 30 * 64), shape: [3, 3, 30, 64])
         try ModelFile.write(model, to: path("bad.h5"))
         assertRejected(path("bad.h5"), mentions: ["conv2d_1", "kernel", "[3, 3, 30, 64]", "contradicts"])
     }
@@ -29,7 +33,9 @@ final class BadInputTests: XCTestCase {
     func testAConfigThatDoesNotParseIsRejected() throws {
         let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
         model.config = nil
-        model.rootAttributes = model.rootAttributes.map { $0.0 == "model_config" ? ($0.0, .string("{\"class_name\": \"Sequential\", ")) : $0 }
+        model.rootAttributes = model.rootAttributes.map {
+            $0.0 == "model_config" ? ($0.0, .string("{\"class_name\": \"Sequential\", ")) : $0
+        }
         try ModelFile.write(model, to: path("broken.h5"))
         assertRejected(path("broken.h5"), mentions: ["model_config", "does not parse", "expected a key"])
     }
@@ -47,9 +53,12 @@ final class BadInputTests: XCTestCase {
         try ModelFile.write(model, to: path("custom.h5"))
         let report = try Inspection.of(try ModelFile.read(path("custom.h5")))
         XCTAssertEqual(report.unsupportedLayers.count, 1)
-        XCTAssertTrue(report.unsupportedLayers[0].contains("dense_1") && report.unsupportedLayers[0].contains("MyCustomDense"))
+        XCTAssertTrue(
+            report.unsupportedLayers[0].contains("dense_1") && report.unsupportedLayers[0].contains("MyCustomDense"))
         XCTAssertEqual(report.layers.first { $0.path == "conv2d" }?.outputShapes, ["(None, 28, 28, 32)"])
-        XCTAssertEqual(report.layers.first { $0.path == "dense_2" }?.outputShapes, ["?"], "shapes after an unknown layer are unknown")
+        XCTAssertEqual(
+            report.layers.first { $0.path == "dense_2" }?.outputShapes, ["?"],
+            "shapes after an unknown layer are unknown")
         XCTAssertNil(report.totalMACs)
         XCTAssertEqual(report.totalParameters, 643_594)
     }
@@ -63,13 +72,15 @@ final class BadInputTests: XCTestCase {
         assertRejected(path("empty.h5"), mentions: ["no datasets"])
         do {
             let file = try HDF5File.create(path("plain.h5"))
-            try file.root().createDataset("state/w", type: .float(bits: 32), shape: [2], bytes: [UInt8](repeating: 0, count: 8))
+            try file.root().createDataset(
+                "state/w", type: .float(bits: 32), shape: [2], bytes: [UInt8](repeating: 0, count: 8))
             try file.close()
         }
         // A plain tensor file reads as tensors; what needs a graph says so.
         let plain = try ModelFile.read(path("plain.h5"))
         XCTAssertThrowsError(try plain.requireArchitecture(for: "run")) { error in
-            XCTAssertTrue("\(error)".hasPrefix(self.path("plain.h5")) && "\(error)".contains("not a Keras model"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".hasPrefix(self.path("plain.h5")) && "\(error)".contains("not a Keras model"), "\(error)")
         }
         try Data(repeating: 7, count: 5000).write(to: URL(fileURLWithPath: path("noise.h5")))
         assertRejected(path("noise.h5"), mentions: ["not HDF5"])
@@ -95,7 +106,8 @@ final class BadInputTests: XCTestCase {
     }
 
     func testErrorMessagesStayOnOneLineWhateverNamesAFileHolds() {
-        let error = PareError(file: "m.h5", object: "/featur\ns.1\u{1B}[2J", "a link that is neither a group nor a dataset")
+        let error = PareError(
+            file: "m.h5", object: "/featur\ns.1\u{1B}[2J", "a link that is neither a group nor a dataset")
         XCTAssertEqual(error.description, "m.h5: /featur\\ns.1\\u{1b}[2J: a link that is neither a group nor a dataset")
         XCTAssertFalse(error.description.contains("\n"))
     }

@@ -1,7 +1,8 @@
 import Foundation
 import HDF5
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 /// Inputs built to hurt: files that are not what they claim, names that are paths, numbers that
 /// trap, sizes that exhaust memory, outputs that are the inputs.
@@ -28,8 +29,10 @@ final class HostileInputTests: XCTestCase {
         try FileManager.default.copyItem(atPath: Fixtures.path("mnist_cnn/keras3.h5"), toPath: model)
         try FileManager.default.createSymbolicLink(atPath: path("link.h5"), withDestinationPath: model)
         XCTAssertEqual(link(model, path("hard.h5")), 0)
-        let spellings = [model, directory.path + "/./m.h5", directory.path + "//m.h5", path("link.h5"), path("hard.h5"),
-                         "../" + directory.lastPathComponent + "/m.h5"]
+        let spellings = [
+            model, directory.path + "/./m.h5", directory.path + "//m.h5", path("link.h5"), path("hard.h5"),
+            "../" + directory.lastPathComponent + "/m.h5",
+        ]
         let cwd = FileManager.default.currentDirectoryPath
         FileManager.default.changeCurrentDirectoryPath(directory.path)
         defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
@@ -38,7 +41,9 @@ final class HostileInputTests: XCTestCase {
             XCTAssertTrue(text.contains("is the input"), "\(output): \(text)")
         }
         XCTAssertEqual(message { try OutputPaths.check(outputs: [path("new.h5")], inputs: [model]) }, "no error")
-        let twice = message { try OutputPaths.check(outputs: [path("a.csv"), directory.path + "//a.csv"], inputs: [model]) }
+        let twice = message {
+            try OutputPaths.check(outputs: [path("a.csv"), directory.path + "//a.csv"], inputs: [model])
+        }
         XCTAssertTrue(twice.contains("same file as the output"), twice)
     }
 
@@ -76,7 +81,8 @@ final class HostileInputTests: XCTestCase {
             var generator = RandomInputs(seed: 0)
             _ = try generator.array(batch: 1_000_000_000, shape: [28, 28, 1], name: "x", file: "m.h5")
         }
-        XCTAssertTrue(random.contains("1000000000 random examples") && random.contains("over the memory budget"), random)
+        XCTAssertTrue(
+            random.contains("1000000000 random examples") && random.contains("over the memory budget"), random)
     }
 
     func testTheInterpreterBatchesWithinTheBudgetAndRefusesOneExampleTooLarge() throws {
@@ -116,13 +122,18 @@ final class HostileInputTests: XCTestCase {
             for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
             return Tensor(dtype: .float64, shape: [values.count], bytes: bytes)
         }
-        XCTAssertEqual(try Evaluation.of(predictions: predictions, labels: labels([0, 1, 3]), file: "y.npy").correct, 3)
-        for (values, expected) in [([0, 1, .nan], "example 2: label nan is not a whole class index"),
-                                   ([0, 3.5, 3], "example 1: label 3.5 is not a whole class index"),
-                                   ([0, 1, 4], "example 2: label 4.0 is out of range"),
-                                   ([-1, 1, 3], "example 0: label -1.0 is out of range"),
-                                   ([0, .infinity, 3], "example 1: label inf is not a whole class index")] {
-            let text = message { _ = try Evaluation.of(predictions: predictions, labels: labels(values), file: "y.npy") }
+        XCTAssertEqual(
+            try Evaluation.of(predictions: predictions, labels: labels([0, 1, 3]), file: "y.npy").correct, 3)
+        for (values, expected) in [
+            ([0, 1, .nan], "example 2: label nan is not a whole class index"),
+            ([0, 3.5, 3], "example 1: label 3.5 is not a whole class index"),
+            ([0, 1, 4], "example 2: label 4.0 is out of range"),
+            ([-1, 1, 3], "example 0: label -1.0 is out of range"),
+            ([0, .infinity, 3], "example 1: label inf is not a whole class index"),
+        ] {
+            let text = message {
+                _ = try Evaluation.of(predictions: predictions, labels: labels(values), file: "y.npy")
+            }
             XCTAssertTrue(text.contains(expected), text)
         }
         let huge = Tensor(dtype: .uint64, shape: [3], bytes: [UInt8](repeating: 0xFF, count: 24))
@@ -133,17 +144,22 @@ final class HostileInputTests: XCTestCase {
     func testLayerNamesThatArePathsAreRefused() throws {
         func config(_ names: [String]) throws -> JSON {
             let layers = names.enumerated().map { i, name in
-                i == 0 ? "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"\(name)\", \"batch_shape\": [null, 4]}}"
+                i == 0
+                    ? "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"\(name)\", \"batch_shape\": [null, 4]}}"
                     : "{\"class_name\": \"Dense\", \"config\": {\"name\": \"\(name)\", \"units\": 2}}"
             }
-            return try JSON.parse("{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": [\(layers.joined(separator: ","))]}}")
+            return try JSON.parse(
+                "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": [\(layers.joined(separator: ","))]}}"
+            )
         }
         XCTAssertNoThrow(try Architecture.parse(try config(["in", "a", "b"])))
         XCTAssertTrue(message { _ = try Architecture.parse(try config(["in", "a/b"])) }.contains("containing '/'"))
         XCTAssertTrue(message { _ = try Architecture.parse(try config(["in", ""])) }.contains("empty name"))
         XCTAssertTrue(message { _ = try Architecture.parse(try config(["in", "a", "a"])) }.contains("used twice"))
         XCTAssertNil(NameRules.problem(withPath: "dense/kernel:0"))
-        for bad in ["/model_weights/x", "a//b", "a/../b", "./a", ""] { XCTAssertNotNil(NameRules.problem(withPath: bad), bad) }
+        for bad in ["/model_weights/x", "a//b", "a/../b", "./a", ""] {
+            XCTAssertNotNil(NameRules.problem(withPath: bad), bad)
+        }
     }
 
     func testDuplicateJSONKeysAreRefused() {

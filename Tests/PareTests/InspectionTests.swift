@@ -1,6 +1,7 @@
 import HDF5
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 final class InspectionTests: XCTestCase {
     func testTheMNISTReportCNNReadsAsTheReportDescribesIt() throws {

@@ -1,5 +1,6 @@
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 /// Pare's interpreter against outputs Keras computed itself (saved by tools/fixtures).
 final class InterpreterTests: XCTestCase {
@@ -8,7 +9,8 @@ final class InterpreterTests: XCTestCase {
         let ref = try b.floats()
         XCTAssertEqual(a.shape, b.shape)
         guard a.count == ref.count else { return .infinity }
-        var maxAbs: Float = 0, scale: Float = 0
+        var maxAbs: Float = 0
+        var scale: Float = 0
         for i in 0..<ref.count {
             maxAbs = max(maxAbs, abs(a.data[i] - ref[i]))
             scale = max(scale, abs(ref[i]))
@@ -17,15 +19,18 @@ final class InterpreterTests: XCTestCase {
         return Double(maxAbs / max(scale, 1e-30))
     }
 
-    func check(model path: String, inputs: [String], outputs: [String], tolerance: Double = 1e-5,
-               file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(
+        model path: String, inputs: [String], outputs: [String], tolerance: Double = 1e-5,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let interpreter = try Interpreter(try ModelFile.read(Fixtures.path(path)))
         let x = try inputs.map { try NPY.read(Fixtures.path($0)).floatArray() }
         let y = try interpreter.run(x)
         XCTAssertEqual(y.count, outputs.count, path, file: file, line: line)
         for (i, (got, expectedPath)) in zip(y, outputs).enumerated() {
             let error = try relativeError(got, try NPY.read(Fixtures.path(expectedPath)))
-            XCTAssertLessThanOrEqual(error, tolerance, "\(path) output \(i) (\(interpreter.outputNames[i]))", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                error, tolerance, "\(path) output \(i) (\(interpreter.outputNames[i]))", file: file, line: line)
         }
     }
 
@@ -36,8 +41,10 @@ final class InterpreterTests: XCTestCase {
     }
 
     func testEveryZooLayerMatchesKeras() throws {
-        for (name, inputs) in [("conv_zoo", 1), ("misc_zoo", 2), ("activation_zoo", 1), ("nested_zoo", 2),
-                               ("activation_zoo_tfkeras2", 1), ("misc_zoo_tfkeras2", 2)] {
+        for (name, inputs) in [
+            ("conv_zoo", 1), ("misc_zoo", 2), ("activation_zoo", 1), ("nested_zoo", 2),
+            ("activation_zoo_tfkeras2", 1), ("misc_zoo_tfkeras2", 2),
+        ] {
             let outputs = zooOutputs(name)
             XCTAssertGreaterThan(outputs.count, 1, name)
             try check(model: "zoo/\(name).h5", inputs: (0..<inputs).map { "zoo/\(name)_in\($0).npy" }, outputs: outputs)
@@ -50,8 +57,11 @@ final class InterpreterTests: XCTestCase {
             try check(model: "\(model)/keras3.h5", inputs: inputs, outputs: ["\(model)/keras3_pred.npy"])
             try check(model: "\(model)/tfkeras2.h5", inputs: inputs, outputs: ["\(model)/tfkeras2_pred.npy"])
         }
-        try check(model: "mnist_cnn/keras22_h5py2.h5", inputs: ["data/mnist_x.npy"], outputs: ["mnist_cnn/tfkeras2_pred.npy"])
-        try check(model: "siamese/keras2_h5py2.h5", inputs: ["data/pairs_left.npy", "data/pairs_right.npy"], outputs: ["siamese/tfkeras2_pred.npy"])
+        try check(
+            model: "mnist_cnn/keras22_h5py2.h5", inputs: ["data/mnist_x.npy"], outputs: ["mnist_cnn/tfkeras2_pred.npy"])
+        try check(
+            model: "siamese/keras2_h5py2.h5", inputs: ["data/pairs_left.npy", "data/pairs_right.npy"],
+            outputs: ["siamese/tfkeras2_pred.npy"])
     }
 }
 
@@ -66,7 +76,9 @@ extension InterpreterTests {
     func testFloat16AndFloat64LayersFollowTheirDTypePolicy() throws {
         // dense_f16 computes in float16 in Keras; Pare rounds its inputs and outputs to float16 the same way,
         // but accumulates in float32, so agreement is at float16 precision.
-        try check(model: "dtypes/keras3.h5", inputs: ["data/mnist_flat.npy"], outputs: ["dtypes/keras3_pred.npy"], tolerance: 2e-3)
+        try check(
+            model: "dtypes/keras3.h5", inputs: ["data/mnist_flat.npy"], outputs: ["dtypes/keras3_pred.npy"],
+            tolerance: 2e-3)
     }
 }
 

@@ -1,6 +1,7 @@
 import HDF5
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 final class JSONTests: XCTestCase {
     func testEveryFixtureConfigSerializesBackToTheTextKerasWrote() throws {
@@ -16,15 +17,20 @@ final class JSONTests: XCTestCase {
     }
 
     func testNumbersKeepTheirLiteralAndObjectsTheirOrder() throws {
-        let value = try JSON.parse(#"{"b": 1.0, "a": [1, -2e-07, NaN, -Infinity], "s": "\u00e9\n\"", "n": null, "t": true}"#)
-        XCTAssertEqual(value.serialized(), #"{"b": 1.0, "a": [1, -2e-07, NaN, -Infinity], "s": "\u00e9\n\"", "n": null, "t": true}"#)
+        let value = try JSON.parse(
+            #"{"b": 1.0, "a": [1, -2e-07, NaN, -Infinity], "s": "\u00e9\n\"", "n": null, "t": true}"#)
+        XCTAssertEqual(
+            value.serialized(),
+            #"{"b": 1.0, "a": [1, -2e-07, NaN, -Infinity], "s": "\u00e9\n\"", "n": null, "t": true}"#)
         XCTAssertEqual(value["b"]?.intValue, 1)
         XCTAssertEqual(value["s"]?.stringValue, "é\n\"")
         XCTAssertEqual(value.objectValue?.map(\.0), ["b", "a", "s", "n", "t"])
     }
 
     func testMalformedTextIsRejectedWithItsOffset() {
-        for (text, offset) in [("{\"a\": }", 6), ("[1, 2", 5), ("{\"a\" 1}", 5), ("01x", 1), ("\"abc", 4), ("[] []", 3)] {
+        for (text, offset) in [
+            ("{\"a\": }", 6), ("[1, 2", 5), ("{\"a\" 1}", 5), ("01x", 1), ("\"abc", 4), ("[] []", 3),
+        ] {
             XCTAssertThrowsError(try JSON.parse(text), text) { error in
                 XCTAssertEqual((error as? JSONParseError)?.offset, offset, "\(text): \(error)")
             }

@@ -1,8 +1,9 @@
 import Foundation
 import HDF5
-@testable import Pare
 import XCTest
 import ZIPFoundation
+
+@testable import Pare
 
 /// Keras 3's `.keras` and `.weights.h5`, conversions between every format, and plain HDF5 tensor files.
 final class Keras3FormatTests: XCTestCase {
@@ -38,18 +39,22 @@ final class Keras3FormatTests: XCTestCase {
         // bf16's nested block has a frozen conv and a BatchNormalization: Keras's legacy writer lists
         // gamma, beta (trainable), then the frozen conv's kernel and bias, then the moving statistics.
         let archive = try ModelFile.read(Fixtures.path("bf16/model.keras"))
-        XCTAssertEqual(archive.layer(named: "block")?.weights.map(\.name), [
-            "block/block_bn/gamma", "block/block_bn/beta", "block/block_conv/kernel", "block/block_conv/bias",
-            "block/block_bn/moving_mean", "block/block_bn/moving_variance",
-        ])
+        XCTAssertEqual(
+            archive.layer(named: "block")?.weights.map(\.name),
+            [
+                "block/block_bn/gamma", "block/block_bn/beta", "block/block_conv/kernel", "block/block_conv/bias",
+                "block/block_bn/moving_mean", "block/block_bn/moving_variance",
+            ])
         XCTAssertEqual(archive.layer(named: "conv_bf16")?.weights.first?.tensor.dtype, .bfloat16)
     }
 
     func testSnakeCaseMatchesKeras() {
-        for (cls, snake) in [("Conv2D", "conv2d"), ("BatchNormalization", "batch_normalization"), ("ReLU", "re_lu"),
-                             ("DepthwiseConv2D", "depthwise_conv2d"), ("GlobalAveragePooling2D", "global_average_pooling2d"),
-                             ("InputLayer", "input_layer"), ("PReLU", "p_re_lu"), ("Conv2DTranspose", "conv2d_transpose"),
-                             ("Functional", "functional"), ("Sequential", "sequential")] {
+        for (cls, snake) in [
+            ("Conv2D", "conv2d"), ("BatchNormalization", "batch_normalization"), ("ReLU", "re_lu"),
+            ("DepthwiseConv2D", "depthwise_conv2d"), ("GlobalAveragePooling2D", "global_average_pooling2d"),
+            ("InputLayer", "input_layer"), ("PReLU", "p_re_lu"), ("Conv2DTranspose", "conv2d_transpose"),
+            ("Functional", "functional"), ("Sequential", "sequential"),
+        ] {
             XCTAssertEqual(Keras3Layout.snakeCase(cls), snake, cls)
         }
     }
@@ -85,7 +90,9 @@ final class Keras3FormatTests: XCTestCase {
                 let back = try ModelFile.read(path("w.weights.h5"), architecture: config)
                 XCTAssertEqual(back.layers.map(\.name), source.layers.map(\.name))
                 for (a, b) in zip(source.layers, back.layers) {
-                    XCTAssertEqual(try a.weights.map { try $0.tensor.bytes() }, try b.weights.map { try $0.tensor.bytes() }, "\(name)/\(legacy) \(a.name)")
+                    XCTAssertEqual(
+                        try a.weights.map { try $0.tensor.bytes() }, try b.weights.map { try $0.tensor.bytes() },
+                        "\(name)/\(legacy) \(a.name)")
                 }
                 let out = path("\(name)_\(legacy).keras")
                 if legacy == "keras3.h5" {
@@ -149,7 +156,9 @@ final class Keras3FormatTests: XCTestCase {
         XCTAssertEqual(inputChannels, kernel[2], "build_config input channels follow the pruned kernel")
         XCTAssertLessThan(inputChannels, 40)
         let add = try XCTUnwrap(layers.first { $0["config"]?["name"]?.stringValue == "residual_add" })
-        XCTAssertEqual(add["build_config"]?["input_shape"]?[0]?[3]?.intValue, add["build_config"]?["input_shape"]?[1]?[3]?.intValue)
+        XCTAssertEqual(
+            add["build_config"]?["input_shape"]?[0]?[3]?.intValue, add["build_config"]?["input_shape"]?[1]?[3]?.intValue
+        )
         XCTAssertLessThan(try XCTUnwrap(add["build_config"]?["input_shape"]?[0]?[3]?.intValue), 16)
     }
 
@@ -161,7 +170,8 @@ final class Keras3FormatTests: XCTestCase {
         XCTAssertEqual(source.parameterCount, 2_173)
         try ModelFile.write(source, to: path("s.pare"))
         try ModelFile.write(try ModelFile.read(path("s.pare")), to: path("s.h5"))
-        let a = try HDF5File.open(Fixtures.path("plain/state_dict.h5")), b = try HDF5File.open(path("s.h5"))
+        let a = try HDF5File.open(Fixtures.path("plain/state_dict.h5"))
+        let b = try HDF5File.open(path("s.h5"))
         try assertSameTree(try a.root(), try b.root())
         XCTAssertThrowsError(try Interpreter(try ModelFile.read(path("s.h5"))))
         XCTAssertThrowsError(try source.requireArchitecture(for: "run")) { error in
@@ -172,14 +182,18 @@ final class Keras3FormatTests: XCTestCase {
 
     func assertSameTree(_ a: HDF5Group, _ b: HDF5Group) throws {
         XCTAssertEqual(try a.attributeNames(), try b.attributeNames(), a.path)
-        for name in try a.attributeNames() { XCTAssertEqual(try a.attribute(name), try b.attribute(name), "\(a.path)@\(name)") }
-        let ca = try a.children(), cb = try b.children()
+        for name in try a.attributeNames() {
+            XCTAssertEqual(try a.attribute(name), try b.attribute(name), "\(a.path)@\(name)")
+        }
+        let ca = try a.children()
+        let cb = try b.children()
         XCTAssertEqual(ca.map(\.name), cb.map(\.name), a.path)
         for (child, kind) in ca {
             if kind == .group {
                 try assertSameTree(try a.group(child), try b.group(child))
             } else {
-                let da = try a.dataset(child), db = try b.dataset(child)
+                let da = try a.dataset(child)
+                let db = try b.dataset(child)
                 XCTAssertEqual(try da.elementType(), try db.elementType(), child)
                 XCTAssertEqual(try da.shape(), try db.shape(), child)
                 XCTAssertEqual(try da.readBytes(), try db.readBytes(), child)
@@ -191,11 +205,14 @@ final class Keras3FormatTests: XCTestCase {
     func testSparsifyingPlainTensorsTouchesFloatMatricesOnly() throws {
         let source = try ModelFile.read(Fixtures.path("plain/state_dict.h5"))
         let (sparse, rows) = try MagnitudeSparsifier.sparsify(source, sparsity: 0.5, global: false, layers: nil)
-        XCTAssertEqual(Set(rows.map { ($0.layer.isEmpty ? "" : $0.layer + "/") + $0.weight }),
-                       ["classifier.weight", "features.0.weight", "meta/embedding"])
+        XCTAssertEqual(
+            Set(rows.map { ($0.layer.isEmpty ? "" : $0.layer + "/") + $0.weight }),
+            ["classifier.weight", "features.0.weight", "meta/embedding"])
         for row in rows { XCTAssertEqual(row.sparsity, 0.5, accuracy: 0.01, row.weight) }
-        let before = Dictionary(uniqueKeysWithValues: source.rootExtras.flatMap { $0.datasets() }.map { ($0.path, $0.tensor) })
-        for (p, t) in sparse.rootExtras.flatMap({ $0.datasets() }) where !["classifier.weight", "features.0.weight", "meta/embedding"].contains(p) {
+        let before = Dictionary(
+            uniqueKeysWithValues: source.rootExtras.flatMap { $0.datasets() }.map { ($0.path, $0.tensor) })
+        for (p, t) in sparse.rootExtras.flatMap({ $0.datasets() })
+        where !["classifier.weight", "features.0.weight", "meta/embedding"].contains(p) {
             XCTAssertEqual(try t.bytes(), try before[p]!.bytes(), p)
         }
     }
@@ -209,7 +226,10 @@ final class Keras3FormatTests: XCTestCase {
         let zip = try Archive(url: URL(fileURLWithPath: p), accessMode: .create)
         for (entry, bytes, deflate) in entries {
             let data = Data(bytes)
-            try zip.addEntry(with: entry, type: .file, uncompressedSize: Int64(data.count), compressionMethod: deflate ? .deflate : .none) { pos, size in
+            try zip.addEntry(
+                with: entry, type: .file, uncompressedSize: Int64(data.count),
+                compressionMethod: deflate ? .deflate : .none
+            ) { pos, size in
                 data.subdata(in: Int(pos)..<Int(pos) + size)
             }
         }
@@ -232,28 +252,47 @@ final class Keras3FormatTests: XCTestCase {
     }
 
     func testBadArchivesAreRejectedWithoutExtractingAnything() throws {
-        let config = try member("config.json"), metadata = try member("metadata.json"), weights = try member("model.weights.h5")
-        let good = try archive("good.keras", [("metadata.json", metadata, false), ("config.json", config, false), ("model.weights.h5", weights, true)])
+        let config = try member("config.json")
+        let metadata = try member("metadata.json")
+        let weights = try member("model.weights.h5")
+        let good = try archive(
+            "good.keras",
+            [("metadata.json", metadata, false), ("config.json", config, false), ("model.weights.h5", weights, true)])
         XCTAssertEqual(try ModelFile.read(good).parameterCount, 643_594, "a deflated weights member is fine")
-        assertRejected(try archive("noconfig.keras", [("metadata.json", metadata, false), ("model.weights.h5", weights, false)]),
-                       mentions: ["config.json", "missing"])
-        assertRejected(try archive("noweights.keras", [("config.json", config, false)]), mentions: ["model.weights.h5", "missing"])
-        assertRejected(try archive("extra.keras", [("config.json", config, false), ("model.weights.h5", weights, false), ("notes.txt", [1], false)]),
-                       mentions: ["notes.txt", "unexpected"])
+        assertRejected(
+            try archive("noconfig.keras", [("metadata.json", metadata, false), ("model.weights.h5", weights, false)]),
+            mentions: ["config.json", "missing"])
+        assertRejected(
+            try archive("noweights.keras", [("config.json", config, false)]), mentions: ["model.weights.h5", "missing"])
+        assertRejected(
+            try archive(
+                "extra.keras",
+                [("config.json", config, false), ("model.weights.h5", weights, false), ("notes.txt", [1], false)]),
+            mentions: ["notes.txt", "unexpected"])
         for evil in ["../evil.txt", "/etc/evil", "assets/../../evil"] {
             let before = Set(try FileManager.default.contentsOfDirectory(atPath: dir.deletingLastPathComponent().path))
-            assertRejected(try archive("evil.keras", [(evil, [1, 2, 3], false), ("config.json", config, false), ("model.weights.h5", weights, false)]),
-                           mentions: [evil, "'..'"])
-            XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir.deletingLastPathComponent().path)), before)
+            assertRejected(
+                try archive(
+                    "evil.keras",
+                    [(evil, [1, 2, 3], false), ("config.json", config, false), ("model.weights.h5", weights, false)]),
+                mentions: [evil, "'..'"])
+            XCTAssertEqual(
+                Set(try FileManager.default.contentsOfDirectory(atPath: dir.deletingLastPathComponent().path)), before)
         }
-        assertRejected(try archive("badjson.keras", [("config.json", Array("{not json".utf8), false), ("model.weights.h5", weights, false)]),
-                       mentions: ["config.json", "does not parse"])
+        assertRejected(
+            try archive(
+                "badjson.keras",
+                [("config.json", Array("{not json".utf8), false), ("model.weights.h5", weights, false)]),
+            mentions: ["config.json", "does not parse"])
         // The weights of another model: the architecture does not match.
         let other = try member("model.weights.h5", of: "residual/model.keras")
-        assertRejected(try archive("mismatch.keras", [("config.json", config, false), ("model.weights.h5", other, false)]),
-                       mentions: ["do not match"])
+        assertRejected(
+            try archive("mismatch.keras", [("config.json", config, false), ("model.weights.h5", other, false)]),
+            mentions: ["do not match"])
         // A zip bomb: 64 MiB of zeros deflate to ~64 KiB (1000:1); then the header claims 1 TiB.
-        let bomb = try archive("bomb.keras", [("config.json", config, false), ("model.weights.h5", [UInt8](repeating: 0, count: 64 << 20), true)])
+        let bomb = try archive(
+            "bomb.keras",
+            [("config.json", config, false), ("model.weights.h5", [UInt8](repeating: 0, count: 64 << 20), true)])
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: bomb)))
         XCTAssertLessThan(bytes.count, 1 << 20)
         patchDeclaredSize(&bytes, entry: "model.weights.h5", size: 1 << 40)
@@ -263,12 +302,16 @@ final class Keras3FormatTests: XCTestCase {
         let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
         for cut in [10, whole.count / 2, whole.count - 30] {
             try Data(whole.prefix(cut)).write(to: URL(fileURLWithPath: path("cut.keras")))
-            XCTAssertThrowsError(try ModelFile.read(path("cut.keras")), "cut at \(cut)") { XCTAssertTrue("\($0)".hasPrefix(self.path("cut.keras")), "\($0)") }
+            XCTAssertThrowsError(try ModelFile.read(path("cut.keras")), "cut at \(cut)") {
+                XCTAssertTrue("\($0)".hasPrefix(self.path("cut.keras")), "\($0)")
+            }
         }
         var flipped = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("mnist_cnn/model.keras"))))
         flipped[flipped.count / 2] ^= 0x40
         try Data(flipped).write(to: URL(fileURLWithPath: path("flip.keras")))
-        XCTAssertThrowsError(try ModelFile.read(path("flip.keras"))) { XCTAssertTrue("\($0)".contains("model.weights.h5"), "\($0)") }
+        XCTAssertThrowsError(try ModelFile.read(path("flip.keras"))) {
+            XCTAssertTrue("\($0)".contains("model.weights.h5"), "\($0)")
+        }
     }
 
     /// Sets an entry's uncompressed size in its local header and central directory record.
@@ -278,10 +321,14 @@ final class Keras3FormatTests: XCTestCase {
         func put32(_ i: Int, _ v: UInt32) { for k in 0..<4 { zip[i + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
         var i = 0
         while i + 46 < zip.count {
-            if zip[i] == 0x50, zip[i + 1] == 0x4B, zip[i + 2] == 0x03, zip[i + 3] == 0x04, Array(zip[(i + 30)..<(i + 30 + u16(i + 26))]) == name {
+            if zip[i] == 0x50, zip[i + 1] == 0x4B, zip[i + 2] == 0x03, zip[i + 3] == 0x04,
+                Array(zip[(i + 30)..<(i + 30 + u16(i + 26))]) == name
+            {
                 put32(i + 22, UInt32(truncatingIfNeeded: min(size, 0xFFFF_FFFE)))
             }
-            if zip[i] == 0x50, zip[i + 1] == 0x4B, zip[i + 2] == 0x01, zip[i + 3] == 0x02, Array(zip[(i + 46)..<(i + 46 + u16(i + 28))]) == name {
+            if zip[i] == 0x50, zip[i + 1] == 0x4B, zip[i + 2] == 0x01, zip[i + 3] == 0x02,
+                Array(zip[(i + 46)..<(i + 46 + u16(i + 28))]) == name
+            {
                 put32(i + 24, UInt32(truncatingIfNeeded: min(size, 0xFFFF_FFFE)))
             }
             i += 1
@@ -290,7 +337,8 @@ final class Keras3FormatTests: XCTestCase {
 
     func testWeightsFileAgainstTheWrongConfigNamesTheMismatch() throws {
         let wrong = try ModelFile.readArchitecture(Fixtures.path("residual/model.keras"))
-        XCTAssertThrowsError(try ModelFile.read(Fixtures.path("mnist_cnn/model.weights.h5"), architecture: wrong)) { error in
+        XCTAssertThrowsError(try ModelFile.read(Fixtures.path("mnist_cnn/model.weights.h5"), architecture: wrong)) {
+            error in
             let text = "\(error)"
             XCTAssertTrue(text.hasPrefix(Fixtures.path("mnist_cnn/model.weights.h5")), text)
             XCTAssertTrue(text.contains("do not match this config"), text)
@@ -298,13 +346,19 @@ final class Keras3FormatTests: XCTestCase {
         // Without an architecture, a Keras 3 weights file is a set of tensors that still packs exactly.
         let tensors = try ModelFile.read(Fixtures.path("mnist_cnn/model.weights.h5"))
         XCTAssertEqual(tensors.kind, .tensors)
-        XCTAssertThrowsError(try tensors.requireArchitecture(for: "prune")) { XCTAssertTrue("\($0)".contains("--config"), "\($0)") }
+        XCTAssertThrowsError(try tensors.requireArchitecture(for: "prune")) {
+            XCTAssertTrue("\($0)".contains("--config"), "\($0)")
+        }
         try ModelFile.write(tensors, to: path("t.pare"))
         try ModelFile.write(try ModelFile.read(path("t.pare")), to: path("t.weights.h5"))
-        try assertSameTree(try HDF5File.open(Fixtures.path("mnist_cnn/model.weights.h5")).root(), try HDF5File.open(path("t.weights.h5")).root())
+        try assertSameTree(
+            try HDF5File.open(Fixtures.path("mnist_cnn/model.weights.h5")).root(),
+            try HDF5File.open(path("t.weights.h5")).root())
         // A config file given as JSON.
         try Data(try member("config.json")).write(to: URL(fileURLWithPath: path("config.json")))
-        let viaJSON = try ModelFile.read(Fixtures.path("mnist_cnn/model.weights.h5"), architecture: try ModelFile.readArchitecture(path("config.json")))
+        let viaJSON = try ModelFile.read(
+            Fixtures.path("mnist_cnn/model.weights.h5"),
+            architecture: try ModelFile.readArchitecture(path("config.json")))
         XCTAssertEqual(viaJSON.parameterCount, 643_594)
     }
 }

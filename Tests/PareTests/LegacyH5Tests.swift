@@ -1,6 +1,7 @@
 import HDF5
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 final class LegacyH5Tests: XCTestCase {
     func testEveryFixtureReadsWithKerasParameterCount() throws {
@@ -28,7 +29,8 @@ final class LegacyH5Tests: XCTestCase {
                 XCTAssertEqual(copy.kerasVersion, source.kerasVersion)
                 XCTAssertEqual(copy.rootAttributes.map(\.0), source.rootAttributes.map(\.0))
                 XCTAssertEqual(copy.nameListEncoding, source.nameListEncoding, path)
-                let optimizerA = source.optimizer?.datasets() ?? [], optimizerB = copy.optimizer?.datasets() ?? []
+                let optimizerA = source.optimizer?.datasets() ?? []
+                let optimizerB = copy.optimizer?.datasets() ?? []
                 XCTAssertEqual(optimizerA.map(\.path), optimizerB.map(\.path))
                 for (x, y) in zip(optimizerA, optimizerB) { XCTAssertEqual(try x.tensor.bytes(), try y.tensor.bytes()) }
             }
@@ -40,7 +42,9 @@ final class LegacyH5Tests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = Fixtures.path("siamese/keras3.h5")
         let model = try ModelFile.read(path)
-        XCTAssertEqual(model.optimizer?.datasets().count, 22, "Adam: iteration, learning rate, momentum and velocity of 10 weights")
+        XCTAssertEqual(
+            model.optimizer?.datasets().count, 22, "Adam: iteration, learning rate, momentum and velocity of 10 weights"
+        )
         let plain = dir.appendingPathComponent("plain.h5").path
         let packed = dir.appendingPathComponent("packed.h5").path
         try ModelFile.write(model, to: plain)

@@ -1,5 +1,6 @@
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 final class NPYTests: XCTestCase {
     func testRoundTripAndNumpyHeaders() throws {
@@ -24,13 +25,31 @@ final class NPYTests: XCTestCase {
     func testBadFilesAreRejectedWithTheReason() {
         let cases: [([UInt8], String)] = [
             (Array("hello world".utf8), "no \\x93NUMPY magic"),
-            (header("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }") + [UInt8](repeating: 0, count: 8), "Fortran-order"),
-            (header("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }") + [UInt8](repeating: 0, count: 8), "big-endian"),
-            (header("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }") + [UInt8](repeating: 0, count: 16), "not supported"),
-            (header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }") + [UInt8](repeating: 0, count: 20), "truncated"),
-            (header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }") + [UInt8](repeating: 0, count: 12), "after the array data"),
+            (
+                header("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }") + [UInt8](repeating: 0, count: 8),
+                "Fortran-order"
+            ),
+            (
+                header("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }") + [UInt8](repeating: 0, count: 8),
+                "big-endian"
+            ),
+            (
+                header("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }") + [UInt8](repeating: 0, count: 16),
+                "not supported"
+            ),
+            (
+                header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }")
+                    + [UInt8](repeating: 0, count: 20), "truncated"
+            ),
+            (
+                header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }") + [UInt8](repeating: 0, count: 12),
+                "after the array data"
+            ),
             (header("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }"), "overflows"),
-            (Array(header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }").prefix(30)), "truncated .npy header"),
+            (
+                Array(header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }").prefix(30)),
+                "truncated .npy header"
+            ),
         ]
         for (bytes, reason) in cases {
             XCTAssertThrowsError(try NPY.decode(bytes, name: "bad.npy"), reason) { error in

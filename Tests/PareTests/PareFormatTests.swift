@@ -1,5 +1,6 @@
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 final class PareFormatTests: XCTestCase {
     var dir: URL!
@@ -27,13 +28,18 @@ final class PareFormatTests: XCTestCase {
 
     /// A weights-only model holding the given tensors, one per layer.
     func model(_ tensors: [Tensor]) -> Model {
-        Model(format: .kerasLegacyH5, kind: .weightsOnly, sourcePath: "synthetic",
-              layers: tensors.enumerated().map { LayerWeights(name: "l\($0.offset)", weights: [Weight(name: "l\($0.offset)/kernel", tensor: $0.element)]) })
+        Model(
+            format: .kerasLegacyH5, kind: .weightsOnly, sourcePath: "synthetic",
+            layers: tensors.enumerated().map {
+                LayerWeights(name: "l\($0.offset)", weights: [Weight(name: "l\($0.offset)/kernel", tensor: $0.element)])
+            })
     }
 
     func sparseTensor(density: Double, count: Int, seed: UInt64) -> Tensor {
         var g = RandomInputs(seed: seed)
-        return Tensor(float32: (0..<count).map { _ in g.next() < Float(density) ? g.next() * 2 - 1 + 1e-3 : 0 }, shape: [count / 100, 100])
+        return Tensor(
+            float32: (0..<count).map { _ in g.next() < Float(density) ? g.next() * 2 - 1 + 1e-3 : 0 },
+            shape: [count / 100, 100])
     }
 
     func testSizesFollowTheBitmaskFormula() throws {
@@ -46,7 +52,8 @@ final class PareFormatTests: XCTestCase {
             let formula = min(Double(n) / 8 + Double(4 * nnz), Double(4 * n))
             XCTAssertEqual(Double(packed[0].storedBytes), formula, accuracy: formula * 0.01, "density \(d)")
             let fileSize = try FileManager.default.attributesOfItem(atPath: path("d.pare"))[.size] as! Int
-            XCTAssertLessThan(Double(fileSize), formula * 1.01 + 4096, "file at density \(d): header and padding stay small")
+            XCTAssertLessThan(
+                Double(fileSize), formula * 1.01 + 4096, "file at density \(d): header and padding stay small")
             // int8: 1 + 8·d bits plus 4 bytes of scale per channel (100 channels).
             let q = try PareFile.write(model([t]), to: path("q.pare"), options: .init(int8: true))
             let int8Formula = min(Double(n) / 8 + Double(nnz), Double(n)) + 400
@@ -61,7 +68,8 @@ final class PareFormatTests: XCTestCase {
         let original = try t.floats()
         for (a, b) in zip(original, back) {
             if a == 0 { XCTAssertEqual(b, 0) }
-            XCTAssertLessThanOrEqual(abs(a - b), 1.0 / 127 / 2 + 1e-6, "error at most half a step of max|w|/127 (max|w| ≤ 1)")
+            XCTAssertLessThanOrEqual(
+                abs(a - b), 1.0 / 127 / 2 + 1e-6, "error at most half a step of max|w|/127 (max|w| ≤ 1)")
         }
         XCTAssertEqual(packed[0].encoding, "int8-bitmask")
         XCTAssertGreaterThan(packed[0].sqnr ?? 0, 30)
@@ -70,11 +78,15 @@ final class PareFormatTests: XCTestCase {
     /// A small file with every encoding: dense, bitmask, zlib, int8, scalars, -0.0 and NaN payloads.
     func smallPackedFile() throws -> [UInt8] {
         let special = Tensor(float32: [0, -0.0, .nan, Float(bitPattern: 0x7FC0_1234), 1e-42, 0, 0, 3], shape: [2, 4])
-        let m = model([sparseTensor(density: 0.2, count: 300, seed: 1), special, Tensor(float32: [1.5], shape: [1]),
-                       Tensor(float32: [Float](repeating: 0.25, count: 200), shape: [2, 100])])
+        let m = model([
+            sparseTensor(density: 0.2, count: 300, seed: 1), special, Tensor(float32: [1.5], shape: [1]),
+            Tensor(float32: [Float](repeating: 0.25, count: 200), shape: [2, 100]),
+        ])
         try PareFile.write(m, to: path("small.pare"), options: .init(deflate: true))
         let back = try ModelFile.read(path("small.pare"))
-        XCTAssertEqual(try back.layers[1].weights[0].tensor.bytes(), try special.bytes(), "-0.0 and NaN payloads come back bit for bit")
+        XCTAssertEqual(
+            try back.layers[1].weights[0].tensor.bytes(), try special.bytes(),
+            "-0.0 and NaN payloads come back bit for bit")
         return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("small.pare"))))
     }
 
@@ -130,9 +142,12 @@ final class PareFormatTests: XCTestCase {
         let model = try ModelFile.read(Fixtures.path("residual/keras3.h5"))
         for global in [false, true] {
             let (sparse, rows) = try MagnitudeSparsifier.sparsify(model, sparsity: 0.6, global: global, layers: nil)
-            let zeros = rows.reduce(0) { $0 + $1.zeros }, total = rows.reduce(0) { $0 + $1.count }
+            let zeros = rows.reduce(0) { $0 + $1.zeros }
+            let total = rows.reduce(0) { $0 + $1.count }
             XCTAssertEqual(Double(zeros) / Double(total), 0.6, accuracy: 0.001, "global \(global)")
-            if !global { for r in rows { XCTAssertEqual(r.sparsity, 0.6, accuracy: 1.0 / Double(r.count) + 1e-9, r.weight) } }
+            if !global {
+                for r in rows { XCTAssertEqual(r.sparsity, 0.6, accuracy: 1.0 / Double(r.count) + 1e-9, r.weight) }
+            }
             // Biases and BatchNormalization statistics are untouched.
             for (a, b) in zip(model.layers, sparse.layers) {
                 for (wa, wb) in zip(a.weights, b.weights) where !MagnitudeSparsifier.kernelRoles.contains(wa.role) {

@@ -1,5 +1,6 @@
-@testable import Pare
 import XCTest
+
+@testable import Pare
 
 final class PruningTests: XCTestCase {
     func load(_ p: String) throws -> Model { try ModelFile.read(Fixtures.path(p)) }
@@ -7,12 +8,16 @@ final class PruningTests: XCTestCase {
 
     /// Plans, masks, prunes and verifies; fails the test unless pruned equals masked within 1e-5.
     @discardableResult
-    func pruneAndVerify(_ model: Model, _ selection: PruneSelection, criterion: PruneCriterion = .l1,
-                        calibration: [FloatArray]? = nil, inputs: [FloatArray], referenceIsOriginal: Bool = false,
-                        fold: Bool = true, file: StaticString = #filePath, line: UInt = #line) throws -> PruneResult {
-        let (planner, plan) = try PruneJob.plan(model, selection: selection, criterion: criterion, calibration: calibration)
-        let result = try PruneJob.prune(planner, plan, fold: fold, verifyInputs: inputs, referenceIsOriginal: referenceIsOriginal,
-                                        atol: 0, rtol: 1e-5)
+    func pruneAndVerify(
+        _ model: Model, _ selection: PruneSelection, criterion: PruneCriterion = .l1,
+        calibration: [FloatArray]? = nil, inputs: [FloatArray], referenceIsOriginal: Bool = false,
+        fold: Bool = true, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> PruneResult {
+        let (planner, plan) = try PruneJob.plan(
+            model, selection: selection, criterion: criterion, calibration: calibration)
+        let result = try PruneJob.prune(
+            planner, plan, fold: fold, verifyInputs: inputs, referenceIsOriginal: referenceIsOriginal,
+            atol: 0, rtol: 1e-5)
         for c in result.comparisons {
             XCTAssertTrue(c.withinTolerance, "\(c.output): max rel \(c.maxRelativeError)", file: file, line: line)
         }
@@ -32,7 +37,9 @@ final class PruningTests: XCTestCase {
         // The kept filters are those with the largest L1 norms, in their original order.
         let kernel = try load("mnist_cnn/keras3.h5").layer(named: "conv2d")!.weights[0].tensor
         let values = try kernel.floats()
-        let norms = (0..<32).map { c in stride(from: c, to: values.count, by: 32).reduce(Float(0)) { $0 + abs(values[$1]) } }
+        let norms = (0..<32).map { c in
+            stride(from: c, to: values.count, by: 32).reduce(Float(0)) { $0 + abs(values[$1]) }
+        }
         let expected = (0..<32).sorted { (norms[$0], $0) > (norms[$1], $1) }.prefix(22).sorted()
         XCTAssertEqual(result.plan.keptChannels["conv2d"], Array(expected))
         // Round trip through the file keeps it equal.
@@ -59,7 +66,9 @@ final class PruningTests: XCTestCase {
         let (_, plan) = try PruneJob.plan(model, selection: s, criterion: .meanActivation, calibration: inputs)
         let space = try XCTUnwrap(plan.graph.space("encoder/enc_conv3"))
         let gone = Set(0..<128).subtracting(plan.keptChannels["encoder/enc_conv3"]!).first!
-        let lowest = (0..<128).min { (plan.scores[space.first + $0] ?? 0, $0) < (plan.scores[space.first + $1] ?? 0, $1) }
+        let lowest = (0..<128).min {
+            (plan.scores[space.first + $0] ?? 0, $0) < (plan.scores[space.first + $1] ?? 0, $1)
+        }
         XCTAssertEqual(gone, lowest)
     }
 
@@ -69,16 +78,21 @@ final class PruningTests: XCTestCase {
         let graph = try Planner(model).graph
         var prunable = 0
         for space in graph.spaces {
-            let candidates = (0..<space.count).filter { graph.blockedReason(group: graph.group(space.first + $0)) == nil }
+            let candidates = (0..<space.count).filter {
+                graph.blockedReason(group: graph.group(space.first + $0)) == nil
+            }
             guard let c = candidates.first else { continue }
             prunable += 1
             var s = PruneSelection()
             s.drop = [space.path: [c, candidates.last!]]
             try pruneAndVerify(model, s, inputs: inputs)
         }
-        XCTAssertEqual(prunable, 4, "stem, block_conv (coupled to stem by the Add), separable, head_conv; not the classifier (a model output)")
+        XCTAssertEqual(
+            prunable, 4,
+            "stem, block_conv (coupled to stem by the Add), separable, head_conv; not the classifier (a model output)")
         // stem and block_conv are coupled by the Add, and the depthwise branch goes with them.
-        let stem = graph.space("stem")!, block = graph.space("block_conv")!
+        let stem = graph.space("stem")!
+        let block = graph.space("block_conv")!
         XCTAssertEqual(graph.group(stem.first + 3), graph.group(block.first + 3))
         XCTAssertNotNil(graph.blockedReason(group: graph.group(graph.space("classifier")!.first)))
     }
@@ -87,9 +101,11 @@ final class PruningTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0...UInt64.max, using: &rng)
         var generator = RandomInputs(seed: seed)
-        let cases: [(String, [String])] = [("mnist_cnn/keras3.h5", ["data/mnist_x.npy"]), ("residual/tfkeras2.h5", ["data/mnist_x.npy"]),
-                                           ("siamese/tfkeras2.h5", ["data/pairs_left.npy", "data/pairs_right.npy"]),
-                                           ("zoo/nested_zoo.h5", ["zoo/nested_zoo_in0.npy", "zoo/nested_zoo_in1.npy"])]
+        let cases: [(String, [String])] = [
+            ("mnist_cnn/keras3.h5", ["data/mnist_x.npy"]), ("residual/tfkeras2.h5", ["data/mnist_x.npy"]),
+            ("siamese/tfkeras2.h5", ["data/pairs_left.npy", "data/pairs_right.npy"]),
+            ("zoo/nested_zoo.h5", ["zoo/nested_zoo_in0.npy", "zoo/nested_zoo_in1.npy"]),
+        ]
         for (file, inputFiles) in cases {
             let model = try load(file)
             let inputs = try inputFiles.map { try npy($0).slice(0..<4) }
@@ -97,7 +113,9 @@ final class PruningTests: XCTestCase {
             for _ in 0..<3 {
                 var s = PruneSelection()
                 for space in graph.spaces {
-                    let candidates = (0..<space.count).filter { graph.blockedReason(group: graph.group(space.first + $0)) == nil }
+                    let candidates = (0..<space.count).filter {
+                        graph.blockedReason(group: graph.group(space.first + $0)) == nil
+                    }
                     guard candidates.count > 1 else { continue }
                     let n = Int(generator.next() * Float(candidates.count - 1))
                     let chosen = candidates.filter { _ in generator.next() < Float(n) / Float(candidates.count) }
@@ -107,7 +125,7 @@ final class PruningTests: XCTestCase {
                 do {
                     try pruneAndVerify(model, s, inputs: inputs)
                 } catch let error as SelectionError where error.message.contains("every channel") {
-                    continue   // coupled choices emptied a layer: correctly refused
+                    continue  // coupled choices emptied a layer: correctly refused
                 } catch {
                     XCTFail("\(file) seed \(seed) selection \(s.drop): \(error)")
                 }
@@ -123,7 +141,9 @@ extension PruningTests {
         let m = model.copy()
         let r = try CheckedModel(m).weightsByRole(layer)
         let kernel = r["kernel"]!
-        m.setWeight(path: layer, name: kernel.name, try kernel.tensor.zeroed(axis: kernel.tensor.shape.count - 1, indices: Set(channels)))
+        m.setWeight(
+            path: layer, name: kernel.name,
+            try kernel.tensor.zeroed(axis: kernel.tensor.shape.count - 1, indices: Set(channels)))
         var b = try r["bias"]!.tensor.floats()
         for c in channels { b[c] = bias }
         m.setWeight(path: layer, name: r["bias"]!.name, try r["bias"]!.tensor.replacingValues(b))
@@ -133,7 +153,9 @@ extension PruningTests {
     func testFoldingMakesDeadChannelsWithBiasExactForValidConvsAndDense() throws {
         var model = try deadChannels(try load("mnist_cnn/keras3.h5"), layer: "conv2d", channels: [1, 5], bias: 0.25)
         model = try deadChannels(model, layer: "conv2d_1", channels: [0, 7, 40], bias: 0.5)
-        XCTAssertEqual(try Inspection.of(model).deadChannels.filter { !$0.dead.isEmpty }.count, 0, "a bias keeps them alive by inspect's rule")
+        XCTAssertEqual(
+            try Inspection.of(model).deadChannels.filter { !$0.dead.isEmpty }.count, 0,
+            "a bias keeps them alive by inspect's rule")
         var s = PruneSelection()
         s.drop = ["conv2d": [1, 5], "conv2d_1": [0, 7, 40]]
         let inputs = [try npy("data/mnist_x.npy")]
@@ -145,7 +167,8 @@ extension PruningTests {
         XCTAssertLessThan(result.comparisons[0].maxRelativeError, 1e-6)
         // Without folding the same removal changes the outputs.
         let (planner, plan) = try PruneJob.plan(model, selection: s, criterion: .l1, calibration: nil)
-        let unfolded = try PruneJob.prune(planner, plan, fold: false, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
+        let unfolded = try PruneJob.prune(
+            planner, plan, fold: false, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
         XCTAssertFalse(unfolded.verified)
         XCTAssertGreaterThan(unfolded.comparisons[0].maxRelativeError, 1e-3)
     }
@@ -161,7 +184,8 @@ extension PruningTests {
         let inputs = [try npy("data/mnist_x.npy")]
         let (planner, plan) = try PruneJob.plan(m, selection: s, criterion: .l1, calibration: nil)
         XCTAssertEqual(plan.keptChannels["stem"]?.count, 15)
-        let result = try PruneJob.prune(planner, plan, fold: true, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
+        let result = try PruneJob.prune(
+            planner, plan, fold: true, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
         let approximate = result.folds.filter { !$0.exact }.map(\.layer).sorted()
         // block_conv reads stem_relu's constant through same padding; whether later consumers get a
         // non-zero constant depends on the trained β (a ReLU may clip it to an exact zero).
@@ -200,10 +224,12 @@ extension PruningTests {
     func testThresholdRemovesEveryChannelScoringBelowIt() throws {
         let model = try load("mnist_cnn/keras3.h5")
         let kernel = try model.layer(named: "conv2d")!.weights[0].tensor.floats()
-        let norms = (0..<32).map { c in stride(from: c, to: kernel.count, by: 32).reduce(0.0) { $0 + Double(abs(kernel[$1])) } }
+        let norms = (0..<32).map { c in
+            stride(from: c, to: kernel.count, by: 32).reduce(0.0) { $0 + Double(abs(kernel[$1])) }
+        }
         let sorted = norms.sorted()
         var s = PruneSelection()
-        s.threshold = (sorted[2] + sorted[3]) / 2   // between the third and fourth smallest filter norms
+        s.threshold = (sorted[2] + sorted[3]) / 2  // between the third and fourth smallest filter norms
         let result = try pruneAndVerify(model, s, inputs: [try npy("data/mnist_x.npy").slice(0..<16)])
         let expected = (0..<32).filter { norms[$0] >= s.threshold! }
         XCTAssertEqual(result.plan.keptChannels["conv2d"], expected)

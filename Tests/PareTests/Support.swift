@@ -1,9 +1,10 @@
-import Pare
 import Foundation
+import Pare
 import XCTest
 
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
         .appendingPathComponent("fixtures")
 
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
@@ -15,7 +16,9 @@ enum Fixtures {
         models.flatMap { model -> [String] in
             let dir = root.appendingPathComponent(model)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-            return names.filter { $0.hasSuffix(".h5") && !$0.hasSuffix(".weights.h5") }.sorted().map { dir.appendingPathComponent($0).path }
+            return names.filter { $0.hasSuffix(".h5") && !$0.hasSuffix(".weights.h5") }.sorted().map {
+                dir.appendingPathComponent($0).path
+            }
         }
     }
 
@@ -34,7 +37,9 @@ func temporaryDirectory() throws -> URL {
 }
 
 /// Layer order, weight names, dtypes and bytes of every tensor, optimizer state included, are equal.
-func assertSameTensors(_ a: Model, _ b: Model, optimizer: Bool = true, file: StaticString = #filePath, line: UInt = #line) throws {
+func assertSameTensors(
+    _ a: Model, _ b: Model, optimizer: Bool = true, file: StaticString = #filePath, line: UInt = #line
+) throws {
     XCTAssertEqual(a.layers.map(\.name), b.layers.map(\.name), file: file, line: line)
     for (la, lb) in zip(a.layers, b.layers) {
         XCTAssertEqual(la.weights.map(\.name), lb.weights.map(\.name), file: file, line: line)
@@ -44,8 +49,8 @@ func assertSameTensors(_ a: Model, _ b: Model, optimizer: Bool = true, file: Sta
         }
     }
     guard optimizer else { return }
-    let oa = a.optimizer?.datasets() ?? [], ob = b.optimizer?.datasets() ?? []
+    let oa = a.optimizer?.datasets() ?? []
+    let ob = b.optimizer?.datasets() ?? []
     XCTAssertEqual(oa.map(\.path), ob.map(\.path), file: file, line: line)
     for (x, y) in zip(oa, ob) { XCTAssertEqual(try x.tensor.bytes(), try y.tensor.bytes(), file: file, line: line) }
 }
-

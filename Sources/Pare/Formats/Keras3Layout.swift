@@ -42,16 +42,22 @@ enum Keras3Layout {
             throw ArchitectureError(object: "model config", problem: "has no class_name/config")
         }
         let name = inner["name"]?.stringValue ?? snakeCase(className)
-        let root = Entry(groupPath: "", layerPath: [], className: className, config: inner, isModel: true,
-                         trainable: inner["trainable"]?.boolValue ?? true)
+        let root = Entry(
+            groupPath: "", layerPath: [], className: className, config: inner, isModel: true,
+            trainable: inner["trainable"]?.boolValue ?? true)
         return [root] + (try children(of: root, layersKey: layersKey, modelName: name))
     }
 
     private static func children(of model: Entry, layersKey: String, modelName: String) throws -> [Entry] {
         let list: [JSON]
-        if let bare = model.config.arrayValue { list = bare } else if let l = model.config["layers"]?.arrayValue { list = l } else {
-            throw ArchitectureError(object: model.layerPath.isEmpty ? modelName : model.layerPath.joined(separator: "/"),
-                                    problem: "\(model.className) config has no layer list")
+        if let bare = model.config.arrayValue {
+            list = bare
+        } else if let l = model.config["layers"]?.arrayValue {
+            list = l
+        } else {
+            throw ArchitectureError(
+                object: model.layerPath.isEmpty ? modelName : model.layerPath.joined(separator: "/"),
+                problem: "\(model.className) config has no layer list")
         }
         var used: [String: Int] = [:]
         var result: [Entry] = []
@@ -65,11 +71,17 @@ enum Keras3Layout {
                 throw ArchitectureError(object: modelName, problem: "\(cls) layer without a name")
             }
             var key = snakeCase(cls)
-            if let n = used[key] { used[key] = n + 1; key += "_\(n + 1)" } else { used[key] = 0 }
+            if let n = used[key] {
+                used[key] = n + 1
+                key += "_\(n + 1)"
+            } else {
+                used[key] = 0
+            }
             let prefix = model.groupPath.isEmpty ? "" : model.groupPath + "/"
-            let entry = Entry(groupPath: prefix + layersKey + "/" + key, layerPath: model.layerPath + [name], className: cls,
-                              config: config, isModel: modelClasses.contains(cls),
-                              trainable: model.trainable && (config["trainable"]?.boolValue ?? true))
+            let entry = Entry(
+                groupPath: prefix + layersKey + "/" + key, layerPath: model.layerPath + [name], className: cls,
+                config: config, isModel: modelClasses.contains(cls),
+                trainable: model.trainable && (config["trainable"]?.boolValue ?? true))
             result.append(entry)
             if entry.isModel { result += try children(of: entry, layersKey: layersKey, modelName: name) }
         }
@@ -91,7 +103,8 @@ enum Keras3Layout {
 
     /// BatchNormalization's statistics are not trained; nor is anything in a frozen layer.
     static func isTrainable(role: String, in entry: Entry) -> Bool {
-        entry.trainable && !(entry.className == "BatchNormalization" && (role == "moving_mean" || role == "moving_variance"))
+        entry.trainable
+            && !(entry.className == "BatchNormalization" && (role == "moving_mean" || role == "moving_variance"))
     }
 
     // MARK: Config dialects
@@ -104,13 +117,20 @@ enum Keras3Layout {
         func visit(_ j: JSON) {
             guard !keras2 else { return }
             switch j {
-            case let .object(pairs):
+            case .object(let pairs):
                 for (k, v) in pairs {
-                    if k == "batch_input_shape" { keras2 = true; return }
-                    if k == "inbound_nodes", let nodes = v.arrayValue, let first = nodes.first, first.arrayValue != nil { keras2 = true; return }
+                    if k == "batch_input_shape" {
+                        keras2 = true
+                        return
+                    }
+                    if k == "inbound_nodes", let nodes = v.arrayValue, let first = nodes.first, first.arrayValue != nil
+                    {
+                        keras2 = true
+                        return
+                    }
                     visit(v)
                 }
-            case let .array(items): items.forEach(visit)
+            case .array(let items): items.forEach(visit)
             default: break
             }
         }
@@ -122,11 +142,15 @@ enum Keras3Layout {
     /// The `config.json` of a `.keras` archive: a Keras 3 legacy model_config gains the
     /// `module`/`registered_name` Keras 3's deserializer needs at the top.
     static func archiveConfig(_ config: JSON) -> JSON {
-        guard config["module"] == nil, let cls = config["class_name"]?.stringValue, let inner = config["config"] else { return config }
+        guard config["module"] == nil, let cls = config["class_name"]?.stringValue, let inner = config["config"] else {
+            return config
+        }
         let functional = cls != "Sequential"
-        return .object([("module", .string(functional ? "keras.src.models.functional" : "keras")),
-                        ("class_name", .string(cls)), ("config", inner),
-                        ("registered_name", functional ? .string(cls) : .null)])
+        return .object([
+            ("module", .string(functional ? "keras.src.models.functional" : "keras")),
+            ("class_name", .string(cls)), ("config", inner),
+            ("registered_name", functional ? .string(cls) : .null),
+        ])
     }
 
     // MARK: build_config after pruning
@@ -146,7 +170,8 @@ enum Keras3Layout {
                     refresh(&layers[i], prefix: path + "/")
                 }
                 guard var build = layers[i]["build_config"], let old = build["input_shape"], !old.isNull,
-                      let call = analysis.calls(of: path).first, !call.inputs.isEmpty else { continue }
+                    let call = analysis.calls(of: path).first, !call.inputs.isEmpty
+                else { continue }
                 let nested = old.arrayValue?.first?.arrayValue != nil
                 let new: JSON = nested ? .array(call.inputs.map(shapeJSON)) : shapeJSON(call.inputs[0])
                 if new != old, (old.arrayValue?.count ?? -1) == (new.arrayValue?.count ?? -2) {

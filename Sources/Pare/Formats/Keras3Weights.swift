@@ -31,11 +31,15 @@ public enum Keras3Weights {
             throw PareError(file: model.sourcePath, object: "config", "\(error)")
         }
         // Keras 3's legacy writer names variables by their path: a top-level Sequential's carry its name.
-        let prefix: [String] = config["class_name"]?.stringValue == "Sequential" ? [config["config"]?["name"]?.stringValue ?? "sequential"] : []
+        let prefix: [String] =
+            config["class_name"]?.stringValue == "Sequential"
+            ? [config["config"]?["name"]?.stringValue ?? "sequential"] : []
         var visited: Set<String> = []
         var byEntry: [String: [Weight]] = [:]  // layer path → weights
         for entry in entries {
-            let object = entry.layerPath.isEmpty ? "the model's own variables" : "layer '\(entry.layerPath.joined(separator: "/"))' (\(entry.className))"
+            let object =
+                entry.layerPath.isEmpty
+                ? "the model's own variables" : "layer '\(entry.layerPath.joined(separator: "/"))' (\(entry.className))"
             visited.insert(entry.groupPath)
             if entry.isModel, !entry.groupPath.isEmpty { visited.insert(entry.groupPath + "/" + layersKey) }
             var weights: [Weight] = []
@@ -44,39 +48,54 @@ public enum Keras3Weights {
                 visited.insert(entry.varsPath)
                 let vars = try root.group(entry.varsPath)
                 if vars.hasAttribute("name"), let stored = try vars.attribute("name").singleString,
-                   !entry.layerPath.isEmpty, stored != entry.name {
-                    throw PareError(file: label, object: "/" + entry.varsPath,
-                                    "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' (\(entry.className)) there: the weights do not match this config")
+                    !entry.layerPath.isEmpty, stored != entry.name
+                {
+                    throw PareError(
+                        file: label, object: "/" + entry.varsPath,
+                        "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' (\(entry.className)) there: the weights do not match this config"
+                    )
                 }
                 let children = try vars.children()
                 let keys = children.map(\.name)
                 let indices = keys.compactMap { Int($0) }.sorted()
                 guard indices.count == keys.count, indices == Array(0..<indices.count),
-                      children.allSatisfy({ $0.kind == .dataset }) else {
-                    throw PareError(file: label, object: "/" + entry.varsPath, "variables must be datasets named 0, 1, 2, …; found \(keys)")
+                    children.allSatisfy({ $0.kind == .dataset })
+                else {
+                    throw PareError(
+                        file: label, object: "/" + entry.varsPath,
+                        "variables must be datasets named 0, 1, 2, …; found \(keys)")
                 }
                 if let roles, roles.count != indices.count {
-                    throw PareError(file: label, object: "/" + entry.varsPath,
-                                    "\(object) has \(indices.count) variables, but its config needs \(roles.count) (\(roles.joined(separator: ", "))): the weights do not match this config")
+                    throw PareError(
+                        file: label, object: "/" + entry.varsPath,
+                        "\(object) has \(indices.count) variables, but its config needs \(roles.count) (\(roles.joined(separator: ", "))): the weights do not match this config"
+                    )
                 }
                 for i in indices {
                     let dataset = try vars.dataset(String(i))
                     let role = roles?[i] ?? String(i)
                     let name = (prefix + entry.layerPath + [role]).joined(separator: "/")
-                    weights.append(Weight(name: name, tensor: try StoredNodeIO.tensor(of: dataset),
-                                          attributes: try StoredNodeIO.attributes(of: dataset)))
+                    weights.append(
+                        Weight(
+                            name: name, tensor: try StoredNodeIO.tensor(of: dataset),
+                            attributes: try StoredNodeIO.attributes(of: dataset)))
                 }
             } else if let roles, !roles.isEmpty {
-                throw PareError(file: label, object: "/" + entry.varsPath,
-                                "missing: \(object) needs \(roles.joined(separator: ", ")): the weights do not match this config")
+                throw PareError(
+                    file: label, object: "/" + entry.varsPath,
+                    "missing: \(object) needs \(roles.joined(separator: ", ")): the weights do not match this config")
             }
             if entry.isModel && !weights.isEmpty {
-                throw PareError(file: label, object: "/" + entry.varsPath, "a model's own variables are not supported (\(weights.count) found)")
+                throw PareError(
+                    file: label, object: "/" + entry.varsPath,
+                    "a model's own variables are not supported (\(weights.count) found)")
             }
             if !entry.groupPath.isEmpty, root.contains(entry.groupPath) {
-                for (child, _) in try root.group(entry.groupPath).children() where child != "vars" && !(entry.isModel && child == layersKey) {
-                    throw PareError(file: label, object: "/\(entry.groupPath)/\(child)",
-                                    "\(object) stores state Pare does not understand")
+                for (child, _) in try root.group(entry.groupPath).children()
+                where child != "vars" && !(entry.isModel && child == layersKey) {
+                    throw PareError(
+                        file: label, object: "/\(entry.groupPath)/\(child)",
+                        "\(object) stores state Pare does not understand")
                 }
             }
             byEntry[entry.layerPath.joined(separator: "/")] = weights
@@ -85,8 +104,15 @@ public enum Keras3Weights {
         func checkVisited(_ group: HDF5Group, _ path: String) throws {
             for (child, kind) in try group.children() {
                 let p = path.isEmpty ? child : path + "/" + child
-                if visited.contains(p) { if kind == .group, !p.hasSuffix("/vars") && p != "vars" { try checkVisited(try group.group(child), p) }; continue }
-                throw PareError(file: label, object: "/" + p, "belongs to no layer of the architecture: the weights do not match this config")
+                if visited.contains(p) {
+                    if kind == .group, !p.hasSuffix("/vars") && p != "vars" {
+                        try checkVisited(try group.group(child), p)
+                    }
+                    continue
+                }
+                throw PareError(
+                    file: label, object: "/" + p,
+                    "belongs to no layer of the architecture: the weights do not match this config")
             }
         }
         if root.contains(layersKey) { try checkVisited(try root.group(layersKey), layersKey) }
@@ -99,10 +125,15 @@ public enum Keras3Weights {
             var weights = byEntry[path] ?? []
             if entry.isModel {
                 let inner = entries.filter { $0.layerPath.count > 1 && $0.layerPath[0] == path && !$0.isModel }
-                var trainable: [Weight] = [], frozen: [Weight] = []
+                var trainable: [Weight] = []
+                var frozen: [Weight] = []
                 for sub in inner {
                     for w in byEntry[sub.layerPath.joined(separator: "/")] ?? [] {
-                        if Keras3Layout.isTrainable(role: w.role, in: sub) { trainable.append(w) } else { frozen.append(w) }
+                        if Keras3Layout.isTrainable(role: w.role, in: sub) {
+                            trainable.append(w)
+                        } else {
+                            frozen.append(w)
+                        }
                     }
                 }
                 weights = trainable + frozen
@@ -113,8 +144,11 @@ public enum Keras3Weights {
         model.layout = .keras3
         model.rootAttributes = try StoredNodeIO.attributes(of: root)
         for (child, kind) in try root.children() where child != "vars" && child != layersKey {
-            let node: StoredNode = kind == .dataset
-                ? .dataset(name: child, attributes: try StoredNodeIO.attributes(of: try root.dataset(child)), tensor: try StoredNodeIO.tensor(of: try root.dataset(child)))
+            let node: StoredNode =
+                kind == .dataset
+                ? .dataset(
+                    name: child, attributes: try StoredNodeIO.attributes(of: try root.dataset(child)),
+                    tensor: try StoredNodeIO.tensor(of: try root.dataset(child)))
                 : try StoredNodeIO.read(try root.group(child), name: child)
             if child == "optimizer" { model.optimizer = node } else { model.rootExtras.append(node) }
         }
@@ -124,7 +158,8 @@ public enum Keras3Weights {
     static func notes(for model: Model, dropOptimizer: Bool) -> [String] {
         var notes: [String] = []
         if let o = model.optimizer, !dropOptimizer, model.layout != .keras3 {
-            notes.append("optimizer state (\(o.name)) is in Keras's legacy layout, which Keras 3 files cannot hold: not written")
+            notes.append(
+                "optimizer state (\(o.name)) is in Keras's legacy layout, which Keras 3 files cannot hold: not written")
         }
         return notes
     }
@@ -132,7 +167,8 @@ public enum Keras3Weights {
     /// Writes `model`'s weights into `root` in Keras 3's layout.
     static func write(_ model: Model, into root: HDF5Group, options: KerasLegacyH5.WriteOptions) throws {
         guard let config = model.config else {
-            throw PareError(file: model.sourcePath, "has no architecture; a Keras 3 weights file is laid out by it (pass --config)")
+            throw PareError(
+                file: model.sourcePath, "has no architecture; a Keras 3 weights file is laid out by it (pass --config)")
         }
         let entries: [Keras3Layout.Entry]
         do {
@@ -161,8 +197,11 @@ public enum Keras3Weights {
                     weights = zip(weights, order).sorted { $0.1! < $1.1! }.map(\.0)
                 }
                 guard weights.count == roles.count else {
-                    throw PareError(file: model.sourcePath, object: "layer '\(entry.layerPath.joined(separator: "/"))' (\(entry.className))",
-                                    "has \(weights.count) weights, but its config needs \(roles.count) (\(roles.joined(separator: ", ")))")
+                    throw PareError(
+                        file: model.sourcePath,
+                        object: "layer '\(entry.layerPath.joined(separator: "/"))' (\(entry.className))",
+                        "has \(weights.count) weights, but its config needs \(roles.count) (\(roles.joined(separator: ", ")))"
+                    )
                 }
             }
             written.formUnion(weights.map(\.name))
@@ -170,8 +209,9 @@ public enum Keras3Weights {
             let name = entry.layerPath.isEmpty ? (config["config"]?["name"]?.stringValue ?? "") : entry.name
             try vars.setAttribute("name", .string(name))
             for (i, weight) in weights.enumerated() {
-                let dataset = try vars.createDataset(String(i), type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
-                                                     bytes: try weight.tensor.bytes(), options: datasetOptions)
+                let dataset = try vars.createDataset(
+                    String(i), type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
+                    bytes: try weight.tensor.bytes(), options: datasetOptions)
                 var attributes = weight.attributes
                 if weight.tensor.dtype == .bfloat16, !attributes.contains(where: { $0.0 == "dtype" }) {
                     attributes.append(("dtype", .string("bfloat16")))
@@ -180,7 +220,8 @@ public enum Keras3Weights {
             }
         }
         if let stray = model.layers.flatMap(\.weights).first(where: { !written.contains($0.name) }) {
-            throw PareError(file: model.sourcePath, object: "weight '\(stray.name)'", "belongs to no layer of the architecture")
+            throw PareError(
+                file: model.sourcePath, object: "weight '\(stray.name)'", "belongs to no layer of the architecture")
         }
         for extra in model.rootExtras { try StoredNodeIO.write(extra, into: root, options: datasetOptions) }
         if let optimizer = model.optimizer, !options.dropOptimizer, model.layout == .keras3 {
@@ -189,7 +230,8 @@ public enum Keras3Weights {
     }
 
     /// Writes a `.weights.h5` file atomically.
-    public static func writeFile(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws {
+    public static func writeFile(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws
+    {
         try AtomicFile.write(to: path) { temporary in
             let file = try HDF5File.create(temporary)
             do {

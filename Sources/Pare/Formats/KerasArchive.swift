@@ -11,7 +11,9 @@ public enum KerasArchive {
     /// Deflate cannot expand data more than about 1032:1; anything claiming more is a zip bomb.
     static let maxDeflateRatio: UInt64 = 1032
 
-    static func looksLikeZip(_ head: Data) -> Bool { head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) }
+    static func looksLikeZip(_ head: Data) -> Bool {
+        head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06])
+    }
 
     // MARK: Reading
 
@@ -22,14 +24,20 @@ public enum KerasArchive {
         } catch {
             throw PareError(file: path, "not a readable zip archive (\(error))")
         }
-        let archiveSize = UInt64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
+        let archiveSize = UInt64(
+            (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
         var entries: [String: Entry] = [:]
         for entry in archive {
             let name = entry.path
             try checkName(name, path: path)
-            guard entries[name] == nil else { throw PareError(file: path, object: name, "appears twice in the archive") }
+            guard entries[name] == nil else {
+                throw PareError(file: path, object: name, "appears twice in the archive")
+            }
             guard entry.type == .file else {
-                throw PareError(file: path, object: name, "is a \(entry.type == .directory ? "directory" : "symbolic link"); a .keras archive holds files only")
+                throw PareError(
+                    file: path, object: name,
+                    "is a \(entry.type == .directory ? "directory" : "symbolic link"); a .keras archive holds files only"
+                )
             }
             try checkSize(entry, archiveSize: archiveSize, path: path)
             entries[name] = entry
@@ -39,8 +47,10 @@ public enum KerasArchive {
         }
         let unexpected = entries.keys.filter { ![configName, metadataName, weightsName].contains($0) }.sorted()
         guard unexpected.isEmpty else {
-            throw PareError(file: path, object: unexpected[0],
-                            "unexpected archive member (a .keras archive Pare reads holds \(configName), \(metadataName) and \(weightsName) only)")
+            throw PareError(
+                file: path, object: unexpected[0],
+                "unexpected archive member (a .keras archive Pare reads holds \(configName), \(metadataName) and \(weightsName) only)"
+            )
         }
         for required in [configName, weightsName] where entries[required] == nil {
             throw PareError(file: path, object: required, "missing from the archive")
@@ -67,7 +77,9 @@ public enum KerasArchive {
         model.config = config
         model.originalConfigText = configText
         model.kerasMetadataText = metadataText
-        if let m = metadataText.flatMap({ try? JSON.parse($0) }) { model.kerasVersion = m["keras_version"]?.stringValue }
+        if let m = metadataText.flatMap({ try? JSON.parse($0) }) {
+            model.kerasVersion = m["keras_version"]?.stringValue
+        }
         do {
             let file = try HDF5File.open(image: image, name: label)
             try Keras3Weights.read(root: try file.root(), config: config, label: label, into: model)
@@ -83,7 +95,8 @@ public enum KerasArchive {
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
             throw PareError(file: path, "not a readable zip archive (\(error))")
         }
-        let archiveSize = UInt64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
+        let archiveSize = UInt64(
+            (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
         guard let entry = archive[weightsName], entry.type == .file else { return nil }
         try checkName(entry.path, path: path)
         try checkSize(entry, archiveSize: archiveSize, path: path)
@@ -95,15 +108,18 @@ public enum KerasArchive {
         let ratio = entry.isCompressed ? maxDeflateRatio : 1
         let (limit, overflow) = entry.compressedSize.multipliedReportingOverflow(by: ratio)
         guard entry.compressedSize <= archiveSize, !overflow, entry.uncompressedSize <= limit &+ 1024 else {
-            throw PareError(file: path, object: entry.path,
-                            "declares \(entry.uncompressedSize) bytes from \(entry.compressedSize) stored bytes in a \(archiveSize)-byte archive: refusing a likely zip bomb")
+            throw PareError(
+                file: path, object: entry.path,
+                "declares \(entry.uncompressedSize) bytes from \(entry.compressedSize) stored bytes in a \(archiveSize)-byte archive: refusing a likely zip bomb"
+            )
         }
     }
 
     static func checkName(_ name: String, path: String) throws {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         if name.hasPrefix("/") || name.contains("\\") || name.contains("\0") || parts.contains("..")
-            || (name.count >= 2 && name.dropFirst().first == ":") {
+            || (name.count >= 2 && name.dropFirst().first == ":")
+        {
             throw PareError(file: path, object: name, "archive member with an absolute path or '..': refused")
         }
     }
@@ -116,7 +132,10 @@ public enum KerasArchive {
         bytes.reserveCapacity(min(declared, 1 << 30))
         do {
             let crc = try archive.extract(entry, skipCRC32: false) { chunk in
-                guard bytes.count + chunk.count <= declared else { throw PareError(file: path, object: entry.path, "holds more bytes than its declared size \(declared)") }
+                guard bytes.count + chunk.count <= declared else {
+                    throw PareError(
+                        file: path, object: entry.path, "holds more bytes than its declared size \(declared)")
+                }
                 bytes.append(contentsOf: chunk)
             }
             guard crc == entry.checksum else {
@@ -128,7 +147,8 @@ public enum KerasArchive {
             throw PareError(file: path, object: entry.path, "cannot be read: \(error)")
         }
         guard bytes.count == declared else {
-            throw PareError(file: path, object: entry.path, "holds \(bytes.count) bytes, its header declares \(declared)")
+            throw PareError(
+                file: path, object: entry.path, "holds \(bytes.count) bytes, its header declares \(declared)")
         }
         return bytes
     }
@@ -141,14 +161,19 @@ public enum KerasArchive {
             throw PareError(file: model.sourcePath, "has no architecture, which a .keras archive needs (pass --config)")
         }
         guard Keras3Layout.isKeras3Config(config) else {
-            throw PareError(file: model.sourcePath, object: "model_config",
-                            "is a Keras 2 / tf.keras config, which Keras 3 cannot rebuild from a .keras archive; write .weights.h5 (Keras 3 layout) or legacy .h5 instead")
+            throw PareError(
+                file: model.sourcePath, object: "model_config",
+                "is a Keras 2 / tf.keras config, which Keras 3 cannot rebuild from a .keras archive; write .weights.h5 (Keras 3 layout) or legacy .h5 instead"
+            )
         }
         let archiveConfig = Keras3Layout.archiveConfig(config)
-        let configText = archiveConfig == config ? (model.configText ?? config.serialized()) : archiveConfig.serialized()
-        let metadata = model.kerasMetadataText ?? JSON.object([
-            ("keras_version", .string(model.kerasVersion ?? "3")), ("date_saved", .string(dateSaved())),
-        ]).serialized()
+        let configText =
+            archiveConfig == config ? (model.configText ?? config.serialized()) : archiveConfig.serialized()
+        let metadata =
+            model.kerasMetadataText
+            ?? JSON.object([
+                ("keras_version", .string(model.kerasVersion ?? "3")), ("date_saved", .string(dateSaved())),
+            ]).serialized()
         try AtomicFile.write(to: path) { temporary in
             let weightsPath = temporary + ".weights.h5"
             defer { unlink(weightsPath) }
@@ -164,11 +189,14 @@ public enum KerasArchive {
                 let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
                 for (name, text) in [(metadataName, metadata), (configName, configText)] {
                     let data = Data(text.utf8)
-                    try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .none) { position, size in
+                    try archive.addEntry(
+                        with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .none
+                    ) { position, size in
                         data.subdata(in: Int(position)..<Int(position) + size)
                     }
                 }
-                try archive.addEntry(with: weightsName, fileURL: URL(fileURLWithPath: weightsPath), compressionMethod: .none)
+                try archive.addEntry(
+                    with: weightsName, fileURL: URL(fileURLWithPath: weightsPath), compressionMethod: .none)
             } catch let error as PareError {
                 throw error
             } catch {

@@ -18,7 +18,9 @@ public enum KerasLegacyH5 {
         public var dropOptimizer: Bool
         /// Called after each layer is written with (layers done, total), for progress on a terminal.
         public var progress: (@Sendable (Int, Int) -> Void)?
-        public init(deflateLevel: Int? = nil, dropOptimizer: Bool = false, progress: (@Sendable (Int, Int) -> Void)? = nil) {
+        public init(
+            deflateLevel: Int? = nil, dropOptimizer: Bool = false, progress: (@Sendable (Int, Int) -> Void)? = nil
+        ) {
             self.deflateLevel = deflateLevel
             self.dropOptimizer = dropOptimizer
             self.progress = progress
@@ -48,7 +50,8 @@ public enum KerasLegacyH5 {
             let value = try root.attribute("model_config")
             guard let text = value.singleString else {
                 let what = value.stringValues.map { "an array of \($0.count) strings" } ?? "numbers"
-                throw PareError(file: path, object: "attribute model_config", "holds \(what), not the one JSON string Keras writes")
+                throw PareError(
+                    file: path, object: "attribute model_config", "holds \(what), not the one JSON string Keras writes")
             }
             do {
                 config = try JSON.parse(text)
@@ -75,7 +78,8 @@ public enum KerasLegacyH5 {
                 throw PareError(file: path, object: weightsGroup.path + " attribute layer_names", "lists \(problem)")
             }
             guard weightsGroup.contains(name) else {
-                throw PareError(file: path, object: weightsGroup.path, "layer '\(name)' is listed in layer_names but has no group")
+                throw PareError(
+                    file: path, object: weightsGroup.path, "layer '\(name)' is listed in layer_names but has no group")
             }
             let group = try weightsGroup.group(name)
             let weightNames = try nameList(group, "weight_names")?.values ?? []
@@ -85,23 +89,29 @@ public enum KerasLegacyH5 {
                     throw PareError(file: path, object: group.path + " attribute weight_names", "lists \(problem)")
                 }
                 guard group.contains(weightName) else {
-                    throw PareError(file: path, object: group.path, "weight '\(weightName)' is listed in weight_names but missing")
+                    throw PareError(
+                        file: path, object: group.path, "weight '\(weightName)' is listed in weight_names but missing")
                 }
                 let dataset = try group.dataset(weightName)
-                weights.append(Weight(name: weightName, tensor: try StoredNodeIO.tensor(of: dataset, legacyKeras: true),
-                                      attributes: try StoredNodeIO.attributes(of: dataset)))
+                weights.append(
+                    Weight(
+                        name: weightName, tensor: try StoredNodeIO.tensor(of: dataset, legacyKeras: true),
+                        attributes: try StoredNodeIO.attributes(of: dataset)))
             }
             // Keras loads only what weight_names lists; anything else in the group is left out, and said so.
             let unlisted = try StoredNodeIO.datasetPaths(in: group).filter { !weightNames.contains($0) }
             if !unlisted.isEmpty {
-                notes.append("layer '\(name)' holds datasets weight_names does not list (\(unlisted.prefix(5).joined(separator: ", "))\(unlisted.count > 5 ? ", …" : "")); Keras ignores them and so does Pare: they are not written")
+                notes.append(
+                    "layer '\(name)' holds datasets weight_names does not list (\(unlisted.prefix(5).joined(separator: ", "))\(unlisted.count > 5 ? ", …" : "")); Keras ignores them and so does Pare: they are not written"
+                )
             }
             let extras = try StoredNodeIO.attributes(of: group, except: chunkNames(group, "weight_names"))
             layers.append(LayerWeights(name: name, weights: weights, extraAttributes: extras))
         }
 
-        let model = Model(format: .kerasLegacyH5, kind: config == nil ? .weightsOnly : .fullModel,
-                          sourcePath: path, layers: layers)
+        let model = Model(
+            format: .kerasLegacyH5, kind: config == nil ? .weightsOnly : .fullModel,
+            sourcePath: path, layers: layers)
         model.config = config
         model.readNotes = notes
         model.originalConfigText = configText
@@ -110,7 +120,8 @@ public enum KerasLegacyH5 {
         let rootRegenerated: Set<String> = isRootWeights ? chunkNames(root, "layer_names") : []
         model.rootAttributes = try StoredNodeIO.attributes(of: root, except: rootRegenerated)
         if !isRootWeights {
-            model.weightsGroupAttributes = try StoredNodeIO.attributes(of: weightsGroup, except: chunkNames(weightsGroup, "layer_names"))
+            model.weightsGroupAttributes = try StoredNodeIO.attributes(
+                of: weightsGroup, except: chunkNames(weightsGroup, "layer_names"))
         }
         model.kerasVersion = try root.hasAttribute("keras_version") ? root.attribute("keras_version").singleString : nil
         model.backend = try root.hasAttribute("backend") ? root.attribute("backend").singleString : nil
@@ -118,7 +129,8 @@ public enum KerasLegacyH5 {
             model.trainingConfig = try root.attribute("training_config").singleString
         }
         if root.contains("optimizer_weights") {
-            model.optimizer = try StoredNodeIO.read(try root.group("optimizer_weights"), name: "optimizer_weights", legacyKeras: true)
+            model.optimizer = try StoredNodeIO.read(
+                try root.group("optimizer_weights"), name: "optimizer_weights", legacyKeras: true)
         }
         let listed = Set(layerNames)
         if isRootWeights {
@@ -139,7 +151,8 @@ public enum KerasLegacyH5 {
     private static func readChild(_ parent: HDF5Group, _ name: String, _ kind: HDF5ChildKind) throws -> StoredNode {
         if kind == .dataset {
             let d = try parent.dataset(name)
-            return .dataset(name: name, attributes: try StoredNodeIO.attributes(of: d), tensor: try StoredNodeIO.tensor(of: d))
+            return .dataset(
+                name: name, attributes: try StoredNodeIO.attributes(of: d), tensor: try StoredNodeIO.tensor(of: d))
         }
         return try StoredNodeIO.read(try parent.group(name), name: name)
     }
@@ -152,7 +165,10 @@ public enum KerasLegacyH5 {
     static func chunkNames(_ object: HDF5Object, _ name: String) -> Set<String> {
         var names: Set<String> = [name]
         var i = 0
-        while object.hasAttribute("\(name)\(i)") { names.insert("\(name)\(i)"); i += 1 }
+        while object.hasAttribute("\(name)\(i)") {
+            names.insert("\(name)\(i)")
+            i += 1
+        }
         return names
     }
 
@@ -164,21 +180,25 @@ public enum KerasLegacyH5 {
             parts = [try object.attribute(name)]
         } else {
             var i = 0
-            while object.hasAttribute("\(name)\(i)") { parts.append(try object.attribute("\(name)\(i)")); i += 1 }
+            while object.hasAttribute("\(name)\(i)") {
+                parts.append(try object.attribute("\(name)\(i)"))
+                i += 1
+            }
         }
         guard !parts.isEmpty else { return nil }
         var values: [String] = []
         var encoding = StringEncoding.variableUTF8
         for part in parts {
             switch part {
-            case let .strings(s, _, e):
+            case .strings(let s, _, let e):
                 values += s
                 encoding = e
                 encoding.fixedSize = 0  // numpy sizes each list to its longest name; so does the writer
-            case let .numbers(_, shape, _):
+            case .numbers(_, let shape, _):
                 guard shape.reduce(1, *) == 0 else {
-                    throw PareError(file: object.file.path, object: "\(object.path) attribute '\(name)'",
-                                    "holds numbers, not names")
+                    throw PareError(
+                        file: object.file.path, object: "\(object.path) attribute '\(name)'",
+                        "holds numbers, not names")
                 }
             }
         }
@@ -205,10 +225,13 @@ public enum KerasLegacyH5 {
     static func notes(for model: Model, dropOptimizer: Bool) -> [String] {
         var notes: [String] = []
         if let o = model.optimizer, !dropOptimizer, model.layout != .kerasLegacy {
-            notes.append("optimizer state (\(o.name)) is in Keras 3's layout, which legacy .h5 cannot hold: not written")
+            notes.append(
+                "optimizer state (\(o.name)) is in Keras 3's layout, which legacy .h5 cannot hold: not written")
         }
         if model.layout == .keras3, model.config?["compile_config"].map({ !$0.isNull }) == true {
-            notes.append("the compile config of config.json has no legacy counterpart without the optimizer's: the .h5 loads uncompiled")
+            notes.append(
+                "the compile config of config.json has no legacy counterpart without the optimizer's: the .h5 loads uncompiled"
+            )
         }
         return notes
     }
@@ -226,7 +249,7 @@ public enum KerasLegacyH5 {
         }
         let fullModel = model.config != nil
         for (key, value) in model.rootAttributes {
-            if key == "model_config", let text = model.configText, case let .strings(_, shape, encoding) = value {
+            if key == "model_config", let text = model.configText, case .strings(_, let shape, let encoding) = value {
                 try root.setAttribute(key, .strings([text], shape: shape, encoding: encoding))
             } else {
                 try root.setAttribute(key, value)
@@ -252,12 +275,15 @@ public enum KerasLegacyH5 {
             for (key, value) in layer.extraAttributes { try group.setAttribute(key, value) }
             try writeNameList(group, "weight_names", layer.weights.map(\.name), encoding: model.nameListEncoding)
             for weight in layer.weights {
-                let dataset = try group.createDataset(weight.name, type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
-                                                      bytes: try weight.tensor.bytes(), options: datasetOptions)
+                let dataset = try group.createDataset(
+                    weight.name, type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
+                    bytes: try weight.tensor.bytes(), options: datasetOptions)
                 for (key, value) in weight.attributes { try dataset.setAttribute(key, value) }
             }
         }
-        for extra in model.weightsGroupExtras { try StoredNodeIO.write(extra, into: weightsGroup, options: datasetOptions) }
+        for extra in model.weightsGroupExtras {
+            try StoredNodeIO.write(extra, into: weightsGroup, options: datasetOptions)
+        }
         for extra in model.rootExtras { try StoredNodeIO.write(extra, into: root, options: datasetOptions) }
         if let optimizer = model.optimizer, !options.dropOptimizer, model.layout == .kerasLegacy {
             try StoredNodeIO.write(optimizer, into: root, options: datasetOptions)
@@ -266,7 +292,8 @@ public enum KerasLegacyH5 {
 
     /// Writes a list of names the way Keras does: an empty list as an empty float64 array; a
     /// fixed-length list over 64,512 bytes split into `name0`, `name1`, … of near-equal size.
-    static func writeNameList(_ object: HDF5Object, _ name: String, _ values: [String], encoding: StringEncoding) throws {
+    static func writeNameList(_ object: HDF5Object, _ name: String, _ values: [String], encoding: StringEncoding) throws
+    {
         if values.isEmpty {
             try object.setAttribute(name, .numbers(.float(bits: 64), shape: [0], bytes: []))
             return
@@ -277,10 +304,13 @@ public enum KerasLegacyH5 {
             return
         }
         var chunks = 1
-        while chunks < values.count, chunkSizes(values.count, chunks).max()! * width > attributeChunkLimit { chunks += 1 }
+        while chunks < values.count, chunkSizes(values.count, chunks).max()! * width > attributeChunkLimit {
+            chunks += 1
+        }
         var start = 0
         for (i, size) in chunkSizes(values.count, chunks).enumerated() {
-            try object.setAttribute("\(name)\(i)", .stringArray(Array(values[start..<(start + size)]), encoding: encoding))
+            try object.setAttribute(
+                "\(name)\(i)", .stringArray(Array(values[start..<(start + size)]), encoding: encoding))
             start += size
         }
     }

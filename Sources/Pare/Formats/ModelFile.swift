@@ -44,7 +44,8 @@ public enum ModelFile {
             let file = try HDF5File.open(path)
             let root = try file.root()
             if KerasLegacyH5.isLegacy(root) {
-                return try attach(architecture, to: try KerasLegacyH5.read(root: root, path: path), onlyIfMissing: onlyIfMissing)
+                return try attach(
+                    architecture, to: try KerasLegacyH5.read(root: root, path: path), onlyIfMissing: onlyIfMissing)
             }
             let keras3 = Keras3Weights.looksLikeKeras3(root)
             if keras3, let architecture {
@@ -67,7 +68,8 @@ public enum ModelFile {
         guard let architecture else { return model }
         if onlyIfMissing, model.config != nil || model.kind == .tensors { return model }
         guard model.config == nil else {
-            throw PareError(file: model.sourcePath, "holds its own architecture: --config applies to weights-only files")
+            throw PareError(
+                file: model.sourcePath, "holds its own architecture: --config applies to weights-only files")
         }
         guard model.kind != .tensors else {
             throw PareError(file: model.sourcePath, "holds plain tensors, not Keras weights: --config does not apply")
@@ -81,12 +83,16 @@ public enum ModelFile {
     public static func readArchitecture(_ path: String) throws -> JSON {
         try InputFile.requireRegular(path)
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 64)) ?? Data()
-        if let first = head.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }), first == UInt8(ascii: "{") {
+        if let first = head.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }),
+            first == UInt8(ascii: "{")
+        {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             // The text, its parsed tree and the tree's strings: a few times the file's size.
-            try MemoryBudget.require(size.multipliedReportingOverflow(by: 8).overflow ? nil : size * 8,
-                                     for: "parsing this JSON config", file: path)
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            try MemoryBudget.require(
+                size.multipliedReportingOverflow(by: 8).overflow ? nil : size * 8,
+                for: "parsing this JSON config", file: path)
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else {
                 throw PareError(file: path, "cannot be read as UTF-8 text")
             }
             let json: JSON
@@ -97,7 +103,9 @@ public enum ModelFile {
             return json
         }
         let model = try readUnchecked(path)
-        guard let config = model.config else { throw PareError(file: path, "holds no architecture to take the config from") }
+        guard let config = model.config else {
+            throw PareError(file: path, "holds no architecture to take the config from")
+        }
         return config
     }
 
@@ -105,16 +113,20 @@ public enum ModelFile {
     /// `.weights.h5` a Keras 3 weights file, anything else a Keras legacy .h5; a plain tensor set
     /// is written as plain HDF5 whatever the name. Returns notes on what the destination cannot hold.
     @discardableResult
-    public static func write(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws -> [String] {
+    public static func write(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws
+        -> [String]
+    {
         if path.hasSuffix(".pare") {
             let m = options.dropOptimizer ? model.copy() : model
             if options.dropOptimizer { m.optimizer = nil }
-            try PareFile.write(m, to: path, options: .init(deflate: options.deflateLevel != nil), progress: options.progress)
+            try PareFile.write(
+                m, to: path, options: .init(deflate: options.deflateLevel != nil), progress: options.progress)
             return []
         }
         if model.kind == .tensors {
             if path.hasSuffix(".keras") {
-                throw PareError(file: model.sourcePath, "holds plain tensors with no architecture; a .keras archive needs a model")
+                throw PareError(
+                    file: model.sourcePath, "holds plain tensors with no architecture; a .keras archive needs a model")
             }
             try KerasLegacyH5.write(model, to: path, options: options)
             return []
@@ -144,13 +156,20 @@ extension ModelFile {
             return summary
         }
         let model = try read(path, architecture: architecture, onlyIfMissing: true)
-        var count = 0, bytes = 0
-        func touch(_ t: Tensor) throws { bytes += try t.bytes().count; count += 1 }
+        var count = 0
+        var bytes = 0
+        func touch(_ t: Tensor) throws {
+            bytes += try t.bytes().count
+            count += 1
+        }
         for layer in model.layers { for w in layer.weights { try touch(w.tensor) } }
         for node in [model.optimizer].compactMap({ $0 }) + model.rootExtras + model.weightsGroupExtras {
             for (_, t) in node.datasets() { try touch(t) }
         }
-        let what = model.kind == .tensors ? "plain tensors" : "\(model.layers.count) layers" + (model.config == nil ? "" : ", weights match the architecture")
+        let what =
+            model.kind == .tensors
+            ? "plain tensors"
+            : "\(model.layers.count) layers" + (model.config == nil ? "" : ", weights match the architecture")
         return "\(path): ok: \(model.format.rawValue), \(count) tensors (\(bytes) bytes) all read, \(what)"
     }
 }
@@ -166,7 +185,10 @@ enum PlainTensors {
             case .group: model.rootExtras.append(try StoredNodeIO.read(try root.group(child), name: child))
             case .dataset:
                 let d = try root.dataset(child)
-                model.rootExtras.append(.dataset(name: child, attributes: try StoredNodeIO.attributes(of: d), tensor: try StoredNodeIO.tensor(of: d)))
+                model.rootExtras.append(
+                    .dataset(
+                        name: child, attributes: try StoredNodeIO.attributes(of: d),
+                        tensor: try StoredNodeIO.tensor(of: d)))
             case .other:
                 throw PareError(file: path, object: "/" + child, "a link that is neither a group nor a dataset")
             }
@@ -182,13 +204,17 @@ extension Model {
     /// Throws the message commands that need a graph give for a file without one.
     public func requireArchitecture(for command: String) throws {
         if kind == .tensors {
-            let hint = format == .keras3WeightsH5
+            let hint =
+                format == .keras3WeightsH5
                 ? "a Keras 3 weights file holds no architecture: pass --config with its config.json, .keras or full-model .h5"
                 : "it holds plain tensors, not a Keras model"
             throw PareError(file: sourcePath, "\(command) needs a model graph; \(hint)")
         }
         if config == nil {
-            throw PareError(file: sourcePath, "\(command) needs a model graph; this weights-only file has none: pass --config with its config.json, .keras or full-model .h5")
+            throw PareError(
+                file: sourcePath,
+                "\(command) needs a model graph; this weights-only file has none: pass --config with its config.json, .keras or full-model .h5"
+            )
         }
     }
 }

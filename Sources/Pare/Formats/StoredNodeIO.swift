@@ -2,7 +2,9 @@ import HDF5
 
 /// Reads and writes groups and datasets kept verbatim (optimizer state, unknown extras).
 enum StoredNodeIO {
-    static func attributes(of object: HDF5Object, except excluded: Set<String> = []) throws -> [(String, AttributeValue)] {
+    static func attributes(of object: HDF5Object, except excluded: Set<String> = []) throws -> [(
+        String, AttributeValue
+    )] {
         try object.attributeNames().filter { !excluded.contains($0) }.map { ($0, try object.attribute($0)) }
     }
 
@@ -15,43 +17,57 @@ enum StoredNodeIO {
         var tag = dataset.hasAttribute("dtype") ? try dataset.attribute("dtype").singleString : nil
         if legacyKeras, tag == nil, case .opaque(2, "") = type { tag = "bfloat16" }
         guard let dtype = DType(hdf5: type, dtypeAttribute: tag) else {
-            throw PareError(file: dataset.file.path, object: dataset.path,
-                            "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only with the attribute dtype=\"bfloat16\", as Keras 3 writes it)")
+            throw PareError(
+                file: dataset.file.path, object: dataset.path,
+                "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only with the attribute dtype=\"bfloat16\", as Keras 3 writes it)"
+            )
         }
         let byteCount = try dataset.checkedByteCount()
         return Tensor(dtype: dtype, shape: shape) {
-            try MemoryBudget.require(byteCount, for: "its data (shape \(shape), \(dtype))", file: dataset.file.path,
-                                     object: dataset.path)
+            try MemoryBudget.require(
+                byteCount, for: "its data (shape \(shape), \(dtype))", file: dataset.file.path,
+                object: dataset.path)
             do { return try dataset.readBytes() } catch { throw PareError.from(error, file: dataset.file.path) }
         }
     }
 
-    static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = [], legacyKeras: Bool = false) throws -> StoredNode {
+    static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = [], legacyKeras: Bool = false)
+        throws -> StoredNode
+    {
         var guardian = WalkGuard()
         return try read(group, name: name, skipping: skipped, legacyKeras: legacyKeras, guardian: &guardian)
     }
 
     /// A group linked from two places would be copied twice (and a chain of such links doubles at
     /// every level), so it is refused, as is a cycle.
-    private static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String>, legacyKeras: Bool,
-                             guardian: inout WalkGuard) throws -> StoredNode {
-        if case let .again(first) = try guardian.enter(group) {
-            throw PareError(file: group.file.path, object: group.path,
-                            "is the same group as \(first) (hard-linked twice); Pare copies each group once")
+    private static func read(
+        _ group: HDF5Group, name: String, skipping skipped: Set<String>, legacyKeras: Bool,
+        guardian: inout WalkGuard
+    ) throws -> StoredNode {
+        if case .again(let first) = try guardian.enter(group) {
+            throw PareError(
+                file: group.file.path, object: group.path,
+                "is the same group as \(first) (hard-linked twice); Pare copies each group once")
         }
         defer { guardian.leave(group) }
         var children: [StoredNode] = []
         for (child, kind) in try group.children() where !skipped.contains(child) {
             switch kind {
             case .group:
-                children.append(try read(try group.group(child), name: child, skipping: [], legacyKeras: legacyKeras,
-                                         guardian: &guardian))
+                children.append(
+                    try read(
+                        try group.group(child), name: child, skipping: [], legacyKeras: legacyKeras,
+                        guardian: &guardian))
             case .dataset:
                 let dataset = try group.dataset(child)
-                children.append(.dataset(name: child, attributes: try attributes(of: dataset), tensor: try tensor(of: dataset, legacyKeras: legacyKeras)))
+                children.append(
+                    .dataset(
+                        name: child, attributes: try attributes(of: dataset),
+                        tensor: try tensor(of: dataset, legacyKeras: legacyKeras)))
             case .other:
-                throw HDF5Error.unsupportedType(file: group.file.path, object: group.path + "/" + child,
-                                                detail: "link that is neither a group nor a dataset")
+                throw HDF5Error.unsupportedType(
+                    file: group.file.path, object: group.path + "/" + child,
+                    detail: "link that is neither a group nor a dataset")
             }
         }
         return .group(name: name, attributes: try attributes(of: group), children: children)
@@ -78,13 +94,14 @@ enum StoredNodeIO {
 
     static func write(_ node: StoredNode, into parent: HDF5Group, options: DatasetOptions) throws {
         switch node {
-        case let .group(name, attrs, children):
+        case .group(let name, let attrs, let children):
             let group = try parent.requireGroup(name)
             for (key, value) in attrs { try group.setAttribute(key, value) }
             for child in children { try write(child, into: group, options: options) }
-        case let .dataset(name, attrs, tensor):
-            let dataset = try parent.createDataset(name, type: tensor.dtype.hdf5, shape: tensor.shape,
-                                                   bytes: try tensor.bytes(), options: options)
+        case .dataset(let name, let attrs, let tensor):
+            let dataset = try parent.createDataset(
+                name, type: tensor.dtype.hdf5, shape: tensor.shape,
+                bytes: try tensor.bytes(), options: options)
             for (key, value) in attrs { try dataset.setAttribute(key, value) }
         }
     }

@@ -3,7 +3,10 @@ import Foundation
 /// Element-wise activations by the names Keras accepts on Conv/Dense and in `Activation` layers.
 enum ActivationFunction: Equatable {
     case linear, relu, relu6, sigmoid, hardSigmoidKeras3, hardSigmoidKeras2, tanh, softmax, softplus, softsign
-    case swish, gelu, elu(Float), selu, exponential, leakyRelu(Float)
+    case swish, gelu
+    case elu(Float)
+    case selu, exponential
+    case leakyRelu(Float)
     /// The `ReLU` layer: `max_value`, `negative_slope`, `threshold`.
     case reluLayer(maxValue: Float?, negativeSlope: Float, threshold: Float)
     case hardSwish, mish, logSoftmax, relu6Keras
@@ -59,7 +62,7 @@ enum ActivationFunction: Equatable {
     func scalar(_ v: Float) -> Float {
         switch self {
         case .linear, .softmax, .logSoftmax: return v
-        case .relu: return v < 0 ? 0 : v   // NaN passes through, as in TensorFlow
+        case .relu: return v < 0 ? 0 : v  // NaN passes through, as in TensorFlow
         case .relu6, .relu6Keras: return min(max(v, 0), 6)
         case .sigmoid: return Self.sigmoid(v)
         case .hardSigmoidKeras3: return min(max(v + 3, 0), 6) / 6
@@ -70,14 +73,15 @@ enum ActivationFunction: Equatable {
         case .softsign: return v / (1 + abs(v))
         case .swish: return v * Self.sigmoid(v)
         case .gelu: return Float(0.5 * Double(v) * (1 + erf(Double(v) / 2.0.squareRoot())))
-        case let .elu(alpha): return v > 0 ? v : alpha * (Foundation.exp(v) - 1)
+        case .elu(let alpha): return v > 0 ? v : alpha * (Foundation.exp(v) - 1)
         case .selu:
-            let scale: Float = 1.0507009873554805, alpha: Float = 1.6732632423543772
+            let scale: Float = 1.0507009873554805
+            let alpha: Float = 1.6732632423543772
             return v > 0 ? scale * v : scale * alpha * (Foundation.exp(v) - 1)
         case .exponential: return Foundation.exp(v)
-        case let .leakyRelu(slope): return v < 0 ? slope * v : v
+        case .leakyRelu(let slope): return v < 0 ? slope * v : v
         case .mish: return v * Foundation.tanh(Self.softplus(v))
-        case let .reluLayer(maxValue, slope, threshold):
+        case .reluLayer(let maxValue, let slope, let threshold):
             if let maxValue, v >= maxValue { return maxValue }
             if v >= threshold { return v }
             return slope * (v - threshold)
@@ -123,8 +127,8 @@ public enum InterpreterError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .unsupported(what): return "\(what) is not supported by Pare's interpreter"
-        case let .badInput(what): return what
+        case .unsupported(let what): return "\(what) is not supported by Pare's interpreter"
+        case .badInput(let what): return what
         }
     }
 }

@@ -11,11 +11,16 @@ struct Window2D {
 
     /// Keras/TensorFlow "same" padding puts the odd extra row/column at the bottom/right.
     init(inH: Int, inW: Int, kernel: [Int], strides: [Int], dilation: [Int], padding: String) {
-        self.inH = inH; self.inW = inW
-        kH = kernel[0]; kW = kernel[1]
-        strideH = strides[0]; strideW = strides[1]
-        dilationH = dilation[0]; dilationW = dilation[1]
-        let effH = (kH - 1) * dilationH + 1, effW = (kW - 1) * dilationW + 1
+        self.inH = inH
+        self.inW = inW
+        kH = kernel[0]
+        kW = kernel[1]
+        strideH = strides[0]
+        strideW = strides[1]
+        dilationH = dilation[0]
+        dilationW = dilation[1]
+        let effH = (kH - 1) * dilationH + 1
+        let effW = (kW - 1) * dilationW + 1
         if padding == "same" {
             outH = (inH + strideH - 1) / strideH
             outW = (inW + strideW - 1) / strideW
@@ -24,28 +29,36 @@ struct Window2D {
         } else {
             outH = max(0, (inH - effH) / strideH + 1)
             outW = max(0, (inW - effW) / strideW + 1)
-            padTop = 0; padLeft = 0
+            padTop = 0
+            padLeft = 0
         }
     }
 }
 
 /// C[m×n] = A[m×k] · B[k×n] (+ C when `accumulate`), row-major, with leading dimensions.
-func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-           c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+func sgemm(
+    m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
+) {
     guard m > 0, n > 0 else { return }
     guard k > 0 else {
         if !accumulate { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0 } } }
         return
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
+    cblas_sgemm(
+        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+        a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
 }
 
 enum ConvolutionKernels {
     /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, through im2col and one GEMM per group.
-    static func conv2d(_ x: FloatArray, kernel: [Float], outChannels: Int, groups: Int, window w: Window2D) -> FloatArray {
-        let n = x.batch, cin = x.shape[3]
-        let cg = cin / groups, og = outChannels / groups
+    static func conv2d(_ x: FloatArray, kernel: [Float], outChannels: Int, groups: Int, window w: Window2D)
+        -> FloatArray
+    {
+        let n = x.batch
+        let cin = x.shape[3]
+        let cg = cin / groups
+        let og = outChannels / groups
         let rowsPerImage = w.outH * w.outW
         let colWidth = w.kH * w.kW * cg
         var out = uninitializedFloats(n * rowsPerImage * outChannels)
@@ -62,13 +75,16 @@ enum ConvolutionKernels {
                             for g in 0..<groups {
                                 cols.withUnsafeMutableBufferPointer { c in
                                     for i in 0..<count {
-                                        im2col(input.baseAddress! + (start + i) * w.inH * w.inW * cin, channels: cin,
-                                               firstChannel: g * cg, groupChannels: cg, window: w,
-                                               into: c.baseAddress! + i * rowsPerImage * colWidth)
+                                        im2col(
+                                            input.baseAddress! + (start + i) * w.inH * w.inW * cin, channels: cin,
+                                            firstChannel: g * cg, groupChannels: cg, window: w,
+                                            into: c.baseAddress! + i * rowsPerImage * colWidth)
                                     }
-                                    sgemm(m: count * rowsPerImage, n: og, k: colWidth, a: c.baseAddress!, lda: colWidth,
-                                          b: k.baseAddress! + g * og, ldb: outChannels,
-                                          c: o.baseAddress! + start * rowsPerImage * outChannels + g * og, ldc: outChannels)
+                                    sgemm(
+                                        m: count * rowsPerImage, n: og, k: colWidth, a: c.baseAddress!, lda: colWidth,
+                                        b: k.baseAddress! + g * og, ldb: outChannels,
+                                        c: o.baseAddress! + start * rowsPerImage * outChannels + g * og,
+                                        ldc: outChannels)
                                 }
                             }
                             start += count
@@ -81,8 +97,10 @@ enum ConvolutionKernels {
     }
 
     /// Writes rows `(oh, ow)` × columns `(kh, kw, c)` for channels `firstChannel ..< firstChannel+groupChannels`.
-    static func im2col(_ image: UnsafePointer<Float>, channels: Int, firstChannel: Int, groupChannels: Int,
-                       window w: Window2D, into cols: UnsafeMutablePointer<Float>) {
+    static func im2col(
+        _ image: UnsafePointer<Float>, channels: Int, firstChannel: Int, groupChannels: Int,
+        window w: Window2D, into cols: UnsafeMutablePointer<Float>
+    ) {
         var p = cols
         for oh in 0..<w.outH {
             for ow in 0..<w.outW {
@@ -107,34 +125,42 @@ enum ConvolutionKernels {
 
     /// DepthwiseConv2D, kernel `(kh, kw, in, multiplier)`; output channel `c * multiplier + m`.
     static func depthwise(_ x: FloatArray, kernel: [Float], multiplier: Int, window w: Window2D) -> FloatArray {
-        let n = x.batch, cin = x.shape[3], cout = cin * multiplier
+        let n = x.batch
+        let cin = x.shape[3]
+        let cout = cin * multiplier
         var out = [Float](repeating: 0, count: n * w.outH * w.outW * cout)
         x.data.withUnsafeBufferPointer { input in
             kernel.withUnsafeBufferPointer { k in
                 out.withUnsafeMutableBufferPointer { o in
-                    Parallel.chunks(n) { batch in for b in batch {
-                        let image = input.baseAddress! + b * w.inH * w.inW * cin
-                        for oh in 0..<w.outH {
-                            for ow in 0..<w.outW {
-                                let dst = o.baseAddress! + ((b * w.outH + oh) * w.outW + ow) * cout
-                                for kh in 0..<w.kH {
-                                    let ih = oh * w.strideH + kh * w.dilationH - w.padTop
-                                    guard ih >= 0, ih < w.inH else { continue }
-                                    for kw in 0..<w.kW {
-                                        let iw = ow * w.strideW + kw * w.dilationW - w.padLeft
-                                        guard iw >= 0, iw < w.inW else { continue }
-                                        let src = image + (ih * w.inW + iw) * cin
-                                        let kr = k.baseAddress! + (kh * w.kW + kw) * cout
-                                        if multiplier == 1 {
-                                            multiplyAdd(dst, src, kr, count: cout)
-                                        } else {
-                                            for c in 0..<cin { for m in 0..<multiplier { dst[c * multiplier + m] += src[c] * kr[c * multiplier + m] } }
+                    Parallel.chunks(n) { batch in
+                        for b in batch {
+                            let image = input.baseAddress! + b * w.inH * w.inW * cin
+                            for oh in 0..<w.outH {
+                                for ow in 0..<w.outW {
+                                    let dst = o.baseAddress! + ((b * w.outH + oh) * w.outW + ow) * cout
+                                    for kh in 0..<w.kH {
+                                        let ih = oh * w.strideH + kh * w.dilationH - w.padTop
+                                        guard ih >= 0, ih < w.inH else { continue }
+                                        for kw in 0..<w.kW {
+                                            let iw = ow * w.strideW + kw * w.dilationW - w.padLeft
+                                            guard iw >= 0, iw < w.inW else { continue }
+                                            let src = image + (ih * w.inW + iw) * cin
+                                            let kr = k.baseAddress! + (kh * w.kW + kw) * cout
+                                            if multiplier == 1 {
+                                                multiplyAdd(dst, src, kr, count: cout)
+                                            } else {
+                                                for c in 0..<cin {
+                                                    for m in 0..<multiplier {
+                                                        dst[c * multiplier + m] += src[c] * kr[c * multiplier + m]
+                                                    }
+                                                }
+                                            }
                                         }
                                     }
                                 }
                             }
                         }
-                    } }
+                    }
                 }
             }
         }
@@ -143,11 +169,17 @@ enum ConvolutionKernels {
 
     /// Conv2DTranspose, kernel `(kh, kw, out, in)`: the gradient of a Conv2D with the same window,
     /// mapping input pixel (ih, iw) to output rows `ih*stride + kh*dilation - pad`.
-    static func transpose(_ x: FloatArray, kernel: [Float], outChannels: Int, kernelSize: [Int], strides: [Int],
-                          dilation: [Int], outH: Int, outW: Int) -> FloatArray {
-        let n = x.batch, inH = x.shape[1], inW = x.shape[2], cin = x.shape[3]
+    static func transpose(
+        _ x: FloatArray, kernel: [Float], outChannels: Int, kernelSize: [Int], strides: [Int],
+        dilation: [Int], outH: Int, outW: Int
+    ) -> FloatArray {
+        let n = x.batch
+        let inH = x.shape[1]
+        let inW = x.shape[2]
+        let cin = x.shape[3]
         let (kH, kW) = (kernelSize[0], kernelSize[1])
-        let effH = (kH - 1) * dilation[0] + 1, effW = (kW - 1) * dilation[1] + 1
+        let effH = (kH - 1) * dilation[0] + 1
+        let effW = (kW - 1) * dilation[1] + 1
         let padTop = max((inH - 1) * strides[0] + effH - outH, 0) / 2
         let padLeft = max((inW - 1) * strides[1] + effW - outW, 0) / 2
         // Wt[cin, kh*kw*cout] from (kh, kw, cout, cin), so one GEMM gives every kernel tap's contribution.
@@ -164,8 +196,9 @@ enum ConvolutionKernels {
             x.data.withUnsafeBufferPointer { input in
                 wt.withUnsafeBufferPointer { w in
                     contributions.withUnsafeMutableBufferPointer { c in
-                        sgemm(m: inH * inW, n: taps, k: cin, a: input.baseAddress! + b * inH * inW * cin, lda: cin,
-                              b: w.baseAddress!, ldb: taps, c: c.baseAddress!, ldc: taps)
+                        sgemm(
+                            m: inH * inW, n: taps, k: cin, a: input.baseAddress! + b * inH * inW * cin, lda: cin,
+                            b: w.baseAddress!, ldb: taps, c: c.baseAddress!, ldc: taps)
                     }
                 }
             }
@@ -201,8 +234,9 @@ enum ConvolutionKernels {
             kernel.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { c in
                     Parallel.chunks(rows, minimumPerChunk: 16) { r in
-                        sgemm(m: r.count, n: units, k: inner, a: a.baseAddress! + r.lowerBound * inner, lda: inner,
-                              b: b.baseAddress!, ldb: units, c: c.baseAddress! + r.lowerBound * units, ldc: units)
+                        sgemm(
+                            m: r.count, n: units, k: inner, a: a.baseAddress! + r.lowerBound * inner, lda: inner,
+                            b: b.baseAddress!, ldb: units, c: c.baseAddress! + r.lowerBound * units, ldc: units)
                     }
                 }
             }
@@ -226,15 +260,24 @@ enum ConvolutionKernels {
 }
 
 /// dst[i] += a[i] * b[i], eight lanes at a time.
-@inline(__always) func multiplyAdd(_ dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+@inline(__always) func multiplyAdd(
+    _ dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int
+) {
     var i = 0
     while i + 8 <= count {
-        let d = UnsafeMutableRawPointer(dst + i), x = UnsafeRawPointer(a + i), y = UnsafeRawPointer(b + i)
-        let v = d.loadUnaligned(as: SIMD8<Float>.self) + x.loadUnaligned(as: SIMD8<Float>.self) * y.loadUnaligned(as: SIMD8<Float>.self)
+        let d = UnsafeMutableRawPointer(dst + i)
+        let x = UnsafeRawPointer(a + i)
+        let y = UnsafeRawPointer(b + i)
+        let v =
+            d.loadUnaligned(as: SIMD8<Float>.self) + x.loadUnaligned(as: SIMD8<Float>.self)
+            * y.loadUnaligned(as: SIMD8<Float>.self)
         d.storeBytes(of: v, as: SIMD8<Float>.self)
         i += 8
     }
-    while i < count { dst[i] += a[i] * b[i]; i += 1 }
+    while i < count {
+        dst[i] += a[i] * b[i]
+        i += 1
+    }
 }
 
 /// An array whose every element the caller overwrites (saves the zero fill on large outputs).

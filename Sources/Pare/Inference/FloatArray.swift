@@ -22,13 +22,16 @@ public struct FloatArray: Sendable, Equatable {
     /// Examples `range` of the batch.
     public func slice(_ range: Range<Int>) -> FloatArray {
         let n = exampleSize
-        return FloatArray(shape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * n)..<(range.upperBound * n)]))
+        return FloatArray(
+            shape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * n)..<(range.upperBound * n)])
+        )
     }
 
     /// Concatenates along the batch axis.
     public static func joined(_ parts: [FloatArray]) -> FloatArray {
         guard let first = parts.first else { return FloatArray(zeros: [0]) }
-        return FloatArray(shape: [parts.reduce(0) { $0 + $1.batch }] + first.shape.dropFirst(), data: parts.flatMap(\.data))
+        return FloatArray(
+            shape: [parts.reduce(0) { $0 + $1.batch }] + first.shape.dropFirst(), data: parts.flatMap(\.data))
     }
 }
 

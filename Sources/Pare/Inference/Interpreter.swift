@@ -42,29 +42,36 @@ public final class Interpreter {
             throw PareError(file: model.sourcePath, "a weights-only file has no architecture to run")
         }
         if let problem = analysis.problems.first {
-            throw PareError(file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))",
-                            "\(problem.reason); Pare's interpreter cannot run this model")
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))",
+                "\(problem.reason); Pare's interpreter cannot run this model")
         }
         architecture = arch
         // Every weight is held as float32 while the model runs.
-        try MemoryBudget.require(LayerKinds.product([model.parameterCount, 4]), for: "the model's weights as float32",
-                                 file: model.sourcePath)
+        try MemoryBudget.require(
+            LayerKinds.product([model.parameterCount, 4]), for: "the model's weights as float32",
+            file: model.sourcePath)
         let openCall = analysis.calls.first { call in
             call.output.map { $0.contains(nil) } ?? true || call.inputs.contains { $0.contains(nil) }
         }
         needsConcreteShapes = openCall != nil
         if let openCall, inputShapes != nil {
-            throw PareError(file: model.sourcePath, object: "layer '\(openCall.path)' (\(openCall.className))",
-                            "its shapes stay unknown even for this batch (inputs \(openCall.inputs.map(describe)))")
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(openCall.path)' (\(openCall.className))",
+                "its shapes stay unknown even for this batch (inputs \(openCall.inputs.map(describe)))")
         }
         let major = Int(model.kerasVersion?.split(separator: ".").first ?? "3") ?? 3
         var ops: [String: LayerOp] = [:]
-        for (path, node) in arch.allLayers() where node.nested == nil && node.className != "InputLayer" && !needsConcreteShapes {
+        for (path, node) in arch.allLayers()
+        where node.nested == nil && node.className != "InputLayer" && !needsConcreteShapes {
             guard let output = analysis.calls(of: path).first?.output else {
-                throw PareError(file: model.sourcePath, object: "layer '\(path)'", "its output shape cannot be inferred")
+                throw PareError(
+                    file: model.sourcePath, object: "layer '\(path)'", "its output shape cannot be inferred")
             }
             do {
-                ops[path] = try LayerOp(path: path, node: node, weights: checked.weightsByRole(path), outputShape: output, kerasMajor: major)
+                ops[path] = try LayerOp(
+                    path: path, node: node, weights: checked.weightsByRole(path), outputShape: output, kerasMajor: major
+                )
             } catch let error as InterpreterError {
                 throw PareError(file: model.sourcePath, object: "layer '\(path)' (\(node.className))", "\(error)")
             }
@@ -79,19 +86,28 @@ public final class Interpreter {
     /// which sizes steps to the memory budget).
     private func runStep(_ values: [FloatArray]) throws -> [FloatArray] {
         guard values.count == inputs.count else {
-            throw PareError(file: file, "the model has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(values.count) given")
+            throw PareError(
+                file: file,
+                "the model has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(values.count) given"
+            )
         }
         for (value, input) in zip(values, inputs) {
             let expected = input.shape
-            let matches = value.shape.count == expected.count + 1
+            let matches =
+                value.shape.count == expected.count + 1
                 && zip(value.shape.dropFirst(), expected).allSatisfy { have, want in want == nil || want == have }
             guard matches else {
-                throw PareError(file: file, object: "input '\(input.name)'",
-                                "has shape \(value.shape), the model expects \(describe(expected))")
+                throw PareError(
+                    file: file, object: "input '\(input.name)'",
+                    "has shape \(value.shape), the model expects \(describe(expected))")
             }
-            guard value.batch > 0 else { throw PareError(file: file, object: "input '\(input.name)'", "the batch is empty") }
+            guard value.batch > 0 else {
+                throw PareError(file: file, object: "input '\(input.name)'", "the batch is empty")
+            }
             guard value.batch == values[0].batch else {
-                throw PareError(file: file, object: "input '\(input.name)'", "batch of \(value.batch) differs from the first input's \(values[0].batch)")
+                throw PareError(
+                    file: file, object: "input '\(input.name)'",
+                    "batch of \(value.batch) differs from the first input's \(values[0].batch)")
             }
         }
         if needsConcreteShapes {
@@ -115,7 +131,8 @@ public final class Interpreter {
     private func specializedInterpreter(for values: [FloatArray]) throws -> Interpreter {
         let shapes = values.map { Array($0.shape.dropFirst()) }
         if let specialized, specialized.shapes == shapes { return specialized.interpreter }
-        let given = Dictionary(zip(inputs.map(\.name), shapes.map { $0.map(Optional.some) }), uniquingKeysWith: { a, _ in a })
+        let given = Dictionary(
+            zip(inputs.map(\.name), shapes.map { $0.map(Optional.some) }), uniquingKeysWith: { a, _ in a })
         let concrete = try Interpreter(model, inputShapes: given)
         specialized = (shapes, concrete)
         return concrete
@@ -125,7 +142,8 @@ public final class Interpreter {
     /// (activations of one step take at most half the budget), and joins the results.
     public func run(_ values: [FloatArray], batchSize: Int = .max) throws -> [FloatArray] {
         let n = values.first?.batch ?? 0
-        let planner = needsConcreteShapes && values.count == inputs.count ? try specializedInterpreter(for: values) : self
+        let planner =
+            needsConcreteShapes && values.count == inputs.count ? try specializedInterpreter(for: values) : self
         let batchSize = try planner.stepSize(requested: batchSize, examples: n)
         guard batchSize > 0, n > batchSize else { return try runStep(values) }
         var parts: [[FloatArray]] = []
@@ -146,14 +164,17 @@ public final class Interpreter {
             try MemoryBudget.require(nil, for: "running one example", file: file)
             return 1
         }
-        try MemoryBudget.require(perExample, for: "running one example (largest layer output: \(largestCall))", file: file)
+        try MemoryBudget.require(
+            perExample, for: "running one example (largest layer output: \(largestCall))", file: file)
         let outputBytes = outputElementsPerExample.flatMap { per in
             per.multipliedReportingOverflow(by: max(1, examples)).overflow ? nil : per * max(1, examples)
         }.flatMap { $0.multipliedReportingOverflow(by: 4).overflow ? nil : $0 * 4 }
         try MemoryBudget.require(outputBytes, for: "the outputs of \(examples) examples", file: file)
         // OpenBLAS takes 32-bit sizes: one step's largest matrix must stay below 2^31 values.
         guard largestElements < Int(Int32.max) else {
-            throw PareError(file: file, "layer \(largestCall) has \(largestElements) values per example; Pare's interpreter handles up to 2^31")
+            throw PareError(
+                file: file,
+                "layer \(largestCall) has \(largestElements) values per example; Pare's interpreter handles up to 2^31")
         }
         let gemmCap = Int(Int32.max) / max(1, largestElements)
         return max(1, min(requested, budget / 2 / max(1, perExample), gemmCap))
@@ -182,7 +203,9 @@ public final class Interpreter {
             if elements > largest.elements { largest = (elements, call.path) }
             // im2col of a convolution: one row per output position, kernel area × input channels wide.
             let channels = max(1, output.last.flatMap { $0 } ?? 1)
-            let im2col = ["Conv2D", "Conv1D", "Conv2DTranspose", "SeparableConv2D"].contains(call.className) ? (call.macs ?? 0) / channels : 0
+            let im2col =
+                ["Conv2D", "Conv1D", "Conv2DTranspose", "SeparableConv2D"].contains(call.className)
+                ? (call.macs ?? 0) / channels : 0
             widest = max(widest, elements, im2col)
             guard let bytes = LayerKinds.product([elements + im2col, 4]) else { return (nil, call.path, Int.max) }
             let (sum, o) = total.addingReportingOverflow(bytes)
@@ -204,7 +227,9 @@ public final class Interpreter {
         for (layer, call) in arch.callOrder {
             var args: [FloatArray] = []
             for ref in layer.calls[call] {
-                guard let value = values[ref] else { throw InterpreterError.badInput("input \(ref) of '\(prefix + layer.name)' was never computed") }
+                guard let value = values[ref] else {
+                    throw InterpreterError.badInput("input \(ref) of '\(prefix + layer.name)' was never computed")
+                }
                 usesLeft[ref]! -= 1
                 args.append(usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : value)
             }
@@ -213,13 +238,17 @@ public final class Interpreter {
             if let nested = layer.nested {
                 outputs = try evaluate(nested, inputs: args, prefix: path + "/")
             } else {
-                guard let op = ops[path] else { throw InterpreterError.unsupported("layer '\(path)' (\(layer.className))") }
+                guard let op = ops[path] else {
+                    throw InterpreterError.unsupported("layer '\(path)' (\(layer.className))")
+                }
                 if let empty = args.first(where: { $0.count == 0 }) {
                     throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
                 }
                 let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
                 let output = try op.run(args)
-                if profiling { layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+                if profiling {
+                    layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                }
                 observer?(path, args, output)
                 outputs = [output]
             }

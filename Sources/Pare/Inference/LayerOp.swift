@@ -17,7 +17,8 @@ struct LayerOp {
         className = node.className
         config = node.config
         self.outputShape = outputShape
-        var floats: [String: [Float]] = [:], shapes: [String: [Int]] = [:]
+        var floats: [String: [Float]] = [:]
+        var shapes: [String: [Int]] = [:]
         for (role, weight) in weights {
             floats[role] = try weight.tensor.floats()
             shapes[role] = weight.tensor.shape
@@ -37,7 +38,8 @@ struct LayerOp {
             throw InterpreterError.unsupported("data_format channels_first (layer '\(path)')")
         }
         if ["Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"].contains(className),
-           let pad = config["padding"]?.stringValue, pad != "same", pad != "valid" {
+            let pad = config["padding"]?.stringValue, pad != "same", pad != "valid"
+        {
             throw InterpreterError.unsupported("padding '\(pad)' (layer '\(path)')")
         }
         if className == "UpSampling2D", let mode = config["interpolation"]?.stringValue, mode != "nearest" {
@@ -55,13 +57,15 @@ struct LayerOp {
         let rank = outputShape.count
         let channels = outputShape.last.flatMap { $0 }
         if let bias = weights["bias"], let channels, bias.count != channels {
-            throw InterpreterError.badInput("layer '\(path)': bias of \(bias.count) values for \(channels) output channels")
+            throw InterpreterError.badInput(
+                "layer '\(path)': bias of \(bias.count) values for \(channels) output channels")
         }
         if className == "BatchNormalization" {
             var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
             axis = axis < 0 ? rank + 1 + axis : axis
             guard axis >= 1, axis <= rank, let n = outputShape[axis - 1] else {
-                throw InterpreterError.unsupported("BatchNormalization axis \(axis) of a rank-\(rank + 1) tensor (layer '\(path)')")
+                throw InterpreterError.unsupported(
+                    "BatchNormalization axis \(axis) of a rank-\(rank + 1) tensor (layer '\(path)')")
             }
             for role in ["gamma", "beta", "moving_mean", "moving_variance"] {
                 if let w = weights[role], w.count != n {
@@ -75,7 +79,9 @@ struct LayerOp {
         if className == "Rescaling" {
             for key in ["scale", "offset"] {
                 if let list = config[key]?.arrayValue, list.count != 1, list.count != (channels ?? -1) {
-                    throw InterpreterError.badInput("layer '\(path)': \(key) lists \(list.count) values for \(channels.map(String.init) ?? "?") channels")
+                    throw InterpreterError.badInput(
+                        "layer '\(path)': \(key) lists \(list.count) values for \(channels.map(String.init) ?? "?") channels"
+                    )
                 }
             }
         }
@@ -108,49 +114,62 @@ struct LayerOp {
             let first = Self.takeFirst(&inputs)
             return try MergeKernels.merge(className, first, inputs.dropFirst(), path: path)
         }
-        if ["ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Activation", "Rescaling", "BatchNormalization"].contains(className)
-            || (LayerKinds.identityClasses.contains(className)) {
+        if ["ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Activation", "Rescaling", "BatchNormalization"].contains(
+            className)
+            || (LayerKinds.identityClasses.contains(className))
+        {
             var y = Self.takeFirst(&inputs)
             try elementwise(&y)
             return y
         }
         let x = inputs[0]
         func window(_ kernel: [Int], strides: [Int], dilation: [Int]) -> Window2D {
-            Window2D(inH: x.shape[1], inW: x.shape[2], kernel: kernel, strides: strides, dilation: dilation,
-                     padding: config["padding"]?.stringValue ?? "valid")
+            Window2D(
+                inH: x.shape[1], inW: x.shape[2], kernel: kernel, strides: strides, dilation: dilation,
+                padding: config["padding"]?.stringValue ?? "valid")
         }
         switch className {
         case "Conv2D":
             let k = ints("kernel_size", [1, 1])
-            let y = ConvolutionKernels.conv2d(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![3],
-                                              groups: max(1, config["groups"]?.intValue ?? 1),
-                                              window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
+            let y = ConvolutionKernels.conv2d(
+                x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![3],
+                groups: max(1, config["groups"]?.intValue ?? 1),
+                window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
             return y
         case "DepthwiseConv2D":
             let k = ints("kernel_size", [1, 1])
-            let y = ConvolutionKernels.depthwise(x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
-                                                 window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
+            let y = ConvolutionKernels.depthwise(
+                x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
+                window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
             return y
         case "SeparableConv2D":
             let k = ints("kernel_size", [1, 1])
-            let mid = ConvolutionKernels.depthwise(x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
-                                                   window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
-            let y = ConvolutionKernels.dense(mid, kernel: weights["pointwise_kernel"]!, units: weightShapes["pointwise_kernel"]![3])
+            let mid = ConvolutionKernels.depthwise(
+                x, kernel: weights["depthwise_kernel"]!, multiplier: weightShapes["depthwise_kernel"]![3],
+                window: window(k, strides: ints("strides", [1, 1]), dilation: ints("dilation_rate", [1, 1])))
+            let y = ConvolutionKernels.dense(
+                mid, kernel: weights["pointwise_kernel"]!, units: weightShapes["pointwise_kernel"]![3])
             return y
         case "Conv2DTranspose":
-            guard let oh = outputShape[0], let ow = outputShape[1] else { throw InterpreterError.badInput("\(path): unknown output size") }
-            let y = ConvolutionKernels.transpose(x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![2],
-                                                 kernelSize: ints("kernel_size", [1, 1]), strides: ints("strides", [1, 1]),
-                                                 dilation: ints("dilation_rate", [1, 1]), outH: oh, outW: ow)
+            guard let oh = outputShape[0], let ow = outputShape[1] else {
+                throw InterpreterError.badInput("\(path): unknown output size")
+            }
+            let y = ConvolutionKernels.transpose(
+                x, kernel: weights["kernel"]!, outChannels: weightShapes["kernel"]![2],
+                kernelSize: ints("kernel_size", [1, 1]), strides: ints("strides", [1, 1]),
+                dilation: ints("dilation_rate", [1, 1]), outH: oh, outW: ow)
             return y
         case "Dense":
             let y = ConvolutionKernels.dense(x, kernel: weights["kernel"]!, units: weightShapes["kernel"]![1])
             return y
         case "MaxPooling2D", "AveragePooling2D":
             let pool = ints("pool_size", [2, 2])
-            return PoolingKernels.pool(x, window: window(pool, strides: ints("strides", pool), dilation: [1, 1]), max: className == "MaxPooling2D")
+            return PoolingKernels.pool(
+                x, window: window(pool, strides: ints("strides", pool), dilation: [1, 1]),
+                max: className == "MaxPooling2D")
         case "GlobalAveragePooling2D", "GlobalMaxPooling2D":
-            return PoolingKernels.global(x, max: className == "GlobalMaxPooling2D", keepdims: config["keepdims"]?.boolValue == true)
+            return PoolingKernels.global(
+                x, max: className == "GlobalMaxPooling2D", keepdims: config["keepdims"]?.boolValue == true)
         case "Flatten", "Reshape":
             return FloatArray(shape: [x.batch] + outputShape.map { $0 ?? 0 }, data: x.data)
         case "Permute":
@@ -183,7 +202,8 @@ struct LayerOp {
             let threshold = Float(config["threshold"]?.doubleValue ?? 0)
             let maxValue = config["max_value"]?.doubleValue.map(Float.init)
             let plain = maxValue == nil && slope == 0 && threshold == 0
-            (plain ? ActivationFunction.relu : .reluLayer(maxValue: maxValue, negativeSlope: slope, threshold: threshold))
+            (plain
+                ? ActivationFunction.relu : .reluLayer(maxValue: maxValue, negativeSlope: slope, threshold: threshold))
                 .apply(&y.data, channels: 1)
             return
         case "LeakyReLU":
@@ -195,14 +215,20 @@ struct LayerOp {
             ActivationFunction.elu(Float(config["alpha"]?.doubleValue ?? 1)).apply(&y.data, channels: 1)
             return
         case "PReLU":
-            let alpha = weights["alpha"]!, shape = weightShapes["alpha"]!
+            let alpha = weights["alpha"]!
+            let shape = weightShapes["alpha"]!
             let dims = Array(y.shape.dropFirst())
             let per = y.exampleSize
             for i in 0..<y.count where y.data[i] < 0 {
                 // Broadcast alpha over shared axes (size 1) by index arithmetic.
-                var rem = i % per, aIndex = 0, aStride = 1
+                var rem = i % per
+                var aIndex = 0
+                var aStride = 1
                 var coords = [Int](repeating: 0, count: dims.count)
-                for d in stride(from: dims.count - 1, through: 0, by: -1) { coords[d] = rem % dims[d]; rem /= dims[d] }
+                for d in stride(from: dims.count - 1, through: 0, by: -1) {
+                    coords[d] = rem % dims[d]
+                    rem /= dims[d]
+                }
                 for d in stride(from: dims.count - 1, through: 0, by: -1) {
                     aIndex += (shape[d] == 1 ? 0 : coords[d]) * aStride
                     aStride *= shape[d]
@@ -213,16 +239,25 @@ struct LayerOp {
         case "Softmax":
             var axis = config["axis"]?.intValue ?? config["axis"]?[0]?.intValue ?? -1
             axis = axis < 0 ? y.shape.count + axis : axis
-            guard axis >= 1, axis < y.shape.count else { throw InterpreterError.unsupported("Softmax axis \(axis) (layer '\(path)')") }
-            ActivationFunction.softmax(&y.data, inner: y.shape[(axis + 1)...].reduce(1, *), axisLength: y.shape[axis], log: false)
+            guard axis >= 1, axis < y.shape.count else {
+                throw InterpreterError.unsupported("Softmax axis \(axis) (layer '\(path)')")
+            }
+            ActivationFunction.softmax(
+                &y.data, inner: y.shape[(axis + 1)...].reduce(1, *), axisLength: y.shape[axis], log: false)
             return
         case "Activation":
             return
         case let cls where LayerKinds.identityClasses.contains(cls) && cls != "Rescaling":
-            return   // Dropout, noise and regularization layers do nothing at inference
+            return  // Dropout, noise and regularization layers do nothing at inference
         case "Rescaling":
-            let scale = config["scale"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["scale"]?.doubleValue ?? 1)]
-            let offset = config["offset"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [Float(config["offset"]?.doubleValue ?? 0)]
+            let scale =
+                config["scale"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [
+                    Float(config["scale"]?.doubleValue ?? 1)
+                ]
+            let offset =
+                config["offset"]?.arrayValue?.compactMap { $0.doubleValue }.map(Float.init) ?? [
+                    Float(config["offset"]?.doubleValue ?? 0)
+                ]
             let c = y.shape.last ?? 1
             for i in 0..<y.count {
                 y.data[i] = y.data[i] * scale[scale.count == 1 ? 0 : i % c] + offset[offset.count == 1 ? 0 : i % c]
@@ -239,10 +274,13 @@ struct LayerOp {
         let channels = y.shape[axis]
         let inner = y.shape[(axis + 1)...].reduce(1, *)
         let eps = Float(config["epsilon"]?.doubleValue ?? 1e-3)
-        let mean = weights["moving_mean"]!, variance = weights["moving_variance"]!
-        let gamma = weights["gamma"], beta = weights["beta"]
+        let mean = weights["moving_mean"]!
+        let variance = weights["moving_variance"]!
+        let gamma = weights["gamma"]
+        let beta = weights["beta"]
         // y = gamma * (x - mean) / sqrt(var + eps) + beta, as Keras computes it.
-        var scale = [Float](repeating: 0, count: channels), shift = [Float](repeating: 0, count: channels)
+        var scale = [Float](repeating: 0, count: channels)
+        var shift = [Float](repeating: 0, count: channels)
         for c in 0..<channels {
             let inv = 1 / (variance[c] + eps).squareRoot()
             scale[c] = inv * (gamma?[c] ?? 1)
@@ -265,9 +303,12 @@ struct LayerOp {
 }
 
 enum MergeKernels {
-    static func merge(_ className: String, _ first: __owned FloatArray, _ rest: ArraySlice<FloatArray>, path: String) throws -> FloatArray {
+    static func merge(_ className: String, _ first: __owned FloatArray, _ rest: ArraySlice<FloatArray>, path: String)
+        throws -> FloatArray
+    {
         guard rest.allSatisfy({ $0.shape == first.shape }) else {
-            throw InterpreterError.unsupported("\(className) of differently shaped inputs \([first.shape] + rest.map(\.shape)) (layer '\(path)')")
+            throw InterpreterError.unsupported(
+                "\(className) of differently shaped inputs \([first.shape] + rest.map(\.shape)) (layer '\(path)')")
         }
         var y = first
         let count = rest.count + 1

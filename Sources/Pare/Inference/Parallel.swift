@@ -15,9 +15,13 @@ enum Parallel {
     static func chunks(_ count: Int, minimumPerChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         precondition(configured)
         let parts = min(workers, max(1, count / max(1, minimumPerChunk)))
-        guard parts > 1 else { if count > 0 { body(0..<count) }; return }
+        guard parts > 1 else {
+            if count > 0 { body(0..<count) }
+            return
+        }
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let lo = count * part / parts, hi = count * (part + 1) / parts
+            let lo = count * part / parts
+            let hi = count * (part + 1) / parts
             if hi > lo { body(lo..<hi) }
         }
     }

@@ -2,49 +2,60 @@
 /// the average divides by how many real pixels the window covers (TensorFlow's "same" rule).
 enum PoolingKernels {
     static func pool(_ x: FloatArray, window w: Window2D, max isMax: Bool) -> FloatArray {
-        let n = x.batch, c = x.shape[3]
+        let n = x.batch
+        let c = x.shape[3]
         var out = uninitializedFloats(n * w.outH * w.outW * c)
-        x.data.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
-        Parallel.chunks(n) { batch in
-        var accStorage = [Float](repeating: 0, count: c)
-        accStorage.withUnsafeMutableBufferPointer { acc in
-        for b in batch {
-            for oh in 0..<w.outH {
-                for ow in 0..<w.outW {
-                    for k in 0..<c { acc[k] = isMax ? -.infinity : 0 }
-                    var covered = 0
-                    for kh in 0..<w.kH {
-                        let ih = oh * w.strideH + kh - w.padTop
-                        guard ih >= 0, ih < w.inH else { continue }
-                        for kw in 0..<w.kW {
-                            let iw = ow * w.strideW + kw - w.padLeft
-                            guard iw >= 0, iw < w.inW else { continue }
-                            covered += 1
-                            let src = ((b * w.inH + ih) * w.inW + iw) * c
-                            if isMax {
-                                for k in 0..<c { acc[k] = propagatingMax(acc[k], xp[src + k]) }
-                            } else {
-                                for k in 0..<c { acc[k] += xp[src + k] }
+        x.data.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                Parallel.chunks(n) { batch in
+                    var accStorage = [Float](repeating: 0, count: c)
+                    accStorage.withUnsafeMutableBufferPointer { acc in
+                        for b in batch {
+                            for oh in 0..<w.outH {
+                                for ow in 0..<w.outW {
+                                    for k in 0..<c { acc[k] = isMax ? -.infinity : 0 }
+                                    var covered = 0
+                                    for kh in 0..<w.kH {
+                                        let ih = oh * w.strideH + kh - w.padTop
+                                        guard ih >= 0, ih < w.inH else { continue }
+                                        for kw in 0..<w.kW {
+                                            let iw = ow * w.strideW + kw - w.padLeft
+                                            guard iw >= 0, iw < w.inW else { continue }
+                                            covered += 1
+                                            let src = ((b * w.inH + ih) * w.inW + iw) * c
+                                            if isMax {
+                                                for k in 0..<c { acc[k] = propagatingMax(acc[k], xp[src + k]) }
+                                            } else {
+                                                for k in 0..<c { acc[k] += xp[src + k] }
+                                            }
+                                        }
+                                    }
+                                    let dst = ((b * w.outH + oh) * w.outW + ow) * c
+                                    for k in 0..<c {
+                                        op[dst + k] = isMax ? acc[k] : acc[k] / Float(Swift.max(covered, 1))
+                                    }
+                                }
                             }
                         }
                     }
-                    let dst = ((b * w.outH + oh) * w.outW + ow) * c
-                    for k in 0..<c { op[dst + k] = isMax ? acc[k] : acc[k] / Float(Swift.max(covered, 1)) }
                 }
             }
         }
-        } } } }
         return FloatArray(shape: [n, w.outH, w.outW, c], data: out)
     }
 
     static func global(_ x: FloatArray, max isMax: Bool, keepdims: Bool) -> FloatArray {
-        let n = x.batch, h = x.shape[1], w = x.shape[2], c = x.shape[3]
+        let n = x.batch
+        let h = x.shape[1]
+        let w = x.shape[2]
+        let c = x.shape[3]
         var out = [Float](repeating: isMax ? -.infinity : 0, count: n * c)
         for b in 0..<n {
             for p in 0..<(h * w) {
                 let src = (b * h * w + p) * c
                 for k in 0..<c {
-                    out[b * c + k] = isMax ? propagatingMax(out[b * c + k], x.data[src + k]) : out[b * c + k] + x.data[src + k]
+                    out[b * c + k] =
+                        isMax ? propagatingMax(out[b * c + k], x.data[src + k]) : out[b * c + k] + x.data[src + k]
                 }
             }
         }
@@ -65,14 +76,19 @@ enum ShapeKernels {
         let inShape = Array(x.shape.dropFirst())
         let outShape = order.map { inShape[$0] }
         var inStrides = [Int](repeating: 1, count: inShape.count)
-        for i in stride(from: inShape.count - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * inShape[i + 1] }
+        for i in stride(from: inShape.count - 2, through: 0, by: -1) {
+            inStrides[i] = inStrides[i + 1] * inShape[i + 1]
+        }
         let per = x.exampleSize
         var out = [Float](repeating: 0, count: x.count)
         var index = [Int](repeating: 0, count: outShape.count)
         for b in 0..<x.batch {
             for o in 0..<per {
                 var rem = o
-                for i in stride(from: outShape.count - 1, through: 0, by: -1) { index[i] = rem % outShape[i]; rem /= outShape[i] }
+                for i in stride(from: outShape.count - 1, through: 0, by: -1) {
+                    index[i] = rem % outShape[i]
+                    rem /= outShape[i]
+                }
                 var src = 0
                 for i in 0..<outShape.count { src += index[i] * inStrides[order[i]] }
                 out[b * per + o] = x.data[b * per + src]
@@ -83,8 +99,12 @@ enum ShapeKernels {
 
     /// Zero padding (positive amounts) or cropping (negative) of the two spatial axes.
     static func pad(_ x: FloatArray, top: Int, bottom: Int, left: Int, right: Int) -> FloatArray {
-        let n = x.batch, h = x.shape[1], w = x.shape[2], c = x.shape[3]
-        let oh = h + top + bottom, ow = w + left + right
+        let n = x.batch
+        let h = x.shape[1]
+        let w = x.shape[2]
+        let c = x.shape[3]
+        let oh = h + top + bottom
+        let ow = w + left + right
         var out = [Float](repeating: 0, count: n * max(0, oh) * max(0, ow) * c)
         for b in 0..<n {
             for y in 0..<max(0, oh) {
@@ -93,7 +113,8 @@ enum ShapeKernels {
                 for xx in 0..<max(0, ow) {
                     let ix = xx - left
                     guard ix >= 0, ix < w else { continue }
-                    let src = ((b * h + iy) * w + ix) * c, dst = ((b * oh + y) * ow + xx) * c
+                    let src = ((b * h + iy) * w + ix) * c
+                    let dst = ((b * oh + y) * ow + xx) * c
                     for k in 0..<c { out[dst + k] = x.data[src + k] }
                 }
             }
@@ -102,13 +123,18 @@ enum ShapeKernels {
     }
 
     static func upsampleNearest(_ x: FloatArray, size: [Int]) -> FloatArray {
-        let n = x.batch, h = x.shape[1], w = x.shape[2], c = x.shape[3]
-        let oh = h * size[0], ow = w * size[1]
+        let n = x.batch
+        let h = x.shape[1]
+        let w = x.shape[2]
+        let c = x.shape[3]
+        let oh = h * size[0]
+        let ow = w * size[1]
         var out = [Float](repeating: 0, count: n * oh * ow * c)
         for b in 0..<n {
             for y in 0..<oh {
                 for xx in 0..<ow {
-                    let src = ((b * h + y / size[0]) * w + xx / size[1]) * c, dst = ((b * oh + y) * ow + xx) * c
+                    let src = ((b * h + y / size[0]) * w + xx / size[1]) * c
+                    let dst = ((b * oh + y) * ow + xx) * c
                     for k in 0..<c { out[dst + k] = x.data[src + k] }
                 }
             }
@@ -126,7 +152,10 @@ enum ShapeKernels {
             var offset = 0
             for (x, inner) in zip(xs, inners) {
                 x.data.withUnsafeBufferPointer { src in
-                    for r in 0..<outer { (o.baseAddress! + r * rowLength + offset).update(from: src.baseAddress! + r * inner, count: inner) }
+                    for r in 0..<outer {
+                        (o.baseAddress! + r * rowLength + offset).update(
+                            from: src.baseAddress! + r * inner, count: inner)
+                    }
                 }
                 offset += inner
             }

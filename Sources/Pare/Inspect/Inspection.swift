@@ -63,9 +63,11 @@ extension Inspection {
             for (path, tensor) in node.datasets() {
                 let zeros = TensorStats.zeroCount(tensor, bytes: try tensor.bytes())
                 let parts = path.split(separator: "/").map(String.init)
-                weightRows.append(WeightRow(layer: parts.dropLast().joined(separator: "/"), name: parts.last ?? path, shape: tensor.shape,
-                                            dtype: tensor.dtype.rawValue, parameters: tensor.count, zeros: zeros,
-                                            sparsity: tensor.count == 0 ? 0 : Double(zeros) / Double(tensor.count)))
+                weightRows.append(
+                    WeightRow(
+                        layer: parts.dropLast().joined(separator: "/"), name: parts.last ?? path, shape: tensor.shape,
+                        dtype: tensor.dtype.rawValue, parameters: tensor.count, zeros: zeros,
+                        sparsity: tensor.count == 0 ? 0 : Double(zeros) / Double(tensor.count)))
             }
         }
         for layer in model.layers where tensorStatistics && !layer.weights.isEmpty {
@@ -74,9 +76,11 @@ extension Inspection {
                 let b = try weight.tensor.bytes()
                 bytes[weight.name] = b
                 let zeros = TensorStats.zeroCount(weight.tensor, bytes: b)
-                weightRows.append(WeightRow(layer: layer.name, name: weight.name, shape: weight.tensor.shape,
-                                            dtype: weight.tensor.dtype.rawValue, parameters: weight.tensor.count, zeros: zeros,
-                                            sparsity: weight.tensor.count == 0 ? 0 : Double(zeros) / Double(weight.tensor.count)))
+                weightRows.append(
+                    WeightRow(
+                        layer: layer.name, name: weight.name, shape: weight.tensor.shape,
+                        dtype: weight.tensor.dtype.rawValue, parameters: weight.tensor.count, zeros: zeros,
+                        sparsity: weight.tensor.count == 0 ? 0 : Double(zeros) / Double(weight.tensor.count)))
             }
             for unit in checked.weightUnits where unit.path == layer.name || unit.path.hasPrefix(layer.name + "/") {
                 if let dead = deadChannels(unit, bytes: { bytes[$0.name] ?? [] }) { deadRows.append(dead) }
@@ -86,19 +90,25 @@ extension Inspection {
         if let arch = checked.architecture, let analysis = checked.analysis {
             for (path, node) in arch.allLayers() {
                 let calls = analysis.calls(of: path)
-                let shapes = node.className == "InputLayer"
+                let shapes =
+                    node.className == "InputLayer"
                     ? [describe(checked.inputShape(path) ?? [])]
                     : calls.map { $0.output.map(describe) ?? "?" }
                 let inbound = node.calls.map { $0.map(\.description) }
-                let macs: Int? = node.nested != nil
+                let macs: Int? =
+                    node.nested != nil
                     ? LayerKinds.sum(analysis.calls.filter { $0.path.hasPrefix(path + "/") }.map(\.macs))
                     : LayerKinds.sum(calls.map(\.macs))
-                rows.append(LayerRow(path: path, className: node.className, outputShapes: shapes, inbound: inbound,
-                                     parameters: checked.parameters(of: path), macs: macs))
+                rows.append(
+                    LayerRow(
+                        path: path, className: node.className, outputShapes: shapes, inbound: inbound,
+                        parameters: checked.parameters(of: path), macs: macs))
             }
         } else {
             rows = model.layers.map {
-                LayerRow(path: $0.name, className: "?", outputShapes: [], inbound: [], parameters: $0.parameterCount, macs: nil)
+                LayerRow(
+                    path: $0.name, className: "?", outputShapes: [], inbound: [], parameters: $0.parameterCount,
+                    macs: nil)
             }
         }
         let topMacs = rows.filter { !$0.path.contains("/") }.map(\.macs)
@@ -125,10 +135,15 @@ extension Inspection {
         case .keras3: return "Keras 3 saving_lib layout (layers/…/vars), keras_version \(version)"
         case .kerasLegacy: break
         }
-        if let v = model.kerasVersion, v.hasPrefix("3.") { family = "Keras 3 (legacy .h5)" }
-        else if let v = model.kerasVersion, v.hasPrefix("2.") {
-            family = model.nameListEncoding.variableLength ? "Keras 2 / tf.keras 2, h5py 3" : "Keras 2 / tf.keras 2, h5py 2 layout (fixed-length strings)"
-        } else { family = "Keras" }
+        if let v = model.kerasVersion, v.hasPrefix("3.") {
+            family = "Keras 3 (legacy .h5)"
+        } else if let v = model.kerasVersion, v.hasPrefix("2.") {
+            family =
+                model.nameListEncoding.variableLength
+                ? "Keras 2 / tf.keras 2, h5py 3" : "Keras 2 / tf.keras 2, h5py 2 layout (fixed-length strings)"
+        } else {
+            family = "Keras"
+        }
         return "\(family), keras_version \(version), backend \(model.backend ?? "unknown")"
     }
 
@@ -139,7 +154,9 @@ extension Inspection {
         let kernelBytes: [UInt8]
         let axis: Int
         if unit.className == "SeparableConv2D", let pw = byRole["pointwise_kernel"] {
-            kernel = pw.tensor; kernelBytes = bytes(pw); axis = pw.tensor.shape.count - 1
+            kernel = pw.tensor
+            kernelBytes = bytes(pw)
+            axis = pw.tensor.shape.count - 1
         } else if let dw = byRole["depthwise_kernel"], dw.tensor.shape.count == 4 {
             // (kh, kw, in, multiplier): output channel c*m + k — flatten the last two axes.
             let s = dw.tensor.shape

@@ -12,10 +12,14 @@ extension Inspection {
         var table: [[String]] = [["layer", "class", "output shape", "inbound", "params", "MACs"]]
         for row in layers {
             let depth = row.path.split(separator: "/").count - 1
-            let name = String(repeating: "  ", count: depth) + (row.path.split(separator: "/").last.map(String.init) ?? row.path)
+            let name =
+                String(repeating: "  ", count: depth)
+                + (row.path.split(separator: "/").last.map(String.init) ?? row.path)
             let inbound = row.inbound.map { $0.joined(separator: ", ") }.joined(separator: " | ")
-            table.append([name, row.className, row.outputShapes.joined(separator: " | "), inbound,
-                          grouped(row.parameters), row.macs.map(grouped) ?? "?"])
+            table.append([
+                name, row.className, row.outputShapes.joined(separator: " | "), inbound,
+                grouped(row.parameters), row.macs.map(grouped) ?? "?",
+            ])
         }
         if kind == "tensors" {
             out += "tensors           \(weights.count) datasets, no model graph\n"
@@ -27,13 +31,21 @@ extension Inspection {
             out += "                  \(macsNote)\n"
         }
         if optimizerTensors > 0 {
-            out += "optimizer state   \(optimizerTensors) tensors, \(grouped(optimizerParameters)) values (not counted in parameters)\n"
+            out +=
+                "optimizer state   \(optimizerTensors) tensors, \(grouped(optimizerParameters)) values (not counted in parameters)\n"
         }
         out += "\n"
-        var weightTable: [[String]] = [[kind == "tensors" ? "group" : "layer", kind == "tensors" ? "dataset" : "weight", "shape", "dtype", "params", "zeros", "sparsity"]]
+        var weightTable: [[String]] = [
+            [
+                kind == "tensors" ? "group" : "layer", kind == "tensors" ? "dataset" : "weight", "shape", "dtype",
+                "params", "zeros", "sparsity",
+            ]
+        ]
         for w in weights {
-            weightTable.append([w.layer, w.name, "(" + w.shape.map(String.init).joined(separator: ", ") + ")", w.dtype,
-                                grouped(w.parameters), grouped(w.zeros), String(format: "%.2f%%", w.sparsity * 100)])
+            weightTable.append([
+                w.layer, w.name, "(" + w.shape.map(String.init).joined(separator: ", ") + ")", w.dtype,
+                grouped(w.parameters), grouped(w.zeros), String(format: "%.2f%%", w.sparsity * 100),
+            ])
         }
         out += TextTable.render(weightTable, rightAligned: [4, 5, 6])
         out += "\n"

@@ -30,7 +30,9 @@ private struct Parser {
 
     mutating func literal(_ word: String) -> Bool {
         let w = Array(word.utf8)
-        guard position + w.count <= bytes.count, Array(bytes[position..<(position + w.count)]) == w else { return false }
+        guard position + w.count <= bytes.count, Array(bytes[position..<(position + w.count)]) == w else {
+            return false
+        }
         position += w.count
         return true
     }
@@ -57,7 +59,10 @@ private struct Parser {
         var pairs: [(String, JSON)] = []
         var keys = Set<String>()
         skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(pairs) }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return .object(pairs)
+        }
         while true {
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key") }
@@ -72,8 +77,14 @@ private struct Parser {
             pairs.append((key, try value(depth: depth + 1)))
             skipWhitespace()
             guard position < bytes.count else { throw error("unterminated object") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(pairs) }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(pairs)
+            }
             throw error("expected ',' or '}'")
         }
     }
@@ -82,14 +93,23 @@ private struct Parser {
         position += 1
         var items: [JSON] = []
         skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+            position += 1
+            return .array(items)
+        }
         while true {
             skipWhitespace()
             items.append(try value(depth: depth + 1))
             skipWhitespace()
             guard position < bytes.count else { throw error("unterminated array") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(items)
+            }
             throw error("expected ',' or ']'")
         }
     }
@@ -100,24 +120,39 @@ private struct Parser {
             position += 1
             if literal("Infinity") { return .number("-Infinity") }
         }
-        if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "0"), (0x30...0x39).contains(bytes[position + 1]) {
+        if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "0"), (0x30...0x39).contains(bytes[position + 1])
+        {
             position += 1
             throw error("leading zero in a number")
         }
         var digits = 0
-        while position < bytes.count, (0x30...0x39).contains(bytes[position]) { position += 1; digits += 1 }
-        guard digits > 0 else { position = start; throw error("expected a value") }
+        while position < bytes.count, (0x30...0x39).contains(bytes[position]) {
+            position += 1
+            digits += 1
+        }
+        guard digits > 0 else {
+            position = start
+            throw error("expected a value")
+        }
         if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
             position += 1
             var fraction = 0
-            while position < bytes.count, (0x30...0x39).contains(bytes[position]) { position += 1; fraction += 1 }
+            while position < bytes.count, (0x30...0x39).contains(bytes[position]) {
+                position += 1
+                fraction += 1
+            }
             guard fraction > 0 else { throw error("digits expected after '.'") }
         }
         if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
             position += 1
-            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
+            }
             var exponent = 0
-            while position < bytes.count, (0x30...0x39).contains(bytes[position]) { position += 1; exponent += 1 }
+            while position < bytes.count, (0x30...0x39).contains(bytes[position]) {
+                position += 1
+                exponent += 1
+            }
             guard exponent > 0 else { throw error("digits expected in exponent") }
         }
         return .number(String(decoding: bytes[start..<position], as: UTF8.self))
@@ -150,7 +185,10 @@ private struct Parser {
             position += 1
             if c == UInt8(ascii: "\"") { break }
             if c < 0x20 { throw error("control character in string") }
-            if c != UInt8(ascii: "\\") { out.append(c); continue }
+            if c != UInt8(ascii: "\\") {
+                out.append(c)
+                continue
+            }
             guard position < bytes.count else { throw error("unterminated escape") }
             let e = bytes[position]
             position += 1
@@ -166,7 +204,8 @@ private struct Parser {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if (0xD800...0xDBFF).contains(scalar), position + 6 <= bytes.count,
-                   bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
+                    bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+                {
                     position += 2
                     let low = try hex4()
                     guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid surrogate pair") }

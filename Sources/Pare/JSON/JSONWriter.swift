@@ -10,17 +10,17 @@ extension JSON {
     private func write(to out: inout String) {
         switch self {
         case .null: out += "null"
-        case let .bool(b): out += b ? "true" : "false"
-        case let .number(n): out += n
-        case let .string(s): JSON.writeString(s, to: &out)
-        case let .array(items):
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n): out += n
+        case .string(let s): JSON.writeString(s, to: &out)
+        case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
                 if i > 0 { out += ", " }
                 item.write(to: &out)
             }
             out += "]"
-        case let .object(pairs):
+        case .object(let pairs):
             out += "{"
             for (i, (key, value)) in pairs.enumerated() {
                 if i > 0 { out += ", " }

@@ -39,7 +39,9 @@ public struct Architecture: Sendable {
         var pending = layers.filter { $0.className != "InputLayer" }.flatMap { l in l.calls.indices.map { (l, $0) } }
         var order: [(LayerNode, Int)] = []
         while true {
-            let ready = pending.filter { layer, call in layer.calls[call].allSatisfy { produced.contains("\($0.layer)#\($0.node)") } }
+            let ready = pending.filter { layer, call in
+                layer.calls[call].allSatisfy { produced.contains("\($0.layer)#\($0.node)") }
+            }
             guard !ready.isEmpty else { break }
             for (layer, call) in ready {
                 order.append((layer, call))
@@ -74,17 +76,22 @@ extension Architecture {
         guard let className = json["class_name"]?.stringValue else {
             throw ArchitectureError(object: "model_config", problem: "has no class_name")
         }
-        guard let config = json["config"] else { throw ArchitectureError(object: "model_config", problem: "has no config") }
+        guard let config = json["config"] else {
+            throw ArchitectureError(object: "model_config", problem: "has no config")
+        }
         switch className {
         case "Sequential": return try parseSequential(config, path: "model_config")
         case "Functional", "Model": return try parseFunctional(config, className: className, path: "model_config")
         default:
-            throw ArchitectureError(object: "model_config", problem: "top-level class '\(className)' is not Sequential or Functional")
+            throw ArchitectureError(
+                object: "model_config", problem: "top-level class '\(className)' is not Sequential or Functional")
         }
     }
 
     static func batchShape(_ config: JSON) -> [Int?]? {
-        guard let shape = (config["batch_shape"] ?? config["batch_input_shape"])?.arrayValue, !shape.isEmpty else { return nil }
+        guard let shape = (config["batch_shape"] ?? config["batch_input_shape"])?.arrayValue, !shape.isEmpty else {
+            return nil
+        }
         let dims = shape.dropFirst().map { $0.intValue }
         // A dimension is a size or unknown (null); anything else makes the shape unusable.
         guard dims.allSatisfy({ $0 == nil || (0...LayerKinds.maxDimension).contains($0!) }) else { return nil }
@@ -114,7 +121,8 @@ extension Architecture {
     static func checkLayerName(_ name: String, object: String) throws {
         guard !name.isEmpty else { throw ArchitectureError(object: object, problem: "a layer with an empty name") }
         guard !name.contains("/") else {
-            throw ArchitectureError(object: object + "/" + name, problem: "a layer name containing '/', which Keras does not allow")
+            throw ArchitectureError(
+                object: object + "/" + name, problem: "a layer name containing '/', which Keras does not allow")
         }
     }
 
@@ -124,7 +132,11 @@ extension Architecture {
     static func parseSequential(_ config: JSON, path: String) throws -> Architecture {
         // Keras <= 2.2.2 stored the layer list itself; later versions {"name": ..., "layers": [...]}.
         let entries: [JSON]
-        if let list = config.arrayValue { entries = list } else if let list = config["layers"]?.arrayValue { entries = list } else {
+        if let list = config.arrayValue {
+            entries = list
+        } else if let list = config["layers"]?.arrayValue {
+            entries = list
+        } else {
             throw ArchitectureError(object: path, problem: "Sequential config has no layer list")
         }
         let name = config["name"]?.stringValue ?? "sequential"
@@ -137,7 +149,9 @@ extension Architecture {
                 throw ArchitectureError(object: path + "/" + node.name, problem: "layer name used twice")
             }
             if node.className == "InputLayer" {
-                guard i == 0 else { throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer") }
+                guard i == 0 else {
+                    throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer")
+                }
                 guard let shape = batchShape(node.config) else {
                     throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer without batch_shape")
                 }
@@ -149,23 +163,31 @@ extension Architecture {
             if previous == nil {
                 // No InputLayer: the first layer carries batch_input_shape; Keras makes an input for it.
                 guard let shape = batchShape(node.config) else {
-                    throw ArchitectureError(object: path + "/" + node.name, problem: "first layer of a Sequential model has no input shape")
+                    throw ArchitectureError(
+                        object: path + "/" + node.name, problem: "first layer of a Sequential model has no input shape")
                 }
                 let inputName = node.name + "_input"
                 inputShapes[inputName] = shape
-                layers.append(LayerNode(name: inputName, className: "InputLayer",
-                                        config: .object([("batch_input_shape", .array([.null] + shape.map { $0.map(JSON.int) ?? .null })),
-                                                         ("name", .string(inputName))]),
-                                        calls: [], nested: nil))
+                layers.append(
+                    LayerNode(
+                        name: inputName, className: "InputLayer",
+                        config: .object([
+                            ("batch_input_shape", .array([.null] + shape.map { $0.map(JSON.int) ?? .null })),
+                            ("name", .string(inputName)),
+                        ]),
+                        calls: [], nested: nil))
                 previous = TensorRef(layer: inputName, node: 0, tensor: 0)
             }
             node.calls = [[previous!]]
             layers.append(node)
             previous = TensorRef(layer: node.name, node: 0, tensor: 0)
         }
-        guard let first = layers.first, let last = previous else { throw ArchitectureError(object: path, problem: "Sequential model without layers") }
-        return Architecture(name: name, className: "Sequential", layers: layers,
-                            inputs: [TensorRef(layer: first.name, node: 0, tensor: 0)], outputs: [last], inputShapes: inputShapes)
+        guard let first = layers.first, let last = previous else {
+            throw ArchitectureError(object: path, problem: "Sequential model without layers")
+        }
+        return Architecture(
+            name: name, className: "Sequential", layers: layers,
+            inputs: [TensorRef(layer: first.name, node: 0, tensor: 0)], outputs: [last], inputShapes: inputShapes)
     }
 
     static func parseFunctional(_ config: JSON, className: String, path: String) throws -> Architecture {
@@ -182,7 +204,9 @@ extension Architecture {
                 throw ArchitectureError(object: object, problem: "layer name used twice")
             }
             if node.className == "InputLayer" {
-                guard let shape = batchShape(node.config) else { throw ArchitectureError(object: object, problem: "InputLayer without batch_shape") }
+                guard let shape = batchShape(node.config) else {
+                    throw ArchitectureError(object: object, problem: "InputLayer without batch_shape")
+                }
                 inputShapes[node.name] = shape
             }
             for inbound in entry["inbound_nodes"]?.arrayValue ?? [] {
@@ -212,12 +236,17 @@ extension Architecture {
             }
             var r = ref
             if producer.className == "InputLayer" {
-                guard ref.node == 0 else { throw ArchitectureError(object: object, problem: "refers to node \(ref.node) of input '\(ref.layer)'") }
+                guard ref.node == 0 else {
+                    throw ArchitectureError(
+                        object: object, problem: "refers to node \(ref.node) of input '\(ref.layer)'")
+                }
                 return r
             }
             r.node -= offset[ref.layer] ?? 0
             guard r.node >= 0, r.node < producer.calls.count else {
-                throw ArchitectureError(object: object, problem: "refers to call \(ref.node) of '\(ref.layer)', which has \(producer.calls.count)")
+                throw ArchitectureError(
+                    object: object,
+                    problem: "refers to call \(ref.node) of '\(ref.layer)', which has \(producer.calls.count)")
             }
             return r
         }
@@ -225,10 +254,11 @@ extension Architecture {
             let object = path + "/" + layers[i].name
             layers[i].calls = try layers[i].calls.map { try $0.map { try resolve($0, object: object) } }
         }
-        return Architecture(name: config["name"]?.stringValue ?? "model", className: className, layers: layers,
-                            inputs: try inputs.map { try resolve($0, object: path + " input_layers") },
-                            outputs: try outputs.map { try resolve($0, object: path + " output_layers") },
-                            inputShapes: inputShapes)
+        return Architecture(
+            name: config["name"]?.stringValue ?? "model", className: className, layers: layers,
+            inputs: try inputs.map { try resolve($0, object: path + " input_layers") },
+            outputs: try outputs.map { try resolve($0, object: path + " output_layers") },
+            inputShapes: inputShapes)
     }
 
     /// `[["name", node, tensor, {}], ...]` (Keras 2) or `{"args": [...], "kwargs": {...}}` (Keras 3).
@@ -236,13 +266,17 @@ extension Architecture {
         if let list = node.arrayValue {
             return try list.map { item in
                 guard let parts = item.arrayValue, parts.count >= 3, let name = parts[0].stringValue,
-                      let n = parts[1].intValue, let t = parts[2].intValue else {
-                    throw ArchitectureError(object: object, problem: "malformed inbound node entry \(item.serialized())")
+                    let n = parts[1].intValue, let t = parts[2].intValue
+                else {
+                    throw ArchitectureError(
+                        object: object, problem: "malformed inbound node entry \(item.serialized())")
                 }
                 return try checkedRef(name, n, t, object: object)
             }
         }
-        guard let args = node["args"] else { throw ArchitectureError(object: object, problem: "malformed inbound node \(node.serialized().prefix(200))") }
+        guard let args = node["args"] else {
+            throw ArchitectureError(object: object, problem: "malformed inbound node \(node.serialized().prefix(200))")
+        }
         var refs: [TensorRef] = []
         try collectKerasTensors(args, into: &refs, object: object)
         return refs
@@ -250,12 +284,13 @@ extension Architecture {
 
     static func collectKerasTensors(_ value: JSON, into refs: inout [TensorRef], object: String) throws {
         switch value {
-        case let .array(items):
+        case .array(let items):
             for item in items { try collectKerasTensors(item, into: &refs, object: object) }
         case .object:
             if value["class_name"]?.stringValue == "__keras_tensor__" {
                 guard let history = value["config"]?["keras_history"]?.arrayValue, history.count == 3,
-                      let name = history[0].stringValue, let n = history[1].intValue, let t = history[2].intValue else {
+                    let name = history[0].stringValue, let n = history[1].intValue, let t = history[2].intValue
+                else {
                     throw ArchitectureError(object: object, problem: "keras tensor without a valid keras_history")
                 }
                 refs.append(try checkedRef(name, n, t, object: object))
@@ -271,7 +306,8 @@ extension Architecture {
         let items = list.first?.stringValue != nil ? [JSON.array(list)] : list
         return try items.map { item in
             guard let parts = item.arrayValue, parts.count >= 3, let name = parts[0].stringValue,
-                  let n = parts[1].intValue, let t = parts[2].intValue else {
+                let n = parts[1].intValue, let t = parts[2].intValue
+            else {
                 throw ArchitectureError(object: object, problem: "malformed entry \(item.serialized())")
             }
             return try checkedRef(name, n, t, object: object)
@@ -280,7 +316,8 @@ extension Architecture {
 
     static func checkedRef(_ name: String, _ node: Int, _ tensor: Int, object: String) throws -> TensorRef {
         guard (0...maxIndex).contains(node), (0...maxIndex).contains(tensor) else {
-            throw ArchitectureError(object: object, problem: "refers to node \(node), tensor \(tensor) of '\(name)': out of range")
+            throw ArchitectureError(
+                object: object, problem: "refers to node \(node), tensor \(tensor) of '\(name)': out of range")
         }
         return TensorRef(layer: name, node: node, tensor: tensor)
     }

@@ -25,13 +25,16 @@ struct CheckedModel {
             }
             var weightNames = Set<String>()
             for weight in layer.weights where !weightNames.insert(weight.name).inserted {
-                throw PareError(file: model.sourcePath, object: "layer '\(layer.name)' weight '\(weight.name)'", "is stored twice")
+                throw PareError(
+                    file: model.sourcePath, object: "layer '\(layer.name)' weight '\(weight.name)'", "is stored twice")
             }
         }
         guard let config = model.config else {
             architecture = nil
             analysis = nil
-            weightUnits = model.layers.filter { !$0.weights.isEmpty }.map { WeightUnit(path: $0.name, className: nil, weights: $0.weights) }
+            weightUnits = model.layers.filter { !$0.weights.isEmpty }.map {
+                WeightUnit(path: $0.name, className: nil, weights: $0.weights)
+            }
             return
         }
         var arch: Architecture
@@ -47,12 +50,15 @@ struct CheckedModel {
         var units: [WeightUnit] = []
         let stored = Dictionary(model.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for layer in model.layers where !layer.weights.isEmpty && arch.layer(layer.name) == nil {
-            throw PareError(file: model.sourcePath, object: "layer '\(layer.name)'", "has weights in the file but is not in model_config")
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(layer.name)'",
+                "has weights in the file but is not in model_config")
         }
         for node in arch.layers {
             let own = stored[node.name]?.weights ?? []
             if let nested = node.nested {
-                units += try CheckedModel.nestedUnits(nested, weights: own, prefix: node.name + "/", model: model, analysis: analysis)
+                units += try CheckedModel.nestedUnits(
+                    nested, weights: own, prefix: node.name + "/", model: model, analysis: analysis)
             } else {
                 units.append(WeightUnit(path: node.name, className: node.className, weights: own))
             }
@@ -64,7 +70,9 @@ struct CheckedModel {
     }
 
     /// Splits a nested model's weights among its layers by owner name (`…/enc_conv1/kernel`).
-    static func nestedUnits(_ arch: Architecture, weights: [Weight], prefix: String, model: Model, analysis: GraphAnalysis) throws -> [WeightUnit] {
+    static func nestedUnits(
+        _ arch: Architecture, weights: [Weight], prefix: String, model: Model, analysis: GraphAnalysis
+    ) throws -> [WeightUnit] {
         var remaining = weights
         var units: [WeightUnit] = []
         for (path, node) in arch.allLayers(prefix: prefix) where node.nested == nil {
@@ -74,31 +82,40 @@ struct CheckedModel {
             units.append(WeightUnit(path: path, className: node.className, weights: mine))
         }
         if let stray = remaining.first {
-            throw PareError(file: model.sourcePath, object: "weight '\(stray.name)'",
-                            "belongs to no layer of nested model '\(prefix.dropLast())'")
+            throw PareError(
+                file: model.sourcePath, object: "weight '\(stray.name)'",
+                "belongs to no layer of nested model '\(prefix.dropLast())'")
         }
         return units
     }
 
     static func validate(_ unit: WeightUnit, arch: Architecture, analysis: GraphAnalysis, model: Model) throws {
         guard let path = Optional(unit.path), let node = arch.allLayers().first(where: { $0.path == path })?.layer,
-              let call = analysis.calls(of: path).first, let input = call.inputs.first,
-              let expected = LayerKinds.expectedWeights(node, input: input) else { return }
+            let call = analysis.calls(of: path).first, let input = call.inputs.first,
+            let expected = LayerKinds.expectedWeights(node, input: input)
+        else { return }
         let object = "layer '\(unit.path)' (\(node.className))"
         guard expected.count == unit.weights.count else {
-            throw PareError(file: model.sourcePath, object: object,
-                            "has \(unit.weights.count) weights in the file, but its config needs \(expected.count) (\(expected.map(\.role).joined(separator: ", ")))")
+            throw PareError(
+                file: model.sourcePath, object: object,
+                "has \(unit.weights.count) weights in the file, but its config needs \(expected.count) (\(expected.map(\.role).joined(separator: ", ")))"
+            )
         }
         for (weight, want) in zip(unit.weights, expected) {
             guard weight.tensor.dtype.isFloatingPoint else {
-                throw PareError(file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
-                                "is stored as \(weight.tensor.dtype); \(want.role) must be floating point (float16, bfloat16, float32, float64)")
+                throw PareError(
+                    file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
+                    "is stored as \(weight.tensor.dtype); \(want.role) must be floating point (float16, bfloat16, float32, float64)"
+                )
             }
-            let matches = weight.tensor.shape.count == want.shape.count
+            let matches =
+                weight.tensor.shape.count == want.shape.count
                 && zip(weight.tensor.shape, want.shape).allSatisfy { have, need in need == nil || have == need }
             guard matches else {
-                throw PareError(file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
-                                "shape \(weight.tensor.shape) contradicts the config, which needs \(want.role) of shape \(want.shape.map { $0.map(String.init) ?? "?" })")
+                throw PareError(
+                    file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
+                    "shape \(weight.tensor.shape) contradicts the config, which needs \(want.role) of shape \(want.shape.map { $0.map(String.init) ?? "?" })"
+                )
             }
         }
     }
@@ -106,9 +123,10 @@ struct CheckedModel {
     /// A layer's weights keyed by the role its config gives each position (`kernel`, `bias`, `gamma`, …).
     func weightsByRole(_ path: String) -> [String: Weight] {
         guard let unit = weightUnits.first(where: { $0.path == path }), let arch = architecture, let analysis,
-              let node = arch.allLayers().first(where: { $0.path == path })?.layer,
-              let input = analysis.calls(of: path).first?.inputs.first,
-              let expected = LayerKinds.expectedWeights(node, input: input) else { return [:] }
+            let node = arch.allLayers().first(where: { $0.path == path })?.layer,
+            let input = analysis.calls(of: path).first?.inputs.first,
+            let expected = LayerKinds.expectedWeights(node, input: input)
+        else { return [:] }
         return Dictionary(zip(expected.map(\.role), unit.weights), uniquingKeysWith: { a, _ in a })
     }
 

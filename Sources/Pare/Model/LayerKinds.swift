@@ -17,7 +17,9 @@ enum LayerKinds {
         "BatchNormalization", "Rescaling", "ActivityRegularization", "Identity", "Masking",
     ]
     /// Layers with an `activation` argument applied after their own computation.
-    static let activationCarriers: Set<String> = ["Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense"]
+    static let activationCarriers: Set<String> = [
+        "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense",
+    ]
     static let mergeClasses: Set<String> = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
     static let knownClasses: Set<String> = identityClasses.union(mergeClasses).union([
         "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense",
@@ -89,7 +91,9 @@ enum LayerKinds {
     static func outputShape(_ layer: LayerNode, inputs: [Shape], path: String) throws -> Shape {
         let shape = try computedOutputShape(layer, inputs: inputs, path: path)
         if let bad = shape.compactMap({ $0 }).first(where: { !(0...maxDimension).contains($0) }) {
-            throw UnsupportedLayerError(layer: path, className: layer.className, reason: "its output would have a dimension of \(bad), out of range")
+            throw UnsupportedLayerError(
+                layer: path, className: layer.className,
+                reason: "its output would have a dimension of \(bad), out of range")
         }
         return shape
     }
@@ -97,10 +101,14 @@ enum LayerKinds {
     static func computedOutputShape(_ layer: LayerNode, inputs: [Shape], path: String) throws -> Shape {
         let c = layer.config
         let cls = layer.className
-        func fail(_ reason: String) -> UnsupportedLayerError { UnsupportedLayerError(layer: path, className: cls, reason: reason) }
+        func fail(_ reason: String) -> UnsupportedLayerError {
+            UnsupportedLayerError(layer: path, className: cls, reason: reason)
+        }
         func rank(_ r: Int) throws -> Shape {
             guard inputs.count == 1 else { throw fail("expects 1 input, got \(inputs.count)") }
-            guard inputs[0].count == r else { throw fail("expects a rank-\(r + 1) input (batch included), got shape \(describe(inputs[0]))") }
+            guard inputs[0].count == r else {
+                throw fail("expects a rank-\(r + 1) input (batch included), got shape \(describe(inputs[0]))")
+            }
             return inputs[0]
         }
         if identityClasses.contains(cls) {
@@ -108,17 +116,27 @@ enum LayerKinds {
             return inputs[0]
         }
         if mergeClasses.contains(cls) {
-            guard inputs.count >= 2 || (cls == "Subtract" && inputs.count == 2) else { throw fail("merges need at least 2 inputs") }
-            guard inputs.allSatisfy({ $0.count == inputs[0].count }) else { throw fail("inputs of different ranks: \(inputs.map(describe))") }
-            return (0..<inputs[0].count).map { axis in inputs.compactMap { $0[axis] }.filter { $0 != 1 }.first ?? inputs[0][axis] }
+            guard inputs.count >= 2 || (cls == "Subtract" && inputs.count == 2) else {
+                throw fail("merges need at least 2 inputs")
+            }
+            guard inputs.allSatisfy({ $0.count == inputs[0].count }) else {
+                throw fail("inputs of different ranks: \(inputs.map(describe))")
+            }
+            return (0..<inputs[0].count).map { axis in
+                inputs.compactMap { $0[axis] }.filter { $0 != 1 }.first ?? inputs[0][axis]
+            }
         }
         switch cls {
         case "Conv2D", "DepthwiseConv2D", "SeparableConv2D":
             let s = try rank(3)
             let (h, w, ch) = hwc(s, c)
-            guard let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter) else { throw fail("kernel_size missing or not positive") }
+            guard let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter) else {
+                throw fail("kernel_size missing or not positive")
+            }
             guard let st = c["strides"] == nil ? [1, 1] : ints(c["strides"], count: 2, range: 1...maxParameter),
-                  let d = c["dilation_rate"] == nil ? [1, 1] : ints(c["dilation_rate"], count: 2, range: 1...maxParameter) else {
+                let d = c["dilation_rate"] == nil
+                    ? [1, 1] : ints(c["dilation_rate"], count: 2, range: 1...maxParameter)
+            else {
                 throw fail("strides and dilation_rate must be positive")
             }
             let pad = c["padding"]?.stringValue ?? "valid"
@@ -127,15 +145,22 @@ enum LayerKinds {
             let ow = convLength(w, kernel: k[1], stride: st[1], dilation: d[1], padding: pad)
             let out: Int?
             if cls == "DepthwiseConv2D" {
-                guard let m = c["depth_multiplier"] == nil ? 1 : positive(c["depth_multiplier"]) else { throw fail("depth_multiplier must be positive") }
+                guard let m = c["depth_multiplier"] == nil ? 1 : positive(c["depth_multiplier"]) else {
+                    throw fail("depth_multiplier must be positive")
+                }
                 out = ch.map { $0 * m }
             } else {
                 guard let f = positive(c["filters"]) else { throw fail("filters missing or not positive") }
                 // Grouped convolutions split input and output channels evenly; anything else reads past the kernel.
                 let groups = c["groups"] == nil ? 1 : c["groups"]?.intValue ?? 0
-                guard cls != "Conv2D" || (1...maxParameter).contains(groups) && f % groups == 0
-                        && (ch.map { $0 % groups == 0 } ?? true) else {
-                    throw fail("groups \(groups) must be positive and divide the filters (\(f)) and input channels (\(ch.map(String.init) ?? "?"))")
+                guard
+                    cls != "Conv2D"
+                        || (1...maxParameter).contains(groups) && f % groups == 0
+                            && (ch.map { $0 % groups == 0 } ?? true)
+                else {
+                    throw fail(
+                        "groups \(groups) must be positive and divide the filters (\(f)) and input channels (\(ch.map(String.init) ?? "?"))"
+                    )
                 }
                 out = f
             }
@@ -143,11 +168,14 @@ enum LayerKinds {
         case "Conv2DTranspose":
             let s = try rank(3)
             let (h, w, _) = hwc(s, c)
-            guard let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter), let f = positive(c["filters"]) else {
+            guard let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter), let f = positive(c["filters"])
+            else {
                 throw fail("kernel_size or filters missing or not positive")
             }
             guard let st = c["strides"] == nil ? [1, 1] : ints(c["strides"], count: 2, range: 1...maxParameter),
-                  let d = c["dilation_rate"] == nil ? [1, 1] : ints(c["dilation_rate"], count: 2, range: 1...maxParameter) else {
+                let d = c["dilation_rate"] == nil
+                    ? [1, 1] : ints(c["dilation_rate"], count: 2, range: 1...maxParameter)
+            else {
                 throw fail("strides and dilation_rate must be positive")
             }
             let pad = c["padding"]?.stringValue ?? "valid"
@@ -170,12 +198,15 @@ enum LayerKinds {
             let s = try rank(3)
             let (h, w, ch) = hwc(s, c)
             guard let pool = c["pool_size"] == nil ? [2, 2] : ints(c["pool_size"], count: 2, range: 1...maxParameter),
-                  let st = c["strides"] == nil || c["strides"]?.isNull == true ? pool : ints(c["strides"], count: 2, range: 1...maxParameter) else {
+                let st = c["strides"] == nil || c["strides"]?.isNull == true
+                    ? pool : ints(c["strides"], count: 2, range: 1...maxParameter)
+            else {
                 throw fail("pool_size and strides must be positive")
             }
             let pad = c["padding"]?.stringValue ?? "valid"
-            return image(convLength(h, kernel: pool[0], stride: st[0], dilation: 1, padding: pad),
-                         convLength(w, kernel: pool[1], stride: st[1], dilation: 1, padding: pad), ch, c)
+            return image(
+                convLength(h, kernel: pool[0], stride: st[0], dilation: 1, padding: pad),
+                convLength(w, kernel: pool[1], stride: st[1], dilation: 1, padding: pad), ch, c)
         case "GlobalAveragePooling2D", "GlobalMaxPooling2D":
             let s = try rank(3)
             let (_, _, ch) = hwc(s, c)
@@ -186,9 +217,12 @@ enum LayerKinds {
             return [dims.contains(where: { $0 == nil }) ? nil : product(dims.map { $0! })]
         case "Reshape":
             guard inputs.count == 1, let target = c["target_shape"]?.arrayValue?.map({ $0.intValue }),
-                  target.allSatisfy({ $0 == nil || $0! == -1 || (0...maxDimension).contains($0!) }) else { throw fail("target_shape missing or out of range") }
+                target.allSatisfy({ $0 == nil || $0! == -1 || (0...maxDimension).contains($0!) })
+            else { throw fail("target_shape missing or out of range") }
             let known = inputs[0].contains(where: { $0 == nil }) ? nil : product(inputs[0].map { $0! })
-            guard let fixed = product(target.compactMap { $0 }.filter { $0 != -1 }) else { throw fail("target_shape is too large") }
+            guard let fixed = product(target.compactMap { $0 }.filter { $0 != -1 }) else {
+                throw fail("target_shape is too large")
+            }
             let open = target.filter { $0 == nil || $0 == -1 }.count
             guard open <= 1 else { throw fail("target_shape has more than one unknown dimension") }
             if let known {
@@ -200,7 +234,8 @@ enum LayerKinds {
             return target.map { t in t == -1 || t == nil ? known.map { fixed == 0 ? 0 : $0 / fixed } : t }
         case "Permute":
             guard inputs.count == 1, let dims = c["dims"]?.arrayValue?.compactMap({ $0.intValue }), !dims.isEmpty,
-                  dims.count == inputs[0].count, Set(dims) == Set(1...dims.count) else { throw fail("dims must be a permutation of 1…\(inputs.first?.count ?? 0)") }
+                dims.count == inputs[0].count, Set(dims) == Set(1...dims.count)
+            else { throw fail("dims must be a permutation of 1…\(inputs.first?.count ?? 0)") }
             return dims.map { inputs[0][$0 - 1] }
         case "ZeroPadding2D", "Cropping2D":
             let s = try rank(3)
@@ -214,17 +249,23 @@ enum LayerKinds {
         case "UpSampling2D":
             let s = try rank(3)
             let (h, w, ch) = hwc(s, c)
-            guard let size = c["size"] == nil ? [2, 2] : ints(c["size"], count: 2, range: 1...maxParameter) else { throw fail("size must be positive") }
+            guard let size = c["size"] == nil ? [2, 2] : ints(c["size"], count: 2, range: 1...maxParameter) else {
+                throw fail("size must be positive")
+            }
             return image(h.map { $0 * size[0] }, w.map { $0 * size[1] }, ch, c)
         case "Concatenate":
-            guard inputs.count >= 1, inputs.allSatisfy({ $0.count == inputs[0].count }) else { throw fail("inputs of different ranks") }
+            guard inputs.count >= 1, inputs.allSatisfy({ $0.count == inputs[0].count }) else {
+                throw fail("inputs of different ranks")
+            }
             var axis = c["axis"]?.intValue ?? -1
             let r = inputs[0].count
-            axis = axis < 0 ? r + axis : axis - 1   // Keras counts the batch axis
+            axis = axis < 0 ? r + axis : axis - 1  // Keras counts the batch axis
             guard axis >= 0, axis < r else { throw fail("axis out of range") }
             for other in inputs.dropFirst() {
                 for d in 0..<r where d != axis {
-                    if let a = inputs[0][d], let b = other[d], a != b { throw fail("inputs \(inputs.map(describe)) differ off the axis") }
+                    if let a = inputs[0][d], let b = other[d], a != b {
+                        throw fail("inputs \(inputs.map(describe)) differ off the axis")
+                    }
                 }
             }
             var out = inputs[0]
@@ -240,8 +281,12 @@ enum LayerKinds {
         let range = 0...maxParameter
         if let v = value?.intValue { return range.contains(v) ? (v, v, v, v) : nil }
         guard let list = value?.arrayValue, list.count == 2 else { return nil }
-        if let a = list[0].intValue, let b = list[1].intValue { return range.contains(a) && range.contains(b) ? (a, a, b, b) : nil }
-        guard let t = ints(list[0], count: 2, range: range), let l = ints(list[1], count: 2, range: range) else { return nil }
+        if let a = list[0].intValue, let b = list[1].intValue {
+            return range.contains(a) && range.contains(b) ? (a, a, b, b) : nil
+        }
+        guard let t = ints(list[0], count: 2, range: range), let l = ints(list[1], count: 2, range: range) else {
+            return nil
+        }
         return (t[0], t[1], l[0], l[1])
     }
 
@@ -257,16 +302,20 @@ enum LayerKinds {
         case "Conv2D":
             guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { return nil }
             let groups = c["groups"]?.intValue ?? 1
-            return [("kernel", [k[0], k[1], channelAxisValue.map { $0 / max(1, groups) }, f])] + (bias ? [("bias", [f])] : [])
+            return [("kernel", [k[0], k[1], channelAxisValue.map { $0 / max(1, groups) }, f])]
+                + (bias ? [("bias", [f])] : [])
         case "DepthwiseConv2D":
             guard let k = ints(c["kernel_size"], count: 2) else { return nil }
             let m = positive(c["depth_multiplier"]) ?? 1
-            return [("depthwise_kernel", [k[0], k[1], channelAxisValue, m])] + (bias ? [("bias", [channelAxisValue.map { $0 * m }])] : [])
+            return [("depthwise_kernel", [k[0], k[1], channelAxisValue, m])]
+                + (bias ? [("bias", [channelAxisValue.map { $0 * m }])] : [])
         case "SeparableConv2D":
             guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { return nil }
             let m = positive(c["depth_multiplier"]) ?? 1
-            return [("depthwise_kernel", [k[0], k[1], channelAxisValue, m]),
-                    ("pointwise_kernel", [1, 1, channelAxisValue.map { $0 * m }, f])] + (bias ? [("bias", [f])] : [])
+            return [
+                ("depthwise_kernel", [k[0], k[1], channelAxisValue, m]),
+                ("pointwise_kernel", [1, 1, channelAxisValue.map { $0 * m }, f]),
+            ] + (bias ? [("bias", [f])] : [])
         case "Conv2DTranspose":
             guard let k = ints(c["kernel_size"], count: 2), let f = c["filters"]?.intValue else { return nil }
             return [("kernel", [k[0], k[1], f, channelAxisValue])] + (bias ? [("bias", [f])] : [])
@@ -283,12 +332,15 @@ enum LayerKinds {
             return list + [("moving_mean", [n]), ("moving_variance", [n])]
         case "PReLU":
             var shape: [Int?] = input
-            for a in c["shared_axes"]?.arrayValue?.compactMap({ $0.intValue }) ?? [] where a >= 1 && a <= shape.count { shape[a - 1] = 1 }
+            for a in c["shared_axes"]?.arrayValue?.compactMap({ $0.intValue }) ?? [] where a >= 1 && a <= shape.count {
+                shape[a - 1] = 1
+            }
             return [("alpha", shape)]
         case let cls where identityClasses.contains(cls) || mergeClasses.contains(cls):
             return []
-        case "InputLayer", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten",
-             "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Concatenate":
+        case "InputLayer", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+            "Flatten",
+            "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Concatenate":
             return []
         default:
             return nil
@@ -301,7 +353,8 @@ enum LayerKinds {
         func known(_ s: Shape) -> [Int]? { s.contains(where: { $0 == nil }) ? nil : s.map { $0! } }
         guard let i = known(input), let o = known(output) else { return nil }
         let k = ints(c["kernel_size"], count: 2, range: 1...maxParameter) ?? [1, 1]
-        let convolutional = ["Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"].contains(layer.className)
+        let convolutional = ["Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"].contains(
+            layer.className)
         if convolutional, i.count != 3 || o.count != 3 { return nil }
         switch layer.className {
         case "Conv2D":
@@ -316,7 +369,9 @@ enum LayerKinds {
             let (_, _, cin) = hwc(input, c)
             let (oh, ow, cout) = hwc(output, c)
             let m = positive(c["depth_multiplier"]) ?? 1
-            guard let a = product([oh!, ow!, k[0], k[1], cin!, m]), let b = product([oh!, ow!, cin!, m, cout!]) else { return nil }
+            guard let a = product([oh!, ow!, k[0], k[1], cin!, m]), let b = product([oh!, ow!, cin!, m, cout!]) else {
+                return nil
+            }
             let (sum, overflow) = a.addingReportingOverflow(b)
             return overflow ? nil : sum
         case "Conv2DTranspose":

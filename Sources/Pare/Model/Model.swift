@@ -81,15 +81,15 @@ public indirect enum StoredNode: Sendable {
 
     public var name: String {
         switch self {
-        case let .group(name, _, _), let .dataset(name, _, _): return name
+        case .group(let name, _, _), .dataset(let name, _, _): return name
         }
     }
 
     /// All datasets below this node with their paths relative to it.
     public func datasets(prefix: String = "") -> [(path: String, tensor: Tensor)] {
         switch self {
-        case let .dataset(name, _, tensor): return [(prefix + name, tensor)]
-        case let .group(name, _, children):
+        case .dataset(let name, _, let tensor): return [(prefix + name, tensor)]
+        case .group(let name, _, let children):
             let p = prefix.isEmpty && name.isEmpty ? "" : prefix + name + "/"
             return children.flatMap { $0.datasets(prefix: p) }
         }
@@ -140,7 +140,8 @@ public final class Model: @unchecked Sendable {
     }
 
     public var parameterCount: Int {
-        kind == .tensors ? rootExtras.reduce(0) { $0 + $1.datasets().reduce(0) { $0 + $1.tensor.count } }
+        kind == .tensors
+            ? rootExtras.reduce(0) { $0 + $1.datasets().reduce(0) { $0 + $1.tensor.count } }
             : layers.reduce(0) { $0 + $1.parameterCount }
     }
 

@@ -57,9 +57,11 @@ public struct GraphAnalysis: Sendable {
                 }
             }
             let flat = inputShapes.compactMap { $0 }
-            calls.append(LayerCall(path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
-                                   macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
-                                       ? LayerKinds.macs(layer, input: flat.first ?? [], output: outputs.first!!) : nil))
+            calls.append(
+                LayerCall(
+                    path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
+                    macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
+                        ? LayerKinds.macs(layer, input: flat.first ?? [], output: outputs.first!!) : nil))
             for (t, shape) in outputs.enumerated() {
                 values[TensorRef(layer: layer.name, node: callIndex, tensor: t)] = shape
             }

@@ -44,12 +44,15 @@ public enum PareFile {
 
     /// Writes `model` as `.pare`, one tensor in memory at a time; returns what each tensor became.
     @discardableResult
-    public static func write(_ model: Model, to path: String, options: PackOptions = PackOptions(),
-                             progress: ((Int, Int) -> Void)? = nil) throws -> [PackedTensor] {
+    public static func write(
+        _ model: Model, to path: String, options: PackOptions = PackOptions(),
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [PackedTensor] {
         var packed: [PackedTensor] = []
         try AtomicFile.write(to: path) { temporary in
             guard FileManager.default.createFile(atPath: temporary, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: temporary) else {
+                let handle = FileHandle(forWritingAtPath: temporary)
+            else {
                 throw PareError(file: path, "cannot create: \(String(cString: strerror(errno)))")
             }
             defer { try? handle.close() }
@@ -71,34 +74,52 @@ public enum PareFile {
                 do {
                     encoded = try TensorCodec.encode(tensor, codecOptions)
                 } catch let bad as TensorCodec.QuantizationError {
-                    throw PareError(file: model.sourcePath, object: "tensor \(index) (shape \(tensor.shape))",
-                                    "holds \(bad.value) at element \(bad.index), which int8 cannot represent: pack without --int8")
+                    throw PareError(
+                        file: model.sourcePath, object: "tensor \(index) (shape \(tensor.shape))",
+                        "holds \(bad.value) at element \(bad.index), which int8 cannot represent: pack without --int8")
                 }
                 var streams: [JSON] = []
                 var stored = 0
                 for raw in encoded.streams {
-                    var data = raw, compression = "none"
-                    if options.deflate, raw.count > 64, let z = Zlib.compress(raw), z.count < raw.count { data = z; compression = "zlib" }
-                    streams.append(.object([("offset", .int(offset)), ("length", .int(data.count)), ("decoded_length", .int(raw.count)),
-                                            ("compression", .string(compression)), ("crc32", .int(Int(Zlib.crc32(data))))]))
+                    var data = raw
+                    var compression = "none"
+                    if options.deflate, raw.count > 64, let z = Zlib.compress(raw), z.count < raw.count {
+                        data = z
+                        compression = "zlib"
+                    }
+                    streams.append(
+                        .object([
+                            ("offset", .int(offset)), ("length", .int(data.count)), ("decoded_length", .int(raw.count)),
+                            ("compression", .string(compression)), ("crc32", .int(Int(Zlib.crc32(data)))),
+                        ]))
                     try emit(data)
                     try emit([UInt8](repeating: 0, count: aligned(offset) - offset))
                     stored += data.count
                 }
-                var entry: [(String, JSON)] = [("dtype", .string(tensor.dtype.rawValue)), ("shape", .array(tensor.shape.map(JSON.int))),
-                                               ("encoding", .string(encoded.encoding.rawValue))]
+                var entry: [(String, JSON)] = [
+                    ("dtype", .string(tensor.dtype.rawValue)), ("shape", .array(tensor.shape.map(JSON.int))),
+                    ("encoding", .string(encoded.encoding.rawValue)),
+                ]
                 if let nz = encoded.nonzero { entry.append(("nonzero", .int(nz))) }
                 if let c = encoded.channels { entry.append(("channels", .int(c))) }
                 entry.append(("streams", .array(streams)))
                 entries.append(.object(entry))
-                packed.append(PackedTensor(index: index, dtype: tensor.dtype, shape: tensor.shape, encoding: encoded.encoding.rawValue,
-                                           storedBytes: stored, denseBytes: tensor.byteCount, maxAbsError: encoded.maxAbsError, sqnr: encoded.sqnr))
+                packed.append(
+                    PackedTensor(
+                        index: index, dtype: tensor.dtype, shape: tensor.shape, encoding: encoded.encoding.rawValue,
+                        storedBytes: stored, denseBytes: tensor.byteCount, maxAbsError: encoded.maxAbsError,
+                        sqnr: encoded.sqnr))
                 progress?(index + 1, total)
                 return index
             }
-            let header = Array(JSON.object([("format", .string("pare")), ("version", .array([.int(1), .int(0)])),
-                                            ("model", modelJSON), ("tensors", .array(entries))]).serialized().utf8)
-            guard header.count <= maxHeader else { throw PareError(file: path, "the header would be \(header.count) bytes, over the 64 MiB limit") }
+            let header = Array(
+                JSON.object([
+                    ("format", .string("pare")), ("version", .array([.int(1), .int(0)])),
+                    ("model", modelJSON), ("tensors", .array(entries)),
+                ]).serialized().utf8)
+            guard header.count <= maxHeader else {
+                throw PareError(file: path, "the header would be \(header.count) bytes, over the 64 MiB limit")
+            }
             let headerOffset = offset
             try emit(header)
             var trailer = trailerMagic + le(UInt64(headerOffset)) + le(UInt64(header.count)) + le(Zlib.crc32(header))
@@ -112,13 +133,27 @@ public enum PareFile {
 
     static func countTensors(_ model: Model) -> Int {
         model.layers.reduce(0) { $0 + $1.weights.count } + (model.optimizer?.datasets().count ?? 0)
-            + model.rootExtras.reduce(0) { $0 + $1.datasets().count } + model.weightsGroupExtras.reduce(0) { $0 + $1.datasets().count }
+            + model.rootExtras.reduce(0) { $0 + $1.datasets().count }
+            + model.weightsGroupExtras.reduce(0) { $0 + $1.datasets().count }
     }
 
     // MARK: Reading
 
-    struct StreamEntry { var offset: Int; var length: Int; var decoded: Int; var zlib: Bool; var crc: UInt32 }
-    struct TensorEntry { var dtype: DType; var shape: [Int]; var encoding: TensorCodec.Encoding; var nonzero: Int?; var channels: Int?; var streams: [StreamEntry] }
+    struct StreamEntry {
+        var offset: Int
+        var length: Int
+        var decoded: Int
+        var zlib: Bool
+        var crc: UInt32
+    }
+    struct TensorEntry {
+        var dtype: DType
+        var shape: [Int]
+        var encoding: TensorCodec.Encoding
+        var nonzero: Int?
+        var channels: Int?
+        var streams: [StreamEntry]
+    }
 
     /// Whether the file starts with the `.pare` magic.
     public static func looksLikePare(_ head: Data) -> Bool { head.starts(with: magic) }
@@ -134,12 +169,21 @@ public enum PareFile {
     public static func check(_ path: String) throws -> String {
         let (model, entries) = try open(path)
         var checked = 0
-        for layer in model.layers { for w in layer.weights { _ = try w.tensor.bytes(); checked += 1 } }
+        for layer in model.layers {
+            for w in layer.weights {
+                _ = try w.tensor.bytes()
+                checked += 1
+            }
+        }
         for node in [model.optimizer].compactMap({ $0 }) + model.rootExtras + model.weightsGroupExtras {
-            for (_, t) in node.datasets() { _ = try t.bytes(); checked += 1 }
+            for (_, t) in node.datasets() {
+                _ = try t.bytes()
+                checked += 1
+            }
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        return "\(path): ok: .pare 1.0, \(checked) tensors (\(entries.filter { $0.encoding != .dense }.count) sparse or quantized), \(model.layers.count) layers, \(size) bytes, every checksum verified"
+        return
+            "\(path): ok: .pare 1.0, \(checked) tensors (\(entries.filter { $0.encoding != .dense }.count) sparse or quantized), \(model.layers.count) layers, \(size) bytes, every checksum verified"
     }
 
     static func open(_ path: String) throws -> (Model, [TensorEntry]) {
@@ -148,7 +192,9 @@ public enum PareFile {
         defer { try? handle.close() }
         let size = Int((try? handle.seekToEnd()) ?? 0)
         func read(_ at: Int, _ count: Int) throws -> [UInt8] {
-            guard at >= 0, count >= 0, at <= size, count <= size - at else { throw fail("truncated: needs bytes \(at)..<\(at + count), the file has \(size)") }
+            guard at >= 0, count >= 0, at <= size, count <= size - at else {
+                throw fail("truncated: needs bytes \(at)..<\(at + count), the file has \(size)")
+            }
             try handle.seek(toOffset: UInt64(at))
             let d = try handle.read(upToCount: count) ?? Data()
             guard d.count == count else { throw fail("truncated while reading bytes \(at)..<\(at + count)") }
@@ -157,16 +203,24 @@ public enum PareFile {
         guard size >= 96 else { throw fail("too short for a .pare file (\(size) bytes; at least 96)") }
         let prologue = try read(0, 64)
         guard Array(prologue[0..<8]) == magic else { throw fail("not a .pare file (bad magic)") }
-        let major = readLE(prologue, 8, as: UInt16.self), minor = readLE(prologue, 10, as: UInt16.self)
+        let major = readLE(prologue, 8, as: UInt16.self)
+        let minor = readLE(prologue, 10, as: UInt16.self)
         guard major == 1 else { throw fail(".pare version \(major).\(minor) is not supported (this reader knows 1.x)") }
-        guard readLE(prologue, 16, as: UInt32.self) == Zlib.crc32(Array(prologue[0..<16])) else { throw fail("prologue checksum mismatch") }
+        guard readLE(prologue, 16, as: UInt32.self) == Zlib.crc32(Array(prologue[0..<16])) else {
+            throw fail("prologue checksum mismatch")
+        }
         guard prologue[12..<16].allSatisfy({ $0 == 0 }), prologue[20..<64].allSatisfy({ $0 == 0 }) else {
             throw fail("prologue flags or reserved bytes are not zero")
         }
         let trailer = try read(size - 32, 32)
-        guard Array(trailer[0..<8]) == trailerMagic else { throw fail("bad trailer magic (truncated or not a .pare file)") }
-        guard readLE(trailer, 28, as: UInt32.self) == Zlib.crc32(Array(trailer[0..<28])) else { throw fail("trailer checksum mismatch") }
-        let h = readLE(trailer, 8, as: UInt64.self), l = readLE(trailer, 16, as: UInt64.self)
+        guard Array(trailer[0..<8]) == trailerMagic else {
+            throw fail("bad trailer magic (truncated or not a .pare file)")
+        }
+        guard readLE(trailer, 28, as: UInt32.self) == Zlib.crc32(Array(trailer[0..<28])) else {
+            throw fail("trailer checksum mismatch")
+        }
+        let h = readLE(trailer, 8, as: UInt64.self)
+        let l = readLE(trailer, 16, as: UInt64.self)
         guard l <= UInt64(maxHeader) else { throw fail("header length \(l) is over the 64 MiB limit") }
         guard h >= 64, h % 64 == 0, h <= UInt64(size), l + 32 <= UInt64(size) - h, h + l + 32 == UInt64(size) else {
             throw fail("header at \(h) of \(l) bytes does not fit a file of \(size) bytes")
@@ -174,8 +228,12 @@ public enum PareFile {
         let header = try read(Int(h), Int(l))
         guard readLE(trailer, 24, as: UInt32.self) == Zlib.crc32(header) else { throw fail("header checksum mismatch") }
         let json: JSON
-        do { json = try JSON.parse(String(decoding: header, as: UTF8.self)) } catch { throw fail("header is not valid JSON: \(error)") }
-        guard json["format"]?.stringValue == "pare", json["version"]?[0]?.intValue == 1, let list = json["tensors"]?.arrayValue else {
+        do { json = try JSON.parse(String(decoding: header, as: UTF8.self)) } catch {
+            throw fail("header is not valid JSON: \(error)")
+        }
+        guard json["format"]?.stringValue == "pare", json["version"]?[0]?.intValue == 1,
+            let list = json["tensors"]?.arrayValue
+        else {
             throw fail("header is not a .pare 1.x header")
         }
         var entries: [TensorEntry] = []
@@ -183,48 +241,83 @@ public enum PareFile {
         for (i, t) in list.enumerated() {
             func bad(_ what: String) -> PareError { fail("tensor \(i): \(what)") }
             guard let dtype = t["dtype"]?.stringValue.flatMap(DType.init(rawValue:)) else { throw bad("unknown dtype") }
-            guard let shape = t["shape"]?.arrayValue?.map({ $0.intValue ?? -1 }), shape.allSatisfy({ $0 >= 0 }) else { throw bad("malformed shape") }
+            guard let shape = t["shape"]?.arrayValue?.map({ $0.intValue ?? -1 }), shape.allSatisfy({ $0 >= 0 }) else {
+                throw bad("malformed shape")
+            }
             var n = 1
             for d in shape {
                 let (p, o) = n.multipliedReportingOverflow(by: d)
                 guard !o, p <= Int(UInt32.max) * 64 else { throw bad("shape \(shape) overflows") }
                 n = p
             }
-            guard let encoding = t["encoding"]?.stringValue.flatMap(TensorCodec.Encoding.init(rawValue:)) else { throw bad("unknown encoding") }
-            let nonzero = t["nonzero"]?.intValue, channels = t["channels"]?.intValue
-            if encoding == .bitmask || encoding == .int8Bitmask { guard let nz = nonzero, nz >= 0, nz <= n else { throw bad("missing or impossible nonzero") } }
-            if encoding == .int8 || encoding == .int8Bitmask {
-                guard dtype.isFloatingPoint, let c = channels, c == (shape.last ?? 1), c >= 1 else { throw bad("int8 needs a float dtype and channels = last dimension") }
+            guard let encoding = t["encoding"]?.stringValue.flatMap(TensorCodec.Encoding.init(rawValue:)) else {
+                throw bad("unknown encoding")
             }
-            guard let streamList = t["streams"]?.arrayValue, streamList.count == encoding.streamCount else { throw bad("wrong number of streams") }
-            let lengths = TensorCodec.expectedLengths(encoding, dtype: dtype, count: n, nonzero: nonzero, channels: channels)
+            let nonzero = t["nonzero"]?.intValue
+            let channels = t["channels"]?.intValue
+            if encoding == .bitmask || encoding == .int8Bitmask {
+                guard let nz = nonzero, nz >= 0, nz <= n else { throw bad("missing or impossible nonzero") }
+            }
+            if encoding == .int8 || encoding == .int8Bitmask {
+                guard dtype.isFloatingPoint, let c = channels, c == (shape.last ?? 1), c >= 1 else {
+                    throw bad("int8 needs a float dtype and channels = last dimension")
+                }
+            }
+            guard let streamList = t["streams"]?.arrayValue, streamList.count == encoding.streamCount else {
+                throw bad("wrong number of streams")
+            }
+            let lengths = TensorCodec.expectedLengths(
+                encoding, dtype: dtype, count: n, nonzero: nonzero, channels: channels)
             var streams: [StreamEntry] = []
             for (k, s) in streamList.enumerated() {
-                guard let offset = s["offset"]?.intValue, let length = s["length"]?.intValue, let decoded = s["decoded_length"]?.intValue,
-                      let compression = s["compression"]?.stringValue, compression == "none" || compression == "zlib",
-                      let crc = s["crc32"]?.intValue, crc >= 0, crc <= Int(UInt32.max) else { throw bad("stream \(k) is malformed") }
-                guard decoded == lengths[k] else { throw bad("stream \(k) decodes to \(decoded) bytes; the encoding needs \(lengths[k])") }
-                guard compression == "zlib" || length == decoded else { throw bad("uncompressed stream \(k) of \(length) bytes, needs \(decoded)") }
+                guard let offset = s["offset"]?.intValue, let length = s["length"]?.intValue,
+                    let decoded = s["decoded_length"]?.intValue,
+                    let compression = s["compression"]?.stringValue, compression == "none" || compression == "zlib",
+                    let crc = s["crc32"]?.intValue, crc >= 0, crc <= Int(UInt32.max)
+                else { throw bad("stream \(k) is malformed") }
+                guard decoded == lengths[k] else {
+                    throw bad("stream \(k) decodes to \(decoded) bytes; the encoding needs \(lengths[k])")
+                }
+                guard compression == "zlib" || length == decoded else {
+                    throw bad("uncompressed stream \(k) of \(length) bytes, needs \(decoded)")
+                }
                 // Deflate expands at most ~1032:1: a stream claiming more cannot be honest.
                 guard compression == "none" || length >= 0 && decoded / 1032 <= length + 64 else {
-                    throw bad("stream \(k) claims to inflate \(length) bytes to \(decoded), beyond what deflate can encode: corrupt or hostile")
+                    throw bad(
+                        "stream \(k) claims to inflate \(length) bytes to \(decoded), beyond what deflate can encode: corrupt or hostile"
+                    )
                 }
-                guard offset == expectedOffset else { throw bad("stream \(k) at \(offset), expected at \(expectedOffset) (streams are contiguous, 64-aligned)") }
+                guard offset == expectedOffset else {
+                    throw bad(
+                        "stream \(k) at \(offset), expected at \(expectedOffset) (streams are contiguous, 64-aligned)")
+                }
                 guard length >= 0, length <= Int(h) - offset else { throw bad("stream \(k) runs past the header") }
-                streams.append(StreamEntry(offset: offset, length: length, decoded: decoded, zlib: compression == "zlib", crc: UInt32(crc)))
+                streams.append(
+                    StreamEntry(
+                        offset: offset, length: length, decoded: decoded, zlib: compression == "zlib", crc: UInt32(crc))
+                )
                 let end = offset + length
                 expectedOffset = aligned(end)
                 if expectedOffset > end {
-                    guard try read(end, expectedOffset - end).allSatisfy({ $0 == 0 }) else { throw bad("padding after stream \(k) is not zero") }
+                    guard try read(end, expectedOffset - end).allSatisfy({ $0 == 0 }) else {
+                        throw bad("padding after stream \(k) is not zero")
+                    }
                 }
             }
-            entries.append(TensorEntry(dtype: dtype, shape: shape, encoding: encoding, nonzero: nonzero, channels: channels, streams: streams))
+            entries.append(
+                TensorEntry(
+                    dtype: dtype, shape: shape, encoding: encoding, nonzero: nonzero, channels: channels,
+                    streams: streams))
         }
-        guard expectedOffset == Int(h) else { throw fail("\(Int(h) - expectedOffset) bytes between the last stream and the header") }
+        guard expectedOffset == Int(h) else {
+            throw fail("\(Int(h) - expectedOffset) bytes between the last stream and the header")
+        }
         var used = [Bool](repeating: false, count: entries.count)
         let lock = NSLock()
         let tensorAt: (Int) throws -> Tensor = { i in
-            guard i >= 0, i < entries.count else { throw fail("tensor index \(i) out of range (\(entries.count) tensors)") }
+            guard i >= 0, i < entries.count else {
+                throw fail("tensor index \(i) out of range (\(entries.count) tensors)")
+            }
             guard !used[i] else { throw fail("tensor \(i) is referenced twice") }
             used[i] = true
             let e = entries[i]
@@ -245,8 +338,9 @@ public enum PareFile {
         let decodedTotal = e.streams.reduce(Optional(e.shape.reduce(e.dtype.byteCount, *))) { total, s in
             total.flatMap { t in t.addingReportingOverflow(s.decoded).overflow ? nil : t + s.decoded }
         }
-        try MemoryBudget.require(decodedTotal, for: "decoding this tensor (shape \(e.shape), \(e.dtype))", file: path,
-                                 object: "tensor \(i)")
+        try MemoryBudget.require(
+            decodedTotal, for: "decoding this tensor (shape \(e.shape), \(e.dtype))", file: path,
+            object: "tensor \(i)")
         var streams: [[UInt8]] = []
         for (k, s) in e.streams.enumerated() {
             try handle.seek(toOffset: UInt64(s.offset))
@@ -254,13 +348,16 @@ public enum PareFile {
             guard stored.count == s.length else { throw fail("stream \(k) is truncated") }
             guard Zlib.crc32(stored) == s.crc else { throw fail("stream \(k) checksum mismatch") }
             if s.zlib {
-                guard let d = Zlib.decompress(stored, expected: s.decoded) else { throw fail("stream \(k): zlib data is corrupt or of the wrong length") }
+                guard let d = Zlib.decompress(stored, expected: s.decoded) else {
+                    throw fail("stream \(k): zlib data is corrupt or of the wrong length")
+                }
                 streams.append(d)
             } else {
                 streams.append(stored)
             }
         }
-        return try TensorCodec.decode(e.encoding, dtype: e.dtype, shape: e.shape, nonzero: e.nonzero, channels: e.channels,
-                                      streams: streams, fail: { fail($0) })
+        return try TensorCodec.decode(
+            e.encoding, dtype: e.dtype, shape: e.shape, nonzero: e.nonzero, channels: e.channels,
+            streams: streams, fail: { fail($0) })
     }
 }

@@ -4,32 +4,47 @@ import HDF5
 enum PareModelJSON {
     static func attribute(_ value: AttributeValue) -> JSON {
         switch value {
-        case let .strings(values, shape, e):
-            return .object([("strings", .array(values.map(JSON.string))), ("shape", .array(shape.map(JSON.int))),
-                            ("vlen", .bool(e.variableLength)), ("utf8", .bool(e.utf8)), ("size", .int(e.fixedSize)),
-                            ("pad", .string(e.padding == .nullPadded ? "nullpad" : e.padding == .spacePadded ? "spacepad" : "nullterm"))])
-        case let .numbers(type, shape, bytes):
-            return .object([("numbers", .string(bytes.map { String(format: "%02x", $0) }.joined())),
-                            ("dtype", .string(DType(hdf5: type)?.rawValue ?? type.name)), ("shape", .array(shape.map(JSON.int)))])
+        case .strings(let values, let shape, let e):
+            return .object([
+                ("strings", .array(values.map(JSON.string))), ("shape", .array(shape.map(JSON.int))),
+                ("vlen", .bool(e.variableLength)), ("utf8", .bool(e.utf8)), ("size", .int(e.fixedSize)),
+                (
+                    "pad",
+                    .string(e.padding == .nullPadded ? "nullpad" : e.padding == .spacePadded ? "spacepad" : "nullterm")
+                ),
+            ])
+        case .numbers(let type, let shape, let bytes):
+            return .object([
+                ("numbers", .string(bytes.map { String(format: "%02x", $0) }.joined())),
+                ("dtype", .string(DType(hdf5: type)?.rawValue ?? type.name)), ("shape", .array(shape.map(JSON.int))),
+            ])
         }
     }
 
     static func attribute(_ json: JSON, fail: (String) -> Error) throws -> AttributeValue {
-        guard let shape = json["shape"]?.arrayValue?.compactMap({ $0.intValue }) else { throw fail("attribute without shape") }
+        guard let shape = json["shape"]?.arrayValue?.compactMap({ $0.intValue }) else {
+            throw fail("attribute without shape")
+        }
         if let strings = json["strings"]?.arrayValue {
-            let e = StringEncoding(variableLength: json["vlen"]?.boolValue ?? true, utf8: json["utf8"]?.boolValue ?? true,
-                                   fixedSize: min(max(0, json["size"]?.intValue ?? 0), 1 << 16),
-                                   padding: json["pad"]?.stringValue == "nullpad" ? .nullPadded : json["pad"]?.stringValue == "spacepad" ? .spacePadded : .nullTerminated)
+            let e = StringEncoding(
+                variableLength: json["vlen"]?.boolValue ?? true, utf8: json["utf8"]?.boolValue ?? true,
+                fixedSize: min(max(0, json["size"]?.intValue ?? 0), 1 << 16),
+                padding: json["pad"]?.stringValue == "nullpad"
+                    ? .nullPadded : json["pad"]?.stringValue == "spacepad" ? .spacePadded : .nullTerminated)
             let values = try strings.map { try $0.stringValue ?? { throw fail("attribute string is not a string") }() }
             // The writer hands libhdf5 as many strings as the shape says: the counts must agree.
             guard shape.count == json["shape"]?.arrayValue?.count, shape.allSatisfy({ $0 >= 0 }),
-                  LayerKinds.product(shape) == values.count else {
-                throw fail("an attribute holds \(values.count) strings but its shape is \(json["shape"]?.serialized() ?? "?")")
+                LayerKinds.product(shape) == values.count
+            else {
+                throw fail(
+                    "an attribute holds \(values.count) strings but its shape is \(json["shape"]?.serialized() ?? "?")")
             }
             return .strings(values, shape: shape, encoding: e)
         }
-        guard let hex = json["numbers"]?.stringValue, let dtype = json["dtype"]?.stringValue.flatMap(DType.init(rawValue:)),
-              hex.count % 2 == 0 else { throw fail("malformed attribute \(json.serialized().prefix(80))") }
+        guard let hex = json["numbers"]?.stringValue,
+            let dtype = json["dtype"]?.stringValue.flatMap(DType.init(rawValue:)),
+            hex.count % 2 == 0
+        else { throw fail("malformed attribute \(json.serialized().prefix(80))") }
         var bytes = [UInt8]()
         var i = hex.startIndex
         while i < hex.endIndex {
@@ -39,7 +54,8 @@ enum PareModelJSON {
             i = j
         }
         guard shape.count == json["shape"]?.arrayValue?.count, shape.allSatisfy({ $0 >= 0 }),
-              let count = LayerKinds.product(shape + [dtype.byteCount]), bytes.count == count else {
+            let count = LayerKinds.product(shape + [dtype.byteCount]), bytes.count == count
+        else {
             throw fail("attribute bytes do not match its shape")
         }
         return .numbers(dtype.hdf5, shape: shape, bytes: bytes)
@@ -60,17 +76,31 @@ enum PareModelJSON {
     static func model(_ model: Model, add: (Tensor) throws -> Int) throws -> JSON {
         func node(_ n: StoredNode) throws -> JSON {
             switch n {
-            case let .group(name, attrs, children):
-                return .object([("group", .string(name)), ("attributes", attributes(attrs)), ("children", .array(try children.map(node)))])
-            case let .dataset(name, attrs, tensor):
-                return .object([("dataset", .string(name)), ("attributes", attributes(attrs)), ("tensor", .int(try add(tensor)))])
+            case .group(let name, let attrs, let children):
+                return .object([
+                    ("group", .string(name)), ("attributes", attributes(attrs)),
+                    ("children", .array(try children.map(node))),
+                ])
+            case .dataset(let name, let attrs, let tensor):
+                return .object([
+                    ("dataset", .string(name)), ("attributes", attributes(attrs)), ("tensor", .int(try add(tensor))),
+                ])
             }
         }
         let layers: [JSON] = try model.layers.map { layer in
-            .object([("name", .string(layer.name)), ("attributes", attributes(layer.extraAttributes)),
-                     ("weights", .array(try layer.weights.map { w in
-                         .object([("name", .string(w.name)), ("tensor", .int(try add(w.tensor))), ("attributes", attributes(w.attributes))])
-                     }))])
+            .object([
+                ("name", .string(layer.name)), ("attributes", attributes(layer.extraAttributes)),
+                (
+                    "weights",
+                    .array(
+                        try layer.weights.map { w in
+                            .object([
+                                ("name", .string(w.name)), ("tensor", .int(try add(w.tensor))),
+                                ("attributes", attributes(w.attributes)),
+                            ])
+                        })
+                ),
+            ])
         }
         let configText: JSON = model.configText.map(JSON.string) ?? .null
         return .object([
@@ -87,27 +117,43 @@ enum PareModelJSON {
         ])
     }
 
-    static func model(_ json: JSON, path: String, tensor: (Int) throws -> Tensor, fail: (String) -> Error) throws -> Model {
+    static func model(_ json: JSON, path: String, tensor: (Int) throws -> Tensor, fail: (String) -> Error) throws
+        -> Model
+    {
         func node(_ j: JSON) throws -> StoredNode {
             if let name = j["group"]?.stringValue {
                 if let problem = NameRules.problem(withName: name) { throw fail("a group has \(problem)") }
-                return .group(name: name, attributes: try attributes(j["attributes"], fail: fail), children: try (j["children"]?.arrayValue ?? []).map(node))
+                return .group(
+                    name: name, attributes: try attributes(j["attributes"], fail: fail),
+                    children: try (j["children"]?.arrayValue ?? []).map(node))
             }
-            guard let name = j["dataset"]?.stringValue, let i = j["tensor"]?.intValue else { throw fail("malformed node") }
+            guard let name = j["dataset"]?.stringValue, let i = j["tensor"]?.intValue else {
+                throw fail("malformed node")
+            }
             if let problem = NameRules.problem(withName: name) { throw fail("a dataset has \(problem)") }
             return .dataset(name: name, attributes: try attributes(j["attributes"], fail: fail), tensor: try tensor(i))
         }
         guard let layout = json["source_format"]?.stringValue.flatMap(ModelLayout.init(rawValue:)),
-              let kind = json["kind"]?.stringValue.flatMap(ModelKind.init(rawValue:)),
-              let layerList = json["layers"]?.arrayValue else { throw fail("the model section is missing or malformed") }
+            let kind = json["kind"]?.stringValue.flatMap(ModelKind.init(rawValue:)),
+            let layerList = json["layers"]?.arrayValue
+        else { throw fail("the model section is missing or malformed") }
         let layers = try layerList.map { l -> LayerWeights in
-            guard let name = l["name"]?.stringValue, let weights = l["weights"]?.arrayValue else { throw fail("malformed layer entry") }
+            guard let name = l["name"]?.stringValue, let weights = l["weights"]?.arrayValue else {
+                throw fail("malformed layer entry")
+            }
             if let problem = NameRules.problem(withName: name) { throw fail("a layer has \(problem)") }
-            return LayerWeights(name: name, weights: try weights.map { w in
-                guard let wn = w["name"]?.stringValue, let i = w["tensor"]?.intValue else { throw fail("malformed weight entry in layer '\(name)'") }
-                if let problem = NameRules.problem(withPath: wn) { throw fail("a weight of layer '\(name)' has \(problem)") }
-                return Weight(name: wn, tensor: try tensor(i), attributes: try attributes(w["attributes"], fail: fail))
-            }, extraAttributes: try attributes(l["attributes"], fail: fail))
+            return LayerWeights(
+                name: name,
+                weights: try weights.map { w in
+                    guard let wn = w["name"]?.stringValue, let i = w["tensor"]?.intValue else {
+                        throw fail("malformed weight entry in layer '\(name)'")
+                    }
+                    if let problem = NameRules.problem(withPath: wn) {
+                        throw fail("a weight of layer '\(name)' has \(problem)")
+                    }
+                    return Weight(
+                        name: wn, tensor: try tensor(i), attributes: try attributes(w["attributes"], fail: fail))
+                }, extraAttributes: try attributes(l["attributes"], fail: fail))
         }
         let model = Model(format: .pare, kind: kind, sourcePath: path, layers: layers)
         model.layout = layout
@@ -119,7 +165,9 @@ enum PareModelJSON {
             do { model.config = try JSON.parse(text) } catch { throw fail("model_config does not parse: \(error)") }
             model.originalConfigText = text
         }
-        if case let .strings(_, _, e)? = try json["name_list_encoding"].map({ try attribute($0, fail: fail) }) { model.nameListEncoding = e }
+        if case .strings(_, _, let e)? = try json["name_list_encoding"].map({ try attribute($0, fail: fail) }) {
+            model.nameListEncoding = e
+        }
         model.rootAttributes = try attributes(json["root_attributes"], fail: fail)
         model.weightsGroupAttributes = try attributes(json["weights_group_attributes"], fail: fail)
         if let value = model.rootAttributes.first(where: { $0.0 == "model_config" })?.1, value.singleString == nil {

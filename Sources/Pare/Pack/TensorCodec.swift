@@ -82,14 +82,20 @@ enum TensorCodec {
 
     /// Copies elements of `b` bytes, one per set mask bit: `gather` packs (element j of the full
     /// tensor → value k), otherwise it scatters (value k → element j).
-    static func moveBySetBits(mask m: [UInt8], from src: UnsafeRawBufferPointer, to dst: UnsafeMutableRawBufferPointer, size b: Int, gather: Bool) {
+    static func moveBySetBits(
+        mask m: [UInt8], from src: UnsafeRawBufferPointer, to dst: UnsafeMutableRawBufferPointer, size b: Int,
+        gather: Bool
+    ) {
         m.withUnsafeBufferPointer { mask in
             forEachSetBit(mask) { j, k in
                 let (from, to) = gather ? (j, k) : (k, j)
                 if b == 4 {
-                    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: from * 4, as: UInt32.self), toByteOffset: to * 4, as: UInt32.self)
+                    dst.storeBytes(
+                        of: src.loadUnaligned(fromByteOffset: from * 4, as: UInt32.self), toByteOffset: to * 4,
+                        as: UInt32.self)
                 } else {
-                    dst.baseAddress!.advanced(by: to * b).copyMemory(from: src.baseAddress!.advanced(by: from * b), byteCount: b)
+                    dst.baseAddress!.advanced(by: to * b).copyMemory(
+                        from: src.baseAddress!.advanced(by: from * b), byteCount: b)
                 }
             }
         }
@@ -106,7 +112,8 @@ enum TensorCodec {
 
     static func encode(_ tensor: Tensor, _ options: Options) throws -> Encoded {
         let bytes = try tensor.bytes()
-        let n = tensor.count, b = tensor.dtype.byteCount
+        let n = tensor.count
+        let b = tensor.dtype.byteCount
         let (m, nonzero) = mask(bytes, count: n, size: b)
         let density = n == 0 ? 1 : Double(nonzero) / Double(n)
         if options.int8, tensor.dtype.isFloatingPoint, tensor.shape.count >= 2 {
@@ -116,7 +123,9 @@ enum TensorCodec {
         if sparseSize >= n * b || density >= options.denseAbove {
             return Encoded(encoding: .dense, streams: [bytes])
         }
-        return Encoded(encoding: .bitmask, nonzero: nonzero, streams: [m, packed(bytes, mask: m, count: n, nonzero: nonzero, size: b)])
+        return Encoded(
+            encoding: .bitmask, nonzero: nonzero,
+            streams: [m, packed(bytes, mask: m, count: n, nonzero: nonzero, size: b)])
     }
 
     struct QuantizationError: Error {
@@ -124,18 +133,23 @@ enum TensorCodec {
         let value: Float
     }
 
-    static func quantize(_ tensor: Tensor, mask m: [UInt8], nonzero: Int, density: Double, options: Options) throws -> Encoded {
+    static func quantize(_ tensor: Tensor, mask m: [UInt8], nonzero: Int, density: Double, options: Options) throws
+        -> Encoded
+    {
         let w = try tensor.floats()
         // int8 has no NaN or infinity: storing 0 in their place would change the model silently.
         if let bad = w.firstIndex(where: { !$0.isFinite }) {
             throw QuantizationError(index: bad, value: w[bad])
         }
-        let n = w.count, channels = tensor.shape.last ?? 1
+        let n = w.count
+        let channels = tensor.shape.last ?? 1
         var maxAbs = [Float](repeating: 0, count: channels)
         for (j, v) in w.enumerated() { maxAbs[j % channels] = max(maxAbs[j % channels], abs(v)) }
         let scales = maxAbs.map { $0 > 0 && $0.isFinite ? $0 / 127 : 1 }
         var q = [Int8](repeating: 0, count: n)
-        var maxError = 0.0, signal = 0.0, noise = 0.0
+        var maxError = 0.0
+        var signal = 0.0
+        var noise = 0.0
         for (j, v) in w.enumerated() {
             let s = scales[j % channels]
             let r = (v / s).rounded(.toNearestOrAwayFromZero)
@@ -150,17 +164,21 @@ enum TensorCodec {
         let sqnr = noise == 0 ? Double.infinity : 10 * log10(signal / noise)
         let bitmaskSize = m.count + nonzero
         if bitmaskSize >= n || density >= options.denseAbove {
-            return Encoded(encoding: .int8, channels: channels, streams: [scaleBytes, q.map { UInt8(bitPattern: $0) }],
-                           maxAbsError: maxError, sqnr: sqnr)
+            return Encoded(
+                encoding: .int8, channels: channels, streams: [scaleBytes, q.map { UInt8(bitPattern: $0) }],
+                maxAbsError: maxError, sqnr: sqnr)
         }
         var values = [UInt8]()
         for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { values.append(UInt8(bitPattern: q[j])) }
-        return Encoded(encoding: .int8Bitmask, nonzero: nonzero, channels: channels, streams: [scaleBytes, m, values],
-                       maxAbsError: maxError, sqnr: sqnr)
+        return Encoded(
+            encoding: .int8Bitmask, nonzero: nonzero, channels: channels, streams: [scaleBytes, m, values],
+            maxAbsError: maxError, sqnr: sqnr)
     }
 
     /// The decoded length each stream must have.
-    static func expectedLengths(_ encoding: Encoding, dtype: DType, count n: Int, nonzero: Int?, channels: Int?) -> [Int] {
+    static func expectedLengths(_ encoding: Encoding, dtype: DType, count n: Int, nonzero: Int?, channels: Int?)
+        -> [Int]
+    {
         let b = dtype.byteCount
         switch encoding {
         case .dense: return [n * b]
@@ -171,18 +189,25 @@ enum TensorCodec {
     }
 
     /// Rebuilds the tensor's bytes; `fail` names what is wrong.
-    static func decode(_ encoding: Encoding, dtype: DType, shape: [Int], nonzero: Int?, channels: Int?, streams: [[UInt8]],
-                       fail: (String) -> Error) throws -> [UInt8] {
-        let n = shape.reduce(1, *), b = dtype.byteCount
+    static func decode(
+        _ encoding: Encoding, dtype: DType, shape: [Int], nonzero: Int?, channels: Int?, streams: [[UInt8]],
+        fail: (String) -> Error
+    ) throws -> [UInt8] {
+        let n = shape.reduce(1, *)
+        let b = dtype.byteCount
         func checkMask(_ m: [UInt8]) throws {
             var bits = 0
             for byte in m { bits += byte.nonzeroBitCount }
             if n % 8 != 0, let last = m.last, last >> UInt8(n % 8) != 0 { throw fail("mask padding bits are set") }
-            guard bits == nonzero else { throw fail("mask has \(bits) bits set, the header says \(nonzero ?? 0) values") }
+            guard bits == nonzero else {
+                throw fail("mask has \(bits) bits set, the header says \(nonzero ?? 0) values")
+            }
         }
         func scales(_ s: [UInt8]) throws -> [Float] {
             let values = (0..<(s.count / 4)).map { i in
-                Float(bitPattern: UInt32(s[4 * i]) | UInt32(s[4 * i + 1]) << 8 | UInt32(s[4 * i + 2]) << 16 | UInt32(s[4 * i + 3]) << 24)
+                Float(
+                    bitPattern: UInt32(s[4 * i]) | UInt32(s[4 * i + 1]) << 8 | UInt32(s[4 * i + 2]) << 16 | UInt32(
+                        s[4 * i + 3]) << 24)
             }
             guard values.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("a scale is not finite and positive") }
             return values
@@ -194,7 +219,9 @@ enum TensorCodec {
                 guard v != -128 else { throw fail("int8 value −128 is outside [−127, 127]") }
                 out[j] = Float(v) * scales[j % scales.count]
             }
-            return try Tensor(dtype: dtype, shape: shape, bytes: [UInt8](repeating: 0, count: n * b)).replacingValues(out).bytes()
+            return try Tensor(dtype: dtype, shape: shape, bytes: [UInt8](repeating: 0, count: n * b)).replacingValues(
+                out
+            ).bytes()
         }
         switch encoding {
         case .dense:
@@ -204,7 +231,9 @@ enum TensorCodec {
             try checkMask(m)
             var out = [UInt8](repeating: 0, count: n * b)
             values.withUnsafeBytes { packedValues in
-                out.withUnsafeMutableBytes { moveBySetBits(mask: m, from: packedValues, to: $0, size: b, gather: false) }
+                out.withUnsafeMutableBytes {
+                    moveBySetBits(mask: m, from: packedValues, to: $0, size: b, gather: false)
+                }
             }
             return out
         case .int8:
@@ -217,7 +246,10 @@ enum TensorCodec {
             try checkMask(m)
             var index = [Int](repeating: -1, count: n)
             var k = 0
-            for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { index[j] = k; k += 1 }
+            for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 {
+                index[j] = k
+                k += 1
+            }
             return try dequantized({ index[$0] >= 0 ? Int8(bitPattern: values[index[$0]]) : nil }, s)
         }
     }

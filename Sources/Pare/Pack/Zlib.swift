@@ -5,7 +5,7 @@ enum Zlib {
         bytes.withUnsafeBufferPointer { p in
             var crc = CPareZlib.crc32(0, nil, 0)
             var offset = 0
-            while offset < p.count {   // zlib takes 32-bit lengths
+            while offset < p.count {  // zlib takes 32-bit lengths
                 let n = min(p.count - offset, 1 << 30)
                 crc = CPareZlib.crc32(crc, p.baseAddress! + offset, UInt32(n))
                 offset += n
@@ -19,7 +19,9 @@ enum Zlib {
         var length = compressBound(uLong(bytes.count))
         var out = [UInt8](repeating: 0, count: Int(length))
         let status = bytes.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in compress2(dst.baseAddress, &length, src.baseAddress, uLong(src.count), level) }
+            out.withUnsafeMutableBufferPointer { dst in
+                compress2(dst.baseAddress, &length, src.baseAddress, uLong(src.count), level)
+            }
         }
         guard status == Z_OK else { return nil }
         return Array(out[..<Int(length)])
@@ -30,7 +32,9 @@ enum Zlib {
         var out = [UInt8](repeating: 0, count: max(1, expected))
         var length = uLong(expected)
         let status = bytes.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in uncompress(dst.baseAddress, &length, src.baseAddress, uLong(src.count)) }
+            out.withUnsafeMutableBufferPointer { dst in
+                uncompress(dst.baseAddress, &length, src.baseAddress, uLong(src.count))
+            }
         }
         guard status == Z_OK, Int(length) == expected else { return nil }
         return Array(out[..<expected])

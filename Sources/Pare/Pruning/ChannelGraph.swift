@@ -28,10 +28,12 @@ public final class ChannelGraph {
     init(architecture: Architecture, analysis: GraphAnalysis) {
         self.architecture = architecture
         self.analysis = analysis
-        let outputs = walk(architecture, inputs: architecture.inputs.map { ref in
-            let shape = architecture.inputShapes[ref.layer] ?? []
-            return [Int?](repeating: nil, count: shape.last.flatMap { $0 } ?? 0)
-        }, prefix: "")
+        let outputs = walk(
+            architecture,
+            inputs: architecture.inputs.map { ref in
+                let shape = architecture.inputShapes[ref.layer] ?? []
+                return [Int?](repeating: nil, count: shape.last.flatMap { $0 } ?? 0)
+            }, prefix: "")
         for map in outputs { block(map, "feeds a model output") }
     }
 
@@ -39,7 +41,10 @@ public final class ChannelGraph {
 
     public func group(_ id: Int) -> Int {
         var i = id
-        while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
+        while parent[i] != i {
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        }
         return i
     }
 
@@ -83,7 +88,10 @@ public final class ChannelGraph {
 
     /// Records the input map of a layer; a shared layer's calls must line up channel by channel.
     private func recordInput(_ path: String, _ map: [Int?]) {
-        guard let previous = inputMaps[path] else { inputMaps[path] = map; return }
+        guard let previous = inputMaps[path] else {
+            inputMaps[path] = map
+            return
+        }
         lineUp(previous, map, at: "shared layer '\(path)'")
     }
 
@@ -98,12 +106,17 @@ public final class ChannelGraph {
         }
         for layer in arch.layers where layer.className == "InputLayer" {
             let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
-            if values[ref] == nil { values[ref] = [Int?](repeating: nil, count: arch.inputShapes[layer.name]?.last.flatMap { $0 } ?? 0) }
+            if values[ref] == nil {
+                values[ref] = [Int?](repeating: nil, count: arch.inputShapes[layer.name]?.last.flatMap { $0 } ?? 0)
+            }
         }
         for (layer, call) in arch.callOrder {
             let maps = layer.calls[call].map { values[$0] ?? [] }
             let path = prefix + layer.name
-            let outputs = layer.nested.map { walk($0, inputs: maps, prefix: path + "/") } ?? [propagate(layer, path: path, call: call, maps)]
+            let outputs =
+                layer.nested.map { walk($0, inputs: maps, prefix: path + "/") } ?? [
+                    propagate(layer, path: path, call: call, maps)
+                ]
             for (t, map) in outputs.enumerated() { values[TensorRef(layer: layer.name, node: call, tensor: t)] = map }
         }
         return arch.outputs.map { values[$0] ?? [] }
@@ -118,7 +131,8 @@ public final class ChannelGraph {
     static let producers: Set<String> = ["Conv2D", "Dense", "SeparableConv2D", "Conv2DTranspose"]
 
     private func propagate(_ layer: LayerNode, path: String, call: Int, _ maps: [[Int?]]) -> [Int?] {
-        let cls = layer.className, c = layer.config
+        let cls = layer.className
+        let c = layer.config
         let x = maps.first ?? []
         let output = analysis.calls(of: path).first?.output
         let outChannels = output?.last.flatMap { $0 } ?? 0
@@ -126,7 +140,9 @@ public final class ChannelGraph {
             recordInput(path, x)
             let space = newSpace(path, cls, count: outChannels)
             let act = c["activation"]?.stringValue ?? c["activation"]?["config"]?.stringValue
-            if act == "softmax" || act == "log_softmax" { block(space, "'\(path)' applies softmax across its channels") }
+            if act == "softmax" || act == "log_softmax" {
+                block(space, "'\(path)' applies softmax across its channels")
+            }
             if cls == "Conv2D", (c["groups"]?.intValue ?? 1) > 1 {
                 block(x, "grouped convolution '\(path)'")
                 block(space, "grouped convolution '\(path)'")
@@ -149,13 +165,18 @@ public final class ChannelGraph {
             if cls == "BatchNormalization" {
                 let rank = (output?.count ?? 0) + 1
                 let axis = c["axis"]?.intValue ?? c["axis"]?[0]?.intValue ?? -1
-                if axis != -1 && axis != rank - 1 { block(x, "BatchNormalization '\(path)' normalizes axis \(axis), not the channels") }
+                if axis != -1 && axis != rank - 1 {
+                    block(x, "BatchNormalization '\(path)' normalizes axis \(axis), not the channels")
+                }
             }
-            if cls == "PReLU", let shared = c["shared_axes"]?.arrayValue, shared.contains(where: { $0.intValue == output?.count }) {
+            if cls == "PReLU", let shared = c["shared_axes"]?.arrayValue,
+                shared.contains(where: { $0.intValue == output?.count })
+            {
                 block(x, "PReLU '\(path)' shares its slope across channels")
             }
             if cls == "Activation", let a = c["activation"]?.stringValue ?? c["activation"]?["config"]?.stringValue,
-               a == "softmax" || a == "log_softmax" {
+                a == "softmax" || a == "log_softmax"
+            {
                 block(x, "softmax across channels at '\(path)'")
             }
             return x
@@ -187,7 +208,7 @@ public final class ChannelGraph {
     private func lineUp(_ a: [Int?], _ b: [Int?], at place: String) {
         for (x, y) in zip(a, b) {
             switch (x, y) {
-            case let (p?, q?): unite(p, q)
+            case (let p?, let q?): unite(p, q)
             case (nil, let q?): blockReasons[q] = blockReasons[q] ?? "meets channels no layer owns at \(place)"
             case (let p?, nil): blockReasons[p] = blockReasons[p] ?? "meets channels no layer owns at \(place)"
             default: break

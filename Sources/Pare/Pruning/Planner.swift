@@ -30,10 +30,12 @@ public struct Planner {
         self.model = model
         checked = try CheckedModel(model)
         guard let arch = checked.architecture, let analysis = checked.analysis else {
-            throw PareError(file: model.sourcePath, "a weights-only file has no architecture; pruning needs the layer graph")
+            throw PareError(
+                file: model.sourcePath, "a weights-only file has no architecture; pruning needs the layer graph")
         }
         if let problem = analysis.problems.first {
-            throw PareError(file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))", problem.reason)
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))", problem.reason)
         }
         // The channel graph holds an id per value of every channel map (a Flatten's map has one per
         // pixel and channel): refuse architectures whose maps would not fit in memory.
@@ -41,8 +43,10 @@ public struct Planner {
             for shape in call.inputs + [call.output].compactMap({ $0 }) {
                 let values = LayerKinds.product(shape.map { $0 ?? 1 }) ?? Int.max
                 guard values <= Planner.maxMapSize else {
-                    throw PareError(file: model.sourcePath, object: "layer '\(call.path)' (\(call.className))",
-                                    "carries \(values) values per example, more than the channel analysis handles (\(Planner.maxMapSize))")
+                    throw PareError(
+                        file: model.sourcePath, object: "layer '\(call.path)' (\(call.className))",
+                        "carries \(values) values per example, more than the channel analysis handles (\(Planner.maxMapSize))"
+                    )
                 }
             }
         }
@@ -56,12 +60,20 @@ public struct Planner {
         let exact = matches.filter { $0.path == name }
         guard let found = exact.first ?? (matches.count == 1 ? matches.first : nil) else {
             if matches.count > 1 {
-                throw SelectionError(message: "layer '\(name)' is ambiguous: \(matches.map(\.path).joined(separator: ", ")); use OUTER/INNER")
+                throw SelectionError(
+                    message:
+                        "layer '\(name)' is ambiguous: \(matches.map(\.path).joined(separator: ", ")); use OUTER/INNER")
             }
-            throw SelectionError(message: "no layer named '\(name)' (layers with channels to remove: \(graph.spaces.map(\.path).joined(separator: ", ")))")
+            throw SelectionError(
+                message:
+                    "no layer named '\(name)' (layers with channels to remove: \(graph.spaces.map(\.path).joined(separator: ", ")))"
+            )
         }
         guard graph.space(found.path) != nil else {
-            throw SelectionError(message: "layer '\(found.path)' (\(found.layer.className)) has no output channels of its own to remove; name the Conv/Dense layer that produces them")
+            throw SelectionError(
+                message:
+                    "layer '\(found.path)' (\(found.layer.className)) has no output channels of its own to remove; name the Conv/Dense layer that produces them"
+            )
         }
         return found.path
     }
@@ -80,7 +92,10 @@ public struct Planner {
             }
         case .bnGamma:
             for (path, map) in graph.inputMaps {
-                guard graph.architecture.allLayers().first(where: { $0.path == path })?.layer.className == "BatchNormalization" else { continue }
+                guard
+                    graph.architecture.allLayers().first(where: { $0.path == path })?.layer.className
+                        == "BatchNormalization"
+                else { continue }
                 guard let gamma = weight(path, "gamma") else { continue }
                 let values = try gamma.tensor.floats()
                 for (i, id) in map.enumerated() { if let id { scores[id, default: 0] += Double(abs(values[i])) } }
@@ -105,7 +120,8 @@ public struct Planner {
     func channelNorms(_ weight: Weight, axis: Int, squared: Bool) throws -> [Double] {
         let shape = weight.tensor.shape
         let values = try weight.tensor.floats()
-        let channels = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        let channels = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *)
         var sums = [Double](repeating: 0, count: channels)
         for (i, v) in values.enumerated() {
             let c = (i / inner) % channels
@@ -126,14 +142,21 @@ public struct Planner {
         return dead
     }
 
-    public func plan(_ selection: PruneSelection, criterion: PruneCriterion, activationScores: [Int: Double]? = nil) throws -> PrunePlan {
-        guard !selection.isEmpty else { throw SelectionError(message: "nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead") }
+    public func plan(_ selection: PruneSelection, criterion: PruneCriterion, activationScores: [Int: Double]? = nil)
+        throws -> PrunePlan
+    {
+        guard !selection.isEmpty else {
+            throw SelectionError(message: "nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead")
+        }
         if criterion.needsCalibration, selection.usesCriterion, activationScores == nil {
-            throw SelectionError(message: "criterion \(criterion.rawValue) needs calibration inputs (--calibration x.npy)")
+            throw SelectionError(
+                message: "criterion \(criterion.rawValue) needs calibration inputs (--calibration x.npy)")
         }
         let perChannel = criterion.needsCalibration ? (activationScores ?? [:]) : try weightScores(criterion)
         if criterion == .bnGamma, selection.usesCriterion, perChannel.isEmpty {
-            throw SelectionError(message: "criterion bn-gamma needs BatchNormalization layers after the pruned layers; this model has none")
+            throw SelectionError(
+                message:
+                    "criterion bn-gamma needs BatchNormalization layers after the pruned layers; this model has none")
         }
         // A group's score sums its members': every coupled channel's evidence counts.
         var groupScore: [Int: Double] = [:]
@@ -145,11 +168,14 @@ public struct Planner {
             let space = graph.space(path)!
             for c in channels {
                 guard c < space.count else {
-                    throw SelectionError(message: "\(option): channel \(c) of '\(path)', which has \(space.count) (0…\(space.count - 1))")
+                    throw SelectionError(
+                        message: "\(option): channel \(c) of '\(path)', which has \(space.count) (0…\(space.count - 1))"
+                    )
                 }
                 let root = graph.group(space.first + c)
                 if let reason = graph.blockedReason(group: root) {
-                    throw SelectionError(message: "\(option): channel \(c) of '\(path)' cannot be removed: it \(reason)")
+                    throw SelectionError(
+                        message: "\(option): channel \(c) of '\(path)' cannot be removed: it \(reason)")
                 }
                 removed.insert(root)
             }
@@ -160,25 +186,45 @@ public struct Planner {
         func lowest(_ space: ChannelGraph.Space, _ count: Int, option: String) throws -> [Int] {
             let candidates = removable(space)
             guard count <= candidates.count else {
-                let reason = (0..<space.count).lazy.compactMap { self.graph.blockedReason(group: self.graph.group(space.first + $0)) }.first ?? ""
-                throw SelectionError(message: "\(option): '\(space.path)' has \(space.count) channels but only \(candidates.count) can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")")
+                let reason =
+                    (0..<space.count).lazy.compactMap {
+                        self.graph.blockedReason(group: self.graph.group(space.first + $0))
+                    }.first ?? ""
+                throw SelectionError(
+                    message:
+                        "\(option): '\(space.path)' has \(space.count) channels but only \(candidates.count) can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")"
+                )
             }
-            return candidates.sorted { (score(space.first + $0), $0) < (score(space.first + $1), $1) }.prefix(count).map { $0 }
+            return candidates.sorted { (score(space.first + $0), $0) < (score(space.first + $1), $1) }.prefix(count).map
+            { $0 }
         }
 
         for (name, n) in selection.keep.sorted(by: { $0.key < $1.key }) {
-            let path = try producerPath(name), space = graph.space(path)!
-            guard n >= 1 else { throw SelectionError(message: "--keep \(name)=\(n): a layer keeps at least one channel") }
-            guard n <= space.count else { throw SelectionError(message: "--keep \(name)=\(n): '\(path)' has only \(space.count) channels") }
-            try remove(path, channels: try lowest(space, space.count - n, option: "--keep \(name)=\(n)"), option: "--keep")
+            let path = try producerPath(name)
+            let space = graph.space(path)!
+            guard n >= 1 else {
+                throw SelectionError(message: "--keep \(name)=\(n): a layer keeps at least one channel")
+            }
+            guard n <= space.count else {
+                throw SelectionError(message: "--keep \(name)=\(n): '\(path)' has only \(space.count) channels")
+            }
+            try remove(
+                path, channels: try lowest(space, space.count - n, option: "--keep \(name)=\(n)"), option: "--keep")
         }
         for (name, r) in selection.ratio.sorted(by: { $0.key < $1.key }) {
-            let path = try producerPath(name), space = graph.space(path)!
-            guard r >= 0, r < 1 else { throw SelectionError(message: "--ratio \(name)=\(r): the fraction removed must be in [0, 1)") }
-            try remove(path, channels: try lowest(space, Int((r * Double(space.count)).rounded()), option: "--ratio \(name)"), option: "--ratio")
+            let path = try producerPath(name)
+            let space = graph.space(path)!
+            guard r >= 0, r < 1 else {
+                throw SelectionError(message: "--ratio \(name)=\(r): the fraction removed must be in [0, 1)")
+            }
+            try remove(
+                path, channels: try lowest(space, Int((r * Double(space.count)).rounded()), option: "--ratio \(name)"),
+                option: "--ratio")
         }
         if let r = selection.globalRatio {
-            guard r >= 0, r < 1 else { throw SelectionError(message: "--ratio \(r): the fraction removed must be in [0, 1)") }
+            guard r >= 0, r < 1 else {
+                throw SelectionError(message: "--ratio \(r): the fraction removed must be in [0, 1)")
+            }
             for space in graph.spaces where !removable(space).isEmpty {
                 let n = min(Int((r * Double(space.count)).rounded()), removable(space).count)
                 try remove(space.path, channels: try lowest(space, n, option: "--ratio"), option: "--ratio")
@@ -189,7 +235,9 @@ public struct Planner {
         }
         if let t = selection.threshold {
             for space in graph.spaces {
-                for c in removable(space) where score(space.first + c) < t { removed.insert(graph.group(space.first + c)) }
+                for c in removable(space) where score(space.first + c) < t {
+                    removed.insert(graph.group(space.first + c))
+                }
             }
         }
         if selection.dropDead {
@@ -198,14 +246,17 @@ public struct Planner {
             for id in deadIDs {
                 let root = graph.group(id)
                 // A group is dead only if every producer channel in it is dead.
-                if graph.blockedReason(group: root) == nil, graph.members(of: id).allSatisfy({ deadIDs.contains($0) }) { removed.insert(root) }
+                if graph.blockedReason(group: root) == nil, graph.members(of: id).allSatisfy({ deadIDs.contains($0) }) {
+                    removed.insert(root)
+                }
             }
         }
         var kept: [String: [Int]] = [:]
         for space in graph.spaces {
             let k = (0..<space.count).filter { !removed.contains(graph.group(space.first + $0)) }
             guard !k.isEmpty else {
-                throw SelectionError(message: "the selection would remove every channel of '\(space.path)' (a layer keeps at least one)")
+                throw SelectionError(
+                    message: "the selection would remove every channel of '\(space.path)' (a layer keeps at least one)")
             }
             kept[space.path] = k
         }

@@ -28,11 +28,14 @@ public struct PruneResult {
 public enum PruneJob {
     /// Plans a selection on `model`: scores channels (running `calibration` through the model for
     /// activation criteria) and picks the groups to remove.
-    public static func plan(_ model: Model, selection: PruneSelection, criterion: PruneCriterion,
-                            calibration: [FloatArray]?) throws -> (Planner, PrunePlan) {
+    public static func plan(
+        _ model: Model, selection: PruneSelection, criterion: PruneCriterion,
+        calibration: [FloatArray]?
+    ) throws -> (Planner, PrunePlan) {
         // Verification holds the original, the masked and the pruned model, each run as float32.
-        try MemoryBudget.require(LayerKinds.product([model.parameterCount, 4, 3]),
-                                 for: "pruning (the original, masked and pruned weights as float32)", file: model.sourcePath)
+        try MemoryBudget.require(
+            LayerKinds.product([model.parameterCount, 4, 3]),
+            for: "pruning (the original, masked and pruned weights as float32)", file: model.sourcePath)
         let planner = try Planner(model)
         var activation: [Int: Double]?
         if criterion.needsCalibration, selection.usesCriterion, let calibration {
@@ -43,17 +46,22 @@ public enum PruneJob {
 
     /// Mean activation (or 1 − APoZ) of every producer channel, measured after the BatchNormalization
     /// and activation layers that directly follow it.
-    static func activationScores(_ planner: Planner, calibration: [FloatArray], criterion: PruneCriterion) throws -> [Int: Double] {
+    static func activationScores(_ planner: Planner, calibration: [FloatArray], criterion: PruneCriterion) throws
+        -> [Int: Double]
+    {
         let arch = planner.graph.architecture
         var watch: [String: ChannelGraph.Space] = [:]
         for space in planner.graph.spaces { watch[activationPoint(of: space.path, in: arch)] = space }
-        var sums: [Int: Double] = [:], zeros: [Int: Double] = [:], counts: [Int: Double] = [:]
+        var sums: [Int: Double] = [:]
+        var zeros: [Int: Double] = [:]
+        var counts: [Int: Double] = [:]
         let interpreter = try Interpreter(planner.model)
         interpreter.observer = { path, _, output in
             guard let space = watch[path] else { return }
             let c = output.shape.last ?? 1
             guard c == space.count else { return }
-            var s = [Double](repeating: 0, count: c), z = [Double](repeating: 0, count: c)
+            var s = [Double](repeating: 0, count: c)
+            var z = [Double](repeating: 0, count: c)
             for (i, v) in output.data.enumerated() {
                 s[i % c] += Double(v)
                 if v == 0 { z[i % c] += 1 }
@@ -73,7 +81,9 @@ public enum PruneJob {
         return scores
     }
 
-    static let followers: Set<String> = ["BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU"]
+    static let followers: Set<String> = [
+        "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU",
+    ]
 
     /// The layer whose output is "the channel's output after its BN and activation".
     static func activationPoint(of path: String, in arch: Architecture) -> String {
@@ -83,7 +93,9 @@ public enum PruneJob {
         var current = parts.removeLast()
         while true {
             let consumers = level.layers.filter { l in l.calls.contains { $0.contains { $0.layer == current } } }
-            guard consumers.count == 1, let next = consumers.first, next.calls.count == 1, followers.contains(next.className) else { break }
+            guard consumers.count == 1, let next = consumers.first, next.calls.count == 1,
+                followers.contains(next.className)
+            else { break }
             current = next.name
         }
         return (parts + [current]).joined(separator: "/")
@@ -91,8 +103,10 @@ public enum PruneJob {
 
     /// Masks, prunes (folding constants unless `fold` is false) and verifies the pruned model against
     /// `reference` — the masked model, or the original for `--drop-dead` (nothing was changed there).
-    public static func prune(_ planner: Planner, _ plan: PrunePlan, fold: Bool, verifyInputs: [FloatArray],
-                             referenceIsOriginal: Bool, atol: Double, rtol: Double) throws -> PruneResult {
+    public static func prune(
+        _ planner: Planner, _ plan: PrunePlan, fold: Bool, verifyInputs: [FloatArray],
+        referenceIsOriginal: Bool, atol: Double, rtol: Double
+    ) throws -> PruneResult {
         let rewriter = Rewriter(planner: planner, plan: plan)
         let masked = try rewriter.mask()
         let reference = referenceIsOriginal ? planner.model : masked
@@ -108,30 +122,44 @@ public enum PruneJob {
             Equivalence.compare(name: name, reference: pair.0, candidate: pair.1, atol: atol, rtol: rtol)
         }
         let (rows, totals) = try table(before: planner.model, after: pruned)
-        return PruneResult(plan: plan, masked: masked, pruned: pruned, folds: folds, comparisons: comparisons, rows: rows, totals: totals)
+        return PruneResult(
+            plan: plan, masked: masked, pruned: pruned, folds: folds, comparisons: comparisons, rows: rows,
+            totals: totals)
     }
 
     /// Per-layer channels, parameters and MACs of two versions of a model, joined by layer path.
-    public static func table(before: Model, after: Model) throws -> (rows: [PruneRow], totals: (before: Int, after: Int, macsBefore: Int?, macsAfter: Int?)) {
-        let a = try Inspection.of(before, tensorStatistics: false), b = try Inspection.of(after, tensorStatistics: false)
+    public static func table(before: Model, after: Model) throws -> (
+        rows: [PruneRow], totals: (before: Int, after: Int, macsBefore: Int?, macsAfter: Int?)
+    ) {
+        let a = try Inspection.of(before, tensorStatistics: false)
+        let b = try Inspection.of(after, tensorStatistics: false)
         let afterRows = Dictionary(b.layers.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
         func channels(_ shapes: [String]) -> Int? {
-            shapes.first.flatMap { $0.split(separator: ",").last.flatMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: " )"))) } }
+            shapes.first.flatMap {
+                $0.split(separator: ",").last.flatMap {
+                    Int($0.trimmingCharacters(in: CharacterSet(charactersIn: " )")))
+                }
+            }
         }
         var rows: [PruneRow] = []
         for row in a.layers where row.parameters > 0 || (afterRows[row.path]?.parameters ?? 0) > 0 {
             let other = afterRows[row.path]
-            rows.append(PruneRow(layer: row.path, className: row.className,
-                                 channelsBefore: channels(row.outputShapes), channelsAfter: other.flatMap { channels($0.outputShapes) },
-                                 parametersBefore: row.parameters, parametersAfter: other?.parameters ?? 0,
-                                 macsBefore: row.macs, macsAfter: other?.macs))
+            rows.append(
+                PruneRow(
+                    layer: row.path, className: row.className,
+                    channelsBefore: channels(row.outputShapes),
+                    channelsAfter: other.flatMap { channels($0.outputShapes) },
+                    parametersBefore: row.parameters, parametersAfter: other?.parameters ?? 0,
+                    macsBefore: row.macs, macsAfter: other?.macs))
         }
         // Rows for layers without weights whose shape changed (Flatten, pooling) help read the table.
         for row in a.layers where row.parameters == 0 && row.className == "Flatten" {
             if let other = afterRows[row.path] {
-                rows.append(PruneRow(layer: row.path, className: row.className, channelsBefore: channels(row.outputShapes),
-                                     channelsAfter: channels(other.outputShapes), parametersBefore: 0, parametersAfter: 0,
-                                     macsBefore: nil, macsAfter: nil))
+                rows.append(
+                    PruneRow(
+                        layer: row.path, className: row.className, channelsBefore: channels(row.outputShapes),
+                        channelsAfter: channels(other.outputShapes), parametersBefore: 0, parametersAfter: 0,
+                        macsBefore: nil, macsAfter: nil))
             }
         }
         let order = Dictionary(a.layers.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { x, _ in x })

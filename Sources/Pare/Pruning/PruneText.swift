@@ -3,14 +3,20 @@ import Foundation
 /// The human-readable reports of `pare prune`.
 public enum PruneText {
     static func change(_ a: Int, _ b: Int) -> String {
-        a == b ? grouped(a) : "\(grouped(a)) → \(grouped(b)) (\(String(format: "%+.1f%%", a == 0 ? 0 : Double(b - a) / Double(a) * 100)))"
+        a == b
+            ? grouped(a)
+            : "\(grouped(a)) → \(grouped(b)) (\(String(format: "%+.1f%%", a == 0 ? 0 : Double(b - a) / Double(a) * 100)))"
     }
 
     public static func table(_ r: PruneResult) -> String {
         var rows = [["layer", "class", "channels", "params", "MACs"]]
         for row in r.rows {
             let ch: String
-            if let a = row.channelsBefore, let b = row.channelsAfter { ch = a == b ? "\(a)" : "\(a) → \(b)" } else { ch = "?" }
+            if let a = row.channelsBefore, let b = row.channelsAfter {
+                ch = a == b ? "\(a)" : "\(a) → \(b)"
+            } else {
+                ch = "?"
+            }
             let macs: String
             if let a = row.macsBefore, let b = row.macsAfter { macs = change(a, b) } else { macs = "" }
             rows.append([row.layer, row.className, ch, change(row.parametersBefore, row.parametersAfter), macs])
@@ -36,7 +42,8 @@ public enum PruneText {
         guard !folds.isEmpty else { return "" }
         var out = "folding of removed channels' constant outputs:\n"
         for f in folds {
-            out += "  \(f.layer): \(f.removedInputs) removed inputs, \(f.folded) non-zero constants folded, \(f.exact ? "exact" : "APPROXIMATE") — \(f.note)\n"
+            out +=
+                "  \(f.layer): \(f.removedInputs) removed inputs, \(f.folded) non-zero constants folded, \(f.exact ? "exact" : "APPROXIMATE") — \(f.note)\n"
         }
         return out
     }
@@ -45,13 +52,15 @@ public enum PruneText {
         var out = "verification against \(against) on \(inputs):\n"
         for c in comparisons {
             let top1 = c.top1Agreement.map { String(format: "%.4f", $0) } ?? "-"
-            out += "  \(c.output): max abs \(String(format: "%.3g", c.maxAbsError)), max rel \(String(format: "%.3g", c.maxRelativeError)), cosine \(String(format: "%.9f", c.cosineSimilarity)), top-1 agreement \(top1): \(c.withinTolerance ? "ok" : "DIFFERENT")\n"
+            out +=
+                "  \(c.output): max abs \(String(format: "%.3g", c.maxAbsError)), max rel \(String(format: "%.3g", c.maxRelativeError)), cosine \(String(format: "%.9f", c.cosineSimilarity)), top-1 agreement \(top1): \(c.withinTolerance ? "ok" : "DIFFERENT")\n"
         }
         return out
     }
 
     public static func sizes(input: String, output: String) -> String {
         let size = { (p: String) in (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
-        return "file size: \(input) \(grouped(size(input))) bytes → \(output) \(grouped(size(output))) bytes (\(String(format: "%+.1f%%", Double(size(output) - size(input)) / Double(max(1, size(input))) * 100)))\n"
+        return
+            "file size: \(input) \(grouped(size(input))) bytes → \(output) \(grouped(size(output))) bytes (\(String(format: "%+.1f%%", Double(size(output) - size(input)) / Double(max(1, size(input))) * 100)))\n"
     }
 }

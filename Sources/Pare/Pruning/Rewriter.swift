@@ -24,7 +24,9 @@ public struct Rewriter {
 
     var graph: ChannelGraph { plan.graph }
     func roles(_ path: String) -> [String: Weight] { planner.checked.weightsByRole(path) }
-    func className(_ path: String) -> String { graph.architecture.allLayers().first { $0.path == path }!.layer.className }
+    func className(_ path: String) -> String {
+        graph.architecture.allLayers().first { $0.path == path }!.layer.className
+    }
     func config(_ path: String) -> JSON { graph.architecture.allLayers().first { $0.path == path }!.layer.config }
 
     func removedChannels(_ space: ChannelGraph.Space) -> Set<Int> {
@@ -38,7 +40,9 @@ public struct Rewriter {
     }
 
     /// Expands channel positions to the depth-multiplied positions `c * m + k`.
-    static func expanded(_ positions: [Int], multiplier m: Int) -> [Int] { positions.flatMap { c in (0..<m).map { c * m + $0 } } }
+    static func expanded(_ positions: [Int], multiplier m: Int) -> [Int] {
+        positions.flatMap { c in (0..<m).map { c * m + $0 } }
+    }
 
     // MARK: Mask
 
@@ -62,14 +66,18 @@ public struct Rewriter {
             switch className(path) {
             case "BatchNormalization":
                 for role in ["gamma", "beta"] {
-                    if let w = r[role] { masked.setWeight(path: path, name: w.name, try w.tensor.zeroed(axis: 0, indices: gone)) }
+                    if let w = r[role] {
+                        masked.setWeight(path: path, name: w.name, try w.tensor.zeroed(axis: 0, indices: gone))
+                    }
                 }
             case "DepthwiseConv2D":
                 let k = r["depthwise_kernel"]!
                 masked.setWeight(path: path, name: k.name, try k.tensor.zeroed(axis: 2, indices: gone))
                 if let b = r["bias"] {
                     let m = k.tensor.shape[3]
-                    masked.setWeight(path: path, name: b.name, try b.tensor.zeroed(axis: 0, indices: Set(Self.expanded(gone.sorted(), multiplier: m))))
+                    masked.setWeight(
+                        path: path, name: b.name,
+                        try b.tensor.zeroed(axis: 0, indices: Set(Self.expanded(gone.sorted(), multiplier: m))))
                 }
             default:
                 break
@@ -91,7 +99,9 @@ public struct Rewriter {
 
     /// An observer for the reference run that records, for every consumer with removed inputs, the
     /// value each removed position carries (and whether it is the same everywhere).
-    public func constantObserver() -> (observer: (String, [FloatArray], FloatArray) -> Void, result: () -> ObservedConstants) {
+    public func constantObserver() -> (
+        observer: (String, [FloatArray], FloatArray) -> Void, result: () -> ObservedConstants
+    ) {
         var watched: [String: Set<Int>] = [:]
         for path in graph.inputMaps.keys where Self.folders.contains(className(path)) {
             let gone = removedPositions(path)
@@ -108,7 +118,10 @@ public struct Rewriter {
                 let v0 = x.data[centre * channels + p]
                 var constant = entry[p]?.constant ?? true
                 if constant {
-                    for q in 0..<pixels where x.data[q * channels + p].bitPattern != v0.bitPattern { constant = false; break }
+                    for q in 0..<pixels where x.data[q * channels + p].bitPattern != v0.bitPattern {
+                        constant = false
+                        break
+                    }
                 }
                 if let previous = entry[p], previous.value.bitPattern != v0.bitPattern { constant = false }
                 entry[p] = (v0, constant)
@@ -131,7 +144,9 @@ public struct Rewriter {
             let r = roles(path)
             let cls = className(path)
             if Self.folders.contains(cls), let constants {
-                if let report = try fold(path: path, cls: cls, roles: r, observed: constants.values[path] ?? [:], into: pruned) {
+                if let report = try fold(
+                    path: path, cls: cls, roles: r, observed: constants.values[path] ?? [:], into: pruned)
+                {
                     reports.append(report)
                 }
             }
@@ -142,13 +157,18 @@ public struct Rewriter {
             case "SeparableConv2D":
                 let dw = r["depthwise_kernel"]!
                 try slice(pruned, path, dw, axis: 2, keep)
-                try slice(pruned, path, r["pointwise_kernel"]!, axis: 2, Self.expanded(keep, multiplier: dw.tensor.shape[3]))
+                try slice(
+                    pruned, path, r["pointwise_kernel"]!, axis: 2, Self.expanded(keep, multiplier: dw.tensor.shape[3]))
             case "DepthwiseConv2D":
                 let dw = r["depthwise_kernel"]!
                 try slice(pruned, path, dw, axis: 2, keep)
-                if let b = r["bias"] { try slice(pruned, path, b, axis: 0, Self.expanded(keep, multiplier: dw.tensor.shape[3])) }
+                if let b = r["bias"] {
+                    try slice(pruned, path, b, axis: 0, Self.expanded(keep, multiplier: dw.tensor.shape[3]))
+                }
             case "BatchNormalization":
-                for role in ["gamma", "beta", "moving_mean", "moving_variance"] { if let w = r[role] { try slice(pruned, path, w, axis: 0, keep) } }
+                for role in ["gamma", "beta", "moving_mean", "moving_variance"] {
+                    if let w = r[role] { try slice(pruned, path, w, axis: 0, keep) }
+                }
             case "PReLU":
                 let a = r["alpha"]!
                 if a.tensor.shape.last! > 1 { try slice(pruned, path, a, axis: a.tensor.shape.count - 1, keep) }
@@ -232,12 +252,18 @@ public struct Rewriter {
     }
 
     /// Adds each removed input's constant contribution to the consumer's bias (in `model`, still at full width).
-    func fold(path: String, cls: String, roles r: [String: Weight], observed: [Int: (value: Float, constant: Bool)], into model: Model) throws -> FoldReport? {
+    func fold(
+        path: String, cls: String, roles r: [String: Weight], observed: [Int: (value: Float, constant: Bool)],
+        into model: Model
+    ) throws -> FoldReport? {
         let gone = removedPositions(path).sorted()
         var contributions: [(position: Int, value: Float)] = []
         var notConstant: [Int] = []
         for p in gone {
-            guard let o = observed[p] else { notConstant.append(p); continue }
+            guard let o = observed[p] else {
+                notConstant.append(p)
+                continue
+            }
             if !o.constant { notConstant.append(p) }
             if o.value != 0 { contributions.append((p, o.value)) }
         }
@@ -245,20 +271,25 @@ public struct Rewriter {
         var exact = notConstant.isEmpty
         var notes: [String] = []
         if !notConstant.isEmpty {
-            notes.append("\(notConstant.count) removed input(s) are not constant in the reference model (e.g. position \(notConstant[0])); folded at the centre value")
+            notes.append(
+                "\(notConstant.count) removed input(s) are not constant in the reference model (e.g. position \(notConstant[0])); folded at the centre value"
+            )
         }
         guard !contributions.isEmpty else {
-            return FoldReport(layer: path, removedInputs: gone.count, folded: 0, exact: exact,
-                              note: notes.first ?? "removed inputs are exactly zero: nothing to fold")
+            return FoldReport(
+                layer: path, removedInputs: gone.count, folded: 0, exact: exact,
+                note: notes.first ?? "removed inputs are exactly zero: nothing to fold")
         }
         var delta: [Float]
         switch cls {
         case "Dense":
-            let w = try r["kernel"]!.tensor.floats(), units = r["kernel"]!.tensor.shape[1]
+            let w = try r["kernel"]!.tensor.floats()
+            let units = r["kernel"]!.tensor.shape[1]
             delta = [Float](repeating: 0, count: units)
             for (p, k) in contributions { for o in 0..<units { delta[o] += k * w[p * units + o] } }
         case "Conv2D", "Conv2DTranspose":
-            let t = r["kernel"]!.tensor, w = try t.floats()
+            let t = r["kernel"]!.tensor
+            let w = try t.floats()
             let transposed = cls == "Conv2DTranspose"
             let taps = t.shape[0] * t.shape[1]
             let (cin, cout) = transposed ? (t.shape[3], t.shape[2]) : (t.shape[2], t.shape[3])
@@ -281,9 +312,14 @@ public struct Rewriter {
                 notes.append("same padding: the constant is folded exactly inside, the border pixels differ")
             }
         case "SeparableConv2D":
-            let dwT = r["depthwise_kernel"]!.tensor, dw = try dwT.floats()
-            let pwT = r["pointwise_kernel"]!.tensor, pw = try pwT.floats()
-            let taps = dwT.shape[0] * dwT.shape[1], cin = dwT.shape[2], m = dwT.shape[3], cout = pwT.shape[3]
+            let dwT = r["depthwise_kernel"]!.tensor
+            let dw = try dwT.floats()
+            let pwT = r["pointwise_kernel"]!.tensor
+            let pw = try pwT.floats()
+            let taps = dwT.shape[0] * dwT.shape[1]
+            let cin = dwT.shape[2]
+            let m = dwT.shape[3]
+            let cout = pwT.shape[3]
             delta = [Float](repeating: 0, count: cout)
             for (p, k) in contributions {
                 for j in 0..<m {
@@ -301,16 +337,22 @@ public struct Rewriter {
         }
         if let bias = currentBias(model, path, r) {
             let values = try bias.tensor.floats()
-            model.setWeight(path: path, name: bias.name, try bias.tensor.replacingValues(zip(values, delta).map { $0 + $1 }))
+            model.setWeight(
+                path: path, name: bias.name, try bias.tensor.replacingValues(zip(values, delta).map { $0 + $1 }))
         } else {
             let kernel = (r["kernel"] ?? r["pointwise_kernel"])!
-            let bias = try Tensor(dtype: kernel.tensor.dtype, shape: [delta.count], bytes: [UInt8](repeating: 0, count: delta.count * kernel.tensor.dtype.byteCount))
-                .replacingValues(delta)
-            model.insertWeight(path: path, after: kernel.name, Weight(name: Self.biasName(forKernel: kernel.name), tensor: bias))
+            let bias = try Tensor(
+                dtype: kernel.tensor.dtype, shape: [delta.count],
+                bytes: [UInt8](repeating: 0, count: delta.count * kernel.tensor.dtype.byteCount)
+            )
+            .replacingValues(delta)
+            model.insertWeight(
+                path: path, after: kernel.name, Weight(name: Self.biasName(forKernel: kernel.name), tensor: bias))
             model.editLayerConfig(path: path) { $0.set("use_bias", .bool(true)) }
             notes.append("the layer had no bias; one was added to hold the folded constants")
         }
-        return FoldReport(layer: path, removedInputs: gone.count, folded: contributions.count, exact: exact,
-                          note: notes.isEmpty ? "folded exactly" : notes.joined(separator: "; "))
+        return FoldReport(
+            layer: path, removedInputs: gone.count, folded: contributions.count, exact: exact,
+            note: notes.isEmpty ? "folded exactly" : notes.joined(separator: "; "))
     }
 }

@@ -33,10 +33,13 @@ public struct ComparisonReport: Codable, Sendable {
     public var rows: [Row]
     public var flopsNote: String
 
-    public static func make(before a: Model, after b: Model, inputs: [FloatArray]?, labels: Tensor?, labelsFile: String) throws -> ComparisonReport {
+    public static func make(before a: Model, after b: Model, inputs: [FloatArray]?, labels: Tensor?, labelsFile: String)
+        throws -> ComparisonReport
+    {
         for m in [a, b] { try m.requireArchitecture(for: "report") }
         let (table, _) = try PruneJob.table(before: a, after: b)
-        let ia = try Inspection.of(a), ib = try Inspection.of(b)
+        let ia = try Inspection.of(a)
+        let ib = try Inspection.of(b)
         func nonZero(_ report: Inspection, _ path: String) -> Int {
             let parts = path.split(separator: "/").map(String.init)
             return report.weights.filter { w in
@@ -47,10 +50,13 @@ public struct ComparisonReport: Codable, Sendable {
             }.reduce(0) { $0 + $1.parameters - $1.zeros }
         }
         let rows = table.map { r in
-            Row(layer: r.layer, className: r.className, channelsBefore: r.channelsBefore, channelsAfter: r.channelsAfter,
+            Row(
+                layer: r.layer, className: r.className, channelsBefore: r.channelsBefore,
+                channelsAfter: r.channelsAfter,
                 parametersBefore: r.parametersBefore, parametersAfter: r.parametersAfter,
                 nonZeroBefore: nonZero(ia, r.layer), nonZeroAfter: nonZero(ib, r.layer),
-                flopsBefore: r.macsBefore.flatMap { LayerKinds.product([2, $0]) }, flopsAfter: r.macsAfter.flatMap { LayerKinds.product([2, $0]) })
+                flopsBefore: r.macsBefore.flatMap { LayerKinds.product([2, $0]) },
+                flopsAfter: r.macsAfter.flatMap { LayerKinds.product([2, $0]) })
         }
         func side(_ m: Model, _ report: Inspection) throws -> Side {
             var accuracy: Double?
@@ -59,12 +65,16 @@ public struct ComparisonReport: Codable, Sendable {
                 accuracy = try Evaluation.of(predictions: y[0], labels: labels, file: labelsFile).accuracy
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: m.sourcePath)[.size] as? Int) ?? 0
-            return Side(file: m.sourcePath, format: m.format.rawValue, fileBytes: size, parameters: report.totalParameters,
-                        nonZero: report.weights.reduce(0) { $0 + $1.parameters - $1.zeros },
-                        flops: report.totalMACs.flatMap { LayerKinds.product([2, $0]) }, accuracy: accuracy)
+            return Side(
+                file: m.sourcePath, format: m.format.rawValue, fileBytes: size, parameters: report.totalParameters,
+                nonZero: report.weights.reduce(0) { $0 + $1.parameters - $1.zeros },
+                flops: report.totalMACs.flatMap { LayerKinds.product([2, $0]) }, accuracy: accuracy)
         }
-        return ComparisonReport(before: try side(a, ia), after: try side(b, ib), rows: rows,
-                                flopsNote: "FLOPs = 2 × MACs of Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and Dense per example; bias adds, BatchNormalization, activations, pooling and merges are not counted.")
+        return ComparisonReport(
+            before: try side(a, ia), after: try side(b, ib), rows: rows,
+            flopsNote:
+                "FLOPs = 2 × MACs of Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and Dense per example; bias adds, BatchNormalization, activations, pooling and merges are not counted."
+        )
     }
 
     static func change(_ a: Int?, _ b: Int?) -> String {
@@ -93,31 +103,59 @@ public struct ComparisonReport: Codable, Sendable {
 
     /// The table's rows as cells, with a header and a total row.
     func cells() -> [[String]] {
-        var out = [["layer", "class", "channels", "params before", "params after", "change", "FLOPs before", "FLOPs after", "change",
-                    "non-zero before", "non-zero after", "sparsity after"]]
+        var out = [
+            [
+                "layer", "class", "channels", "params before", "params after", "change", "FLOPs before", "FLOPs after",
+                "change",
+                "non-zero before", "non-zero after", "sparsity after",
+            ]
+        ]
         for r in rows {
-            let sparsity = r.parametersAfter == 0 ? "" : Self.percent(1 - Double(r.nonZeroAfter) / Double(r.parametersAfter))
-            out.append([r.layer, r.className, Self.channels(r.channelsBefore, r.channelsAfter),
-                        Self.grouped(r.parametersBefore), Self.grouped(r.parametersAfter), Self.change(r.parametersBefore, r.parametersAfter),
-                        r.flopsBefore.map(Self.grouped) ?? "", r.flopsAfter.map(Self.grouped) ?? "", Self.change(r.flopsBefore, r.flopsAfter),
-                        Self.grouped(r.nonZeroBefore), Self.grouped(r.nonZeroAfter), sparsity])
+            let sparsity =
+                r.parametersAfter == 0 ? "" : Self.percent(1 - Double(r.nonZeroAfter) / Double(r.parametersAfter))
+            out.append([
+                r.layer, r.className, Self.channels(r.channelsBefore, r.channelsAfter),
+                Self.grouped(r.parametersBefore), Self.grouped(r.parametersAfter),
+                Self.change(r.parametersBefore, r.parametersAfter),
+                r.flopsBefore.map(Self.grouped) ?? "", r.flopsAfter.map(Self.grouped) ?? "",
+                Self.change(r.flopsBefore, r.flopsAfter),
+                Self.grouped(r.nonZeroBefore), Self.grouped(r.nonZeroAfter), sparsity,
+            ])
         }
-        out.append(["total", "", "", Self.grouped(before.parameters), Self.grouped(after.parameters), Self.change(before.parameters, after.parameters),
-                    Self.grouped(before.flops), Self.grouped(after.flops), Self.change(before.flops, after.flops),
-                    Self.grouped(before.nonZero), Self.grouped(after.nonZero), Self.percent(after.sparsity)])
+        out.append([
+            "total", "", "", Self.grouped(before.parameters), Self.grouped(after.parameters),
+            Self.change(before.parameters, after.parameters),
+            Self.grouped(before.flops), Self.grouped(after.flops), Self.change(before.flops, after.flops),
+            Self.grouped(before.nonZero), Self.grouped(after.nonZero), Self.percent(after.sparsity),
+        ])
         return out
     }
 
     func summaryLines() -> [(String, String, String, String)] {
-        var lines = [("file", before.file, after.file, ""),
-                     ("format", before.format, after.format, ""),
-                     ("file size (bytes)", Self.grouped(before.fileBytes), Self.grouped(after.fileBytes), Self.change(before.fileBytes, after.fileBytes)),
-                     ("parameters", Self.grouped(before.parameters), Self.grouped(after.parameters), Self.change(before.parameters, after.parameters)),
-                     ("non-zero parameters", Self.grouped(before.nonZero), Self.grouped(after.nonZero), Self.change(before.nonZero, after.nonZero)),
-                     ("sparsity", Self.percent(before.sparsity), Self.percent(after.sparsity), ""),
-                     ("FLOPs per example", Self.grouped(before.flops), Self.grouped(after.flops), Self.change(before.flops, after.flops))]
+        var lines = [
+            ("file", before.file, after.file, ""),
+            ("format", before.format, after.format, ""),
+            (
+                "file size (bytes)", Self.grouped(before.fileBytes), Self.grouped(after.fileBytes),
+                Self.change(before.fileBytes, after.fileBytes)
+            ),
+            (
+                "parameters", Self.grouped(before.parameters), Self.grouped(after.parameters),
+                Self.change(before.parameters, after.parameters)
+            ),
+            (
+                "non-zero parameters", Self.grouped(before.nonZero), Self.grouped(after.nonZero),
+                Self.change(before.nonZero, after.nonZero)
+            ),
+            ("sparsity", Self.percent(before.sparsity), Self.percent(after.sparsity), ""),
+            (
+                "FLOPs per example", Self.grouped(before.flops), Self.grouped(after.flops),
+                Self.change(before.flops, after.flops)
+            ),
+        ]
         if let a = before.accuracy, let b = after.accuracy {
-            lines.append(("accuracy", String(format: "%.4f", a), String(format: "%.4f", b), String(format: "%+.4f", b - a)))
+            lines.append(
+                ("accuracy", String(format: "%.4f", a), String(format: "%.4f", b), String(format: "%+.4f", b - a)))
         }
         return lines
     }
@@ -125,14 +163,19 @@ public struct ComparisonReport: Codable, Sendable {
     public func text() -> String {
         var out = TextTable.render(cells(), rightAligned: Set(2..<12))
         out += "\n"
-        out += TextTable.render([["", "before", "after", "change"]] + summaryLines().map { [$0.0, $0.1, $0.2, $0.3] }, rightAligned: [1, 2, 3])
+        out += TextTable.render(
+            [["", "before", "after", "change"]] + summaryLines().map { [$0.0, $0.1, $0.2, $0.3] },
+            rightAligned: [1, 2, 3])
         out += flopsNote + "\n"
         return out
     }
 
     public func markdown() -> String {
-        func row(_ cells: [String]) -> String { "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n" }
-        var out = "# \(URL(fileURLWithPath: before.file).lastPathComponent) → \(URL(fileURLWithPath: after.file).lastPathComponent)\n\n"
+        func row(_ cells: [String]) -> String {
+            "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
+        }
+        var out =
+            "# \(URL(fileURLWithPath: before.file).lastPathComponent) → \(URL(fileURLWithPath: after.file).lastPathComponent)\n\n"
         let c = cells()
         out += row(c[0]) + row(c[0].enumerated().map { $0.offset < 2 ? "---" : "---:" })
         for r in c.dropFirst() { out += row(r) }

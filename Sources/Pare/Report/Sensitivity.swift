@@ -64,19 +64,23 @@ public enum SensitivitySweep {
         func values(maxRemovable: Int) -> [Int] {
             switch self {
             case .all: return Array(0...maxRemovable)
-            case .automatic: return maxRemovable <= 128 ? Array(0...maxRemovable) : Steps.count(65).values(maxRemovable: maxRemovable)
-            case let .count(n):
+            case .automatic:
+                return maxRemovable <= 128
+                    ? Array(0...maxRemovable) : Steps.count(65).values(maxRemovable: maxRemovable)
+            case .count(let n):
                 if n > maxRemovable { return Array(0...maxRemovable) }
                 let ks = (0..<n).map { Int((Double($0) * Double(maxRemovable) / Double(max(1, n - 1))).rounded()) }
                 return Array(Set(ks)).sorted()
-            case let .list(ks): return Array(Set(ks)).sorted()
+            case .list(let ks): return Array(Set(ks)).sorted()
             }
         }
     }
 
     /// Runs the sweep over `layers` (names as `--keep` takes them). `progress(done, total)` is called after each point.
-    public static func run(_ source: Model, layers: [String], inputs: [FloatArray], labels: Tensor?, labelsFile: String,
-                           options: Options, progress: ((Int, Int) -> Void)? = nil) throws -> [SensitivityCurve] {
+    public static func run(
+        _ source: Model, layers: [String], inputs: [FloatArray], labels: Tensor?, labelsFile: String,
+        options: Options, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [SensitivityCurve] {
         let model = try source.materialized()
         let planner = try Planner(model)
         var activation: [Int: Double]?
@@ -87,21 +91,31 @@ public enum SensitivitySweep {
         let baseline = try baselineRun.run(inputs, batchSize: 256)
         let baseParameters = model.parameterCount
         let baseMACs = try Inspection.of(model, tensorStatistics: false).totalMACs
-        let baseAccuracy = try labels.map { try Evaluation.of(predictions: baseline[0], labels: $0, file: labelsFile).accuracy }
+        let baseAccuracy = try labels.map {
+            try Evaluation.of(predictions: baseline[0], labels: $0, file: labelsFile).accuracy
+        }
 
         var plans: [(layer: String, path: String, channels: Int, ks: [Int])] = []
         for name in layers {
             let path = try planner.producerPath(name)
-            guard let space = planner.graph.space(path) else { throw SelectionError(message: "--layer \(name): not a prunable layer") }
-            let removable = (0..<space.count).filter { planner.graph.blockedReason(group: planner.graph.group(space.first + $0)) == nil }.count
+            guard let space = planner.graph.space(path) else {
+                throw SelectionError(message: "--layer \(name): not a prunable layer")
+            }
+            let removable = (0..<space.count).filter {
+                planner.graph.blockedReason(group: planner.graph.group(space.first + $0)) == nil
+            }.count
             guard removable >= 1 else {
-                let reason = planner.graph.blockedReason(group: planner.graph.group(space.first)) ?? "is coupled to what cannot change"
+                let reason =
+                    planner.graph.blockedReason(group: planner.graph.group(space.first))
+                    ?? "is coupled to what cannot change"
                 throw SelectionError(message: "--layer \(name): no channel of '\(path)' can be removed (it \(reason))")
             }
             let maxK = min(removable, space.count - 1)
             let ks = options.steps.values(maxRemovable: maxK)
             if let bad = ks.first(where: { $0 > maxK }) {
-                throw SelectionError(message: "--steps: K = \(bad) is more than '\(path)' allows (\(maxK) of \(space.count) channels can go)")
+                throw SelectionError(
+                    message:
+                        "--steps: K = \(bad) is more than '\(path)' allows (\(maxK) of \(space.count) channels can go)")
             }
             plans.append((name, path, space.count, ks))
         }
@@ -112,10 +126,14 @@ public enum SensitivitySweep {
             var points: [SensitivityPoint] = []
             for k in ks {
                 if k == 0 {
-                    let same = Equivalence.compare(name: baselineRun.outputNames[0], reference: baseline[0], candidate: baseline[0], atol: 0, rtol: 0)
-                    points.append(SensitivityPoint(layer: name, removed: 0, kept: channels, parameters: baseParameters, macs: baseMACs,
-                                                   accuracy: baseAccuracy, maxAbsError: 0, cosineSimilarity: same.cosineSimilarity,
-                                                   top1Agreement: same.top1Agreement, prunedVersusMasked: 0))
+                    let same = Equivalence.compare(
+                        name: baselineRun.outputNames[0], reference: baseline[0], candidate: baseline[0], atol: 0,
+                        rtol: 0)
+                    points.append(
+                        SensitivityPoint(
+                            layer: name, removed: 0, kept: channels, parameters: baseParameters, macs: baseMACs,
+                            accuracy: baseAccuracy, maxAbsError: 0, cosineSimilarity: same.cosineSimilarity,
+                            top1Agreement: same.top1Agreement, prunedVersusMasked: 0))
                 } else {
                     var selection = PruneSelection()
                     selection.keep[name] = channels - k
@@ -128,19 +146,26 @@ public enum SensitivitySweep {
                     let maskedOut = try maskedRun.run(inputs, batchSize: 256)
                     let (pruned, _) = try rewriter.prune(constants: options.fold ? observed() : nil)
                     let out = try Interpreter(pruned).run(inputs, batchSize: 256)
-                    let drift = Equivalence.compare(name: baselineRun.outputNames[0], reference: baseline[0], candidate: out[0], atol: 0, rtol: 0)
-                    let exactness = Equivalence.compare(name: "", reference: maskedOut[0], candidate: out[0], atol: 0, rtol: 0)
-                    let accuracy = try labels.map { try Evaluation.of(predictions: out[0], labels: $0, file: labelsFile).accuracy }
-                    points.append(SensitivityPoint(layer: name, removed: k, kept: channels - k, parameters: pruned.parameterCount,
-                                                   macs: try Inspection.of(pruned, tensorStatistics: false).totalMACs, accuracy: accuracy,
-                                                   maxAbsError: drift.maxAbsError, cosineSimilarity: drift.cosineSimilarity,
-                                                   top1Agreement: drift.top1Agreement, prunedVersusMasked: exactness.maxRelativeError))
+                    let drift = Equivalence.compare(
+                        name: baselineRun.outputNames[0], reference: baseline[0], candidate: out[0], atol: 0, rtol: 0)
+                    let exactness = Equivalence.compare(
+                        name: "", reference: maskedOut[0], candidate: out[0], atol: 0, rtol: 0)
+                    let accuracy = try labels.map {
+                        try Evaluation.of(predictions: out[0], labels: $0, file: labelsFile).accuracy
+                    }
+                    points.append(
+                        SensitivityPoint(
+                            layer: name, removed: k, kept: channels - k, parameters: pruned.parameterCount,
+                            macs: try Inspection.of(pruned, tensorStatistics: false).totalMACs, accuracy: accuracy,
+                            maxAbsError: drift.maxAbsError, cosineSimilarity: drift.cosineSimilarity,
+                            top1Agreement: drift.top1Agreement, prunedVersusMasked: exactness.maxRelativeError))
                 }
                 done += 1
                 progress?(done, total)
             }
-            var curve = SensitivityCurve(layer: name, channels: channels, points: points,
-                                         metric: labels != nil ? "accuracy" : "top1Agreement", knee: nil)
+            var curve = SensitivityCurve(
+                layer: name, channels: channels, points: points,
+                metric: labels != nil ? "accuracy" : "top1Agreement", knee: nil)
             curve.knee = knee(points.compactMap { p in curve.value(p).map { (p.removed, $0) } })
             curves.append(curve)
         }
@@ -167,7 +192,8 @@ public enum SensitivitySweep {
 extension Model {
     /// A copy whose tensors hold their bytes (read from the file once, here).
     public func materialized() throws -> Model {
-        try MemoryBudget.require(LayerKinds.product([parameterCount, 8]), for: "holding every weight in memory", file: sourcePath)
+        try MemoryBudget.require(
+            LayerKinds.product([parameterCount, 8]), for: "holding every weight in memory", file: sourcePath)
         let m = copy()
         for l in m.layers.indices {
             for w in m.layers[l].weights.indices {

@@ -11,16 +11,25 @@ public enum SensitivityOutput {
     public static func table(_ curves: [SensitivityCurve]) -> String {
         var out = ""
         for curve in curves {
-            var rows = [["K removed", "kept", "parameters", "MACs", "accuracy", "max abs", "cosine", "top-1 agree", "vs masked"]]
+            var rows = [
+                [
+                    "K removed", "kept", "parameters", "MACs", "accuracy", "max abs", "cosine", "top-1 agree",
+                    "vs masked",
+                ]
+            ]
             for p in curve.points {
-                rows.append(["\(p.removed)", "\(p.kept)", "\(p.parameters)", p.macs.map(String.init) ?? "?", format(p.accuracy),
-                             String(format: "%.3g", p.maxAbsError), String(format: "%.6f", p.cosineSimilarity), format(p.top1Agreement),
-                             String(format: "%.2g", p.prunedVersusMasked)])
+                rows.append([
+                    "\(p.removed)", "\(p.kept)", "\(p.parameters)", p.macs.map(String.init) ?? "?", format(p.accuracy),
+                    String(format: "%.3g", p.maxAbsError), String(format: "%.6f", p.cosineSimilarity),
+                    format(p.top1Agreement),
+                    String(format: "%.2g", p.prunedVersusMasked),
+                ])
             }
             out += "layer \(curve.layer) (\(curve.channels) channels)\n"
             out += TextTable.render(rows, rightAligned: Set(0..<9))
             if let knee = curve.knee, let p = curve.points.first(where: { $0.removed == knee }) {
-                out += "knee of \(curve.metricLabel): K = \(knee) (\(curve.channels - knee) kept, \(format(curve.value(p))))\n"
+                out +=
+                    "knee of \(curve.metricLabel): K = \(knee) (\(curve.channels - knee) kept, \(format(curve.value(p))))\n"
             } else {
                 out += "no knee: \(curve.metricLabel) does not fall over this range\n"
             }
@@ -32,12 +41,15 @@ public enum SensitivityOutput {
     }
 
     public static func csv(_ curves: [SensitivityCurve]) -> String {
-        var out = "layer,k_removed,channels_kept,parameters,macs,accuracy,max_abs_error,cosine,top1_agreement,pruned_vs_masked\n"
+        var out =
+            "layer,k_removed,channels_kept,parameters,macs,accuracy,max_abs_error,cosine,top1_agreement,pruned_vs_masked\n"
         for c in curves {
             for p in c.points {
-                let fields = [c.layer, "\(p.removed)", "\(p.kept)", "\(p.parameters)", p.macs.map(String.init) ?? "",
-                              p.accuracy.map { "\($0)" } ?? "", "\(p.maxAbsError)", "\(p.cosineSimilarity)",
-                              p.top1Agreement.map { "\($0)" } ?? "", "\(p.prunedVersusMasked)"]
+                let fields = [
+                    c.layer, "\(p.removed)", "\(p.kept)", "\(p.parameters)", p.macs.map(String.init) ?? "",
+                    p.accuracy.map { "\($0)" } ?? "", "\(p.maxAbsError)", "\(p.cosineSimilarity)",
+                    p.top1Agreement.map { "\($0)" } ?? "", "\(p.prunedVersusMasked)",
+                ]
                 out += fields.map(csvField).joined(separator: ",") + "\n"
             }
         }
@@ -45,7 +57,8 @@ public enum SensitivityOutput {
     }
 
     static func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
     static let symbols: [Character] = ["*", "+", "o", "x", "#", "@", "%", "&"]
@@ -72,7 +85,9 @@ public enum SensitivityOutput {
         out += "    +" + String(repeating: "-", count: width) + "\n"
         out += "     0" + String(repeating: " ", count: max(1, width - 1 - String(maxK).count)) + "\(maxK)\n"
         for (i, curve) in curves.enumerated() {
-            out += "     \(symbols[i % symbols.count]) \(curve.layer)" + (curve.knee.map { "  knee K = \($0)" } ?? "") + "\n"
+            out +=
+                "     \(symbols[i % symbols.count]) \(curve.layer)" + (curve.knee.map { "  knee K = \($0)" } ?? "")
+                + "\n"
         }
         return out
     }
@@ -84,29 +99,37 @@ public enum SensitivityOutput {
 
     /// An SVG line plot: axes with ticks and labels, one path per layer, the knee of each marked, a legend.
     public static func svg(_ curves: [SensitivityCurve], title: String) -> String {
-        let width = 760.0, height = 460.0
-        let left = 70.0, right = 190.0, top = 50.0, bottom = 60.0
-        let plotW = width - left - right, plotH = height - top - bottom
+        let width = 760.0
+        let height = 460.0
+        let left = 70.0
+        let right = 190.0
+        let top = 50.0
+        let bottom = 60.0
+        let plotW = width - left - right
+        let plotH = height - top - bottom
         let maxK = max(1, curves.flatMap { $0.points.map(\.removed) }.max() ?? 1)
         func x(_ k: Int) -> Double { left + Double(k) / Double(maxK) * plotW }
         func y(_ v: Double) -> Double { top + (1 - min(1, max(0, v))) * plotH }
         func n(_ v: Double) -> String { String(format: "%.2f", v) }
         var s = """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
-        <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="white"/>
-        <text x="\(n(left + plotW / 2))" y="28" text-anchor="middle" font-size="15">\(escape(title))</text>
+            <?xml version="1.0" encoding="UTF-8"?>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
+            <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="white"/>
+            <text x="\(n(left + plotW / 2))" y="28" text-anchor="middle" font-size="15">\(escape(title))</text>
 
-        """
+            """
         // Axes, grid and ticks.
         s += "<g stroke=\"#333\" stroke-width=\"1\">\n"
-        s += "<line class=\"axis\" x1=\"\(n(left))\" y1=\"\(n(top + plotH))\" x2=\"\(n(left + plotW))\" y2=\"\(n(top + plotH))\"/>\n"
+        s +=
+            "<line class=\"axis\" x1=\"\(n(left))\" y1=\"\(n(top + plotH))\" x2=\"\(n(left + plotW))\" y2=\"\(n(top + plotH))\"/>\n"
         s += "<line class=\"axis\" x1=\"\(n(left))\" y1=\"\(n(top))\" x2=\"\(n(left))\" y2=\"\(n(top + plotH))\"/>\n"
         s += "</g>\n<g font-size=\"11\" fill=\"#333\">\n"
         for i in 0...5 {
             let v = Double(i) / 5
-            s += "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(v)))\" stroke=\"#ddd\"/>\n"
-            s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\" text-anchor=\"end\">\(String(format: "%.1f", v))</text>\n"
+            s +=
+                "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(v)))\" stroke=\"#ddd\"/>\n"
+            s +=
+                "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\" text-anchor=\"end\">\(String(format: "%.1f", v))</text>\n"
         }
         let step = max(1, Int((Double(maxK) / 8).rounded(.up)))
         var ticks = Array(stride(from: 0, through: maxK, by: step))
@@ -115,26 +138,34 @@ public enum SensitivityOutput {
             ticks.append(maxK)
         }
         for k in ticks {
-            s += "<line x1=\"\(n(x(k)))\" y1=\"\(n(top + plotH))\" x2=\"\(n(x(k)))\" y2=\"\(n(top + plotH + 5))\" stroke=\"#333\"/>\n"
+            s +=
+                "<line x1=\"\(n(x(k)))\" y1=\"\(n(top + plotH))\" x2=\"\(n(x(k)))\" y2=\"\(n(top + plotH + 5))\" stroke=\"#333\"/>\n"
             s += "<text x=\"\(n(x(k)))\" y=\"\(n(top + plotH + 18))\" text-anchor=\"middle\">\(k)</text>\n"
         }
         s += "</g>\n"
-        s += "<text x=\"\(n(left + plotW / 2))\" y=\"\(n(height - 15))\" text-anchor=\"middle\">channels removed (K)</text>\n"
+        s +=
+            "<text x=\"\(n(left + plotW / 2))\" y=\"\(n(height - 15))\" text-anchor=\"middle\">channels removed (K)</text>\n"
         let yLabel = escape(curves.first?.metricLabel ?? "")
-        s += "<text x=\"18\" y=\"\(n(top + plotH / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(n(top + plotH / 2)))\">\(yLabel)</text>\n"
+        s +=
+            "<text x=\"18\" y=\"\(n(top + plotH / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(n(top + plotH / 2)))\">\(yLabel)</text>\n"
         // One path per layer, its knee, its legend entry.
         for (i, curve) in curves.enumerated() {
             let color = colors[i % colors.count]
             let pts = curve.points.compactMap { p in curve.value(p).map { (p.removed, $0) } }
-            let d = pts.enumerated().map { j, p in (j == 0 ? "M" : "L") + "\(n(x(p.0))) \(n(y(p.1)))" }.joined(separator: " ")
-            s += "<path class=\"curve\" data-layer=\"\(escape(curve.layer))\" d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+            let d = pts.enumerated().map { j, p in (j == 0 ? "M" : "L") + "\(n(x(p.0))) \(n(y(p.1)))" }.joined(
+                separator: " ")
+            s +=
+                "<path class=\"curve\" data-layer=\"\(escape(curve.layer))\" d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             if let knee = curve.knee, let v = pts.first(where: { $0.0 == knee })?.1 {
-                s += "<circle class=\"knee\" cx=\"\(n(x(knee)))\" cy=\"\(n(y(v)))\" r=\"5\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+                s +=
+                    "<circle class=\"knee\" cx=\"\(n(x(knee)))\" cy=\"\(n(y(v)))\" r=\"5\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
                 s += "<text x=\"\(n(x(knee) + 8))\" y=\"\(n(y(v) - 8))\" fill=\"\(color)\">knee K=\(knee)</text>\n"
             }
             let ly = top + 10 + Double(i) * 20
-            s += "<line x1=\"\(n(left + plotW + 15))\" y1=\"\(n(ly))\" x2=\"\(n(left + plotW + 40))\" y2=\"\(n(ly))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
-            s += "<text x=\"\(n(left + plotW + 46))\" y=\"\(n(ly + 4))\">\(escape(curve.layer)) (\(curve.channels))</text>\n"
+            s +=
+                "<line x1=\"\(n(left + plotW + 15))\" y1=\"\(n(ly))\" x2=\"\(n(left + plotW + 40))\" y2=\"\(n(ly))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+            s +=
+                "<text x=\"\(n(left + plotW + 46))\" y=\"\(n(ly + 4))\">\(escape(curve.layer)) (\(curve.channels))</text>\n"
         }
         s += "</svg>\n"
         return s

@@ -17,13 +17,17 @@ public enum AtomicFile {
         do {
             try body(temporary)
             guard rename(temporary, destination) == 0 else {
-                throw PareError(file: destination, "cannot move the finished file into place: \(String(cString: strerror(errno)))")
+                throw PareError(
+                    file: destination, "cannot move the finished file into place: \(String(cString: strerror(errno)))")
             }
         } catch {
             unlink(temporary)
             // Name the destination the user gave, not the temporary file libhdf5 was writing.
             if let h = error as? HDF5Error {
-                throw PareError(file: destination, String(describing: h).replacingPrefix(temporary + ": ").replacingPrefix(temporary + ".weights.h5: "))
+                throw PareError(
+                    file: destination,
+                    String(describing: h).replacingPrefix(temporary + ": ").replacingPrefix(temporary + ".weights.h5: ")
+                )
             }
             throw PareError.from(error, file: destination)
         }

@@ -10,7 +10,9 @@ public enum InputFile {
             throw PareError(file: path, errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
         }
         let kind = status.st_mode & S_IFMT
-        guard kind == S_IFREG else { throw PareError(file: path, "is \(describe(kind)), not a regular file: Pare reads only regular files") }
+        guard kind == S_IFREG else {
+            throw PareError(file: path, "is \(describe(kind)), not a regular file: Pare reads only regular files")
+        }
     }
 
     static func describe(_ kind: mode_t) -> String {
@@ -45,17 +47,24 @@ public enum OutputPaths {
             if let target = FileID(path: output, followLinks: true) {
                 if let input = inputIDs.first(where: { $0.id == target }) {
                     let same = input.path == output ? "" : " (\(input.path))"
-                    throw OutputConflict(description: "\(output): is the input\(same); Pare never overwrites an input: choose another output")
+                    throw OutputConflict(
+                        description:
+                            "\(output): is the input\(same); Pare never overwrites an input: choose another output")
                 }
                 guard target.kind == S_IFREG else {
-                    throw OutputConflict(description: "\(output): exists and is \(InputFile.describe(target.kind)); Pare writes only regular files")
+                    throw OutputConflict(
+                        description:
+                            "\(output): exists and is \(InputFile.describe(target.kind)); Pare writes only regular files"
+                    )
                 }
             } else if let link = FileID(path: output, followLinks: false), link.kind == S_IFLNK {
                 // A dangling link: the new file replaces the link.
             }
             let key = canonical(output)
             if let earlier = seen[key] {
-                throw OutputConflict(description: "\(output): names the same file as the output \(earlier); give each output its own path")
+                throw OutputConflict(
+                    description:
+                        "\(output): names the same file as the output \(earlier); give each output its own path")
             }
             seen[key] = output
         }

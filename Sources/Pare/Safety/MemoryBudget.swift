@@ -21,9 +21,9 @@ public enum MemoryBudget {
         for resource in [RLIMIT_AS, RLIMIT_DATA] {
             var limit = rlimit()
             #if os(Linux)
-            let got = getrlimit(__rlimit_resource_t(resource.rawValue), &limit)
+                let got = getrlimit(__rlimit_resource_t(resource.rawValue), &limit)
             #else
-            let got = getrlimit(resource, &limit)
+                let got = getrlimit(resource, &limit)
             #endif
             if got == 0, limit.rlim_cur != rlim_t.max {  // RLIM_INFINITY
                 result = min(result, max(0, Int(clamping: limit.rlim_cur) - addressSpaceInUse()))
@@ -40,8 +40,10 @@ public enum MemoryBudget {
             throw PareError(file: file, object: object, "\(what) needs more bytes than can be counted: refused")
         }
         guard bytes <= budget else {
-            throw PareError(file: file, object: object,
-                            "\(what) needs \(describe(bytes)), over the memory budget of \(describe(budget)) (set with --max-memory; default: physical memory and ulimit)")
+            throw PareError(
+                file: file, object: object,
+                "\(what) needs \(describe(bytes)), over the memory budget of \(describe(budget)) (set with --max-memory; default: physical memory and ulimit)"
+            )
         }
     }
 
@@ -50,7 +52,10 @@ public enum MemoryBudget {
         let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
         var value = Double(bytes)
         var unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
         return unit == 0 ? "\(bytes) bytes" : String(format: "%.1f %@ (%lld bytes)", value, units[unit], Int64(bytes))
     }
 
@@ -61,7 +66,10 @@ public enum MemoryBudget {
         let shifts: [Character: Int] = ["K": 10, "M": 20, "G": 30, "T": 40]
         var digits = Substring(trimmed)
         var shift = 0
-        if let last = digits.last, let s = shifts[last] { shift = s; digits = digits.dropLast() }
+        if let last = digits.last, let s = shifts[last] {
+            shift = s
+            digits = digits.dropLast()
+        }
         guard let value = Double(digits), value.isFinite, value > 0 else { return nil }
         let bytes = value * pow(2, Double(shift))
         guard bytes < 9.0e18 else { return nil }
@@ -71,7 +79,8 @@ public enum MemoryBudget {
     /// Virtual memory the process maps now (what `ulimit -v` counts), from /proc/self/statm.
     private static func addressSpaceInUse() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
-              let pages = text.split(separator: " ").first.flatMap({ Int($0) }) else { return 0 }
+            let pages = text.split(separator: " ").first.flatMap({ Int($0) })
+        else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

@@ -13,9 +13,13 @@ public enum MagnitudeSparsifier {
     }
 
     /// Returns the sparsified model and, per kernel touched, the achieved zeros.
-    public static func sparsify(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (Model, [Row]) {
+    public static func sparsify(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (
+        Model, [Row]
+    ) {
         guard sparsity >= 0, sparsity < 1 else { throw SelectionError(message: "--sparsity must be in [0, 1)") }
-        if model.kind == .tensors { return try sparsifyTensors(model, sparsity: sparsity, global: global, layers: layers) }
+        if model.kind == .tensors {
+            return try sparsifyTensors(model, sparsity: sparsity, global: global, layers: layers)
+        }
         if let layers {
             let known = Set(model.layers.map(\.name)).union(model.layers.flatMap { $0.weights.compactMap(\.ownerName) })
             if let unknown = layers.subtracting(known).first {
@@ -25,10 +29,15 @@ public enum MagnitudeSparsifier {
         let out = model.copy()
         var targets: [Target] = []
         for (l, layer) in out.layers.enumerated() {
-            for (w, weight) in layer.weights.enumerated() where kernelRoles.contains(weight.role) && weight.tensor.dtype.isFloatingPoint {
-                if let layers, !layers.contains(layer.name), !(weight.ownerName.map(layers.contains) ?? false) { continue }
-                targets.append(Target(slot: .weight(l, w), layer: layer.name, weight: weight.name, tensor: weight.tensor,
-                                      values: try weight.tensor.floats()))
+            for (w, weight) in layer.weights.enumerated()
+            where kernelRoles.contains(weight.role) && weight.tensor.dtype.isFloatingPoint {
+                if let layers, !layers.contains(layer.name), !(weight.ownerName.map(layers.contains) ?? false) {
+                    continue
+                }
+                targets.append(
+                    Target(
+                        slot: .weight(l, w), layer: layer.name, weight: weight.name, tensor: weight.tensor,
+                        values: try weight.tensor.floats()))
             }
         }
         return try run(out, targets, sparsity: sparsity, global: global)
@@ -45,18 +54,26 @@ public enum MagnitudeSparsifier {
         var values: [Float]
     }
 
-    static func sparsifyTensors(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (Model, [Row]) {
+    static func sparsifyTensors(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (
+        Model, [Row]
+    ) {
         let out = model.copy()
         let all = out.rootExtras.flatMap { $0.datasets() }
-        if let layers, let unknown = layers.first(where: { name in !all.contains { $0.path == name || $0.path.hasPrefix(name + "/") } }) {
+        if let layers,
+            let unknown = layers.first(where: { name in
+                !all.contains { $0.path == name || $0.path.hasPrefix(name + "/") }
+            })
+        {
             throw SelectionError(message: "--layers: no tensor or group named '\(unknown)'")
         }
         var targets: [Target] = []
         for (path, tensor) in all where tensor.dtype.isFloatingPoint && tensor.shape.count >= 2 {
             if let layers, !layers.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) { continue }
             let parts = path.split(separator: "/").map(String.init)
-            targets.append(Target(slot: .dataset(parts), layer: parts.dropLast().joined(separator: "/"), weight: parts.last!,
-                                  tensor: tensor, values: try tensor.floats()))
+            targets.append(
+                Target(
+                    slot: .dataset(parts), layer: parts.dropLast().joined(separator: "/"), weight: parts.last!,
+                    tensor: tensor, values: try tensor.floats()))
         }
         return try run(out, targets, sparsity: sparsity, global: global)
     }
@@ -73,13 +90,19 @@ public enum MagnitudeSparsifier {
             var rows: [Row] = []
             for t in targets {
                 var values = t.values
-                for i in values.indices where budget > 0 && threshold.map({ abs(values[i]) < $0 }) == true { values[i] = 0; budget -= 1 }
+                for i in values.indices where budget > 0 && threshold.map({ abs(values[i]) < $0 }) == true {
+                    values[i] = 0
+                    budget -= 1
+                }
                 rows.append(try store(out, t, values))
             }
             // Elements equal to the threshold fill what is left of the budget, in order.
             for (r, t) in targets.enumerated() where budget > 0 {
                 var values = try current(out, t).floats()
-                for i in values.indices where budget > 0 && values[i] != 0 && abs(values[i]) == threshold! { values[i] = 0; budget -= 1 }
+                for i in values.indices where budget > 0 && values[i] != 0 && abs(values[i]) == threshold! {
+                    values[i] = 0
+                    budget -= 1
+                }
                 rows[r] = try store(out, t, values)
             }
             return (out, rows)
@@ -97,8 +120,8 @@ public enum MagnitudeSparsifier {
 
     static func current(_ model: Model, _ t: Target) throws -> Tensor {
         switch t.slot {
-        case let .weight(l, w): return model.layers[l].weights[w].tensor
-        case let .dataset(parts):
+        case .weight(let l, let w): return model.layers[l].weights[w].tensor
+        case .dataset(let parts):
             return model.rootExtras.flatMap { $0.datasets() }.first { $0.path == parts.joined(separator: "/") }!.tensor
         }
     }
@@ -108,8 +131,8 @@ public enum MagnitudeSparsifier {
         let zeroIndices = Set(values.indices.filter { values[$0] == 0 && t.values[$0] != 0 })
         let tensor = try current(model, t).flatZeroed(zeroIndices)
         switch t.slot {
-        case let .weight(l, w): model.layers[l].weights[w].tensor = tensor
-        case let .dataset(parts):
+        case .weight(let l, let w): model.layers[l].weights[w].tensor = tensor
+        case .dataset(let parts):
             model.rootExtras = model.rootExtras.map { $0.replacingTensor(at: parts[...], with: tensor) }
         }
         let zeros = try TensorStats.zeroCount(tensor, bytes: tensor.bytes())
@@ -133,10 +156,12 @@ extension StoredNode {
     func replacingTensor(at path: ArraySlice<String>, with tensor: Tensor) -> StoredNode {
         guard path.first == name else { return self }
         switch self {
-        case let .dataset(name, attributes, _):
+        case .dataset(let name, let attributes, _):
             return path.count == 1 ? .dataset(name: name, attributes: attributes, tensor: tensor) : self
-        case let .group(name, attributes, children):
-            return .group(name: name, attributes: attributes, children: children.map { $0.replacingTensor(at: path.dropFirst(), with: tensor) })
+        case .group(let name, let attributes, let children):
+            return .group(
+                name: name, attributes: attributes,
+                children: children.map { $0.replacingTensor(at: path.dropFirst(), with: tensor) })
         }
     }
 }

@@ -54,7 +54,10 @@ public enum DType: String, Sendable, CaseIterable, Codable {
 
     /// As Keras 3 stores bfloat16: a 2-byte opaque dataset with the attribute `dtype = "bfloat16"`.
     public init?(hdf5 type: HDF5ElementType, dtypeAttribute: String?) {
-        if case .opaque(2, _) = type, dtypeAttribute == "bfloat16" { self = .bfloat16; return }
+        if case .opaque(2, _) = type, dtypeAttribute == "bfloat16" {
+            self = .bfloat16
+            return
+        }
         self.init(hdf5: type)
     }
 }

@@ -10,14 +10,20 @@ public enum NPY {
         try InputFile.requireRegular(path)
         // The array is the file's bytes: the file's size is what reading it costs (twice, while copied).
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        try MemoryBudget.require(size.multipliedReportingOverflow(by: 2).overflow ? nil : size * 2, for: "reading this .npy file", file: path)
-        guard let data = FileManager.default.contents(atPath: path) else { throw PareError(file: path, "cannot be read") }
+        try MemoryBudget.require(
+            size.multipliedReportingOverflow(by: 2).overflow ? nil : size * 2, for: "reading this .npy file", file: path
+        )
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PareError(file: path, "cannot be read")
+        }
         return try decode([UInt8](data), name: path)
     }
 
     public static func decode(_ bytes: [UInt8], name: String) throws -> Tensor {
         func fail(_ problem: String) -> PareError { PareError(file: name, problem) }
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("not a .npy file (no \\x93NUMPY magic)") }
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
+            throw fail("not a .npy file (no \\x93NUMPY magic)")
+        }
         let major = bytes[6]
         let headerLength: Int
         let headerStart: Int
@@ -32,12 +38,18 @@ public enum NPY {
         default:
             throw fail(".npy version \(major) is not supported")
         }
-        guard headerLength <= 1 << 20, headerStart + headerLength <= bytes.count else { throw fail("truncated .npy header") }
+        guard headerLength <= 1 << 20, headerStart + headerLength <= bytes.count else {
+            throw fail("truncated .npy header")
+        }
         let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        guard let descr = field(header, "descr"), let order = field(header, "fortran_order"), let shapeText = field(header, "shape") else {
+        guard let descr = field(header, "descr"), let order = field(header, "fortran_order"),
+            let shapeText = field(header, "shape")
+        else {
             throw fail("malformed .npy header: \(header.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        guard order == "False" else { throw fail("Fortran-order arrays are not supported; save with np.ascontiguousarray") }
+        guard order == "False" else {
+            throw fail("Fortran-order arrays are not supported; save with np.ascontiguousarray")
+        }
         let dtype: DType
         switch descr {
         case "'<f4'": dtype = .float32
@@ -111,7 +123,9 @@ public enum NPY {
         case .uint32: descr = "<u4"
         case .uint64: descr = "<u8"
         }
-        let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        let shape =
+            tensor.shape.count == 1
+            ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         let dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
         // Data starts 64-aligned: the header is padded with spaces and ends with a newline.
         func padded(prefix: Int) -> String {

@@ -30,7 +30,9 @@ public struct Tensor: Sendable {
     public init(float32 values: [Float], shape: [Int]) {
         var bytes = [UInt8](repeating: 0, count: values.count * 4)
         bytes.withUnsafeMutableBytes { raw in
-            for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
+            for (i, v) in values.enumerated() {
+                raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self)
+            }
         }
         self.init(dtype: .float32, shape: shape, bytes: bytes)
     }
@@ -40,11 +42,12 @@ public struct Tensor: Sendable {
 
     public func bytes() throws -> [UInt8] {
         switch source {
-        case let .bytes(b): return b
-        case let .deferred(load):
+        case .bytes(let b): return b
+        case .deferred(let load):
             let b = try load()
             guard b.count == byteCount else {
-                throw PareError(file: "<tensor>", "read \(b.count) bytes where shape \(shape) of \(dtype) needs \(byteCount)")
+                throw PareError(
+                    file: "<tensor>", "read \(b.count) bytes where shape \(shape) of \(dtype) needs \(byteCount)")
             }
             return b
         }
@@ -65,7 +68,8 @@ public struct Tensor: Sendable {
         return b.withUnsafeBytes { raw in
             (0..<count).map { i -> Double in
                 switch dtype {
-                case .float64: return Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
+                case .float64:
+                    return Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
                 case .int64: return Double(raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self).littleEndian)
                 case .uint64: return Double(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)
                 case .int32: return Double(raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self).littleEndian)
@@ -79,9 +83,12 @@ public struct Tensor: Sendable {
     static func float(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: DType) -> Float {
         switch dtype {
         case .float32: return Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)
-        case .float64: return Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian))
+        case .float64:
+            return Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian))
         case .float16: return halfToFloat(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)
-        case .bfloat16: return Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) << 16)
+        case .bfloat16:
+            return Float(
+                bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) << 16)
         case .int8: return Float(raw.load(fromByteOffset: i, as: Int8.self))
         case .uint8: return Float(raw.load(fromByteOffset: i, as: UInt8.self))
         case .int16: return Float(raw.loadUnaligned(fromByteOffset: i * 2, as: Int16.self).littleEndian)
@@ -118,7 +125,10 @@ func halfToFloat(_ h: UInt16) -> Float {
     if exponent == 0 {
         if mantissa == 0 { return Float(bitPattern: sign) }
         var e: UInt32 = 127 - 15 + 1
-        while mantissa & 0x400 == 0 { mantissa <<= 1; e -= 1 }
+        while mantissa & 0x400 == 0 {
+            mantissa <<= 1
+            e -= 1
+        }
         mantissa &= 0x3FF
         return Float(bitPattern: sign | (e << 23) | (mantissa << 13))
     }

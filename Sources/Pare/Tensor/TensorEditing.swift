@@ -4,7 +4,8 @@ extension Tensor {
     /// Keeps the given indices (in order) along `axis`.
     public func sliced(axis: Int, keep: [Int]) throws -> Tensor {
         let src = try bytes()
-        let outer = shape[..<axis].reduce(1, *), n = shape[axis]
+        let outer = shape[..<axis].reduce(1, *)
+        let n = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
         var out = [UInt8]()
         out.reserveCapacity(outer * keep.count * inner)
@@ -23,7 +24,8 @@ extension Tensor {
     public func zeroed(axis: Int, indices: Set<Int>) throws -> Tensor {
         guard !indices.isEmpty else { return self }
         var b = try bytes()
-        let n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
+        let n = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
         for o in 0..<shape[..<axis].reduce(1, *) {
             for k in indices where k < n {
                 let start = (o * n + k) * inner

@@ -17,15 +17,25 @@ public struct OutputComparison: Codable, Sendable {
 
 public enum Equivalence {
     /// Within tolerance when max |c − r| ≤ atol + rtol · max |r| and both are finite at the same places.
-    public static func compare(name: String, reference r: FloatArray, candidate c: FloatArray, atol: Double, rtol: Double) -> OutputComparison {
+    public static func compare(
+        name: String, reference r: FloatArray, candidate c: FloatArray, atol: Double, rtol: Double
+    ) -> OutputComparison {
         guard r.shape == c.shape else {
-            return OutputComparison(output: name, shape: c.shape, maxAbsError: .infinity, maxRelativeError: .infinity, cosineSimilarity: 0,
-                                    top1Agreement: nil, nonFiniteReference: 0, nonFiniteCandidate: 0, withinTolerance: false)
+            return OutputComparison(
+                output: name, shape: c.shape, maxAbsError: .infinity, maxRelativeError: .infinity, cosineSimilarity: 0,
+                top1Agreement: nil, nonFiniteReference: 0, nonFiniteCandidate: 0, withinTolerance: false)
         }
-        var maxAbs = 0.0, scale = 0.0, dot = 0.0, nr = 0.0, nc = 0.0
-        var badR = 0, badC = 0, mismatchedNonFinite = 0
+        var maxAbs = 0.0
+        var scale = 0.0
+        var dot = 0.0
+        var nr = 0.0
+        var nc = 0.0
+        var badR = 0
+        var badC = 0
+        var mismatchedNonFinite = 0
         for i in 0..<r.count {
-            let a = Double(r.data[i]), b = Double(c.data[i])
+            let a = Double(r.data[i])
+            let b = Double(c.data[i])
             if !a.isFinite { badR += 1 }
             if !b.isFinite { badC += 1 }
             guard a.isFinite, b.isFinite else {
@@ -34,14 +44,17 @@ public enum Equivalence {
             }
             maxAbs = max(maxAbs, abs(a - b))
             scale = max(scale, abs(a))
-            dot += a * b; nr += a * a; nc += b * b
+            dot += a * b
+            nr += a * a
+            nc += b * b
         }
         let cosine = nr == 0 && nc == 0 ? 1 : dot / max((nr * nc).squareRoot(), .leastNormalMagnitude)
         let relative = scale == 0 ? (maxAbs == 0 ? 0 : .infinity) : maxAbs / scale
-        return OutputComparison(output: name, shape: c.shape, maxAbsError: maxAbs, maxRelativeError: relative,
-                                cosineSimilarity: cosine, top1Agreement: topOneAgreement(r, c),
-                                nonFiniteReference: badR, nonFiniteCandidate: badC,
-                                withinTolerance: mismatchedNonFinite == 0 && maxAbs <= atol + rtol * scale)
+        return OutputComparison(
+            output: name, shape: c.shape, maxAbsError: maxAbs, maxRelativeError: relative,
+            cosineSimilarity: cosine, top1Agreement: topOneAgreement(r, c),
+            nonFiniteReference: badR, nonFiniteCandidate: badC,
+            withinTolerance: mismatchedNonFinite == 0 && maxAbs <= atol + rtol * scale)
     }
 
     /// Top-1 class per example: argmax over the last axis, or `> 0.5` for a single unit.
@@ -75,14 +88,31 @@ public struct OutputSummary: Codable, Sendable {
     public init(name: String, _ x: FloatArray) {
         output = name
         shape = x.shape
-        var lo = Float.infinity, hi = -Float.infinity, sum = 0.0, nan = 0, inf = 0, finite = 0
+        var lo = Float.infinity
+        var hi = -Float.infinity
+        var sum = 0.0
+        var nan = 0
+        var inf = 0
+        var finite = 0
         for v in x.data {
-            if v.isNaN { nan += 1; continue }
-            if v.isInfinite { inf += 1; continue }
-            lo = Swift.min(lo, v); hi = Swift.max(hi, v); sum += Double(v); finite += 1
+            if v.isNaN {
+                nan += 1
+                continue
+            }
+            if v.isInfinite {
+                inf += 1
+                continue
+            }
+            lo = Swift.min(lo, v)
+            hi = Swift.max(hi, v)
+            sum += Double(v)
+            finite += 1
         }
-        min = lo; max = hi; mean = finite == 0 ? .nan : sum / Double(finite)
-        self.nan = nan; infinite = inf
+        min = lo
+        max = hi
+        mean = finite == 0 ? .nan : sum / Double(finite)
+        self.nan = nan
+        infinite = inf
     }
 }
 
@@ -102,7 +132,8 @@ public struct Evaluation: Codable, Sendable {
         }
         let classesOut = y.shape[1]
         let classes = classesOut == 1 ? 2 : classesOut
-        try MemoryBudget.require(LayerKinds.product([classes, classes, 8]), for: "a confusion matrix of \(classes) classes", file: file)
+        try MemoryBudget.require(
+            LayerKinds.product([classes, classes, 8]), for: "a confusion matrix of \(classes) classes", file: file)
         let truth = try classIndices(labels, outputs: classesOut, classes: classes, file: file)
         guard truth.count == predicted.count else {
             throw PareError(file: file, "\(truth.count) labels for \(predicted.count) predictions")
@@ -110,9 +141,10 @@ public struct Evaluation: Codable, Sendable {
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
         for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
         let correct = zip(truth, predicted).filter { $0 == $1 }.count
-        return Evaluation(examples: truth.count, classes: classes, correct: correct,
-                          accuracy: truth.isEmpty ? 0 : Double(correct) / Double(truth.count), confusion: confusion,
-                          binary: classesOut == 1)
+        return Evaluation(
+            examples: truth.count, classes: classes, correct: correct,
+            accuracy: truth.isEmpty ? 0 : Double(correct) / Double(truth.count), confusion: confusion,
+            binary: classesOut == 1)
     }
 }
 
@@ -135,14 +167,18 @@ extension Evaluation {
             }
         }
         guard labels.shape.count == 1 || (labels.shape.count == 2 && labels.shape[1] == 1) else {
-            throw PareError(file: file, "labels of shape \(labels.shape) fit neither class indices (N,) nor one-hot rows (N, \(classesOut))")
+            throw PareError(
+                file: file,
+                "labels of shape \(labels.shape) fit neither class indices (N,) nor one-hot rows (N, \(classesOut))")
         }
         return try values.enumerated().map { b, value in
             guard value.isFinite, value.rounded() == value else {
                 throw PareError(file: file, object: "example \(b)", "label \(value) is not a whole class index")
             }
             guard value >= 0, value < Double(classes) else {
-                let what = classesOut == 1 ? "a one-unit (binary) output takes labels 0 and 1" : "the model has \(classes) classes"
+                let what =
+                    classesOut == 1
+                    ? "a one-unit (binary) output takes labels 0 and 1" : "the model has \(classes) classes"
                 throw PareError(file: file, object: "example \(b)", "label \(value) is out of range: \(what)")
             }
             return Int(value)
@@ -166,12 +202,14 @@ public struct RandomInputs {
 
     public mutating func array(batch: Int, shape: Shape, name: String, file: String) throws -> FloatArray {
         guard shape.allSatisfy({ $0 != nil }) else {
-            throw PareError(file: file, object: "input '\(name)'", "has unknown dimensions \(describe(shape)); pass --input")
+            throw PareError(
+                file: file, object: "input '\(name)'", "has unknown dimensions \(describe(shape)); pass --input")
         }
         let full = [batch] + shape.map { $0! }
         let count = LayerKinds.product(full)
-        try MemoryBudget.require(count.flatMap { LayerKinds.product([$0, 4]) }, for: "\(batch) random examples of input '\(name)'",
-                                 file: file)
+        try MemoryBudget.require(
+            count.flatMap { LayerKinds.product([$0, 4]) }, for: "\(batch) random examples of input '\(name)'",
+            file: file)
         return FloatArray(shape: full, data: (0..<(count ?? 0)).map { _ in next() })
     }
 }

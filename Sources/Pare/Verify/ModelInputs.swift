@@ -9,26 +9,37 @@ public enum ModelInputs {
             }
             guard tensor.shape.count >= 1 else { throw PareError(file: path, "a scalar is not a batch of inputs") }
             guard tensor.shape[0] > 0 else { throw PareError(file: path, "the batch is empty (shape \(tensor.shape))") }
-            try MemoryBudget.require(LayerKinds.product([tensor.count, 4]), for: "its \(tensor.shape[0]) examples as float32", file: path)
+            try MemoryBudget.require(
+                LayerKinds.product([tensor.count, 4]), for: "its \(tensor.shape[0]) examples as float32", file: path)
             return try tensor.floatArray()
         }
     }
 
     /// `--input` files, or `count` random examples shaped for the interpreter's inputs.
-    public static func loadOrGenerate(_ paths: [String], random count: Int, seed: UInt64, for interpreter: Interpreter, file: String) throws -> [FloatArray] {
+    public static func loadOrGenerate(
+        _ paths: [String], random count: Int, seed: UInt64, for interpreter: Interpreter, file: String
+    ) throws -> [FloatArray] {
         try loadOrGenerate(paths, random: count, seed: seed, inputs: interpreter.inputs, file: file)
     }
 
     /// The same for a model, without building an interpreter (which would read every weight).
-    public static func loadOrGenerate(_ paths: [String], random count: Int, seed: UInt64, for model: Model, file: String) throws -> [FloatArray] {
+    public static func loadOrGenerate(
+        _ paths: [String], random count: Int, seed: UInt64, for model: Model, file: String
+    ) throws -> [FloatArray] {
         if !paths.isEmpty { return try load(paths) }
         guard let config = model.config else { throw PareError(file: file, "has no architecture to make inputs for") }
         let arch: Architecture
-        do { arch = try Architecture.parse(config) } catch { throw PareError(file: file, object: "model_config", "\(error)") }
-        return try loadOrGenerate(paths, random: count, seed: seed, inputs: arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) }, file: file)
+        do { arch = try Architecture.parse(config) } catch {
+            throw PareError(file: file, object: "model_config", "\(error)")
+        }
+        return try loadOrGenerate(
+            paths, random: count, seed: seed, inputs: arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) },
+            file: file)
     }
 
-    static func loadOrGenerate(_ paths: [String], random count: Int, seed: UInt64, inputs: [(name: String, shape: Shape)], file: String) throws -> [FloatArray] {
+    static func loadOrGenerate(
+        _ paths: [String], random count: Int, seed: UInt64, inputs: [(name: String, shape: Shape)], file: String
+    ) throws -> [FloatArray] {
         if !paths.isEmpty { return try load(paths) }
         var generator = RandomInputs(seed: seed)
         return try inputs.map { try generator.array(batch: count, shape: $0.shape, name: $0.name, file: file) }

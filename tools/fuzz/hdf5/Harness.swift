@@ -46,7 +46,9 @@ struct Recipe {
                 guard pair.count == 2 else { continue }
                 var dims = pair[1]
                 var type = HDF5ElementType.float(bits: 32)
-                for (prefix, t) in [("h:", HDF5ElementType.float(bits: 16)), ("d:", .float(bits: 64)), ("i:", .signed(bits: 32))]
+                for (prefix, t) in [
+                    ("h:", HDF5ElementType.float(bits: 16)), ("d:", .float(bits: 64)), ("i:", .signed(bits: 32)),
+                ]
                 where dims.hasPrefix(prefix) {
                     type = t
                     dims = String(dims.dropFirst(2))
@@ -76,7 +78,8 @@ func build(_ recipe: Recipe, at path: String) -> Bool {
         let root = try file.root()
         let encoding: StringEncoding = recipe.flags.contains(.fixedLengthNames) ? .fixedASCII : .variableUTF8
         if recipe.flags.contains(.configArray) {
-            try root.setAttribute("model_config", .strings([recipe.config, recipe.config], shape: [2], encoding: .variableUTF8))
+            try root.setAttribute(
+                "model_config", .strings([recipe.config, recipe.config], shape: [2], encoding: .variableUTF8))
         } else if !recipe.config.isEmpty {
             try root.setAttribute("model_config", .string(recipe.config))
         }
@@ -89,11 +92,14 @@ func build(_ recipe: Recipe, at path: String) -> Bool {
             for (w, weight) in layer.weights.enumerated() {
                 let count = weight.shape.reduce(1, *)
                 var bytes = [UInt8](repeating: 0, count: count * weight.dtype.byteCount)
-                for i in stride(from: 0, to: bytes.count, by: 7) { bytes[i] = UInt8(truncatingIfNeeded: i &+ index &+ w) }
+                for i in stride(from: 0, to: bytes.count, by: 7) {
+                    bytes[i] = UInt8(truncatingIfNeeded: i &+ index &+ w)
+                }
                 try group.createDataset(weight.name, type: weight.dtype, shape: weight.shape, bytes: bytes)
             }
             if index == 0, recipe.flags.contains(.unlistedDataset) {
-                try group.createDataset("unlisted:0", type: .float(bits: 32), shape: [2], bytes: [UInt8](repeating: 0, count: 8))
+                try group.createDataset(
+                    "unlisted:0", type: .float(bits: 32), shape: [2], bytes: [UInt8](repeating: 0, count: 8))
             }
         }
         try file.close()
@@ -107,11 +113,18 @@ func build(_ recipe: Recipe, at path: String) -> Bool {
 /// Links that leave the file or loop, made with the C API (Pare's wrapper never writes them).
 func addLinks(_ recipe: Recipe, at path: String) {
     let fid = H5Fopen(path, shim_F_ACC_RDWR(), shim_P_DEFAULT())
-    guard fid >= 0 else { shim_clear_errors(); return }
+    guard fid >= 0 else {
+        shim_clear_errors()
+        return
+    }
     defer { H5Fclose(fid) }
     let first = recipe.layers.first.map { "/model_weights/" + $0.name } ?? "/model_weights"
-    if recipe.flags.contains(.hardLinkCycle) { H5Lcreate_hard(fid, "/model_weights", fid, first + "/loop", shim_P_DEFAULT(), shim_P_DEFAULT()) }
-    if recipe.flags.contains(.danglingSoftLink) { H5Lcreate_soft("/nowhere", fid, "/dangling", shim_P_DEFAULT(), shim_P_DEFAULT()) }
+    if recipe.flags.contains(.hardLinkCycle) {
+        H5Lcreate_hard(fid, "/model_weights", fid, first + "/loop", shim_P_DEFAULT(), shim_P_DEFAULT())
+    }
+    if recipe.flags.contains(.danglingSoftLink) {
+        H5Lcreate_soft("/nowhere", fid, "/dangling", shim_P_DEFAULT(), shim_P_DEFAULT())
+    }
     if recipe.flags.contains(.externalLink) {
         H5Lcreate_external("/etc/hostname", "/", fid, first + "/elsewhere", shim_P_DEFAULT(), shim_P_DEFAULT())
     }
@@ -123,7 +136,8 @@ func addLinks(_ recipe: Recipe, at path: String) {
         H5Pset_external(dcpl, "/nonexistent-pare-fuzz", 0, 64)
         var dims: [hsize_t] = [16]
         let space = H5Screate_simple(1, &dims, nil)
-        let d = H5Dcreate2(fid, first + "/outside", shim_T_IEEE_F32LE(), space, shim_P_DEFAULT(), dcpl, shim_P_DEFAULT())
+        let d = H5Dcreate2(
+            fid, first + "/outside", shim_T_IEEE_F32LE(), space, shim_P_DEFAULT(), dcpl, shim_P_DEFAULT())
         if d >= 0 { H5Dclose(d) }
         H5Sclose(space)
         H5Pclose(dcpl)
@@ -134,7 +148,11 @@ func addLinks(_ recipe: Recipe, at path: String) {
 func fuzzOne(_ bytes: [UInt8]) {
     guard let recipe = Recipe(bytes) else { return }
     let path = scratch + ".h5"
-    defer { unlink(path); unlink(scratch + "-out.h5"); unlink(scratch + "-out.pare") }
+    defer {
+        unlink(path)
+        unlink(scratch + "-out.h5")
+        unlink(scratch + "-out.pare")
+    }
     guard build(recipe, at: path) else { return }
     try? ModelFile.probeHDF5(path)
     let checked = Result { try ModelFile.check(path) }
@@ -143,12 +161,16 @@ func fuzzOne(_ bytes: [UInt8]) {
     _ = try? Inspection.of(model)
     if let interpreter = try? Interpreter(model) {
         var random = RandomInputs(seed: 1)
-        if let inputs = try? interpreter.inputs.map({ try random.array(batch: 2, shape: $0.shape, name: $0.name, file: path) }) {
+        if let inputs = try? interpreter.inputs.map({
+            try random.array(batch: 2, shape: $0.shape, name: $0.name, file: path)
+        }) {
             _ = try? interpreter.run(inputs, batchSize: 2)
         }
     }
     if (try? ModelFile.write(model, to: scratch + "-out.h5")) != nil { _ = try? ModelFile.check(scratch + "-out.h5") }
-    if (try? ModelFile.write(model, to: scratch + "-out.pare")) != nil { _ = try? ModelFile.check(scratch + "-out.pare") }
+    if (try? ModelFile.write(model, to: scratch + "-out.pare")) != nil {
+        _ = try? ModelFile.check(scratch + "-out.pare")
+    }
 }
 
 @main struct Harness {

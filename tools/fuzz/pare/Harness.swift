@@ -25,7 +25,9 @@ func crc32(_ b: ArraySlice<UInt8>) -> UInt32 {
     return ~crc
 }
 
-func putLE(_ v: UInt32, into b: inout [UInt8], at i: Int) { for k in 0..<4 { b[i + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
+func putLE(_ v: UInt32, into b: inout [UInt8], at i: Int) {
+    for k in 0..<4 { b[i + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) }
+}
 
 /// The input with its prologue, header and trailer checksums made right again, so mutations of
 /// the JSON header (shapes, offsets, encodings, the model section) reach the parser behind them.
@@ -35,7 +37,8 @@ func repaired(_ input: [UInt8]) -> [UInt8]? {
     putLE(crc32(b[0..<16]), into: &b, at: 16)
     let t = b.count - 32
     func le64(_ i: Int) -> Int { (0..<8).reduce(0) { $0 | Int(b[i + $1]) << (8 * $1) } }
-    let h = le64(t + 8), l = le64(t + 16)
+    let h = le64(t + 8)
+    let l = le64(t + 16)
     guard h >= 0, l >= 0, h <= t, l <= t - h else { return nil }
     putLE(crc32(b[h..<(h + l)]), into: &b, at: t + 24)
     putLE(crc32(b[t..<(t + 28)]), into: &b, at: t + 28)

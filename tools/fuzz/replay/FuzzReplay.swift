@@ -5,9 +5,9 @@ import Foundation
 public enum FuzzMain {
     public static func run(_ body: @escaping ([UInt8]) -> Void) {
         #if FUZZING
-        FuzzDriver.run(body)
+            FuzzDriver.run(body)
         #else
-        FuzzReplay.run(body)
+            FuzzReplay.run(body)
         #endif
     }
 }
@@ -38,25 +38,25 @@ public enum FuzzReplay {
 }
 
 #if FUZZING
-import FuzzerDriver
+    import FuzzerDriver
 
-nonisolated(unsafe) private var harness: (([UInt8]) -> Void)?
+    nonisolated(unsafe) private var harness: (([UInt8]) -> Void)?
 
-/// libFuzzer's own entry point, which its driver refers to; it runs the same harness.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    harness?(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-    return 0
-}
-
-/// Starts libFuzzer (linked by -sanitize=fuzzer) on `body`.
-public enum FuzzDriver {
-    public static func run(_ body: @escaping ([UInt8]) -> Void) -> Never {
-        harness = body
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        let status = LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzerTestOneInput(data, size) }
-        exit(status)
+    /// libFuzzer's own entry point, which its driver refers to; it runs the same harness.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        harness?(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+        return 0
     }
-}
+
+    /// Starts libFuzzer (linked by -sanitize=fuzzer) on `body`.
+    public enum FuzzDriver {
+        public static func run(_ body: @escaping ([UInt8]) -> Void) -> Never {
+            harness = body
+            var argc = CommandLine.argc
+            var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+            let status = LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzerTestOneInput(data, size) }
+            exit(status)
+        }
+    }
 #endif
