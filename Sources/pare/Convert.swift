@@ -13,16 +13,13 @@ struct Convert: ParsableCommand {
 
     @Argument(help: "The model to read.") var input: String
     @Argument(help: "Where to write the result.") var output: String
-    @Option(name: .long, help: "Compress datasets with zlib at this level (1-9), with the shuffle filter.")
+    @Option(name: .long, parsing: .unconditional, help: "Compress datasets with zlib at this level (1-9), with the shuffle filter.")
     var deflate: Int?
     @Flag(name: .long, help: "Leave optimizer state out.") var dropOptimizer = false
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
         if let deflate, !(1...9).contains(deflate) { throw ValidationError("--deflate takes a level from 1 to 9") }
-        if input == output {
-            throw ValidationError("the output must differ from the input; Pare never modifies its input")
-        }
     }
 
     func run() throws {

@@ -13,7 +13,7 @@ struct Eval: ParsableCommand {
     @Argument(help: "The model to evaluate.") var model: String
     @Option(name: .long, help: "An input .npy (repeat for several model inputs).") var input: [String] = []
     @Option(name: .long, help: "The labels .npy.") var labels: String
-    @Option(name: .long, help: "Examples per step.") var batch: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Examples per step.") var batch: Int?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @OptionGroup var reading: ReadOptions
 
@@ -25,7 +25,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reading.run(reading: [model, labels] + input) {
             let interpreter = try Interpreter(try reading.read(model, graphFor: "eval"))
-            let outputs = try interpreter.run(try ModelInputs.load(input), batchSize: batch ?? Int.max)
+            let outputs = try interpreter.run(try ModelInputs.load(input, for: interpreter, file: model), batchSize: batch ?? Int.max)
             let result = try Evaluation.of(predictions: outputs[0], labels: try NPY.read(labels), file: labels)
             if json {
                 let encoder = JSONEncoder()

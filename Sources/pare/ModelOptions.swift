@@ -34,7 +34,12 @@ struct ReadOptions: ParsableArguments {
             let all = (inputs + [config]).compactMap { $0 }
             try OutputPaths.check(outputs: outputs.compactMap { $0 }, inputs: all)
             for input in all { try InputFile.requireRegular(input) }
-            try body()
+            do {
+                try body()
+            } catch let error as PareError where config != nil && error.file != config && !error.file.hasSuffix(".npy") {
+                // The architecture came from --config: a problem with the model may be that file's.
+                throw PareError(file: error.file, object: error.object, error.problem + " (architecture from \(config!))")
+            }
         }
     }
 

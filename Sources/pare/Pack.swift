@@ -12,14 +12,11 @@ struct Pack: ParsableCommand {
     @Argument(help: "The .pare file to write.") var output: String
     @Flag(name: .long, help: "Quantize float kernels to int8, symmetric per output channel.") var int8 = false
     @Flag(name: .long, help: "Compress each stream with zlib where that saves space.") var deflate = false
-    @Option(name: .long, help: "Store a tensor dense at or above this density (default: only when dense is smaller).")
+    @Option(name: .long, parsing: .unconditional, help: "Store a tensor dense at or above this density (default: only when dense is smaller).")
     var denseAbove: Double = 1.0
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
-        if input == output {
-            throw ValidationError("the output must differ from the input; Pare never modifies its input")
-        }
         if !(0...1).contains(denseAbove) { throw ValidationError("--dense-above takes a density in [0, 1]") }
     }
 
@@ -63,7 +60,6 @@ struct Unpack: ParsableCommand {
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
-        if input == output { throw ValidationError("the output must differ from the input") }
     }
 
     func run() throws {

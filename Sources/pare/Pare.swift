@@ -20,7 +20,10 @@ struct PareCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                // One line, like every other error; --help has the usage.
+                let text = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                let bare = text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text
+                FileHandle.standardError.write(Data("pare: error: \(bare.oneLine) (see 'pare help')\n".utf8))
                 Foundation.exit(2)
             }
             // After a failed write libhdf5 may still hold the (deleted) temporary file and crash

@@ -10,6 +10,7 @@ import Pare
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(shouldDisplay: false)
     @Option(name: .long, help: "The process that started this probe; the probe ends when it does.") var parent: Int32?
+    @Option(name: .long, help: "The parent's memory budget in bytes.") var maxMemory: Int?
     @Argument var input: String
 
     /// Wall-clock seconds a probe may take (a 256 MB model takes 0.04 s).
@@ -18,10 +19,12 @@ struct Probe: ParsableCommand {
     static let memoryLimit = 2 << 30
 
     func run() throws {
+        MemoryBudget.setLimit(maxMemory)
         if let parent {
             guard pare_die_with_parent(parent) == 0 else { throw ExitCode(3) }
             // A backstop should the parent's watch miss a sudden allocation: address space well above its limit.
-            var limit = rlimit(rlim_cur: rlim_t(Self.memoryLimit) * 4, rlim_max: rlim_t(Self.memoryLimit) * 4)
+            let backstop = rlim_t(Self.memoryLimit) * 4 + rlim_t(MemoryBudget.limit)
+            var limit = rlimit(rlim_cur: backstop, rlim_max: backstop)
             setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit)
         }
         try runReportingErrors { try ModelFile.probeHDF5(input) }
@@ -38,8 +41,13 @@ struct Probe: ParsableCommand {
         guard head.count >= 8, !PareFile.looksLikePare(head), !head.starts(with: [0x93] + Array("NUMPY".utf8)),
             firstText != UInt8(ascii: "{")
         else { return }
+        // An archive's weights are inflated into memory to be walked: they count against the budget
+        // (refused here, before a child spends time inflating them) and raise the probe's limit.
+        let weights = KerasArchive.looksLikeZip(head) ? KerasArchive.declaredWeightsSize(path: path) ?? 0 : 0
+        try MemoryBudget.require(weights, for: "the archive's \(KerasArchive.weightsName)", file: path)
+        let memoryLimit = Self.memoryLimit + 2 * weights
         let outcome = try ChildProcess.run(
-            ["probe", "--parent", "\(getpid())", path], timeLimit: timeLimit,
+            ["probe", "--parent", "\(getpid())", "--max-memory", "\(MemoryBudget.limit)", path], timeLimit: timeLimit,
             memoryLimit: memoryLimit)
         switch outcome.ending {
         case .timedOut:

@@ -24,24 +24,23 @@ struct Prune: ParsableCommand {
         name: .customLong("input"),
         help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
     var verifyInput: [String] = []
-    @Option(name: .long, help: "Without verification inputs: this many random inputs in [0, 1).") var random: Int = 16
-    @Option(name: .long, help: "Seed of the random inputs.") var seed: UInt64 = 0
-    @Option(name: .long, help: "Absolute tolerance of the verification.") var atol: Double = 1e-6
-    @Option(name: .long, help: "Relative tolerance of the verification (of max |reference|).") var rtol: Double = 1e-5
+    @Option(name: .long, parsing: .unconditional, help: "Without verification inputs: this many random inputs in [0, 1).") var random: Int = 16
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @Option(name: .long, parsing: .unconditional, help: "Absolute tolerance of the verification.") var atol: Double = 1e-6
+    @Option(name: .long, parsing: .unconditional, help: "Relative tolerance of the verification (of max |reference|).") var rtol: Double = 1e-5
 
     func validate() throws {
-        if input == output {
-            throw ValidationError("the output must differ from the input; Pare never modifies its input")
-        }
         if random < 1 { throw ValidationError("--random must be at least 1") }
-        if !(atol >= 0) || !(rtol >= 0) { throw ValidationError("tolerances must be numbers ≥ 0") }
+        guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else {
+            throw ValidationError("tolerances must be finite numbers ≥ 0 (--atol \(atol), --rtol \(rtol))")
+        }
     }
 
     func run() throws {
         try reading.run(reading: [input] + verifyInput + selection.calibration, writing: [output]) {
             let model = try reading.read(input, graphFor: "prune")
             let s = try selection.selection()
-            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
+            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
             let (planner, plan) = try PruneJob.plan(
                 model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
@@ -87,15 +86,12 @@ struct Mask: ParsableCommand {
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
-        if input == output {
-            throw ValidationError("the output must differ from the input; Pare never modifies its input")
-        }
     }
 
     func run() throws {
         try reading.run(reading: [input] + selection.calibration, writing: [output]) {
             let model = try reading.read(input, graphFor: "mask")
-            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration)
+            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
             let (planner, plan) = try PruneJob.plan(
                 model, selection: try selection.selection(), criterion: selection.parsedCriterion,
                 calibration: calibration)

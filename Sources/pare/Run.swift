@@ -15,7 +15,7 @@ struct Run: ParsableCommand {
     @Argument(help: "The model to run.") var model: String
     @Option(name: .long, help: "An input .npy (repeat for several inputs).") var input: [String] = []
     @Option(name: .long, help: "Where to write the output .npy (repeat for several outputs).") var output: [String] = []
-    @Option(name: .long, help: "Examples per step (bounds memory); default: the whole batch at once.") var batch: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Examples per step (bounds memory); default: the whole batch at once.") var batch: Int?
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -34,7 +34,7 @@ struct Run: ParsableCommand {
         try reading.run(reading: [model] + input, writing: output) {
             let interpreter = try Interpreter(try reading.read(model, graphFor: "run"))
             interpreter.profiling = profile
-            let inputs = try ModelInputs.load(input)
+            let inputs = try ModelInputs.load(input, for: interpreter, file: model)
             guard output.isEmpty || output.count == 1 || output.count == interpreter.outputNames.count else {
                 throw PareError(
                     file: model,

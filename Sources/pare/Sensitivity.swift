@@ -23,7 +23,7 @@ struct Sensitivity: ParsableCommand {
     @Option(name: .long, help: "Inputs (.npy, one per model input).") var input: [String] = []
     @Option(name: .long, help: "Labels .npy (class indices or one-hot): adds accuracy.") var labels: String?
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help:
             "K values: 'all', a count N of evenly spaced values, or a list 'K1,K2,…' (default: all up to 128 channels, else 65 values)."
     )
@@ -49,7 +49,7 @@ struct Sensitivity: ParsableCommand {
     func run() throws {
         try reading.run(reading: [model, labels] + input, writing: [svg, csv, json]) {
             let m = try reading.read(model, graphFor: "sensitivity")
-            let inputs = try ModelInputs.load(input)
+            let inputs = try ModelInputs.load(input, for: m, file: model)
             let labelTensor = try labels.map { try NPY.read($0) }
             var options = SensitivitySweep.Options()
             options.criterion = PruneCriterion(rawValue: criterion)!
@@ -104,7 +104,7 @@ struct Report: ParsableCommand {
         try reading.run(reading: [before, after, labels] + input, writing: [markdown]) {
             let a = try reading.read(before, graphFor: "report")
             let b = try reading.read(after, graphFor: "report")
-            let inputs = input.isEmpty ? nil : try ModelInputs.load(input)
+            let inputs = input.isEmpty ? nil : try ModelInputs.load(input, for: a, file: before)
             let report = try ComparisonReport.make(
                 before: a, after: b, inputs: inputs, labels: try labels.map { try NPY.read($0) },
                 labelsFile: labels ?? "")

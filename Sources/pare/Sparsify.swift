@@ -10,7 +10,7 @@ struct Sparsify: ParsableCommand {
     )
     @Argument(help: "The model to sparsify.") var input: String
     @Argument(help: "Where to write it (.h5, or .pare to pack it).") var output: String
-    @Option(name: .long, help: "Target fraction of zeros, in [0, 1).") var sparsity: Double
+    @Option(name: .long, parsing: .unconditional, help: "Target fraction of zeros, in [0, 1).") var sparsity: Double
     @Flag(name: .long, help: "Each kernel reaches the target (default).") var perLayer = false
     @Flag(name: .long, help: "One magnitude threshold across all selected kernels.") var global = false
     @Option(
@@ -21,9 +21,6 @@ struct Sparsify: ParsableCommand {
     func validate() throws {
         if perLayer && global { throw ValidationError("--per-layer and --global exclude each other") }
         if !(0..<1).contains(sparsity) { throw ValidationError("--sparsity must be in [0, 1)") }
-        if input == output {
-            throw ValidationError("the output must differ from the input; Pare never modifies its input")
-        }
     }
 
     func run() throws {

@@ -7,11 +7,11 @@ import ZIPFoundation
 public enum KerasArchive {
     static let configName = "config.json"
     static let metadataName = "metadata.json"
-    static let weightsName = "model.weights.h5"
+    public static let weightsName = "model.weights.h5"
     /// Deflate cannot expand data more than about 1032:1; anything claiming more is a zip bomb.
     static let maxDeflateRatio: UInt64 = 1032
 
-    static func looksLikeZip(_ head: Data) -> Bool {
+    public static func looksLikeZip(_ head: Data) -> Bool {
         head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06])
     }
 
@@ -87,6 +87,15 @@ public enum KerasArchive {
             throw PareError(file: path, object: weightsName, String(describing: error).replacingPrefix(label + ": "))
         }
         return model
+    }
+
+    /// The size `model.weights.h5` declares in the archive's directory (nil if absent or not a zip),
+    /// read without inflating anything: the probe of an archive holds the weights in memory.
+    public static func declaredWeightsSize(path: String) -> Int? {
+        guard let archive = try? Archive(url: URL(fileURLWithPath: path), accessMode: .read),
+            let entry = archive[weightsName]
+        else { return nil }
+        return Int(clamping: entry.uncompressedSize)
     }
 
     /// The archive's `model.weights.h5` bytes, after the same checks as `read` (nil if absent).

@@ -33,22 +33,40 @@ public struct Architecture: Sendable {
 
     /// Every call of every layer (InputLayers excepted) in an order where each call's inputs come
     /// first. Calls that never get their inputs (disconnected layers) are left out.
+    /// Calls are taken in rounds: every call whose inputs the earlier rounds produced, in layer
+    /// order. Each call waits on a count of missing inputs (Kahn's algorithm), so a chain of n
+    /// layers costs O(n), not O(n²) rescans.
     public var callOrder: [(layer: LayerNode, call: Int)] {
-        var produced = Set(inputs.map { "\($0.layer)#\($0.node)" })
-        for layer in layers where layer.className == "InputLayer" { produced.insert("\(layer.name)#0") }
-        var pending = layers.filter { $0.className != "InputLayer" }.flatMap { l in l.calls.indices.map { (l, $0) } }
+        struct Key: Hashable {
+            let layer: String
+            let node: Int
+        }
+        var produced = Set(inputs.map { Key(layer: $0.layer, node: $0.node) })
+        for layer in layers where layer.className == "InputLayer" { produced.insert(Key(layer: layer.name, node: 0)) }
+        let pending = layers.filter { $0.className != "InputLayer" }.flatMap { l in l.calls.indices.map { (l, $0) } }
+        var missing = [Int](repeating: 0, count: pending.count)
+        var waiting: [Key: [Int]] = [:]
+        for (i, (layer, call)) in pending.enumerated() {
+            for key in Set(layer.calls[call].map { Key(layer: $0.layer, node: $0.node) }) where !produced.contains(key) {
+                missing[i] += 1
+                waiting[key, default: []].append(i)
+            }
+        }
         var order: [(LayerNode, Int)] = []
-        while true {
-            let ready = pending.filter { layer, call in
-                layer.calls[call].allSatisfy { produced.contains("\($0.layer)#\($0.node)") }
-            }
-            guard !ready.isEmpty else { break }
-            for (layer, call) in ready {
+        var round = pending.indices.filter { missing[$0] == 0 }
+        while !round.isEmpty {
+            var next: [Int] = []
+            for i in round {
+                let (layer, call) = pending[i]
                 order.append((layer, call))
-                produced.insert("\(layer.name)#\(call)")
+                let key = Key(layer: layer.name, node: call)
+                guard produced.insert(key).inserted else { continue }
+                for j in waiting[key] ?? [] {
+                    missing[j] -= 1
+                    if missing[j] == 0 { next.append(j) }
+                }
             }
-            let done = Set(ready.map { "\($0.0.name)#\($0.1)" })
-            pending.removeAll { done.contains("\($0.0.name)#\($0.1)") }
+            round = next.sorted()
         }
         return order
     }
@@ -141,11 +159,12 @@ extension Architecture {
         }
         let name = config["name"]?.stringValue ?? "sequential"
         var layers: [LayerNode] = []
+        var names = Set<String>()  // a list scan per layer made large models quadratic
         var inputShapes: [String: [Int?]] = [:]
         var previous: TensorRef?
         for (i, entry) in entries.enumerated() {
             var node = try layerNode(entry, path: path)
-            guard layers.allSatisfy({ $0.name != node.name }) else {
+            guard names.insert(node.name).inserted else {
                 throw ArchitectureError(object: path + "/" + node.name, problem: "layer name used twice")
             }
             if node.className == "InputLayer" {
@@ -153,7 +172,7 @@ extension Architecture {
                     throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer")
                 }
                 guard let shape = batchShape(node.config) else {
-                    throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer without batch_shape")
+                    throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
                 }
                 inputShapes[node.name] = shape
                 layers.append(node)
@@ -195,17 +214,18 @@ extension Architecture {
             throw ArchitectureError(object: path, problem: "\(className) config has no layer list")
         }
         var layers: [LayerNode] = []
+        var names = Set<String>()  // a list scan per layer made large models quadratic
         var rawCalls: [[TensorRef]] = []
         var inputShapes: [String: [Int?]] = [:]
         for entry in entries {
             var node = try layerNode(entry, path: path)
             let object = path + "/" + node.name
-            guard layers.allSatisfy({ $0.name != node.name }) else {
+            guard names.insert(node.name).inserted else {
                 throw ArchitectureError(object: object, problem: "layer name used twice")
             }
             if node.className == "InputLayer" {
                 guard let shape = batchShape(node.config) else {
-                    throw ArchitectureError(object: object, problem: "InputLayer without batch_shape")
+                    throw ArchitectureError(object: object, problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
                 }
                 inputShapes[node.name] = shape
             }
@@ -230,8 +250,9 @@ extension Architecture {
         for layer in layers where layer.className != "InputLayer" {
             offset[layer.name] = max(0, (maxNode[layer.name] ?? 0) + 1 - layer.calls.count)
         }
+        let byName = Dictionary(layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         func resolve(_ ref: TensorRef, object: String) throws -> TensorRef {
-            guard let producer = layers.first(where: { $0.name == ref.layer }) else {
+            guard let producer = byName[ref.layer] else {
                 throw ArchitectureError(object: object, problem: "refers to unknown layer '\(ref.layer)'")
             }
             var r = ref

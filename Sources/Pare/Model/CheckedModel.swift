@@ -12,6 +12,10 @@ struct CheckedModel {
     let architecture: Architecture?
     let analysis: GraphAnalysis?
     let weightUnits: [WeightUnit]
+    /// Every layer (nested ones too) and weight unit by path, built once: looking them up in lists
+    /// made models of a thousand layers take seconds.
+    private let layersByPath: [String: LayerNode]
+    private let unitsByPath: [String: WeightUnit]
 
     /// `inputShapes` replaces the config's input shapes (without the batch axis) by the ones a batch
     /// has, so that dimensions the config leaves open (None) are known and the weights checked against them.
@@ -35,6 +39,8 @@ struct CheckedModel {
             weightUnits = model.layers.filter { !$0.weights.isEmpty }.map {
                 WeightUnit(path: $0.name, className: nil, weights: $0.weights)
             }
+            layersByPath = [:]
+            unitsByPath = Dictionary(weightUnits.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
             return
         }
         var arch: Architecture
@@ -47,6 +53,13 @@ struct CheckedModel {
         architecture = arch
         let analysis = GraphAnalysis.run(arch)
         self.analysis = analysis
+        // A layer Pare does not know may be a custom layer of a valid model; a known layer whose
+        // config is invalid (strides of 0, filters of 2.5, an unknown dtype) is not a model Keras loads.
+        if let invalid = analysis.problems.first(where: { !$0.unknownClass }) {
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(invalid.layer)' (\(invalid.className))",
+                "\(invalid.reason): the config is not valid")
+        }
         var units: [WeightUnit] = []
         let stored = Dictionary(model.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for layer in model.layers where !layer.weights.isEmpty && arch.layer(layer.name) == nil {
@@ -64,8 +77,11 @@ struct CheckedModel {
             }
         }
         weightUnits = units.filter { !$0.weights.isEmpty || $0.className != nil }
+        let byPath = Dictionary(arch.allLayers().map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
+        layersByPath = byPath
+        unitsByPath = Dictionary(weightUnits.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         for unit in weightUnits {
-            try CheckedModel.validate(unit, arch: arch, analysis: analysis, model: model)
+            try CheckedModel.validate(unit, node: byPath[unit.path], analysis: analysis, model: model)
         }
     }
 
@@ -89,9 +105,8 @@ struct CheckedModel {
         return units
     }
 
-    static func validate(_ unit: WeightUnit, arch: Architecture, analysis: GraphAnalysis, model: Model) throws {
-        guard let path = Optional(unit.path), let node = arch.allLayers().first(where: { $0.path == path })?.layer,
-            let call = analysis.calls(of: path).first, let input = call.inputs.first,
+    static func validate(_ unit: WeightUnit, node: LayerNode?, analysis: GraphAnalysis, model: Model) throws {
+        guard let node, let call = analysis.calls(of: unit.path).first, let input = call.inputs.first,
             let expected = LayerKinds.expectedWeights(node, input: input)
         else { return }
         let object = "layer '\(unit.path)' (\(node.className))"
@@ -122,8 +137,7 @@ struct CheckedModel {
 
     /// A layer's weights keyed by the role its config gives each position (`kernel`, `bias`, `gamma`, …).
     func weightsByRole(_ path: String) -> [String: Weight] {
-        guard let unit = weightUnits.first(where: { $0.path == path }), let arch = architecture, let analysis,
-            let node = arch.allLayers().first(where: { $0.path == path })?.layer,
+        guard let unit = unitsByPath[path], let analysis, let node = layersByPath[path],
             let input = analysis.calls(of: path).first?.inputs.first,
             let expected = LayerKinds.expectedWeights(node, input: input)
         else { return [:] }

@@ -5,7 +5,17 @@ public struct UnsupportedLayerError: Error, CustomStringConvertible {
     public let layer: String
     public let className: String
     public let reason: String
+    /// The class is one Pare does not know (a custom layer): the model may still be valid Keras.
+    /// Otherwise the class is known and its config is not valid.
+    public var unknownClass = false
     public var description: String { "layer '\(layer)' (\(className)): \(reason)" }
+
+    init(layer: String, className: String, reason: String, unknownClass: Bool = false) {
+        self.layer = layer
+        self.className = className
+        self.reason = reason
+        self.unknownClass = unknownClass
+    }
 }
 
 /// What Pare knows of each Keras layer class: the output shape, the weights it must have, and
@@ -82,6 +92,12 @@ enum LayerKinds {
     }
 
     /// Keras's conv_output_length.
+    /// Keras's dtype policy names (and the plain dtypes an InputLayer may carry).
+    static let knownDTypePolicies: Set<String> = [
+        "float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16", "int8", "int16", "int32",
+        "int64", "uint8", "uint16", "uint32", "uint64", "bool", "string",
+    ]
+
     static func convLength(_ n: Int?, kernel: Int, stride: Int, dilation: Int, padding: String) -> Int? {
         guard let n else { return nil }
         let k = (kernel - 1) * dilation + 1
@@ -103,6 +119,11 @@ enum LayerKinds {
         let cls = layer.className
         func fail(_ reason: String) -> UnsupportedLayerError {
             UnsupportedLayerError(layer: path, className: cls, reason: reason)
+        }
+        if let policy = c["dtype"]?["config"]?["name"]?.stringValue ?? c["dtype"]?.stringValue,
+            !knownDTypePolicies.contains(policy)
+        {
+            throw fail("dtype policy '\(policy)' is not one Keras has")
         }
         func rank(_ r: Int) throws -> Shape {
             guard inputs.count == 1 else { throw fail("expects 1 input, got \(inputs.count)") }
@@ -272,7 +293,7 @@ enum LayerKinds {
             out[axis] = inputs.contains(where: { $0[axis] == nil }) ? nil : inputs.map { $0[axis]! }.reduce(0, +)
             return out
         default:
-            throw fail("is not a layer Pare knows")
+            throw UnsupportedLayerError(layer: path, className: cls, reason: "is not a layer Pare knows", unknownClass: true)
         }
     }
 

@@ -16,11 +16,15 @@ public struct GraphAnalysis: Sendable {
     public var problems: [UnsupportedLayerError] = []
     public var outputs: [Shape?] = []
 
-    public func calls(of path: String) -> [LayerCall] { calls.filter { $0.path == path } }
+    /// Calls by layer path, built once (looking each path up in `calls` made large models quadratic).
+    private var callsByPath: [String: [LayerCall]] = [:]
+
+    public func calls(of path: String) -> [LayerCall] { callsByPath[path] ?? [] }
 
     public static func run(_ architecture: Architecture) -> GraphAnalysis {
         var analysis = GraphAnalysis()
         analysis.outputs = analysis.evaluate(architecture, inputs: nil, prefix: "")
+        analysis.callsByPath = Dictionary(grouping: analysis.calls, by: \.path)
         return analysis
     }
 

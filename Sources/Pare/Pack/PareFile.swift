@@ -228,7 +228,9 @@ public enum PareFile {
         let header = try read(Int(h), Int(l))
         guard readLE(trailer, 24, as: UInt32.self) == Zlib.crc32(header) else { throw fail("header checksum mismatch") }
         let json: JSON
-        do { json = try JSON.parse(String(decoding: header, as: UTF8.self)) } catch {
+        // Decoding would replace bad bytes with U+FFFD: a header that is not UTF-8 is refused instead.
+        guard let headerText = String(validating: header, as: UTF8.self) else { throw fail("header is not valid UTF-8") }
+        do { json = try JSON.parse(headerText) } catch {
             throw fail("header is not valid JSON: \(error)")
         }
         guard json["format"]?.stringValue == "pare", json["version"]?[0]?.intValue == 1,

@@ -28,10 +28,18 @@ enum PareModelJSON {
         if let strings = json["strings"]?.arrayValue {
             let e = StringEncoding(
                 variableLength: json["vlen"]?.boolValue ?? true, utf8: json["utf8"]?.boolValue ?? true,
-                fixedSize: min(max(0, json["size"]?.intValue ?? 0), 1 << 16),
+                fixedSize: json["size"]?.intValue ?? 0,
                 padding: json["pad"]?.stringValue == "nullpad"
                     ? .nullPadded : json["pad"]?.stringValue == "spacepad" ? .spacePadded : .nullTerminated)
             let values = try strings.map { try $0.stringValue ?? { throw fail("attribute string is not a string") }() }
+            // What unpack writes must read back the same: HDF5 strings end at a NUL, a fixed-length
+            // string holds at most its size, and a variable-length one has no size.
+            if values.contains(where: { $0.utf8.contains(0) }) { throw fail("an attribute string holds a NUL byte") }
+            let size = json["size"]?.intValue ?? 0
+            let fits = (0...(1 << 16)).contains(size) && (size == 0 || values.allSatisfy { $0.utf8.count <= size })
+            guard e.variableLength ? size == 0 : fits else {
+                throw fail("a \(e.variableLength ? "variable" : "fixed")-length string attribute declares size \(size)")
+            }
             // The writer hands libhdf5 as many strings as the shape says: the counts must agree.
             guard shape.count == json["shape"]?.arrayValue?.count, shape.allSatisfy({ $0 >= 0 }),
                 LayerKinds.product(shape) == values.count
@@ -66,8 +74,12 @@ enum PareModelJSON {
     }
 
     static func attributes(_ json: JSON?, fail: (String) -> Error) throws -> [(String, AttributeValue)] {
-        try (json?.arrayValue ?? []).map { pair in
+        var seen = Set<String>()
+        return try (json?.arrayValue ?? []).map { pair in
             guard let name = pair[0]?.stringValue, let value = pair[1] else { throw fail("malformed attribute list") }
+            guard !name.isEmpty, !name.utf8.contains(0), seen.insert(name).inserted else {
+                throw fail("an attribute name is empty, holds a NUL byte or is repeated: '\(name)'")
+            }
             return (name, try attribute(value, fail: fail))
         }
     }
@@ -125,7 +137,7 @@ enum PareModelJSON {
                 if let problem = NameRules.problem(withName: name) { throw fail("a group has \(problem)") }
                 return .group(
                     name: name, attributes: try attributes(j["attributes"], fail: fail),
-                    children: try (j["children"]?.arrayValue ?? []).map(node))
+                    children: try unique(try (j["children"]?.arrayValue ?? []).map(node), in: "group '\(name)'", fail: fail))
             }
             guard let name = j["dataset"]?.stringValue, let i = j["tensor"]?.intValue else {
                 throw fail("malformed node")
@@ -155,6 +167,7 @@ enum PareModelJSON {
                         name: wn, tensor: try tensor(i), attributes: try attributes(w["attributes"], fail: fail))
                 }, extraAttributes: try attributes(l["attributes"], fail: fail))
         }
+        _ = try unique(layers.map { .group(name: $0.name, attributes: [], children: []) }, in: "the layer list", fail: fail)
         let model = Model(format: .pare, kind: kind, sourcePath: path, layers: layers)
         model.layout = layout
         if let text = json["keras_metadata"]?.stringValue {
@@ -179,8 +192,44 @@ enum PareModelJSON {
             if key == "training_config" { model.trainingConfig = value.singleString }
         }
         if let o = json["optimizer"], !o.isNull { model.optimizer = try node(o) }
-        model.rootExtras = try (json["root_extras"]?.arrayValue ?? []).map(node)
-        model.weightsGroupExtras = try (json["weights_group_extras"]?.arrayValue ?? []).map(node)
+        model.rootExtras = try unique(try (json["root_extras"]?.arrayValue ?? []).map(node), in: "root_extras", fail: fail)
+        model.weightsGroupExtras = try unique(
+            try (json["weights_group_extras"]?.arrayValue ?? []).map(node), in: "weights_group_extras", fail: fail)
+        try checkConsistency(model, fail: fail)
         return model
+    }
+
+    /// Names within one group must differ: unpack would fail on the second, or overwrite the first.
+    static func unique(_ nodes: [StoredNode], in place: String, fail: (String) -> Error) throws -> [StoredNode] {
+        var seen = Set<String>()
+        for n in nodes where !seen.insert(n.name).inserted { throw fail("\(place) names '\(n.name)' twice") }
+        return nodes
+    }
+
+    /// The kind, layout and lists must describe one file the writer can make: a full model has a
+    /// config, plain tensors have no layers, and extras do not take the names the writer gives its
+    /// own groups (`model_weights`, a layer's group, Keras 3's `layers`, `vars` and `optimizer`).
+    static func checkConsistency(_ model: Model, fail: (String) -> Error) throws {
+        switch model.kind {
+        case .fullModel where model.config == nil: throw fail("a full model without model_config")
+        case .weightsOnly where model.config != nil: throw fail("a weights-only model with a model_config")
+        case .tensors where !model.layers.isEmpty || model.config != nil:
+            throw fail("plain tensors with layers or a model_config")
+        default: break
+        }
+        guard model.kind != .tensors else { return }
+        let layerNames = Set(model.layers.map(\.name))
+        var reservedAtRoot: Set<String>
+        switch model.layout {
+        case .keras3: reservedAtRoot = ["layers", "_layer_checkpoint_dependencies", "vars", "optimizer"]
+        case .kerasLegacy, .tensors:
+            reservedAtRoot = model.kind == .fullModel ? ["model_weights", "optimizer_weights"] : layerNames.union(["optimizer_weights"])
+        }
+        if let clash = model.rootExtras.first(where: { reservedAtRoot.contains($0.name) }) {
+            throw fail("root_extras names '\(clash.name)', which the writer uses for the model itself")
+        }
+        if let clash = model.weightsGroupExtras.first(where: { layerNames.contains($0.name) }) {
+            throw fail("weights_group_extras names '\(clash.name)', which is a layer's group")
+        }
     }
 }

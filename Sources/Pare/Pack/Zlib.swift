@@ -27,16 +27,18 @@ enum Zlib {
         return Array(out[..<Int(length)])
     }
 
-    /// Inflates to exactly `expected` bytes; nil if the stream is corrupt or has another length.
+    /// Inflates to exactly `expected` bytes; nil if the stream is corrupt, has another length, or
+    /// is followed by bytes that are not part of it (a reader must not accept what it ignores).
     static func decompress(_ bytes: [UInt8], expected: Int) -> [UInt8]? {
         var out = [UInt8](repeating: 0, count: max(1, expected))
         var length = uLong(expected)
+        var consumed = uLong(bytes.count)
         let status = bytes.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                uncompress(dst.baseAddress, &length, src.baseAddress, uLong(src.count))
+                uncompress2(dst.baseAddress, &length, src.baseAddress, &consumed)
             }
         }
-        guard status == Z_OK, Int(length) == expected else { return nil }
+        guard status == Z_OK, Int(length) == expected, Int(consumed) == bytes.count else { return nil }
         return Array(out[..<expected])
     }
 }

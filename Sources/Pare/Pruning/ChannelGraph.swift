@@ -25,9 +25,13 @@ public final class ChannelGraph {
     let architecture: Architecture
     let analysis: GraphAnalysis
 
+    /// Every layer by path, nested ones included (built once; list look-ups made big models slow).
+    let layersByPath: [String: LayerNode]
+
     init(architecture: Architecture, analysis: GraphAnalysis) {
         self.architecture = architecture
         self.analysis = analysis
+        layersByPath = Dictionary(architecture.allLayers().map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
         let outputs = walk(
             architecture,
             inputs: architecture.inputs.map { ref in

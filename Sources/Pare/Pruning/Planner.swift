@@ -92,10 +92,7 @@ public struct Planner {
             }
         case .bnGamma:
             for (path, map) in graph.inputMaps {
-                guard
-                    graph.architecture.allLayers().first(where: { $0.path == path })?.layer.className
-                        == "BatchNormalization"
-                else { continue }
+                guard graph.layersByPath[path]?.className == "BatchNormalization" else { continue }
                 guard let gamma = weight(path, "gamma") else { continue }
                 let values = try gamma.tensor.floats()
                 for (i, id) in map.enumerated() { if let id { scores[id, default: 0] += Double(abs(values[i])) } }

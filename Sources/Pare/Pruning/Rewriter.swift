@@ -24,10 +24,8 @@ public struct Rewriter {
 
     var graph: ChannelGraph { plan.graph }
     func roles(_ path: String) -> [String: Weight] { planner.checked.weightsByRole(path) }
-    func className(_ path: String) -> String {
-        graph.architecture.allLayers().first { $0.path == path }!.layer.className
-    }
-    func config(_ path: String) -> JSON { graph.architecture.allLayers().first { $0.path == path }!.layer.config }
+    func className(_ path: String) -> String { graph.layersByPath[path]?.className ?? "" }
+    func config(_ path: String) -> JSON { graph.layersByPath[path]?.config ?? .object([]) }
 
     func removedChannels(_ space: ChannelGraph.Space) -> Set<Int> {
         Set(0..<space.count).subtracting(plan.keptChannels[space.path] ?? [])

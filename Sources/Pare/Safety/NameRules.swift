@@ -5,6 +5,7 @@ public enum NameRules {
     /// A layer, group or dataset name: one link, not a path.
     public static func problem(withName name: String) -> String? {
         if name.isEmpty { return "an empty name" }
+        if name.utf8.contains(0) { return "a name holding a NUL byte, which HDF5 would cut short" }
         if name.contains("/") { return "the name '\(name)' contains '/'" }
         if name == "." || name == ".." { return "the name '\(name)' is not a name" }
         return nil
@@ -14,6 +15,7 @@ public enum NameRules {
     /// components and no leading `/`.
     public static func problem(withPath path: String) -> String? {
         if path.isEmpty { return "an empty name" }
+        if path.utf8.contains(0) { return "a name holding a NUL byte, which HDF5 would cut short" }
         if path.hasPrefix("/") { return "the name '\(path)' starts at the file's root" }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {

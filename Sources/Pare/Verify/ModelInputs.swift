@@ -26,21 +26,55 @@ public enum ModelInputs {
     public static func loadOrGenerate(
         _ paths: [String], random count: Int, seed: UInt64, for model: Model, file: String
     ) throws -> [FloatArray] {
-        if !paths.isEmpty { return try load(paths) }
+        try loadOrGenerate(paths, random: count, seed: seed, inputs: try inputs(of: model, file: file), file: file)
+    }
+
+    /// `--input` or `--calibration` files for `model`, each checked against the model input it
+    /// feeds, so that a wrong file is named as the culprit rather than the model.
+    public static func load(_ paths: [String], for model: Model, file: String) throws -> [FloatArray] {
+        try load(paths, matching: try inputs(of: model, file: file), model: file)
+    }
+
+    public static func load(_ paths: [String], for interpreter: Interpreter, file: String) throws -> [FloatArray] {
+        try load(paths, matching: interpreter.inputs, model: file)
+    }
+
+    static func inputs(of model: Model, file: String) throws -> [(name: String, shape: Shape)] {
         guard let config = model.config else { throw PareError(file: file, "has no architecture to make inputs for") }
         let arch: Architecture
         do { arch = try Architecture.parse(config) } catch {
             throw PareError(file: file, object: "model_config", "\(error)")
         }
-        return try loadOrGenerate(
-            paths, random: count, seed: seed, inputs: arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) },
-            file: file)
+        return arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) }
+    }
+
+    static func load(_ paths: [String], matching inputs: [(name: String, shape: Shape)], model: String) throws
+        -> [FloatArray]
+    {
+        guard paths.count == inputs.count else {
+            throw PareError(
+                file: model,
+                "has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(paths.count) file(s) given")
+        }
+        let arrays = try load(paths)
+        for ((path, array), input) in zip(zip(paths, arrays), inputs) {
+            let fits = array.shape.count == input.shape.count + 1
+                && zip(array.shape.dropFirst(), input.shape).allSatisfy { have, want in want == nil || want == have }
+            guard fits else {
+                throw PareError(
+                    file: path, "has shape \(array.shape); \(model)'s input '\(input.name)' takes \(describe(input.shape))")
+            }
+            guard array.batch == arrays[0].batch else {
+                throw PareError(file: path, "holds \(array.batch) examples, \(paths[0]) holds \(arrays[0].batch)")
+            }
+        }
+        return arrays
     }
 
     static func loadOrGenerate(
         _ paths: [String], random count: Int, seed: UInt64, inputs: [(name: String, shape: Shape)], file: String
     ) throws -> [FloatArray] {
-        if !paths.isEmpty { return try load(paths) }
+        if !paths.isEmpty { return try load(paths, matching: inputs, model: file) }
         var generator = RandomInputs(seed: seed)
         return try inputs.map { try generator.array(batch: count, shape: $0.shape, name: $0.name, file: file) }
     }
