@@ -44,6 +44,10 @@ struct Verify: ParsableCommand {
                 throw PareError(
                     file: candidate, "has \(b.outputNames.count) outputs, \(reference) has \(a.outputNames.count)")
             }
+            if input.isEmpty {
+                try a.requireFits(examples: random)
+                try b.requireFits(examples: random)
+            }
             let inputs = try ModelInputs.loadOrGenerate(input, random: random, seed: seed, for: a, file: reference)
             let ya = try a.run(inputs, batchSize: batch ?? .max)
             let yb = try b.run(inputs, batchSize: batch ?? .max)

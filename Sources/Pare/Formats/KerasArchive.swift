@@ -24,6 +24,7 @@ public enum KerasArchive {
         } catch {
             throw PareError(file: path, "not a readable zip archive (\(error))")
         }
+        try ZipHeaders.verify(path)
         let archiveSize = UInt64(
             (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
         var entries: [String: Entry] = [:]
@@ -106,6 +107,7 @@ public enum KerasArchive {
         }
         let archiveSize = UInt64(
             (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
+        try ZipHeaders.verify(path)
         guard let entry = archive[weightsName], entry.type == .file else { return nil }
         try checkName(entry.path, path: path)
         try checkSize(entry, archiveSize: archiveSize, path: path)

@@ -156,6 +156,13 @@ public final class Interpreter {
         return (0..<parts[0].count).map { i in FloatArray.joined(parts.map { $0[i] }) }
     }
 
+    /// Throws unless `examples` examples can run within the memory budget (one at a time if need be):
+    /// checked before inputs are made or read for them.
+    public func requireFits(examples: Int) throws {
+        guard !needsConcreteShapes else { return }
+        _ = try stepSize(requested: .max, examples: examples)
+    }
+
     /// The examples per step that fit the memory budget; throws when one example does not fit, or
     /// the outputs of all of them would not.
     func stepSize(requested: Int, examples: Int) throws -> Int {

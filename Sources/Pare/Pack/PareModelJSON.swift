@@ -36,8 +36,9 @@ enum PareModelJSON {
             // string holds at most its size, and a variable-length one has no size.
             if values.contains(where: { $0.utf8.contains(0) }) { throw fail("an attribute string holds a NUL byte") }
             let size = json["size"]?.intValue ?? 0
-            let fits = (0...(1 << 16)).contains(size) && (size == 0 || values.allSatisfy { $0.utf8.count <= size })
-            guard e.variableLength ? size == 0 : fits else {
+            // Size 0 is "as long as the longest", which reads back as that length: only for an empty list.
+            let fits = (1...(1 << 16)).contains(size) && values.allSatisfy { $0.utf8.count <= size }
+            guard e.variableLength ? size == 0 : fits || (size == 0 && values.isEmpty) else {
                 throw fail("a \(e.variableLength ? "variable" : "fixed")-length string attribute declares size \(size)")
             }
             // The writer hands libhdf5 as many strings as the shape says: the counts must agree.

@@ -11,7 +11,11 @@ public enum AtomicFile {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw PareError(file: destination, "the directory \(directory) does not exist")
         }
-        let prefix = "." + url.lastPathComponent + ".pare-tmp-"
+        // A name may have up to 255 bytes; the temporary one adds about 40, so a long name is cut
+        // (at a character boundary) to keep the temporary file creatable.
+        var stem = url.lastPathComponent
+        while stem.utf8.count > 200 { stem.removeLast() }
+        let prefix = "." + stem + ".pare-tmp-"
         removeStale(prefix: prefix, in: directory)
         let temporary = directory + "/" + prefix + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
