@@ -161,7 +161,9 @@ extension CLITests {
         let model = fixture("mnist_cnn/keras3.h5")
         let wrongShape = try pare("run", model, "--input", fixture("data/mnist_flat.npy"))
         XCTAssertEqual(wrongShape.status, 1)
-        XCTAssertTrue(wrongShape.stderr.contains("expects (None, 28, 28, 1)"), wrongShape.stderr)
+        XCTAssertTrue(
+            wrongShape.stderr.contains("mnist_flat.npy: has shape [128, 784]")
+                && wrongShape.stderr.contains("takes (None, 28, 28, 1)"), wrongShape.stderr)
         let ints = try pare("run", model, "--input", fixture("data/mnist_y.npy"))
         XCTAssertEqual(ints.status, 1)
         XCTAssertTrue(ints.stderr.contains("int64 is not accepted"), ints.stderr)
@@ -258,7 +260,9 @@ extension CLITests {
             "--calibration", fixture("data/mnist_flat.npy"),
         ])
         XCTAssertEqual(wrongCalibration.status, 1, wrongCalibration.stderr)
-        XCTAssertTrue(wrongCalibration.stderr.contains("expects (None, 28, 28, 1)"), wrongCalibration.stderr)
+        XCTAssertTrue(
+            wrongCalibration.stderr.contains("mnist_flat.npy: has shape")
+                && wrongCalibration.stderr.contains("takes (None, 28, 28, 1)"), wrongCalibration.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }

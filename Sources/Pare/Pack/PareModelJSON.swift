@@ -208,12 +208,12 @@ enum PareModelJSON {
     }
 
     /// The kind, layout and lists must describe one file the writer can make: a full model has a
-    /// config, plain tensors have no layers, and extras do not take the names the writer gives its
+    /// config (a weights-only one may carry the one given with --config), plain tensors have no
+    /// layers, and extras do not take the names the writer gives its
     /// own groups (`model_weights`, a layer's group, Keras 3's `layers`, `vars` and `optimizer`).
     static func checkConsistency(_ model: Model, fail: (String) -> Error) throws {
         switch model.kind {
         case .fullModel where model.config == nil: throw fail("a full model without model_config")
-        case .weightsOnly where model.config != nil: throw fail("a weights-only model with a model_config")
         case .tensors where !model.layers.isEmpty || model.config != nil:
             throw fail("plain tensors with layers or a model_config")
         default: break
