@@ -89,6 +89,11 @@ public class HDF5Object {
             let shape = try dataspaceShape(space, object: object)
             let count = try storedElementCount(shape, elementSize: max(1, H5Tget_size(ftype)), object: object)
             let fail = { HDF5Error.readFailed(file: self.fileName, object: object, reason: HDF5Library.lastError()) }
+            let notText = {
+                HDF5Error.unsupportedType(
+                    file: self.fileName, object: object,
+                    detail: "a string holding bytes that are not UTF-8 or a NUL inside it, which Pare cannot keep exactly")
+            }
 
             if H5Tget_class(ftype) == H5T_STRING {
                 let utf8 = H5Tget_cset(ftype) == H5T_CSET_UTF8
@@ -99,8 +104,12 @@ public class HDF5Object {
                     H5Tset_size(mtype, shim_T_VARIABLE())
                     var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
                     guard H5Aread(attr, mtype, &pointers) >= 0 else { throw fail() }
-                    let values = pointers.map { $0.map { String(cString: $0) } ?? "" }
+                    // Strings must come back byte for byte when written: bytes that are not UTF-8
+                    // would be replaced, so they are refused rather than changed.
+                    let decoded = pointers.map { $0.map { String(validatingCString: $0) } ?? "" }
                     _ = shim_vlen_reclaim(mtype, space, &pointers)
+                    let values = decoded.compactMap { $0 }
+                    guard values.count == decoded.count else { throw notText() }
                     return .strings(values, shape: shape, encoding: StringEncoding(variableLength: true, utf8: utf8))
                 }
                 let size = Int(H5Tget_size(ftype))
@@ -114,11 +123,18 @@ public class HDF5Object {
                 H5Tset_strpad(mtype, H5Tget_strpad(ftype))
                 var buffer = [UInt8](repeating: 0, count: max(1, size * count))
                 guard H5Aread(attr, mtype, &buffer) >= 0 else { throw fail() }
-                let values = (0..<count).map { i -> String in
+                let values = try (0..<count).map { i -> String in
                     var slice = Array(buffer[(i * size)..<((i + 1) * size)])
-                    if let nul = slice.firstIndex(of: 0) { slice = Array(slice[..<nul]) }
-                    if pad == .spacePadded { while slice.last == 0x20 { slice.removeLast() } }
-                    return String(decoding: slice, as: UTF8.self)
+                    if pad == .nullTerminated, let nul = slice.firstIndex(of: 0) {
+                        slice = Array(slice[..<nul])  // what follows the terminator is not part of the string
+                    } else {
+                        let padding: UInt8 = pad == .spacePadded ? 0x20 : 0
+                        while slice.last == padding || slice.last == 0 { slice.removeLast() }
+                        // A NUL inside the value would cut it short when written back.
+                        guard !slice.contains(0) else { throw notText() }
+                    }
+                    guard let text = String(validating: slice, as: UTF8.self) else { throw notText() }
+                    return text
                 }
                 return .strings(
                     values, shape: shape,

@@ -43,11 +43,24 @@ enum ChildProcess {
             throw PareError(file: "pare", "cannot start a child process: \(String(cString: strerror(spawned)))")
         }
 
+        // The child's stderr is drained while it runs: a message longer than the pipe's buffer
+        // would otherwise block it until the time limit. Only the first 64 KiB are kept.
+        _ = fcntl(pipe[0], F_SETFL, fcntl(pipe[0], F_GETFL) | O_NONBLOCK)
+        var captured = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        func drain() {
+            while true {
+                let n = read(pipe[0], &buffer, buffer.count)
+                if n <= 0 { return }
+                if captured.count < 1 << 16 { captured += buffer[0..<n] }
+            }
+        }
         let start = Date()
         var status: Int32 = 0
         var ending: Ending?
         var pause: useconds_t = 2_000
         while true {
+            drain()
             let done = waitpid(pid, &status, WNOHANG)
             if done == pid { break }
             if done < 0, errno != EINTR { break }
@@ -63,13 +76,7 @@ enum ChildProcess {
             usleep(pause)
             pause = min(pause * 2, 20_000)
         }
-        var captured = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while captured.count < 1 << 16 {
-            let n = read(pipe[0], &buffer, buffer.count)
-            if n <= 0 { break }
-            captured += buffer[0..<n]
-        }
+        drain()
         if ending == nil {
             let signal = status & 0x7F
             ending = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)

@@ -34,6 +34,7 @@ struct ReadOptions: ParsableArguments {
             let all = (inputs + [config]).compactMap { $0 }
             try OutputPaths.check(outputs: outputs.compactMap { $0 }, inputs: all)
             for input in all { try InputFile.requireRegular(input) }
+            InputFile.protect(all)
             do {
                 try body()
             } catch let error as PareError where config != nil && error.file != config && !error.file.hasSuffix(".npy") {
@@ -57,7 +58,7 @@ struct ReadOptions: ParsableArguments {
     /// The `--config` architecture, its file probed first like every HDF5 input.
     func architectureJSON() throws -> JSON? {
         guard let config else { return nil }
-        try Probe.isolate(config)
+        try Probe.isolate(config, asConfig: true)
         return try ModelFile.readArchitecture(config)
     }
 }

@@ -32,15 +32,16 @@ struct Probe: ParsableCommand {
 
     /// Probes `path` in a child process; throws a PareError if it is corrupt, crashes libhdf5, or
     /// goes past the time or memory limit. Files that are not HDF5 or zip (.pare, NPY, JSON) are not probed.
-    static func isolate(_ path: String) throws {
+    /// The rule is the reader's own: whatever ModelFile would hand to libhdf5 is probed. Only a
+    /// `.pare` (by its magic) and, for `--config`, a JSON text are never read by libhdf5; any other
+    /// file may be HDF5 behind a user block (found at 512, 1024, … bytes), whatever its first bytes.
+    static func isolate(_ path: String, asConfig: Bool = false) throws {
         try InputFile.requireRegular(path)
         guard let handle = FileHandle(forReadingAtPath: path) else { return }
         let head = (try? handle.read(upToCount: 64)) ?? Data()
         try? handle.close()
-        let firstText = head.first { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }
-        guard head.count >= 8, !PareFile.looksLikePare(head), !head.starts(with: [0x93] + Array("NUMPY".utf8)),
-            firstText != UInt8(ascii: "{")
-        else { return }
+        if PareFile.looksLikePare(head) || head.count < 8 { return }
+        if asConfig, ModelFile.looksLikeJSON(head) { return }
         // An archive's weights are inflated into memory to be walked: they count against the budget
         // (refused here, before a child spends time inflating them) and raise the probe's limit.
         let weights = KerasArchive.looksLikeZip(head) ? KerasArchive.declaredWeightsSize(path: path) ?? 0 : 0

@@ -79,3 +79,25 @@ extension CLITests {
         XCTAssertEqual(try pare("check", fixture("mnist_cnn/keras3.h5"), "--max-memory", "lots").status, 2)
     }
 }
+
+extension CLITests {
+    /// HDF5 may start 512 bytes in, behind a user block: a file whose first bytes look like JSON or
+    /// NPY is still HDF5 to the reader, so it must still be probed (this one crashes libhdf5).
+    func testAFileThatLooksLikeJSONIsStillProbed() throws {
+        let result = try pare("inspect", fixture("hostile/userblock_brace_crash.h5"))
+        XCTAssertEqual(result.status, 1, "no signal: \(result.stderr.prefix(300))")
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("userblock_brace_crash.h5"), result.stderr)
+    }
+
+    /// A stale temporary is removed only if it is no input: an input may be named like one.
+    func testAnInputNamedLikeAStaleTemporaryIsKept() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent(".out.h5.pare-tmp-4000000-1").path
+        try FileManager.default.copyItem(atPath: fixture("mnist_cnn/keras3.h5"), toPath: input)
+        let result = try pare("convert", input, dir.appendingPathComponent("out.h5").path)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: input), "the input is still there")
+    }
+}

@@ -162,6 +162,28 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    func testStringsPareCannotKeepExactlyAreRefused() throws {
+        let file = path("strings.h5")
+        do {
+            let root = try HDF5File.create(file).root()
+            let fixed = StringEncoding(variableLength: false, utf8: false, fixedSize: 5, padding: .nullPadded)
+            try root.setAttribute("ok", .strings(["ab"], shape: [1], encoding: fixed))
+        }
+        // Patch the stored bytes to hold a NUL inside the value ("ab\0cd") and to hold bytes that are not UTF-8.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        let at = try XCTUnwrap(bytes.indices.first { bytes[$0] == 0x61 && bytes[$0 + 1] == 0x62 && bytes[$0 + 2] == 0 })
+        bytes[at + 3] = 0x63
+        try Data(bytes).write(to: URL(fileURLWithPath: path("nul.h5")))
+        bytes[at + 3] = 0
+        bytes[at] = 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path("latin.h5")))
+        XCTAssertEqual(try HDF5File.open(file).root().attribute("ok").stringValues, ["ab"])
+        for bad in ["nul.h5", "latin.h5"] {
+            let text = message { _ = try HDF5File.open(path(bad)).root().attribute("ok") }
+            XCTAssertTrue(text.contains("cannot keep exactly"), "\(bad): \(text)")
+        }
+    }
+
     func testDuplicateJSONKeysAreRefused() {
         let text = message { _ = try JSON.parse("{\"units\": 2, \"units\": 3}") }
         XCTAssertTrue(text.contains("appears twice"), text)

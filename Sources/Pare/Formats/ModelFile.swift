@@ -78,13 +78,18 @@ public enum ModelFile {
         return model
     }
 
+    /// Whether a file's first bytes (up to 64) start a JSON object: `readArchitecture` reads such a
+    /// file as text, never with libhdf5 (the probe relies on the same rule).
+    public static func looksLikeJSON(_ head: Data) -> Bool {
+        head.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }) == UInt8(ascii: "{")
+    }
+
     /// A model config from `path`: a JSON file (a `.keras` archive's config.json, or a legacy
     /// model_config), or any model file that holds one (`.keras`, full-model `.h5`, `.pare`).
     public static func readArchitecture(_ path: String) throws -> JSON {
         try InputFile.requireRegular(path)
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 64)) ?? Data()
-        if let first = head.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }),
-            first == UInt8(ascii: "{")
+        if looksLikeJSON(head)
         {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             // The text, its parsed tree and the tree's strings: a few times the file's size.

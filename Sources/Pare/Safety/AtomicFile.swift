@@ -39,11 +39,16 @@ public enum AtomicFile {
 
     /// Removes temporary files a killed writer of the same destination left behind (their
     /// process no longer exists); a live writer's file is left alone.
+    /// Only names of exactly Pare's form (`<prefix><pid>-<digits>`) are candidates, and never a
+    /// file the command reads: an input may be named like a temporary file.
     static func removeStale(prefix: String, in directory: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
+            let parts = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, UInt32(parts[1]) != nil else { continue }
+            let path = directory + "/" + name
+            guard !InputFile.isProtected(path) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(path) }
         }
     }
 }

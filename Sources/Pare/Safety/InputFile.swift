@@ -15,6 +15,20 @@ public enum InputFile {
         }
     }
 
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var protected: [FileID] = []
+
+    /// Marks files the command reads: nothing Pare removes (a stale temporary) may be one of them.
+    public static func protect(_ paths: [String]) {
+        let ids = paths.compactMap { FileID(path: $0, followLinks: true) }
+        lock.withLock { protected += ids }
+    }
+
+    static func isProtected(_ path: String) -> Bool {
+        guard let id = FileID(path: path, followLinks: true) else { return false }
+        return lock.withLock { protected.contains(id) }
+    }
+
     static func describe(_ kind: mode_t) -> String {
         switch kind {
         case S_IFDIR: return "a directory"
