@@ -92,7 +92,8 @@ public class HDF5Object {
             let notText = {
                 HDF5Error.unsupportedType(
                     file: self.fileName, object: object,
-                    detail: "a string holding bytes that are not UTF-8 or a NUL inside it, which Pare cannot keep exactly")
+                    detail:
+                        "a string holding bytes that are not UTF-8 or a NUL inside it, which Pare cannot keep exactly")
             }
 
             if H5Tget_class(ftype) == H5T_STRING {
@@ -206,7 +207,7 @@ public class HDF5Object {
                     guard attr >= 0 else { throw fail() }
                     defer { H5Aclose(attr) }
                     var cStrings = values.map { strdup($0) }
-                    defer { cStrings.forEach { free($0) } }
+                    defer { for pointer in cStrings { free(pointer) } }
                     guard H5Awrite(attr, type, &cStrings) >= 0 else { throw fail() }
                 } else {
                     let longest = values.map { $0.utf8.count }.max() ?? 0

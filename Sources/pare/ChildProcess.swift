@@ -35,7 +35,7 @@ enum ChildProcess {
         environment["SWIFT_BACKTRACE"] = "enable=no"  // a crash here is expected, not worth a backtrace
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
+        defer { for pointer in argv + envp { free(pointer) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         close(pipe[1])

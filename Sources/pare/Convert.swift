@@ -13,7 +13,9 @@ struct Convert: ParsableCommand {
 
     @Argument(help: "The model to read.") var input: String
     @Argument(help: "Where to write the result.") var output: String
-    @Option(name: .long, parsing: .unconditional, help: "Compress datasets with zlib at this level (1-9), with the shuffle filter.")
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Compress datasets with zlib at this level (1-9), with the shuffle filter.")
     var deflate: Int?
     @Flag(name: .long, help: "Leave optimizer state out.") var dropOptimizer = false
     @OptionGroup var reading: ReadOptions

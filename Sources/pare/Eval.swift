@@ -25,7 +25,8 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reading.run(reading: [model, labels] + input) {
             let interpreter = try Interpreter(try reading.read(model, graphFor: "eval"))
-            let outputs = try interpreter.run(try ModelInputs.load(input, for: interpreter, file: model), batchSize: batch ?? Int.max)
+            let outputs = try interpreter.run(
+                try ModelInputs.load(input, for: interpreter, file: model), batchSize: batch ?? Int.max)
             let result = try Evaluation.of(predictions: outputs[0], labels: try NPY.read(labels), file: labels)
             if json {
                 let encoder = JSONEncoder()

@@ -37,9 +37,11 @@ struct ReadOptions: ParsableArguments {
             InputFile.protect(all)
             do {
                 try body()
-            } catch let error as PareError where config != nil && error.file != config && !error.file.hasSuffix(".npy") {
+            } catch let error as PareError where config != nil && error.file != config && !error.file.hasSuffix(".npy")
+            {
                 // The architecture came from --config: a problem with the model may be that file's.
-                throw PareError(file: error.file, object: error.object, error.problem + " (architecture from \(config!))")
+                throw PareError(
+                    file: error.file, object: error.object, error.problem + " (architecture from \(config!))")
             }
         }
     }

@@ -12,7 +12,9 @@ struct Pack: ParsableCommand {
     @Argument(help: "The .pare file to write.") var output: String
     @Flag(name: .long, help: "Quantize float kernels to int8, symmetric per output channel.") var int8 = false
     @Flag(name: .long, help: "Compress each stream with zlib where that saves space.") var deflate = false
-    @Option(name: .long, parsing: .unconditional, help: "Store a tensor dense at or above this density (default: only when dense is smaller).")
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Store a tensor dense at or above this density (default: only when dense is smaller).")
     var denseAbove: Double = 1.0
     @OptionGroup var reading: ReadOptions
 

@@ -24,10 +24,14 @@ struct Prune: ParsableCommand {
         name: .customLong("input"),
         help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
     var verifyInput: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Without verification inputs: this many random inputs in [0, 1).") var random: Int = 16
+    @Option(
+        name: .long, parsing: .unconditional, help: "Without verification inputs: this many random inputs in [0, 1).")
+    var random: Int = 16
     @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
-    @Option(name: .long, parsing: .unconditional, help: "Absolute tolerance of the verification.") var atol: Double = 1e-6
-    @Option(name: .long, parsing: .unconditional, help: "Relative tolerance of the verification (of max |reference|).") var rtol: Double = 1e-5
+    @Option(name: .long, parsing: .unconditional, help: "Absolute tolerance of the verification.") var atol: Double =
+        1e-6
+    @Option(name: .long, parsing: .unconditional, help: "Relative tolerance of the verification (of max |reference|).")
+    var rtol: Double = 1e-5
 
     func validate() throws {
         if random < 1 { throw ValidationError("--random must be at least 1") }
@@ -40,7 +44,9 @@ struct Prune: ParsableCommand {
         try reading.run(reading: [input] + verifyInput + selection.calibration, writing: [output]) {
             let model = try reading.read(input, graphFor: "prune")
             let s = try selection.selection()
-            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
+            let calibration =
+                selection.calibration.isEmpty
+                ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
             let (planner, plan) = try PruneJob.plan(
                 model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
@@ -91,7 +97,9 @@ struct Mask: ParsableCommand {
     func run() throws {
         try reading.run(reading: [input] + selection.calibration, writing: [output]) {
             let model = try reading.read(input, graphFor: "mask")
-            let calibration = selection.calibration.isEmpty ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
+            let calibration =
+                selection.calibration.isEmpty
+                ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
             let (planner, plan) = try PruneJob.plan(
                 model, selection: try selection.selection(), criterion: selection.parsedCriterion,
                 calibration: calibration)

@@ -15,7 +15,9 @@ struct Run: ParsableCommand {
     @Argument(help: "The model to run.") var model: String
     @Option(name: .long, help: "An input .npy (repeat for several inputs).") var input: [String] = []
     @Option(name: .long, help: "Where to write the output .npy (repeat for several outputs).") var output: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Examples per step (bounds memory); default: the whole batch at once.") var batch: Int?
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Examples per step (bounds memory); default: the whole batch at once.") var batch: Int?
     @Option(
         name: .long,
         help: ArgumentHelp(

@@ -14,11 +14,14 @@ struct Verify: ParsableCommand {
     @Argument(help: "The reference model.") var reference: String
     @Argument(help: "The model to check against it.") var candidate: String
     @Option(name: .long, help: "An input .npy (repeat for several model inputs).") var input: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Without --input: this many random inputs, uniform in [0, 1).") var random: Int = 16
+    @Option(name: .long, parsing: .unconditional, help: "Without --input: this many random inputs, uniform in [0, 1).")
+    var random: Int = 16
     @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
     @Option(name: .long, parsing: .unconditional, help: "Absolute tolerance.") var atol: Double = 1e-6
     @Option(name: .long, parsing: .unconditional, help: "Relative tolerance (of max |A|).") var rtol: Double = 1e-5
-    @Option(name: .long, parsing: .unconditional, help: "Examples per step (bounds memory); default: as many as fit the memory budget.")
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Examples per step (bounds memory); default: as many as fit the memory budget.")
     var batch: Int?
     @Flag(name: .long, help: "Print the comparison as JSON.") var json = false
     @OptionGroup var reading: ReadOptions

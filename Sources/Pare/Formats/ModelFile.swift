@@ -89,8 +89,7 @@ public enum ModelFile {
     public static func readArchitecture(_ path: String) throws -> JSON {
         try InputFile.requireRegular(path)
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 64)) ?? Data()
-        if looksLikeJSON(head)
-        {
+        if looksLikeJSON(head) {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             // The text, its parsed tree and the tree's strings: a few times the file's size.
             try MemoryBudget.require(

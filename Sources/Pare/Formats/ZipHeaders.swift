@@ -26,9 +26,11 @@ enum ZipHeaders {
         // End of central directory: the last "PK\5\6" within the final 64 KiB + 22 bytes.
         let tailLength = min(size, 65_557)
         let tail = try read(size - tailLength, tailLength)
-        guard let eocd = stride(from: tail.count - 22, through: 0, by: -1).first(where: {
-            tail[$0] == 0x50 && tail[$0 + 1] == 0x4B && tail[$0 + 2] == 5 && tail[$0 + 3] == 6
-        }) else { throw fail("not a zip archive (no end of central directory)") }
+        guard
+            let eocd = stride(from: tail.count - 22, through: 0, by: -1).first(where: {
+                tail[$0] == 0x50 && tail[$0 + 1] == 0x4B && tail[$0 + 2] == 5 && tail[$0 + 3] == 6
+            })
+        else { throw fail("not a zip archive (no end of central directory)") }
         var count = le(tail, eocd + 10, 2)
         var directoryOffset = le(tail, eocd + 16, 4)
         if count == 0xFFFF || directoryOffset == 0xFFFF_FFFF {
@@ -46,21 +48,31 @@ enum ZipHeaders {
         for _ in 0..<count {
             let entry = try read(at, 46)
             guard le(entry, 0, 4) == 0x0201_4B50 else { throw fail("central directory entry malformed") }
-            let nameLength = le(entry, 28, 2), extraLength = le(entry, 30, 2), commentLength = le(entry, 32, 2)
+            let nameLength = le(entry, 28, 2)
+            let extraLength = le(entry, 30, 2)
+            let commentLength = le(entry, 32, 2)
             let name = try read(at + 46, nameLength)
             let extra = try read(at + 46 + nameLength, extraLength)
-            var compressed = le(entry, 20, 4), uncompressed = le(entry, 24, 4), local = le(entry, 42, 4)
+            var compressed = le(entry, 20, 4)
+            var uncompressed = le(entry, 24, 4)
+            var local = le(entry, 42, 4)
             // Zip64 extended information: the fields that are 0xFFFFFFFF, in this order.
             var e = 0
             while e + 4 <= extra.count {
-                let id = le(extra, e, 2), length = le(extra, e + 2, 2)
+                let id = le(extra, e, 2)
+                let length = le(extra, e + 2, 2)
                 if id == 1 {
                     var f = e + 4
+                    // Only the fields whose 32-bit value is 0xFFFFFFFF are present, in this order.
                     for field in [0, 1, 2] where f + 8 <= e + 4 + length {
                         let value = le(extra, f, 8)
-                        if field == 0, uncompressed == 0xFFFF_FFFF { uncompressed = value; f += 8 }
-                        else if field == 1, compressed == 0xFFFF_FFFF { compressed = value; f += 8 }
-                        else if field == 2, local == 0xFFFF_FFFF { local = value; f += 8 }
+                        switch field {
+                        case 0 where uncompressed == 0xFFFF_FFFF: uncompressed = value
+                        case 1 where compressed == 0xFFFF_FFFF: compressed = value
+                        case 2 where local == 0xFFFF_FFFF: local = value
+                        default: continue
+                        }
+                        f += 8
                     }
                 }
                 e += 4 + length
@@ -78,7 +90,8 @@ enum ZipHeaders {
             }
             let hasDescriptor = le(header, 6, 2) & 0x8 != 0
             if !hasDescriptor {
-                var localCompressed = le(header, 18, 4), localUncompressed = le(header, 22, 4)
+                var localCompressed = le(header, 18, 4)
+                var localUncompressed = le(header, 22, 4)
                 if localCompressed == 0xFFFF_FFFF || localUncompressed == 0xFFFF_FFFF {
                     let localExtra = try read(local + 30 + le(header, 26, 2), le(header, 28, 2))
                     if localExtra.count >= 20, le(localExtra, 0, 2) == 1 {
@@ -89,7 +102,8 @@ enum ZipHeaders {
                 guard localCompressed == compressed, localUncompressed == uncompressed,
                     le(header, 14, 4) == le(entry, 16, 4)
                 else {
-                    throw PareError(file: path, object: shownName, "its local header gives other sizes or CRC than the directory")
+                    throw PareError(
+                        file: path, object: shownName, "its local header gives other sizes or CRC than the directory")
                 }
             }
             at += 46 + nameLength + extraLength + commentLength

@@ -47,7 +47,8 @@ public struct Architecture: Sendable {
         var missing = [Int](repeating: 0, count: pending.count)
         var waiting: [Key: [Int]] = [:]
         for (i, (layer, call)) in pending.enumerated() {
-            for key in Set(layer.calls[call].map { Key(layer: $0.layer, node: $0.node) }) where !produced.contains(key) {
+            for key in Set(layer.calls[call].map { Key(layer: $0.layer, node: $0.node) }) where !produced.contains(key)
+            {
                 missing[i] += 1
                 waiting[key, default: []].append(i)
             }
@@ -172,7 +173,9 @@ extension Architecture {
                     throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer")
                 }
                 guard let shape = batchShape(node.config) else {
-                    throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
+                    throw ArchitectureError(
+                        object: path + "/" + node.name,
+                        problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
                 }
                 inputShapes[node.name] = shape
                 layers.append(node)
@@ -225,7 +228,9 @@ extension Architecture {
             }
             if node.className == "InputLayer" {
                 guard let shape = batchShape(node.config) else {
-                    throw ArchitectureError(object: object, problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
+                    throw ArchitectureError(
+                        object: object,
+                        problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
                 }
                 inputShapes[node.name] = shape
             }

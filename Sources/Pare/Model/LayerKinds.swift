@@ -293,7 +293,8 @@ enum LayerKinds {
             out[axis] = inputs.contains(where: { $0[axis] == nil }) ? nil : inputs.map { $0[axis]! }.reduce(0, +)
             return out
         default:
-            throw UnsupportedLayerError(layer: path, className: cls, reason: "is not a layer Pare knows", unknownClass: true)
+            throw UnsupportedLayerError(
+                layer: path, className: cls, reason: "is not a layer Pare knows", unknownClass: true)
         }
     }
 

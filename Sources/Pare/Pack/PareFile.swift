@@ -229,7 +229,9 @@ public enum PareFile {
         guard readLE(trailer, 24, as: UInt32.self) == Zlib.crc32(header) else { throw fail("header checksum mismatch") }
         let json: JSON
         // Decoding would replace bad bytes with U+FFFD: a header that is not UTF-8 is refused instead.
-        guard let headerText = String(validating: header, as: UTF8.self) else { throw fail("header is not valid UTF-8") }
+        guard let headerText = String(validating: header, as: UTF8.self) else {
+            throw fail("header is not valid UTF-8")
+        }
         do { json = try JSON.parse(headerText) } catch {
             throw fail("header is not valid JSON: \(error)")
         }

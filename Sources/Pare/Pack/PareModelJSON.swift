@@ -138,7 +138,8 @@ enum PareModelJSON {
                 if let problem = NameRules.problem(withName: name) { throw fail("a group has \(problem)") }
                 return .group(
                     name: name, attributes: try attributes(j["attributes"], fail: fail),
-                    children: try unique(try (j["children"]?.arrayValue ?? []).map(node), in: "group '\(name)'", fail: fail))
+                    children: try unique(
+                        try (j["children"]?.arrayValue ?? []).map(node), in: "group '\(name)'", fail: fail))
             }
             guard let name = j["dataset"]?.stringValue, let i = j["tensor"]?.intValue else {
                 throw fail("malformed node")
@@ -168,7 +169,8 @@ enum PareModelJSON {
                         name: wn, tensor: try tensor(i), attributes: try attributes(w["attributes"], fail: fail))
                 }, extraAttributes: try attributes(l["attributes"], fail: fail))
         }
-        _ = try unique(layers.map { .group(name: $0.name, attributes: [], children: []) }, in: "the layer list", fail: fail)
+        _ = try unique(
+            layers.map { .group(name: $0.name, attributes: [], children: []) }, in: "the layer list", fail: fail)
         let model = Model(format: .pare, kind: kind, sourcePath: path, layers: layers)
         model.layout = layout
         if let text = json["keras_metadata"]?.stringValue {
@@ -193,7 +195,8 @@ enum PareModelJSON {
             if key == "training_config" { model.trainingConfig = value.singleString }
         }
         if let o = json["optimizer"], !o.isNull { model.optimizer = try node(o) }
-        model.rootExtras = try unique(try (json["root_extras"]?.arrayValue ?? []).map(node), in: "root_extras", fail: fail)
+        model.rootExtras = try unique(
+            try (json["root_extras"]?.arrayValue ?? []).map(node), in: "root_extras", fail: fail)
         model.weightsGroupExtras = try unique(
             try (json["weights_group_extras"]?.arrayValue ?? []).map(node), in: "weights_group_extras", fail: fail)
         try checkConsistency(model, fail: fail)
@@ -224,7 +227,9 @@ enum PareModelJSON {
         switch model.layout {
         case .keras3: reservedAtRoot = ["layers", "_layer_checkpoint_dependencies", "vars", "optimizer"]
         case .kerasLegacy, .tensors:
-            reservedAtRoot = model.kind == .fullModel ? ["model_weights", "optimizer_weights"] : layerNames.union(["optimizer_weights"])
+            reservedAtRoot =
+                model.kind == .fullModel
+                ? ["model_weights", "optimizer_weights"] : layerNames.union(["optimizer_weights"])
         }
         if let clash = model.rootExtras.first(where: { reservedAtRoot.contains($0.name) }) {
             throw fail("root_extras names '\(clash.name)', which the writer uses for the model itself")

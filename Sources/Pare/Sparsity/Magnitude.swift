@@ -44,7 +44,10 @@ public enum MagnitudeSparsifier {
     }
 
     /// Where a target tensor lives: a layer's weight, or a dataset of a plain tensor file (by path).
-    enum Slot { case weight(Int, Int), dataset([String]) }
+    enum Slot {
+        case weight(Int, Int)
+        case dataset([String])
+    }
 
     struct Target {
         var slot: Slot

@@ -54,15 +54,18 @@ public enum ModelInputs {
         guard paths.count == inputs.count else {
             throw PareError(
                 file: model,
-                "has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(paths.count) file(s) given")
+                "has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(paths.count) file(s) given"
+            )
         }
         let arrays = try load(paths)
         for ((path, array), input) in zip(zip(paths, arrays), inputs) {
-            let fits = array.shape.count == input.shape.count + 1
+            let fits =
+                array.shape.count == input.shape.count + 1
                 && zip(array.shape.dropFirst(), input.shape).allSatisfy { have, want in want == nil || want == have }
             guard fits else {
                 throw PareError(
-                    file: path, "has shape \(array.shape); \(model)'s input '\(input.name)' takes \(describe(input.shape))")
+                    file: path,
+                    "has shape \(array.shape); \(model)'s input '\(input.name)' takes \(describe(input.shape))")
             }
             guard array.batch == arrays[0].batch else {
                 throw PareError(file: path, "holds \(array.batch) examples, \(paths[0]) holds \(arrays[0].batch)")
