@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes fuzz-hdf5 recipes for a fixture: its model_config, its layers and weight shapes (read
 with `pare inspect --json`), once with no flags and once per flag, into OUTDIR.
-Usage: make_seed.py PARE FIXTURE.h5 CONFIG.json OUTDIR NAME"""
+Usage: make_hdf5_seeds.py PARE FIXTURE.h5 CONFIG.json OUTDIR NAME"""
 import json
 import os
 import subprocess
