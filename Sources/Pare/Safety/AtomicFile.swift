@@ -39,12 +39,15 @@ public enum AtomicFile {
 
     /// Removes temporary files a killed writer of the same destination left behind (their
     /// process no longer exists); a live writer's file is left alone.
-    /// Only names of exactly Pare's form (`<prefix><pid>-<digits>`) are candidates, and never a
-    /// file the command reads: an input may be named like a temporary file.
+    /// Only names of exactly Pare's form (`<prefix><pid>-<digits>`, or with the `.weights.h5` a
+    /// `.keras` writer builds beside it) are candidates, and never a file the command reads: an
+    /// input may be named like a temporary file.
     static func removeStale(prefix: String, in directory: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where name.hasPrefix(prefix) {
-            let parts = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+            var rest = name.dropFirst(prefix.count)
+            if rest.hasSuffix(".weights.h5") { rest = rest.dropLast(".weights.h5".count) }
+            let parts = rest.split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, UInt32(parts[1]) != nil else { continue }
             let path = directory + "/" + name
             guard !InputFile.isProtected(path) else { continue }
