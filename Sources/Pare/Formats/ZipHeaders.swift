@@ -8,18 +8,9 @@ import Foundation
 enum ZipHeaders {
     static func verify(_ path: String) throws {
         func fail(_ problem: String) -> PareError { PareError(file: path, problem) }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot be opened") }
-        defer { try? handle.close() }
-        let size = Int((try? handle.seekToEnd()) ?? 0)
-        func read(_ offset: Int, _ count: Int) throws -> [UInt8] {
-            guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
-                throw fail("zip structure points past the end of the file")
-            }
-            try handle.seek(toOffset: UInt64(offset))
-            let data = try handle.read(upToCount: count) ?? Data()
-            guard data.count == count else { throw fail("zip structure is truncated") }
-            return [UInt8](data)
-        }
+        let file = try BoundedFile(path)
+        let size = file.size
+        let read = file.read
         func le(_ b: [UInt8], _ at: Int, _ width: Int) -> Int {
             (0..<width).reduce(0) { $0 | Int(b[at + $1]) << (8 * $1) }
         }

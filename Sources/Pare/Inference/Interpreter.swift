@@ -21,6 +21,8 @@ public final class Interpreter {
     private let largestCall: String
     /// Values in the largest layer output or im2col matrix of one example.
     private let largestElements: Int
+    /// Values in all model outputs of one example (nil if unknown); shape inference is not re-run per step.
+    private let outputElementsPerExample: Int?
 
     /// The model, kept when its config leaves dimensions open: it is specialized to each batch's shapes.
     private let model: Model
@@ -78,6 +80,7 @@ public final class Interpreter {
         }
         self.ops = ops
         (bytesPerExample, largestCall, largestElements) = Self.memoryPerExample(analysis)
+        outputElementsPerExample = Self.outputElements(analysis)
         inputs = arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) }
         outputNames = arch.outputs.map { $0.layer }
     }
@@ -188,16 +191,8 @@ public final class Interpreter {
     }
 
     /// Output elements of one example (nil if a dimension is unknown or the count overflows).
-    private var outputElementsPerExample: Int? {
-        let analysis = GraphAnalysis.run(architecture)
-        var total = 0
-        for shape in analysis.outputs {
-            guard let shape, let elements = LayerKinds.product(shape.map { $0 ?? 1 }) else { return nil }
-            let (sum, o) = total.addingReportingOverflow(elements)
-            if o { return nil }
-            total = sum
-        }
-        return total
+    static func outputElements(_ analysis: GraphAnalysis) -> Int? {
+        LayerKinds.sum(analysis.outputs.map { shape in shape.flatMap { LayerKinds.product($0.map { $0 ?? 1 }) } })
     }
 
     static func memoryPerExample(_ analysis: GraphAnalysis) -> (Int?, String, Int) {

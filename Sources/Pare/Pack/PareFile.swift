@@ -188,18 +188,9 @@ public enum PareFile {
 
     static func open(_ path: String) throws -> (Model, [TensorEntry]) {
         func fail(_ problem: String) -> PareError { PareError(file: path, problem) }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot open") }
-        defer { try? handle.close() }
-        let size = Int((try? handle.seekToEnd()) ?? 0)
-        func read(_ at: Int, _ count: Int) throws -> [UInt8] {
-            guard at >= 0, count >= 0, at <= size, count <= size - at else {
-                throw fail("truncated: needs bytes \(at)..<\(at + count), the file has \(size)")
-            }
-            try handle.seek(toOffset: UInt64(at))
-            let d = try handle.read(upToCount: count) ?? Data()
-            guard d.count == count else { throw fail("truncated while reading bytes \(at)..<\(at + count)") }
-            return [UInt8](d)
-        }
+        let file = try BoundedFile(path)
+        let size = file.size
+        let read = file.read
         guard size >= 96 else { throw fail("too short for a .pare file (\(size) bytes; at least 96)") }
         let prologue = try read(0, 64)
         guard Array(prologue[0..<8]) == magic else { throw fail("not a .pare file (bad magic)") }
