@@ -102,7 +102,12 @@ def decode(e, streams, i):
         q[keep] = np.frombuffer(streams[2], np.int8)
     if (q == -128).any():
         raise PareError(f"tensor {i}: int8 value -128")
-    values = q.astype(np.float32) * scales[np.arange(n) % len(scales)]
+    # 1.1: one scale per index over channel_axes [a, b); 1.0 files scale the last axis.
+    a, b = e.get("channel_axes", [max(len(shape) - 1, 0), len(shape)])
+    inner = int(np.prod(shape[b:])) if shape[b:] else 1
+    if len(scales) != (int(np.prod(shape[a:b])) if shape else 1):
+        raise PareError(f"tensor {i}: {len(scales)} scales for channel axes {a}..{b} of {shape}")
+    values = q.astype(np.float32) * scales[(np.arange(n) // inner) % len(scales)]
     return values.astype(dt).reshape(shape)
 
 

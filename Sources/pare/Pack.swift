@@ -6,7 +6,7 @@ struct Pack: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model as .pare: per tensor dense or bitmask + packed non-zero values (spec/pare-format.md).",
         discussion:
-            "Every tensor stays bit-identical unless --int8 quantizes kernels (rank ≥ 2) per output channel; pack then reports each one's max-abs error and SQNR."
+            "Every tensor stays bit-identical unless --int8 quantizes layer kernels, one scale per output channel on the axis each layer kind keeps them (never biases, statistics or optimizer state); pack then reports each one's max-abs error and SQNR."
     )
     @Argument(help: "The model to pack (any format Pare reads).") var input: String
     @Argument(help: "The .pare file to write.") var output: String

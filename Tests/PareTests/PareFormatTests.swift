@@ -35,6 +35,36 @@ final class PareFormatTests: XCTestCase {
             })
     }
 
+    /// A full model whose Dense layers (no bias) hold the given `(in, units)` kernels, each on its own input:
+    /// the architecture tells int8 packing that their output channels are the last axis.
+    func denseModel(_ kernels: [Tensor]) throws -> Model {
+        var layers: [String] = []
+        for (i, t) in kernels.enumerated() {
+            layers.append(
+                """
+                {"class_name": "InputLayer", "name": "x\(i)", "inbound_nodes": [],
+                 "config": {"name": "x\(i)", "batch_input_shape": [null, \(t.shape[0])], "dtype": "float32"}}
+                """)
+            layers.append(
+                """
+                {"class_name": "Dense", "name": "l\(i)", "inbound_nodes": [[["x\(i)", 0, 0, {}]]],
+                 "config": {"name": "l\(i)", "units": \(t.shape[1]), "use_bias": false, "activation": "linear"}}
+                """)
+        }
+        let refs = { (prefix: String) in kernels.indices.map { "[\"\(prefix)\($0)\", 0, 0]" }.joined(separator: ", ") }
+        let config = """
+            {"class_name": "Functional", "config": {"name": "m", "layers": [\(layers.joined(separator: ", "))],
+             "input_layers": [\(refs("x"))], "output_layers": [\(refs("l"))]}}
+            """
+        let m = Model(
+            format: .kerasLegacyH5, kind: .fullModel, sourcePath: "synthetic",
+            layers: kernels.enumerated().map {
+                LayerWeights(name: "l\($0.offset)", weights: [Weight(name: "l\($0.offset)/kernel:0", tensor: $0.element)])
+            })
+        m.config = try JSON.parse(config)
+        return m
+    }
+
     func sparseTensor(density: Double, count: Int, seed: UInt64) -> Tensor {
         var g = RandomInputs(seed: seed)
         return Tensor(
@@ -55,7 +85,7 @@ final class PareFormatTests: XCTestCase {
             XCTAssertLessThan(
                 Double(fileSize), formula * 1.01 + 4096, "file at density \(d): header and padding stay small")
             // int8: 1 + 8·d bits plus 4 bytes of scale per channel (100 channels).
-            let q = try PareFile.write(model([t]), to: path("q.pare"), options: .init(int8: true))
+            let q = try PareFile.write(try denseModel([t]), to: path("q.pare"), options: .init(int8: true))
             let int8Formula = min(Double(n) / 8 + Double(nnz), Double(n)) + 400
             XCTAssertEqual(Double(q[0].storedBytes), int8Formula, accuracy: int8Formula * 0.01, "int8 density \(d)")
         }
@@ -63,7 +93,7 @@ final class PareFormatTests: XCTestCase {
 
     func testInt8KeepsZerosAndBoundsTheError() throws {
         let t = sparseTensor(density: 0.3, count: 10_000, seed: 5)
-        let packed = try PareFile.write(model([t]), to: path("q.pare"), options: .init(int8: true))
+        let packed = try PareFile.write(try denseModel([t]), to: path("q.pare"), options: .init(int8: true))
         let back = try ModelFile.read(path("q.pare")).layers[0].weights[0].tensor.floats()
         let original = try t.floats()
         for (a, b) in zip(original, back) {

@@ -7,7 +7,8 @@ For every entry:
   1. h5py: every dataset of the source is in the written file with the same dtype, shape and bytes,
      every attribute decodes to the same value, and nothing else was added;
   2. Keras: the written file loads (load_model, or load_weights into the architecture) and predicts
-     exactly what the source predicts.
+     exactly what the source predicts. A model with tf.keras 2's ThresholdedReLU (gone from Keras 3)
+     loads with that layer re-implemented here, and must also predict the writer's saved outputs.
 Prints 'N passed, N failed' and exits 1 on any failure.
 """
 import json
@@ -96,21 +97,79 @@ def predictions(model, inputs):
     return [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
 
 
+def class_names(path):
+    """Every class_name in the file's model_config (empty for a weights-only file)."""
+    with h5py.File(path, "r") as f:
+        config = f.attrs.get("model_config")
+    names = set()
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("class_name"), str):
+                names.add(node["class_name"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    if config is not None:
+        walk(json.loads(config.decode() if isinstance(config, bytes) else config))
+    return names
+
+
+def tfkeras2_thresholded_relu():
+    """tf.keras 2's ThresholdedReLU, which Keras 3 removed, as tf_keras 2.21 defines it
+    (tf_keras/src/layers/activation/thresholded_relu.py): theta = backend.cast_to_floatx(theta);
+    call = inputs * tf.cast(tf.greater(inputs, theta), compute_dtype). Strict >, theta as float32.
+    (TensorFlow gives -0.0 for negative x, XLA +0.0: equal values, so the comparison below is unaffected.)"""
+    import keras
+
+    class ThresholdedReLU(keras.layers.Layer):
+        def __init__(self, theta=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.theta = np.float32(theta)
+
+        def call(self, inputs):
+            return inputs * keras.ops.cast(keras.ops.greater(inputs, self.theta), self.compute_dtype)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "theta": float(self.theta)}
+
+    return ThresholdedReLU
+
+
+def saved_outputs(source):
+    """The writer's own predictions saved beside a zoo fixture: NAME_out0.npy, NAME_out1.npy, ..."""
+    stem, outputs = source[:-len(".h5")], []
+    while os.path.exists(f"{stem}_out{len(outputs)}.npy"):
+        outputs.append(np.load(f"{stem}_out{len(outputs)}.npy"))
+    return outputs
+
+
 def keras_check(entry):
     import keras
     from keras.src.legacy.saving import legacy_h5_format
     inputs = [np.load(p) for p in entry["inputs"]]
     notes = []
     source_loads = True
+    # Keras 3 has no ThresholdedReLU and no Keras 3 twin of such a fixture exists, so both files load
+    # with tf.keras 2's layer re-implemented above; source and written must still agree exactly, and
+    # because that layer is ours, not Keras's, the written file must also reproduce the predictions
+    # tf.keras 2 itself saved with the fixture (checked at the end).
+    custom = {}
+    if entry["kind"] == "full-model" and "ThresholdedReLU" in class_names(entry["source"]):
+        custom = {"ThresholdedReLU": tfkeras2_thresholded_relu()}
     if entry["kind"] == "full-model":
         try:
-            reference = keras.models.load_model(entry["source"], compile=False)
+            reference = keras.models.load_model(entry["source"], compile=False, custom_objects=custom)
         except Exception as error:  # Keras 3 cannot rebuild some tf.keras 2 configs, whoever wrote them
             source_loads = False
             notes.append(f"Keras 3 cannot load the source's config either ({type(error).__name__}); "
                          "checked by loading both files' weights into the Keras 3 architecture")
     if entry["kind"] == "full-model" and source_loads:
-        candidate = keras.models.load_model(entry["written"], compile=False)
+        candidate = keras.models.load_model(entry["written"], compile=False, custom_objects=custom)
     else:
         reference = keras.models.load_model(entry["architecture"], compile=False)
         candidate = keras.models.load_model(entry["architecture"], compile=False)
@@ -130,6 +189,18 @@ def keras_check(entry):
         err = float(np.max(np.abs(p2[0] - expected)))
         if err > 1e-5 * max(1.0, float(np.max(np.abs(expected)))):
             return [f"predictions differ from the fixture's saved Keras predictions by {err}"]
+    if custom:
+        saved = saved_outputs(entry["source"])
+        if len(saved) != len(p2):
+            return [f"{len(saved)} saved tf.keras outputs beside the source, the model has {len(p2)}"]
+        for i, (got, want) in enumerate(zip(p2, saved)):
+            if got.shape != want.shape:
+                return [f"output {i}: shape {got.shape}, tf.keras 2 saved {want.shape}"]
+            err = float(np.max(np.abs(got - want))) / max(float(np.max(np.abs(want))), 1e-30)
+            if not err <= 1e-5:
+                return [f"output {i}: differs from tf.keras 2's saved output by {err:.3g} (relative)"]
+        notes.append(f"ThresholdedReLU re-implemented as tf.keras 2 defines it; {len(saved)} outputs "
+                     "match tf.keras 2's saved ones within 1e-5 of their scale")
     for note in notes:
         print(f"     note: {note}")
     return []

@@ -25,8 +25,6 @@ enum Keras3Layout {
         var name: String { layerPath.last ?? "" }
     }
 
-    static let modelClasses: Set<String> = ["Sequential", "Functional", "Model"]
-
     /// Keras's `naming.to_snake_case`.
     static func snakeCase(_ name: String) -> String {
         var s = name.replacingOccurrences(of: "\\W+", with: "", options: .regularExpression)
@@ -65,12 +63,14 @@ enum Keras3Layout {
             guard let cls = item["class_name"]?.stringValue else {
                 throw ArchitectureError(object: modelName, problem: "layer without class_name")
             }
-            if model.className == "Sequential" && cls == "InputLayer" { continue }
+            // A Sequential tracks no input layer: it has no entry of its own.
+            if model.className == LayerRegistry.sequential && LayerRegistry.isInput(cls) { continue }
             let config = item["config"] ?? .object([])
             guard let name = config["name"]?.stringValue ?? item["name"]?.stringValue else {
                 throw ArchitectureError(object: modelName, problem: "\(cls) layer without a name")
             }
-            var key = snakeCase(cls)
+            // Keras names the entry after the class it instantiates (an alias loads as its class).
+            var key = snakeCase(LayerRegistry.canonicalName(cls))
             if let n = used[key] {
                 used[key] = n + 1
                 key += "_\(n + 1)"
@@ -80,7 +80,7 @@ enum Keras3Layout {
             let prefix = model.groupPath.isEmpty ? "" : model.groupPath + "/"
             let entry = Entry(
                 groupPath: prefix + layersKey + "/" + key, layerPath: model.layerPath + [name], className: cls,
-                config: config, isModel: modelClasses.contains(cls),
+                config: config, isModel: LayerRegistry.isModel(cls),
                 trainable: model.trainable && (config["trainable"]?.boolValue ?? true))
             result.append(entry)
             if entry.isModel { result += try children(of: entry, layersKey: layersKey, modelName: name) }
@@ -88,23 +88,24 @@ enum Keras3Layout {
         return result
     }
 
+    /// What the layer's kind says of its variables, in Keras's order; nil for classes Pare does not know.
+    static func specs(_ entry: Entry) -> [WeightSpec]? {
+        guard case .success(let kind) = LayerRegistry.parse(className: entry.className, config: entry.config) else {
+            return nil
+        }
+        return kind.weights(input: [])
+    }
+
     /// Roles of a layer's variables in Keras's order (`kernel`, `bias`, …), nil for classes Pare does not know.
-    static func roles(_ entry: Entry) -> [String]? {
-        let node = LayerNode(name: entry.name, className: entry.className, config: entry.config, calls: [], nested: nil)
-        return LayerKinds.expectedWeights(node, input: []).map { $0.map(\.role) }
-    }
+    static func roles(_ entry: Entry) -> [String]? { specs(entry)?.map(\.role) }
 
-    /// The names Keras 3 gives the variables (its DepthwiseConv2D calls its kernel `kernel`, where
-    /// tf.keras and Pare's roles say `depthwise_kernel`).
-    static func variableNames(_ entry: Entry) -> [String]? {
-        guard let roles = roles(entry) else { return nil }
-        return entry.className == "DepthwiseConv2D" ? roles.map { $0 == "depthwise_kernel" ? "kernel" : $0 } : roles
-    }
+    /// The names Keras 3 gives the variables where they differ from the roles (its DepthwiseConv2D
+    /// calls its kernel `kernel`, where tf.keras and Pare's roles say `depthwise_kernel`).
+    static func variableNames(_ entry: Entry) -> [String]? { specs(entry)?.map { $0.keras3Name ?? $0.role } }
 
-    /// BatchNormalization's statistics are not trained; nor is anything in a frozen layer.
+    /// Variables Keras does not train (BatchNormalization's statistics); nor anything in a frozen layer.
     static func isTrainable(role: String, in entry: Entry) -> Bool {
-        entry.trainable
-            && !(entry.className == "BatchNormalization" && (role == "moving_mean" || role == "moving_variance"))
+        entry.trainable && (specs(entry)?.first { $0.role == role }?.trainable ?? true)
     }
 
     // MARK: Config dialects
@@ -145,7 +146,7 @@ enum Keras3Layout {
         guard config["module"] == nil, let cls = config["class_name"]?.stringValue, let inner = config["config"] else {
             return config
         }
-        let functional = cls != "Sequential"
+        let functional = cls != LayerRegistry.sequential
         return .object([
             ("module", .string(functional ? "keras.src.models.functional" : "keras")),
             ("class_name", .string(cls)), ("config", inner),
@@ -166,7 +167,7 @@ enum Keras3Layout {
             for i in layers.indices {
                 let name = layers[i]["config"]?["name"]?.stringValue ?? layers[i]["name"]?.stringValue ?? ""
                 let path = prefix + name
-                if let cls = layers[i]["class_name"]?.stringValue, modelClasses.contains(cls) {
+                if let cls = layers[i]["class_name"]?.stringValue, LayerRegistry.isModel(cls) {
                     refresh(&layers[i], prefix: path + "/")
                 }
                 guard var build = layers[i]["build_config"], let old = build["input_shape"], !old.isNull,

@@ -32,7 +32,7 @@ public enum Keras3Weights {
         }
         // Keras 3's legacy writer names variables by their path: a top-level Sequential's carry its name.
         let prefix: [String] =
-            config["class_name"]?.stringValue == "Sequential"
+            config["class_name"]?.stringValue == LayerRegistry.sequential
             ? [config["config"]?["name"]?.stringValue ?? "sequential"] : []
         var visited: Set<String> = []
         var byEntry: [String: [Weight]] = [:]  // layer path → weights

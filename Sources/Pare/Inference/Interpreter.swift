@@ -51,7 +51,7 @@ public final class Interpreter {
         architecture = arch
         // Every weight is held as float32 while the model runs.
         try MemoryBudget.require(
-            LayerKinds.product([model.parameterCount, 4]), for: "the model's weights as float32",
+            ShapeMath.product([model.parameterCount, 4]), for: "the model's weights as float32",
             file: model.sourcePath)
         let openCall = analysis.calls.first { call in
             call.output.map { $0.contains(nil) } ?? true || call.inputs.contains { $0.contains(nil) }
@@ -65,7 +65,7 @@ public final class Interpreter {
         let major = Int(model.kerasVersion?.split(separator: ".").first ?? "3") ?? 3
         var ops: [String: LayerOp] = [:]
         for (path, node) in arch.allLayers()
-        where node.nested == nil && node.className != "InputLayer" && !needsConcreteShapes {
+        where node.nested == nil && !node.isInput && !needsConcreteShapes {
             guard let output = analysis.calls(of: path).first?.output else {
                 throw PareError(
                     file: model.sourcePath, object: "layer '\(path)'", "its output shape cannot be inferred")
@@ -192,7 +192,7 @@ public final class Interpreter {
 
     /// Output elements of one example (nil if a dimension is unknown or the count overflows).
     static func outputElements(_ analysis: GraphAnalysis) -> Int? {
-        LayerKinds.sum(analysis.outputs.map { shape in shape.flatMap { LayerKinds.product($0.map { $0 ?? 1 }) } })
+        ShapeMath.sum(analysis.outputs.map { shape in shape.flatMap { ShapeMath.product($0.map { $0 ?? 1 }) } })
     }
 
     static func memoryPerExample(_ analysis: GraphAnalysis) -> (Int?, String, Int) {
@@ -201,15 +201,11 @@ public final class Interpreter {
         var widest = 0
         for call in analysis.calls {
             guard let output = call.output else { continue }
-            guard let elements = LayerKinds.product(output.map { $0 ?? 1 }) else { return (nil, call.path, Int.max) }
+            guard let elements = ShapeMath.product(output.map { $0 ?? 1 }) else { return (nil, call.path, Int.max) }
             if elements > largest.elements { largest = (elements, call.path) }
-            // im2col of a convolution: one row per output position, kernel area × input channels wide.
-            let channels = max(1, output.last.flatMap { $0 } ?? 1)
-            let im2col =
-                ["Conv2D", "Conv1D", "Conv2DTranspose", "SeparableConv2D"].contains(call.className)
-                ? (call.macs ?? 0) / channels : 0
+            let im2col = call.scratchElements
             widest = max(widest, elements, im2col)
-            guard let bytes = LayerKinds.product([elements + im2col, 4]) else { return (nil, call.path, Int.max) }
+            guard let bytes = ShapeMath.product([elements + im2col, 4]) else { return (nil, call.path, Int.max) }
             let (sum, o) = total.addingReportingOverflow(bytes)
             if o { return (nil, call.path, Int.max) }
             total = sum

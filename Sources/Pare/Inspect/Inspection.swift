@@ -83,7 +83,7 @@ extension Inspection {
                         sparsity: weight.tensor.count == 0 ? 0 : Double(zeros) / Double(weight.tensor.count)))
             }
             for unit in checked.weightUnits where unit.path == layer.name || unit.path.hasPrefix(layer.name + "/") {
-                if let dead = deadChannels(unit, bytes: { bytes[$0.name] ?? [] }) { deadRows.append(dead) }
+                if let dead = deadChannels(unit, checked: checked, bytes: { bytes[$0.name] ?? [] }) { deadRows.append(dead) }
             }
         }
         var rows: [LayerRow] = []
@@ -91,14 +91,14 @@ extension Inspection {
             for (path, node) in arch.allLayers() {
                 let calls = analysis.calls(of: path)
                 let shapes =
-                    node.className == "InputLayer"
+                    node.isInput
                     ? [describe(checked.inputShape(path) ?? [])]
                     : calls.map { $0.output.map(describe) ?? "?" }
                 let inbound = node.calls.map { $0.map(\.description) }
                 let macs: Int? =
                     node.nested != nil
-                    ? LayerKinds.sum(analysis.calls.filter { $0.path.hasPrefix(path + "/") }.map(\.macs))
-                    : LayerKinds.sum(calls.map(\.macs))
+                    ? ShapeMath.sum(analysis.calls.filter { $0.path.hasPrefix(path + "/") }.map(\.macs))
+                    : ShapeMath.sum(calls.map(\.macs))
                 rows.append(
                     LayerRow(
                         path: path, className: node.className, outputShapes: shapes, inbound: inbound,
@@ -118,7 +118,7 @@ extension Inspection {
             writer: writerDescription(model), kerasVersion: model.kerasVersion, backend: model.backend,
             modelName: checked.architecture?.name, modelClass: checked.architecture?.className,
             layers: rows, weights: weightRows, deadChannels: deadRows, totalParameters: model.parameterCount,
-            totalMACs: checked.architecture == nil ? nil : LayerKinds.sum(topMacs),
+            totalMACs: checked.architecture == nil ? nil : ShapeMath.sum(topMacs),
             macsNote: macsDefinition, optimizerTensors: optimizerTensors.count,
             optimizerParameters: optimizerTensors.reduce(0) { $0 + $1.tensor.count },
             unsupportedLayers: checked.analysis?.problems.map(\.description) ?? [])
@@ -147,30 +147,26 @@ extension Inspection {
         return "\(family), keras_version \(version), backend \(model.backend ?? "unknown")"
     }
 
-    /// Output channels whose kernel slice and bias are all exactly zero.
-    static func deadChannels(_ unit: CheckedModel.WeightUnit, bytes: (Weight) -> [UInt8]) -> DeadChannels? {
+    /// Output channels whose kernel slice and bias are all exactly zero. The layer's kind says
+    /// which weight and axes hold its output channels; without an architecture, a `kernel`'s last axis.
+    static func deadChannels(_ unit: CheckedModel.WeightUnit, checked: CheckedModel, bytes: (Weight) -> [UInt8])
+        -> DeadChannels?
+    {
         let byRole = Dictionary(unit.weights.map { ($0.role, $0) }, uniquingKeysWith: { a, _ in a })
-        let kernel: Tensor
-        let kernelBytes: [UInt8]
-        let axis: Int
-        if unit.className == "SeparableConv2D", let pw = byRole["pointwise_kernel"] {
-            kernel = pw.tensor
-            kernelBytes = bytes(pw)
-            axis = pw.tensor.shape.count - 1
-        } else if let dw = byRole["depthwise_kernel"], dw.tensor.shape.count == 4 {
-            // (kh, kw, in, multiplier): output channel c*m + k — flatten the last two axes.
-            let s = dw.tensor.shape
-            kernelBytes = bytes(dw)
-            kernel = Tensor(dtype: dw.tensor.dtype, shape: [s[0], s[1], s[2] * s[3]], bytes: kernelBytes)
-            axis = 2
-        } else if let k = byRole["kernel"], k.tensor.shape.count >= 2 {
-            kernel = k.tensor
-            kernelBytes = bytes(k)
-            axis = unit.className == "Conv2DTranspose" ? k.tensor.shape.count - 2 : k.tensor.shape.count - 1
+        let kernel: Weight
+        let axes: Range<Int>
+        if let input = checked.shapes(unit.path)?.input, let spec = checked.kind(unit.path)?.outputKernel(input: input),
+            let specAxes = spec.outputAxes, let weight = checked.weightsByRole(unit.path)[spec.role]
+        {
+            (kernel, axes) = (weight, specAxes)
+        } else if unit.className == nil, let k = byRole["kernel"], k.tensor.shape.count >= 2 {
+            (kernel, axes) = (k, (k.tensor.shape.count - 1)..<k.tensor.shape.count)
         } else {
             return nil
         }
-        var zero = TensorStats.zeroChannels(kernel, bytes: kernelBytes, axis: axis)
+        let kernelBytes = bytes(kernel)
+        guard axes.upperBound <= kernel.tensor.shape.count else { return nil }
+        var zero = TensorStats.zeroChannels(kernel.tensor, bytes: kernelBytes, axes: axes)
         if let bias = byRole["bias"], bias.tensor.count == zero.count {
             let b = TensorStats.zeroChannels(bias.tensor, bytes: bytes(bias), axis: 0)
             zero = zip(zero, b).map { $0 && $1 }

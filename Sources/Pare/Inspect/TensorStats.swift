@@ -10,10 +10,16 @@ enum TensorStats {
 
     /// For each output channel (index along `axis` of the kernel), whether every element is zero.
     static func zeroChannels(_ tensor: Tensor, bytes: [UInt8], axis: Int) -> [Bool] {
+        zeroChannels(tensor, bytes: bytes, axes: axis..<(axis + 1))
+    }
+
+    /// For each output channel (the flattened index over `axes`), whether every element is zero.
+    static func zeroChannels(_ tensor: Tensor, bytes: [UInt8], axes: Range<Int>) -> [Bool] {
         let shape = tensor.shape
-        guard axis >= 0, axis < shape.count else { return [] }
-        let channels = shape[axis]
-        let inner = shape[(axis + 1)...].reduce(1, *)
+        guard axes.lowerBound >= 0, axes.upperBound <= shape.count, !axes.isEmpty else { return [] }
+        let channels = shape[axes].reduce(1, *)
+        let inner = shape[axes.upperBound...].reduce(1, *)
+        guard channels > 0, inner > 0 else { return [] }
         var zero = [Bool](repeating: true, count: channels)
         bytes.withUnsafeBytes { raw in
             for i in 0..<tensor.count where zero[(i / inner) % channels] && !Tensor.isZero(raw, i, tensor.dtype) {

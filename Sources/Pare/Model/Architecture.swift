@@ -17,6 +17,25 @@ public struct LayerNode: Sendable {
     public var calls: [[TensorRef]]
     /// For a nested Sequential/Functional model: its own architecture.
     public var nested: Architecture?
+    /// What Pare knows of the layer's class, its config parsed once (nested models have none).
+    public let kind: Result<any LayerKind, LayerProblem>
+
+    public init(name: String, className: String, config: JSON, calls: [[TensorRef]], nested: Architecture?) {
+        self.name = name
+        self.className = className
+        self.config = config
+        self.calls = calls
+        self.nested = nested
+        kind =
+            nested == nil
+            ? LayerRegistry.parse(className: className, config: config) : .failure(.invalidConfig("a nested model"))
+    }
+
+    /// The parsed kind, nil for unknown classes, invalid configs and nested models.
+    public var layerKind: (any LayerKind)? { try? kind.get() }
+
+    /// An `InputLayer`: declares a model input and is never called.
+    public var isInput: Bool { LayerRegistry.isInput(className) }
 }
 
 /// The graph of a Keras model from its `model_config`.
@@ -42,8 +61,8 @@ public struct Architecture: Sendable {
             let node: Int
         }
         var produced = Set(inputs.map { Key(layer: $0.layer, node: $0.node) })
-        for layer in layers where layer.className == "InputLayer" { produced.insert(Key(layer: layer.name, node: 0)) }
-        let pending = layers.filter { $0.className != "InputLayer" }.flatMap { l in l.calls.indices.map { (l, $0) } }
+        for layer in layers where layer.isInput { produced.insert(Key(layer: layer.name, node: 0)) }
+        let pending = layers.filter { !$0.isInput }.flatMap { l in l.calls.indices.map { (l, $0) } }
         var missing = [Int](repeating: 0, count: pending.count)
         var waiting: [Key: [Int]] = [:]
         for (i, (layer, call)) in pending.enumerated() {
@@ -88,8 +107,6 @@ public struct ArchitectureError: Error, CustomStringConvertible {
 }
 
 extension Architecture {
-    static let modelClasses: Set<String> = ["Sequential", "Functional", "Model"]
-
     /// Parses a `model_config` as Keras 2.x, tf.keras 2 and Keras 3 write it.
     public static func parse(_ json: JSON) throws -> Architecture {
         guard let className = json["class_name"]?.stringValue else {
@@ -98,13 +115,13 @@ extension Architecture {
         guard let config = json["config"] else {
             throw ArchitectureError(object: "model_config", problem: "has no config")
         }
-        switch className {
-        case "Sequential": return try parseSequential(config, path: "model_config")
-        case "Functional", "Model": return try parseFunctional(config, className: className, path: "model_config")
-        default:
+        guard LayerRegistry.isModel(className) else {
             throw ArchitectureError(
                 object: "model_config", problem: "top-level class '\(className)' is not Sequential or Functional")
         }
+        return className == LayerRegistry.sequential
+            ? try parseSequential(config, path: "model_config")
+            : try parseFunctional(config, className: className, path: "model_config")
     }
 
     static func batchShape(_ config: JSON) -> [Int?]? {
@@ -113,7 +130,7 @@ extension Architecture {
         }
         let dims = shape.dropFirst().map { $0.intValue }
         // A dimension is a size or unknown (null); anything else makes the shape unusable.
-        guard dims.allSatisfy({ $0 == nil || (0...LayerKinds.maxDimension).contains($0!) }) else { return nil }
+        guard dims.allSatisfy({ $0 == nil || (0...LayerConfig.maxDimension).contains($0!) }) else { return nil }
         return dims
     }
 
@@ -127,9 +144,9 @@ extension Architecture {
         }
         try checkLayerName(name, object: path)
         var nested: Architecture?
-        if className == "Sequential" {
+        if className == LayerRegistry.sequential {
             nested = try parseSequential(config, path: path + "/" + name)
-        } else if modelClasses.contains(className) {
+        } else if LayerRegistry.isModel(className) {
             nested = try parseFunctional(config, className: className, path: path + "/" + name)
         }
         return LayerNode(name: name, className: className, config: config, calls: [], nested: nested)
@@ -168,7 +185,7 @@ extension Architecture {
             guard names.insert(node.name).inserted else {
                 throw ArchitectureError(object: path + "/" + node.name, problem: "layer name used twice")
             }
-            if node.className == "InputLayer" {
+            if node.isInput {
                 guard i == 0 else {
                     throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer")
                 }
@@ -192,7 +209,7 @@ extension Architecture {
                 inputShapes[inputName] = shape
                 layers.append(
                     LayerNode(
-                        name: inputName, className: "InputLayer",
+                        name: inputName, className: InputLayerKind.canonicalName,
                         config: .object([
                             ("batch_input_shape", .array([.null] + shape.map { $0.map(JSON.int) ?? .null })),
                             ("name", .string(inputName)),
@@ -208,7 +225,7 @@ extension Architecture {
             throw ArchitectureError(object: path, problem: "Sequential model without layers")
         }
         return Architecture(
-            name: name, className: "Sequential", layers: layers,
+            name: name, className: LayerRegistry.sequential, layers: layers,
             inputs: [TensorRef(layer: first.name, node: 0, tensor: 0)], outputs: [last], inputShapes: inputShapes)
     }
 
@@ -226,7 +243,7 @@ extension Architecture {
             guard names.insert(node.name).inserted else {
                 throw ArchitectureError(object: object, problem: "layer name used twice")
             }
-            if node.className == "InputLayer" {
+            if node.isInput {
                 guard let shape = batchShape(node.config) else {
                     throw ArchitectureError(
                         object: object,
@@ -252,7 +269,7 @@ extension Architecture {
             maxNode[ref.layer] = max(maxNode[ref.layer] ?? 0, ref.node)
         }
         var offset: [String: Int] = [:]
-        for layer in layers where layer.className != "InputLayer" {
+        for layer in layers where !layer.isInput {
             offset[layer.name] = max(0, (maxNode[layer.name] ?? 0) + 1 - layer.calls.count)
         }
         let byName = Dictionary(layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -261,7 +278,7 @@ extension Architecture {
                 throw ArchitectureError(object: object, problem: "refers to unknown layer '\(ref.layer)'")
             }
             var r = ref
-            if producer.className == "InputLayer" {
+            if producer.isInput {
                 guard ref.node == 0 else {
                     throw ArchitectureError(
                         object: object, problem: "refers to node \(ref.node) of input '\(ref.layer)'")

@@ -1,3 +1,9 @@
+/// A stored weight with the role and layout its layer's kind gives it.
+struct SpecifiedWeight {
+    var spec: WeightSpec
+    var weight: Weight
+}
+
 /// A model whose stored weights were checked against its architecture: every layer that needs
 /// weights has them, in the shapes its config and input imply.
 struct CheckedModel {
@@ -107,7 +113,7 @@ struct CheckedModel {
 
     static func validate(_ unit: WeightUnit, node: LayerNode?, analysis: GraphAnalysis, model: Model) throws {
         guard let node, let call = analysis.calls(of: unit.path).first, let input = call.inputs.first,
-            let expected = LayerKinds.expectedWeights(node, input: input)
+            let expected = node.layerKind?.weights(input: input)
         else { return }
         let object = "layer '\(unit.path)' (\(node.className))"
         guard expected.count == unit.weights.count else {
@@ -137,11 +143,25 @@ struct CheckedModel {
 
     /// A layer's weights keyed by the role its config gives each position (`kernel`, `bias`, `gamma`, …).
     func weightsByRole(_ path: String) -> [String: Weight] {
-        guard let unit = unitsByPath[path], let analysis, let node = layersByPath[path],
-            let input = analysis.calls(of: path).first?.inputs.first,
-            let expected = LayerKinds.expectedWeights(node, input: input)
-        else { return [:] }
-        return Dictionary(zip(expected.map(\.role), unit.weights), uniquingKeysWith: { a, _ in a })
+        Dictionary(specifiedWeights(path).map { ($0.spec.role, $0.weight) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// A layer's stored weights, each with what its kind says of it (role, layout), in order.
+    func specifiedWeights(_ path: String) -> [SpecifiedWeight] {
+        guard let unit = unitsByPath[path], let analysis, let kind = layersByPath[path]?.layerKind,
+            let input = analysis.calls(of: path).first?.inputs.first
+        else { return [] }
+        return zip(kind.weights(input: input), unit.weights).map { SpecifiedWeight(spec: $0, weight: $1) }
+    }
+
+    /// The kind of the layer at `path`, nil if unknown (or a nested model).
+    func kind(_ path: String) -> (any LayerKind)? { layersByPath[path]?.layerKind }
+
+    /// The first call's input and output shapes of the layer at `path`.
+    func shapes(_ path: String) -> (input: Shape, output: Shape)? {
+        guard let call = analysis?.calls(of: path).first, let input = call.inputs.first, let output = call.output
+        else { return nil }
+        return (input, output)
     }
 
     func inputShape(_ path: String) -> Shape? {

@@ -1,3 +1,24 @@
+public struct UnsupportedLayerError: Error, CustomStringConvertible {
+    public let layer: String
+    public let className: String
+    public let reason: String
+    /// The class is one Pare does not know (a custom layer): the model may still be valid Keras.
+    /// Otherwise the class is known and its config is not valid.
+    public var unknownClass = false
+    public var description: String { "layer '\(layer)' (\(className)): \(reason)" }
+
+    init(layer: String, className: String, reason: String, unknownClass: Bool = false) {
+        self.layer = layer
+        self.className = className
+        self.reason = reason
+        self.unknownClass = unknownClass
+    }
+
+    init(layer: String, className: String, _ problem: LayerProblem) {
+        self.init(layer: layer, className: className, reason: problem.reason, unknownClass: problem == .unknownClass)
+    }
+}
+
 /// One call of one layer, with the shapes that flow through it.
 public struct LayerCall: Sendable {
     /// `layer` or `nested_model/layer`.
@@ -8,6 +29,8 @@ public struct LayerCall: Sendable {
     public var output: Shape?
     /// Multiply-accumulates of this call (Conv/Dense), nil where shapes are unknown.
     public var macs: Int?
+    /// Working memory the interpreter needs for the call beyond its output, in elements per example.
+    public var scratchElements = 0
 }
 
 /// Shapes and costs of every call in a model, with the layers Pare could not follow.
@@ -23,6 +46,13 @@ public struct GraphAnalysis: Sendable {
 
     public static func run(_ architecture: Architecture) -> GraphAnalysis {
         var analysis = GraphAnalysis()
+        // Every layer whose class is unknown or whose config is invalid, reached or not: a model
+        // is judged on all of them at once.
+        for (path, node) in architecture.allLayers() where node.nested == nil {
+            if case .failure(let problem) = node.kind {
+                analysis.problems.append(UnsupportedLayerError(layer: path, className: node.className, problem))
+            }
+        }
         analysis.outputs = analysis.evaluate(architecture, inputs: nil, prefix: "")
         analysis.callsByPath = Dictionary(grouping: analysis.calls, by: \.path)
         return analysis
@@ -37,7 +67,7 @@ public struct GraphAnalysis: Sendable {
                 values[ref] = arch.inputShapes[ref.layer]
             }
         }
-        for layer in arch.layers where layer.className == "InputLayer" {
+        for layer in arch.layers where layer.isInput {
             let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
             if values[ref] == nil { values[ref] = arch.inputShapes[layer.name] }
         }
@@ -50,26 +80,46 @@ public struct GraphAnalysis: Sendable {
                 outputs = evaluate(nested, inputs: inputShapes, prefix: path + "/")
             } else if inputShapes.contains(where: { $0 == nil }) {
                 outputs = [nil]
-            } else {
+            } else if let kind = layer.layerKind {
                 do {
-                    outputs = [try LayerKinds.outputShape(layer, inputs: inputShapes.map { $0! }, path: path)]
-                } catch let error as UnsupportedLayerError {
-                    if !problems.contains(where: { $0.layer == error.layer }) { problems.append(error) }
-                    outputs = [nil]
+                    outputs = [try Self.outputShape(kind, inputs: inputShapes.map { $0! })]
                 } catch {
+                    let reason = (error as? LayerConfigError)?.reason ?? "\(error)"
+                    if !problems.contains(where: { $0.layer == path }) {
+                        problems.append(UnsupportedLayerError(layer: path, className: layer.className, reason: reason))
+                    }
                     outputs = [nil]
                 }
+            } else {
+                outputs = [nil]
             }
             let flat = inputShapes.compactMap { $0 }
-            calls.append(
-                LayerCall(
-                    path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
-                    macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
-                        ? LayerKinds.macs(layer, input: flat.first ?? [], output: outputs.first!!) : nil))
+            var call = LayerCall(
+                path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
+                macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
+                    ? Self.macs(layer.layerKind, input: flat.first ?? [], output: outputs.first!!) : nil)
+            if let kind = layer.layerKind, let output = call.output {
+                call.scratchElements = kind.scratchElements(macs: call.macs, output: output)
+            }
+            calls.append(call)
             for (t, shape) in outputs.enumerated() {
                 values[TensorRef(layer: layer.name, node: callIndex, tensor: t)] = shape
             }
         }
         return arch.outputs.map { values[$0] ?? nil }
+    }
+
+    /// The kind's output shape, with every dimension in range.
+    static func outputShape(_ kind: any LayerKind, inputs: [Shape]) throws -> Shape {
+        let shape = try kind.outputShape(inputs)
+        if let bad = shape.compactMap({ $0 }).first(where: { !(0...LayerConfig.maxDimension).contains($0) }) {
+            throw LayerConfigError("its output would have a dimension of \(bad), out of range")
+        }
+        return shape
+    }
+
+    static func macs(_ kind: (any LayerKind)?, input: Shape, output: Shape) -> Int? {
+        guard let kind, let i = ShapeMath.known(input), let o = ShapeMath.known(output) else { return nil }
+        return kind.macs(input: i, output: o)
     }
 }

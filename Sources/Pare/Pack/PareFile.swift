@@ -42,6 +42,23 @@ public enum PareFile {
 
     // MARK: Writing
 
+    /// For `--int8`: each layer weight's output-channel axes, as its layer's kind states them, by
+    /// layer and weight name. Weights without such axes (biases, statistics, unknown layers,
+    /// weights-only files without an architecture) and optimizer state stay exact.
+    static func outputChannelAxes(_ model: Model) throws -> [String: [String: Range<Int>]] {
+        let checked = try CheckedModel(model)
+        var axes: [String: [String: Range<Int>]] = [:]
+        for unit in checked.weightUnits {
+            let top = String(unit.path.split(separator: "/").first ?? "")
+            for specified in checked.specifiedWeights(unit.path) {
+                if let outputAxes = specified.spec.outputAxes {
+                    axes[top, default: [:]][specified.weight.name] = outputAxes
+                }
+            }
+        }
+        return axes
+    }
+
     /// Writes `model` as `.pare`, one tensor in memory at a time; returns what each tensor became.
     @discardableResult
     public static func write(
@@ -49,6 +66,7 @@ public enum PareFile {
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> [PackedTensor] {
         var packed: [PackedTensor] = []
+        let int8Axes = options.int8 ? try outputChannelAxes(model) : [:]
         try AtomicFile.write(to: path) { temporary in
             guard FileManager.default.createFile(atPath: temporary, contents: nil),
                 let handle = FileHandle(forWritingAtPath: temporary)
@@ -63,13 +81,14 @@ public enum PareFile {
                 }
                 offset += bytes.count
             }
-            let start = magic + le(UInt16(1)) + le(UInt16(0)) + le(UInt32(0))
+            let start = magic + le(UInt16(1)) + le(UInt16(1)) + le(UInt32(0))
             try emit(start + le(Zlib.crc32(start)) + [UInt8](repeating: 0, count: 44))
             var entries: [JSON] = []
             let total = countTensors(model)
-            let modelJSON = try PareModelJSON.model(model) { tensor in
+            let modelJSON = try PareModelJSON.model(model) { tensor, place in
                 let index = entries.count
-                let codecOptions = TensorCodec.Options(int8: options.int8, denseAbove: options.denseAbove)
+                let axes = place.layer.flatMap { layer in place.weight.flatMap { int8Axes[layer]?[$0] } }
+                let codecOptions = TensorCodec.Options(int8Axes: axes, denseAbove: options.denseAbove)
                 let encoded: TensorCodec.Encoded
                 do {
                     encoded = try TensorCodec.encode(tensor, codecOptions)
@@ -102,6 +121,9 @@ public enum PareFile {
                 ]
                 if let nz = encoded.nonzero { entry.append(("nonzero", .int(nz))) }
                 if let c = encoded.channels { entry.append(("channels", .int(c))) }
+                if let axes = encoded.channelAxes {
+                    entry.append(("channel_axes", .array([.int(axes.lowerBound), .int(axes.upperBound)])))
+                }
                 entry.append(("streams", .array(streams)))
                 entries.append(.object(entry))
                 packed.append(
@@ -114,7 +136,7 @@ public enum PareFile {
             }
             let header = Array(
                 JSON.object([
-                    ("format", .string("pare")), ("version", .array([.int(1), .int(0)])),
+                    ("format", .string("pare")), ("version", .array([.int(1), .int(1)])),
                     ("model", modelJSON), ("tensors", .array(entries)),
                 ]).serialized().utf8)
             guard header.count <= maxHeader else {
@@ -152,6 +174,7 @@ public enum PareFile {
         var encoding: TensorCodec.Encoding
         var nonzero: Int?
         var channels: Int?
+        var channelAxes: Range<Int>?
         var streams: [StreamEntry]
     }
 
@@ -253,9 +276,18 @@ public enum PareFile {
             if encoding == .bitmask || encoding == .int8Bitmask {
                 guard let nz = nonzero, nz >= 0, nz <= n else { throw bad("missing or impossible nonzero") }
             }
+            var channelAxes: Range<Int>?
             if encoding == .int8 || encoding == .int8Bitmask {
-                guard dtype.isFloatingPoint, let c = channels, c == (shape.last ?? 1), c >= 1 else {
-                    throw bad("int8 needs a float dtype and channels = last dimension")
+                // 1.1 names the channel axes; a 1.0 file has none and scales the last axis.
+                if let axes = t["channel_axes"] {
+                    guard let pair = axes.arrayValue?.compactMap({ $0.intValue }), pair.count == 2,
+                        pair[0] >= 0, pair[0] < pair[1], pair[1] <= shape.count
+                    else { throw bad("channel_axes must be [first, end) within the shape") }
+                    channelAxes = pair[0]..<pair[1]
+                }
+                let expected = channelAxes.map { shape[$0].reduce(1, *) } ?? (shape.last ?? 1)
+                guard dtype.isFloatingPoint, let c = channels, c == expected, c >= 1 else {
+                    throw bad("int8 needs a float dtype and channels = the size of its channel axes")
                 }
             }
             guard let streamList = t["streams"]?.arrayValue, streamList.count == encoding.streamCount else {
@@ -302,7 +334,7 @@ public enum PareFile {
             entries.append(
                 TensorEntry(
                     dtype: dtype, shape: shape, encoding: encoding, nonzero: nonzero, channels: channels,
-                    streams: streams))
+                    channelAxes: channelAxes, streams: streams))
         }
         guard expectedOffset == Int(h) else {
             throw fail("\(Int(h) - expectedOffset) bytes between the last stream and the header")
@@ -353,6 +385,6 @@ public enum PareFile {
         }
         return try TensorCodec.decode(
             e.encoding, dtype: e.dtype, shape: e.shape, nonzero: e.nonzero, channels: e.channels,
-            streams: streams, fail: { fail($0) })
+            channelAxes: e.channelAxes, streams: streams, fail: { fail($0) })
     }
 }

@@ -43,7 +43,7 @@ enum PareModelJSON {
             }
             // The writer hands libhdf5 as many strings as the shape says: the counts must agree.
             guard shape.count == json["shape"]?.arrayValue?.count, shape.allSatisfy({ $0 >= 0 }),
-                LayerKinds.product(shape) == values.count
+                ShapeMath.product(shape) == values.count
             else {
                 throw fail(
                     "an attribute holds \(values.count) strings but its shape is \(json["shape"]?.serialized() ?? "?")")
@@ -63,7 +63,7 @@ enum PareModelJSON {
             i = j
         }
         guard shape.count == json["shape"]?.arrayValue?.count, shape.allSatisfy({ $0 >= 0 }),
-            let count = LayerKinds.product(shape + [dtype.byteCount]), bytes.count == count
+            let count = ShapeMath.product(shape + [dtype.byteCount]), bytes.count == count
         else {
             throw fail("attribute bytes do not match its shape")
         }
@@ -85,8 +85,14 @@ enum PareModelJSON {
         }
     }
 
+    /// Where a tensor sits: a layer's weight, or (both nil) optimizer state and other stored nodes.
+    struct TensorPlace {
+        var layer: String?
+        var weight: String?
+    }
+
     /// The model section, numbering tensors through `add` in the order they are met.
-    static func model(_ model: Model, add: (Tensor) throws -> Int) throws -> JSON {
+    static func model(_ model: Model, add: (Tensor, TensorPlace) throws -> Int) throws -> JSON {
         func node(_ n: StoredNode) throws -> JSON {
             switch n {
             case .group(let name, let attrs, let children):
@@ -96,7 +102,7 @@ enum PareModelJSON {
                 ])
             case .dataset(let name, let attrs, let tensor):
                 return .object([
-                    ("dataset", .string(name)), ("attributes", attributes(attrs)), ("tensor", .int(try add(tensor))),
+                    ("dataset", .string(name)), ("attributes", attributes(attrs)), ("tensor", .int(try add(tensor, TensorPlace()))),
                 ])
             }
         }
@@ -108,7 +114,8 @@ enum PareModelJSON {
                     .array(
                         try layer.weights.map { w in
                             .object([
-                                ("name", .string(w.name)), ("tensor", .int(try add(w.tensor))),
+                                ("name", .string(w.name)),
+                                ("tensor", .int(try add(w.tensor, TensorPlace(layer: layer.name, weight: w.name)))),
                                 ("attributes", attributes(w.attributes)),
                             ])
                         })

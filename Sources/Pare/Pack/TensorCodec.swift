@@ -19,6 +19,8 @@ enum TensorCodec {
         var encoding: Encoding
         var nonzero: Int?
         var channels: Int?
+        /// int8: the axes whose flattened index is the channel a scale belongs to.
+        var channelAxes: Range<Int>?
         /// Decoded stream contents, in the encoding's order.
         var streams: [[UInt8]]
         /// For int8: the largest absolute error and the signal-to-quantization-noise ratio in dB.
@@ -27,7 +29,9 @@ enum TensorCodec {
     }
 
     struct Options {
-        var int8 = false
+        /// Quantize to int8 with one scale per channel over these axes (a kernel's output channels);
+        /// nil keeps the tensor exact.
+        var int8Axes: Range<Int>?
         /// Store dense at or above this density even if the bitmask would be smaller (1 = only when smaller).
         var denseAbove = 1.0
     }
@@ -116,8 +120,10 @@ enum TensorCodec {
         let b = tensor.dtype.byteCount
         let (m, nonzero) = mask(bytes, count: n, size: b)
         let density = n == 0 ? 1 : Double(nonzero) / Double(n)
-        if options.int8, tensor.dtype.isFloatingPoint, tensor.shape.count >= 2 {
-            return try quantize(tensor, mask: m, nonzero: nonzero, density: density, options: options)
+        if let axes = options.int8Axes, tensor.dtype.isFloatingPoint, n > 0, axes.lowerBound >= 0,
+            axes.upperBound <= tensor.shape.count, !axes.isEmpty
+        {
+            return try quantize(tensor, axes: axes, mask: m, nonzero: nonzero, density: density, options: options)
         }
         let sparseSize = m.count + nonzero * b
         if sparseSize >= n * b || density >= options.denseAbove {
@@ -133,25 +139,31 @@ enum TensorCodec {
         let value: Float
     }
 
-    static func quantize(_ tensor: Tensor, mask m: [UInt8], nonzero: Int, density: Double, options: Options) throws
-        -> Encoded
-    {
+    /// Symmetric int8 with one scale per channel, the channel of element `j` being `(j / inner) % channels`
+    /// for the flattened `axes` (`inner`: the elements after them).
+    static func quantize(
+        _ tensor: Tensor, axes: Range<Int>, mask m: [UInt8], nonzero: Int, density: Double, options: Options
+    ) throws -> Encoded {
         let w = try tensor.floats()
         // int8 has no NaN or infinity: storing 0 in their place would change the model silently.
         if let bad = w.firstIndex(where: { !$0.isFinite }) {
             throw QuantizationError(index: bad, value: w[bad])
         }
         let n = w.count
-        let channels = tensor.shape.last ?? 1
+        let channels = tensor.shape[axes].reduce(1, *)
+        let inner = tensor.shape[axes.upperBound...].reduce(1, *)
         var maxAbs = [Float](repeating: 0, count: channels)
-        for (j, v) in w.enumerated() { maxAbs[j % channels] = max(maxAbs[j % channels], abs(v)) }
+        for (j, v) in w.enumerated() {
+            let c = (j / inner) % channels
+            maxAbs[c] = max(maxAbs[c], abs(v))
+        }
         let scales = maxAbs.map { $0 > 0 && $0.isFinite ? $0 / 127 : 1 }
         var q = [Int8](repeating: 0, count: n)
         var maxError = 0.0
         var signal = 0.0
         var noise = 0.0
         for (j, v) in w.enumerated() {
-            let s = scales[j % channels]
+            let s = scales[(j / inner) % channels]
             let r = (v / s).rounded(.toNearestOrAwayFromZero)
             q[j] = Int8(max(-127, min(127, r.isFinite ? r : 0)))
             let back = Double(Float(q[j]) * s)
@@ -165,13 +177,15 @@ enum TensorCodec {
         let bitmaskSize = m.count + nonzero
         if bitmaskSize >= n || density >= options.denseAbove {
             return Encoded(
-                encoding: .int8, channels: channels, streams: [scaleBytes, q.map { UInt8(bitPattern: $0) }],
+                encoding: .int8, channels: channels, channelAxes: axes,
+                streams: [scaleBytes, q.map { UInt8(bitPattern: $0) }],
                 maxAbsError: maxError, sqnr: sqnr)
         }
         var values = [UInt8]()
         for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { values.append(UInt8(bitPattern: q[j])) }
         return Encoded(
-            encoding: .int8Bitmask, nonzero: nonzero, channels: channels, streams: [scaleBytes, m, values],
+            encoding: .int8Bitmask, nonzero: nonzero, channels: channels, channelAxes: axes,
+            streams: [scaleBytes, m, values],
             maxAbsError: maxError, sqnr: sqnr)
     }
 
@@ -190,10 +204,12 @@ enum TensorCodec {
 
     /// Rebuilds the tensor's bytes; `fail` names what is wrong.
     static func decode(
-        _ encoding: Encoding, dtype: DType, shape: [Int], nonzero: Int?, channels: Int?, streams: [[UInt8]],
-        fail: (String) -> Error
+        _ encoding: Encoding, dtype: DType, shape: [Int], nonzero: Int?, channels: Int?, channelAxes: Range<Int>?,
+        streams: [[UInt8]], fail: (String) -> Error
     ) throws -> [UInt8] {
         let n = shape.reduce(1, *)
+        // Elements after the channel axes share a scale (1.0 files: the last axis, inner 1).
+        let inner = channelAxes.map { shape[$0.upperBound...].reduce(1, *) } ?? 1
         let b = dtype.byteCount
         func checkMask(_ m: [UInt8]) throws {
             var bits = 0
@@ -217,7 +233,7 @@ enum TensorCodec {
             for j in 0..<n {
                 guard let v = q(j) else { continue }
                 guard v != -128 else { throw fail("int8 value −128 is outside [−127, 127]") }
-                out[j] = Float(v) * scales[j % scales.count]
+                out[j] = Float(v) * scales[(j / inner) % scales.count]
             }
             return try Tensor(dtype: dtype, shape: shape, bytes: [UInt8](repeating: 0, count: n * b)).replacingValues(
                 out

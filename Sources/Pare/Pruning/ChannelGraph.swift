@@ -1,12 +1,12 @@
 /// Which output channels of which layers must be removed together, found from the graph.
 ///
-/// Every layer that creates channels (Conv2D, Dense, SeparableConv2D, Conv2DTranspose) owns a
+/// Every layer whose kind produces channels (`ChannelFlow.produces`: convolutions, Dense) owns a
 /// *space* of channel ids. Each tensor carries a map from its last-axis positions to ids (nil for
-/// channels no layer owns, such as the model's inputs); channel-wise layers pass the map on,
-/// Concatenate joins maps, Flatten repeats them per pixel, and merges (Add, Multiply, …) and shared
-/// layers unite the ids they line up. Ids that end in one set form a coupled group: removed
-/// together or not at all. Groups that reach a model output, a Reshape/Permute, a softmax over
-/// channels or a layer Pare does not know are blocked.
+/// channels no layer owns, such as the model's inputs); each layer's kind says how its channels
+/// flow (`Layers/`): per-channel layers pass the map on, concatenation joins maps, flattening
+/// repeats them per position, and merges and shared layers unite the ids they line up. Ids that
+/// end in one set form a coupled group: removed together or not at all. Groups that reach a model
+/// output, a layer that mixes channels, a block the kind names, or a layer Pare does not know are blocked.
 public final class ChannelGraph {
     /// The ids of one producer's output channels: `first ..< first + count`.
     public struct Space: Sendable {
@@ -108,7 +108,7 @@ public final class ChannelGraph {
             // A nested model's input layer declares its width: it changes with what flows in.
             if !prefix.isEmpty { recordInput(prefix + ref.layer, map) }
         }
-        for layer in arch.layers where layer.className == "InputLayer" {
+        for layer in arch.layers where layer.isInput {
             let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
             if values[ref] == nil {
                 values[ref] = [Int?](repeating: nil, count: arch.inputShapes[layer.name]?.last.flatMap { $0 } ?? 0)
@@ -126,85 +126,40 @@ public final class ChannelGraph {
         return arch.outputs.map { values[$0] ?? [] }
     }
 
-    static let channelwise: Set<String> = [
-        "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
-        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-        "ActivityRegularization", "Identity", "Rescaling", "MaxPooling2D", "AveragePooling2D",
-        "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
-    ]
-    static let producers: Set<String> = ["Conv2D", "Dense", "SeparableConv2D", "Conv2DTranspose"]
-
     private func propagate(_ layer: LayerNode, path: String, call: Int, _ maps: [[Int?]]) -> [Int?] {
-        let cls = layer.className
-        let c = layer.config
         let x = maps.first ?? []
-        let output = analysis.calls(of: path).first?.output
-        let outChannels = output?.last.flatMap { $0 } ?? 0
-        if Self.producers.contains(cls) {
-            recordInput(path, x)
-            let space = newSpace(path, cls, count: outChannels)
-            let act = c["activation"]?.stringValue ?? c["activation"]?["config"]?.stringValue
-            if act == "softmax" || act == "log_softmax" {
-                block(space, "'\(path)' applies softmax across its channels")
-            }
-            if cls == "Conv2D", (c["groups"]?.intValue ?? 1) > 1 {
-                block(x, "grouped convolution '\(path)'")
-                block(space, "grouped convolution '\(path)'")
-            }
+        let shapes = analysis.calls(of: path).first
+        let output = shapes?.output ?? []
+        let input = shapes?.inputs.first ?? []
+        let outChannels = output.last.flatMap { $0 } ?? 0
+        guard let kind = layer.layerKind else {
+            for map in maps { block(map, "passes through '\(path)' (\(layer.className)), which Pare does not know") }
+            return [Int?](repeating: nil, count: outChannels)
+        }
+        let flow = kind.channelFlow(input: input, output: output)
+        if let reason = flow.blocksInputs { for map in maps { block(map, "\(reason) at '\(path)'") } }
+        if flow.indexedByInputChannel { recordInput(path, x) }
+        switch flow.kind {
+        case .produces:
+            let space = newSpace(path, layer.className, count: outChannels)
+            if let reason = flow.blocksOutputs { block(space, "'\(path)' \(reason)") }
             return space
-        }
-        if cls == "DepthwiseConv2D" {
-            recordInput(path, x)
-            let m = c["depth_multiplier"]?.intValue ?? 1
-            return x.flatMap { id in [Int?](repeating: id, count: m) }
-        }
-        if cls == "Softmax" {
-            let axis = c["axis"]?.intValue ?? c["axis"]?[0]?.intValue ?? -1
-            if axis == -1 || axis == (output?.count ?? 0) { block(x, "softmax across channels at '\(path)'") }
-            return x
-        }
-        if Self.channelwise.contains(cls) {
-            if ["BatchNormalization", "PReLU", "Rescaling"].contains(cls) { recordInput(path, x) }
-            // Their per-channel parameters follow the channels only when they run along the last axis.
-            if cls == "BatchNormalization" {
-                let rank = (output?.count ?? 0) + 1
-                let axis = c["axis"]?.intValue ?? c["axis"]?[0]?.intValue ?? -1
-                if axis != -1 && axis != rank - 1 {
-                    block(x, "BatchNormalization '\(path)' normalizes axis \(axis), not the channels")
-                }
-            }
-            if cls == "PReLU", let shared = c["shared_axes"]?.arrayValue,
-                shared.contains(where: { $0.intValue == output?.count })
-            {
-                block(x, "PReLU '\(path)' shares its slope across channels")
-            }
-            if cls == "Activation", let a = c["activation"]?.stringValue ?? c["activation"]?["config"]?.stringValue,
-                a == "softmax" || a == "log_softmax"
-            {
-                block(x, "softmax across channels at '\(path)'")
-            }
-            return x
-        }
-        if cls == "Flatten" {
-            let inputShape = analysis.calls(of: path).first?.inputs.first ?? []
-            let pixels = inputShape.dropLast().reduce(1) { $0 * ($1 ?? 1) }
+        case .perChannel(let multiplier):
+            return multiplier == 1 ? x : x.flatMap { id in [Int?](repeating: id, count: multiplier) }
+        case .flattens:
+            let pixels = input.dropLast().reduce(1) { $0 * ($1 ?? 1) }
             return (0..<pixels).flatMap { _ in x }
-        }
-        if LayerKinds.mergeClasses.contains(cls) {
+        case .merges:
             for other in maps.dropFirst() { lineUp(x, other, at: "'\(path)'") }
             return x
-        }
-        if cls == "Concatenate" {
-            let rank = output?.count ?? 1
-            var axis = c["axis"]?.intValue ?? -1
-            if axis < 0 { axis += rank + 1 }
-            if axis == rank { return maps.flatMap { $0 } }
+        case .concatenates(let onChannels):
+            if onChannels { return maps.flatMap { $0 } }
             for other in maps.dropFirst() { lineUp(x, other, at: "'\(path)'") }
             return x
+        case .mixes:
+            for map in maps { block(map, "passes through '\(path)' (\(layer.className)), which mixes channels") }
+            return [Int?](repeating: nil, count: outChannels)
         }
-        // Reshape, Permute and unknown layers mix or move channels: nothing through them can be removed.
-        for map in maps { block(map, "passes through '\(path)' (\(cls)), which mixes channels") }
-        return [Int?](repeating: nil, count: outChannels)
     }
 
     /// Channels that meet position by position (a merge, or the calls of a shared layer) are coupled;

@@ -41,7 +41,7 @@ public struct Planner {
         // pixel and channel): refuse architectures whose maps would not fit in memory.
         for call in analysis.calls {
             for shape in call.inputs + [call.output].compactMap({ $0 }) {
-                let values = LayerKinds.product(shape.map { $0 ?? 1 }) ?? Int.max
+                let values = ShapeMath.product(shape.map { $0 ?? 1 }) ?? Int.max
                 guard values <= Planner.maxMapSize else {
                     throw PareError(
                         file: model.sourcePath, object: "layer '\(call.path)' (\(call.className))",
@@ -92,7 +92,7 @@ public struct Planner {
             }
         case .bnGamma:
             for (path, map) in graph.inputMaps {
-                guard graph.layersByPath[path]?.className == "BatchNormalization" else { continue }
+                guard graph.layersByPath[path]?.layerKind is BatchNormalization else { continue }
                 guard let gamma = weight(path, "gamma") else { continue }
                 let values = try gamma.tensor.floats()
                 for (i, id) in map.enumerated() { if let id { scores[id, default: 0] += Double(abs(values[i])) } }
@@ -105,13 +105,15 @@ public struct Planner {
 
     /// The kernel whose given axis indexes a producer's output channels.
     func outputKernel(_ space: ChannelGraph.Space) throws -> (Weight, Int) {
-        let roles = checked.weightsByRole(space.path)
-        switch space.className {
-        case "SeparableConv2D": return (roles["pointwise_kernel"]!, 3)
-        case "Conv2DTranspose": return (roles["kernel"]!, 2)
-        case "Dense": return (roles["kernel"]!, roles["kernel"]!.tensor.shape.count - 1)
-        default: return (roles["kernel"]!, 3)
+        guard let input = checked.shapes(space.path)?.input,
+            let spec = checked.kind(space.path)?.outputKernel(input: input), let axes = spec.outputAxes,
+            let weight = checked.weightsByRole(space.path)[spec.role]
+        else {
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(space.path)' (\(space.className))",
+                "has no kernel whose output channels Pare can find")
         }
+        return (weight, axes.lowerBound)
     }
 
     func channelNorms(_ weight: Weight, axis: Int, squared: Bool) throws -> [Double] {

@@ -34,7 +34,7 @@ public enum PruneJob {
     ) throws -> (Planner, PrunePlan) {
         // Verification holds the original, the masked and the pruned model, each run as float32.
         try MemoryBudget.require(
-            LayerKinds.product([model.parameterCount, 4, 3]),
+            ShapeMath.product([model.parameterCount, 4, 3]),
             for: "pruning (the original, masked and pruned weights as float32)", file: model.sourcePath)
         let planner = try Planner(model)
         var activation: [Int: Double]?
@@ -81,9 +81,11 @@ public enum PruneJob {
         return scores
     }
 
-    static let followers: Set<String> = [
-        "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU",
-    ]
+    /// Layers that keep each channel itself, value by value (normalization, activations): a
+    /// channel's activation is read after them.
+    static func follows(_ node: LayerNode) -> Bool {
+        node.layerKind?.channelFlow(input: [], output: []).elementwise ?? false
+    }
 
     /// The layer whose output is "the channel's output after its BN and activation".
     static func activationPoint(of path: String, in arch: Architecture) -> String {
@@ -94,7 +96,7 @@ public enum PruneJob {
         while true {
             let consumers = level.layers.filter { l in l.calls.contains { $0.contains { $0.layer == current } } }
             guard consumers.count == 1, let next = consumers.first, next.calls.count == 1,
-                followers.contains(next.className)
+                follows(next)
             else { break }
             current = next.name
         }
@@ -153,7 +155,7 @@ public enum PruneJob {
                     macsBefore: row.macs, macsAfter: other?.macs))
         }
         // Rows for layers without weights whose shape changed (Flatten, pooling) help read the table.
-        for row in a.layers where row.parameters == 0 && row.className == "Flatten" {
+        for row in a.layers where row.parameters == 0 && LayerRegistry.kind(named: row.className) == Flatten.self {
             if let other = afterRows[row.path] {
                 rows.append(
                     PruneRow(

@@ -24,8 +24,13 @@ public struct Rewriter {
 
     var graph: ChannelGraph { plan.graph }
     func roles(_ path: String) -> [String: Weight] { planner.checked.weightsByRole(path) }
-    func className(_ path: String) -> String { graph.layersByPath[path]?.className ?? "" }
-    func config(_ path: String) -> JSON { graph.layersByPath[path]?.config ?? .object([]) }
+    func kind(_ path: String) -> (any LayerKind)? { planner.checked.kind(path) }
+
+    /// How channels flow through the layer at `path` (its first call's shapes).
+    func flow(_ path: String) -> ChannelFlow? {
+        guard let kind = kind(path), let shapes = planner.checked.shapes(path) else { return nil }
+        return kind.channelFlow(input: shapes.input, output: shapes.output)
+    }
 
     func removedChannels(_ space: ChannelGraph.Space) -> Set<Int> {
         Set(0..<space.count).subtracting(plan.keptChannels[space.path] ?? [])
@@ -35,11 +40,6 @@ public struct Rewriter {
     func removedPositions(_ path: String) -> Set<Int> {
         guard let map = graph.inputMaps[path] else { return [] }
         return Set(map.indices.filter { plan.isRemoved(map[$0]) })
-    }
-
-    /// Expands channel positions to the depth-multiplied positions `c * m + k`.
-    static func expanded(_ positions: [Int], multiplier m: Int) -> [Int] {
-        positions.flatMap { c in (0..<m).map { c * m + $0 } }
     }
 
     // MARK: Mask
@@ -59,27 +59,8 @@ public struct Rewriter {
         }
         for path in graph.inputMaps.keys {
             let gone = removedPositions(path)
-            guard !gone.isEmpty else { continue }
-            let r = roles(path)
-            switch className(path) {
-            case "BatchNormalization":
-                for role in ["gamma", "beta"] {
-                    if let w = r[role] {
-                        masked.setWeight(path: path, name: w.name, try w.tensor.zeroed(axis: 0, indices: gone))
-                    }
-                }
-            case "DepthwiseConv2D":
-                let k = r["depthwise_kernel"]!
-                masked.setWeight(path: path, name: k.name, try k.tensor.zeroed(axis: 2, indices: gone))
-                if let b = r["bias"] {
-                    let m = k.tensor.shape[3]
-                    masked.setWeight(
-                        path: path, name: b.name,
-                        try b.tensor.zeroed(axis: 0, indices: Set(Self.expanded(gone.sorted(), multiplier: m))))
-                }
-            default:
-                break
-            }
+            guard !gone.isEmpty, let kind = kind(path) else { continue }
+            try rewrite(masked, path) { try kind.maskingInputChannels(gone, &$0) }
         }
         return masked
     }
@@ -92,16 +73,13 @@ public struct Rewriter {
         var values: [String: [Int: (value: Float, constant: Bool)]] = [:]
     }
 
-    /// Layers that fold constants of removed inputs into their bias.
-    static let folders: Set<String> = ["Conv2D", "Dense", "SeparableConv2D", "Conv2DTranspose"]
-
     /// An observer for the reference run that records, for every consumer with removed inputs, the
     /// value each removed position carries (and whether it is the same everywhere).
     public func constantObserver() -> (
         observer: (String, [FloatArray], FloatArray) -> Void, result: () -> ObservedConstants
     ) {
         var watched: [String: Set<Int>] = [:]
-        for path in graph.inputMaps.keys where Self.folders.contains(className(path)) {
+        for path in graph.inputMaps.keys where flow(path)?.foldsConstants == true {
             let gone = removedPositions(path)
             if !gone.isEmpty { watched[path] = gone }
         }
@@ -139,81 +117,24 @@ public struct Rewriter {
         // Consumers first (input side, and folding, computed on the original output indexing).
         for path in graph.inputMaps.keys.sorted() {
             guard let keep = plan.keptPositions(path), keep.count < graph.inputMaps[path]!.count else { continue }
-            let r = roles(path)
-            let cls = className(path)
-            if Self.folders.contains(cls), let constants {
-                if let report = try fold(
-                    path: path, cls: cls, roles: r, observed: constants.values[path] ?? [:], into: pruned)
-                {
+            guard let kind = kind(path) else { continue }
+            if flow(path)?.foldsConstants == true, let constants {
+                if let report = try fold(path: path, kind: kind, observed: constants.values[path] ?? [:], into: pruned) {
                     reports.append(report)
                 }
             }
-            switch cls {
-            case "Conv2D": try slice(pruned, path, r["kernel"]!, axis: 2, keep)
-            case "Dense": try slice(pruned, path, r["kernel"]!, axis: 0, keep)
-            case "Conv2DTranspose": try slice(pruned, path, r["kernel"]!, axis: 3, keep)
-            case "SeparableConv2D":
-                let dw = r["depthwise_kernel"]!
-                try slice(pruned, path, dw, axis: 2, keep)
-                try slice(
-                    pruned, path, r["pointwise_kernel"]!, axis: 2, Self.expanded(keep, multiplier: dw.tensor.shape[3]))
-            case "DepthwiseConv2D":
-                let dw = r["depthwise_kernel"]!
-                try slice(pruned, path, dw, axis: 2, keep)
-                if let b = r["bias"] {
-                    try slice(pruned, path, b, axis: 0, Self.expanded(keep, multiplier: dw.tensor.shape[3]))
-                }
-            case "BatchNormalization":
-                for role in ["gamma", "beta", "moving_mean", "moving_variance"] {
-                    if let w = r[role] { try slice(pruned, path, w, axis: 0, keep) }
-                }
-            case "PReLU":
-                let a = r["alpha"]!
-                if a.tensor.shape.last! > 1 { try slice(pruned, path, a, axis: a.tensor.shape.count - 1, keep) }
-            case "InputLayer":
-                // The input layer of a nested model: its declared width, and the Sequential's build shape.
-                let setLast: (inout JSON) -> Void = { c in
-                    for key in ["batch_shape", "batch_input_shape", "build_input_shape"] {
-                        if var shape = c[key]?.arrayValue, !shape.isEmpty {
-                            shape[shape.count - 1] = .int(keep.count)
-                            c.set(key, .array(shape))
-                        }
-                    }
-                }
-                if !pruned.editLayerConfig(path: path, setLast), path.hasSuffix("_input") {
-                    // Keras ≤ 2.2.2 Sequential: no InputLayer in the config; the first layer carries the shape.
-                    pruned.editLayerConfig(path: String(path.dropLast("_input".count)), setLast)
-                }
-                let parent = path.split(separator: "/").dropLast().joined(separator: "/")
-                pruned.editLayerConfig(path: parent) { c in
-                    if var shape = c["build_input_shape"]?.arrayValue, !shape.isEmpty {
-                        shape[shape.count - 1] = .int(keep.count)
-                        c.set("build_input_shape", .array(shape))
-                    }
-                }
-            case "Rescaling":
-                pruned.editLayerConfig(path: path) { c in
-                    for key in ["scale", "offset"] {
-                        if let list = c[key]?.arrayValue, list.count > 1 { c.set(key, .array(keep.map { list[$0] })) }
-                    }
-                }
-            default:
-                break
+            if kind is InputLayerKind {
+                try narrowNestedInput(pruned, path: path, keep: keep)
+            } else {
+                try rewrite(pruned, path) { try kind.keepingInputChannels(keep, &$0) }
             }
         }
         // Producers: output side, on top of what the consumer pass wrote.
         for space in graph.spaces {
             let keep = plan.keptChannels[space.path]!
             guard keep.count < space.count else { continue }
-            let r = roles(space.path)
-            let (kernel, axis) = try planner.outputKernel(space)
-            let current = currentWeight(pruned, space.path, kernel.name)
-            pruned.setWeight(path: space.path, name: kernel.name, try current.sliced(axis: axis, keep: keep))
-            if let bias = currentBias(pruned, space.path, r) {
-                pruned.setWeight(path: space.path, name: bias.name, try bias.tensor.sliced(axis: 0, keep: keep))
-            }
-            let key = space.className == "Dense" ? "units" : "filters"
-            pruned.editLayerConfig(path: space.path) { $0.set(key, .int(keep.count)) }
+            guard let kind = kind(space.path) else { continue }
+            try rewrite(pruned, space.path) { try kind.keepingOutputChannels(keep, &$0) }
         }
         // Keras 3 configs give each layer the input shape it is built with; narrower inputs need new ones.
         if var config = pruned.config, let arch = try? Architecture.parse(config) {
@@ -223,15 +144,15 @@ public struct Rewriter {
         return (pruned, reports)
     }
 
-    func currentWeight(_ model: Model, _ path: String, _ name: String) -> Tensor {
+    func currentWeight(_ model: Model, _ path: String, _ name: String) -> Tensor? {
         let top = String(path.split(separator: "/").first!)
-        return model.layer(named: top)!.weights.first { $0.name == name }!.tensor
+        return model.layer(named: top)?.weights.first { $0.name == name }?.tensor
     }
 
     /// The bias as it stands in `model` (it may have been added by folding).
     func currentBias(_ model: Model, _ path: String, _ roles: [String: Weight]) -> Weight? {
         let top = String(path.split(separator: "/").first!)
-        let weights = model.layer(named: top)!.weights
+        guard let weights = model.layer(named: top)?.weights else { return nil }
         if let b = roles["bias"] { return weights.first { $0.name == b.name } }
         let kernelName = (roles["kernel"] ?? roles["pointwise_kernel"])?.name
         return kernelName.flatMap { k in weights.first { $0.name == Self.biasName(forKernel: k) } }
@@ -244,18 +165,66 @@ public struct Rewriter {
         return (parts + ["bias" + suffix]).joined(separator: "/")
     }
 
-    func slice(_ model: Model, _ path: String, _ weight: Weight, axis: Int, _ keep: [Int]) throws {
-        let current = currentWeight(model, path, weight.name)
-        model.setWeight(path: path, name: weight.name, try current.sliced(axis: axis, keep: keep))
+    /// The layer's weights by role and its config as they stand in `model`, changed by `body`, written back.
+    func rewrite(_ model: Model, _ path: String, _ body: (inout LayerEdit) throws -> Void) throws {
+        let r = roles(path)
+        var names: [String: String] = [:]
+        var weights: [String: Tensor] = [:]
+        for (role, weight) in r {
+            names[role] = weight.name
+            weights[role] = currentWeight(model, path, weight.name)
+        }
+        if weights["bias"] == nil, let added = currentBias(model, path, r) {
+            names["bias"] = added.name
+            weights["bias"] = added.tensor
+        }
+        var config = JSON.object([])
+        model.editLayerConfig(path: path) { config = $0 }
+        var edit = LayerEdit(weights: weights, config: config)
+        do {
+            try body(&edit)
+        } catch let error as LayerConfigError {
+            throw PareError(file: model.sourcePath, object: "layer '\(path)'", error.reason)
+        }
+        for (role, tensor) in edit.weights {
+            if let name = names[role] { model.setWeight(path: path, name: name, tensor) }
+        }
+        if edit.config != config { model.editLayerConfig(path: path) { $0 = edit.config } }
+    }
+
+    /// The input layer of a nested model: its declared width, and the Sequential's build shape.
+    func narrowNestedInput(_ model: Model, path: String, keep: [Int]) throws {
+        let input = InputLayerKind()
+        var edited = false
+        model.editLayerConfig(path: path) { config in
+            var edit = LayerEdit(weights: [:], config: config)
+            try? input.keepingInputChannels(keep, &edit)
+            config = edit.config
+            edited = true
+        }
+        if !edited, path.hasSuffix("_input") {
+            // Keras ≤ 2.2.2 Sequential: no InputLayer in the config; the first layer carries the shape.
+            model.editLayerConfig(path: String(path.dropLast("_input".count))) { config in
+                var edit = LayerEdit(weights: [:], config: config)
+                try? input.keepingInputChannels(keep, &edit)
+                config = edit.config
+            }
+        }
+        let parent = path.split(separator: "/").dropLast().joined(separator: "/")
+        model.editLayerConfig(path: parent) { c in
+            if var shape = c["build_input_shape"]?.arrayValue, !shape.isEmpty {
+                shape[shape.count - 1] = .int(keep.count)
+                c.set("build_input_shape", .array(shape))
+            }
+        }
     }
 
     /// Adds each removed input's constant contribution to the consumer's bias (in `model`, still at full width).
     func fold(
-        path: String, cls: String, roles r: [String: Weight], observed: [Int: (value: Float, constant: Bool)],
-        into model: Model
+        path: String, kind: any LayerKind, observed: [Int: (value: Float, constant: Bool)], into model: Model
     ) throws -> FoldReport? {
         let gone = removedPositions(path).sorted()
-        var contributions: [(position: Int, value: Float)] = []
+        var contributions: [ConstantInput] = []
         var notConstant: [Int] = []
         for p in gone {
             guard let o = observed[p] else {
@@ -263,9 +232,8 @@ public struct Rewriter {
                 continue
             }
             if !o.constant { notConstant.append(p) }
-            if o.value != 0 { contributions.append((p, o.value)) }
+            if o.value != 0 { contributions.append(ConstantInput(position: p, value: o.value)) }
         }
-        let padding = config(path)["padding"]?.stringValue ?? "valid"
         var exact = notConstant.isEmpty
         var notes: [String] = []
         if !notConstant.isEmpty {
@@ -278,72 +246,26 @@ public struct Rewriter {
                 layer: path, removedInputs: gone.count, folded: 0, exact: exact,
                 note: notes.first ?? "removed inputs are exactly zero: nothing to fold")
         }
-        var delta: [Float]
-        switch cls {
-        case "Dense":
-            let w = try r["kernel"]!.tensor.floats()
-            let units = r["kernel"]!.tensor.shape[1]
-            delta = [Float](repeating: 0, count: units)
-            for (p, k) in contributions { for o in 0..<units { delta[o] += k * w[p * units + o] } }
-        case "Conv2D", "Conv2DTranspose":
-            let t = r["kernel"]!.tensor
-            let w = try t.floats()
-            let transposed = cls == "Conv2DTranspose"
-            let taps = t.shape[0] * t.shape[1]
-            let (cin, cout) = transposed ? (t.shape[3], t.shape[2]) : (t.shape[2], t.shape[3])
-            delta = [Float](repeating: 0, count: cout)
-            for (p, k) in contributions {
-                for tap in 0..<taps {
-                    for o in 0..<cout {
-                        delta[o] += k * (transposed ? w[(tap * cout + o) * cin + p] : w[(tap * cin + p) * cout + o])
-                    }
-                }
-            }
-            if transposed {
-                let strides = LayerKinds.ints(config(path)["strides"], count: 2) ?? [1, 1]
-                let share = Float(strides[0] * strides[1])
-                for o in 0..<cout { delta[o] /= share }
-                exact = false
-                notes.append("Conv2DTranspose spreads a constant unevenly over its output; folded the interior average")
-            } else if padding == "same" {
-                exact = false
-                notes.append("same padding: the constant is folded exactly inside, the border pixels differ")
-            }
-        case "SeparableConv2D":
-            let dwT = r["depthwise_kernel"]!.tensor
-            let dw = try dwT.floats()
-            let pwT = r["pointwise_kernel"]!.tensor
-            let pw = try pwT.floats()
-            let taps = dwT.shape[0] * dwT.shape[1]
-            let cin = dwT.shape[2]
-            let m = dwT.shape[3]
-            let cout = pwT.shape[3]
-            delta = [Float](repeating: 0, count: cout)
-            for (p, k) in contributions {
-                for j in 0..<m {
-                    var tapSum: Float = 0
-                    for tap in 0..<taps { tapSum += dw[(tap * cin + p) * m + j] }
-                    for o in 0..<cout { delta[o] += k * tapSum * pw[(p * m + j) * cout + o] }
-                }
-            }
-            if padding == "same" {
-                exact = false
-                notes.append("same padding: the constant is folded exactly inside, the border pixels differ")
-            }
-        default:
-            return nil
+        let r = roles(path)
+        var weights: [String: Tensor] = [:]
+        for (role, weight) in r { weights[role] = currentWeight(model, path, weight.name) }
+        guard let folded = try kind.foldedConstants(contributions, weights) else { return nil }
+        if let approximation = folded.approximation {
+            exact = false
+            notes.append(approximation)
         }
         if let bias = currentBias(model, path, r) {
             let values = try bias.tensor.floats()
             model.setWeight(
-                path: path, name: bias.name, try bias.tensor.replacingValues(zip(values, delta).map { $0 + $1 }))
+                path: path, name: bias.name,
+                try bias.tensor.replacingValues(zip(values, folded.delta).map { $0 + $1 }))
         } else {
-            let kernel = (r["kernel"] ?? r["pointwise_kernel"])!
+            guard let kernel = r[folded.kernelRole] else { return nil }
             let bias = try Tensor(
-                dtype: kernel.tensor.dtype, shape: [delta.count],
-                bytes: [UInt8](repeating: 0, count: delta.count * kernel.tensor.dtype.byteCount)
+                dtype: kernel.tensor.dtype, shape: [folded.delta.count],
+                bytes: [UInt8](repeating: 0, count: folded.delta.count * kernel.tensor.dtype.byteCount)
             )
-            .replacingValues(delta)
+            .replacingValues(folded.delta)
             model.insertWeight(
                 path: path, after: kernel.name, Weight(name: Self.biasName(forKernel: kernel.name), tensor: bias))
             model.editLayerConfig(path: path) { $0.set("use_bias", .bool(true)) }

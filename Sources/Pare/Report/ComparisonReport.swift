@@ -55,8 +55,8 @@ public struct ComparisonReport: Codable, Sendable {
                 channelsAfter: r.channelsAfter,
                 parametersBefore: r.parametersBefore, parametersAfter: r.parametersAfter,
                 nonZeroBefore: nonZero(ia, r.layer), nonZeroAfter: nonZero(ib, r.layer),
-                flopsBefore: r.macsBefore.flatMap { LayerKinds.product([2, $0]) },
-                flopsAfter: r.macsAfter.flatMap { LayerKinds.product([2, $0]) })
+                flopsBefore: r.macsBefore.flatMap { ShapeMath.product([2, $0]) },
+                flopsAfter: r.macsAfter.flatMap { ShapeMath.product([2, $0]) })
         }
         func side(_ m: Model, _ report: Inspection) throws -> Side {
             var accuracy: Double?
@@ -68,7 +68,7 @@ public struct ComparisonReport: Codable, Sendable {
             return Side(
                 file: m.sourcePath, format: m.format.rawValue, fileBytes: size, parameters: report.totalParameters,
                 nonZero: report.weights.reduce(0) { $0 + $1.parameters - $1.zeros },
-                flops: report.totalMACs.flatMap { LayerKinds.product([2, $0]) }, accuracy: accuracy)
+                flops: report.totalMACs.flatMap { ShapeMath.product([2, $0]) }, accuracy: accuracy)
         }
         return ComparisonReport(
             before: try side(a, ia), after: try side(b, ib), rows: rows,

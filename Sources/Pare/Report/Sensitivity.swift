@@ -193,7 +193,7 @@ extension Model {
     /// A copy whose tensors hold their bytes (read from the file once, here).
     public func materialized() throws -> Model {
         try MemoryBudget.require(
-            LayerKinds.product([parameterCount, 8]), for: "holding every weight in memory", file: sourcePath)
+            ShapeMath.product([parameterCount, 8]), for: "holding every weight in memory", file: sourcePath)
         let m = copy()
         for l in m.layers.indices {
             for w in m.layers[l].weights.indices {

@@ -133,7 +133,7 @@ public struct Evaluation: Codable, Sendable {
         let classesOut = y.shape[1]
         let classes = classesOut == 1 ? 2 : classesOut
         try MemoryBudget.require(
-            LayerKinds.product([classes, classes, 8]), for: "a confusion matrix of \(classes) classes", file: file)
+            ShapeMath.product([classes, classes, 8]), for: "a confusion matrix of \(classes) classes", file: file)
         let truth = try classIndices(labels, outputs: classesOut, classes: classes, file: file)
         guard truth.count == predicted.count else {
             throw PareError(file: file, "\(truth.count) labels for \(predicted.count) predictions")
@@ -206,9 +206,9 @@ public struct RandomInputs {
                 file: file, object: "input '\(name)'", "has unknown dimensions \(describe(shape)); pass --input")
         }
         let full = [batch] + shape.map { $0! }
-        let count = LayerKinds.product(full)
+        let count = ShapeMath.product(full)
         try MemoryBudget.require(
-            count.flatMap { LayerKinds.product([$0, 4]) }, for: "\(batch) random examples of input '\(name)'",
+            count.flatMap { ShapeMath.product([$0, 4]) }, for: "\(batch) random examples of input '\(name)'",
             file: file)
         return FloatArray(shape: full, data: (0..<(count ?? 0)).map { _ in next() })
     }

@@ -10,7 +10,7 @@ public enum ModelInputs {
             guard tensor.shape.count >= 1 else { throw PareError(file: path, "a scalar is not a batch of inputs") }
             guard tensor.shape[0] > 0 else { throw PareError(file: path, "the batch is empty (shape \(tensor.shape))") }
             try MemoryBudget.require(
-                LayerKinds.product([tensor.count, 4]), for: "its \(tensor.shape[0]) examples as float32", file: path)
+                ShapeMath.product([tensor.count, 4]), for: "its \(tensor.shape[0]) examples as float32", file: path)
             return try tensor.floatArray()
         }
     }

@@ -1,0 +1,209 @@
+/// Activation layers. All work value by value (Softmax along one axis) and keep the shape.
+
+/// Channels reaching a softmax over the last axis are tied together: none can be removed alone.
+let softmaxAcrossChannels = "softmax across channels"
+
+/// `Activation(name)`: the function is applied by the interpreter like any layer's `activation`.
+struct ActivationLayer: LayerKind {
+    static let classNames = ["Activation"]
+    let activation: JSON?
+    let activationName: String?
+
+    init(config: LayerConfig) throws {
+        activation = config.activation
+        activationName = config.activationName
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.perChannel(elementwise: true).blockingInputs(
+            activationName == "softmax" || activationName == "log_softmax" ? softmaxAcrossChannels : nil)
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray { takeFirst(&inputs) }
+}
+
+/// `ReLU(max_value, negative_slope, threshold)`.
+struct ReLU: LayerKind {
+    static let classNames = ["ReLU"]
+    let maxValue: Float?
+    let negativeSlope: Float
+    let threshold: Float
+
+    init(config: LayerConfig) throws {
+        let m = config["max_value"]
+        maxValue = m == nil || m?.isNull == true ? nil : Float(try config.number("max_value", fallback: 0))
+        negativeSlope = Float(try config.number("negative_slope", fallback: 0))
+        threshold = Float(try config.number("threshold", fallback: 0))
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel(elementwise: true) }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        let plain = maxValue == nil && negativeSlope == 0 && threshold == 0
+        let function: ActivationFunction =
+            plain ? .relu : .reluLayer(maxValue: maxValue, negativeSlope: negativeSlope, threshold: threshold)
+        function.apply(&y.data, channels: 1)
+        return y
+    }
+}
+
+/// `LeakyReLU`: Keras 3 calls the slope `negative_slope`, Keras 2 `alpha`; both default to 0.3.
+struct LeakyReLU: LayerKind {
+    static let classNames = ["LeakyReLU"]
+    let slope: Float
+
+    init(config: LayerConfig) throws {
+        slope = Float(
+            config["negative_slope"] != nil
+                ? try config.number("negative_slope", fallback: 0.3) : try config.number("alpha", fallback: 0.3))
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel(elementwise: true) }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        ActivationFunction.leakyRelu(slope).apply(&y.data, channels: 1)
+        return y
+    }
+}
+
+/// `ELU(alpha)`.
+struct ELU: LayerKind {
+    static let classNames = ["ELU"]
+    let alpha: Float
+
+    init(config: LayerConfig) throws { alpha = Float(try config.number("alpha", fallback: 1)) }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel(elementwise: true) }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        ActivationFunction.elu(alpha).apply(&y.data, channels: 1)
+        return y
+    }
+}
+
+/// tf.keras 2's `ThresholdedReLU(theta)` (Keras 3 removed it): `x · cast(x > theta)`, so a value at
+/// the threshold becomes 0, and −∞ or NaN become NaN, exactly as TensorFlow's multiply gives.
+struct ThresholdedReLU: LayerKind {
+    static let classNames = ["ThresholdedReLU"]
+    let theta: Float
+
+    init(config: LayerConfig) throws {
+        let t = try config.number("theta", fallback: 1)
+        // tf.keras refuses a negative or missing theta when it builds the layer.
+        guard t >= 0 else { throw LayerConfigError("theta must not be negative") }
+        theta = Float(t)
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel(elementwise: true) }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        let theta = self.theta
+        y.data.withUnsafeMutableBufferPointer { p in
+            Parallel.chunks(p.count, minimumPerChunk: 1 << 16) { r in
+                for i in r { p[i] = p[i] * (p[i] > theta ? 1 : 0) }
+            }
+        }
+        return y
+    }
+}
+
+/// `PReLU`: a learned slope `alpha` per position, shared (size 1) along `shared_axes`.
+struct PReLU: LayerKind {
+    static let classNames = ["PReLU"]
+    /// Axes as Keras counts them (1 is the first axis after the batch).
+    let sharedAxes: [Int]
+
+    init(config: LayerConfig) throws {
+        guard let value = config["shared_axes"], !value.isNull else {
+            sharedAxes = []
+            return
+        }
+        let list = value.arrayValue ?? [value]
+        let axes = list.compactMap { $0.intValue }
+        guard axes.count == list.count, axes.allSatisfy({ (1...64).contains($0) }) else {
+            throw LayerConfigError("shared_axes must list axes from 1")
+        }
+        sharedAxes = axes
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+
+    func weights(input: Shape) -> [WeightSpec] {
+        var shape = input
+        for a in sharedAxes where a <= shape.count { shape[a - 1] = 1 }
+        return [WeightSpec("alpha", shape)]
+    }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.perChannel(indexed: true, elementwise: true).blockingInputs(
+            sharedAxes.contains(output.count) ? "PReLU shares its slope across channels" : nil)
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        let alpha = try context.weight("alpha")
+        let shape = try context.shape("alpha")
+        let dims = Array(y.shape.dropFirst())
+        guard shape.count == dims.count else {
+            throw InterpreterError.badInput("layer '\(context.path)': alpha of shape \(shape) for input \(dims)")
+        }
+        let per = y.exampleSize
+        for i in 0..<y.count where y.data[i] < 0 {
+            // Broadcast alpha over shared axes (size 1) by index arithmetic.
+            var rem = i % per
+            var aIndex = 0
+            var aStride = 1
+            var coords = [Int](repeating: 0, count: dims.count)
+            for d in stride(from: dims.count - 1, through: 0, by: -1) {
+                coords[d] = rem % dims[d]
+                rem /= dims[d]
+            }
+            for d in stride(from: dims.count - 1, through: 0, by: -1) {
+                aIndex += (shape[d] == 1 ? 0 : coords[d]) * aStride
+                aStride *= shape[d]
+            }
+            y.data[i] *= alpha[aIndex]
+        }
+        return y
+    }
+
+    func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        let alpha = try edit.weight("alpha")
+        if let last = alpha.shape.last, last > 1 { try edit.slice("alpha", axis: alpha.shape.count - 1, keep: keep) }
+    }
+}
+
+/// `Softmax(axis)`.
+struct Softmax: LayerKind {
+    static let classNames = ["Softmax"]
+    let axis: Int
+
+    init(config: LayerConfig) throws { axis = try config.axis() }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.perChannel(elementwise: true).blockingInputs(
+            axis == -1 || axis == output.count ? softmaxAcrossChannels : nil)
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        let a = axis < 0 ? y.shape.count + axis : axis
+        guard a >= 1, a < y.shape.count else {
+            throw InterpreterError.unsupported("Softmax axis \(axis) (layer '\(context.path)')")
+        }
+        ActivationFunction.softmax(&y.data, inner: y.shape[(a + 1)...].reduce(1, *), axisLength: y.shape[a], log: false)
+        return y
+    }
+}

@@ -1,0 +1,257 @@
+/// Shapes are per example, without the batch axis; nil marks an unknown dimension.
+public typealias Shape = [Int?]
+
+/// Everything Pare knows about one Keras layer class, in one place.
+///
+/// A value of a conforming type is one layer's config, parsed into typed fields and range-checked
+/// once (`init(config:)`); every other part of Pare asks it instead of reading the config or
+/// switching on the class name: shape inference (`outputShape`), the weight check (`weights`),
+/// cost (`macs`), the channel graph (`channelFlow`), the interpreter (`compute`), the rewriter
+/// (`keepingInputChannels`, `keepingOutputChannels`, `foldedConstants`) and int8 packing
+/// (`WeightSpec.outputAxes`). Defaults below describe a layer without weights that Pare can
+/// shape but not run or prune; each family file overrides what its layers do.
+///
+/// Adding a layer kind: one type in the family's file under `Layers/`, its class names in
+/// `LayerRegistry.kinds`, a fixture made by Keras, and a test (CONTRIBUTING.md walks through it).
+public protocol LayerKind: Sendable {
+    /// The class names Keras saves for this kind.
+    static var classNames: [String] { get }
+
+    /// Older spellings Keras still loads (`Convolution2D`), each with the class it instantiates.
+    static var aliases: [String: String] { get }
+
+    /// Parses and range-checks `config`; throws `LayerConfigError` naming what is wrong.
+    init(config: LayerConfig) throws
+
+    /// The shape of the output of one call, per example.
+    func outputShape(_ inputs: [Shape]) throws -> Shape
+
+    /// The weights the layer must have, in Keras's order, for an input of this shape.
+    func weights(input: Shape) -> [WeightSpec]
+
+    /// Multiply-accumulates of one call with known shapes (bias, normalization and activations not counted).
+    func macs(input: [Int], output: [Int]) -> Int?
+
+    /// Working memory the interpreter needs beyond the output, in elements per example.
+    func scratchElements(macs: Int?, output: Shape) -> Int
+
+    /// How output channels relate to input channels, for coupled-channel pruning.
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow
+
+    /// The `activation` the layer applies after its own computation and bias, if it takes one.
+    var activation: JSON? { get }
+
+    /// Why Pare's interpreter cannot run this layer, or nil if it can.
+    var interpreterLimitation: String? { get }
+
+    /// The interpreter: the layer's output before bias and activation (`LayerOp` adds those).
+    /// May consume `inputs` (an elementwise layer works in place on the first one).
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray
+
+    /// Weights the interpreter needs that the shape check cannot verify (per-channel counts at run time).
+    func checkRunnable(_ context: RunContext) throws
+
+    /// Keeps only the input channels (positions of the last input axis) in `keep`.
+    func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws
+
+    /// Keeps only the output channels in `keep` (layers whose flow is `.produces`).
+    func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws
+
+    /// Zeroes the weights that read removed input channels, for the masked model (same shapes).
+    func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws
+
+    /// What adding a constant `value` at input channel `position` does to the output: the change
+    /// of bias that carries removed inputs' constants, or nil if the layer cannot absorb them.
+    func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias?
+}
+
+/// One weight a layer holds: its role (`kernel`, `bias`, `gamma`…), expected shape and layout.
+public struct WeightSpec: Sendable, Equatable {
+    public var role: String
+    /// nil where the config and input do not fix a dimension.
+    public var shape: [Int?]
+    /// The axes, as a range, whose flattened index is the layer's output channel; nil for weights
+    /// without one (bias, normalization statistics). `pack --int8` keeps one scale per such channel.
+    public var outputAxes: Range<Int>?
+    /// False for state Keras does not train (BatchNormalization's moving statistics).
+    public var trainable = true
+    /// The name Keras 3 gives the variable where it differs from the role.
+    public var keras3Name: String?
+
+    public init(
+        _ role: String, _ shape: [Int?], outputAxes: Range<Int>? = nil, trainable: Bool = true,
+        keras3Name: String? = nil
+    ) {
+        self.role = role
+        self.shape = shape
+        self.outputAxes = outputAxes
+        self.trainable = trainable
+        self.keras3Name = keras3Name
+    }
+}
+
+/// How a layer's output channels (last axis) come from its inputs' channels.
+public struct ChannelFlow: Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// Makes channels of its own (Conv, Dense): removable, and its weights index its input channels.
+        case produces
+        /// Output channel `c * multiplier + k` comes from input channel `c` (activations, pooling, BN, depthwise).
+        case perChannel(multiplier: Int)
+        /// Inputs meet position by position (Add, Multiply, …): their channels are coupled.
+        case merges
+        /// Concatenation along the channel axis joins the inputs' channels; along another axis, merges.
+        case concatenates(onChannels: Bool)
+        /// Every position of the input repeats its channels in the output (Flatten).
+        case flattens
+        /// Channels are moved or mixed (Reshape, Permute): nothing passing through can be removed.
+        case mixes
+    }
+
+    public var kind: Kind
+    /// Its weights or config are indexed by input channel: removing one edits this layer too.
+    public var indexedByInputChannel = false
+    /// Value by value, same shape: the channel's output is still itself after this layer (BN, activations).
+    public var elementwise = false
+    /// Why the channels reaching this layer cannot be removed, if they cannot.
+    public var blocksInputs: String?
+    /// Why the channels this layer makes cannot be removed, if they cannot.
+    public var blocksOutputs: String?
+    /// A constant reaching a removed input channel can be folded into this layer's bias.
+    public var foldsConstants = false
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    static let produces = ChannelFlow(.produces)
+    static let mixes = ChannelFlow(.mixes)
+    static func perChannel(multiplier: Int = 1, indexed: Bool = false, elementwise: Bool = false) -> ChannelFlow {
+        var flow = ChannelFlow(.perChannel(multiplier: multiplier))
+        flow.indexedByInputChannel = indexed
+        flow.elementwise = elementwise
+        return flow
+    }
+
+    func blockingInputs(_ reason: String?) -> ChannelFlow {
+        var flow = self
+        flow.blocksInputs = reason
+        return flow
+    }
+
+    func blockingOutputs(_ reason: String?) -> ChannelFlow {
+        var flow = self
+        flow.blocksOutputs = reason
+        return flow
+    }
+}
+
+/// What a layer's computation sees: its weights as float32 by role, and its concrete output shape.
+public struct RunContext {
+    public var path: String
+    public var weights: [String: [Float]]
+    public var weightShapes: [String: [Int]]
+    public var outputShape: Shape
+
+    func weight(_ role: String) throws -> [Float] {
+        guard let w = weights[role] else { throw InterpreterError.badInput("layer '\(path)': \(role) missing") }
+        return w
+    }
+
+    func shape(_ role: String) throws -> [Int] {
+        guard let s = weightShapes[role] else { throw InterpreterError.badInput("layer '\(path)': \(role) missing") }
+        return s
+    }
+}
+
+/// One layer's weights by role and its config, being rewritten.
+public struct LayerEdit {
+    public var weights: [String: Tensor]
+    public var config: JSON
+
+    func weight(_ role: String) throws -> Tensor {
+        guard let w = weights[role] else { throw LayerConfigError("its \(role) is missing") }
+        return w
+    }
+
+    mutating func slice(_ role: String, axis: Int, keep: [Int]) throws {
+        guard let w = weights[role] else { return }
+        weights[role] = try w.sliced(axis: axis, keep: keep)
+    }
+
+    mutating func zero(_ role: String, axis: Int, removed: Set<Int>) throws {
+        guard let w = weights[role] else { return }
+        weights[role] = try w.zeroed(axis: axis, indices: removed)
+    }
+}
+
+/// A removed input channel that carried a constant value.
+public struct ConstantInput: Sendable {
+    public var position: Int
+    public var value: Float
+}
+
+/// The change of a layer's bias that carries the constants of removed inputs.
+public struct FoldedBias {
+    /// Added to the bias, one value per output channel.
+    public var delta: [Float]
+    /// The weight the bias follows when the layer has none and one must be added.
+    public var kernelRole: String
+    /// Where the fold is not exact (padding, transposed spreading), why.
+    public var approximation: String?
+}
+
+/// A config value that is missing, of the wrong type or out of range.
+public struct LayerConfigError: Error, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+extension LayerKind {
+    public func weights(input: Shape) -> [WeightSpec] { [] }
+    public func macs(input: [Int], output: [Int]) -> Int? { 0 }
+    public func scratchElements(macs: Int?, output: Shape) -> Int { 0 }
+    public func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.mixes
+    }
+    public var activation: JSON? { nil }
+    public var interpreterLimitation: String? { nil }
+    public func checkRunnable(_ context: RunContext) throws {
+        if let bias = context.weights["bias"], let channels = context.outputShape.last.flatMap({ $0 }),
+            bias.count != channels
+        {
+            throw InterpreterError.badInput(
+                "layer '\(context.path)': bias of \(bias.count) values for \(channels) output channels")
+        }
+    }
+    public func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {}
+    public func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        throw LayerConfigError("has no output channels of its own to remove")
+    }
+    public func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws {}
+    public func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
+        nil
+    }
+
+    public static var aliases: [String: String] { [:] }
+
+    /// The (first) class name Keras saves for this kind.
+    public static var canonicalName: String { classNames[0] }
+
+    /// The weight whose `outputAxes` index the layer's output channels (pruning criteria, dead channels).
+    func outputKernel(input: Shape) -> WeightSpec? {
+        weights(input: input).last { $0.outputAxes != nil && $0.role != "bias" }
+    }
+}
+
+/// Expects exactly one input of the given rank (batch axis excluded).
+func singleInput(_ inputs: [Shape], rank: Int? = nil) throws -> Shape {
+    guard inputs.count == 1 else { throw LayerConfigError("expects 1 input, got \(inputs.count)") }
+    if let rank, inputs[0].count != rank {
+        throw LayerConfigError(
+            "expects a rank-\(rank + 1) input (batch included), got shape \(describe(inputs[0]))")
+    }
+    return inputs[0]
+}
+
+func describe(_ shape: Shape) -> String {
+    "(None, " + shape.map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + ")"
+}

@@ -1,0 +1,86 @@
+/// The one map from Keras class names to the layer kinds Pare knows.
+///
+/// A class name not here is unknown everywhere at once: shape inference, the interpreter, the
+/// channel graph and the rewriter all see the same `LayerRegistry.parse` failure.
+public enum LayerRegistry {
+    /// Every kind, by family (one file each under `Layers/`).
+    static let kinds: [any LayerKind.Type] = [
+        // Core
+        InputLayerKind.self, InferenceNoOp.self, Rescaling.self, Masking.self,
+        // Convolution
+        Conv2D.self, DepthwiseConv2D.self, SeparableConv2D.self, Conv2DTranspose.self,
+        // Dense
+        Dense.self,
+        // Normalization
+        BatchNormalization.self,
+        // Activation
+        ActivationLayer.self, ReLU.self, LeakyReLU.self, PReLU.self, ELU.self, Softmax.self, ThresholdedReLU.self,
+        // Pooling
+        Pooling2D.self, GlobalPooling2D.self,
+        // Reshaping
+        Flatten.self, Reshape.self, Permute.self, ZeroPadding2D.self, Cropping2D.self, UpSampling2D.self,
+        // Merging
+        Merge.self, Concatenate.self,
+    ]
+
+    /// Class names of models that nest layers (they are architectures, not layer kinds).
+    static let modelClassNames: Set<String> = [sequential, "Functional", "Model"]
+    /// A model whose layers run one after another (configs list them without call sites).
+    static let sequential = "Sequential"
+
+    private static let byName: [String: any LayerKind.Type] = {
+        var map: [String: any LayerKind.Type] = [:]
+        for kind in kinds {
+            for name in kind.classNames + kind.aliases.keys {
+                precondition(map[name] == nil, "class name \(name) registered twice")
+                map[name] = kind
+            }
+        }
+        return map
+    }()
+
+    private static let aliases: [String: String] = kinds.reduce(into: [:]) { all, kind in
+        all.merge(kind.aliases) { a, _ in a }
+    }
+
+    /// The kind registered for a class name, nil for a class Pare does not know.
+    public static func kind(named className: String) -> (any LayerKind.Type)? { byName[className] }
+
+    /// Every class name Pare knows, layer kinds and model containers.
+    public static var classNames: [String] { Array(byName.keys) + modelClassNames.sorted() }
+
+    public static func isModel(_ className: String) -> Bool { modelClassNames.contains(className) }
+
+    public static func isInput(_ className: String) -> Bool { InputLayerKind.classNames.contains(className) }
+
+    /// The class name Keras 3 saves for a (possibly older) spelling.
+    public static func canonicalName(_ className: String) -> String { aliases[className] ?? className }
+
+    /// Parses a layer's config into its kind.
+    public static func parse(className: String, config: JSON) -> Result<any LayerKind, LayerProblem> {
+        guard let kind = byName[className] else {
+            return .failure(.unknownClass)
+        }
+        do {
+            return .success(try kind.init(config: try LayerConfig(config, className: className)))
+        } catch let error as LayerConfigError {
+            return .failure(.invalidConfig(error.reason))
+        } catch {
+            return .failure(.invalidConfig("\(error)"))
+        }
+    }
+}
+
+/// Why a layer has no kind: Pare does not know its class (a custom layer of a possibly valid
+/// model), or its class is known and its config is not one Keras accepts.
+public enum LayerProblem: Error, Sendable, Equatable {
+    case unknownClass
+    case invalidConfig(String)
+
+    public var reason: String {
+        switch self {
+        case .unknownClass: return "is not a layer Pare knows"
+        case .invalidConfig(let reason): return reason
+        }
+    }
+}
