@@ -23,12 +23,14 @@ let package = Package(
         .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CPareZlib", "ZIPFoundation"]),
         // glibc calls Swift cannot make: mallopt (macro constants) and prctl (variadic).
         .systemLibrary(name: "CProcess"),
+        // The command line; its folder is not `Sources/pare`, which a case-insensitive volume merges with `Pare`.
         .executableTarget(
             name: "pare",
             dependencies: [
                 "Pare", "HDF5", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            path: "Sources/PareCLI"),
         // libFuzzer harnesses (tools/fuzz/README.md): replay tools in a plain build, fuzzers with
         // -sanitize=fuzzer -DFUZZING.
         .target(name: "FuzzerDriver", path: "tools/fuzz/driver"),

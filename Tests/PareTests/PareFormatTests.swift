@@ -59,7 +59,8 @@ final class PareFormatTests: XCTestCase {
         let m = Model(
             format: .kerasLegacyH5, kind: .fullModel, sourcePath: "synthetic",
             layers: kernels.enumerated().map {
-                LayerWeights(name: "l\($0.offset)", weights: [Weight(name: "l\($0.offset)/kernel:0", tensor: $0.element)])
+                LayerWeights(
+                    name: "l\($0.offset)", weights: [Weight(name: "l\($0.offset)/kernel:0", tensor: $0.element)])
             })
         m.config = try JSON.parse(config)
         return m

@@ -69,8 +69,7 @@ enum Keras3Layout {
             guard let name = config["name"]?.stringValue ?? item["name"]?.stringValue else {
                 throw ArchitectureError(object: modelName, problem: "\(cls) layer without a name")
             }
-            // Keras names the entry after the class it instantiates (an alias loads as its class).
-            var key = snakeCase(LayerRegistry.canonicalName(cls))
+            var key = snakeCase(cls)
             if let n = used[key] {
                 used[key] = n + 1
                 key += "_\(n + 1)"

@@ -43,10 +43,10 @@ public final class Interpreter {
         guard let arch = checked.architecture, let analysis = checked.analysis else {
             throw PareError(file: model.sourcePath, "a weights-only file has no architecture to run")
         }
-        if let problem = analysis.problems.first {
-            throw PareError(
-                file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))",
-                "\(problem.reason); Pare's interpreter cannot run this model")
+        if let error = analysis.unsupportedError(
+            file: model.sourcePath, consequence: "Pare's interpreter cannot run this model")
+        {
+            throw error
         }
         architecture = arch
         // Every weight is held as float32 while the model runs.

@@ -15,7 +15,8 @@ struct LayerOp {
         self.path = path
         switch node.kind {
         case .success(let kind): self.kind = kind
-        case .failure(let problem): throw InterpreterError.unsupported("layer '\(path)' (\(node.className)): \(problem.reason)")
+        case .failure(let problem):
+            throw InterpreterError.unsupported("layer '\(path)' (\(node.className)): \(problem.reason)")
         }
         var floats: [String: [Float]] = [:]
         var shapes: [String: [Int]] = [:]

@@ -46,9 +46,10 @@ public struct Inspection: Codable, Sendable {
     public var optimizerTensors: Int
     public var optimizerParameters: Int
     public var unsupportedLayers: [String]
+    /// Every class in the architecture that Pare does not know (custom layers), once each.
+    public var unknownClasses: [String] = []
 
-    public static let macsDefinition =
-        "MACs = multiply-accumulates of Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and Dense per example, summed over call sites; bias adds, BatchNormalization, activations, pooling and merges are not counted. FLOPs ≈ 2 × MACs."
+    public static var macsDefinition: String { LayerRegistry.macsDefinition }
 }
 
 extension Inspection {
@@ -83,7 +84,9 @@ extension Inspection {
                         sparsity: weight.tensor.count == 0 ? 0 : Double(zeros) / Double(weight.tensor.count)))
             }
             for unit in checked.weightUnits where unit.path == layer.name || unit.path.hasPrefix(layer.name + "/") {
-                if let dead = deadChannels(unit, checked: checked, bytes: { bytes[$0.name] ?? [] }) { deadRows.append(dead) }
+                if let dead = deadChannels(unit, checked: checked, bytes: { bytes[$0.name] ?? [] }) {
+                    deadRows.append(dead)
+                }
             }
         }
         var rows: [LayerRow] = []
@@ -121,7 +124,9 @@ extension Inspection {
             totalMACs: checked.architecture == nil ? nil : ShapeMath.sum(topMacs),
             macsNote: macsDefinition, optimizerTensors: optimizerTensors.count,
             optimizerParameters: optimizerTensors.reduce(0) { $0 + $1.tensor.count },
-            unsupportedLayers: checked.analysis?.problems.map(\.description) ?? [])
+            unsupportedLayers: checked.analysis?.problems.map(\.description) ?? [],
+            unknownClasses: Array(Set(checked.analysis?.problems.filter(\.unknownClass).map(\.className) ?? []))
+                .sorted())
     }
 
     static func writerDescription(_ model: Model) -> String {

@@ -82,7 +82,7 @@ let samePaddingFold = "same padding: the constant is folded exactly inside, the 
 
 struct Conv2D: LayerKind {
     static let classNames = ["Conv2D"]
-    static let aliases = ["Convolution2D": "Conv2D"]
+    static let countsMACs = true
     let filters: Int
     let window: ConvWindow
     let groups: Int
@@ -116,7 +116,10 @@ struct Conv2D: LayerKind {
 
     func weights(input: Shape) -> [WeightSpec] {
         let cin = input.count == 3 ? layout.hwc(input).c : nil
-        return [WeightSpec("kernel", [window.kernel[0], window.kernel[1], cin.map { $0 / groups }, filters], outputAxes: 3..<4)]
+        return [
+            WeightSpec(
+                "kernel", [window.kernel[0], window.kernel[1], cin.map { $0 / groups }, filters], outputAxes: 3..<4)
+        ]
             + (useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
@@ -169,6 +172,7 @@ struct Conv2D: LayerKind {
 
 struct DepthwiseConv2D: LayerKind {
     static let classNames = ["DepthwiseConv2D"]
+    static let countsMACs = true
     let window: ConvWindow
     let multiplier: Int
     let useBias: Bool
@@ -230,7 +234,7 @@ struct DepthwiseConv2D: LayerKind {
 
 struct SeparableConv2D: LayerKind {
     static let classNames = ["SeparableConv2D"]
-    static let aliases = ["SeparableConvolution2D": "SeparableConv2D"]
+    static let countsMACs = true
     let filters: Int
     let window: ConvWindow
     let multiplier: Int
@@ -325,7 +329,7 @@ struct SeparableConv2D: LayerKind {
 
 struct Conv2DTranspose: LayerKind {
     static let classNames = ["Conv2DTranspose"]
-    static let aliases = ["Convolution2DTranspose": "Conv2DTranspose"]
+    static let countsMACs = true
     let filters: Int
     let window: ConvWindow
     let outputPadding: [Int]?

@@ -95,7 +95,9 @@ struct Rescaling: LayerKind {
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
         for key in ["scale", "offset"] {
-            if let list = edit.config[key]?.arrayValue, list.count > 1 { edit.config.set(key, .array(keep.map { list[$0] })) }
+            if let list = edit.config[key]?.arrayValue, list.count > 1 {
+                edit.config.set(key, .array(keep.map { list[$0] }))
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 /// `Dense(units)`: kernel `(in, units)` over the last axis of an input of any rank, bias `(units)`.
 struct Dense: LayerKind {
     static let classNames = ["Dense"]
+    static let countsMACs = true
     let units: Int
     let useBias: Bool
     let activation: JSON?

@@ -17,9 +17,6 @@ public protocol LayerKind: Sendable {
     /// The class names Keras saves for this kind.
     static var classNames: [String] { get }
 
-    /// Older spellings Keras still loads (`Convolution2D`), each with the class it instantiates.
-    static var aliases: [String: String] { get }
-
     /// Parses and range-checks `config`; throws `LayerConfigError` naming what is wrong.
     init(config: LayerConfig) throws
 
@@ -31,6 +28,9 @@ public protocol LayerKind: Sendable {
 
     /// Multiply-accumulates of one call with known shapes (bias, normalization and activations not counted).
     func macs(input: [Int], output: [Int]) -> Int?
+
+    /// Whether `macs` counts anything for this kind (reports list the kinds they count).
+    static var countsMACs: Bool { get }
 
     /// Working memory the interpreter needs beyond the output, in elements per example.
     func scratchElements(macs: Int?, output: Shape) -> Int
@@ -231,7 +231,7 @@ extension LayerKind {
         nil
     }
 
-    public static var aliases: [String: String] { [:] }
+    public static var countsMACs: Bool { false }
 
     /// The (first) class name Keras saves for this kind.
     public static var canonicalName: String { classNames[0] }

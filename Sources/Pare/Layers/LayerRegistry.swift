@@ -23,6 +23,14 @@ public enum LayerRegistry {
         Merge.self, Concatenate.self,
     ]
 
+    /// What the reported MACs count, naming the kinds that have them.
+    public static var macsDefinition: String {
+        var counted: [String] = []
+        for kind in kinds where kind.countsMACs { counted += kind.classNames }
+        return "MACs = multiply-accumulates of \(counted.joined(separator: ", ")) per example, summed over call sites; "
+            + "bias adds, normalization, activations, pooling and merges are not counted. FLOPs ≈ 2 × MACs."
+    }
+
     /// Class names of models that nest layers (they are architectures, not layer kinds).
     static let modelClassNames: Set<String> = [sequential, "Functional", "Model"]
     /// A model whose layers run one after another (configs list them without call sites).
@@ -31,17 +39,13 @@ public enum LayerRegistry {
     private static let byName: [String: any LayerKind.Type] = {
         var map: [String: any LayerKind.Type] = [:]
         for kind in kinds {
-            for name in kind.classNames + kind.aliases.keys {
+            for name in kind.classNames {
                 precondition(map[name] == nil, "class name \(name) registered twice")
                 map[name] = kind
             }
         }
         return map
     }()
-
-    private static let aliases: [String: String] = kinds.reduce(into: [:]) { all, kind in
-        all.merge(kind.aliases) { a, _ in a }
-    }
 
     /// The kind registered for a class name, nil for a class Pare does not know.
     public static func kind(named className: String) -> (any LayerKind.Type)? { byName[className] }
@@ -52,9 +56,6 @@ public enum LayerRegistry {
     public static func isModel(_ className: String) -> Bool { modelClassNames.contains(className) }
 
     public static func isInput(_ className: String) -> Bool { InputLayerKind.classNames.contains(className) }
-
-    /// The class name Keras 3 saves for a (possibly older) spelling.
-    public static func canonicalName(_ className: String) -> String { aliases[className] ?? className }
 
     /// Parses a layer's config into its kind.
     public static func parse(className: String, config: JSON) -> Result<any LayerKind, LayerProblem> {

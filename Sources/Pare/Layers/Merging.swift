@@ -4,8 +4,12 @@
 /// broadcasting of size-1 dimensions in shape inference (the interpreter needs equal shapes).
 struct Merge: LayerKind {
     enum Operation: String, Sendable {
-        case add = "Add", subtract = "Subtract", multiply = "Multiply", average = "Average"
-        case maximum = "Maximum", minimum = "Minimum"
+        case add = "Add"
+        case subtract = "Subtract"
+        case multiply = "Multiply"
+        case average = "Average"
+        case maximum = "Maximum"
+        case minimum = "Minimum"
     }
 
     static let classNames = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
@@ -20,7 +24,8 @@ struct Merge: LayerKind {
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
         guard operation == .subtract ? inputs.count == 2 : inputs.count >= 2 else {
-            throw LayerConfigError(operation == .subtract ? "Subtract takes exactly 2 inputs" : "merges need at least 2 inputs")
+            throw LayerConfigError(
+                operation == .subtract ? "Subtract takes exactly 2 inputs" : "merges need at least 2 inputs")
         }
         guard inputs.allSatisfy({ $0.count == inputs[0].count }) else {
             throw LayerConfigError("inputs of different ranks: \(inputs.map(describe))")

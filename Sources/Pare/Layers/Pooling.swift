@@ -3,7 +3,6 @@
 /// `MaxPooling2D` and `AveragePooling2D`: `pool_size`, `strides` (default: the pool size), `padding`.
 struct Pooling2D: LayerKind {
     static let classNames = ["MaxPooling2D", "AveragePooling2D"]
-    static let aliases = ["MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D"]
     let isMax: Bool
     let pool: [Int]
     let strides: [Int]
@@ -42,7 +41,6 @@ struct Pooling2D: LayerKind {
 /// `GlobalAveragePooling2D` and `GlobalMaxPooling2D`, with or without `keepdims`.
 struct GlobalPooling2D: LayerKind {
     static let classNames = ["GlobalAveragePooling2D", "GlobalMaxPooling2D"]
-    static let aliases = ["GlobalAvgPool2D": "GlobalAveragePooling2D", "GlobalMaxPool2D": "GlobalMaxPooling2D"]
     let isMax: Bool
     let keepdims: Bool
     let layout: ImageLayout

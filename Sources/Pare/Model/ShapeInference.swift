@@ -123,3 +123,17 @@ public struct GraphAnalysis: Sendable {
         return kind.macs(input: i, output: o)
     }
 }
+
+extension GraphAnalysis {
+    /// One error naming every layer Pare cannot follow (unknown classes and invalid configs alike),
+    /// nil when there is none; `consequence` says what cannot be done.
+    func unsupportedError(file: String, consequence: String?) -> PareError? {
+        guard let first = problems.first else { return nil }
+        let tail = consequence.map { "; " + $0 } ?? ""
+        if problems.count == 1 {
+            return PareError(file: file, object: "layer '\(first.layer)' (\(first.className))", first.reason + tail)
+        }
+        return PareError(
+            file: file, object: "\(problems.count) layers", problems.map(\.description).joined(separator: "; ") + tail)
+    }
+}

@@ -33,10 +33,7 @@ public struct Planner {
             throw PareError(
                 file: model.sourcePath, "a weights-only file has no architecture; pruning needs the layer graph")
         }
-        if let problem = analysis.problems.first {
-            throw PareError(
-                file: model.sourcePath, object: "layer '\(problem.layer)' (\(problem.className))", problem.reason)
-        }
+        if let error = analysis.unsupportedError(file: model.sourcePath, consequence: nil) { throw error }
         // The channel graph holds an id per value of every channel map (a Flatten's map has one per
         // pixel and channel): refuse architectures whose maps would not fit in memory.
         for call in analysis.calls {

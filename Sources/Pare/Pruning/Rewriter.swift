@@ -119,7 +119,8 @@ public struct Rewriter {
             guard let keep = plan.keptPositions(path), keep.count < graph.inputMaps[path]!.count else { continue }
             guard let kind = kind(path) else { continue }
             if flow(path)?.foldsConstants == true, let constants {
-                if let report = try fold(path: path, kind: kind, observed: constants.values[path] ?? [:], into: pruned) {
+                if let report = try fold(path: path, kind: kind, observed: constants.values[path] ?? [:], into: pruned)
+                {
                     reports.append(report)
                 }
             }

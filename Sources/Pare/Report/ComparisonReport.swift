@@ -72,8 +72,7 @@ public struct ComparisonReport: Codable, Sendable {
         }
         return ComparisonReport(
             before: try side(a, ia), after: try side(b, ib), rows: rows,
-            flopsNote:
-                "FLOPs = 2 × MACs of Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and Dense per example; bias adds, BatchNormalization, activations, pooling and merges are not counted."
+            flopsNote: "FLOPs = 2 × MACs. " + LayerRegistry.macsDefinition
         )
     }
 

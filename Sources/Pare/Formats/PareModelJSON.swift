@@ -102,7 +102,8 @@ enum PareModelJSON {
                 ])
             case .dataset(let name, let attrs, let tensor):
                 return .object([
-                    ("dataset", .string(name)), ("attributes", attributes(attrs)), ("tensor", .int(try add(tensor, TensorPlace()))),
+                    ("dataset", .string(name)), ("attributes", attributes(attrs)),
+                    ("tensor", .int(try add(tensor, TensorPlace()))),
                 ])
             }
         }

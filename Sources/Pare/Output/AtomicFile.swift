@@ -1,5 +1,4 @@
 import Foundation
-import HDF5
 
 /// Writes a file so that the destination is either untouched or complete: the content goes to a
 /// temporary file beside the target, which is renamed over it only after it was written in full.
@@ -26,12 +25,10 @@ public enum AtomicFile {
             }
         } catch {
             unlink(temporary)
-            // Name the destination the user gave, not the temporary file libhdf5 was writing.
-            if let h = error as? HDF5Error {
-                throw PareError(
-                    file: destination,
-                    String(describing: h).replacingPrefix(temporary + ": ").replacingPrefix(temporary + ".weights.h5: ")
-                )
+            // Name the destination the user gave, not the temporary file a writer's library was writing.
+            let text = String(describing: error)
+            for written in [temporary, temporary + ".weights.h5"] where text.hasPrefix(written + ": ") {
+                throw PareError(file: destination, String(text.dropFirst(written.count + 2)))
             }
             throw PareError.from(error, file: destination)
         }

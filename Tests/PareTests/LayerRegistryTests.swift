@@ -1,0 +1,136 @@
+import XCTest
+
+@testable import Pare
+
+/// Walks the layer registry over every model fixture Keras wrote: each registered class must be
+/// exercised by one, and each layer of them must be known to every part of Pare at once.
+final class LayerRegistryTests: XCTestCase {
+    /// Every fixture with an architecture: the trained models and the layer zoo.
+    var fixtureFiles: [String] {
+        let zoo = Fixtures.root.appendingPathComponent("zoo")
+        let zooFiles = ((try? FileManager.default.contentsOfDirectory(atPath: zoo.path)) ?? []).filter {
+            $0.hasSuffix(".h5")
+        }.sorted().map { zoo.appendingPathComponent($0).path }
+        return Fixtures.legacyH5 + zooFiles
+    }
+
+    /// The declared weight shapes (nil: any size) match the tensors.
+    func assertShapes(_ specs: [WeightSpec], _ weights: [String: Tensor], _ what: String) {
+        for spec in specs {
+            guard let tensor = weights[spec.role] else {
+                XCTFail("\(what): \(spec.role) missing after the edit")
+                continue
+            }
+            let fits =
+                tensor.shape.count == spec.shape.count
+                && zip(tensor.shape, spec.shape).allSatisfy { have, want in want == nil || have == want }
+            XCTAssertTrue(fits, "\(what): \(spec.role) is \(tensor.shape), the edited config needs \(spec.shape)")
+        }
+    }
+
+    func testEveryRegisteredClassIsKnownToEveryPartOfPare() throws {
+        var seen: [String: Int] = [:]
+        for file in fixtureFiles {
+            let model = try ModelFile.read(file)
+            guard model.config != nil else { continue }
+            let checked = try CheckedModel(model)
+            let arch = try XCTUnwrap(checked.architecture)
+            let analysis = try XCTUnwrap(checked.analysis)
+            XCTAssertEqual(analysis.problems.map(\.description), [], file)
+            _ = try Planner(model)  // the channel graph follows every layer
+            for (path, node) in arch.allLayers() where node.nested == nil {
+                let what =
+                    "\(file.split(separator: "/").suffix(2).joined(separator: "/")) '\(path)' (\(node.className))"
+                let kind = try node.kind.get()
+                seen[node.className, default: 0] += 1
+                guard !node.isInput else { continue }
+                // Shape inference and MACs.
+                let call = try XCTUnwrap(analysis.calls(of: path).first, what)
+                let output = try XCTUnwrap(call.output, what)
+                let input = try XCTUnwrap(call.inputs.first, what)
+                if ShapeMath.known(input) != nil, ShapeMath.known(output) != nil {
+                    let macs = try XCTUnwrap(call.macs, "\(what): MACs")
+                    if type(of: kind).countsMACs {
+                        XCTAssertGreaterThan(macs, 0, what)
+                    } else {
+                        XCTAssertEqual(macs, 0, what)
+                    }
+                }
+                // The interpreter builds its op (it runs every fixture against Keras in InterpreterTests).
+                XCTAssertNil(kind.interpreterLimitation, what)
+                XCTAssertNoThrow(
+                    try LayerOp(
+                        path: path, node: node, weights: checked.weightsByRole(path), outputShape: output,
+                        kerasMajor: 3), what)
+                // The rewriter: removing channels leaves weights the edited config accepts.
+                let flow = kind.channelFlow(input: input, output: output)
+                let weights = Dictionary(
+                    checked.specifiedWeights(path).map { ($0.spec.role, $0.weight.tensor) },
+                    uniquingKeysWith: { a, _ in a })
+                // A layer that blocks pruning says why; it is not edited.
+                for reason in [flow.blocksInputs, flow.blocksOutputs].compactMap({ $0 }) {
+                    XCTAssertFalse(reason.isEmpty, what)
+                }
+                if flow.kind == .produces, flow.blocksOutputs == nil, let channels = output.last.flatMap({ $0 }),
+                    channels > 1
+                {
+                    let keep = Array(0..<(channels / 2))
+                    var edit = LayerEdit(weights: weights, config: node.config)
+                    try kind.keepingOutputChannels(keep, &edit)
+                    let edited = try LayerRegistry.parse(className: node.className, config: edit.config).get()
+                    XCTAssertEqual(try edited.outputShape([input]).last, keep.count, "\(what): output channels")
+                    assertShapes(edited.weights(input: input), edit.weights, "\(what) without output channels")
+                    XCTAssertNotNil(kind.outputKernel(input: input), "\(what): producers name their output kernel")
+                }
+                if flow.indexedByInputChannel, flow.blocksInputs == nil, let channels = input.last.flatMap({ $0 }),
+                    channels > 1
+                {
+                    let keep = Array(0..<(channels / 2))
+                    var edit = LayerEdit(weights: weights, config: node.config)
+                    try kind.keepingInputChannels(keep, &edit)
+                    var narrower = input
+                    narrower[narrower.count - 1] = keep.count
+                    let edited = try LayerRegistry.parse(className: node.className, config: edit.config).get()
+                    XCTAssertNoThrow(try edited.outputShape([narrower]), what)
+                    assertShapes(edited.weights(input: narrower), edit.weights, "\(what) without input channels")
+                }
+                if flow.kind == .mixes {
+                    XCTAssertFalse(flow.indexedByInputChannel, "\(what): a layer that mixes channels cannot be edited")
+                }
+            }
+        }
+        for kind in LayerRegistry.kinds {
+            for name in kind.classNames {
+                XCTAssertGreaterThan(seen[name] ?? 0, 0, "\(name) is registered but no Keras fixture exercises it")
+            }
+        }
+    }
+
+    func testClassNamesAreRegisteredOnce() {
+        var names: [String] = []
+        for kind in LayerRegistry.kinds { names += kind.classNames }
+        XCTAssertEqual(names.count, Set(names).count)
+        XCTAssertTrue(Set(names).isDisjoint(with: LayerRegistry.modelClassNames))
+    }
+
+    func testEveryUnknownClassIsReportedAtOnce() throws {
+        // Two custom classes, the second downstream of the first: both are named, by inspect too.
+        let config = try JSON.parse(
+            """
+            {"class_name": "Functional", "config": {"name": "m", "layers": [
+              {"class_name": "InputLayer", "name": "x", "inbound_nodes": [],
+               "config": {"name": "x", "batch_input_shape": [null, 4]}},
+              {"class_name": "MyScale", "name": "s", "inbound_nodes": [[["x", 0, 0, {}]]], "config": {"name": "s"}},
+              {"class_name": "MyShift", "name": "t", "inbound_nodes": [[["s", 0, 0, {}]]], "config": {"name": "t"}}],
+             "input_layers": [["x", 0, 0]], "output_layers": [["t", 0, 0]]}}
+            """)
+        let model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: "custom.h5", layers: [])
+        model.config = config
+        let report = try Inspection.of(model)
+        XCTAssertEqual(report.unsupportedLayers.count, 2, "\(report.unsupportedLayers)")
+        XCTAssertEqual(report.unknownClasses, ["MyScale", "MyShift"])
+        XCTAssertThrowsError(try Interpreter(model)) { error in
+            XCTAssertTrue("\(error)".contains("MyScale"), "\(error)")
+        }
+    }
+}
