@@ -43,7 +43,8 @@ final class InterpreterTests: XCTestCase {
     func testEveryZooLayerMatchesKeras() throws {
         for (name, inputs) in [
             ("conv_zoo", 1), ("misc_zoo", 2), ("activation_zoo", 1), ("nested_zoo", 2),
-            ("activation_zoo_tfkeras2", 1), ("misc_zoo_tfkeras2", 2), ("thresholded_zoo_tfkeras2", 1),
+            ("activation_zoo_tfkeras2", 1), ("misc_zoo_tfkeras2", 2), ("thresholded_zoo_tfkeras2", 1), ("core_zoo", 3),
+            ("core_zoo_tfkeras2", 3),
         ] {
             let outputs = zooOutputs(name)
             XCTAssertGreaterThan(outputs.count, 1, name)
