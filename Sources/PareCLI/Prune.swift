@@ -47,17 +47,16 @@ struct Prune: ParsableCommand {
             let calibration =
                 selection.calibration.isEmpty
                 ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
-            let (planner, plan) = try PruneJob.plan(
+            let job = try PruneJob.plan(
                 model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
             let inputs = try ModelInputs.loadOrGenerate(
                 verifyPaths, random: random, seed: seed, for: model, file: input)
             let onlyDead = s.dropDead && !s.usesCriterion && s.drop.isEmpty
             let result = try PruneJob.prune(
-                planner, plan, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead,
-                atol: atol, rtol: rtol)
+                job, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead, atol: atol, rtol: rtol)
             print(PruneText.table(result), terminator: "")
-            print(PruneText.leftAlone(plan.graph), terminator: "")
+            print(PruneText.leftAlone(job.plan.graph), terminator: "")
             print(PruneText.folds(result.folds), terminator: "")
             let against =
                 onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
@@ -100,10 +99,11 @@ struct Mask: ParsableCommand {
             let calibration =
                 selection.calibration.isEmpty
                 ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
-            let (planner, plan) = try PruneJob.plan(
+            let job = try PruneJob.plan(
                 model, selection: try selection.selection(), criterion: selection.parsedCriterion,
                 calibration: calibration)
-            let masked = try Rewriter(planner: planner, plan: plan).mask()
+            let plan = job.plan
+            let masked = try Rewriter(planner: job.planner, plan: plan).mask()
             printNotes(try ModelFile.write(masked, to: output), output: output)
             var rows = [["layer", "channels", "masked", "indices"]]
             for space in plan.graph.spaces {

@@ -145,8 +145,8 @@ final class Keras3FormatTests: XCTestCase {
         let model = try ModelFile.read(Fixtures.path("residual/model.keras"))
         var selection = PruneSelection()
         selection.globalRatio = 0.5
-        let (planner, plan) = try PruneJob.plan(model, selection: selection, criterion: .l1, calibration: nil)
-        let (pruned, _) = try Rewriter(planner: planner, plan: plan).prune(constants: nil)
+        let job = try PruneJob.plan(model, selection: selection, criterion: .l1, calibration: nil)
+        let pruned = try Rewriter(planner: job.planner, plan: job.plan).prune(constants: nil).model
         try ModelFile.write(pruned, to: path("p.keras"))
         let back = try ModelFile.read(path("p.keras"))
         let layers = try XCTUnwrap(back.config?["config"]?["layers"]?.arrayValue)

@@ -13,10 +13,10 @@ final class PruningTests: XCTestCase {
         calibration: [FloatArray]? = nil, inputs: [FloatArray], referenceIsOriginal: Bool = false,
         fold: Bool = true, file: StaticString = #filePath, line: UInt = #line
     ) throws -> PruneResult {
-        let (planner, plan) = try PruneJob.plan(
+        let job = try PruneJob.plan(
             model, selection: selection, criterion: criterion, calibration: calibration)
         let result = try PruneJob.prune(
-            planner, plan, fold: fold, verifyInputs: inputs, referenceIsOriginal: referenceIsOriginal,
+            job, fold: fold, verifyInputs: inputs, referenceIsOriginal: referenceIsOriginal,
             atol: 0, rtol: 1e-5)
         for c in result.comparisons {
             XCTAssertTrue(c.withinTolerance, "\(c.output): max rel \(c.maxRelativeError)", file: file, line: line)
@@ -63,7 +63,7 @@ final class PruningTests: XCTestCase {
         // Ranking: the channels removed first have the lowest mean activation after ReLU.
         var s = PruneSelection()
         s.keep = ["enc_conv3": 127]
-        let (_, plan) = try PruneJob.plan(model, selection: s, criterion: .meanActivation, calibration: inputs)
+        let plan = try PruneJob.plan(model, selection: s, criterion: .meanActivation, calibration: inputs).plan
         let space = try XCTUnwrap(plan.graph.space("encoder/enc_conv3"))
         let gone = Set(0..<128).subtracting(plan.keptChannels["encoder/enc_conv3"]!).first!
         let lowest = (0..<128).min {
@@ -166,9 +166,9 @@ extension PruningTests {
         XCTAssertEqual(result.folds.first { $0.layer == "conv2d_1" }?.exact, true, "conv2d_1 is valid-padded")
         XCTAssertLessThan(result.comparisons[0].maxRelativeError, 1e-6)
         // Without folding the same removal changes the outputs.
-        let (planner, plan) = try PruneJob.plan(model, selection: s, criterion: .l1, calibration: nil)
+        let job = try PruneJob.plan(model, selection: s, criterion: .l1, calibration: nil)
         let unfolded = try PruneJob.prune(
-            planner, plan, fold: false, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
+            job, fold: false, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
         XCTAssertFalse(unfolded.verified)
         XCTAssertGreaterThan(unfolded.comparisons[0].maxRelativeError, 1e-3)
     }
@@ -182,10 +182,10 @@ extension PruningTests {
         var s = PruneSelection()
         s.dropDead = true
         let inputs = [try npy("data/mnist_x.npy")]
-        let (planner, plan) = try PruneJob.plan(m, selection: s, criterion: .l1, calibration: nil)
-        XCTAssertEqual(plan.keptChannels["stem"]?.count, 15)
+        let job = try PruneJob.plan(m, selection: s, criterion: .l1, calibration: nil)
+        XCTAssertEqual(job.plan.keptChannels["stem"]?.count, 15)
         let result = try PruneJob.prune(
-            planner, plan, fold: true, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
+            job, fold: true, verifyInputs: inputs, referenceIsOriginal: true, atol: 0, rtol: 1e-5)
         let approximate = result.folds.filter { !$0.exact }.map(\.layer).sorted()
         // block_conv reads stem_relu's constant through same padding; whether later consumers get a
         // non-zero constant depends on the trained β (a ReLU may clip it to an exact zero).
@@ -236,5 +236,26 @@ extension PruningTests {
         XCTAssertEqual(result.plan.keptChannels["conv2d"]?.count, 29)
         // conv2d_1 filters sum 288 weights each: their L1 norms are far above this threshold.
         XCTAssertEqual(result.plan.keptChannels["conv2d_1"]?.count, 64)
+    }
+}
+
+extension PruningTests {
+    /// The README's library example: one call plans, prunes, folds and verifies.
+    func testOneCallPrunesTheMNISTCNNTo392784Parameters() throws {
+        let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        var selection = PruneSelection()
+        selection.keep = ["conv2d": 22, "conv2d_1": 38]
+        var options = PruneOptions(selection: selection)
+        options.verifyInputs = [try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()]
+        let result = try model.pruned(options)
+        XCTAssertTrue(result.verified, "\(result.comparisons)")
+        XCTAssertEqual(result.totals.before, 643_594)
+        XCTAssertEqual(result.totals.after, 392_784)
+        XCTAssertEqual(try XCTUnwrap(result.pruned).parameterCount, 392_784)
+        // Without verification inputs it verifies on random ones, and a bad selection is refused.
+        XCTAssertTrue(try model.pruned(PruneOptions(selection: selection)).verified)
+        var tooMany = PruneSelection()
+        tooMany.keep = ["conv2d": 33]
+        XCTAssertThrowsError(try model.pruned(PruneOptions(selection: tooMany)))
     }
 }

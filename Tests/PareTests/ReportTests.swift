@@ -181,8 +181,8 @@ final class ReportTests: XCTestCase {
         let before = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
         var selection = PruneSelection()
         selection.keep = ["conv2d": 22, "conv2d_1": 38]
-        let (planner, plan) = try PruneJob.plan(before, selection: selection, criterion: .l1, calibration: nil)
-        let (pruned, _) = try Rewriter(planner: planner, plan: plan).prune(constants: nil)
+        let job = try PruneJob.plan(before, selection: selection, criterion: .l1, calibration: nil)
+        let pruned = try Rewriter(planner: job.planner, plan: job.plan).prune(constants: nil).model
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("p.h5").path

@@ -20,9 +20,31 @@ public struct PruneResult {
     public var folds: [FoldReport]
     /// Pruned (candidate) against the reference, per output.
     public var comparisons: [OutputComparison]
+    /// The pruned model's outputs on the verification inputs.
+    public var outputs: [FloatArray]
     public var rows: [PruneRow]
-    public var totals: (before: Int, after: Int, macsBefore: Int?, macsAfter: Int?)
+    public var totals: PruneTotals
     public var verified: Bool { comparisons.allSatisfy(\.withinTolerance) }
+}
+
+/// Parameters and MACs of the whole model before and after.
+public struct PruneTotals: Sendable {
+    public var before: Int
+    public var after: Int
+    public var macsBefore: Int?
+    public var macsAfter: Int?
+}
+
+/// Per-layer rows and whole-model totals of a before/after comparison.
+public struct PruneTable {
+    public var rows: [PruneRow]
+    public var totals: PruneTotals
+}
+
+/// A model with its planner (the checked graph) and the channels chosen to go.
+public struct PlannedPrune {
+    public let planner: Planner
+    public let plan: PrunePlan
 }
 
 public enum PruneJob {
@@ -31,7 +53,7 @@ public enum PruneJob {
     public static func plan(
         _ model: Model, selection: PruneSelection, criterion: PruneCriterion,
         calibration: [FloatArray]?
-    ) throws -> (Planner, PrunePlan) {
+    ) throws -> PlannedPrune {
         // Verification holds the original, the masked and the pruned model, each run as float32.
         try MemoryBudget.require(
             ShapeMath.product([model.parameterCount, 4, 3]),
@@ -41,7 +63,8 @@ public enum PruneJob {
         if criterion.needsCalibration, selection.usesCriterion, let calibration {
             activation = try activationScores(planner, calibration: calibration, criterion: criterion)
         }
-        return (planner, try planner.plan(selection, criterion: criterion, activationScores: activation))
+        return PlannedPrune(
+            planner: planner, plan: try planner.plan(selection, criterion: criterion, activationScores: activation))
     }
 
     /// Mean activation (or 1 − APoZ) of every producer channel, measured after the BatchNormalization
@@ -106,33 +129,33 @@ public enum PruneJob {
     /// Masks, prunes (folding constants unless `fold` is false) and verifies the pruned model against
     /// `reference` — the masked model, or the original for `--drop-dead` (nothing was changed there).
     public static func prune(
-        _ planner: Planner, _ plan: PrunePlan, fold: Bool, verifyInputs: [FloatArray],
-        referenceIsOriginal: Bool, atol: Double, rtol: Double
+        _ job: PlannedPrune, fold: Bool, verifyInputs: [FloatArray], referenceIsOriginal: Bool, atol: Double,
+        rtol: Double
     ) throws -> PruneResult {
+        let (planner, plan) = (job.planner, job.plan)
         let rewriter = Rewriter(planner: planner, plan: plan)
         let masked = try rewriter.mask()
         let reference = referenceIsOriginal ? planner.model : masked
         let referenceRun = try Interpreter(reference)
-        let (observer, observed) = rewriter.constantObserver()
-        referenceRun.observer = observer
+        let recorder = rewriter.constantRecorder()
+        referenceRun.observer = recorder.record
         let expected = try referenceRun.run(verifyInputs, batchSize: 256)
-        let (pruned, folds) = try rewriter.prune(constants: fold ? observed() : nil)
+        let rewritten = try rewriter.prune(constants: fold ? recorder.constants : nil)
+        let (pruned, folds) = (rewritten.model, rewritten.folds)
         try pruned.validate()
         let candidate = try Interpreter(pruned)
         let got = try candidate.run(verifyInputs, batchSize: 256)
         let comparisons = zip(referenceRun.outputNames, zip(expected, got)).map { name, pair in
             Equivalence.compare(name: name, reference: pair.0, candidate: pair.1, atol: atol, rtol: rtol)
         }
-        let (rows, totals) = try table(before: planner.model, after: pruned)
+        let table = try table(before: planner.model, after: pruned)
         return PruneResult(
-            plan: plan, masked: masked, pruned: pruned, folds: folds, comparisons: comparisons, rows: rows,
-            totals: totals)
+            plan: plan, masked: masked, pruned: pruned, folds: folds, comparisons: comparisons, outputs: got,
+            rows: table.rows, totals: table.totals)
     }
 
     /// Per-layer channels, parameters and MACs of two versions of a model, joined by layer path.
-    public static func table(before: Model, after: Model) throws -> (
-        rows: [PruneRow], totals: (before: Int, after: Int, macsBefore: Int?, macsAfter: Int?)
-    ) {
+    public static func table(before: Model, after: Model) throws -> PruneTable {
         let a = try Inspection.of(before, tensorStatistics: false)
         let b = try Inspection.of(after, tensorStatistics: false)
         let afterRows = Dictionary(b.layers.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
@@ -166,6 +189,9 @@ public enum PruneJob {
         }
         let order = Dictionary(a.layers.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { x, _ in x })
         rows.sort { order[$0.layer]! < order[$1.layer]! }
-        return (rows, (a.totalParameters, b.totalParameters, a.totalMACs, b.totalMACs))
+        return PruneTable(
+            rows: rows,
+            totals: PruneTotals(
+                before: a.totalParameters, after: b.totalParameters, macsBefore: a.totalMACs, macsAfter: b.totalMACs))
     }
 }

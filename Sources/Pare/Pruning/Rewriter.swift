@@ -11,6 +11,42 @@ public struct FoldReport: Codable, Sendable {
     public var note: String
 }
 
+/// The pruned model and how each consumer absorbed its removed inputs' constants.
+public struct RewrittenModel {
+    public var model: Model
+    public var folds: [FoldReport]
+}
+
+/// Records, during a run of the reference model, the values that reach removed input positions.
+public final class ConstantRecorder {
+    let watched: [String: Set<Int>]
+    public private(set) var constants = Rewriter.ObservedConstants()
+
+    init(watched: [String: Set<Int>]) { self.watched = watched }
+
+    /// The interpreter's observer: called with each layer's path, inputs and output.
+    public func record(_ path: String, _ inputs: [FloatArray], _ output: FloatArray) {
+        guard let positions = watched[path], let x = inputs.first else { return }
+        let channels = x.shape.last ?? 1
+        let pixels = x.count / max(1, channels)
+        let centre = (x.exampleSize / channels) / 2
+        var entry = constants.values[path] ?? [:]
+        for p in positions {
+            let v0 = x.data[centre * channels + p]
+            var constant = entry[p]?.constant ?? true
+            if constant {
+                for q in 0..<pixels where x.data[q * channels + p].bitPattern != v0.bitPattern {
+                    constant = false
+                    break
+                }
+            }
+            if let previous = entry[p], previous.value.bitPattern != v0.bitPattern { constant = false }
+            entry[p] = (v0, constant)
+        }
+        constants.values[path] = entry
+    }
+}
+
 /// Writes the masked and the pruned model for a plan. One function per layer kind and
 /// direction (output channels, input channels); the plan decides which channels.
 public struct Rewriter {
@@ -73,43 +109,20 @@ public struct Rewriter {
         var values: [String: [Int: (value: Float, constant: Bool)]] = [:]
     }
 
-    /// An observer for the reference run that records, for every consumer with removed inputs, the
+    /// A recorder for the reference run that keeps, for every consumer with removed inputs, the
     /// value each removed position carries (and whether it is the same everywhere).
-    public func constantObserver() -> (
-        observer: (String, [FloatArray], FloatArray) -> Void, result: () -> ObservedConstants
-    ) {
+    public func constantRecorder() -> ConstantRecorder {
         var watched: [String: Set<Int>] = [:]
         for path in graph.inputMaps.keys where flow(path)?.foldsConstants == true {
             let gone = removedPositions(path)
             if !gone.isEmpty { watched[path] = gone }
         }
-        var observed = ObservedConstants()
-        let observer: (String, [FloatArray], FloatArray) -> Void = { path, inputs, _ in
-            guard let positions = watched[path], let x = inputs.first else { return }
-            let channels = x.shape.last ?? 1
-            let pixels = x.count / max(1, channels)
-            let centre = (x.exampleSize / channels) / 2
-            var entry = observed.values[path] ?? [:]
-            for p in positions {
-                let v0 = x.data[centre * channels + p]
-                var constant = entry[p]?.constant ?? true
-                if constant {
-                    for q in 0..<pixels where x.data[q * channels + p].bitPattern != v0.bitPattern {
-                        constant = false
-                        break
-                    }
-                }
-                if let previous = entry[p], previous.value.bitPattern != v0.bitPattern { constant = false }
-                entry[p] = (v0, constant)
-            }
-            observed.values[path] = entry
-        }
-        return (observer, { observed })
+        return ConstantRecorder(watched: watched)
     }
 
     /// The physically smaller model: removed channels gone from every producer and consumer, and,
     /// when `constants` are given, their constant contribution folded into consumers' biases.
-    public func prune(constants: ObservedConstants?) throws -> (Model, [FoldReport]) {
+    public func prune(constants: ObservedConstants?) throws -> RewrittenModel {
         let pruned = planner.model.copy()
         // Optimizer slots have the old shapes; Keras would refuse them. Training resumes fresh.
         pruned.optimizer = nil
@@ -142,7 +155,7 @@ public struct Rewriter {
             Keras3Layout.refreshBuildShapes(&config, analysis: GraphAnalysis.run(arch))
             pruned.config = config
         }
-        return (pruned, reports)
+        return RewrittenModel(model: pruned, folds: reports)
     }
 
     func currentWeight(_ model: Model, _ path: String, _ name: String) -> Tensor? {

@@ -138,25 +138,21 @@ public enum SensitivitySweep {
                     var selection = PruneSelection()
                     selection.keep[name] = channels - k
                     let plan = try planner.plan(selection, criterion: options.criterion, activationScores: activation)
-                    let rewriter = Rewriter(planner: planner, plan: plan)
-                    let masked = try rewriter.mask()
-                    let maskedRun = try Interpreter(masked)
-                    let (observer, observed) = rewriter.constantObserver()
-                    maskedRun.observer = observer
-                    let maskedOut = try maskedRun.run(inputs, batchSize: 256)
-                    let (pruned, _) = try rewriter.prune(constants: options.fold ? observed() : nil)
-                    let out = try Interpreter(pruned).run(inputs, batchSize: 256)
+                    // The same verified step as `pare prune`: masked reference, fold, rewrite, check, run.
+                    let result = try PruneJob.prune(
+                        PlannedPrune(planner: planner, plan: plan), fold: options.fold, verifyInputs: inputs,
+                        referenceIsOriginal: false, atol: 0, rtol: 0)
+                    let out = result.outputs
                     let drift = Equivalence.compare(
                         name: baselineRun.outputNames[0], reference: baseline[0], candidate: out[0], atol: 0, rtol: 0)
-                    let exactness = Equivalence.compare(
-                        name: "", reference: maskedOut[0], candidate: out[0], atol: 0, rtol: 0)
+                    let exactness = result.comparisons[0]
                     let accuracy = try labels.map {
                         try Evaluation.of(predictions: out[0], labels: $0, file: labelsFile).accuracy
                     }
                     points.append(
                         SensitivityPoint(
-                            layer: name, removed: k, kept: channels - k, parameters: pruned.parameterCount,
-                            macs: try Inspection.of(pruned, tensorStatistics: false).totalMACs, accuracy: accuracy,
+                            layer: name, removed: k, kept: channels - k, parameters: result.totals.after,
+                            macs: result.totals.macsAfter, accuracy: accuracy,
                             maxAbsError: drift.maxAbsError, cosineSimilarity: drift.cosineSimilarity,
                             top1Agreement: drift.top1Agreement, prunedVersusMasked: exactness.maxRelativeError))
                 }

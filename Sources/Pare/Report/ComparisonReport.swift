@@ -37,7 +37,7 @@ public struct ComparisonReport: Codable, Sendable {
         throws -> ComparisonReport
     {
         for m in [a, b] { try m.requireArchitecture(for: "report") }
-        let (table, _) = try PruneJob.table(before: a, after: b)
+        let table = try PruneJob.table(before: a, after: b).rows
         let ia = try Inspection.of(a)
         let ib = try Inspection.of(b)
         func nonZero(_ report: Inspection, _ path: String) -> Int {
