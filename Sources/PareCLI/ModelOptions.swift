@@ -41,7 +41,8 @@ struct ReadOptions: ParsableArguments {
             {
                 // The architecture came from --config: a problem with the model may be that file's.
                 throw PareError(
-                    file: error.file, object: error.object, error.problem + " (architecture from \(config!))")
+                    file: error.file, object: error.object,
+                    commandLineText(error.reason) + " (architecture from \(config!))")
             }
         }
     }

@@ -51,7 +51,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as PareError {
-        FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("pare: error: \(error.commandLineDescription)\n".utf8))
         throw ExitCode(1)
     } catch let error as HDF5Error {
         // Normally wrapped as PareError by the library; never let one escape unformatted.
@@ -61,7 +61,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         FileHandle.standardError.write(Data("pare: error: \(error.description.oneLine)\n".utf8))
         throw ExitCode(2)
     } catch let error as SelectionError {
-        FileHandle.standardError.write(Data("pare: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("pare: error: \(error.commandLineDescription)\n".utf8))
         throw ExitCode(2)
     }
 }

@@ -35,7 +35,7 @@ struct SelectionOptions: ParsableArguments {
         var s = PruneSelection()
         do {
             for text in keep {
-                for (layer, value) in try PruneSelection.parsePairs(text, option: "--keep") {
+                for (layer, value) in try Self.parsePairs(text, option: "--keep") {
                     guard let n = Int(value) else {
                         throw ValidationError("--keep \(layer)=\(value): not a whole number")
                     }
@@ -47,16 +47,14 @@ struct SelectionOptions: ParsableArguments {
                     s.globalRatio = r
                     continue
                 }
-                for (layer, value) in try PruneSelection.parsePairs(text, option: "--ratio") {
+                for (layer, value) in try Self.parsePairs(text, option: "--ratio") {
                     guard let r = Double(value) else {
                         throw ValidationError("--ratio \(layer)=\(value): not a number")
                     }
                     s.ratio[layer] = r
                 }
             }
-            for text in drop { s.drop.merge(try PruneSelection.parseDrop(text)) { $0 + $1 } }
-        } catch let error as SelectionError {
-            throw ValidationError(error.message)
+            for text in drop { s.drop.merge(try Self.parseDrop(text)) { $0 + $1 } }
         }
         if let threshold, !threshold.isFinite {
             throw ValidationError("--threshold \(threshold): must be a finite number")
@@ -70,5 +68,36 @@ struct SelectionOptions: ParsableArguments {
             throw ValidationError("--criterion \(criterion) needs --calibration inputs")
         }
         return s
+    }
+}
+
+extension SelectionOptions {
+    /// Parses `name=value,name=value` (or a bare value for `--ratio`/`--threshold`).
+    static func parsePairs(_ text: String, option: String) throws -> [(String, String)] {
+        try text.split(separator: ",").map { part in
+            let pieces = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pieces.count == 2, !pieces[0].isEmpty, !pieces[1].isEmpty else {
+                throw ValidationError("\(option): expected LAYER=VALUE, got '\(part)'")
+            }
+            return (pieces[0], pieces[1])
+        }
+    }
+
+    /// `--drop conv2d_2=3,17,40` (indices after the first `=` until the next `LAYER=`).
+    static func parseDrop(_ text: String) throws -> [String: [Int]] {
+        var result: [String: [Int]] = [:]
+        var current: String?
+        for part in text.split(separator: ",").map(String.init) {
+            var value = part
+            if let eq = part.firstIndex(of: "=") {
+                current = String(part[..<eq])
+                value = String(part[part.index(after: eq)...])
+            }
+            guard let layer = current, let index = Int(value), index >= 0 else {
+                throw ValidationError("--drop: expected LAYER=I,J,K with channel indices, got '\(text)'")
+            }
+            result[layer, default: []].append(index)
+        }
+        return result
     }
 }

@@ -112,3 +112,27 @@ final class BadInputTests: XCTestCase {
         XCTAssertFalse(error.description.contains("\n"))
     }
 }
+
+extension BadInputTests {
+    /// Library messages name no command-line flag: each failure is a `Problem` case a front end maps.
+    func testLibraryProblemsNameNoCommandLineFlags() throws {
+        let problems: [Problem] = [
+            .overMemoryBudget(what: "x", needed: 2048, budget: 1024), .uncountableSize(what: "x"),
+            .needsArchitecture(operation: "prune", plainTensors: false, keras3Weights: false),
+            .needsArchitecture(operation: "prune", plainTensors: true, keras3Weights: true),
+            .holdsOwnArchitecture, .plainTensorsTakeNoArchitecture, .notQuantizable(value: .nan, index: 3),
+            .openInputShape("(None, None)"),
+        ]
+        for problem in problems { XCTAssertFalse(problem.text.contains("--"), problem.text) }
+        let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        var selection = PruneSelection()
+        selection.keep = ["conv2d": 99]
+        XCTAssertThrowsError(try PruneJob.plan(model, selection: selection, criterion: .l1, calibration: nil)) {
+            error in
+            let selectionError = error as? SelectionError
+            XCTAssertEqual(selectionError?.option, "keep")
+            XCTAssertEqual("\(error)", "keep conv2d=99: 'conv2d' has only 32 channels")
+            XCTAssertEqual(selectionError?.text { "--" + $0 }, "--keep conv2d=99: 'conv2d' has only 32 channels")
+        }
+    }
+}

@@ -168,7 +168,9 @@ public enum Keras3Weights {
     static func write(_ model: Model, into root: HDF5Group, options: KerasLegacyH5.WriteOptions) throws {
         guard let config = model.config else {
             throw PareError(
-                file: model.sourcePath, "has no architecture; a Keras 3 weights file is laid out by it (pass --config)")
+                file: model.sourcePath,
+                .needsArchitecture(
+                    operation: "writing a Keras 3 weights file", plainTensors: false, keras3Weights: false))
         }
         let entries: [Keras3Layout.Entry]
         do {

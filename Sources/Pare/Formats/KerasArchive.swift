@@ -169,7 +169,9 @@ public enum KerasArchive {
     /// Writes `model` as a `.keras` archive, atomically. The architecture must be a Keras 3 config.
     public static func write(_ model: Model, to path: String, options: KerasLegacyH5.WriteOptions = .init()) throws {
         guard let config = model.config else {
-            throw PareError(file: model.sourcePath, "has no architecture, which a .keras archive needs (pass --config)")
+            throw PareError(
+                file: model.sourcePath,
+                .needsArchitecture(operation: "writing a .keras archive", plainTensors: false, keras3Weights: false))
         }
         guard Keras3Layout.isKeras3Config(config) else {
             throw PareError(

@@ -54,9 +54,7 @@ public enum ModelFile {
                 try Keras3Weights.read(root: root, config: architecture, label: path, into: model)
                 return model
             }
-            if architecture != nil, !onlyIfMissing {
-                throw PareError(file: path, "holds plain tensors, not Keras weights: --config does not apply")
-            }
+            if architecture != nil, !onlyIfMissing { throw PareError(file: path, .plainTensorsTakeNoArchitecture) }
             return try PlainTensors.read(root: root, path: path, format: keras3 ? .keras3WeightsH5 : .hdf5Tensors)
         } catch {
             throw PareError.from(error, file: path)
@@ -67,13 +65,8 @@ public enum ModelFile {
     static func attach(_ architecture: JSON?, to model: Model, onlyIfMissing: Bool) throws -> Model {
         guard let architecture else { return model }
         if onlyIfMissing, model.config != nil || model.kind == .tensors { return model }
-        guard model.config == nil else {
-            throw PareError(
-                file: model.sourcePath, "holds its own architecture: --config applies to weights-only files")
-        }
-        guard model.kind != .tensors else {
-            throw PareError(file: model.sourcePath, "holds plain tensors, not Keras weights: --config does not apply")
-        }
+        guard model.config == nil else { throw PareError(file: model.sourcePath, .holdsOwnArchitecture) }
+        guard model.kind != .tensors else { throw PareError(file: model.sourcePath, .plainTensorsTakeNoArchitecture) }
         model.config = architecture
         return model
     }
@@ -207,18 +200,11 @@ enum PlainTensors {
 extension Model {
     /// Throws the message commands that need a graph give for a file without one.
     public func requireArchitecture(for command: String) throws {
-        if kind == .tensors {
-            let hint =
-                format == .keras3WeightsH5
-                ? "a Keras 3 weights file holds no architecture: pass --config with its config.json, .keras or full-model .h5"
-                : "it holds plain tensors, not a Keras model"
-            throw PareError(file: sourcePath, "\(command) needs a model graph; \(hint)")
-        }
-        if config == nil {
+        if kind == .tensors || config == nil {
             throw PareError(
                 file: sourcePath,
-                "\(command) needs a model graph; this weights-only file has none: pass --config with its config.json, .keras or full-model .h5"
-            )
+                .needsArchitecture(
+                    operation: command, plainTensors: kind == .tensors, keras3Weights: format == .keras3WeightsH5))
         }
     }
 }

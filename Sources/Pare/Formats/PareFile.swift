@@ -95,7 +95,7 @@ public enum PareFile {
                 } catch let bad as TensorCodec.QuantizationError {
                     throw PareError(
                         file: model.sourcePath, object: "tensor \(index) (shape \(tensor.shape))",
-                        "holds \(bad.value) at element \(bad.index), which int8 cannot represent: pack without --int8")
+                        .notQuantizable(value: bad.value, index: bad.index))
                 }
                 var streams: [JSON] = []
                 var stored = 0

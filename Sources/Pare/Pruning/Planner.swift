@@ -18,6 +18,18 @@ public struct PrunePlan {
     }
 }
 
+/// The part of a selection a message is about: the option (`keep`) and the entry (`conv2d=3`).
+struct SelectionPart {
+    let name: String
+    let entry: String?
+    init(_ name: String, _ entry: String? = nil) {
+        self.name = name
+        self.entry = entry
+    }
+    /// What follows the option's name in a message: `conv2d=3` or nothing (the message then starts with ':').
+    var detail: String { entry ?? "" }
+}
+
 /// Turns a selection and a criterion into the channel groups to remove.
 public struct Planner {
     /// Largest tensor (values per example) the channel analysis maps position by position.
@@ -58,18 +70,15 @@ public struct Planner {
         guard let found = exact.first ?? (matches.count == 1 ? matches.first : nil) else {
             if matches.count > 1 {
                 throw SelectionError(
-                    message:
-                        "layer '\(name)' is ambiguous: \(matches.map(\.path).joined(separator: ", ")); use OUTER/INNER")
+                    "layer '\(name)' is ambiguous: \(matches.map(\.path).joined(separator: ", ")); use OUTER/INNER")
             }
             throw SelectionError(
-                message:
-                    "no layer named '\(name)' (layers with channels to remove: \(graph.spaces.map(\.path).joined(separator: ", ")))"
+                "no layer named '\(name)' (layers with channels to remove: \(graph.spaces.map(\.path).joined(separator: ", ")))"
             )
         }
         guard graph.space(found.path) != nil else {
             throw SelectionError(
-                message:
-                    "layer '\(found.path)' (\(found.layer.className)) has no output channels of its own to remove; name the Conv/Dense layer that produces them"
+                "layer '\(found.path)' (\(found.layer.className)) has no output channels of its own to remove; name the layer that produces them"
             )
         }
         return found.path
@@ -142,17 +151,17 @@ public struct Planner {
         throws -> PrunePlan
     {
         guard !selection.isEmpty else {
-            throw SelectionError(message: "nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead")
+            throw SelectionError(
+                "nothing selected: name channels to keep or drop, a ratio, a threshold, or dead channels")
         }
         if criterion.needsCalibration, selection.usesCriterion, activationScores == nil {
             throw SelectionError(
-                message: "criterion \(criterion.rawValue) needs calibration inputs (--calibration x.npy)")
+                "criterion \(criterion.rawValue) needs calibration inputs")
         }
         let perChannel = criterion.needsCalibration ? (activationScores ?? [:]) : try weightScores(criterion)
         if criterion == .bnGamma, selection.usesCriterion, perChannel.isEmpty {
             throw SelectionError(
-                message:
-                    "criterion bn-gamma needs BatchNormalization layers after the pruned layers; this model has none")
+                "criterion bn-gamma needs BatchNormalization layers after the pruned layers; this model has none")
         }
         // A group's score sums its members': every coupled channel's evidence counts.
         var groupScore: [Int: Double] = [:]
@@ -160,18 +169,20 @@ public struct Planner {
         func score(_ id: Int) -> Double { groupScore[graph.group(id)] ?? 0 }
 
         var removed = Set<Int>()
-        func remove(_ path: String, channels: [Int], option: String) throws {
+        func remove(_ path: String, channels: [Int], option: SelectionPart) throws {
             let space = graph.space(path)!
             for c in channels {
                 guard c < space.count else {
                     throw SelectionError(
-                        message: "\(option): channel \(c) of '\(path)', which has \(space.count) (0…\(space.count - 1))"
+                        option: option.name,
+                        "\(option.detail): channel \(c) of '\(path)', which has \(space.count) (0…\(space.count - 1))"
                     )
                 }
                 let root = graph.group(space.first + c)
                 if let reason = graph.blockedReason(group: root) {
                     throw SelectionError(
-                        message: "\(option): channel \(c) of '\(path)' cannot be removed: it \(reason)")
+                        option: option.name,
+                        "\(option.detail): channel \(c) of '\(path)' cannot be removed: it \(reason)")
                 }
                 removed.insert(root)
             }
@@ -179,7 +190,7 @@ public struct Planner {
         func removable(_ space: ChannelGraph.Space) -> [Int] {
             (0..<space.count).filter { graph.blockedReason(group: graph.group(space.first + $0)) == nil }
         }
-        func lowest(_ space: ChannelGraph.Space, _ count: Int, option: String) throws -> [Int] {
+        func lowest(_ space: ChannelGraph.Space, _ count: Int, option: SelectionPart) throws -> [Int] {
             let candidates = removable(space)
             guard count <= candidates.count else {
                 let reason =
@@ -187,8 +198,8 @@ public struct Planner {
                         self.graph.blockedReason(group: self.graph.group(space.first + $0))
                     }.first ?? ""
                 throw SelectionError(
-                    message:
-                        "\(option): '\(space.path)' has \(space.count) channels but only \(candidates.count) can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")"
+                    option: option.name,
+                    "\(option.detail): '\(space.path)' has \(space.count) channels but only \(candidates.count) can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")"
                 )
             }
             return candidates.sorted { (score(space.first + $0), $0) < (score(space.first + $1), $1) }.prefix(count).map
@@ -199,35 +210,40 @@ public struct Planner {
             let path = try producerPath(name)
             let space = graph.space(path)!
             guard n >= 1 else {
-                throw SelectionError(message: "--keep \(name)=\(n): a layer keeps at least one channel")
+                throw SelectionError(option: "keep", "\(name)=\(n): a layer keeps at least one channel")
             }
             guard n <= space.count else {
-                throw SelectionError(message: "--keep \(name)=\(n): '\(path)' has only \(space.count) channels")
+                throw SelectionError(option: "keep", "\(name)=\(n): '\(path)' has only \(space.count) channels")
             }
             try remove(
-                path, channels: try lowest(space, space.count - n, option: "--keep \(name)=\(n)"), option: "--keep")
+                path, channels: try lowest(space, space.count - n, option: SelectionPart("keep", "\(name)=\(n)")),
+                option: SelectionPart("keep"))
         }
         for (name, r) in selection.ratio.sorted(by: { $0.key < $1.key }) {
             let path = try producerPath(name)
             let space = graph.space(path)!
             guard r >= 0, r < 1 else {
-                throw SelectionError(message: "--ratio \(name)=\(r): the fraction removed must be in [0, 1)")
+                throw SelectionError(option: "ratio", "\(name)=\(r): the fraction removed must be in [0, 1)")
             }
             try remove(
-                path, channels: try lowest(space, Int((r * Double(space.count)).rounded()), option: "--ratio \(name)"),
-                option: "--ratio")
+                path,
+                channels: try lowest(
+                    space, Int((r * Double(space.count)).rounded()), option: SelectionPart("ratio", name)),
+                option: SelectionPart("ratio"))
         }
         if let r = selection.globalRatio {
             guard r >= 0, r < 1 else {
-                throw SelectionError(message: "--ratio \(r): the fraction removed must be in [0, 1)")
+                throw SelectionError(option: "ratio", "\(r): the fraction removed must be in [0, 1)")
             }
             for space in graph.spaces where !removable(space).isEmpty {
                 let n = min(Int((r * Double(space.count)).rounded()), removable(space).count)
-                try remove(space.path, channels: try lowest(space, n, option: "--ratio"), option: "--ratio")
+                try remove(
+                    space.path, channels: try lowest(space, n, option: SelectionPart("ratio")),
+                    option: SelectionPart("ratio"))
             }
         }
         for (name, channels) in selection.drop.sorted(by: { $0.key < $1.key }) {
-            try remove(try producerPath(name), channels: channels, option: "--drop")
+            try remove(try producerPath(name), channels: channels, option: SelectionPart("drop"))
         }
         if let t = selection.threshold {
             for space in graph.spaces {
@@ -252,7 +268,7 @@ public struct Planner {
             let k = (0..<space.count).filter { !removed.contains(graph.group(space.first + $0)) }
             guard !k.isEmpty else {
                 throw SelectionError(
-                    message: "the selection would remove every channel of '\(space.path)' (a layer keeps at least one)")
+                    "the selection would remove every channel of '\(space.path)' (a layer keeps at least one)")
             }
             kept[space.path] = k
         }

@@ -32,39 +32,23 @@ public enum PruneCriterion: String, CaseIterable, Sendable {
     public var needsCalibration: Bool { self == .meanActivation || self == .apoz }
 }
 
-/// A usage mistake in a selection (exit status 2).
+/// A selection that does not fit the model (exit status 2 in the CLI). `option` names the part of
+/// the selection at fault (`keep`, `ratio`, `drop`, `layer`, `steps`, `sparsity`, `layers`), so that a
+/// front end can show it as it spells it (`--keep`).
 public struct SelectionError: Error, CustomStringConvertible {
+    public let option: String?
     public let message: String
-    public var description: String { message }
-}
 
-extension PruneSelection {
-    /// Parses `name=value,name=value` (or a bare value for `--ratio`/`--threshold`).
-    public static func parsePairs(_ text: String, option: String) throws -> [(String, String)] {
-        try text.split(separator: ",").map { part in
-            let pieces = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard pieces.count == 2, !pieces[0].isEmpty, !pieces[1].isEmpty else {
-                throw SelectionError(message: "\(option): expected LAYER=VALUE, got '\(part)'")
-            }
-            return (pieces[0], pieces[1])
-        }
+    public init(option: String? = nil, _ message: String) {
+        self.option = option
+        self.message = message
     }
 
-    /// `--drop conv2d_2=3,17,40` (indices after the first `=` until the next `LAYER=`).
-    public static func parseDrop(_ text: String) throws -> [String: [Int]] {
-        var result: [String: [Int]] = [:]
-        var current: String?
-        for part in text.split(separator: ",").map(String.init) {
-            var value = part
-            if let eq = part.firstIndex(of: "=") {
-                current = String(part[..<eq])
-                value = String(part[part.index(after: eq)...])
-            }
-            guard let layer = current, let index = Int(value), index >= 0 else {
-                throw SelectionError(message: "--drop: expected LAYER=I,J,K with channel indices, got '\(text)'")
-            }
-            result[layer, default: []].append(index)
-        }
-        return result
+    /// The line with the option spelled by `spell`.
+    public func text(spelling spell: (String) -> String) -> String {
+        guard let option else { return message }
+        return spell(option) + (message.hasPrefix(":") ? "" : " ") + message
     }
+
+    public var description: String { text { $0 } }
 }

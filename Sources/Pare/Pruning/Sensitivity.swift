@@ -99,7 +99,7 @@ public enum SensitivitySweep {
         for name in layers {
             let path = try planner.producerPath(name)
             guard let space = planner.graph.space(path) else {
-                throw SelectionError(message: "--layer \(name): not a prunable layer")
+                throw SelectionError(option: "layer", "\(name): not a prunable layer")
             }
             let removable = (0..<space.count).filter {
                 planner.graph.blockedReason(group: planner.graph.group(space.first + $0)) == nil
@@ -108,14 +108,14 @@ public enum SensitivitySweep {
                 let reason =
                     planner.graph.blockedReason(group: planner.graph.group(space.first))
                     ?? "is coupled to what cannot change"
-                throw SelectionError(message: "--layer \(name): no channel of '\(path)' can be removed (it \(reason))")
+                throw SelectionError(option: "layer", "\(name): no channel of '\(path)' can be removed (it \(reason))")
             }
             let maxK = min(removable, space.count - 1)
             let ks = options.steps.values(maxRemovable: maxK)
             if let bad = ks.first(where: { $0 > maxK }) {
                 throw SelectionError(
-                    message:
-                        "--steps: K = \(bad) is more than '\(path)' allows (\(maxK) of \(space.count) channels can go)")
+                    option: "steps",
+                    ": K = \(bad) is more than '\(path)' allows (\(maxK) of \(space.count) channels can go)")
             }
             plans.append((name, path, space.count, ks))
         }

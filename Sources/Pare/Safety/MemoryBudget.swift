@@ -36,14 +36,9 @@ public enum MemoryBudget {
     /// memory is for, in the words of the message ("tensor of shape [..]").
     public static func require(_ bytes: Int?, for what: String, file: String, object: String? = nil) throws {
         let budget = limit
-        guard let bytes else {
-            throw PareError(file: file, object: object, "\(what) needs more bytes than can be counted: refused")
-        }
+        guard let bytes else { throw PareError(file: file, object: object, .uncountableSize(what: what)) }
         guard bytes <= budget else {
-            throw PareError(
-                file: file, object: object,
-                "\(what) needs \(describe(bytes)), over the memory budget of \(describe(budget)) (set with --max-memory; default: physical memory and ulimit)"
-            )
+            throw PareError(file: file, object: object, .overMemoryBudget(what: what, needed: bytes, budget: budget))
         }
     }
 

@@ -16,14 +16,14 @@ public enum MagnitudeSparsifier {
     public static func sparsify(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (
         Model, [Row]
     ) {
-        guard sparsity >= 0, sparsity < 1 else { throw SelectionError(message: "--sparsity must be in [0, 1)") }
+        guard sparsity >= 0, sparsity < 1 else { throw SelectionError(option: "sparsity", "must be in [0, 1)") }
         if model.kind == .tensors {
             return try sparsifyTensors(model, sparsity: sparsity, global: global, layers: layers)
         }
         if let layers {
             let known = Set(model.layers.map(\.name)).union(model.layers.flatMap { $0.weights.compactMap(\.ownerName) })
             if let unknown = layers.subtracting(known).first {
-                throw SelectionError(message: "--layers: no layer named '\(unknown)'")
+                throw SelectionError(option: "layers", ": no layer named '\(unknown)'")
             }
         }
         let out = model.copy()
@@ -67,7 +67,7 @@ public enum MagnitudeSparsifier {
                 !all.contains { $0.path == name || $0.path.hasPrefix(name + "/") }
             })
         {
-            throw SelectionError(message: "--layers: no tensor or group named '\(unknown)'")
+            throw SelectionError(option: "layers", ": no tensor or group named '\(unknown)'")
         }
         var targets: [Target] = []
         for (path, tensor) in all where tensor.dtype.isFloatingPoint && tensor.shape.count >= 2 {
@@ -82,7 +82,7 @@ public enum MagnitudeSparsifier {
     }
 
     static func run(_ out: Model, _ targets: [Target], sparsity: Double, global: Bool) throws -> (Model, [Row]) {
-        guard !targets.isEmpty else { throw SelectionError(message: "no kernels selected to sparsify") }
+        guard !targets.isEmpty else { throw SelectionError("no kernels selected to sparsify") }
         var threshold: Float?
         if global {
             // Ties broken by position, so exactly round(s·N) elements go.

@@ -202,8 +202,7 @@ public struct RandomInputs {
 
     public mutating func array(batch: Int, shape: Shape, name: String, file: String) throws -> FloatArray {
         guard shape.allSatisfy({ $0 != nil }) else {
-            throw PareError(
-                file: file, object: "input '\(name)'", "has unknown dimensions \(describe(shape)); pass --input")
+            throw PareError(file: file, object: "input '\(name)'", .openInputShape(describe(shape)))
         }
         let full = [batch] + shape.map { $0! }
         let count = ShapeMath.product(full)
