@@ -71,8 +71,8 @@ public struct PareError: Error, CustomStringConvertible {
 
     /// The same line with another wording of the problem (a front end's remedy).
     public func line(_ text: String) -> String {
-        let where_ = object.map { !$0.isEmpty ? "\(file): \($0): " : "\(file): " } ?? "\(file): "
-        return (where_ + text).oneLine
+        let place = object.map { !$0.isEmpty ? "\(file): \($0): " : "\(file): " } ?? "\(file): "
+        return (place + text).oneLine
     }
 }
 
