@@ -15,7 +15,8 @@ public final class HDF5Dataset: HDF5Object {
                 throw HDF5Error.refused(
                     file: fileName, object: path,
                     reason:
-                        "a virtual dataset mapped from other datasets or files: Pare reads only stored data of the file it is given"
+                        "a virtual dataset mapped from other datasets or files: Pare reads only stored data of "
+                        + "the file it is given"
                 )
             default:
                 throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
@@ -80,7 +81,8 @@ public final class HDF5Dataset: HDF5Object {
                 throw HDF5Error.readFailed(
                     file: fileName, object: path,
                     reason:
-                        "its shape \(try shape()) needs \(total) bytes, far more than the \(available)-byte file can hold: the file is corrupt"
+                        "its shape \(try shape()) needs \(total) bytes, far more than the \(available)-byte "
+                        + "file can hold: the file is corrupt"
                 )
             }
             return total

@@ -35,7 +35,8 @@ struct Eval: ParsableCommand {
                 return
             }
             print(
-                "\(result.binary ? "binary accuracy" : "top-1 accuracy")  \(String(format: "%.4f", result.accuracy))  (\(result.correct) of \(result.examples))"
+                "\(result.binary ? "binary accuracy" : "top-1 accuracy")  "
+                    + "\(String(format: "%.4f", result.accuracy))  (\(result.correct) of \(result.examples))"
             )
             print("confusion matrix (rows: label, columns: predicted):")
             var rows = [["label"] + (0..<result.classes).map(String.init) + ["recall"]]

@@ -8,14 +8,16 @@ struct ReadOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The architecture of a weights-only input: a config.json, or a .keras / full-model .h5 / .pare of the same model.",
+            "The architecture of a weights-only input: a config.json, or a .keras / full-model .h5 / .pare of "
+                + "the same model.",
             valueName: "file"))
     var config: String?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The most memory to allocate for what the inputs ask (bytes, or with K, M, G, T); default: physical memory, lowered by ulimit.",
+            "The most memory to allocate for what the inputs ask (bytes, or with K, M, G, T); default: physical "
+                + "memory, lowered by ulimit.",
             valueName: "size"))
     var maxMemory: String?
 

@@ -6,7 +6,9 @@ struct Pack: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model as .pare: per tensor dense or bitmask + packed non-zero values (spec/pare-format.md).",
         discussion:
-            "Every tensor stays bit-identical unless --int8 quantizes layer kernels, one scale per output channel on the axis each layer kind keeps them (never biases, statistics or optimizer state); pack then reports each one's max-abs error and SQNR."
+            "Every tensor stays bit-identical unless --int8 quantizes layer kernels, one scale per output "
+            + "channel on the axis each layer kind keeps them (never biases, statistics or optimizer "
+            + "state); pack then reports each one's max-abs error and SQNR."
     )
     @Argument(help: "The model to pack (any format Pare reads).") var input: String
     @Argument(help: "The .pare file to write.") var output: String
@@ -45,7 +47,8 @@ struct Pack: ParsableCommand {
             print(TextTable.render(rows), terminator: "")
             let size = { (p: String) in (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
             print(
-                "\(input) \(size(input)) bytes → \(output) \(size(output)) bytes; tensors \(packed.reduce(0) { $0 + $1.denseBytes }) → \(packed.reduce(0) { $0 + $1.storedBytes }) bytes"
+                "\(input) \(size(input)) bytes → \(output) \(size(output)) bytes; tensors "
+                    + "\(packed.reduce(0) { $0 + $1.denseBytes }) → \(packed.reduce(0) { $0 + $1.storedBytes }) bytes"
             )
         }
     }
@@ -55,7 +58,8 @@ struct Unpack: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a .pare file back as .h5, .keras or .weights.h5 (by the output's name).",
         discussion:
-            "A packed plain tensor file comes back as plain HDF5 whatever the name. Any other input format is converted the same way."
+            "A packed plain tensor file comes back as plain HDF5 whatever the name. Any other input format is "
+            + "converted the same way."
     )
     @Argument(help: "The .pare file.") var input: String
     @Argument(help: "Where to write.") var output: String
@@ -83,7 +87,8 @@ struct Unpack: ParsableCommand {
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Validate a file: every tensor read, weights against the architecture; for .pare also structure, offsets, checksums and bitmasks. Writes nothing."
+            "Validate a file: every tensor read, weights against the architecture; for .pare also structure, "
+            + "offsets, checksums and bitmasks. Writes nothing."
     )
     @Argument(help: "The file to check (.pare, .h5, .keras, .weights.h5).") var input: String
     @OptionGroup var reading: ReadOptions

@@ -58,7 +58,8 @@ struct Probe: ParsableCommand {
         case .overMemory:
             throw PareError(
                 file: path,
-                "walking its HDF5 metadata needed more than \(memoryLimit >> 20) MiB: refused (a file built to exhaust memory?)"
+                "walking its HDF5 metadata needed more than \(memoryLimit >> 20) MiB: refused (a file built to "
+                    + "exhaust memory?)"
             )
         case .signaled(let signal):
             throw PareError(file: path, "libhdf5 crashed reading its metadata (signal \(signal)): the file is corrupt")

@@ -66,7 +66,8 @@ struct Prune: ParsableCommand {
             guard result.verified else {
                 throw PareError(
                     file: input,
-                    "the pruned model differs from \(against) beyond tolerance (atol \(atol), rtol \(rtol)); nothing written"
+                    "the pruned model differs from \(against) beyond tolerance (atol \(atol), rtol \(rtol)); "
+                        + "nothing written"
                 )
             }
             printNotes(try ModelFile.write(result.pruned!, to: output), output: output)

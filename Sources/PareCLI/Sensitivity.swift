@@ -24,8 +24,9 @@ struct Sensitivity: ParsableCommand {
     @Option(name: .long, help: "Labels .npy (class indices or one-hot): adds accuracy.") var labels: String?
     @Option(
         name: .long, parsing: .unconditional,
-        help:
-            "K values: 'all', a count N of evenly spaced values, or a list 'K1,K2,…' (default: all up to 128 channels, else 65 values)."
+        help: ArgumentHelp(
+            "K values: 'all', a count N of evenly spaced values, or a list 'K1,K2,…' (default: all up to 128 "
+                + "channels, else 65 values).")
     )
     var steps: String?
     @Option(name: .long, help: "Write the curves as an SVG plot.") var svg: String?
@@ -68,8 +69,9 @@ struct Sensitivity: ParsableCommand {
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             print(SensitivityOutput.table(curves))
             print(SensitivityOutput.terminalChart(curves), terminator: "")
+            let metric = curves.first.map { $0.metric == "accuracy" ? "accuracy" : "top-1 agreement" } ?? ""
             let title =
-                "\(URL(fileURLWithPath: model).lastPathComponent): \(curves.first.map { $0.metric == "accuracy" ? "accuracy" : "top-1 agreement" } ?? "") as channels are removed (\(criterion))"
+                "\(URL(fileURLWithPath: model).lastPathComponent): \(metric) as channels are removed (\(criterion))"
             if let svg { try writeText(SensitivityOutput.svg(curves, title: title), to: svg) }
             if let csv { try writeText(SensitivityOutput.csv(curves), to: csv) }
             if let json {
@@ -84,7 +86,8 @@ struct Sensitivity: ParsableCommand {
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Two versions of a model side by side: parameters, FLOPs, non-zero parameters and sparsity per layer and in total, file sizes, accuracy.",
+            "Two versions of a model side by side: parameters, FLOPs, non-zero parameters and sparsity per "
+            + "layer and in total, file sizes, accuracy.",
         discussion:
             "Layers are matched by name. Accuracy needs --input and --labels. Every figure is computed from the files."
     )

@@ -6,7 +6,8 @@ struct Sparsify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Zero the smallest-magnitude kernel weights to a target sparsity (magnitude pruning).",
         discussion:
-            "Kernels only (Conv, Dense, depthwise and pointwise); never biases or BatchNormalization statistics. Sparsity = zeros / total."
+            "Kernels only (Conv, Dense, depthwise and pointwise); never biases or BatchNormalization "
+            + "statistics. Sparsity = zeros / total."
     )
     @Argument(help: "The model to sparsify.") var input: String
     @Argument(help: "Where to write it (.h5, or .pare to pack it).") var output: String

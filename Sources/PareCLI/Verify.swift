@@ -73,14 +73,14 @@ struct Verify: ParsableCommand {
                     ])
                 }
                 print(TextTable.render(rows), terminator: "")
-                print(
-                    "inputs: \(input.isEmpty ? "\(random) random examples (seed \(seed))" : input.joined(separator: ", ")); tolerance: max abs ≤ \(atol) + \(rtol) · max |reference|"
-                )
+                let source = input.isEmpty ? "\(random) random examples (seed \(seed))" : input.joined(separator: ", ")
+                print("inputs: \(source); tolerance: max abs ≤ \(atol) + \(rtol) · max |reference|")
             }
             if let bad = results.first(where: { !$0.withinTolerance }) {
                 throw PareError(
                     file: candidate, object: "output '\(bad.output)'",
-                    "differs from \(reference) beyond tolerance (max abs \(bad.maxAbsError), relative \(bad.maxRelativeError))"
+                    "differs from \(reference) beyond tolerance (max abs \(bad.maxAbsError), relative "
+                        + "\(bad.maxRelativeError))"
                 )
             }
         }

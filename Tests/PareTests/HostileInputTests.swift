@@ -145,11 +145,13 @@ final class HostileInputTests: XCTestCase {
         func config(_ names: [String]) throws -> JSON {
             let layers = names.enumerated().map { i, name in
                 i == 0
-                    ? "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"\(name)\", \"batch_shape\": [null, 4]}}"
+                    ? "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"\(name)\", \"batch_shape\": "
+                        + "[null, 4]}}"
                     : "{\"class_name\": \"Dense\", \"config\": {\"name\": \"\(name)\", \"units\": 2}}"
             }
             return try JSON.parse(
-                "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": [\(layers.joined(separator: ","))]}}"
+                "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": "
+                    + "[\(layers.joined(separator: ","))]}}"
             )
         }
         XCTAssertNoThrow(try Architecture.parse(try config(["in", "a", "b"])))

@@ -65,7 +65,8 @@ final class ReportTests: XCTestCase {
             let agreement = Equivalence.compare(name: "", reference: baseline, candidate: y, atol: 0, rtol: 0)
             XCTAssertEqual(try XCTUnwrap(p.top1Agreement), try XCTUnwrap(agreement.top1Agreement), accuracy: 1e-9)
             XCTAssertEqual(p.maxAbsError, agreement.maxAbsError, accuracy: 1e-5)
-            // conv2d_1 loses K filters (3·3·32 + 1 each); Dense loses the 6·6 Flatten rows of each (256 weights per row).
+            // conv2d_1 loses K filters (3·3·32 + 1 each); Dense loses the 6·6 Flatten rows of each
+            // (256 weights per row).
             XCTAssertEqual(p.parameters, 643_594 - k * (3 * 3 * 32 + 1) - k * 36 * 256, "K = \(k)")
             XCTAssertEqual(p.kept, 64 - k)
             XCTAssertLessThan(p.prunedVersusMasked, 1e-5)

@@ -153,7 +153,21 @@ enum Keras3Layout {
         ])
     }
 
-    // MARK: build_config after pruning
+    // MARK: build_config
+
+    /// The architecture text a Keras writer stores. Configs from tf.keras 2.13 on and Keras 3 give
+    /// each layer the input shape it is built with (`build_config`), which Keras 3 builds it from
+    /// before loading weights: after a rewrite (narrower inputs) they are brought up to date with
+    /// the graph. Unchanged configs keep their text as read.
+    static func configTextForWriting(_ model: Model) -> String? {
+        guard var config = model.config else { return nil }
+        if let arch = try? Architecture.parse(config) {
+            let before = config
+            refreshBuildShapes(&config, analysis: GraphAnalysis.run(arch))
+            if config != before { return config.serialized() }
+        }
+        return model.configText
+    }
 
     /// Rewrites every layer's `build_config.input_shape` (Keras 3 builds each layer from it before
     /// loading weights) to the shapes the current architecture gives; entries already right are untouched.

@@ -52,7 +52,8 @@ public enum Keras3Weights {
                 {
                     throw PareError(
                         file: label, object: "/" + entry.varsPath,
-                        "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' (\(entry.className)) there: the weights do not match this config"
+                        "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' "
+                            + "(\(entry.className)) there: the weights do not match this config"
                     )
                 }
                 let children = try vars.children()
@@ -68,7 +69,8 @@ public enum Keras3Weights {
                 if let roles, roles.count != indices.count {
                     throw PareError(
                         file: label, object: "/" + entry.varsPath,
-                        "\(object) has \(indices.count) variables, but its config needs \(roles.count) (\(roles.joined(separator: ", "))): the weights do not match this config"
+                        "\(object) has \(indices.count) variables, but its config needs \(roles.count) "
+                            + "(\(roles.joined(separator: ", "))): the weights do not match this config"
                     )
                 }
                 for i in indices {
@@ -202,7 +204,8 @@ public enum Keras3Weights {
                     throw PareError(
                         file: model.sourcePath,
                         object: "layer '\(entry.layerPath.joined(separator: "/"))' (\(entry.className))",
-                        "has \(weights.count) weights, but its config needs \(roles.count) (\(roles.joined(separator: ", ")))"
+                        "has \(weights.count) weights, but its config needs \(roles.count) "
+                            + "(\(roles.joined(separator: ", ")))"
                     )
                 }
             }

@@ -37,7 +37,8 @@ public enum KerasArchive {
             guard entry.type == .file else {
                 throw PareError(
                     file: path, object: name,
-                    "is a \(entry.type == .directory ? "directory" : "symbolic link"); a .keras archive holds files only"
+                    "is a \(entry.type == .directory ? "directory" : "symbolic link"); a .keras archive holds "
+                        + "files only"
                 )
             }
             try checkSize(entry, archiveSize: archiveSize, path: path)
@@ -50,7 +51,8 @@ public enum KerasArchive {
         guard unexpected.isEmpty else {
             throw PareError(
                 file: path, object: unexpected[0],
-                "unexpected archive member (a .keras archive Pare reads holds \(configName), \(metadataName) and \(weightsName) only)"
+                "unexpected archive member (a .keras archive Pare reads holds \(configName), \(metadataName) "
+                    + "and \(weightsName) only)"
             )
         }
         for required in [configName, weightsName] where entries[required] == nil {
@@ -121,7 +123,8 @@ public enum KerasArchive {
         guard entry.compressedSize <= archiveSize, !overflow, entry.uncompressedSize <= limit &+ 1024 else {
             throw PareError(
                 file: path, object: entry.path,
-                "declares \(entry.uncompressedSize) bytes from \(entry.compressedSize) stored bytes in a \(archiveSize)-byte archive: refusing a likely zip bomb"
+                "declares \(entry.uncompressedSize) bytes from \(entry.compressedSize) stored bytes in a "
+                    + "\(archiveSize)-byte archive: refusing a likely zip bomb"
             )
         }
     }
@@ -176,12 +179,14 @@ public enum KerasArchive {
         guard Keras3Layout.isKeras3Config(config) else {
             throw PareError(
                 file: model.sourcePath, object: "model_config",
-                "is a Keras 2 / tf.keras config, which Keras 3 cannot rebuild from a .keras archive; write .weights.h5 (Keras 3 layout) or legacy .h5 instead"
+                "is a Keras 2 / tf.keras config, which Keras 3 cannot rebuild from a .keras archive; write "
+                    + ".weights.h5 (Keras 3 layout) or legacy .h5 instead"
             )
         }
-        let archiveConfig = Keras3Layout.archiveConfig(config)
-        let configText =
-            archiveConfig == config ? (model.configText ?? config.serialized()) : archiveConfig.serialized()
+        let current = Keras3Layout.configTextForWriting(model) ?? config.serialized()
+        let currentConfig = (try? JSON.parse(current)) ?? config
+        let archiveConfig = Keras3Layout.archiveConfig(currentConfig)
+        let configText = archiveConfig == currentConfig ? current : archiveConfig.serialized()
         let metadata =
             model.kerasMetadataText
             ?? JSON.object([

@@ -101,9 +101,10 @@ public enum KerasLegacyH5 {
             // Keras loads only what weight_names lists; anything else in the group is left out, and said so.
             let unlisted = try StoredNodeIO.datasetPaths(in: group).filter { !weightNames.contains($0) }
             if !unlisted.isEmpty {
+                let listed = unlisted.prefix(5).joined(separator: ", ") + (unlisted.count > 5 ? ", …" : "")
                 notes.append(
-                    "layer '\(name)' holds datasets weight_names does not list (\(unlisted.prefix(5).joined(separator: ", "))\(unlisted.count > 5 ? ", …" : "")); Keras ignores them and so does Pare: they are not written"
-                )
+                    "layer '\(name)' holds datasets weight_names does not list (\(listed)); "
+                        + "Keras ignores them and so does Pare: they are not written")
             }
             let extras = try StoredNodeIO.attributes(of: group, except: chunkNames(group, "weight_names"))
             layers.append(LayerWeights(name: name, weights: weights, extraAttributes: extras))
@@ -230,7 +231,8 @@ public enum KerasLegacyH5 {
         }
         if model.layout == .keras3, model.config?["compile_config"].map({ !$0.isNull }) == true {
             notes.append(
-                "the compile config of config.json has no legacy counterpart without the optimizer's: the .h5 loads uncompiled"
+                "the compile config of config.json has no legacy counterpart without the optimizer's: the .h5 "
+                    + "loads uncompiled"
             )
         }
         return notes
@@ -248,14 +250,15 @@ public enum KerasLegacyH5 {
             return
         }
         let fullModel = model.config != nil
+        let configText = Keras3Layout.configTextForWriting(model)
         for (key, value) in model.rootAttributes {
-            if key == "model_config", let text = model.configText, case .strings(_, let shape, let encoding) = value {
+            if key == "model_config", let text = configText, case .strings(_, let shape, let encoding) = value {
                 try root.setAttribute(key, .strings([text], shape: shape, encoding: encoding))
             } else {
                 try root.setAttribute(key, value)
             }
         }
-        if fullModel, let text = model.configText, !model.rootAttributes.contains(where: { $0.0 == "model_config" }) {
+        if fullModel, let text = configText, !model.rootAttributes.contains(where: { $0.0 == "model_config" }) {
             try root.setAttribute("model_config", .string(text))
             if let version = model.kerasVersion, !model.rootAttributes.contains(where: { $0.0 == "keras_version" }) {
                 try root.setAttribute("keras_version", .string(version))

@@ -206,7 +206,8 @@ public enum PareFile {
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         return
-            "\(path): ok: .pare 1.0, \(checked) tensors (\(entries.filter { $0.encoding != .dense }.count) sparse or quantized), \(model.layers.count) layers, \(size) bytes, every checksum verified"
+            "\(path): ok: .pare 1.0, \(checked) tensors (\(entries.filter { $0.encoding != .dense }.count) "
+            + "sparse or quantized), \(model.layers.count) layers, \(size) bytes, every checksum verified"
     }
 
     static func open(_ path: String) throws -> (Model, [TensorEntry]) {
@@ -311,7 +312,8 @@ public enum PareFile {
                 // Deflate expands at most ~1032:1: a stream claiming more cannot be honest.
                 guard compression == "none" || length >= 0 && decoded / 1032 <= length + 64 else {
                     throw bad(
-                        "stream \(k) claims to inflate \(length) bytes to \(decoded), beyond what deflate can encode: corrupt or hostile"
+                        "stream \(k) claims to inflate \(length) bytes to \(decoded), beyond what deflate can "
+                            + "encode: corrupt or hostile"
                     )
                 }
                 guard offset == expectedOffset else {

@@ -19,7 +19,8 @@ enum StoredNodeIO {
         guard let dtype = DType(hdf5: type, dtypeAttribute: tag) else {
             throw PareError(
                 file: dataset.file.path, object: dataset.path,
-                "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only with the attribute dtype=\"bfloat16\", as Keras 3 writes it)"
+                "element type \(type.name) is not one Pare reads (a 2-byte opaque type is read as bfloat16 only "
+                    + "with the attribute dtype=\"bfloat16\", as Keras 3 writes it)"
             )
         }
         let byteCount = try dataset.checkedByteCount()

@@ -91,7 +91,8 @@ public final class Interpreter {
         guard values.count == inputs.count else {
             throw PareError(
                 file: file,
-                "the model has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(values.count) given"
+                "the model has \(inputs.count) input(s) "
+                    + "(\(inputs.map(\.name).joined(separator: ", "))), \(values.count) given"
             )
         }
         for (value, input) in zip(values, inputs) {

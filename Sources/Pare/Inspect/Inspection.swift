@@ -135,7 +135,8 @@ extension Inspection {
         switch model.layout {
         case .tensors:
             return model.format == .keras3WeightsH5
-                ? "a Keras 3 weights file read as plain tensors (it holds no architecture; with one it reads as a model)"
+                ? "a Keras 3 weights file read as plain tensors (it holds no architecture; with one it reads as "
+                    + "a model)"
                 : "plain HDF5 datasets (not a Keras model)"
         case .keras3: return "Keras 3 saving_lib layout (layers/…/vars), keras_version \(version)"
         case .kerasLegacy: break

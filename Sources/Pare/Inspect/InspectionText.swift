@@ -32,7 +32,8 @@ extension Inspection {
         }
         if optimizerTensors > 0 {
             out +=
-                "optimizer state   \(optimizerTensors) tensors, \(grouped(optimizerParameters)) values (not counted in parameters)\n"
+                "optimizer state   \(optimizerTensors) tensors, \(grouped(optimizerParameters)) values (not "
+                + "counted in parameters)\n"
         }
         out += "\n"
         var weightTable: [[String]] = [
@@ -55,7 +56,8 @@ extension Inspection {
         } else {
             out += "dead channels (all-zero kernel slice and bias):\n"
             for d in withDead {
-                let list = d.dead.prefix(32).map(String.init).joined(separator: ", ") + (d.dead.count > 32 ? ", …" : "")
+                let list =
+                    d.dead.prefix(32).map(String.init).joined(separator: ", ") + (d.dead.count > 32 ? ", …" : "")
                 out += "  \(d.layer): \(d.dead.count) of \(d.channels): \(list)\n"
             }
         }

@@ -79,7 +79,8 @@ struct Rescaling: LayerKind {
         let channels = context.outputShape.last.flatMap { $0 }
         for (key, list) in [("scale", scale), ("offset", offset)] where list.count != 1 && list.count != channels {
             throw InterpreterError.badInput(
-                "layer '\(context.path)': \(key) lists \(list.count) values for \(channels.map(String.init) ?? "?") channels"
+                "layer '\(context.path)': \(key) lists \(list.count) values for "
+                    + "\(channels.map(String.init) ?? "?") channels"
             )
         }
     }

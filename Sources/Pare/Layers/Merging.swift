@@ -42,7 +42,8 @@ struct Merge: LayerKind {
         let rest = inputs.dropFirst()
         guard rest.allSatisfy({ $0.shape == y.shape }) else {
             throw InterpreterError.unsupported(
-                "\(operation.rawValue) of differently shaped inputs \([y.shape] + rest.map(\.shape)) (layer '\(context.path)')"
+                "\(operation.rawValue) of differently shaped inputs \([y.shape] + rest.map(\.shape)) (layer "
+                    + "'\(context.path)')"
             )
         }
         let operation = self.operation

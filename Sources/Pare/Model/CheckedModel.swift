@@ -119,14 +119,16 @@ struct CheckedModel {
         guard expected.count == unit.weights.count else {
             throw PareError(
                 file: model.sourcePath, object: object,
-                "has \(unit.weights.count) weights in the file, but its config needs \(expected.count) (\(expected.map(\.role).joined(separator: ", ")))"
+                "has \(unit.weights.count) weights in the file, but its config needs \(expected.count) "
+                    + "(\(expected.map(\.role).joined(separator: ", ")))"
             )
         }
         for (weight, want) in zip(unit.weights, expected) {
             guard weight.tensor.dtype.isFloatingPoint else {
                 throw PareError(
                     file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
-                    "is stored as \(weight.tensor.dtype); \(want.role) must be floating point (float16, bfloat16, float32, float64)"
+                    "is stored as \(weight.tensor.dtype); \(want.role) must be floating point (float16, "
+                        + "bfloat16, float32, float64)"
                 )
             }
             let matches =
@@ -135,7 +137,8 @@ struct CheckedModel {
             guard matches else {
                 throw PareError(
                     file: model.sourcePath, object: "\(object) weight '\(weight.name)'",
-                    "shape \(weight.tensor.shape) contradicts the config, which needs \(want.role) of shape \(want.shape.map { $0.map(String.init) ?? "?" })"
+                    "shape \(weight.tensor.shape) contradicts the config, which needs \(want.role) of shape "
+                        + "\(want.shape.map { $0.map(String.init) ?? "?" })"
                 )
             }
         }

@@ -54,7 +54,8 @@ public struct Planner {
                 guard values <= Planner.maxMapSize else {
                     throw PareError(
                         file: model.sourcePath, object: "layer '\(call.path)' (\(call.className))",
-                        "carries \(values) values per example, more than the channel analysis handles (\(Planner.maxMapSize))"
+                        "carries \(values) values per example, more than the channel analysis handles "
+                            + "(\(Planner.maxMapSize))"
                     )
                 }
             }
@@ -73,12 +74,14 @@ public struct Planner {
                     "layer '\(name)' is ambiguous: \(matches.map(\.path).joined(separator: ", ")); use OUTER/INNER")
             }
             throw SelectionError(
-                "no layer named '\(name)' (layers with channels to remove: \(graph.spaces.map(\.path).joined(separator: ", ")))"
+                "no layer named '\(name)' (layers with channels to remove: "
+                    + "\(graph.spaces.map(\.path).joined(separator: ", ")))"
             )
         }
         guard graph.space(found.path) != nil else {
             throw SelectionError(
-                "layer '\(found.path)' (\(found.layer.className)) has no output channels of its own to remove; name the layer that produces them"
+                "layer '\(found.path)' (\(found.layer.className)) has no output channels of its own to remove; "
+                    + "name the layer that produces them"
             )
         }
         return found.path
@@ -86,7 +89,8 @@ public struct Planner {
 
     func weight(_ path: String, _ role: String) -> Weight? { checked.weightsByRole(path)[role] }
 
-    /// Per-channel score of each producer channel by a weight criterion (L1, L2 of its kernel slice; |γ| of the BNs it meets).
+    /// Per-channel score of each producer channel by a weight criterion (L1, L2 of its kernel slice;
+    /// |γ| of the BNs it meets).
     func weightScores(_ criterion: PruneCriterion) throws -> [Int: Double] {
         var scores: [Int: Double] = [:]
         switch criterion {
@@ -199,7 +203,8 @@ public struct Planner {
                     }.first ?? ""
                 throw SelectionError(
                     option: option.name,
-                    "\(option.detail): '\(space.path)' has \(space.count) channels but only \(candidates.count) can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")"
+                    "\(option.detail): '\(space.path)' has \(space.count) channels but only \(candidates.count) "
+                        + "can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")"
                 )
             }
             return candidates.sorted { (score(space.first + $0), $0) < (score(space.first + $1), $1) }.prefix(count).map

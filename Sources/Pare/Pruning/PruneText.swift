@@ -5,7 +5,8 @@ public enum PruneText {
     static func change(_ a: Int, _ b: Int) -> String {
         a == b
             ? grouped(a)
-            : "\(grouped(a)) → \(grouped(b)) (\(String(format: "%+.1f%%", a == 0 ? 0 : Double(b - a) / Double(a) * 100)))"
+            : "\(grouped(a)) → \(grouped(b)) "
+                + "(\(String(format: "%+.1f%%", a == 0 ? 0 : Double(b - a) / Double(a) * 100)))"
     }
 
     public static func table(_ r: PruneResult) -> String {
@@ -43,7 +44,8 @@ public enum PruneText {
         var out = "folding of removed channels' constant outputs:\n"
         for f in folds {
             out +=
-                "  \(f.layer): \(f.removedInputs) removed inputs, \(f.folded) non-zero constants folded, \(f.exact ? "exact" : "APPROXIMATE") — \(f.note)\n"
+                "  \(f.layer): \(f.removedInputs) removed inputs, \(f.folded) non-zero constants folded, "
+                + "\(f.exact ? "exact" : "APPROXIMATE") — \(f.note)\n"
         }
         return out
     }
@@ -53,14 +55,19 @@ public enum PruneText {
         for c in comparisons {
             let top1 = c.top1Agreement.map { String(format: "%.4f", $0) } ?? "-"
             out +=
-                "  \(c.output): max abs \(String(format: "%.3g", c.maxAbsError)), max rel \(String(format: "%.3g", c.maxRelativeError)), cosine \(String(format: "%.9f", c.cosineSimilarity)), top-1 agreement \(top1): \(c.withinTolerance ? "ok" : "DIFFERENT")\n"
+                "  \(c.output): max abs \(String(format: "%.3g", c.maxAbsError)), max rel "
+                + "\(String(format: "%.3g", c.maxRelativeError)), cosine "
+                + "\(String(format: "%.9f", c.cosineSimilarity)), top-1 agreement \(top1): "
+                + "\(c.withinTolerance ? "ok" : "DIFFERENT")\n"
         }
         return out
     }
 
     public static func sizes(input: String, output: String) -> String {
         let size = { (p: String) in (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
+        let change = Double(size(output) - size(input)) / Double(max(1, size(input))) * 100
         return
-            "file size: \(input) \(grouped(size(input))) bytes → \(output) \(grouped(size(output))) bytes (\(String(format: "%+.1f%%", Double(size(output) - size(input)) / Double(max(1, size(input))) * 100)))\n"
+            "file size: \(input) \(grouped(size(input))) bytes → \(output) \(grouped(size(output))) bytes "
+            + "(\(String(format: "%+.1f%%", change)))\n"
     }
 }

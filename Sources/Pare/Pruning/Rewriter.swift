@@ -150,11 +150,6 @@ public struct Rewriter {
             guard let kind = kind(space.path) else { continue }
             try rewrite(pruned, space.path) { try kind.keepingOutputChannels(keep, &$0) }
         }
-        // Keras 3 configs give each layer the input shape it is built with; narrower inputs need new ones.
-        if var config = pruned.config, let arch = try? Architecture.parse(config) {
-            Keras3Layout.refreshBuildShapes(&config, analysis: GraphAnalysis.run(arch))
-            pruned.config = config
-        }
         return RewrittenModel(model: pruned, folds: reports)
     }
 
@@ -252,7 +247,8 @@ public struct Rewriter {
         var notes: [String] = []
         if !notConstant.isEmpty {
             notes.append(
-                "\(notConstant.count) removed input(s) are not constant in the reference model (e.g. position \(notConstant[0])); folded at the centre value"
+                "\(notConstant.count) removed input(s) are not constant in the reference model (e.g. position "
+                    + "\(notConstant[0])); folded at the centre value"
             )
         }
         guard !contributions.isEmpty else {

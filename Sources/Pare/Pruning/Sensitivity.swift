@@ -25,7 +25,8 @@ public struct SensitivityCurve: Codable, Sendable {
     public var points: [SensitivityPoint]
     /// The metric the knee is found on: `accuracy` with labels, else `top1Agreement`.
     public var metric: String
-    /// The knee of the metric (Kneedle: farthest point above the chord from first to last point), nil if the curve is flat.
+    /// The knee of the metric (Kneedle: farthest point above the chord from first to last point), nil
+    /// if the curve is flat.
     public var knee: Int?
 
     public func value(_ p: SensitivityPoint) -> Double? { metric == "accuracy" ? p.accuracy : p.top1Agreement }

@@ -174,7 +174,8 @@ public struct ComparisonReport: Codable, Sendable {
             "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
         }
         var out =
-            "# \(URL(fileURLWithPath: before.file).lastPathComponent) → \(URL(fileURLWithPath: after.file).lastPathComponent)\n\n"
+            "# \(URL(fileURLWithPath: before.file).lastPathComponent) → "
+            + "\(URL(fileURLWithPath: after.file).lastPathComponent)\n\n"
         let c = cells()
         out += row(c[0]) + row(c[0].enumerated().map { $0.offset < 2 ? "---" : "---:" })
         for r in c.dropFirst() { out += row(r) }

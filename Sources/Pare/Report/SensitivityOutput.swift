@@ -29,7 +29,8 @@ public enum SensitivityOutput {
             out += TextTable.render(rows, rightAligned: Set(0..<9))
             if let knee = curve.knee, let p = curve.points.first(where: { $0.removed == knee }) {
                 out +=
-                    "knee of \(curve.metricLabel): K = \(knee) (\(curve.channels - knee) kept, \(format(curve.value(p))))\n"
+                    "knee of \(curve.metricLabel): K = \(knee) (\(curve.channels - knee) kept, "
+                    + "\(format(curve.value(p))))\n"
             } else {
                 out += "no knee: \(curve.metricLabel) does not fall over this range\n"
             }
@@ -42,7 +43,8 @@ public enum SensitivityOutput {
 
     public static func csv(_ curves: [SensitivityCurve]) -> String {
         var out =
-            "layer,k_removed,channels_kept,parameters,macs,accuracy,max_abs_error,cosine,top1_agreement,pruned_vs_masked\n"
+            "layer,k_removed,channels_kept,parameters,macs,accuracy,max_abs_error,cosine,top1_agreement,"
+            + "pruned_vs_masked\n"
         for c in curves {
             for p in c.points {
                 let fields = [
@@ -113,7 +115,8 @@ public enum SensitivityOutput {
         func n(_ v: Double) -> String { String(format: "%.2f", v) }
         var s = """
             <?xml version="1.0" encoding="UTF-8"?>
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
+            viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
             <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="white"/>
             <text x="\(n(left + plotW / 2))" y="28" text-anchor="middle" font-size="15">\(escape(title))</text>
 
@@ -121,15 +124,18 @@ public enum SensitivityOutput {
         // Axes, grid and ticks.
         s += "<g stroke=\"#333\" stroke-width=\"1\">\n"
         s +=
-            "<line class=\"axis\" x1=\"\(n(left))\" y1=\"\(n(top + plotH))\" x2=\"\(n(left + plotW))\" y2=\"\(n(top + plotH))\"/>\n"
+            "<line class=\"axis\" x1=\"\(n(left))\" y1=\"\(n(top + plotH))\" x2=\"\(n(left + plotW))\" "
+            + "y2=\"\(n(top + plotH))\"/>\n"
         s += "<line class=\"axis\" x1=\"\(n(left))\" y1=\"\(n(top))\" x2=\"\(n(left))\" y2=\"\(n(top + plotH))\"/>\n"
         s += "</g>\n<g font-size=\"11\" fill=\"#333\">\n"
         for i in 0...5 {
             let v = Double(i) / 5
             s +=
-                "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(v)))\" stroke=\"#ddd\"/>\n"
+                "<line x1=\"\(n(left))\" y1=\"\(n(y(v)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(v)))\" "
+                + "stroke=\"#ddd\"/>\n"
             s +=
-                "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\" text-anchor=\"end\">\(String(format: "%.1f", v))</text>\n"
+                "<text x=\"\(n(left - 8))\" y=\"\(n(y(v) + 4))\" "
+                + "text-anchor=\"end\">\(String(format: "%.1f", v))</text>\n"
         }
         let step = max(1, Int((Double(maxK) / 8).rounded(.up)))
         var ticks = Array(stride(from: 0, through: maxK, by: step))
@@ -139,15 +145,18 @@ public enum SensitivityOutput {
         }
         for k in ticks {
             s +=
-                "<line x1=\"\(n(x(k)))\" y1=\"\(n(top + plotH))\" x2=\"\(n(x(k)))\" y2=\"\(n(top + plotH + 5))\" stroke=\"#333\"/>\n"
+                "<line x1=\"\(n(x(k)))\" y1=\"\(n(top + plotH))\" x2=\"\(n(x(k)))\" "
+                + "y2=\"\(n(top + plotH + 5))\" stroke=\"#333\"/>\n"
             s += "<text x=\"\(n(x(k)))\" y=\"\(n(top + plotH + 18))\" text-anchor=\"middle\">\(k)</text>\n"
         }
         s += "</g>\n"
         s +=
-            "<text x=\"\(n(left + plotW / 2))\" y=\"\(n(height - 15))\" text-anchor=\"middle\">channels removed (K)</text>\n"
+            "<text x=\"\(n(left + plotW / 2))\" y=\"\(n(height - 15))\" text-anchor=\"middle\">channels removed "
+            + "(K)</text>\n"
         let yLabel = escape(curves.first?.metricLabel ?? "")
         s +=
-            "<text x=\"18\" y=\"\(n(top + plotH / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(n(top + plotH / 2)))\">\(yLabel)</text>\n"
+            "<text x=\"18\" y=\"\(n(top + plotH / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 "
+            + "\(n(top + plotH / 2)))\">\(yLabel)</text>\n"
         // One path per layer, its knee, its legend entry.
         for (i, curve) in curves.enumerated() {
             let color = colors[i % colors.count]
@@ -155,17 +164,21 @@ public enum SensitivityOutput {
             let d = pts.enumerated().map { j, p in (j == 0 ? "M" : "L") + "\(n(x(p.0))) \(n(y(p.1)))" }.joined(
                 separator: " ")
             s +=
-                "<path class=\"curve\" data-layer=\"\(escape(curve.layer))\" d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+                "<path class=\"curve\" data-layer=\"\(escape(curve.layer))\" d=\"\(d)\" fill=\"none\" "
+                + "stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             if let knee = curve.knee, let v = pts.first(where: { $0.0 == knee })?.1 {
                 s +=
-                    "<circle class=\"knee\" cx=\"\(n(x(knee)))\" cy=\"\(n(y(v)))\" r=\"5\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+                    "<circle class=\"knee\" cx=\"\(n(x(knee)))\" cy=\"\(n(y(v)))\" r=\"5\" fill=\"none\" "
+                    + "stroke=\"\(color)\" stroke-width=\"2\"/>\n"
                 s += "<text x=\"\(n(x(knee) + 8))\" y=\"\(n(y(v) - 8))\" fill=\"\(color)\">knee K=\(knee)</text>\n"
             }
             let ly = top + 10 + Double(i) * 20
             s +=
-                "<line x1=\"\(n(left + plotW + 15))\" y1=\"\(n(ly))\" x2=\"\(n(left + plotW + 40))\" y2=\"\(n(ly))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+                "<line x1=\"\(n(left + plotW + 15))\" y1=\"\(n(ly))\" x2=\"\(n(left + plotW + 40))\" "
+                + "y2=\"\(n(ly))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             s +=
-                "<text x=\"\(n(left + plotW + 46))\" y=\"\(n(ly + 4))\">\(escape(curve.layer)) (\(curve.channels))</text>\n"
+                "<text x=\"\(n(left + plotW + 46))\" y=\"\(n(ly + 4))\">\(escape(curve.layer)) "
+                + "(\(curve.channels))</text>\n"
         }
         s += "</svg>\n"
         return s

@@ -68,7 +68,8 @@ public enum OutputPaths {
                 guard target.kind == S_IFREG else {
                     throw OutputConflict(
                         description:
-                            "\(output): exists and is \(InputFile.describe(target.kind)); Pare writes only regular files"
+                            "\(output): exists and is \(InputFile.describe(target.kind)); Pare writes only "
+                            + "regular files"
                     )
                 }
             } else if let link = FileID(path: output, followLinks: false), link.kind == S_IFLNK {

@@ -34,7 +34,8 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         }
     }
 
-    /// The dtype of an HDF5 element type; nil for opaque types, which need more context (see `init(hdf5:dtypeAttribute:)`).
+    /// The dtype of an HDF5 element type; nil for opaque types, which need more context
+    /// (see `init(hdf5:dtypeAttribute:)`).
     public init?(hdf5 type: HDF5ElementType) {
         switch type {
         case .opaque: return nil

@@ -8,7 +8,8 @@ public struct OutputComparison: Codable, Sendable {
     /// max |candidate − reference| / max |reference|.
     public var maxRelativeError: Double
     public var cosineSimilarity: Double
-    /// Fraction of examples whose top-1 class agrees (argmax, or > 0.5 for one unit); nil for one value per example… of rank < 2.
+    /// Fraction of examples whose top-1 class agrees (argmax, or > 0.5 for one unit); nil for one
+    /// value per example… of rank < 2.
     public var top1Agreement: Double?
     public var nonFiniteReference: Int
     public var nonFiniteCandidate: Int

@@ -54,7 +54,8 @@ public enum ModelInputs {
         guard paths.count == inputs.count else {
             throw PareError(
                 file: model,
-                "has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(paths.count) file(s) given"
+                "has \(inputs.count) input(s) (\(inputs.map(\.name).joined(separator: ", "))), \(paths.count) "
+                    + "file(s) given"
             )
         }
         let arrays = try load(paths)
