@@ -205,8 +205,10 @@ public enum PareFile {
             }
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let prologue = try BoundedFile(path).read(8, 4)
+        let version = "\(readLE(prologue, 0, as: UInt16.self)).\(readLE(prologue, 2, as: UInt16.self))"
         return
-            "\(path): ok: .pare 1.0, \(checked) tensors (\(entries.filter { $0.encoding != .dense }.count) "
+            "\(path): ok: .pare \(version), \(checked) tensors (\(entries.filter { $0.encoding != .dense }.count) "
             + "sparse or quantized), \(model.layers.count) layers, \(size) bytes, every checksum verified"
     }
 
