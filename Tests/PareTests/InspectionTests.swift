@@ -48,7 +48,7 @@ final class InspectionTests: XCTestCase {
     }
 
     func testSparsityAndDeadChannelsCountExactZeros() throws {
-        let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        var model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
         let index = try XCTUnwrap(model.layers.firstIndex { $0.name == "conv2d" })
         // Zero output channels 3 and 17 of conv2d (kernel slice and bias), as a user masking filters would.
         var layer = model.layers[index]

@@ -18,7 +18,7 @@ final class Int8Tests: XCTestCase {
 
     /// Output channel 0 of every kernel made 1000× smaller than the others: quantized with its
     /// neighbours' scale it would round to zero.
-    func withTinyFirstChannel(_ model: Model) throws -> [String: String] {
+    func withTinyFirstChannel(_ model: inout Model) throws -> [String: String] {
         let checked = try CheckedModel(model)
         var kinds: [String: String] = [:]  // weight name → class name (and multiplier)
         for unit in checked.weightUnits {
@@ -38,8 +38,8 @@ final class Int8Tests: XCTestCase {
     func testEveryKernelKeepsHalfAStepInEveryOutputChannel() throws {
         var covered: [String] = []
         for fixture in ["zoo/conv_zoo.h5", "zoo/activation_zoo.h5"] {
-            let model = try ModelFile.read(Fixtures.path(fixture))
-            let kinds = try withTinyFirstChannel(model)
+            var model = try ModelFile.read(Fixtures.path(fixture))
+            let kinds = try withTinyFirstChannel(&model)
             try PareFile.write(model, to: path("q.pare"), options: .init(int8: true))
             let back = try ModelFile.read(path("q.pare"))
             let checked = try CheckedModel(model)
@@ -78,8 +78,8 @@ final class Int8Tests: XCTestCase {
 
     /// The fixture discriminates: scaling a transposed kernel's last axis (its inputs) loses the tiny channel.
     func testScalingTheWrongAxisWouldFailTheCheck() throws {
-        let model = try ModelFile.read(Fixtures.path("zoo/conv_zoo.h5"))
-        _ = try withTinyFirstChannel(model)
+        var model = try ModelFile.read(Fixtures.path("zoo/conv_zoo.h5"))
+        _ = try withTinyFirstChannel(&model)
         let checked = try CheckedModel(model)
         let transposed = try XCTUnwrap(checked.specifiedWeights("transpose_same").first)
         XCTAssertEqual(transposed.spec.outputAxes, 2..<3)

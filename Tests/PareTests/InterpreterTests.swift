@@ -86,7 +86,7 @@ extension InterpreterTests {
 extension InterpreterTests {
     /// The MNIST CNN with one layer's config changed by `edit`.
     func editedCNN(_ edit: (inout JSON) -> Void) throws -> Model {
-        let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        var model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
         var config = try XCTUnwrap(model.config)
         var inner = try XCTUnwrap(config["config"])
         var layers = try XCTUnwrap(inner["layers"]?.arrayValue)

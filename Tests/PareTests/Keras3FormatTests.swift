@@ -67,8 +67,8 @@ final class Keras3FormatTests: XCTestCase {
             try ModelFile.write(original, to: path("a.keras"))
             let same = try ModelFile.read(path("a.keras"))
             try assertSameTensors(original, same)
-            XCTAssertEqual(same.originalConfigText, original.originalConfigText)
-            XCTAssertEqual(same.kerasMetadataText, original.kerasMetadataText)
+            XCTAssertEqual(same.source.originalConfigText, original.source.originalConfigText)
+            XCTAssertEqual(same.source.kerasMetadataText, original.source.kerasMetadataText)
             // A chain through every format and back.
             var current = original
             for (i, ext) in ["h5", "weights.h5", "pare", "keras", "pare", "weights.h5", "h5", "keras"].enumerated() {

@@ -124,7 +124,7 @@ final class LayerRegistryTests: XCTestCase {
               {"class_name": "MyShift", "name": "t", "inbound_nodes": [[["s", 0, 0, {}]]], "config": {"name": "t"}}],
              "input_layers": [["x", 0, 0]], "output_layers": [["t", 0, 0]]}}
             """)
-        let model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: "custom.h5", layers: [])
+        var model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: "custom.h5", layers: [])
         model.config = config
         let report = try Inspection.of(model)
         XCTAssertEqual(report.unsupportedLayers.count, 2, "\(report.unsupportedLayers)")

@@ -27,8 +27,8 @@ final class LegacyH5Tests: XCTestCase {
                 XCTAssertEqual(copy.kind, source.kind)
                 XCTAssertEqual(copy.config, source.config, path)
                 XCTAssertEqual(copy.kerasVersion, source.kerasVersion)
-                XCTAssertEqual(copy.rootAttributes.map(\.0), source.rootAttributes.map(\.0))
-                XCTAssertEqual(copy.nameListEncoding, source.nameListEncoding, path)
+                XCTAssertEqual(copy.source.rootAttributes.map(\.0), source.source.rootAttributes.map(\.0))
+                XCTAssertEqual(copy.source.nameListEncoding, source.source.nameListEncoding, path)
                 let optimizerA = source.optimizer?.datasets() ?? []
                 let optimizerB = copy.optimizer?.datasets() ?? []
                 XCTAssertEqual(optimizerA.map(\.path), optimizerB.map(\.path))
@@ -57,8 +57,8 @@ final class LegacyH5Tests: XCTestCase {
     func testOldWriterLayoutsReadLikeTheirModernTwin() throws {
         let old = try ModelFile.read(Fixtures.path("mnist_cnn/keras22_h5py2.h5"))
         let modern = try ModelFile.read(Fixtures.path("mnist_cnn/tfkeras2.h5"))
-        XCTAssertFalse(old.nameListEncoding.variableLength)
-        XCTAssertTrue(modern.nameListEncoding.variableLength)
+        XCTAssertFalse(old.source.nameListEncoding.variableLength)
+        XCTAssertTrue(modern.source.nameListEncoding.variableLength)
         try assertSameTensors(old, modern)
         let arch = try Architecture.parse(try XCTUnwrap(old.config))
         XCTAssertEqual(arch.layers.first?.className, "InputLayer", "a bare-list config gets the input Keras would make")

@@ -20,8 +20,8 @@ final class PareFormatTests: XCTestCase {
                 try ModelFile.write(packed, to: path("back.h5"))
                 let back = try ModelFile.read(path("back.h5"))
                 try assertSameTensors(original, back)
-                XCTAssertEqual(back.rootAttributes.map(\.0), original.rootAttributes.map(\.0))
-                XCTAssertEqual(back.nameListEncoding, original.nameListEncoding, source)
+                XCTAssertEqual(back.source.rootAttributes.map(\.0), original.source.rootAttributes.map(\.0))
+                XCTAssertEqual(back.source.nameListEncoding, original.source.nameListEncoding, source)
             }
         }
     }
@@ -56,7 +56,7 @@ final class PareFormatTests: XCTestCase {
             {"class_name": "Functional", "config": {"name": "m", "layers": [\(layers.joined(separator: ", "))],
              "input_layers": [\(refs("x"))], "output_layers": [\(refs("l"))]}}
             """
-        let m = Model(
+        var m = Model(
             format: .kerasLegacyH5, kind: .fullModel, sourcePath: "synthetic",
             layers: kernels.enumerated().map {
                 LayerWeights(

@@ -138,7 +138,7 @@ extension PruningTests {
     /// `model` with channels of `layer` made dead in the way tfmot or a hand mask leaves them:
     /// kernel slice zero, but the bias set to `bias` (so the channel emits relu(bias), a constant).
     func deadChannels(_ model: Model, layer: String, channels: [Int], bias: Float) throws -> Model {
-        let m = model.copy()
+        var m = model
         let r = try CheckedModel(m).weightsByRole(layer)
         let kernel = r["kernel"]!
         m.setWeight(

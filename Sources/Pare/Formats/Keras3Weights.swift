@@ -22,7 +22,7 @@ public enum Keras3Weights {
 
     /// Reads the weights of `config` (a model config: `{"class_name", "config", …}`) from `root`.
     /// `label` names the file in messages (`m.keras: model.weights.h5`).
-    static func read(root: HDF5Group, config: JSON, label: String, into model: Model) throws {
+    static func read(root: HDF5Group, config: JSON, label: String, into model: inout Model) throws {
         let layersKey = layersKeys.first { root.contains($0) } ?? "layers"
         let entries: [Keras3Layout.Entry]
         do {
@@ -144,7 +144,7 @@ public enum Keras3Weights {
         }
         model.layers = layers
         model.layout = .keras3
-        model.rootAttributes = try StoredNodeIO.attributes(of: root)
+        model.source.rootAttributes = try StoredNodeIO.attributes(of: root)
         for (child, kind) in try root.children() where child != "vars" && child != layersKey {
             let node: StoredNode =
                 kind == .dataset
@@ -181,7 +181,9 @@ public enum Keras3Weights {
             throw PareError(file: model.sourcePath, object: "config", "\(error)")
         }
         let datasetOptions = DatasetOptions(deflateLevel: options.deflateLevel)
-        if model.layout == .keras3 { for (key, value) in model.rootAttributes { try root.setAttribute(key, value) } }
+        if model.layout == .keras3 {
+            for (key, value) in model.source.rootAttributes { try root.setAttribute(key, value) }
+        }
         let byName = Dictionary(model.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var written = Set<String>()
         for (done, entry) in entries.enumerated() {

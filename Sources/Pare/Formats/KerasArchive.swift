@@ -76,16 +76,16 @@ public enum KerasArchive {
         }
         let image = try extract(archive, entries[weightsName]!, path: path)
         let label = path + ": " + weightsName
-        let model = Model(format: .kerasArchive, kind: .fullModel, sourcePath: path, layers: [])
+        var model = Model(format: .kerasArchive, kind: .fullModel, sourcePath: path, layers: [])
         model.config = config
-        model.originalConfigText = configText
-        model.kerasMetadataText = metadataText
+        model.source.originalConfigText = configText
+        model.source.kerasMetadataText = metadataText
         if let m = metadataText.flatMap({ try? JSON.parse($0) }) {
             model.kerasVersion = m["keras_version"]?.stringValue
         }
         do {
             let file = try HDF5File.open(image: image, name: label)
-            try Keras3Weights.read(root: try file.root(), config: config, label: label, into: model)
+            try Keras3Weights.read(root: try file.root(), config: config, label: label, into: &model)
         } catch let error as HDF5Error {
             throw PareError(file: path, object: weightsName, String(describing: error).replacingPrefix(label + ": "))
         }
@@ -188,7 +188,7 @@ public enum KerasArchive {
         let archiveConfig = Keras3Layout.archiveConfig(currentConfig)
         let configText = archiveConfig == currentConfig ? current : archiveConfig.serialized()
         let metadata =
-            model.kerasMetadataText
+            model.source.kerasMetadataText
             ?? JSON.object([
                 ("keras_version", .string(model.kerasVersion ?? "3")), ("date_saved", .string(dateSaved())),
             ]).serialized()

@@ -110,18 +110,18 @@ public enum KerasLegacyH5 {
             layers.append(LayerWeights(name: name, weights: weights, extraAttributes: extras))
         }
 
-        let model = Model(
+        var model = Model(
             format: .kerasLegacyH5, kind: config == nil ? .weightsOnly : .fullModel,
             sourcePath: path, layers: layers)
         model.config = config
         model.readNotes = notes
-        model.originalConfigText = configText
-        model.nameListEncoding = encoding
+        model.source.originalConfigText = configText
+        model.source.nameListEncoding = encoding
         let isRootWeights = weightsGroup.path == "/"
         let rootRegenerated: Set<String> = isRootWeights ? chunkNames(root, "layer_names") : []
-        model.rootAttributes = try StoredNodeIO.attributes(of: root, except: rootRegenerated)
+        model.source.rootAttributes = try StoredNodeIO.attributes(of: root, except: rootRegenerated)
         if !isRootWeights {
-            model.weightsGroupAttributes = try StoredNodeIO.attributes(
+            model.source.weightsGroupAttributes = try StoredNodeIO.attributes(
                 of: weightsGroup, except: chunkNames(weightsGroup, "layer_names"))
         }
         model.kerasVersion = try root.hasAttribute("keras_version") ? root.attribute("keras_version").singleString : nil
@@ -242,7 +242,7 @@ public enum KerasLegacyH5 {
         let root = try file.root()
         let datasetOptions = DatasetOptions(deflateLevel: options.deflateLevel)
         if model.kind == .tensors {
-            for (key, value) in model.rootAttributes { try root.setAttribute(key, value) }
+            for (key, value) in model.source.rootAttributes { try root.setAttribute(key, value) }
             for (done, extra) in model.rootExtras.enumerated() {
                 try StoredNodeIO.write(extra, into: root, options: datasetOptions)
                 options.progress?(done + 1, model.rootExtras.count)
@@ -251,32 +251,35 @@ public enum KerasLegacyH5 {
         }
         let fullModel = model.config != nil
         let configText = Keras3Layout.configTextForWriting(model)
-        for (key, value) in model.rootAttributes {
+        for (key, value) in model.source.rootAttributes {
             if key == "model_config", let text = configText, case .strings(_, let shape, let encoding) = value {
                 try root.setAttribute(key, .strings([text], shape: shape, encoding: encoding))
             } else {
                 try root.setAttribute(key, value)
             }
         }
-        if fullModel, let text = configText, !model.rootAttributes.contains(where: { $0.0 == "model_config" }) {
+        if fullModel, let text = configText, !model.source.rootAttributes.contains(where: { $0.0 == "model_config" }) {
             try root.setAttribute("model_config", .string(text))
-            if let version = model.kerasVersion, !model.rootAttributes.contains(where: { $0.0 == "keras_version" }) {
+            if let version = model.kerasVersion,
+                !model.source.rootAttributes.contains(where: { $0.0 == "keras_version" })
+            {
                 try root.setAttribute("keras_version", .string(version))
             }
         }
         let weightsGroup: HDF5Group
         if fullModel {
             weightsGroup = try root.createGroup("model_weights")
-            for (key, value) in model.weightsGroupAttributes { try weightsGroup.setAttribute(key, value) }
+            for (key, value) in model.source.weightsGroupAttributes { try weightsGroup.setAttribute(key, value) }
         } else {
             weightsGroup = root
         }
-        try writeNameList(weightsGroup, "layer_names", model.layers.map(\.name), encoding: model.nameListEncoding)
+        try writeNameList(
+            weightsGroup, "layer_names", model.layers.map(\.name), encoding: model.source.nameListEncoding)
         for (done, layer) in model.layers.enumerated() {
             defer { options.progress?(done + 1, model.layers.count) }
             let group = try weightsGroup.createGroup(layer.name)
             for (key, value) in layer.extraAttributes { try group.setAttribute(key, value) }
-            try writeNameList(group, "weight_names", layer.weights.map(\.name), encoding: model.nameListEncoding)
+            try writeNameList(group, "weight_names", layer.weights.map(\.name), encoding: model.source.nameListEncoding)
             for weight in layer.weights {
                 let dataset = try group.createDataset(
                     weight.name, type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,

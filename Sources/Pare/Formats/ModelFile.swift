@@ -49,9 +49,9 @@ public enum ModelFile {
             }
             let keras3 = Keras3Weights.looksLikeKeras3(root)
             if keras3, let architecture {
-                let model = Model(format: .keras3WeightsH5, kind: .weightsOnly, sourcePath: path, layers: [])
+                var model = Model(format: .keras3WeightsH5, kind: .weightsOnly, sourcePath: path, layers: [])
                 model.config = architecture
-                try Keras3Weights.read(root: root, config: architecture, label: path, into: model)
+                try Keras3Weights.read(root: root, config: architecture, label: path, into: &model)
                 return model
             }
             if architecture != nil, !onlyIfMissing { throw PareError(file: path, .plainTensorsTakeNoArchitecture) }
@@ -63,6 +63,7 @@ public enum ModelFile {
 
     /// Gives a weights-only model the architecture passed with `--config`.
     static func attach(_ architecture: JSON?, to model: Model, onlyIfMissing: Bool) throws -> Model {
+        var model = model
         guard let architecture else { return model }
         if onlyIfMissing, model.config != nil || model.kind == .tensors { return model }
         guard model.config == nil else { throw PareError(file: model.sourcePath, .holdsOwnArchitecture) }
@@ -114,7 +115,7 @@ public enum ModelFile {
         -> [String]
     {
         if path.hasSuffix(".pare") {
-            let m = options.dropOptimizer ? model.copy() : model
+            var m = model
             if options.dropOptimizer { m.optimizer = nil }
             try PareFile.write(
                 m, to: path, options: .init(deflate: options.deflateLevel != nil), progress: options.progress)
@@ -152,7 +153,7 @@ extension ModelFile {
             _ = try read(path, architecture: architecture, onlyIfMissing: true)
             return summary
         }
-        let model = try read(path, architecture: architecture, onlyIfMissing: true)
+        var model = try read(path, architecture: architecture, onlyIfMissing: true)
         var count = 0
         var bytes = 0
         func touch(_ t: Tensor) throws {
@@ -174,9 +175,9 @@ extension ModelFile {
 /// HDF5 files that are not Keras models: every group, dataset and attribute kept as it is.
 enum PlainTensors {
     static func read(root: HDF5Group, path: String, format: ModelFormat) throws -> Model {
-        let model = Model(format: format, kind: .tensors, sourcePath: path, layers: [])
+        var model = Model(format: format, kind: .tensors, sourcePath: path, layers: [])
         model.layout = .tensors
-        model.rootAttributes = try StoredNodeIO.attributes(of: root)
+        model.source.rootAttributes = try StoredNodeIO.attributes(of: root)
         for (child, kind) in try root.children() {
             switch kind {
             case .group: model.rootExtras.append(try StoredNodeIO.read(try root.group(child), name: child))

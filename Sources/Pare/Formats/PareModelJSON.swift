@@ -126,11 +126,11 @@ enum PareModelJSON {
         let configText: JSON = model.configText.map(JSON.string) ?? .null
         return .object([
             ("source_format", .string(model.layout.rawValue)), ("kind", .string(model.kind.rawValue)),
-            ("keras_metadata", model.kerasMetadataText.map(JSON.string) ?? .null),
+            ("keras_metadata", model.source.kerasMetadataText.map(JSON.string) ?? .null),
             ("model_config", configText),
-            ("name_list_encoding", attribute(.strings([], shape: [0], encoding: model.nameListEncoding))),
-            ("root_attributes", attributes(model.rootAttributes)),
-            ("weights_group_attributes", attributes(model.weightsGroupAttributes)),
+            ("name_list_encoding", attribute(.strings([], shape: [0], encoding: model.source.nameListEncoding))),
+            ("root_attributes", attributes(model.source.rootAttributes)),
+            ("weights_group_attributes", attributes(model.source.weightsGroupAttributes)),
             ("layers", .array(layers)),
             ("optimizer", try model.optimizer.map(node) ?? .null),
             ("root_extras", .array(try model.rootExtras.map(node))),
@@ -179,25 +179,27 @@ enum PareModelJSON {
         }
         _ = try unique(
             layers.map { .group(name: $0.name, attributes: [], children: []) }, in: "the layer list", fail: fail)
-        let model = Model(format: .pare, kind: kind, sourcePath: path, layers: layers)
+        var model = Model(format: .pare, kind: kind, sourcePath: path, layers: layers)
         model.layout = layout
         if let text = json["keras_metadata"]?.stringValue {
-            model.kerasMetadataText = text
+            model.source.kerasMetadataText = text
             model.kerasVersion = (try? JSON.parse(text))?["keras_version"]?.stringValue
         }
         if let text = json["model_config"]?.stringValue {
             do { model.config = try JSON.parse(text) } catch { throw fail("model_config does not parse: \(error)") }
-            model.originalConfigText = text
+            model.source.originalConfigText = text
         }
         if case .strings(_, _, let e)? = try json["name_list_encoding"].map({ try attribute($0, fail: fail) }) {
-            model.nameListEncoding = e
+            model.source.nameListEncoding = e
         }
-        model.rootAttributes = try attributes(json["root_attributes"], fail: fail)
-        model.weightsGroupAttributes = try attributes(json["weights_group_attributes"], fail: fail)
-        if let value = model.rootAttributes.first(where: { $0.0 == "model_config" })?.1, value.singleString == nil {
+        model.source.rootAttributes = try attributes(json["root_attributes"], fail: fail)
+        model.source.weightsGroupAttributes = try attributes(json["weights_group_attributes"], fail: fail)
+        if let value = model.source.rootAttributes.first(where: { $0.0 == "model_config" })?.1,
+            value.singleString == nil
+        {
             throw fail("root attribute model_config does not hold exactly one string")
         }
-        for (key, value) in model.rootAttributes {
+        for (key, value) in model.source.rootAttributes {
             if key == "keras_version" { model.kerasVersion = value.singleString }
             if key == "backend" { model.backend = value.singleString }
             if key == "training_config" { model.trainingConfig = value.singleString }

@@ -145,7 +145,7 @@ extension Inspection {
             family = "Keras 3 (legacy .h5)"
         } else if let v = model.kerasVersion, v.hasPrefix("2.") {
             family =
-                model.nameListEncoding.variableLength
+                model.source.nameListEncoding.variableLength
                 ? "Keras 2 / tf.keras 2, h5py 3" : "Keras 2 / tf.keras 2, h5py 2 layout (fixed-length strings)"
         } else {
             family = "Keras"

@@ -96,15 +96,44 @@ public indirect enum StoredNode: Sendable {
     }
 }
 
-/// The in-memory model every format reads into and writes from.
-public final class Model: @unchecked Sendable {
+/// How the source file stored what the model itself does not need: the state a writer of the
+/// same layout needs to give back the file as it was (attributes with their string encodings,
+/// texts as read). Formats fill it in and read it back; nothing else looks inside.
+public struct SourceDetails: Sendable {
+    /// The file it was read from, for messages.
+    public var path: String
+    /// The kind of file read (its container and naming).
     public var format: ModelFormat
-    public var kind: ModelKind
+    /// How the file named the model's state: decides what a writer of another layout carries over.
     public var layout: ModelLayout = .kerasLegacy
     /// A `.keras` archive's `metadata.json`, as read (nil for other sources).
     public var kerasMetadataText: String?
-    /// The file it was read from, for messages.
-    public var sourcePath: String
+    /// Attributes on the root and on the weights group other than those Pare regenerates,
+    /// with their original string encodings.
+    public var rootAttributes: [(String, AttributeValue)] = []
+    public var weightsGroupAttributes: [(String, AttributeValue)] = []
+    /// How `layer_names` / `weight_names` strings were stored (h5py 2: fixed-length; h5py 3: variable).
+    public var nameListEncoding: StringEncoding = .variableUTF8
+    /// `model_config` text as read; written back unchanged while the config is unchanged.
+    public var originalConfigText: String?
+
+    public init(path: String, format: ModelFormat) {
+        self.path = path
+        self.format = format
+    }
+}
+
+/// The in-memory model every format reads into and writes from: a value, so that a rewrite is a
+/// copy that cannot change the model it started from (tensors are immutable and shared).
+///
+/// The model is its architecture (`config`), its weights layer by layer, optimizer state and the
+/// stored nodes Pare does not interpret; how the file it came from stored them is `source`.
+/// Three descriptions do not overlap: `source.format` is the kind of file read, `source.layout`
+/// how that file named the state, `kind` what the model holds (a full model, weights only, or
+/// tensors with no model at all).
+public struct Model: Sendable {
+    public var kind: ModelKind
+    public var source: SourceDetails
     public var kerasVersion: String?
     public var backend: String?
     /// `model_config`: the architecture, nil for weights-only files.
@@ -115,28 +144,28 @@ public final class Model: @unchecked Sendable {
     public var layers: [LayerWeights]
     /// Optimizer state (`optimizer_weights`), kept unless dropped.
     public var optimizer: StoredNode?
-    /// Attributes on the root and on the weights group other than those Pare regenerates,
-    /// with their original string encodings.
-    public var rootAttributes: [(String, AttributeValue)]
-    public var weightsGroupAttributes: [(String, AttributeValue)]
-    /// How `layer_names` / `weight_names` strings were stored (h5py 2: fixed-length; h5py 3: variable).
-    public var nameListEncoding: StringEncoding
-    /// `model_config` text as read; written back unchanged while `config` is unchanged.
-    public var originalConfigText: String?
     /// What reading left out or could not carry, for the user (printed as `note:` lines).
     public var readNotes: [String] = []
-    /// Groups and datasets Pare does not interpret, at the root and in the weights group; written back as they were.
+    /// Groups and datasets Pare does not interpret, at the root and in the weights group; written
+    /// back as they were (a plain tensor file's tensors are all here).
     public var rootExtras: [StoredNode] = []
     public var weightsGroupExtras: [StoredNode] = []
 
     public init(format: ModelFormat, kind: ModelKind, sourcePath: String, layers: [LayerWeights]) {
-        self.format = format
         self.kind = kind
-        self.sourcePath = sourcePath
+        self.source = SourceDetails(path: sourcePath, format: format)
         self.layers = layers
-        self.rootAttributes = []
-        self.weightsGroupAttributes = []
-        self.nameListEncoding = .variableUTF8
+    }
+
+    /// The file it was read from, for messages.
+    public var sourcePath: String {
+        get { source.path }
+        set { source.path = newValue }
+    }
+    public var format: ModelFormat { source.format }
+    public var layout: ModelLayout {
+        get { source.layout }
+        set { source.layout = newValue }
     }
 
     public var parameterCount: Int {
@@ -148,7 +177,7 @@ public final class Model: @unchecked Sendable {
     /// The architecture's text as stored when it is unchanged, else the current config serialized.
     public var configText: String? {
         guard let config else { return nil }
-        if let text = originalConfigText, (try? JSON.parse(text)) == config { return text }
+        if let text = source.originalConfigText, (try? JSON.parse(text)) == config { return text }
         return config.serialized()
     }
 

@@ -1,26 +1,7 @@
 /// Edits of a `Model` by layer path (`layer` or `nested_model/layer`), used by mask and prune.
 extension Model {
-    /// A copy whose layer and weight lists can change without touching this model (tensors are shared, immutable).
-    public func copy() -> Model {
-        let m = Model(format: format, kind: kind, sourcePath: sourcePath, layers: layers)
-        m.layout = layout
-        m.kerasMetadataText = kerasMetadataText
-        m.kerasVersion = kerasVersion
-        m.backend = backend
-        m.config = config
-        m.trainingConfig = trainingConfig
-        m.optimizer = optimizer
-        m.rootAttributes = rootAttributes
-        m.weightsGroupAttributes = weightsGroupAttributes
-        m.nameListEncoding = nameListEncoding
-        m.originalConfigText = originalConfigText
-        m.rootExtras = rootExtras
-        m.weightsGroupExtras = weightsGroupExtras
-        return m
-    }
-
     /// Replaces the stored weight called `name` of the top-level layer that holds `path`.
-    func setWeight(path: String, name: String, _ tensor: Tensor) {
+    mutating func setWeight(path: String, name: String, _ tensor: Tensor) {
         let top = String(path.split(separator: "/").first!)
         guard let l = layers.firstIndex(where: { $0.name == top }),
             let w = layers[l].weights.firstIndex(where: { $0.name == name })
@@ -29,7 +10,7 @@ extension Model {
     }
 
     /// Inserts a weight after the one called `after` in the top-level layer that holds `path`.
-    func insertWeight(path: String, after: String, _ weight: Weight) {
+    mutating func insertWeight(path: String, after: String, _ weight: Weight) {
         let top = String(path.split(separator: "/").first!)
         guard let l = layers.firstIndex(where: { $0.name == top }),
             let w = layers[l].weights.firstIndex(where: { $0.name == after })
@@ -39,7 +20,7 @@ extension Model {
 
     /// Changes the `config` of the layer at `path` inside `model_config`.
     @discardableResult
-    func editLayerConfig(path: String, _ edit: (inout JSON) -> Void) -> Bool {
+    mutating func editLayerConfig(path: String, _ edit: (inout JSON) -> Void) -> Bool {
         guard var root = config else { return false }
         guard Model.edit(&root, components: path.split(separator: "/").map(String.init)[...], edit) else {
             return false

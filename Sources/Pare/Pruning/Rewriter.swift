@@ -83,7 +83,7 @@ public struct Rewriter {
     /// The zero-masked model: removed channels' kernel slices, biases, BatchNormalization γ and β
     /// (and depthwise slices they pass through) set to zero; the architecture unchanged.
     public func mask() throws -> Model {
-        let masked = planner.model.copy()
+        var masked = planner.model
         for space in graph.spaces {
             let gone = removedChannels(space)
             guard !gone.isEmpty else { continue }
@@ -96,7 +96,7 @@ public struct Rewriter {
         for path in graph.inputMaps.keys {
             let gone = removedPositions(path)
             guard !gone.isEmpty, let kind = kind(path) else { continue }
-            try rewrite(masked, path) { try kind.maskingInputChannels(gone, &$0) }
+            try rewrite(&masked, path) { try kind.maskingInputChannels(gone, &$0) }
         }
         return masked
     }
@@ -123,7 +123,7 @@ public struct Rewriter {
     /// The physically smaller model: removed channels gone from every producer and consumer, and,
     /// when `constants` are given, their constant contribution folded into consumers' biases.
     public func prune(constants: ObservedConstants?) throws -> RewrittenModel {
-        let pruned = planner.model.copy()
+        var pruned = planner.model
         // Optimizer slots have the old shapes; Keras would refuse them. Training resumes fresh.
         pruned.optimizer = nil
         var reports: [FoldReport] = []
@@ -132,15 +132,15 @@ public struct Rewriter {
             guard let keep = plan.keptPositions(path), keep.count < graph.inputMaps[path]!.count else { continue }
             guard let kind = kind(path) else { continue }
             if flow(path)?.foldsConstants == true, let constants {
-                if let report = try fold(path: path, kind: kind, observed: constants.values[path] ?? [:], into: pruned)
+                if let report = try fold(path: path, kind: kind, observed: constants.values[path] ?? [:], into: &pruned)
                 {
                     reports.append(report)
                 }
             }
             if kind is InputLayerKind {
-                try narrowNestedInput(pruned, path: path, keep: keep)
+                try narrowNestedInput(&pruned, path: path, keep: keep)
             } else {
-                try rewrite(pruned, path) { try kind.keepingInputChannels(keep, &$0) }
+                try rewrite(&pruned, path) { try kind.keepingInputChannels(keep, &$0) }
             }
         }
         // Producers: output side, on top of what the consumer pass wrote.
@@ -148,7 +148,7 @@ public struct Rewriter {
             let keep = plan.keptChannels[space.path]!
             guard keep.count < space.count else { continue }
             guard let kind = kind(space.path) else { continue }
-            try rewrite(pruned, space.path) { try kind.keepingOutputChannels(keep, &$0) }
+            try rewrite(&pruned, space.path) { try kind.keepingOutputChannels(keep, &$0) }
         }
         return RewrittenModel(model: pruned, folds: reports)
     }
@@ -175,7 +175,7 @@ public struct Rewriter {
     }
 
     /// The layer's weights by role and its config as they stand in `model`, changed by `body`, written back.
-    func rewrite(_ model: Model, _ path: String, _ body: (inout LayerEdit) throws -> Void) throws {
+    func rewrite(_ model: inout Model, _ path: String, _ body: (inout LayerEdit) throws -> Void) throws {
         let r = roles(path)
         var names: [String: String] = [:]
         var weights: [String: Tensor] = [:]
@@ -202,7 +202,7 @@ public struct Rewriter {
     }
 
     /// The input layer of a nested model: its declared width, and the Sequential's build shape.
-    func narrowNestedInput(_ model: Model, path: String, keep: [Int]) throws {
+    func narrowNestedInput(_ model: inout Model, path: String, keep: [Int]) throws {
         let input = InputLayerKind()
         var edited = false
         model.editLayerConfig(path: path) { config in
@@ -230,7 +230,7 @@ public struct Rewriter {
 
     /// Adds each removed input's constant contribution to the consumer's bias (in `model`, still at full width).
     func fold(
-        path: String, kind: any LayerKind, observed: [Int: (value: Float, constant: Bool)], into model: Model
+        path: String, kind: any LayerKind, observed: [Int: (value: Float, constant: Bool)], into model: inout Model
     ) throws -> FoldReport? {
         let gone = removedPositions(path).sorted()
         var contributions: [ConstantInput] = []

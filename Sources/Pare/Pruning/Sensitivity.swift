@@ -191,7 +191,7 @@ extension Model {
     public func materialized() throws -> Model {
         try MemoryBudget.require(
             ShapeMath.product([parameterCount, 8]), for: "holding every weight in memory", file: sourcePath)
-        let m = copy()
+        var m = self
         for l in m.layers.indices {
             for w in m.layers[l].weights.indices {
                 let t = m.layers[l].weights[w].tensor

@@ -26,7 +26,7 @@ public enum MagnitudeSparsifier {
                 throw SelectionError(option: "layers", ": no layer named '\(unknown)'")
             }
         }
-        let out = model.copy()
+        var out = model
         var targets: [Target] = []
         for (l, layer) in out.layers.enumerated() {
             for (w, weight) in layer.weights.enumerated()
@@ -60,7 +60,7 @@ public enum MagnitudeSparsifier {
     static func sparsifyTensors(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (
         Model, [Row]
     ) {
-        let out = model.copy()
+        var out = model
         let all = out.rootExtras.flatMap { $0.datasets() }
         if let layers,
             let unknown = layers.first(where: { name in
@@ -81,8 +81,9 @@ public enum MagnitudeSparsifier {
         return try run(out, targets, sparsity: sparsity, global: global)
     }
 
-    static func run(_ out: Model, _ targets: [Target], sparsity: Double, global: Bool) throws -> (Model, [Row]) {
+    static func run(_ model: Model, _ targets: [Target], sparsity: Double, global: Bool) throws -> (Model, [Row]) {
         guard !targets.isEmpty else { throw SelectionError("no kernels selected to sparsify") }
+        var out = model
         var threshold: Float?
         if global {
             // Ties broken by position, so exactly round(s·N) elements go.
@@ -97,7 +98,7 @@ public enum MagnitudeSparsifier {
                     values[i] = 0
                     budget -= 1
                 }
-                rows.append(try store(out, t, values))
+                rows.append(try store(&out, t, values))
             }
             // Elements equal to the threshold fill what is left of the budget, in order.
             for (r, t) in targets.enumerated() where budget > 0 {
@@ -106,7 +107,7 @@ public enum MagnitudeSparsifier {
                     values[i] = 0
                     budget -= 1
                 }
-                rows[r] = try store(out, t, values)
+                rows[r] = try store(&out, t, values)
             }
             return (out, rows)
         }
@@ -116,7 +117,7 @@ public enum MagnitudeSparsifier {
             let order = t.values.indices.sorted { (abs(t.values[$0]), $0) < (abs(t.values[$1]), $1) }
             var values = t.values
             for i in order.prefix(k) { values[i] = 0 }
-            rows.append(try store(out, t, values))
+            rows.append(try store(&out, t, values))
         }
         return (out, rows)
     }
@@ -130,7 +131,7 @@ public enum MagnitudeSparsifier {
     }
 
     /// Writes values back in the tensor's dtype; elements left alone keep their exact bytes.
-    static func store(_ model: Model, _ t: Target, _ values: [Float]) throws -> Row {
+    static func store(_ model: inout Model, _ t: Target, _ values: [Float]) throws -> Row {
         let zeroIndices = Set(values.indices.filter { values[$0] == 0 && t.values[$0] != 0 })
         let tensor = try current(model, t).flatZeroed(zeroIndices)
         switch t.slot {

@@ -12,7 +12,7 @@ func fuzzOne(_ bytes: [UInt8]) {
     _ = analysis.calls.map(\.macs)
     _ = try? Keras3Weights.groupPaths(of: json)
     // A model with this architecture and no weights: inspection and channel analysis must not trap.
-    let model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: "fuzz.json", layers: [])
+    var model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: "fuzz.json", layers: [])
     model.config = json
     _ = try? Inspection.of(model)
     _ = try? Planner(model)
