@@ -6,7 +6,7 @@ struct Sparsify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Zero the smallest-magnitude kernel weights to a target sparsity (magnitude pruning).",
         discussion:
-            "Kernels only (Conv, Dense, depthwise and pointwise); never biases or BatchNormalization "
+            "Kernels only (Conv, Dense, depthwise and pointwise); never biases or normalization "
             + "statistics. Sparsity = zeros / total."
     )
     @Argument(help: "The model to sparsify.") var input: String
@@ -28,8 +28,9 @@ struct Sparsify: ParsableCommand {
         try reading.run(reading: [input], writing: [output]) {
             let model = try reading.read(input)
             let names = layers.map { Set($0.split(separator: ",").map(String.init)) }
-            let (sparse, rows) = try MagnitudeSparsifier.sparsify(
+            let sparsified = try MagnitudeSparsifier.sparsify(
                 model, sparsity: sparsity, global: global, layers: names)
+            let (sparse, rows) = (sparsified.model, sparsified.rows)
             printNotes(try ModelFile.write(sparse, to: output), output: output)
             var table = [["layer", "weight", "zeros", "total", "sparsity"]]
             for r in rows {

@@ -162,10 +162,12 @@ final class ReportTests: XCTestCase {
     }
 
     func testKneeOfSyntheticCurves() {
-        let flatThenDrop = (0...20).map { k in (k, k < 12 ? 1.0 : max(0, 1.0 - Double(k - 12) * 0.2)) }
+        typealias Point = SensitivitySweep.CurveValue
+        let flatThenDrop = (0...20).map { k in Point(k: k, value: k < 12 ? 1.0 : max(0, 1.0 - Double(k - 12) * 0.2)) }
         XCTAssertEqual(SensitivitySweep.knee(flatThenDrop), 12, "the last K before the fall")
-        XCTAssertNil(SensitivitySweep.knee((0...10).map { ($0, 0.9) }), "a flat curve has no knee")
-        XCTAssertNil(SensitivitySweep.knee([(0, 1), (5, 0)]), "two points make no knee")
+        XCTAssertNil(SensitivitySweep.knee((0...10).map { Point(k: $0, value: 0.9) }), "a flat curve has no knee")
+        XCTAssertNil(
+            SensitivitySweep.knee([Point(k: 0, value: 1), Point(k: 5, value: 0)]), "two points make no knee")
     }
 
     func testStepsParse() {
@@ -231,7 +233,8 @@ final class ReportTests: XCTestCase {
 
     func testReportCountsZerosOfASparsifiedModel() throws {
         let before = try ModelFile.read(Fixtures.path("residual/keras3.h5"))
-        let (sparse, rows) = try MagnitudeSparsifier.sparsify(before, sparsity: 0.5, global: false, layers: nil)
+        let sparsified = try MagnitudeSparsifier.sparsify(before, sparsity: 0.5, global: false, layers: nil)
+        let (sparse, rows) = (sparsified.model, sparsified.rows)
         let report = try ComparisonReport.make(before: before, after: sparse, inputs: nil, labels: nil, labelsFile: "")
         XCTAssertEqual(report.before.parameters, report.after.parameters)
         let zerosAdded =

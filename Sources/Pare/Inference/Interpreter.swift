@@ -1,11 +1,17 @@
 import Dispatch
 
+/// One input of a model: its input layer's name and the per-example shape it takes.
+public struct ModelInput: Sendable {
+    public var name: String
+    public var shape: Shape
+}
+
 /// Runs a `Model` on float32 inputs, as Keras's `predict` would: NHWC, inference mode (dropout
 /// and noise off, BatchNormalization on its moving statistics).
 public final class Interpreter {
     public let architecture: Architecture
     /// Model inputs: name and per-example shape.
-    public let inputs: [(name: String, shape: Shape)]
+    public let inputs: [ModelInput]
     public let outputNames: [String]
     private let ops: [String: LayerOp]
     private let file: String
@@ -81,7 +87,7 @@ public final class Interpreter {
         self.ops = ops
         (bytesPerExample, largestCall, largestElements) = Self.memoryPerExample(analysis)
         outputElementsPerExample = Self.outputElements(analysis)
-        inputs = arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) }
+        inputs = arch.inputs.map { ModelInput(name: $0.layer, shape: arch.inputShapes[$0.layer] ?? []) }
         outputNames = arch.outputs.map { $0.layer }
     }
 

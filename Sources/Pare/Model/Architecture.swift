@@ -117,7 +117,11 @@ extension Architecture {
         }
         guard LayerRegistry.isModel(className) else {
             throw ArchitectureError(
-                object: "model_config", problem: "top-level class '\(className)' is not Sequential or Functional")
+                object: "model_config",
+                problem:
+                    "top-level class '\(className)' is not a model "
+                    + "(\(LayerRegistry.modelClassNames.sorted().joined(separator: ", ")))"
+            )
         }
         return className == LayerRegistry.sequential
             ? try parseSequential(config, path: "model_config")
@@ -173,7 +177,7 @@ extension Architecture {
         } else if let list = config["layers"]?.arrayValue {
             entries = list
         } else {
-            throw ArchitectureError(object: path, problem: "Sequential config has no layer list")
+            throw ArchitectureError(object: path, problem: "\(LayerRegistry.sequential) config has no layer list")
         }
         let name = config["name"]?.stringValue ?? "sequential"
         var layers: [LayerNode] = []
@@ -187,12 +191,17 @@ extension Architecture {
             }
             if node.isInput {
                 guard i == 0 else {
-                    throw ArchitectureError(object: path + "/" + node.name, problem: "InputLayer after the first layer")
+                    throw ArchitectureError(
+                        object: path + "/" + node.name, problem: "\(InputLayerKind.canonicalName) after the first layer"
+                    )
                 }
                 guard let shape = batchShape(node.config) else {
                     throw ArchitectureError(
                         object: path + "/" + node.name,
-                        problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
+                        problem:
+                            "\(InputLayerKind.canonicalName) without a valid batch_shape (sizes from 0 to 2^32, "
+                            + "or null)"
+                    )
                 }
                 inputShapes[node.name] = shape
                 layers.append(node)
@@ -203,7 +212,8 @@ extension Architecture {
                 // No InputLayer: the first layer carries batch_input_shape; Keras makes an input for it.
                 guard let shape = batchShape(node.config) else {
                     throw ArchitectureError(
-                        object: path + "/" + node.name, problem: "first layer of a Sequential model has no input shape")
+                        object: path + "/" + node.name,
+                        problem: "first layer of a \(LayerRegistry.sequential) model has no input shape")
                 }
                 let inputName = node.name + "_input"
                 inputShapes[inputName] = shape
@@ -222,7 +232,7 @@ extension Architecture {
             previous = TensorRef(layer: node.name, node: 0, tensor: 0)
         }
         guard let first = layers.first, let last = previous else {
-            throw ArchitectureError(object: path, problem: "Sequential model without layers")
+            throw ArchitectureError(object: path, problem: "\(LayerRegistry.sequential) model without layers")
         }
         return Architecture(
             name: name, className: LayerRegistry.sequential, layers: layers,
@@ -247,7 +257,10 @@ extension Architecture {
                 guard let shape = batchShape(node.config) else {
                     throw ArchitectureError(
                         object: object,
-                        problem: "InputLayer without a valid batch_shape (a list of sizes from 0 to 2^32, or null)")
+                        problem:
+                            "\(InputLayerKind.canonicalName) without a valid batch_shape (sizes from 0 to 2^32, "
+                            + "or null)"
+                    )
                 }
                 inputShapes[node.name] = shape
             }

@@ -76,10 +76,16 @@ public final class ChannelGraph {
         return (0..<parent.count).filter { group($0) == root }
     }
 
+    /// A channel of one producer.
+    public struct Channel: Sendable {
+        public let space: Space
+        public let index: Int
+    }
+
     /// The producer and channel index of an id.
-    public func owner(of id: Int) -> (space: Space, channel: Int) {
+    public func owner(of id: Int) -> Channel {
         let s = spaces.last { $0.first <= id }!
-        return (s, id - s.first)
+        return Channel(space: s, index: id - s.first)
     }
 
     private func newSpace(_ path: String, _ className: String, count: Int) -> [Int?] {

@@ -165,7 +165,9 @@ public struct Planner {
         let perChannel = criterion.needsCalibration ? (activationScores ?? [:]) : try weightScores(criterion)
         if criterion == .bnGamma, selection.usesCriterion, perChannel.isEmpty {
             throw SelectionError(
-                "criterion bn-gamma needs BatchNormalization layers after the pruned layers; this model has none")
+                "criterion bn-gamma needs \(BatchNormalization.canonicalName) layers after the pruned layers; "
+                    + "this model has none"
+            )
         }
         // A group's score sums its members': every coupled channel's evidence counts.
         var groupScore: [Int: Double] = [:]

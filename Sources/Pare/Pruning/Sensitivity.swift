@@ -163,7 +163,7 @@ public enum SensitivitySweep {
             var curve = SensitivityCurve(
                 layer: name, channels: channels, points: points,
                 metric: labels != nil ? "accuracy" : "top1Agreement", knee: nil)
-            curve.knee = knee(points.compactMap { p in curve.value(p).map { (p.removed, $0) } })
+            curve.knee = knee(points.compactMap { p in curve.value(p).map { CurveValue(k: p.removed, value: $0) } })
             curves.append(curve)
         }
         return curves
@@ -171,16 +171,26 @@ public enum SensitivitySweep {
 
     /// Kneedle on a falling curve: the K whose value lies farthest above the chord joining the first
     /// and last points (both axes scaled to [0, 1]); nil when the curve does not fall.
-    public static func knee(_ points: [(Int, Double)]) -> Int? {
-        guard points.count >= 3, let first = points.first, let last = points.last, last.0 > first.0 else { return nil }
-        let drop = first.1 - last.1
+    /// The metric at one K, for `knee(_:)`.
+    public struct CurveValue: Sendable {
+        public var k: Int
+        public var value: Double
+        public init(k: Int, value: Double) {
+            self.k = k
+            self.value = value
+        }
+    }
+
+    public static func knee(_ points: [CurveValue]) -> Int? {
+        guard points.count >= 3, let first = points.first, let last = points.last, last.k > first.k else { return nil }
+        let drop = first.value - last.value
         guard drop > 1e-12 else { return nil }
         var best: (k: Int, d: Double)?
-        for (k, v) in points {
-            let x = Double(k - first.0) / Double(last.0 - first.0)
-            let y = (v - last.1) / drop
+        for point in points {
+            let x = Double(point.k - first.k) / Double(last.k - first.k)
+            let y = (point.value - last.value) / drop
             let d = y - (1 - x)
-            if d > (best?.d ?? 1e-12) { best = (k, d) }
+            if d > (best?.d ?? 1e-12) { best = (point.k, d) }
         }
         return best?.k
     }

@@ -4,6 +4,12 @@
 public enum MagnitudeSparsifier {
     public static let kernelRoles: Set<String> = ["kernel", "depthwise_kernel", "pointwise_kernel"]
 
+    /// The sparsified model and, per kernel touched, the zeros it now has.
+    public struct Sparsified {
+        public var model: Model
+        public var rows: [Row]
+    }
+
     public struct Row: Sendable {
         public var layer: String
         public var weight: String
@@ -13,9 +19,9 @@ public enum MagnitudeSparsifier {
     }
 
     /// Returns the sparsified model and, per kernel touched, the achieved zeros.
-    public static func sparsify(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (
-        Model, [Row]
-    ) {
+    public static func sparsify(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws
+        -> Sparsified
+    {
         guard sparsity >= 0, sparsity < 1 else { throw SelectionError(option: "sparsity", "must be in [0, 1)") }
         if model.kind == .tensors {
             return try sparsifyTensors(model, sparsity: sparsity, global: global, layers: layers)
@@ -57,9 +63,9 @@ public enum MagnitudeSparsifier {
         var values: [Float]
     }
 
-    static func sparsifyTensors(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws -> (
-        Model, [Row]
-    ) {
+    static func sparsifyTensors(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws
+        -> Sparsified
+    {
         var out = model
         let all = out.rootExtras.flatMap { $0.datasets() }
         if let layers,
@@ -81,7 +87,7 @@ public enum MagnitudeSparsifier {
         return try run(out, targets, sparsity: sparsity, global: global)
     }
 
-    static func run(_ model: Model, _ targets: [Target], sparsity: Double, global: Bool) throws -> (Model, [Row]) {
+    static func run(_ model: Model, _ targets: [Target], sparsity: Double, global: Bool) throws -> Sparsified {
         guard !targets.isEmpty else { throw SelectionError("no kernels selected to sparsify") }
         var out = model
         var threshold: Float?
@@ -109,7 +115,7 @@ public enum MagnitudeSparsifier {
                 }
                 rows[r] = try store(&out, t, values)
             }
-            return (out, rows)
+            return Sparsified(model: out, rows: rows)
         }
         var rows: [Row] = []
         for t in targets {
@@ -119,7 +125,7 @@ public enum MagnitudeSparsifier {
             for i in order.prefix(k) { values[i] = 0 }
             rows.append(try store(&out, t, values))
         }
-        return (out, rows)
+        return Sparsified(model: out, rows: rows)
     }
 
     static func current(_ model: Model, _ t: Target) throws -> Tensor {

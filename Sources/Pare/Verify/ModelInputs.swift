@@ -39,16 +39,16 @@ public enum ModelInputs {
         try load(paths, matching: interpreter.inputs, model: file)
     }
 
-    static func inputs(of model: Model, file: String) throws -> [(name: String, shape: Shape)] {
+    static func inputs(of model: Model, file: String) throws -> [ModelInput] {
         guard let config = model.config else { throw PareError(file: file, "has no architecture to make inputs for") }
         let arch: Architecture
         do { arch = try Architecture.parse(config) } catch {
             throw PareError(file: file, object: "model_config", "\(error)")
         }
-        return arch.inputs.map { ($0.layer, arch.inputShapes[$0.layer] ?? []) }
+        return arch.inputs.map { ModelInput(name: $0.layer, shape: arch.inputShapes[$0.layer] ?? []) }
     }
 
-    static func load(_ paths: [String], matching inputs: [(name: String, shape: Shape)], model: String) throws
+    static func load(_ paths: [String], matching inputs: [ModelInput], model: String) throws
         -> [FloatArray]
     {
         guard paths.count == inputs.count else {
@@ -76,7 +76,7 @@ public enum ModelInputs {
     }
 
     static func loadOrGenerate(
-        _ paths: [String], random count: Int, seed: UInt64, inputs: [(name: String, shape: Shape)], file: String
+        _ paths: [String], random count: Int, seed: UInt64, inputs: [ModelInput], file: String
     ) throws -> [FloatArray] {
         if !paths.isEmpty { return try load(paths, matching: inputs, model: file) }
         var generator = RandomInputs(seed: seed)
