@@ -20,6 +20,24 @@ struct ImageLayout: Sendable {
     var limitation: String? { channelsFirst ? "data_format channels_first" : nil }
 }
 
+/// What every 2-D convolution's config has besides its own counts: the window, the bias, the data
+/// format and the activation.
+struct ConvBase: Sendable {
+    let window: ConvWindow
+    let useBias: Bool
+    let layout: ImageLayout
+    let activation: JSON?
+    let activationName: String?
+
+    init(_ config: LayerConfig) throws {
+        window = try ConvWindow(config)
+        useBias = config.bool("use_bias", fallback: true)
+        layout = ImageLayout(config)
+        activation = config.activation
+        activationName = config.activationName
+    }
+}
+
 /// The window shared by every 2-D convolution: kernel, strides, dilation, padding.
 struct ConvWindow: Sendable {
     let kernel: [Int]
@@ -52,11 +70,6 @@ func im2colElements(macs: Int?, output: Shape) -> Int {
     (macs ?? 0) / max(1, output.last.flatMap { $0 } ?? 1)
 }
 
-/// A producer's activation: softmax across its channels ties them together.
-func softmaxBlock(_ activation: String?) -> String? {
-    activation == "softmax" || activation == "log_softmax" ? "applies softmax across its channels" : nil
-}
-
 /// The sum over kernel taps of `kernel[tap, p, o]` times each removed input's constant, per output.
 func foldThroughTaps(
     _ constants: [ConstantInput], kernel t: Tensor, inputAxis: Int, outputAxis: Int
@@ -84,59 +97,49 @@ struct Conv2D: LayerKind {
     static let classNames = ["Conv2D"]
     static let countsMACs = true
     let filters: Int
-    let window: ConvWindow
+    let base: ConvBase
     let groups: Int
-    let useBias: Bool
-    let layout: ImageLayout
-    let activation: JSON?
-    let activationName: String?
 
     init(config: LayerConfig) throws {
-        window = try ConvWindow(config)
+        base = try ConvBase(config)
         filters = try config.positive("filters", what: "filters missing or not positive")
         let g = config["groups"] == nil ? 1 : config["groups"]?.intValue ?? 0
         guard (1...LayerConfig.maxParameter).contains(g), filters % g == 0 else {
             throw LayerConfigError("groups \(g) must be positive and divide the filters (\(filters))")
         }
         groups = g
-        useBias = config.bool("use_bias", fallback: true)
-        layout = ImageLayout(config)
-        activation = config.activation
-        activationName = config.activationName
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = layout.hwc(try singleInput(inputs, rank: 3))
+        let (h, w, c) = base.layout.hwc(try singleInput(inputs, rank: 3))
         if let c, c % groups != 0 {
             throw LayerConfigError(
                 "groups \(groups) must be positive and divide the filters (\(filters)) and input channels (\(c))")
         }
-        return layout.image(window.outputLength(h, axis: 0), window.outputLength(w, axis: 1), filters)
+        return base.layout.image(base.window.outputLength(h, axis: 0), base.window.outputLength(w, axis: 1), filters)
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? layout.hwc(input).c : nil
+        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
         return [
             WeightSpec(
-                "kernel", [window.kernel[0], window.kernel[1], cin.map { $0 / groups }, filters], outputAxes: 3..<4)
+                "kernel", [base.window.kernel[0], base.window.kernel[1], cin.map { $0 / groups }, filters],
+                outputAxes: 3..<4)
         ]
-            + (useBias ? [WeightSpec("bias", [filters])] : [])
+            + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (_, _, cin) = layout.hwc(input)
-        let (oh, ow, cout) = layout.hwc(output)
-        return ShapeMath.product([oh!, ow!, window.kernel[0], window.kernel[1], cin! / groups, cout!])
+        let (_, _, cin) = base.layout.hwc(input)
+        let (oh, ow, cout) = base.layout.hwc(output)
+        return ShapeMath.product([oh!, ow!, base.window.kernel[0], base.window.kernel[1], cin! / groups, cout!])
     }
 
     func scratchElements(macs: Int?, output: Shape) -> Int { im2colElements(macs: macs, output: output) }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        var flow = ChannelFlow.produces
-        flow.indexedByInputChannel = true
-        flow.foldsConstants = true
-        flow.blocksOutputs = softmaxBlock(activationName)
+        var flow = ChannelFlow.producer(activation: base.activationName)
         if groups > 1 {
             flow.blocksInputs = "grouped convolution"
             flow.blocksOutputs = "is a grouped convolution"
@@ -144,12 +147,15 @@ struct Conv2D: LayerKind {
         return flow
     }
 
-    var interpreterLimitation: String? { layout.limitation }
+    var activation: JSON? { base.activation }
+
+    var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = inputs[0]
         return ConvolutionKernels.conv2d(
-            x, kernel: try context.weight("kernel"), outChannels: filters, groups: groups, window: window.window(x))
+            x, kernel: try context.weight("kernel"), outChannels: filters, groups: groups, window: base.window.window(x)
+        )
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
@@ -157,68 +163,62 @@ struct Conv2D: LayerKind {
     }
 
     func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("kernel", axis: 3, keep: keep)
-        try edit.slice("bias", axis: 0, keep: keep)
-        edit.config.set("filters", .int(keep.count))
+        try edit.keepOutputs(keep, kernel: "kernel", axis: 3, count: "filters")
     }
 
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         guard let kernel = weights["kernel"] else { return nil }
         return FoldedBias(
             delta: try foldThroughTaps(constants, kernel: kernel, inputAxis: 2, outputAxis: 3), kernelRole: "kernel",
-            approximation: window.padding == "same" ? samePaddingFold : nil)
+            approximation: base.window.padding == "same" ? samePaddingFold : nil)
     }
 }
 
 struct DepthwiseConv2D: LayerKind {
     static let classNames = ["DepthwiseConv2D"]
     static let countsMACs = true
-    let window: ConvWindow
+    let base: ConvBase
     let multiplier: Int
-    let useBias: Bool
-    let layout: ImageLayout
-    let activation: JSON?
 
     init(config: LayerConfig) throws {
-        window = try ConvWindow(config)
+        base = try ConvBase(config)
         multiplier = try config.positive("depth_multiplier", fallback: 1, what: "depth_multiplier must be positive")
-        useBias = config.bool("use_bias", fallback: true)
-        layout = ImageLayout(config)
-        activation = config.activation
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = layout.hwc(try singleInput(inputs, rank: 3))
-        return layout.image(
-            window.outputLength(h, axis: 0), window.outputLength(w, axis: 1), c.map { $0 * multiplier })
+        let (h, w, c) = base.layout.hwc(try singleInput(inputs, rank: 3))
+        return base.layout.image(
+            base.window.outputLength(h, axis: 0), base.window.outputLength(w, axis: 1), c.map { $0 * multiplier })
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? layout.hwc(input).c : nil
+        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
         // Keras 3 names the variable `kernel`; tf.keras and Pare's role say `depthwise_kernel`.
         return [
             WeightSpec(
-                "depthwise_kernel", [window.kernel[0], window.kernel[1], cin, multiplier], outputAxes: 2..<4,
+                "depthwise_kernel", [base.window.kernel[0], base.window.kernel[1], cin, multiplier], outputAxes: 2..<4,
                 keras3Name: "kernel")
-        ] + (useBias ? [WeightSpec("bias", [cin.map { $0 * multiplier }])] : [])
+        ] + (base.useBias ? [WeightSpec("bias", [cin.map { $0 * multiplier }])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (oh, ow, cout) = layout.hwc(output)
-        return ShapeMath.product([oh!, ow!, window.kernel[0], window.kernel[1], cout!])
+        let (oh, ow, cout) = base.layout.hwc(output)
+        return ShapeMath.product([oh!, ow!, base.window.kernel[0], base.window.kernel[1], cout!])
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         .perChannel(multiplier: multiplier, indexed: true)
     }
 
-    var interpreterLimitation: String? { layout.limitation }
+    var activation: JSON? { base.activation }
+
+    var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = inputs[0]
         return ConvolutionKernels.depthwise(
-            x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier, window: window.window(x))
+            x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier, window: base.window.window(x))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
@@ -236,41 +236,37 @@ struct SeparableConv2D: LayerKind {
     static let classNames = ["SeparableConv2D"]
     static let countsMACs = true
     let filters: Int
-    let window: ConvWindow
+    let base: ConvBase
     let multiplier: Int
-    let useBias: Bool
-    let layout: ImageLayout
-    let activation: JSON?
-    let activationName: String?
 
     init(config: LayerConfig) throws {
-        window = try ConvWindow(config)
+        base = try ConvBase(config)
         filters = try config.positive("filters", what: "filters missing or not positive")
         multiplier = try config.positive("depth_multiplier", fallback: 1, what: "depth_multiplier must be positive")
-        useBias = config.bool("use_bias", fallback: true)
-        layout = ImageLayout(config)
-        activation = config.activation
-        activationName = config.activationName
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, _) = layout.hwc(try singleInput(inputs, rank: 3))
-        return layout.image(window.outputLength(h, axis: 0), window.outputLength(w, axis: 1), filters)
+        let (h, w, _) = base.layout.hwc(try singleInput(inputs, rank: 3))
+        return base.layout.image(base.window.outputLength(h, axis: 0), base.window.outputLength(w, axis: 1), filters)
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? layout.hwc(input).c : nil
+        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
         return [
-            WeightSpec("depthwise_kernel", [window.kernel[0], window.kernel[1], cin, multiplier], outputAxes: 2..<4),
+            WeightSpec(
+                "depthwise_kernel", [base.window.kernel[0], base.window.kernel[1], cin, multiplier], outputAxes: 2..<4),
             WeightSpec("pointwise_kernel", [1, 1, cin.map { $0 * multiplier }, filters], outputAxes: 3..<4),
-        ] + (useBias ? [WeightSpec("bias", [filters])] : [])
+        ] + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (_, _, cin) = layout.hwc(input)
-        let (oh, ow, cout) = layout.hwc(output)
-        guard let depthwise = ShapeMath.product([oh!, ow!, window.kernel[0], window.kernel[1], cin!, multiplier]),
+        let (_, _, cin) = base.layout.hwc(input)
+        let (oh, ow, cout) = base.layout.hwc(output)
+        guard
+            let depthwise = ShapeMath.product([
+                oh!, ow!, base.window.kernel[0], base.window.kernel[1], cin!, multiplier,
+            ]),
             let pointwise = ShapeMath.product([oh!, ow!, cin!, multiplier, cout!])
         else { return nil }
         return ShapeMath.sum([depthwise, pointwise])
@@ -279,19 +275,17 @@ struct SeparableConv2D: LayerKind {
     func scratchElements(macs: Int?, output: Shape) -> Int { im2colElements(macs: macs, output: output) }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        var flow = ChannelFlow.produces
-        flow.indexedByInputChannel = true
-        flow.foldsConstants = true
-        flow.blocksOutputs = softmaxBlock(activationName)
-        return flow
+        ChannelFlow.producer(activation: base.activationName)
     }
 
-    var interpreterLimitation: String? { layout.limitation }
+    var activation: JSON? { base.activation }
+
+    var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = inputs[0]
         let mid = ConvolutionKernels.depthwise(
-            x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier, window: window.window(x))
+            x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier, window: base.window.window(x))
         return ConvolutionKernels.dense(mid, kernel: try context.weight("pointwise_kernel"), units: filters)
     }
 
@@ -301,9 +295,7 @@ struct SeparableConv2D: LayerKind {
     }
 
     func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("pointwise_kernel", axis: 3, keep: keep)
-        try edit.slice("bias", axis: 0, keep: keep)
-        edit.config.set("filters", .int(keep.count))
+        try edit.keepOutputs(keep, kernel: "pointwise_kernel", axis: 3, count: "filters")
     }
 
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
@@ -323,7 +315,7 @@ struct SeparableConv2D: LayerKind {
         }
         return FoldedBias(
             delta: delta, kernelRole: "pointwise_kernel",
-            approximation: window.padding == "same" ? samePaddingFold : nil)
+            approximation: base.window.padding == "same" ? samePaddingFold : nil)
     }
 }
 
@@ -331,67 +323,57 @@ struct Conv2DTranspose: LayerKind {
     static let classNames = ["Conv2DTranspose"]
     static let countsMACs = true
     let filters: Int
-    let window: ConvWindow
+    let base: ConvBase
     let outputPadding: [Int]?
-    let useBias: Bool
-    let layout: ImageLayout
-    let activation: JSON?
-    let activationName: String?
 
     init(config: LayerConfig) throws {
-        window = try ConvWindow(config)
+        base = try ConvBase(config)
         filters = try config.positive("filters", what: "kernel_size or filters missing or not positive")
         let padding = config["output_padding"]
         outputPadding =
             padding == nil || padding?.isNull == true
             ? nil : try config.ints("output_padding", count: 2, range: 0...LayerConfig.maxParameter)
-        useBias = config.bool("use_bias", fallback: true)
-        layout = ImageLayout(config)
-        activation = config.activation
-        activationName = config.activationName
     }
 
     /// Keras's `deconv_output_length`.
     func length(_ n: Int?, _ i: Int) -> Int? {
         guard let n else { return nil }
-        let (k, s) = ((window.kernel[i] - 1) * window.dilation[i] + 1, window.strides[i])
+        let (k, s) = ((base.window.kernel[i] - 1) * base.window.dilation[i] + 1, base.window.strides[i])
         if let op = outputPadding?[i] {
-            let p = window.padding == "same" ? k / 2 : 0
+            let p = base.window.padding == "same" ? k / 2 : 0
             return (n - 1) * s + k - 2 * p + op
         }
-        return window.padding == "same" ? n * s : n * s + max(k - s, 0)
+        return base.window.padding == "same" ? n * s : n * s + max(k - s, 0)
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, _) = layout.hwc(try singleInput(inputs, rank: 3))
-        return layout.image(length(h, 0), length(w, 1), filters)
+        let (h, w, _) = base.layout.hwc(try singleInput(inputs, rank: 3))
+        return base.layout.image(length(h, 0), length(w, 1), filters)
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? layout.hwc(input).c : nil
-        return [WeightSpec("kernel", [window.kernel[0], window.kernel[1], filters, cin], outputAxes: 2..<3)]
-            + (useBias ? [WeightSpec("bias", [filters])] : [])
+        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
+        return [WeightSpec("kernel", [base.window.kernel[0], base.window.kernel[1], filters, cin], outputAxes: 2..<3)]
+            + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (ih, iw, cin) = layout.hwc(input)
-        let (_, _, cout) = layout.hwc(output)
-        return ShapeMath.product([ih!, iw!, window.kernel[0], window.kernel[1], cin!, cout!])
+        let (ih, iw, cin) = base.layout.hwc(input)
+        let (_, _, cout) = base.layout.hwc(output)
+        return ShapeMath.product([ih!, iw!, base.window.kernel[0], base.window.kernel[1], cin!, cout!])
     }
 
     func scratchElements(macs: Int?, output: Shape) -> Int { im2colElements(macs: macs, output: output) }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        var flow = ChannelFlow.produces
-        flow.indexedByInputChannel = true
-        flow.foldsConstants = true
-        flow.blocksOutputs = softmaxBlock(activationName)
-        return flow
+        ChannelFlow.producer(activation: base.activationName)
     }
 
+    var activation: JSON? { base.activation }
+
     var interpreterLimitation: String? {
-        layout.limitation ?? (outputPadding != nil ? "Conv2DTranspose output_padding" : nil)
+        base.layout.limitation ?? (outputPadding != nil ? "Conv2DTranspose output_padding" : nil)
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
@@ -399,8 +381,8 @@ struct Conv2DTranspose: LayerKind {
             throw InterpreterError.badInput("\(context.path): unknown output size")
         }
         return ConvolutionKernels.transpose(
-            inputs[0], kernel: try context.weight("kernel"), outChannels: filters, kernelSize: window.kernel,
-            strides: window.strides, dilation: window.dilation, outH: oh, outW: ow)
+            inputs[0], kernel: try context.weight("kernel"), outChannels: filters, kernelSize: base.window.kernel,
+            strides: base.window.strides, dilation: base.window.dilation, outH: oh, outW: ow)
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
@@ -408,9 +390,7 @@ struct Conv2DTranspose: LayerKind {
     }
 
     func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("kernel", axis: 2, keep: keep)
-        try edit.slice("bias", axis: 0, keep: keep)
-        edit.config.set("filters", .int(keep.count))
+        try edit.keepOutputs(keep, kernel: "kernel", axis: 2, count: "filters")
     }
 
     /// A transposed convolution spreads a constant unevenly (each output pixel gets a different
@@ -418,7 +398,7 @@ struct Conv2DTranspose: LayerKind {
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         guard let kernel = weights["kernel"] else { return nil }
         var delta = try foldThroughTaps(constants, kernel: kernel, inputAxis: 3, outputAxis: 2)
-        let share = Float(window.strides[0] * window.strides[1])
+        let share = Float(base.window.strides[0] * base.window.strides[1])
         for o in delta.indices { delta[o] /= share }
         return FoldedBias(
             delta: delta, kernelRole: "kernel",

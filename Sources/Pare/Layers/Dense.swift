@@ -30,11 +30,7 @@ struct Dense: LayerKind {
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        var flow = ChannelFlow.produces
-        flow.indexedByInputChannel = true
-        flow.foldsConstants = true
-        flow.blocksOutputs = softmaxBlock(activationName)
-        return flow
+        ChannelFlow.producer(activation: activationName)
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
@@ -46,9 +42,7 @@ struct Dense: LayerKind {
     }
 
     func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("kernel", axis: 1, keep: keep)
-        try edit.slice("bias", axis: 0, keep: keep)
-        edit.config.set("units", .int(keep.count))
+        try edit.keepOutputs(keep, kernel: "kernel", axis: 1, count: "units")
     }
 
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {

@@ -122,6 +122,18 @@ public struct ChannelFlow: Sendable {
     public init(_ kind: Kind) { self.kind = kind }
 
     static let produces = ChannelFlow(.produces)
+
+    /// A layer that computes channels of its own from all its input channels (Conv, Dense): its
+    /// kernel is indexed by input channel, it takes removed inputs' constants into its bias, and a
+    /// softmax `activation` ties its channels together.
+    static func producer(activation: String?) -> ChannelFlow {
+        var flow = ChannelFlow.produces
+        flow.indexedByInputChannel = true
+        flow.foldsConstants = true
+        flow.blocksOutputs =
+            activation == "softmax" || activation == "log_softmax" ? "applies softmax across its channels" : nil
+        return flow
+    }
     static let mixes = ChannelFlow(.mixes)
     static func perChannel(multiplier: Int = 1, indexed: Bool = false, elementwise: Bool = false) -> ChannelFlow {
         var flow = ChannelFlow(.perChannel(multiplier: multiplier))
@@ -174,6 +186,14 @@ public struct LayerEdit {
     mutating func slice(_ role: String, axis: Int, keep: [Int]) throws {
         guard let w = weights[role] else { return }
         weights[role] = try w.sliced(axis: axis, keep: keep)
+    }
+
+    /// Keeps output channels `keep` of a producer: the kernel along `axis`, the bias, and the
+    /// config's count (`filters`, `units`).
+    mutating func keepOutputs(_ keep: [Int], kernel role: String, axis: Int, count key: String) throws {
+        try slice(role, axis: axis, keep: keep)
+        try slice("bias", axis: 0, keep: keep)
+        config.set(key, .int(keep.count))
     }
 
     mutating func zero(_ role: String, axis: Int, removed: Set<Int>) throws {
