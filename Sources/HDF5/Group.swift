@@ -4,6 +4,12 @@ public enum HDF5ChildKind: Equatable, Sendable {
     case group, dataset, other
 }
 
+/// A child of a group: its link name and what it is.
+public struct HDF5Child: Equatable, Sendable {
+    public var name: String
+    public var kind: HDF5ChildKind
+}
+
 /// Options for creating a dataset.
 public struct DatasetOptions: Equatable, Sendable {
     /// zlib level 1…9 with the shuffle filter, as h5py's `compression="gzip", shuffle=True`; nil stores contiguous.
@@ -15,7 +21,7 @@ public final class HDF5Group: HDF5Object {
     /// Direct children in name order (the order h5py lists them), listed in one pass. A child that
     /// would be read from another file (an external or user-defined link) is an error naming it; a
     /// soft link is followed (it stays inside this file) and one whose target is missing is an error.
-    public func children() throws -> [(name: String, kind: HDF5ChildKind)] {
+    public func children() throws -> [HDF5Child] {
         try HDF5Library.sync {
             let links = try listNames(object: path) { shim_list_links(id, $0, $1) }
             return try links.map { name, linkType in
@@ -33,9 +39,9 @@ public final class HDF5Group: HDF5Object {
                 }
                 defer { H5Oclose(object) }
                 switch H5Iget_type(object) {
-                case H5I_GROUP: return (name, .group)
-                case H5I_DATASET: return (name, .dataset)
-                default: return (name, .other)
+                case H5I_GROUP: return HDF5Child(name: name, kind: .group)
+                case H5I_DATASET: return HDF5Child(name: name, kind: .dataset)
+                default: return HDF5Child(name: name, kind: .other)
                 }
             }
         }

@@ -36,7 +36,7 @@ final class CorruptionTests: XCTestCase {
             _ = try Inspection.of(model)
             for w in model.layers.flatMap(\.weights) { _ = try w.tensor.bytes() }
             for node in [model.optimizer].compactMap({ $0 }) + model.rootExtras {
-                for (_, t) in node.datasets() { _ = try t.bytes() }
+                for dataset in node.datasets() { _ = try dataset.tensor.bytes() }
             }
             return nil
         } catch {

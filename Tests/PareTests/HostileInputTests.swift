@@ -203,3 +203,136 @@ final class HostileInputTests: XCTestCase {
         XCTAssertTrue(text.contains("model_config") && text.contains("array of 2 strings"), text)
     }
 }
+
+/// Inputs an attacker's review of the layer registry found to trap or run away.
+extension HostileInputTests {
+    /// A Functional model from layer entries (Keras 2 inbound-node form), inputs and outputs.
+    func functional(_ layers: [String], inputs: [String], outputs: [String]) throws -> JSON {
+        let refs = { (names: [String]) in names.map { "[\"\($0)\", 0, 0]" }.joined(separator: ", ") }
+        return try JSON.parse(
+            """
+            {"class_name": "Functional", "config": {"name": "m", "layers": [\(layers.joined(separator: ", "))],
+             "input_layers": [\(refs(inputs))], "output_layers": [\(refs(outputs))]}}
+            """)
+    }
+
+    func input(_ name: String, _ shape: String) -> String {
+        """
+        {"class_name": "InputLayer", "name": "\(name)", "inbound_nodes": [],
+         "config": {"name": "\(name)", "batch_input_shape": [null, \(shape)]}}
+        """
+    }
+
+    func testASharedLayerCalledOnDifferentShapesIsRefusedBeforeItRuns() throws {
+        // A shared Dense on a 4-wide and a 64-wide input: its one kernel (4, 8) cannot serve both.
+        var model = Model(
+            format: .kerasLegacyH5, kind: .fullModel, sourcePath: "shared.h5",
+            layers: [
+                LayerWeights(
+                    name: "d",
+                    weights: [
+                        Weight(
+                            name: "d/kernel:0", tensor: Tensor(float32: Array(repeating: 1, count: 32), shape: [4, 8]))
+                    ])
+            ])
+        model.config = try functional(
+            [
+                input("a", "4"), input("b", "64"),
+                """
+                {"class_name": "Dense", "name": "d", "inbound_nodes": [[["a", 0, 0, {}]], [["b", 0, 0, {}]]],
+                 "config": {"name": "d", "units": 8, "use_bias": false}}
+                """,
+            ], inputs: ["a", "b"], outputs: ["d"])
+        let text = message { _ = try Interpreter(model) }
+        XCTAssertTrue(text.contains("called on inputs of different shapes"), text)
+        XCTAssertTrue(message { _ = try Planner(model) }.contains("called on inputs of different shapes"))
+        XCTAssertNoThrow(try Inspection.of(model), "inspect still describes the model")
+    }
+
+    func testNestedModelsCalledAgainAndAgainAreRefusedQuickly() throws {
+        // Each level calls the next twice: 2^40 calls if expanded; refused at the call budget.
+        var inner = try functional(
+            [
+                input("i0", "3"),
+                #"{"class_name": "ReLU", "name": "r", "inbound_nodes": [[["i0", 0, 0, {}]]], "config": {"name": "r"}}"#,
+            ],
+            inputs: ["i0"], outputs: ["r"])
+        for level in 1...40 {
+            let call = "[[\"i\(level)\", 0, 0, {}]]"
+            var entry = try JSON.parse(
+                "{\"class_name\": \"Functional\", \"name\": \"m\(level - 1)\", \"inbound_nodes\": [\(call), \(call)]}")
+            var config = inner["config"]!
+            config.set("name", .string("m\(level - 1)"))
+            entry.set("config", config)
+            inner = try functional(
+                [input("i\(level)", "3"), entry.serialized()], inputs: ["i\(level)"], outputs: ["m\(level - 1)"])
+        }
+        var model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: "nested.h5", layers: [])
+        model.config = inner
+        let start = Date()
+        let text = message { _ = try CheckedModel(model) }
+        XCTAssertTrue(text.contains("expands to more than"), text)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 60)
+    }
+
+    func testChannelsFirstLayersArePassedOverByThePruner() throws {
+        var model = Model(
+            format: .kerasLegacyH5, kind: .fullModel, sourcePath: "cf.h5",
+            layers: [
+                LayerWeights(
+                    name: "c",
+                    weights: [
+                        Weight(
+                            name: "c/kernel:0",
+                            tensor: Tensor(float32: Array(repeating: 0.5, count: 108), shape: [3, 3, 3, 4])),
+                        Weight(name: "c/bias:0", tensor: Tensor(float32: Array(repeating: 0, count: 4), shape: [4])),
+                    ])
+            ])
+        model.config = try functional(
+            [
+                input("x", "3, 32, 32"),
+                """
+                {"class_name": "Conv2D", "name": "c", "inbound_nodes": [[["x", 0, 0, {}]]],
+                 "config": {"name": "c", "filters": 4, "kernel_size": 3, "data_format": "channels_first"}}
+                """,
+                #"{"class_name": "Flatten", "name": "f", "inbound_nodes": [[["c", 0, 0, {}]]], "config": {}}"#,
+            ], inputs: ["x"], outputs: ["f"])
+        var selection = PruneSelection()
+        selection.globalRatio = 0.5
+        // Nothing in a channels-first tensor can be removed: an empty plan, not a trap.
+        let plan = try PruneJob.plan(model, selection: selection, criterion: .l1, calibration: nil).plan
+        XCTAssertEqual(plan.removed, [])
+    }
+
+    func testAPareHeaderWithHugeDimensionsAfterAZeroIsRefused() throws {
+        let m = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        try PareFile.write(m, to: path("q.pare"), options: .init(int8: true))
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("q.pare"))))
+        let t = bytes.count - 32
+        let h = Int(PareFile.readLE(bytes, t + 8, as: UInt64.self))
+        let l = Int(PareFile.readLE(bytes, t + 16, as: UInt64.self))
+        var header = try JSON.parse(String(decoding: bytes[h..<(h + l)], as: UTF8.self))
+        var tensors = header["tensors"]!.arrayValue!
+        let index = tensors.firstIndex { $0["encoding"]?.stringValue == "int8" }!
+        var entry = tensors[index]
+        entry.set("shape", .array([.int(0), .int(1 << 62), .int(1 << 62)]))
+        entry.set("channel_axes", .array([.int(1), .int(3)]))
+        entry.set("channels", .int(1))
+        tensors[index] = entry
+        header.set("tensors", .array(tensors))
+        let text = Array(header.serialized().utf8)
+        var trailer = PareFile.trailerMagic + PareFile.le(UInt64(h)) + PareFile.le(UInt64(text.count))
+        trailer += PareFile.le(Zlib.crc32(text))
+        trailer += PareFile.le(Zlib.crc32(trailer))
+        bytes = Array(bytes[..<h]) + text + trailer
+        try Data(bytes).write(to: URL(fileURLWithPath: path("h.pare")))
+        let refused = message { _ = try PareFile.check(path("h.pare")) }
+        XCTAssertTrue(refused.contains("over 2^32"), refused)
+    }
+
+    func testABiasNameFromAKernelNamedOnlyWithColonsDoesNotTrap() {
+        XCTAssertEqual(Rewriter.biasName(forKernel: "conv/kernel:0"), "conv/bias:0")
+        XCTAssertEqual(Rewriter.biasName(forKernel: "c2/:"), "c2/bias")
+        XCTAssertEqual(Rewriter.biasName(forKernel: ":"), "bias")
+    }
+}

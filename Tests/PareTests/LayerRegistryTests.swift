@@ -38,7 +38,8 @@ final class LayerRegistryTests: XCTestCase {
             let analysis = try XCTUnwrap(checked.analysis)
             XCTAssertEqual(analysis.problems.map(\.description), [], file)
             _ = try Planner(model)  // the channel graph follows every layer
-            for (path, node) in arch.allLayers() where node.nested == nil {
+            for entry in arch.allLayers() where entry.layer.nested == nil {
+                let (path, node) = (entry.path, entry.layer)
                 let what =
                     "\(file.split(separator: "/").suffix(2).joined(separator: "/")) '\(path)' (\(node.className))"
                 let kind = try node.kind.get()

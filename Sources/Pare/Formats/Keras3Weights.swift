@@ -93,7 +93,7 @@ public enum Keras3Weights {
                     "a model's own variables are not supported (\(weights.count) found)")
             }
             if !entry.groupPath.isEmpty, root.contains(entry.groupPath) {
-                for (child, _) in try root.group(entry.groupPath).children()
+                for child in try root.group(entry.groupPath).children().map(\.name)
                 where child != "vars" && !(entry.isModel && child == layersKey) {
                     throw PareError(
                         file: label, object: "/\(entry.groupPath)/\(child)",
@@ -104,7 +104,8 @@ public enum Keras3Weights {
         }
         // Every group under layers/ must belong to a layer of the config.
         func checkVisited(_ group: HDF5Group, _ path: String) throws {
-            for (child, kind) in try group.children() {
+            for link in try group.children() {
+                let (child, kind) = (link.name, link.kind)
                 let p = path.isEmpty ? child : path + "/" + child
                 if visited.contains(p) {
                     if kind == .group, !p.hasSuffix("/vars") && p != "vars" {
@@ -145,7 +146,8 @@ public enum Keras3Weights {
         model.layers = layers
         model.layout = .keras3
         model.source.rootAttributes = try StoredNodeIO.attributes(of: root)
-        for (child, kind) in try root.children() where child != "vars" && child != layersKey {
+        for link in try root.children() where link.name != "vars" && link.name != layersKey {
+            let (child, kind) = (link.name, link.kind)
             let node: StoredNode =
                 kind == .dataset
                 ? .dataset(

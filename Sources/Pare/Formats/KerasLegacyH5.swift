@@ -135,14 +135,17 @@ public enum KerasLegacyH5 {
         }
         let listed = Set(layerNames)
         if isRootWeights {
-            for (child, kind) in try root.children() where !listed.contains(child) && child != "optimizer_weights" {
+            for link in try root.children() where !listed.contains(link.name) && link.name != "optimizer_weights" {
+                let (child, kind) = (link.name, link.kind)
                 model.rootExtras.append(try readChild(root, child, kind))
             }
         } else {
-            for (child, kind) in try root.children() where child != "model_weights" && child != "optimizer_weights" {
+            for link in try root.children() where link.name != "model_weights" && link.name != "optimizer_weights" {
+                let (child, kind) = (link.name, link.kind)
                 model.rootExtras.append(try readChild(root, child, kind))
             }
-            for (child, kind) in try weightsGroup.children() where !listed.contains(child) {
+            for link in try weightsGroup.children() where !listed.contains(link.name) {
+                let (child, kind) = (link.name, link.kind)
                 model.weightsGroupExtras.append(try readChild(weightsGroup, child, kind))
             }
         }

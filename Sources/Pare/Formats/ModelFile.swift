@@ -162,7 +162,7 @@ extension ModelFile {
         }
         for layer in model.layers { for w in layer.weights { try touch(w.tensor) } }
         for node in [model.optimizer].compactMap({ $0 }) + model.rootExtras + model.weightsGroupExtras {
-            for (_, t) in node.datasets() { try touch(t) }
+            for dataset in node.datasets() { try touch(dataset.tensor) }
         }
         let what =
             model.kind == .tensors
@@ -178,7 +178,8 @@ enum PlainTensors {
         var model = Model(format: format, kind: .tensors, sourcePath: path, layers: [])
         model.layout = .tensors
         model.source.rootAttributes = try StoredNodeIO.attributes(of: root)
-        for (child, kind) in try root.children() {
+        for link in try root.children() {
+            let (child, kind) = (link.name, link.kind)
             switch kind {
             case .group: model.rootExtras.append(try StoredNodeIO.read(try root.group(child), name: child))
             case .dataset:
@@ -239,7 +240,8 @@ extension ModelFile {
         guard case .first = try guardian.enter(group) else { return }
         defer { guardian.leave(group) }
         for name in try group.attributeNames() { _ = try? group.attribute(name) }
-        for (child, kind) in try group.children() {
+        for link in try group.children() {
+            let (child, kind) = (link.name, link.kind)
             switch kind {
             case .group: try walk(try group.group(child), &guardian)
             case .dataset:

@@ -199,7 +199,7 @@ public enum PareFile {
             }
         }
         for node in [model.optimizer].compactMap({ $0 }) + model.rootExtras + model.weightsGroupExtras {
-            for (_, t) in node.datasets() {
+            for t in node.datasets().map(\.tensor) {
                 _ = try t.bytes()
                 checked += 1
             }
@@ -265,6 +265,11 @@ public enum PareFile {
             guard let shape = t["shape"]?.arrayValue?.map({ $0.intValue ?? -1 }), shape.allSatisfy({ $0 >= 0 }) else {
                 throw bad("malformed shape")
             }
+            // Every dimension is bounded, not only the product: after a 0 the product stays 0, and
+            // products over a subset of the axes (int8 channels) must not overflow either.
+            guard shape.count <= 64, shape.allSatisfy({ $0 <= Int(UInt32.max) }) else {
+                throw bad("shape \(shape) has a dimension over 2^32 or more than 64 axes")
+            }
             var n = 1
             for d in shape {
                 let (p, o) = n.multipliedReportingOverflow(by: d)
@@ -288,8 +293,8 @@ public enum PareFile {
                     else { throw bad("channel_axes must be [first, end) within the shape") }
                     channelAxes = pair[0]..<pair[1]
                 }
-                let expected = channelAxes.map { shape[$0].reduce(1, *) } ?? (shape.last ?? 1)
-                guard dtype.isFloatingPoint, let c = channels, c == expected, c >= 1 else {
+                let expected = channelAxes.map { ShapeMath.product(Array(shape[$0])) } ?? (shape.last ?? 1)
+                guard dtype.isFloatingPoint, let c = channels, c == expected, c >= 1, c <= max(n, 1) else {
                     throw bad("int8 needs a float dtype and channels = the size of its channel axes")
                 }
             }

@@ -52,7 +52,8 @@ enum StoredNodeIO {
         }
         defer { guardian.leave(group) }
         var children: [StoredNode] = []
-        for (child, kind) in try group.children() where !skipped.contains(child) {
+        for link in try group.children() where !skipped.contains(link.name) {
+            let (child, kind) = (link.name, link.kind)
             switch kind {
             case .group:
                 children.append(
@@ -81,7 +82,8 @@ enum StoredNodeIO {
         func visit(_ g: HDF5Group, prefix: String) throws {
             guard case .first = try guardian.enter(g) else { return }
             defer { guardian.leave(g) }
-            for (child, kind) in try g.children() {
+            for link in try g.children() {
+                let (child, kind) = (link.name, link.kind)
                 switch kind {
                 case .dataset: paths.append(prefix + child)
                 case .group: try visit(try g.group(child), prefix: prefix + child + "/")

@@ -54,6 +54,11 @@ public final class Interpreter {
         {
             throw error
         }
+        if let uneven = analysis.unevenlySharedLayers.sorted(by: { $0.key < $1.key }).first {
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(uneven.key)'",
+                uneven.value + "; Pare's interpreter runs a shared layer only when its calls have the same shapes")
+        }
         architecture = arch
         // Every weight is held as float32 while the model runs.
         try MemoryBudget.require(
@@ -70,8 +75,8 @@ public final class Interpreter {
         }
         let major = Int(model.kerasVersion?.split(separator: ".").first ?? "3") ?? 3
         var ops: [String: LayerOp] = [:]
-        for (path, node) in arch.allLayers()
-        where node.nested == nil && !node.isInput && !needsConcreteShapes {
+        for entry in arch.allLayers() where entry.layer.nested == nil && !entry.layer.isInput && !needsConcreteShapes {
+            let (path, node) = (entry.path, entry.layer)
             guard let output = analysis.calls(of: path).first?.output else {
                 throw PareError(
                     file: model.sourcePath, object: "layer '\(path)'", "its output shape cannot be inferred")
@@ -212,7 +217,9 @@ public final class Interpreter {
             if elements > largest.elements { largest = (elements, call.path) }
             let im2col = call.scratchElements
             widest = max(widest, elements, im2col)
-            guard let bytes = ShapeMath.product([elements + im2col, 4]) else { return (nil, call.path, Int.max) }
+            guard let scratch = ShapeMath.sum([elements, im2col]), let bytes = ShapeMath.product([scratch, 4]) else {
+                return (nil, call.path, Int.max)
+            }
             let (sum, o) = total.addingReportingOverflow(bytes)
             if o { return (nil, call.path, Int.max) }
             total = sum
@@ -229,7 +236,8 @@ public final class Interpreter {
         var usesLeft: [TensorRef: Int] = [:]
         for layer in arch.layers { for refs in layer.calls { for ref in refs { usesLeft[ref, default: 0] += 1 } } }
         for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
-        for (layer, call) in arch.callOrder {
+        for site in arch.callOrder {
+            let (layer, call) = (site.layer, site.call)
             var args: [FloatArray] = []
             for ref in layer.calls[call] {
                 guard let value = values[ref] else {

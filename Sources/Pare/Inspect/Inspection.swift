@@ -61,7 +61,8 @@ extension Inspection {
         var deadRows: [DeadChannels] = []
         // One layer's bytes at a time: each tensor is read once, for its zeros and its dead channels.
         for node in model.kind == .tensors && tensorStatistics ? model.rootExtras : [] {
-            for (path, tensor) in node.datasets() {
+            for dataset in node.datasets() {
+                let (path, tensor) = (dataset.path, dataset.tensor)
                 let zeros = TensorStats.zeroCount(tensor, bytes: try tensor.bytes())
                 let parts = path.split(separator: "/").map(String.init)
                 weightRows.append(
@@ -91,7 +92,8 @@ extension Inspection {
         }
         var rows: [LayerRow] = []
         if let arch = checked.architecture, let analysis = checked.analysis {
-            for (path, node) in arch.allLayers() {
+            for entry in arch.allLayers() {
+                let (path, node) = (entry.path, entry.layer)
                 let calls = analysis.calls(of: path)
                 let shapes =
                     node.isInput

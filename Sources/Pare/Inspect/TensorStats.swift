@@ -16,7 +16,7 @@ enum TensorStats {
     /// For each output channel (the flattened index over `axes`), whether every element is zero.
     static func zeroChannels(_ tensor: Tensor, bytes: [UInt8], axes: Range<Int>) -> [Bool] {
         let shape = tensor.shape
-        guard axes.lowerBound >= 0, axes.upperBound <= shape.count, !axes.isEmpty else { return [] }
+        guard axes.lowerBound >= 0, axes.upperBound <= shape.count, !axes.isEmpty, tensor.count > 0 else { return [] }
         let channels = shape[axes].reduce(1, *)
         let inner = shape[axes.upperBound...].reduce(1, *)
         guard channels > 0, inner > 0 else { return [] }

@@ -18,6 +18,11 @@ struct ImageLayout: Sendable {
 
     /// The interpreter runs channels-last tensors only.
     var limitation: String? { channelsFirst ? "data_format channels_first" : nil }
+
+    /// Pare follows channels on the last axis: in channels-first tensors nothing can be removed.
+    func flow(_ channelsLast: ChannelFlow) -> ChannelFlow {
+        channelsFirst ? ChannelFlow.mixes.blockingInputs("channels-first data format") : channelsLast
+    }
 }
 
 /// What every 2-D convolution's config has besides its own counts: the window, the bias, the data
@@ -136,7 +141,7 @@ struct Conv2D: LayerKind {
         return ShapeMath.product([oh!, ow!, base.window.kernel[0], base.window.kernel[1], cin! / groups, cout!])
     }
 
-    func scratchElements(macs: Int?, output: Shape) -> Int { im2colElements(macs: macs, output: output) }
+    func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { im2colElements(macs: macs, output: output) }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         var flow = ChannelFlow.producer(activation: base.activationName)
@@ -144,7 +149,7 @@ struct Conv2D: LayerKind {
             flow.blocksInputs = "grouped convolution"
             flow.blocksOutputs = "is a grouped convolution"
         }
-        return flow
+        return base.layout.flow(flow)
     }
 
     var activation: JSON? { base.activation }
@@ -208,7 +213,7 @@ struct DepthwiseConv2D: LayerKind {
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        .perChannel(multiplier: multiplier, indexed: true)
+        base.layout.flow(.perChannel(multiplier: multiplier, indexed: true))
     }
 
     var activation: JSON? { base.activation }
@@ -272,10 +277,10 @@ struct SeparableConv2D: LayerKind {
         return ShapeMath.sum([depthwise, pointwise])
     }
 
-    func scratchElements(macs: Int?, output: Shape) -> Int { im2colElements(macs: macs, output: output) }
+    func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { im2colElements(macs: macs, output: output) }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        ChannelFlow.producer(activation: base.activationName)
+        base.layout.flow(.producer(activation: base.activationName))
     }
 
     var activation: JSON? { base.activation }
@@ -364,10 +369,18 @@ struct Conv2DTranspose: LayerKind {
         return ShapeMath.product([ih!, iw!, base.window.kernel[0], base.window.kernel[1], cin!, cout!])
     }
 
-    func scratchElements(macs: Int?, output: Shape) -> Int { im2colElements(macs: macs, output: output) }
+    /// Every input pixel's contribution to every kernel tap and output channel, before they are
+    /// added up (ConvolutionKernels.transpose).
+    func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int {
+        guard input.count == 3, output.count == 3 else { return 0 }
+        let (ih, iw, _) = base.layout.hwc(input)
+        let (_, _, cout) = base.layout.hwc(output)
+        guard let ih, let iw, let cout else { return 0 }
+        return ShapeMath.product([ih, iw, base.window.kernel[0], base.window.kernel[1], cout]) ?? Int.max
+    }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        ChannelFlow.producer(activation: base.activationName)
+        base.layout.flow(.producer(activation: base.activationName))
     }
 
     var activation: JSON? { base.activation }

@@ -33,7 +33,7 @@ public protocol LayerKind: Sendable {
     static var countsMACs: Bool { get }
 
     /// Working memory the interpreter needs beyond the output, in elements per example.
-    func scratchElements(macs: Int?, output: Shape) -> Int
+    func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int
 
     /// How output channels relate to input channels, for coupled-channel pruning.
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow
@@ -228,7 +228,7 @@ public struct LayerConfigError: Error, CustomStringConvertible {
 extension LayerKind {
     public func weights(input: Shape) -> [WeightSpec] { [] }
     public func macs(input: [Int], output: [Int]) -> Int? { 0 }
-    public func scratchElements(macs: Int?, output: Shape) -> Int { 0 }
+    public func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { 0 }
     public func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         ChannelFlow.mixes
     }

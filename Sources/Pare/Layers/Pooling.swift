@@ -26,7 +26,7 @@ struct Pooling2D: LayerKind {
             ShapeMath.convLength(w, kernel: pool[1], stride: strides[1], dilation: 1, padding: padding), c)
     }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel() }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
 
     var interpreterLimitation: String? { layout.limitation }
 
@@ -56,7 +56,7 @@ struct GlobalPooling2D: LayerKind {
         return keepdims ? layout.image(1, 1, c) : [c]
     }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel() }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
 
     var interpreterLimitation: String? { layout.limitation }
 

@@ -12,9 +12,7 @@ struct Flatten: LayerKind {
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        layout.channelsFirst && input.count > 1
-            ? ChannelFlow.mixes.blockingInputs("channels-first Flatten interleaves the channels")
-            : ChannelFlow(.flattens)
+        input.count > 1 ? layout.flow(ChannelFlow(.flattens)) : ChannelFlow(.flattens)
     }
 
     var interpreterLimitation: String? { layout.channelsFirst ? layout.limitation : nil }
@@ -139,7 +137,7 @@ struct ZeroPadding2D: LayerKind {
         return layout.image(h.map { $0 + margins.top + margins.bottom }, w.map { $0 + margins.left + margins.right }, c)
     }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel() }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
     var interpreterLimitation: String? { layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
@@ -166,7 +164,7 @@ struct Cropping2D: LayerKind {
         return layout.image(oh, ow, c)
     }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel() }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
     var interpreterLimitation: String? { layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
@@ -194,7 +192,7 @@ struct UpSampling2D: LayerKind {
         return layout.image(h.map { $0 * size[0] }, w.map { $0 * size[1] }, c)
     }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel() }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
 
     var interpreterLimitation: String? {
         layout.limitation ?? (interpolation != "nearest" ? "UpSampling2D interpolation '\(interpolation)'" : nil)

@@ -38,6 +38,18 @@ public struct LayerNode: Sendable {
     public var isInput: Bool { LayerRegistry.isInput(className) }
 }
 
+/// A layer with its path among nested models (`encoder/enc_conv1`).
+public struct PathedLayer: Sendable {
+    public var path: String
+    public var layer: LayerNode
+}
+
+/// One call of a layer: the layer and the index of its call site (inbound node).
+public struct CallSite: Sendable {
+    public var layer: LayerNode
+    public var call: Int
+}
+
 /// The graph of a Keras model from its `model_config`.
 public struct Architecture: Sendable {
     public var name: String
@@ -55,7 +67,7 @@ public struct Architecture: Sendable {
     /// Calls are taken in rounds: every call whose inputs the earlier rounds produced, in layer
     /// order. Each call waits on a count of missing inputs (Kahn's algorithm), so a chain of n
     /// layers costs O(n), not O(n²) rescans.
-    public var callOrder: [(layer: LayerNode, call: Int)] {
+    public var callOrder: [CallSite] {
         struct Key: Hashable {
             let layer: String
             let node: Int
@@ -72,13 +84,13 @@ public struct Architecture: Sendable {
                 waiting[key, default: []].append(i)
             }
         }
-        var order: [(LayerNode, Int)] = []
+        var order: [CallSite] = []
         var round = pending.indices.filter { missing[$0] == 0 }
         while !round.isEmpty {
             var next: [Int] = []
             for i in round {
                 let (layer, call) = pending[i]
-                order.append((layer, call))
+                order.append(CallSite(layer: layer, call: call))
                 let key = Key(layer: layer.name, node: call)
                 guard produced.insert(key).inserted else { continue }
                 for j in waiting[key] ?? [] {
@@ -92,10 +104,10 @@ public struct Architecture: Sendable {
     }
 
     /// Every layer including those inside nested models, with its path (`encoder/enc_conv1`).
-    public func allLayers(prefix: String = "") -> [(path: String, layer: LayerNode)] {
-        layers.flatMap { layer -> [(String, LayerNode)] in
+    public func allLayers(prefix: String = "") -> [PathedLayer] {
+        layers.flatMap { layer -> [PathedLayer] in
             let path = prefix + layer.name
-            return [(path, layer)] + (layer.nested?.allLayers(prefix: path + "/") ?? [])
+            return [PathedLayer(path: path, layer: layer)] + (layer.nested?.allLayers(prefix: path + "/") ?? [])
         }
     }
 }

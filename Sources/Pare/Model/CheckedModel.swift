@@ -97,7 +97,8 @@ struct CheckedModel {
     ) throws -> [WeightUnit] {
         var remaining = weights
         var units: [WeightUnit] = []
-        for (path, node) in arch.allLayers(prefix: prefix) where node.nested == nil {
+        for entry in arch.allLayers(prefix: prefix) where entry.layer.nested == nil {
+            let (path, node) = (entry.path, entry.layer)
             let name = String(path.split(separator: "/").last!)
             let mine = remaining.filter { $0.ownerName == name }
             remaining.removeAll { $0.ownerName == name }

@@ -74,6 +74,12 @@ public struct LayerWeights: Sendable {
     public var parameterCount: Int { weights.reduce(0) { $0 + $1.tensor.count } }
 }
 
+/// A dataset below a stored node, with its path relative to the node.
+public struct StoredDataset: Sendable {
+    public var path: String
+    public var tensor: Tensor
+}
+
 /// A group or dataset kept as it was (optimizer state, and anything else a format carries opaquely).
 public indirect enum StoredNode: Sendable {
     case group(name: String, attributes: [(String, AttributeValue)], children: [StoredNode])
@@ -86,9 +92,9 @@ public indirect enum StoredNode: Sendable {
     }
 
     /// All datasets below this node with their paths relative to it.
-    public func datasets(prefix: String = "") -> [(path: String, tensor: Tensor)] {
+    public func datasets(prefix: String = "") -> [StoredDataset] {
         switch self {
-        case .dataset(let name, _, let tensor): return [(prefix + name, tensor)]
+        case .dataset(let name, _, let tensor): return [StoredDataset(path: prefix + name, tensor: tensor)]
         case .group(let name, _, let children):
             let p = prefix.isEmpty && name.isEmpty ? "" : prefix + name + "/"
             return children.flatMap { $0.datasets(prefix: p) }

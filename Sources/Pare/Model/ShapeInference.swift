@@ -39,6 +39,9 @@ public struct GraphAnalysis: Sendable {
     public var problems: [UnsupportedLayerError] = []
     public var outputs: [Shape?] = []
 
+    /// Layers already reported, so that a layer is reported once (a list scan was quadratic).
+    private var problemLayers: Set<String> = []
+
     /// Calls by layer path, built once (looking each path up in `calls` made large models quadratic).
     private var callsByPath: [String: [LayerCall]] = [:]
 
@@ -48,15 +51,37 @@ public struct GraphAnalysis: Sendable {
         var analysis = GraphAnalysis()
         // Every layer whose class is unknown or whose config is invalid, reached or not: a model
         // is judged on all of them at once.
-        for (path, node) in architecture.allLayers() where node.nested == nil {
+        for entry in architecture.allLayers() where entry.layer.nested == nil {
+            let (path, node) = (entry.path, entry.layer)
             if case .failure(let problem) = node.kind {
                 analysis.problems.append(UnsupportedLayerError(layer: path, className: node.className, problem))
             }
         }
         analysis.outputs = analysis.evaluate(architecture, inputs: nil, prefix: "")
         analysis.callsByPath = Dictionary(grouping: analysis.calls, by: \.path)
+        // A layer called on tensors of different shapes is valid Keras (a shared activation), but
+        // Pare prepares each layer once, from its first call: such layers are named for those
+        // that run or rewrite the model to refuse.
+        for call in analysis.calls {
+            guard let first = analysis.callsByPath[call.path]?.first, call.inputs != first.inputs else { continue }
+            if analysis.unevenlySharedLayers[call.path] == nil {
+                analysis.unevenlySharedLayers[call.path] =
+                    "'\(call.path)' (\(call.className)) is called on inputs of different shapes "
+                    + "(\(first.inputs.map(describe).joined(separator: ", ")) and "
+                    + "\(call.inputs.map(describe).joined(separator: ", ")))"
+            }
+        }
         return analysis
     }
+
+    /// Layers called on inputs of different shapes, each with a sentence saying so.
+    public private(set) var unevenlySharedLayers: [String: String] = [:]
+
+    /// Most layer calls a model may expand to: nested models are evaluated once per call site, so
+    /// a chain of models each calling the next twice would grow exponentially.
+    static let maxCalls = 1 << 20
+    private var expandedCalls = 0
+    private var callBudgetExceeded = false
 
     private mutating func evaluate(_ arch: Architecture, inputs given: [Shape?]?, prefix: String) -> [Shape?] {
         var values: [TensorRef: Shape?] = [:]
@@ -71,7 +96,21 @@ public struct GraphAnalysis: Sendable {
             let ref = TensorRef(layer: layer.name, node: 0, tensor: 0)
             if values[ref] == nil { values[ref] = arch.inputShapes[layer.name] }
         }
-        for (layer, callIndex) in arch.callOrder {
+        for site in arch.callOrder {
+            let (layer, callIndex) = (site.layer, site.call)
+            expandedCalls += 1
+            guard expandedCalls <= Self.maxCalls else {
+                if !callBudgetExceeded {
+                    callBudgetExceeded = true
+                    problems.append(
+                        UnsupportedLayerError(
+                            layer: prefix + layer.name, className: layer.className,
+                            reason:
+                                "the graph expands to more than \(Self.maxCalls) layer calls (nested models called "
+                                + "again and again): refused"))
+                }
+                return arch.outputs.map { _ in nil }
+            }
             let refs = layer.calls[callIndex]
             let inputShapes: [Shape?] = refs.map { values[$0] ?? nil }
             let path = prefix + layer.name
@@ -85,7 +124,7 @@ public struct GraphAnalysis: Sendable {
                     outputs = [try Self.outputShape(kind, inputs: inputShapes.map { $0! })]
                 } catch {
                     let reason = (error as? LayerConfigError)?.reason ?? "\(error)"
-                    if !problems.contains(where: { $0.layer == path }) {
+                    if problemLayers.insert(path).inserted {
                         problems.append(UnsupportedLayerError(layer: path, className: layer.className, reason: reason))
                     }
                     outputs = [nil]
@@ -99,7 +138,7 @@ public struct GraphAnalysis: Sendable {
                 macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
                     ? Self.macs(layer.layerKind, input: flat.first ?? [], output: outputs.first!!) : nil)
             if let kind = layer.layerKind, let output = call.output {
-                call.scratchElements = kind.scratchElements(macs: call.macs, output: output)
+                call.scratchElements = kind.scratchElements(input: flat.first ?? [], output: output, macs: call.macs)
             }
             calls.append(call)
             for (t, shape) in outputs.enumerated() {

@@ -53,20 +53,30 @@ public final class ChannelGraph {
     }
 
     func unite(_ a: Int, _ b: Int) {
+        reasonsByGroup = nil
         let (ra, rb) = (group(a), group(b))
         guard ra != rb else { return }
         parent[max(ra, rb)] = min(ra, rb)
     }
 
     func block(_ map: [Int?], _ reason: String) {
+        reasonsByGroup = nil
         for id in map.compactMap({ $0 }) where blockReasons[id] == nil { blockReasons[id] = reason }
     }
 
-    /// Why a group cannot be removed, or nil if it can.
+    /// Why a group cannot be removed, or nil if it can. The reasons are gathered by group once,
+    /// when first asked (the graph is complete by then): asking for every channel stays linear.
     public func blockedReason(group root: Int) -> String? {
-        for (id, reason) in blockReasons where group(id) == root { return reason }
-        return nil
+        if reasonsByGroup == nil {
+            var byGroup: [Int: String] = [:]
+            for (id, reason) in blockReasons.sorted(by: { $0.key < $1.key }) where byGroup[group(id)] == nil {
+                byGroup[group(id)] = reason
+            }
+            reasonsByGroup = byGroup
+        }
+        return reasonsByGroup?[root]
     }
+    private var reasonsByGroup: [Int: String]?
 
     public func space(_ path: String) -> Space? { spaces.first { $0.path == path } }
 
@@ -120,7 +130,8 @@ public final class ChannelGraph {
                 values[ref] = [Int?](repeating: nil, count: arch.inputShapes[layer.name]?.last.flatMap { $0 } ?? 0)
             }
         }
-        for (layer, call) in arch.callOrder {
+        for site in arch.callOrder {
+            let (layer, call) = (site.layer, site.call)
             let maps = layer.calls[call].map { values[$0] ?? [] }
             let path = prefix + layer.name
             let outputs =
@@ -174,8 +185,12 @@ public final class ChannelGraph {
         for (x, y) in zip(a, b) {
             switch (x, y) {
             case (let p?, let q?): unite(p, q)
-            case (nil, let q?): blockReasons[q] = blockReasons[q] ?? "meets channels no layer owns at \(place)"
-            case (let p?, nil): blockReasons[p] = blockReasons[p] ?? "meets channels no layer owns at \(place)"
+            case (nil, let q?):
+                reasonsByGroup = nil
+                blockReasons[q] = blockReasons[q] ?? "meets channels no layer owns at \(place)"
+            case (let p?, nil):
+                reasonsByGroup = nil
+                blockReasons[p] = blockReasons[p] ?? "meets channels no layer owns at \(place)"
             default: break
             }
         }

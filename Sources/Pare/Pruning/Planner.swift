@@ -46,6 +46,11 @@ public struct Planner {
                 file: model.sourcePath, "a weights-only file has no architecture; pruning needs the layer graph")
         }
         if let error = analysis.unsupportedError(file: model.sourcePath, consequence: nil) { throw error }
+        if let uneven = analysis.unevenlySharedLayers.sorted(by: { $0.key < $1.key }).first {
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(uneven.key)'",
+                uneven.value + "; Pare prunes a shared layer only when its calls have the same shapes")
+        }
         // The channel graph holds an id per value of every channel map (a Flatten's map has one per
         // pixel and channel): refuse architectures whose maps would not fit in memory.
         for call in analysis.calls {

@@ -167,10 +167,11 @@ public struct Rewriter {
         return kernelName.flatMap { k in weights.first { $0.name == Self.biasName(forKernel: k) } }
     }
 
+    /// `conv/kernel:0` → `conv/bias:0`: the name Keras gives a layer's bias beside its kernel.
     static func biasName(forKernel name: String) -> String {
         var parts = name.split(separator: "/").map(String.init)
-        let last = parts.removeLast()
-        let suffix = last.contains(":") ? ":" + last.split(separator: ":").last! : ""
+        let last = parts.popLast() ?? ""
+        let suffix = last.split(separator: ":").last.map { last.contains(":") ? ":" + $0 : "" } ?? ""
         return (parts + ["bias" + suffix]).joined(separator: "/")
     }
 

@@ -76,7 +76,8 @@ public enum MagnitudeSparsifier {
             throw SelectionError(option: "layers", ": no tensor or group named '\(unknown)'")
         }
         var targets: [Target] = []
-        for (path, tensor) in all where tensor.dtype.isFloatingPoint && tensor.shape.count >= 2 {
+        for dataset in all where dataset.tensor.dtype.isFloatingPoint && dataset.tensor.shape.count >= 2 {
+            let (path, tensor) = (dataset.path, dataset.tensor)
             if let layers, !layers.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) { continue }
             let parts = path.split(separator: "/").map(String.init)
             targets.append(
