@@ -16,6 +16,11 @@ struct ImageLayout: Sendable {
 
     func image(_ h: Int?, _ w: Int?, _ c: Int?) -> Shape { channelsFirst ? [c, h, w] : [h, w, c] }
 
+    /// The same for a shape whose dimensions are all known (rank 3).
+    func hwc(known s: [Int]) -> (h: Int, w: Int, c: Int) {
+        channelsFirst ? (s[1], s[2], s[0]) : (s[0], s[1], s[2])
+    }
+
     /// The interpreter runs channels-last tensors only.
     var limitation: String? { channelsFirst ? "data_format channels_first" : nil }
 
@@ -136,9 +141,9 @@ struct Conv2D: LayerKind {
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (_, _, cin) = base.layout.hwc(input)
-        let (oh, ow, cout) = base.layout.hwc(output)
-        return ShapeMath.product([oh!, ow!, base.window.kernel[0], base.window.kernel[1], cin! / groups, cout!])
+        let (_, _, cin) = base.layout.hwc(known: input)
+        let (oh, ow, cout) = base.layout.hwc(known: output)
+        return ShapeMath.product([oh, ow, base.window.kernel[0], base.window.kernel[1], cin / groups, cout])
     }
 
     func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { im2colElements(macs: macs, output: output) }
@@ -208,8 +213,8 @@ struct DepthwiseConv2D: LayerKind {
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (oh, ow, cout) = base.layout.hwc(output)
-        return ShapeMath.product([oh!, ow!, base.window.kernel[0], base.window.kernel[1], cout!])
+        let (oh, ow, cout) = base.layout.hwc(known: output)
+        return ShapeMath.product([oh, ow, base.window.kernel[0], base.window.kernel[1], cout])
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
@@ -266,13 +271,13 @@ struct SeparableConv2D: LayerKind {
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (_, _, cin) = base.layout.hwc(input)
-        let (oh, ow, cout) = base.layout.hwc(output)
+        let (_, _, cin) = base.layout.hwc(known: input)
+        let (oh, ow, cout) = base.layout.hwc(known: output)
         guard
             let depthwise = ShapeMath.product([
-                oh!, ow!, base.window.kernel[0], base.window.kernel[1], cin!, multiplier,
+                oh, ow, base.window.kernel[0], base.window.kernel[1], cin, multiplier,
             ]),
-            let pointwise = ShapeMath.product([oh!, ow!, cin!, multiplier, cout!])
+            let pointwise = ShapeMath.product([oh, ow, cin, multiplier, cout])
         else { return nil }
         return ShapeMath.sum([depthwise, pointwise])
     }
@@ -364,9 +369,9 @@ struct Conv2DTranspose: LayerKind {
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == 3, output.count == 3 else { return nil }
-        let (ih, iw, cin) = base.layout.hwc(input)
-        let (_, _, cout) = base.layout.hwc(output)
-        return ShapeMath.product([ih!, iw!, base.window.kernel[0], base.window.kernel[1], cin!, cout!])
+        let (ih, iw, cin) = base.layout.hwc(known: input)
+        let (_, _, cout) = base.layout.hwc(known: output)
+        return ShapeMath.product([ih, iw, base.window.kernel[0], base.window.kernel[1], cin, cout])
     }
 
     /// Every input pixel's contribution to every kernel tap and output channel, before they are

@@ -147,12 +147,6 @@ public struct ChannelFlow: Sendable {
         flow.blocksInputs = reason
         return flow
     }
-
-    func blockingOutputs(_ reason: String?) -> ChannelFlow {
-        var flow = self
-        flow.blocksOutputs = reason
-        return flow
-    }
 }
 
 /// What a layer's computation sees: its weights as float32 by role, and its concrete output shape.

@@ -67,7 +67,10 @@ struct BatchNormalization: LayerKind {
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         var y = takeFirst(&inputs)
-        let a = axisIndex(rank: y.shape.count - 1)! + 1
+        guard let index = axisIndex(rank: y.shape.count - 1) else {
+            throw InterpreterError.badInput("layer '\(context.path)': axis \(axis) is outside its input")
+        }
+        let a = index + 1
         let channels = y.shape[a]
         let inner = y.shape[(a + 1)...].reduce(1, *)
         let mean = try context.weight("moving_mean")
