@@ -95,6 +95,27 @@ enum Keras3Layout {
         return kind.weights(input: [])
     }
 
+    /// The objects Keras 3 saves inside the layer (cells, wrapped layers), each with its group below
+    /// the layer's and its name; none for classes Pare does not know.
+    static func subObjects(_ entry: Entry) -> [Keras3SubObject] {
+        guard case .success(let kind) = LayerRegistry.parse(className: entry.className, config: entry.config) else {
+            return []
+        }
+        return kind.keras3SubObjects
+    }
+
+    /// The groups, below the layer's, whose `vars` hold its variables, in the order of its specs.
+    static func variableGroups(_ specs: [WeightSpec]?) -> [String] {
+        var groups: [String] = []
+        for spec in specs ?? [] where !groups.contains(spec.keras3Group) { groups.append(spec.keras3Group) }
+        return groups.isEmpty ? [""] : groups
+    }
+
+    /// `base/group/vars`, or `base/vars` for the layer's own.
+    static func varsPath(_ base: String, group: String) -> String {
+        [base, group, "vars"].filter { !$0.isEmpty }.joined(separator: "/")
+    }
+
     /// Roles of a layer's variables in Keras's order (`kernel`, `bias`, …), nil for classes Pare does not know.
     static func roles(_ entry: Entry) -> [String]? { specs(entry)?.map(\.role) }
 

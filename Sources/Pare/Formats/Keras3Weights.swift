@@ -43,49 +43,71 @@ public enum Keras3Weights {
             visited.insert(entry.groupPath)
             if entry.isModel, !entry.groupPath.isEmpty { visited.insert(entry.groupPath + "/" + layersKey) }
             var weights: [Weight] = []
-            let roles = Keras3Layout.variableNames(entry)
-            if root.contains(entry.varsPath) {
+            let specs = Keras3Layout.specs(entry)
+            let subObjects = Keras3Layout.subObjects(entry)
+            for sub in subObjects {
+                visited.insert(entry.groupPath + "/" + sub.group)
+                visited.insert(Keras3Layout.varsPath(entry.groupPath, group: sub.group))
+            }
+            let groups = Keras3Layout.variableGroups(specs)
+            if !groups.contains(""), root.contains(entry.varsPath) {
+                // A layer whose variables all sit in its cell or wrapped layers has an empty `vars`.
                 visited.insert(entry.varsPath)
-                let vars = try root.group(entry.varsPath)
-                if vars.hasAttribute("name"), let stored = try vars.attribute("name").singleString,
-                    !entry.layerPath.isEmpty, stored != entry.name
-                {
+                if let stray = try root.group(entry.varsPath).children().first {
                     throw PareError(
-                        file: label, object: "/" + entry.varsPath,
-                        "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' "
-                            + "(\(entry.className)) there: the weights do not match this config"
-                    )
+                        file: label, object: "/\(entry.varsPath)/\(stray.name)",
+                        "\(object) keeps its variables elsewhere: the weights do not match this config")
                 }
-                let children = try vars.children()
-                let keys = children.map(\.name)
-                let indices = keys.compactMap { Int($0) }.sorted()
-                guard indices.count == keys.count, indices == Array(0..<indices.count),
-                    children.allSatisfy({ $0.kind == .dataset })
-                else {
+            }
+            for group in groups {
+                let varsPath = Keras3Layout.varsPath(entry.groupPath, group: group)
+                let roles = specs?.filter { $0.keras3Group == group }.map { $0.keras3Name ?? $0.role }
+                // Stored names follow Keras's paths: `bigru/forward_gru/gru_cell/kernel`.
+                let owners = Self.ownerNames(of: group, in: subObjects)
+                if root.contains(varsPath) {
+                    visited.insert(varsPath)
+                    let vars = try root.group(varsPath)
+                    if group.isEmpty, vars.hasAttribute("name"), let stored = try vars.attribute("name").singleString,
+                        !entry.layerPath.isEmpty, stored != entry.name
+                    {
+                        throw PareError(
+                            file: label, object: "/" + varsPath,
+                            "holds the variables of layer '\(stored)', but the architecture has '\(entry.name)' "
+                                + "(\(entry.className)) there: the weights do not match this config"
+                        )
+                    }
+                    let children = try vars.children()
+                    let keys = children.map(\.name)
+                    let indices = keys.compactMap { Int($0) }.sorted()
+                    guard indices.count == keys.count, indices == Array(0..<indices.count),
+                        children.allSatisfy({ $0.kind == .dataset })
+                    else {
+                        throw PareError(
+                            file: label, object: "/" + varsPath,
+                            "variables must be datasets named 0, 1, 2, …; found \(keys)")
+                    }
+                    if let roles, roles.count != indices.count {
+                        throw PareError(
+                            file: label, object: "/" + varsPath,
+                            "\(object) has \(indices.count) variables, but its config needs \(roles.count) "
+                                + "(\(roles.joined(separator: ", "))): the weights do not match this config"
+                        )
+                    }
+                    for i in indices {
+                        let dataset = try vars.dataset(String(i))
+                        let role = roles?[i] ?? String(i)
+                        let name = (prefix + entry.layerPath + owners + [role]).joined(separator: "/")
+                        weights.append(
+                            Weight(
+                                name: name, tensor: try StoredNodeIO.tensor(of: dataset),
+                                attributes: try StoredNodeIO.attributes(of: dataset)))
+                    }
+                } else if let roles, !roles.isEmpty {
                     throw PareError(
-                        file: label, object: "/" + entry.varsPath,
-                        "variables must be datasets named 0, 1, 2, …; found \(keys)")
+                        file: label, object: "/" + varsPath,
+                        "missing: \(object) needs \(roles.joined(separator: ", ")): the weights do not match "
+                            + "this config")
                 }
-                if let roles, roles.count != indices.count {
-                    throw PareError(
-                        file: label, object: "/" + entry.varsPath,
-                        "\(object) has \(indices.count) variables, but its config needs \(roles.count) "
-                            + "(\(roles.joined(separator: ", "))): the weights do not match this config"
-                    )
-                }
-                for i in indices {
-                    let dataset = try vars.dataset(String(i))
-                    let role = roles?[i] ?? String(i)
-                    let name = (prefix + entry.layerPath + [role]).joined(separator: "/")
-                    weights.append(
-                        Weight(
-                            name: name, tensor: try StoredNodeIO.tensor(of: dataset),
-                            attributes: try StoredNodeIO.attributes(of: dataset)))
-                }
-            } else if let roles, !roles.isEmpty {
-                throw PareError(
-                    file: label, object: "/" + entry.varsPath,
-                    "missing: \(object) needs \(roles.joined(separator: ", ")): the weights do not match this config")
             }
             if entry.isModel && !weights.isEmpty {
                 throw PareError(
@@ -94,7 +116,9 @@ public enum Keras3Weights {
             }
             if !entry.groupPath.isEmpty, root.contains(entry.groupPath) {
                 for child in try root.group(entry.groupPath).children().map(\.name)
-                where child != "vars" && !(entry.isModel && child == layersKey) {
+                where child != "vars" && !(entry.isModel && child == layersKey)
+                    && !visited.contains(entry.groupPath + "/" + child)
+                {
                     throw PareError(
                         file: label, object: "/\(entry.groupPath)/\(child)",
                         "\(object) stores state Pare does not understand")
@@ -158,6 +182,18 @@ public enum Keras3Weights {
         }
     }
 
+    /// The names of the objects along `group` (`forward_layer/cell` → `forward_gru`, `gru_cell`).
+    static func ownerNames(of group: String, in subObjects: [Keras3SubObject]) -> [String] {
+        guard !group.isEmpty else { return [] }
+        var names: [String] = []
+        var path = ""
+        for part in group.split(separator: "/") {
+            path = path.isEmpty ? String(part) : path + "/" + part
+            names.append(subObjects.first { $0.group == path }?.name ?? String(part))
+        }
+        return names
+    }
+
     /// What a Keras 3 writer leaves out of `model`, for the user to hear about.
     static func notes(for model: Model, dropOptimizer: Bool) -> [String] {
         var notes: [String] = []
@@ -201,7 +237,9 @@ public enum Keras3Weights {
             if let roles = Keras3Layout.roles(entry) {
                 let names = Keras3Layout.variableNames(entry) ?? roles
                 let order = weights.map { roles.firstIndex(of: $0.role) ?? names.firstIndex(of: $0.role) }
-                if order.allSatisfy({ $0 != nil }) {
+                // Reordered by name only when the names say where each weight goes (a Bidirectional's
+                // two `kernel`s do not: its weights stay in stored order, forward first, as Keras keeps them).
+                if order.allSatisfy({ $0 != nil }), Set(order.compactMap { $0 }).count == order.count {
                     weights = zip(weights, order).sorted { $0.1! < $1.1! }.map(\.0)
                 }
                 guard weights.count == roles.count else {
@@ -217,9 +255,20 @@ public enum Keras3Weights {
             let vars = try root.createGroup(entry.varsPath)
             let name = entry.layerPath.isEmpty ? (config["config"]?["name"]?.stringValue ?? "") : entry.name
             try vars.setAttribute("name", .string(name))
-            for (i, weight) in weights.enumerated() {
-                let dataset = try vars.createDataset(
-                    String(i), type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
+            // Cells and wrapped layers get their own `vars` group, named, as Keras 3 writes them.
+            for sub in Keras3Layout.subObjects(entry) {
+                let subVars = try root.createGroup(Keras3Layout.varsPath(entry.groupPath, group: sub.group))
+                try subVars.setAttribute("name", .string(sub.name))
+            }
+            let specs = Keras3Layout.specs(entry)
+            let groups = specs.map { $0.map(\.keras3Group) } ?? weights.map { _ in "" }
+            var counters: [String: Int] = [:]
+            for (weight, group) in zip(weights, groups) {
+                let target = group.isEmpty ? vars : try root.group(Keras3Layout.varsPath(entry.groupPath, group: group))
+                let index = counters[group, default: 0]
+                counters[group] = index + 1
+                let dataset = try target.createDataset(
+                    String(index), type: weight.tensor.dtype.hdf5, shape: weight.tensor.shape,
                     bytes: try weight.tensor.bytes(), options: datasetOptions)
                 var attributes = weight.attributes
                 if weight.tensor.dtype == .bfloat16, !attributes.contains(where: { $0.0 == "dtype" }) {

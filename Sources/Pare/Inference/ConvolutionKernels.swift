@@ -9,7 +9,8 @@ struct Window2D {
     /// Rows/columns of zero (or ignored) padding before the first input row/column.
     var padTop, padLeft: Int
 
-    /// Keras/TensorFlow "same" padding puts the odd extra row/column at the bottom/right.
+    /// Keras/TensorFlow "same" padding puts the odd extra row/column at the bottom/right; "causal"
+    /// pads the start of the width axis only.
     init(inH: Int, inW: Int, kernel: [Int], strides: [Int], dilation: [Int], padding: String) {
         self.inH = inH
         self.inW = inW
@@ -21,7 +22,14 @@ struct Window2D {
         dilationW = dilation[1]
         let effH = (kH - 1) * dilationH + 1
         let effW = (kW - 1) * dilationW + 1
-        if padding == "same" {
+        if padding == "causal" {
+            // Keras's 1-D causal padding: (k - 1)·dilation zeros before the sequence, none after
+            // (a 1-D window is an image of height 1, the sequence along its width).
+            outH = max(0, (inH - effH) / strideH + 1)
+            outW = (inW + strideW - 1) / strideW
+            padTop = 0
+            padLeft = effW - 1
+        } else if padding == "same" {
             outH = (inH + strideH - 1) / strideH
             outW = (inW + strideW - 1) / strideW
             padTop = max((outH - 1) * strideH + effH - inH, 0) / 2

@@ -212,8 +212,10 @@ public final class Interpreter {
         var largest = (elements: 0, path: "")
         var widest = 0
         for call in analysis.calls {
-            guard let output = call.output else { continue }
-            guard let elements = ShapeMath.product(output.map { $0 ?? 1 }) else { return (nil, call.path, Int.max) }
+            guard call.output != nil else { continue }
+            // Every output a call makes (a recurrent layer's states too) is held.
+            let counts = call.outputs.map { shape in shape.flatMap { ShapeMath.product($0.map { $0 ?? 1 }) } }
+            guard let elements = ShapeMath.sum(counts.isEmpty ? [0] : counts) else { return (nil, call.path, Int.max) }
             if elements > largest.elements { largest = (elements, call.path) }
             let im2col = call.scratchElements
             widest = max(widest, elements, im2col)
@@ -229,8 +231,20 @@ public final class Interpreter {
     }
 
     private func evaluate(_ arch: Architecture, inputs given: [FloatArray], prefix: String) throws -> [FloatArray] {
+        try evaluate(arch, inputs: given, masks: given.map { _ in nil }, prefix: prefix).values
+    }
+
+    /// Runs `arch` on `given` whose masks are `givenMasks` (a nested model receives its caller's
+    /// masks, as in Keras), returning the outputs and their masks.
+    private func evaluate(
+        _ arch: Architecture, inputs given: [FloatArray], masks givenMasks: [StepMask?], prefix: String
+    ) throws -> LayerResult {
         var values: [TensorRef: FloatArray] = [:]
-        for (ref, value) in zip(arch.inputs, given) { values[ref] = value }
+        var masks: [TensorRef: StepMask] = [:]
+        for (i, (ref, value)) in zip(arch.inputs, given).enumerated() {
+            values[ref] = value
+            if i < givenMasks.count, let mask = givenMasks[i] { masks[ref] = mask }
+        }
         // Uses left of each value: when the last consumer takes it, it leaves the table, so a
         // layer that works in place (activations, BatchNormalization, merges) owns its input.
         var usesLeft: [TensorRef: Int] = [:]
@@ -239,17 +253,20 @@ public final class Interpreter {
         for site in arch.callOrder {
             let (layer, call) = (site.layer, site.call)
             var args: [FloatArray] = []
+            var argMasks: [StepMask?] = []
             for ref in layer.calls[call] {
                 guard let value = values[ref] else {
                     throw InterpreterError.badInput("input \(ref) of '\(prefix + layer.name)' was never computed")
                 }
                 usesLeft[ref]! -= 1
+                argMasks.append(masks[ref])
                 args.append(usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : value)
+                if usesLeft[ref]! == 0 { masks[ref] = nil }
             }
             let path = prefix + layer.name
-            let outputs: [FloatArray]
+            let result: LayerResult
             if let nested = layer.nested {
-                outputs = try evaluate(nested, inputs: args, prefix: path + "/")
+                result = try evaluate(nested, inputs: args, masks: argMasks, prefix: path + "/")
             } else {
                 guard let op = ops[path] else {
                     throw InterpreterError.unsupported("layer '\(path)' (\(layer.className))")
@@ -258,21 +275,24 @@ public final class Interpreter {
                     throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
                 }
                 let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-                let output = try op.run(args)
+                result = try op.run(args, masks: argMasks)
                 if profiling {
                     layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 }
-                observer?(path, args, output)
-                outputs = [output]
+                if let observer, let first = result.values.first { observer(path, args, first) }
             }
-            for (t, output) in outputs.enumerated() {
+            for (t, output) in result.values.enumerated() {
                 let ref = TensorRef(layer: layer.name, node: call, tensor: t)
-                if usesLeft[ref, default: 0] > 0 { values[ref] = output }
+                if usesLeft[ref, default: 0] > 0 {
+                    values[ref] = output
+                    if t < result.masks.count, let mask = result.masks[t] { masks[ref] = mask }
+                }
             }
         }
-        return try arch.outputs.map { ref in
+        let outputs = try arch.outputs.map { ref in
             guard let v = values[ref] else { throw InterpreterError.badInput("output \(ref) was never computed") }
             return v
         }
+        return LayerResult(values: outputs, masks: arch.outputs.map { masks[$0] })
     }
 }

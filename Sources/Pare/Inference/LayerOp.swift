@@ -24,7 +24,8 @@ struct LayerOp {
             floats[role] = try weight.tensor.floats()
             shapes[role] = weight.tensor.shape
         }
-        context = RunContext(path: path, weights: floats, weightShapes: shapes, outputShape: outputShape)
+        context = RunContext(
+            path: path, weights: floats, weightShapes: shapes, outputShape: outputShape, kerasMajor: kerasMajor)
         activation = try ActivationFunction.parse(kind.activation, kerasMajor: kerasMajor)
         float16Compute = (try? LayerConfig(node.config, className: node.className))?.computesInFloat16 ?? false
         if let limitation = kind.interpreterLimitation {
@@ -33,15 +34,33 @@ struct LayerOp {
         try kind.checkRunnable(context)
     }
 
-    func run(_ rawInputs: __owned [FloatArray]) throws -> FloatArray {
+    /// One call: every output, with the masks Keras would attach to them.
+    func run(_ rawInputs: __owned [FloatArray], masks: [StepMask?]) throws -> LayerResult {
+        if masks.contains(where: { $0 != nil }), let limitation = kind.maskLimitation {
+            throw InterpreterError.unsupported("\(limitation) (layer '\(path)' receives a mask)")
+        }
         var inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : rawInputs
-        var y = try kind.compute(&inputs, context)
-        if let bias = context.weights["bias"] { ConvolutionKernels.addBias(&y, bias) }
-        if activation != .linear { activation.apply(&y.data, channels: y.shape.last ?? 1) }
-        return float16Compute ? Self.roundedToHalf(y) : y
+        var result = try kind.computeOutputs(&inputs, masks: masks, context)
+        if !result.values.isEmpty {
+            if !kind.appliesOwnBias, let bias = context.weights["bias"] {
+                ConvolutionKernels.addBias(&result.values[0], bias)
+            }
+            if activation != .linear {
+                activation.apply(&result.values[0].data, channels: result.values[0].shape.last ?? 1)
+            }
+        }
+        if float16Compute { result.values = result.values.map(Self.roundedToHalf) }
+        for (value, mask) in zip(result.values, result.masks) {
+            if let mask, mask.shape != Array(value.shape.dropLast()) {
+                throw InterpreterError.unsupported(
+                    "a mask of shape \(mask.shape) on an output of shape \(value.shape) (layer '\(path)')")
+            }
+        }
+        return result
     }
 
     static func roundedToHalf(_ x: FloatArray) -> FloatArray {
         FloatArray(shape: x.shape, data: x.data.map { Float(Float16($0)) })
     }
 }
+

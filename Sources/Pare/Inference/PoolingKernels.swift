@@ -62,6 +62,22 @@ enum PoolingKernels {
         if !isMax { for i in out.indices { out[i] /= Float(h * w) } }
         return FloatArray(shape: keepdims ? [n, 1, 1, c] : [n, c], data: out)
     }
+
+    /// GlobalAveragePooling1D with a mask, as Keras computes it: `sum(x·mask) / sum(mask)` over
+    /// the steps of `x` (batch, steps, channels); an example whose steps are all masked gets 0/0.
+    static func maskedAverage(_ x: FloatArray, mask: StepMask, keepdims: Bool) -> FloatArray {
+        let (n, t, c) = (x.shape[0], x.shape[1], x.shape[2])
+        var out = [Float](repeating: 0, count: n * c)
+        for b in 0..<n {
+            var kept: Float = 0
+            for s in 0..<t where mask.keep[b * t + s] {
+                kept += 1
+                for k in 0..<c { out[b * c + k] += x.data[(b * t + s) * c + k] }
+            }
+            for k in 0..<c { out[b * c + k] /= kept }
+        }
+        return FloatArray(shape: keepdims ? [n, 1, c] : [n, c], data: out)
+    }
 }
 
 /// The larger value, or NaN if either is NaN (a NaN input must not vanish in a max pool).

@@ -22,6 +22,11 @@ struct ActivationLayer: LayerKind {
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray { takeFirst(&inputs) }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
 }
 
 /// `ReLU(max_value, negative_slope, threshold)`.
@@ -49,6 +54,11 @@ struct ReLU: LayerKind {
         function.apply(&y.data, channels: 1)
         return y
     }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
 }
 
 /// `LeakyReLU`: Keras 3 calls the slope `negative_slope`, Keras 2 `alpha`; both default to 0.3.
@@ -70,6 +80,11 @@ struct LeakyReLU: LayerKind {
         ActivationFunction.leakyRelu(slope).apply(&y.data, channels: 1)
         return y
     }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
 }
 
 /// `ELU(alpha)`.
@@ -86,6 +101,11 @@ struct ELU: LayerKind {
         var y = takeFirst(&inputs)
         ActivationFunction.elu(alpha).apply(&y.data, channels: 1)
         return y
+    }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
     }
 }
 
@@ -114,6 +134,11 @@ struct ThresholdedReLU: LayerKind {
             }
         }
         return y
+    }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
     }
 }
 
@@ -181,6 +206,11 @@ struct PReLU: LayerKind {
         let alpha = try edit.weight("alpha")
         if let last = alpha.shape.last, last > 1 { try edit.slice("alpha", axis: alpha.shape.count - 1, keep: keep) }
     }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
 }
 
 /// `Softmax(axis)`.
@@ -206,4 +236,13 @@ struct Softmax: LayerKind {
         ActivationFunction.softmax(&y.data, inner: y.shape[(a + 1)...].reduce(1, *), axisLength: y.shape[a], log: false)
         return y
     }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
+
+    /// Keras's Softmax adds a large negative number where the mask is off, broadcast against the
+    /// values from their last axis: Pare does not run that.
+    var maskLimitation: String? { "Softmax reading a mask" }
 }

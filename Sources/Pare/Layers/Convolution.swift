@@ -1,24 +1,43 @@
-/// 2-D convolutions. Keras stores kernels channels-last whatever the data format:
-/// - `Conv2D` kernel `(kh, kw, in / groups, out)`, bias `(out)`
-/// - `DepthwiseConv2D` depthwise_kernel `(kh, kw, in, multiplier)`: output channel `c·m + k`
-/// - `SeparableConv2D` depthwise_kernel `(kh, kw, in, m)`, pointwise_kernel `(1, 1, in·m, out)`
-/// - `Conv2DTranspose` kernel `(kh, kw, out, in)`: output channels on axis 2
+/// Convolutions over 1 or 2 spatial axes (`Conv1D`/`Conv2D` and their depthwise, separable and
+/// transposed forms; one type each, the rank taken from the class name). Keras stores kernels
+/// channels-last whatever the data format (k… = the kernel's spatial size):
+/// - `Conv` kernel `(k…, in / groups, out)`, bias `(out)`
+/// - `DepthwiseConv` depthwise_kernel `(k…, in, multiplier)`: output channel `c·m + j`
+/// - `SeparableConv` depthwise_kernel `(k…, in, m)`, pointwise_kernel `(1…, in·m, out)`
+/// - `ConvTranspose` kernel `(k…, out, in)`: output channels on the axis before the last
+///
+/// The interpreter runs a 1-D convolution as a 2-D one of height 1: the kernels' memory layouts
+/// are the same, so one set of kernels serves both.
 
-/// Where height, width and channels sit in an image shape (per example, rank 3).
-struct ImageLayout: Sendable {
+/// Where the spatial axes and the channels sit in a shape of `rank` spatial axes (per example).
+struct SpatialLayout: Sendable {
+    let rank: Int
     let channelsFirst: Bool
 
-    init(_ config: LayerConfig) { channelsFirst = config.channelsFirst }
-
-    func hwc(_ s: Shape) -> (h: Int?, w: Int?, c: Int?) {
-        channelsFirst ? (s[1], s[2], s[0]) : (s[0], s[1], s[2])
+    init(_ config: LayerConfig, rank: Int = 2) {
+        self.rank = rank
+        channelsFirst = config.channelsFirst
     }
 
-    func image(_ h: Int?, _ w: Int?, _ c: Int?) -> Shape { channelsFirst ? [c, h, w] : [h, w, c] }
+    /// The spatial rank a class name states (`Conv1D`, `Conv1DTranspose` → 1, `MaxPooling2D` → 2).
+    static func rank(of className: String) -> Int {
+        className.contains("1D") ? 1 : className.contains("3D") ? 3 : 2
+    }
 
-    /// The same for a shape whose dimensions are all known (rank 3).
-    func hwc(known s: [Int]) -> (h: Int, w: Int, c: Int) {
-        channelsFirst ? (s[1], s[2], s[0]) : (s[0], s[1], s[2])
+    func split(_ s: Shape) -> (spatial: [Int?], c: Int?) {
+        channelsFirst ? (Array(s.dropFirst()), s.first ?? nil) : (Array(s.dropLast()), s.last ?? nil)
+    }
+
+    func join(_ spatial: [Int?], _ c: Int?) -> Shape { channelsFirst ? [c] + spatial : spatial + [c] }
+
+    /// The same for a shape whose dimensions are all known.
+    func split(known s: [Int]) -> (spatial: [Int], c: Int) {
+        channelsFirst ? (Array(s.dropFirst()), s[0]) : (Array(s.dropLast()), s[s.count - 1])
+    }
+
+    /// The single input, of this layout's rank (spatial axes and channels).
+    func input(_ inputs: [Shape]) throws -> (spatial: [Int?], c: Int?) {
+        split(try singleInput(inputs, rank: rank + 1))
     }
 
     /// The interpreter runs channels-last tensors only.
@@ -28,50 +47,87 @@ struct ImageLayout: Sendable {
     func flow(_ channelsLast: ChannelFlow) -> ChannelFlow {
         channelsFirst ? ChannelFlow.mixes.blockingInputs("channels-first data format") : channelsLast
     }
+
+    /// A channels-last value of rank 1 seen as an image of height 1 (the same memory).
+    static func asImage(_ x: FloatArray) -> FloatArray {
+        x.shape.count == 3 ? FloatArray(shape: [x.shape[0], 1, x.shape[1], x.shape[2]], data: x.data) : x
+    }
+
+    /// An image result back in this layout's rank.
+    func fromImage(_ y: FloatArray) -> FloatArray {
+        rank == 1 ? FloatArray(shape: [y.shape[0], y.shape[2], y.shape[3]], data: y.data) : y
+    }
 }
 
-/// What every 2-D convolution's config has besides its own counts: the window, the bias, the data
+/// What every convolution's config has besides its own counts: the window, the bias, the data
 /// format and the activation.
 struct ConvBase: Sendable {
     let window: ConvWindow
     let useBias: Bool
-    let layout: ImageLayout
+    let layout: SpatialLayout
     let activation: JSON?
     let activationName: String?
 
-    init(_ config: LayerConfig) throws {
-        window = try ConvWindow(config)
+    init(_ config: LayerConfig, causal: Bool = false) throws {
+        let rank = SpatialLayout.rank(of: config.className)
+        guard rank <= 2 else { throw LayerConfigError("\(config.className) is not a convolution Pare runs") }
+        window = try ConvWindow(config, rank: rank, causal: causal && rank == 1)
         useBias = config.bool("use_bias", fallback: true)
-        layout = ImageLayout(config)
+        layout = SpatialLayout(config, rank: rank)
         activation = config.activation
         activationName = config.activationName
     }
+
+    var rank: Int { layout.rank }
+
+    /// The spatial axes of the output for an input's.
+    func outputSpatial(_ spatial: [Int?]) -> [Int?] {
+        spatial.indices.map { window.outputLength(spatial[$0], axis: $0) }
+    }
+
+    /// The input's channel count, nil if the input is not of this rank or the count is open.
+    func inputChannels(_ input: Shape) -> Int? {
+        input.count == rank + 1 ? layout.split(input).c : nil
+    }
+
+    /// The kernel's spatial size followed by `tail`.
+    func kernelShape(_ tail: [Int?]) -> [Int?] { window.kernel.map(Optional.some) + tail }
+
+    /// Output positions × kernel taps × `factors`, for MAC counts; nil if the shapes are not of this rank.
+    func outputTaps(output: [Int], _ factors: [Int]) -> Int? {
+        guard output.count == rank + 1 else { return nil }
+        return ShapeMath.product(layout.split(known: output).spatial + window.kernel + factors)
+    }
 }
 
-/// The window shared by every 2-D convolution: kernel, strides, dilation, padding.
+/// The window shared by every convolution: kernel, strides, dilation, padding.
 struct ConvWindow: Sendable {
     let kernel: [Int]
     let strides: [Int]
     let dilation: [Int]
     let padding: String
 
-    init(_ config: LayerConfig) throws {
+    init(_ config: LayerConfig, rank: Int, causal: Bool) throws {
         let range = 1...LayerConfig.maxParameter
+        let ones = [Int](repeating: 1, count: rank)
         kernel = try config.ints(
-            "kernel_size", count: 2, range: range, what: "kernel_size missing or not positive")
+            "kernel_size", count: rank, range: range, what: "kernel_size missing or not positive")
         let what = "strides and dilation_rate must be positive"
-        strides = try config.ints("strides", count: 2, range: range, fallback: [1, 1], what: what)
-        dilation = try config.ints("dilation_rate", count: 2, range: range, fallback: [1, 1], what: what)
-        padding = try config.padding()
+        strides = try config.ints("strides", count: rank, range: range, fallback: ones, what: what)
+        dilation = try config.ints("dilation_rate", count: rank, range: range, fallback: ones, what: what)
+        padding = try config.padding(allowed: causal ? ["valid", "same", "causal"] : ["valid", "same"])
     }
 
     func outputLength(_ n: Int?, axis: Int) -> Int? {
         ShapeMath.convLength(n, kernel: kernel[axis], stride: strides[axis], dilation: dilation[axis], padding: padding)
     }
 
-    func window(_ x: FloatArray) -> Window2D {
-        Window2D(
-            inH: x.shape[1], inW: x.shape[2], kernel: kernel, strides: strides, dilation: dilation, padding: padding)
+    /// The window over `x`, an image (rank-1 layouts seen as height 1).
+    func window(_ image: FloatArray) -> Window2D {
+        let pad: ([Int]) -> [Int] = { kernel.count == 1 ? [1] + $0 : $0 }
+        return Window2D(
+            inH: image.shape[1], inW: image.shape[2], kernel: pad(kernel), strides: pad(strides),
+            dilation: pad(dilation), padding: padding)
     }
 }
 
@@ -80,12 +136,13 @@ func im2colElements(macs: Int?, output: Shape) -> Int {
     (macs ?? 0) / max(1, output.last.flatMap { $0 } ?? 1)
 }
 
-/// The sum over kernel taps of `kernel[tap, p, o]` times each removed input's constant, per output.
+/// The sum over kernel taps of `kernel[tap, p, o]` times each removed input's constant, per output
+/// (the taps are the axes before the input and output axes).
 func foldThroughTaps(
     _ constants: [ConstantInput], kernel t: Tensor, inputAxis: Int, outputAxis: Int
 ) throws -> [Float] {
     let w = try t.floats()
-    let taps = t.shape[..<2].reduce(1, *)
+    let taps = t.shape[..<min(inputAxis, outputAxis)].reduce(1, *)
     let (cin, cout) = (t.shape[inputAxis], t.shape[outputAxis])
     let inputFirst = inputAxis < outputAxis
     var delta = [Float](repeating: 0, count: cout)
@@ -101,17 +158,23 @@ func foldThroughTaps(
     return delta
 }
 
-let samePaddingFold = "same padding: the constant is folded exactly inside, the border pixels differ"
+/// Why a fold into a convolution's bias is not exact: zeros padded at the border (same or causal)
+/// meet the kernel where the removed channel's constant would have been.
+func paddingFold(_ window: ConvWindow) -> String? {
+    window.padding == "valid" ? nil : "\(window.padding) padding: the constant is folded exactly inside, "
+        + "the border positions differ"
+}
 
-struct Conv2D: LayerKind {
-    static let classNames = ["Conv2D"]
+/// `Conv1D`, `Conv2D`: kernel `(k…, in / groups, out)`.
+struct Conv: LayerKind {
+    static let classNames = ["Conv1D", "Conv2D"]
     static let countsMACs = true
     let filters: Int
     let base: ConvBase
     let groups: Int
 
     init(config: LayerConfig) throws {
-        base = try ConvBase(config)
+        base = try ConvBase(config, causal: true)
         filters = try config.positive("filters", what: "filters missing or not positive")
         let g = config["groups"] == nil ? 1 : config["groups"]?.intValue ?? 0
         guard (1...LayerConfig.maxParameter).contains(g), filters % g == 0 else {
@@ -121,29 +184,25 @@ struct Conv2D: LayerKind {
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = base.layout.hwc(try singleInput(inputs, rank: 3))
+        let (spatial, c) = try base.layout.input(inputs)
         if let c, c % groups != 0 {
             throw LayerConfigError(
                 "groups \(groups) must be positive and divide the filters (\(filters)) and input channels (\(c))")
         }
-        return base.layout.image(base.window.outputLength(h, axis: 0), base.window.outputLength(w, axis: 1), filters)
+        return base.layout.join(base.outputSpatial(spatial), filters)
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
-        return [
-            WeightSpec(
-                "kernel", [base.window.kernel[0], base.window.kernel[1], cin.map { $0 / groups }, filters],
-                outputAxes: 3..<4)
-        ]
+        let cin = base.inputChannels(input)
+        let r = base.rank
+        return [WeightSpec("kernel", base.kernelShape([cin.map { $0 / groups }, filters]), outputAxes: r + 1..<r + 2)]
             + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
-        guard input.count == 3, output.count == 3 else { return nil }
-        let (_, _, cin) = base.layout.hwc(known: input)
-        let (oh, ow, cout) = base.layout.hwc(known: output)
-        return ShapeMath.product([oh, ow, base.window.kernel[0], base.window.kernel[1], cin / groups, cout])
+        guard input.count == base.rank + 1 else { return nil }
+        let cin = base.layout.split(known: input).c
+        return base.outputTaps(output: output, [cin / groups, filters])
     }
 
     func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { im2colElements(macs: macs, output: output) }
@@ -162,59 +221,59 @@ struct Conv2D: LayerKind {
     var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        let x = inputs[0]
-        return ConvolutionKernels.conv2d(
-            x, kernel: try context.weight("kernel"), outChannels: filters, groups: groups, window: base.window.window(x)
-        )
+        let x = SpatialLayout.asImage(inputs[0])
+        return base.layout.fromImage(
+            ConvolutionKernels.conv2d(
+                x, kernel: try context.weight("kernel"), outChannels: filters, groups: groups,
+                window: base.window.window(x)))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("kernel", axis: 2, keep: keep)
+        try edit.slice("kernel", axis: base.rank, keep: keep)
     }
 
     func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.keepOutputs(keep, kernel: "kernel", axis: 3, count: "filters")
+        try edit.keepOutputs(keep, kernel: "kernel", axis: base.rank + 1, count: "filters")
     }
 
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         guard let kernel = weights["kernel"] else { return nil }
         return FoldedBias(
-            delta: try foldThroughTaps(constants, kernel: kernel, inputAxis: 2, outputAxis: 3), kernelRole: "kernel",
-            approximation: base.window.padding == "same" ? samePaddingFold : nil)
+            delta: try foldThroughTaps(constants, kernel: kernel, inputAxis: base.rank, outputAxis: base.rank + 1),
+            kernelRole: "kernel", approximation: paddingFold(base.window))
     }
 }
 
-struct DepthwiseConv2D: LayerKind {
-    static let classNames = ["DepthwiseConv2D"]
+/// `DepthwiseConv1D`, `DepthwiseConv2D`: depthwise_kernel `(k…, in, multiplier)`.
+struct DepthwiseConv: LayerKind {
+    static let classNames = ["DepthwiseConv1D", "DepthwiseConv2D"]
     static let countsMACs = true
     let base: ConvBase
     let multiplier: Int
 
     init(config: LayerConfig) throws {
-        base = try ConvBase(config)
+        base = try ConvBase(config, causal: true)
         multiplier = try config.positive("depth_multiplier", fallback: 1, what: "depth_multiplier must be positive")
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = base.layout.hwc(try singleInput(inputs, rank: 3))
-        return base.layout.image(
-            base.window.outputLength(h, axis: 0), base.window.outputLength(w, axis: 1), c.map { $0 * multiplier })
+        let (spatial, c) = try base.layout.input(inputs)
+        return base.layout.join(base.outputSpatial(spatial), c.map { $0 * multiplier })
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
+        let cin = base.inputChannels(input)
+        let r = base.rank
         // Keras 3 names the variable `kernel`; tf.keras and Pare's role say `depthwise_kernel`.
         return [
             WeightSpec(
-                "depthwise_kernel", [base.window.kernel[0], base.window.kernel[1], cin, multiplier], outputAxes: 2..<4,
-                keras3Name: "kernel")
+                "depthwise_kernel", base.kernelShape([cin, multiplier]), outputAxes: r..<r + 2, keras3Name: "kernel")
         ] + (base.useBias ? [WeightSpec("bias", [cin.map { $0 * multiplier }])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
-        guard input.count == 3, output.count == 3 else { return nil }
-        let (oh, ow, cout) = base.layout.hwc(known: output)
-        return ShapeMath.product([oh, ow, base.window.kernel[0], base.window.kernel[1], cout])
+        guard output.count == base.rank + 1 else { return nil }
+        return base.outputTaps(output: output, [base.layout.split(known: output).c])
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
@@ -226,58 +285,58 @@ struct DepthwiseConv2D: LayerKind {
     var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        let x = inputs[0]
-        return ConvolutionKernels.depthwise(
-            x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier, window: base.window.window(x))
+        let x = SpatialLayout.asImage(inputs[0])
+        return base.layout.fromImage(
+            ConvolutionKernels.depthwise(
+                x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier,
+                window: base.window.window(x)))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("depthwise_kernel", axis: 2, keep: keep)
+        try edit.slice("depthwise_kernel", axis: base.rank, keep: keep)
         try edit.slice("bias", axis: 0, keep: expanded(keep, multiplier: multiplier))
     }
 
     func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws {
-        try edit.zero("depthwise_kernel", axis: 2, removed: removed)
+        try edit.zero("depthwise_kernel", axis: base.rank, removed: removed)
         try edit.zero("bias", axis: 0, removed: Set(expanded(removed.sorted(), multiplier: multiplier)))
     }
 }
 
-struct SeparableConv2D: LayerKind {
-    static let classNames = ["SeparableConv2D"]
+/// `SeparableConv1D`, `SeparableConv2D`: a depthwise then a pointwise (1×…) convolution.
+struct SeparableConv: LayerKind {
+    static let classNames = ["SeparableConv1D", "SeparableConv2D"]
     static let countsMACs = true
     let filters: Int
     let base: ConvBase
     let multiplier: Int
 
     init(config: LayerConfig) throws {
-        base = try ConvBase(config)
+        base = try ConvBase(config, causal: true)
         filters = try config.positive("filters", what: "filters missing or not positive")
         multiplier = try config.positive("depth_multiplier", fallback: 1, what: "depth_multiplier must be positive")
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, _) = base.layout.hwc(try singleInput(inputs, rank: 3))
-        return base.layout.image(base.window.outputLength(h, axis: 0), base.window.outputLength(w, axis: 1), filters)
+        let (spatial, _) = try base.layout.input(inputs)
+        return base.layout.join(base.outputSpatial(spatial), filters)
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
+        let cin = base.inputChannels(input)
+        let r = base.rank
+        let ones = [Int?](repeating: 1, count: r)
         return [
-            WeightSpec(
-                "depthwise_kernel", [base.window.kernel[0], base.window.kernel[1], cin, multiplier], outputAxes: 2..<4),
-            WeightSpec("pointwise_kernel", [1, 1, cin.map { $0 * multiplier }, filters], outputAxes: 3..<4),
+            WeightSpec("depthwise_kernel", base.kernelShape([cin, multiplier]), outputAxes: r..<r + 2),
+            WeightSpec("pointwise_kernel", ones + [cin.map { $0 * multiplier }, filters], outputAxes: r + 1..<r + 2),
         ] + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
-        guard input.count == 3, output.count == 3 else { return nil }
-        let (_, _, cin) = base.layout.hwc(known: input)
-        let (oh, ow, cout) = base.layout.hwc(known: output)
-        guard
-            let depthwise = ShapeMath.product([
-                oh, ow, base.window.kernel[0], base.window.kernel[1], cin, multiplier,
-            ]),
-            let pointwise = ShapeMath.product([oh, ow, cin, multiplier, cout])
+        guard input.count == base.rank + 1, output.count == base.rank + 1 else { return nil }
+        let cin = base.layout.split(known: input).c
+        guard let depthwise = base.outputTaps(output: output, [cin, multiplier]),
+            let pointwise = ShapeMath.product(base.layout.split(known: output).spatial + [cin, multiplier, filters])
         else { return nil }
         return ShapeMath.sum([depthwise, pointwise])
     }
@@ -293,27 +352,29 @@ struct SeparableConv2D: LayerKind {
     var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        let x = inputs[0]
+        let x = SpatialLayout.asImage(inputs[0])
         let mid = ConvolutionKernels.depthwise(
             x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier, window: base.window.window(x))
-        return ConvolutionKernels.dense(mid, kernel: try context.weight("pointwise_kernel"), units: filters)
+        return base.layout.fromImage(
+            ConvolutionKernels.dense(mid, kernel: try context.weight("pointwise_kernel"), units: filters))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("depthwise_kernel", axis: 2, keep: keep)
-        try edit.slice("pointwise_kernel", axis: 2, keep: expanded(keep, multiplier: multiplier))
+        try edit.slice("depthwise_kernel", axis: base.rank, keep: keep)
+        try edit.slice("pointwise_kernel", axis: base.rank, keep: expanded(keep, multiplier: multiplier))
     }
 
     func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.keepOutputs(keep, kernel: "pointwise_kernel", axis: 3, count: "filters")
+        try edit.keepOutputs(keep, kernel: "pointwise_kernel", axis: base.rank + 1, count: "filters")
     }
 
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         guard let dwT = weights["depthwise_kernel"], let pwT = weights["pointwise_kernel"] else { return nil }
         let dw = try dwT.floats()
         let pw = try pwT.floats()
-        let taps = dwT.shape[0] * dwT.shape[1]
-        let (cin, m, cout) = (dwT.shape[2], dwT.shape[3], pwT.shape[3])
+        let r = base.rank
+        let taps = dwT.shape[..<r].reduce(1, *)
+        let (cin, m, cout) = (dwT.shape[r], dwT.shape[r + 1], pwT.shape[r + 1])
         var delta = [Float](repeating: 0, count: cout)
         for constant in constants {
             let p = constant.position
@@ -323,14 +384,13 @@ struct SeparableConv2D: LayerKind {
                 for o in 0..<cout { delta[o] += constant.value * tapSum * pw[(p * m + j) * cout + o] }
             }
         }
-        return FoldedBias(
-            delta: delta, kernelRole: "pointwise_kernel",
-            approximation: base.window.padding == "same" ? samePaddingFold : nil)
+        return FoldedBias(delta: delta, kernelRole: "pointwise_kernel", approximation: paddingFold(base.window))
     }
 }
 
-struct Conv2DTranspose: LayerKind {
-    static let classNames = ["Conv2DTranspose"]
+/// `Conv1DTranspose`, `Conv2DTranspose`: kernel `(k…, out, in)`.
+struct ConvTranspose: LayerKind {
+    static let classNames = ["Conv1DTranspose", "Conv2DTranspose"]
     static let countsMACs = true
     let filters: Int
     let base: ConvBase
@@ -342,7 +402,7 @@ struct Conv2DTranspose: LayerKind {
         let padding = config["output_padding"]
         outputPadding =
             padding == nil || padding?.isNull == true
-            ? nil : try config.ints("output_padding", count: 2, range: 0...LayerConfig.maxParameter)
+            ? nil : try config.ints("output_padding", count: base.rank, range: 0...LayerConfig.maxParameter)
     }
 
     /// Keras's `deconv_output_length`.
@@ -357,31 +417,29 @@ struct Conv2DTranspose: LayerKind {
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, _) = base.layout.hwc(try singleInput(inputs, rank: 3))
-        return base.layout.image(length(h, 0), length(w, 1), filters)
+        let (spatial, _) = try base.layout.input(inputs)
+        return base.layout.join(spatial.indices.map { length(spatial[$0], $0) }, filters)
     }
 
     func weights(input: Shape) -> [WeightSpec] {
-        let cin = input.count == 3 ? base.layout.hwc(input).c : nil
-        return [WeightSpec("kernel", [base.window.kernel[0], base.window.kernel[1], filters, cin], outputAxes: 2..<3)]
+        let r = base.rank
+        return [WeightSpec("kernel", base.kernelShape([filters, base.inputChannels(input)]), outputAxes: r..<r + 1)]
             + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
     func macs(input: [Int], output: [Int]) -> Int? {
-        guard input.count == 3, output.count == 3 else { return nil }
-        let (ih, iw, cin) = base.layout.hwc(known: input)
-        let (_, _, cout) = base.layout.hwc(known: output)
-        return ShapeMath.product([ih, iw, base.window.kernel[0], base.window.kernel[1], cin, cout])
+        guard input.count == base.rank + 1, output.count == base.rank + 1 else { return nil }
+        let (spatial, cin) = base.layout.split(known: input)
+        return ShapeMath.product(spatial + base.window.kernel + [cin, base.layout.split(known: output).c])
     }
 
-    /// Every input pixel's contribution to every kernel tap and output channel, before they are
+    /// Every input position's contribution to every kernel tap and output channel, before they are
     /// added up (ConvolutionKernels.transpose).
     func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int {
-        guard input.count == 3, output.count == 3 else { return 0 }
-        let (ih, iw, _) = base.layout.hwc(input)
-        let (_, _, cout) = base.layout.hwc(output)
-        guard let ih, let iw, let cout else { return 0 }
-        return ShapeMath.product([ih, iw, base.window.kernel[0], base.window.kernel[1], cout]) ?? Int.max
+        guard input.count == base.rank + 1, output.count == base.rank + 1,
+            let spatial = ShapeMath.known(base.layout.split(input).spatial), let cout = base.layout.split(output).c
+        else { return 0 }
+        return ShapeMath.product(spatial + base.window.kernel + [cout]) ?? Int.max
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
@@ -390,37 +448,44 @@ struct Conv2DTranspose: LayerKind {
 
     var activation: JSON? { base.activation }
 
-    var interpreterLimitation: String? {
-        base.layout.limitation ?? (outputPadding != nil ? "Conv2DTranspose output_padding" : nil)
-    }
+    /// With output_padding the output is longer than the input implies; the kernel takes the
+    /// padding before the first position from the output length, as Keras does
+    /// (`⌊max((L−1)·s + k_eff − L_out, 0) / 2⌋`), so the same kernel runs both.
+    var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        guard let oh = context.outputShape[0], let ow = context.outputShape[1] else {
+        let spatial = base.layout.split(context.outputShape).spatial
+        guard let known = ShapeMath.known(spatial) else {
             throw InterpreterError.badInput("\(context.path): unknown output size")
         }
-        return ConvolutionKernels.transpose(
-            inputs[0], kernel: try context.weight("kernel"), outChannels: filters, kernelSize: base.window.kernel,
-            strides: base.window.strides, dilation: base.window.dilation, outH: oh, outW: ow)
+        let (outH, outW) = base.rank == 1 ? (1, known[0]) : (known[0], known[1])
+        let pad: ([Int]) -> [Int] = { base.rank == 1 ? [1] + $0 : $0 }
+        return base.layout.fromImage(
+            ConvolutionKernels.transpose(
+                SpatialLayout.asImage(inputs[0]), kernel: try context.weight("kernel"), outChannels: filters,
+                kernelSize: pad(base.window.kernel), strides: pad(base.window.strides),
+                dilation: pad(base.window.dilation), outH: outH, outW: outW))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.slice("kernel", axis: 3, keep: keep)
+        try edit.slice("kernel", axis: base.rank + 1, keep: keep)
     }
 
     func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        try edit.keepOutputs(keep, kernel: "kernel", axis: 2, count: "filters")
+        try edit.keepOutputs(keep, kernel: "kernel", axis: base.rank, count: "filters")
     }
 
-    /// A transposed convolution spreads a constant unevenly (each output pixel gets a different
+    /// A transposed convolution spreads a constant unevenly (each output position gets a different
     /// number of taps): the interior average, one tap per stride cell, is folded.
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         guard let kernel = weights["kernel"] else { return nil }
-        var delta = try foldThroughTaps(constants, kernel: kernel, inputAxis: 3, outputAxis: 2)
-        let share = Float(base.window.strides[0] * base.window.strides[1])
+        var delta = try foldThroughTaps(constants, kernel: kernel, inputAxis: base.rank + 1, outputAxis: base.rank)
+        let share = Float(base.window.strides.reduce(1, *))
         for o in delta.indices { delta[o] /= share }
         return FoldedBias(
             delta: delta, kernelRole: "kernel",
-            approximation: "Conv2DTranspose spreads a constant unevenly over its output; folded the interior average")
+            approximation: "a transposed convolution spreads a constant unevenly over its output; "
+                + "folded the interior average")
     }
 }
 

@@ -44,6 +44,11 @@ struct InferenceNoOp: LayerKind {
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         takeFirst(&inputs)
     }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
 }
 
 /// `Rescaling(scale, offset)`: `x * scale + offset`, each a number or one value per channel.
@@ -101,6 +106,10 @@ struct Rescaling: LayerKind {
             }
         }
     }
+
+    /// Keras 3's Rescaling passes a mask on, tf.keras 2's drops it: which one applies is not
+    /// known to the layer, so Pare refuses rather than guess.
+    var maskLimitation: String? { "Rescaling of a masked value (Keras 2 and 3 treat its mask differently)" }
 }
 
 /// `Masking(mask_value)`: a step whose features all equal `mask_value` becomes zeros
@@ -129,6 +138,21 @@ struct Masking: LayerKind {
             }
         }
         return y
+    }
+
+    /// The mask Keras attaches: a step is kept where any feature differs from `mask_value`.
+    func computeOutputs(_ inputs: inout [FloatArray], masks: [StepMask?], _ context: RunContext) throws
+        -> LayerResult
+    {
+        let x = inputs[0]
+        let c = max(1, x.shape.last ?? 1)
+        var keep: [Bool] = []
+        keep.reserveCapacity(x.count / c)
+        for start in stride(from: 0, to: x.count, by: c) {
+            keep.append((start..<min(start + c, x.count)).contains { x.data[$0] != maskValue })
+        }
+        let y = try compute(&inputs, context)
+        return LayerResult(values: [y], masks: [StepMask(shape: Array(x.shape.dropLast()), keep: keep)])
     }
 }
 

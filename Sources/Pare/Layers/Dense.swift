@@ -55,4 +55,9 @@ struct Dense: LayerKind {
         }
         return FoldedBias(delta: delta, kernelRole: "kernel", approximation: nil)
     }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
 }

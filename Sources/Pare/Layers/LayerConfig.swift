@@ -130,7 +130,8 @@ enum ShapeMath {
     static func convLength(_ n: Int?, kernel: Int, stride: Int, dilation: Int, padding: String) -> Int? {
         guard let n else { return nil }
         let k = (kernel - 1) * dilation + 1
-        return padding == "same" ? (n + stride - 1) / stride : max(0, (n - k) / stride + 1)
+        // Causal padding (1-D) keeps the length before striding, as `same` does.
+        return padding == "same" || padding == "causal" ? (n + stride - 1) / stride : max(0, (n - k) / stride + 1)
     }
 
     /// The dimensions of a shape with every dimension known.

@@ -23,6 +23,10 @@ public protocol LayerKind: Sendable {
     /// The shape of the output of one call, per example.
     func outputShape(_ inputs: [Shape]) throws -> Shape
 
+    /// The shapes of every output of one call: recurrent layers returning their states, and
+    /// Bidirectional without a merge mode, have several (default: `outputShape` alone).
+    func outputShapes(_ inputs: [Shape]) throws -> [Shape]
+
     /// The weights the layer must have, in Keras's order, for an input of this shape.
     func weights(input: Shape) -> [WeightSpec]
 
@@ -48,8 +52,29 @@ public protocol LayerKind: Sendable {
     /// May consume `inputs` (an elementwise layer works in place on the first one).
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray
 
+    /// The interpreter for layers with several outputs or that read or make masks (recurrent layers,
+    /// Embedding): every output with its mask. The default runs `compute` and takes the masks from
+    /// `outputMasks`; `LayerOp` then adds the bias and activation to the first output.
+    func computeOutputs(_ inputs: inout [FloatArray], masks: [StepMask?], _ context: RunContext) throws
+        -> LayerResult
+
+    /// Whether `computeOutputs` applies the `bias` weight itself (recurrent cells add it inside).
+    var appliesOwnBias: Bool { get }
+
+    /// The masks of the outputs given those of the inputs, as Keras's `compute_mask` makes them.
+    /// The default is Keras's rule for a layer that does not support masking: the mask stops here.
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?]
+
+    /// Why Pare cannot run this layer when a mask reaches it (a use of the mask Pare does not
+    /// implement), nil if it can: it then computes what Keras computes with or without one.
+    var maskLimitation: String? { get }
+
     /// Weights the interpreter needs that the shape check cannot verify (per-channel counts at run time).
     func checkRunnable(_ context: RunContext) throws
+
+    /// The objects Keras 3 tracks inside this layer (a recurrent layer's cell, a wrapper's layers),
+    /// each with the group it is saved in below the layer's and the name its `vars` group carries.
+    var keras3SubObjects: [Keras3SubObject] { get }
 
     /// Keeps only the input channels (positions of the last input axis) in `keep`.
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws
@@ -77,6 +102,10 @@ public struct WeightSpec: Sendable, Equatable {
     public var trainable = true
     /// The name Keras 3 gives the variable where it differs from the role.
     public var keras3Name: String?
+    /// Where Keras 3's weights file keeps the variable, below the layer's group: "" for the layer's
+    /// own `vars`, or the tracked object holding it (`cell` of an LSTM, `forward_layer/cell` of a
+    /// Bidirectional, `layer` of a TimeDistributed). Variables are numbered within each group.
+    public var keras3Group = ""
 
     public init(
         _ role: String, _ shape: [Int?], outputAxes: Range<Int>? = nil, trainable: Bool = true,
@@ -88,6 +117,12 @@ public struct WeightSpec: Sendable, Equatable {
         self.trainable = trainable
         self.keras3Name = keras3Name
     }
+}
+
+/// An object Keras 3 saves inside a layer (`cell`, `forward_layer`, …) and its name.
+public struct Keras3SubObject: Sendable, Equatable {
+    public var group: String
+    public var name: String
 }
 
 /// How a layer's output channels (last axis) come from its inputs' channels.
@@ -155,6 +190,8 @@ public struct RunContext {
     public var weights: [String: [Float]]
     public var weightShapes: [String: [Int]]
     public var outputShape: Shape
+    /// The major version of the Keras that wrote the file (activations differ between 2 and 3).
+    public var kerasMajor = 3
 
     func weight(_ role: String) throws -> [Float] {
         guard let w = weights[role] else { throw InterpreterError.badInput("layer '\(path)': \(role) missing") }
@@ -220,7 +257,25 @@ public struct LayerConfigError: Error, CustomStringConvertible {
 }
 
 extension LayerKind {
+    public func outputShapes(_ inputs: [Shape]) throws -> [Shape] { [try outputShape(inputs)] }
     public func weights(input: Shape) -> [WeightSpec] { [] }
+    /// Kinds that implement `computeOutputs` instead are never asked for `compute`.
+    public func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        throw InterpreterError.unsupported("layer '\(context.path)' computed through compute()")
+    }
+    public func computeOutputs(_ inputs: inout [FloatArray], masks: [StepMask?], _ context: RunContext) throws
+        -> LayerResult
+    {
+        let shapes = inputs.map(\.shape)
+        let y = try compute(&inputs, context)
+        return LayerResult(values: [y], masks: outputMasks(masks, inputShapes: shapes, outputs: [y]))
+    }
+    public var appliesOwnBias: Bool { false }
+    public var keras3SubObjects: [Keras3SubObject] { [] }
+    public func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        outputs.map { _ in nil }
+    }
+    public var maskLimitation: String? { nil }
     public func macs(input: [Int], output: [Int]) -> Int? { 0 }
     public func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { 0 }
     public func channelFlow(input: Shape, output: Shape) -> ChannelFlow {

@@ -7,8 +7,10 @@ public enum LayerRegistry {
     static let kinds: [any LayerKind.Type] = [
         // Core
         InputLayerKind.self, InferenceNoOp.self, Rescaling.self, Masking.self,
+        // Embedding
+        Embedding.self,
         // Convolution
-        Conv2D.self, DepthwiseConv2D.self, SeparableConv2D.self, Conv2DTranspose.self,
+        Conv.self, DepthwiseConv.self, SeparableConv.self, ConvTranspose.self,
         // Dense
         Dense.self,
         // Normalization
@@ -16,11 +18,13 @@ public enum LayerRegistry {
         // Activation
         ActivationLayer.self, ReLU.self, LeakyReLU.self, PReLU.self, ELU.self, Softmax.self, ThresholdedReLU.self,
         // Pooling
-        Pooling2D.self, GlobalPooling2D.self,
+        Pooling.self, GlobalPooling.self,
         // Reshaping
-        Flatten.self, Reshape.self, Permute.self, ZeroPadding2D.self, Cropping2D.self, UpSampling2D.self,
+        Flatten.self, Reshape.self, Permute.self, PaddingOrCropping.self, UpSampling.self, RepeatVector.self,
         // Merging
         Merge.self, Concatenate.self,
+        // Recurrent
+        Recurrent.self, Bidirectional.self, TimeDistributed.self,
     ]
 
     /// What the reported MACs count, naming the kinds that have them.

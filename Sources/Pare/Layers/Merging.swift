@@ -37,6 +37,73 @@ struct Merge: LayerKind {
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow { ChannelFlow(.merges) }
 
+    /// With masks, the two Keras lines differ. tf.keras 2 and Keras 2 keep the values and keep a
+    /// position where every masked input keeps it. Keras 3 keeps a position where any input keeps
+    /// it (no mask unless every input has one), and its Maximum, Minimum and Multiply change values:
+    /// a masked element does not take part (Multiply reads it as 1 and writes 0 where all inputs
+    /// are masked; Maximum/Minimum fold left, taking the other operand where one is masked).
+    func computeOutputs(_ inputs: inout [FloatArray], masks: [StepMask?], _ context: RunContext) throws
+        -> LayerResult
+    {
+        guard masks.contains(where: { $0 != nil }) else {
+            return LayerResult(values: [try compute(&inputs, context)], masks: [nil])
+        }
+        guard context.kerasMajor >= 3 else {
+            return LayerResult(values: [try compute(&inputs, context)], masks: [StepMask.intersection(masks)])
+        }
+        switch operation {
+        case .maximum, .minimum, .multiply:
+            return LayerResult(values: [try keras3MaskedMerge(inputs, masks, context)], masks: [StepMask.union(masks)])
+        default:
+            return LayerResult(values: [try compute(&inputs, context)], masks: [StepMask.union(masks)])
+        }
+    }
+
+    /// Keras 3's Maximum, Minimum and Multiply of masked inputs (`base_merge.py`, `multiply.py`).
+    private func keras3MaskedMerge(_ inputs: [FloatArray], _ masks: [StepMask?], _ context: RunContext) throws
+        -> FloatArray
+    {
+        let shape = inputs[0].shape
+        guard inputs.allSatisfy({ $0.shape == shape }) else {
+            throw InterpreterError.unsupported(
+                "\(operation.rawValue) of differently shaped inputs (layer '\(context.path)')")
+        }
+        let c = max(1, shape.last ?? 1)
+        func kept(_ mask: StepMask?, _ i: Int) -> Bool? { mask.map { $0.keep[i / c] } }
+        var out = inputs[0].data
+        if operation == .multiply {
+            let allMasked = masks.allSatisfy { $0 != nil }
+            for i in out.indices {
+                var product: Float = 1
+                var any = false
+                for (x, mask) in zip(inputs, masks) {
+                    let k = kept(mask, i)
+                    product *= k == false ? 1 : x.data[i]
+                    any = any || (k ?? false)
+                }
+                out[i] = allMasked && !any ? 0 : product
+            }
+            return FloatArray(shape: shape, data: out)
+        }
+        let isMax = operation == .maximum
+        for i in out.indices {
+            var value = inputs[0].data[i]
+            var valueMask = kept(masks[0], i)
+            for (x, mask) in zip(inputs.dropFirst(), masks.dropFirst()) {
+                let m = kept(mask, i)
+                var other = x.data[i]
+                if m == false { other = value }
+                if valueMask == false { value = other }
+                value =
+                    isMax
+                    ? propagatingMax(value, other) : (value.isNaN || other.isNaN ? .nan : Swift.min(value, other))
+                valueMask = valueMask.flatMap { a in m.map { a || $0 } }
+            }
+            out[i] = value
+        }
+        return FloatArray(shape: shape, data: out)
+    }
+
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         var y = takeFirst(&inputs)
         let rest = inputs.dropFirst()
@@ -107,5 +174,36 @@ struct Concatenate: LayerKind {
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         ShapeKernels.concatenate(inputs, axis: axisIndex(rank: inputs[0].shape.count - 1) + 1)
+    }
+
+    /// Keras's rule: each input's mask (all kept where it has none) spread over its last axis,
+    /// concatenated like the values, then reduced over the last axis: "any" in Keras 3, "all" in
+    /// tf.keras 2 and Keras 2. Along the channels that is the union (Keras 3) or intersection of
+    /// the masks; along the steps, the masks joined end to end.
+    func computeOutputs(_ inputs: inout [FloatArray], masks: [StepMask?], _ context: RunContext) throws
+        -> LayerResult
+    {
+        let shapes = inputs.map(\.shape)
+        let y = try compute(&inputs, context)
+        return LayerResult(values: [y], masks: [joinedMask(masks, inputShapes: shapes, any: context.kerasMajor >= 3)])
+    }
+
+    private func joinedMask(_ masks: [StepMask?], inputShapes: [[Int]], any: Bool) -> StepMask? {
+        guard masks.contains(where: { $0 != nil }), let rank = inputShapes.first?.count else { return nil }
+        let full = zip(masks, inputShapes).map { mask, shape in mask ?? StepMask(allKept: shape) }
+        let a = axisIndex(rank: rank - 1) + 1
+        if a == rank - 1 { return any ? StepMask.union(full) : StepMask.intersection(full) }
+        // Joined along axis `a` of the masks (which lack the last axis).
+        let outer = full[0].shape[..<a].reduce(1, *)
+        var keep: [Bool] = []
+        for o in 0..<outer {
+            for m in full {
+                let inner = m.shape[a...].reduce(1, *)
+                keep += m.keep[(o * inner)..<((o + 1) * inner)]
+            }
+        }
+        var shape = full[0].shape
+        shape[a] = full.reduce(0) { $0 + $1.shape[a] }
+        return StepMask(shape: shape, keep: keep)
     }
 }

@@ -109,4 +109,9 @@ struct BatchNormalization: LayerKind {
     func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws {
         for role in ["gamma", "beta"] { try edit.zero(role, axis: 0, removed: removed) }
     }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
 }

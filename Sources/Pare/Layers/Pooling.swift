@@ -1,29 +1,32 @@
-/// 2-D pooling. Channels pass through one by one.
+/// Pooling over 1 or 2 spatial axes (the rank taken from the class name). Channels pass through
+/// one by one; a 1-D pool runs as a 2-D one of height 1.
 
-/// `MaxPooling2D` and `AveragePooling2D`: `pool_size`, `strides` (default: the pool size), `padding`.
-struct Pooling2D: LayerKind {
-    static let classNames = ["MaxPooling2D", "AveragePooling2D"]
+/// `MaxPooling1D/2D` and `AveragePooling1D/2D`: `pool_size`, `strides` (default: the pool size), `padding`.
+struct Pooling: LayerKind {
+    static let classNames = ["MaxPooling1D", "AveragePooling1D", "MaxPooling2D", "AveragePooling2D"]
     let isMax: Bool
     let pool: [Int]
     let strides: [Int]
     let padding: String
-    let layout: ImageLayout
+    let layout: SpatialLayout
 
     init(config: LayerConfig) throws {
         isMax = config.className.hasPrefix("Max")
+        layout = SpatialLayout(config, rank: SpatialLayout.rank(of: config.className))
         let range = 1...LayerConfig.maxParameter
         let what = "pool_size and strides must be positive"
-        pool = try config.ints("pool_size", count: 2, range: range, fallback: [2, 2], what: what)
-        strides = try config.ints("strides", count: 2, range: range, fallback: pool, what: what)
+        let twos = [Int](repeating: 2, count: layout.rank)
+        pool = try config.ints("pool_size", count: layout.rank, range: range, fallback: twos, what: what)
+        strides = try config.ints("strides", count: layout.rank, range: range, fallback: pool, what: what)
         padding = try config.padding()
-        layout = ImageLayout(config)
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = layout.hwc(try singleInput(inputs, rank: 3))
-        return layout.image(
-            ShapeMath.convLength(h, kernel: pool[0], stride: strides[0], dilation: 1, padding: padding),
-            ShapeMath.convLength(w, kernel: pool[1], stride: strides[1], dilation: 1, padding: padding), c)
+        let (spatial, c) = try layout.input(inputs)
+        return layout.join(
+            spatial.indices.map {
+                ShapeMath.convLength(spatial[$0], kernel: pool[$0], stride: strides[$0], dilation: 1, padding: padding)
+            }, c)
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
@@ -31,36 +34,57 @@ struct Pooling2D: LayerKind {
     var interpreterLimitation: String? { layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        let x = inputs[0]
+        let x = SpatialLayout.asImage(inputs[0])
+        let pad: ([Int]) -> [Int] = { layout.rank == 1 ? [1] + $0 : $0 }
         let window = Window2D(
-            inH: x.shape[1], inW: x.shape[2], kernel: pool, strides: strides, dilation: [1, 1], padding: padding)
-        return PoolingKernels.pool(x, window: window, max: isMax)
+            inH: x.shape[1], inW: x.shape[2], kernel: pad(pool), strides: pad(strides), dilation: [1, 1],
+            padding: padding)
+        return layout.fromImage(PoolingKernels.pool(x, window: window, max: isMax))
     }
 }
 
-/// `GlobalAveragePooling2D` and `GlobalMaxPooling2D`, with or without `keepdims`.
-struct GlobalPooling2D: LayerKind {
-    static let classNames = ["GlobalAveragePooling2D", "GlobalMaxPooling2D"]
+/// `GlobalAveragePooling1D/2D` and `GlobalMaxPooling1D/2D`, with or without `keepdims`.
+/// GlobalAveragePooling1D averages over the steps its mask keeps, as Keras does
+/// (`sum(x·mask) / sum(mask)`: 0/0, NaN, for an example whose steps are all masked).
+struct GlobalPooling: LayerKind {
+    static let classNames = [
+        "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    ]
     let isMax: Bool
     let keepdims: Bool
-    let layout: ImageLayout
+    let layout: SpatialLayout
 
     init(config: LayerConfig) throws {
         isMax = config.className.hasPrefix("GlobalMax")
         keepdims = config.bool("keepdims", fallback: false)
-        layout = ImageLayout(config)
+        layout = SpatialLayout(config, rank: SpatialLayout.rank(of: config.className))
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (_, _, c) = layout.hwc(try singleInput(inputs, rank: 3))
-        return keepdims ? layout.image(1, 1, c) : [c]
+        let (_, c) = try layout.input(inputs)
+        return keepdims ? layout.join([Int?](repeating: 1, count: layout.rank), c) : [c]
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
 
     var interpreterLimitation: String? { layout.limitation }
 
-    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        PoolingKernels.global(inputs[0], max: isMax, keepdims: keepdims)
+    // Keras's GlobalMaxPooling and 2-D pooling drop masks; only the 1-D average reads one, and
+    // its output has none.
+    func computeOutputs(_ inputs: inout [FloatArray], masks: [StepMask?], _ context: RunContext) throws
+        -> LayerResult
+    {
+        let x = inputs[0]
+        if !isMax, layout.rank == 1, let mask = masks.first ?? nil {
+            guard mask.shape == [x.batch, x.shape[1]] else {
+                throw InterpreterError.unsupported(
+                    "a mask of shape \(mask.shape) on a sequence of shape \(x.shape) (layer '\(context.path)')")
+            }
+            return LayerResult(values: [PoolingKernels.maskedAverage(x, mask: mask, keepdims: keepdims)], masks: [nil])
+        }
+        let pooled = PoolingKernels.global(SpatialLayout.asImage(x), max: isMax, keepdims: false)
+        let c = x.shape[x.shape.count - 1]
+        let shape = keepdims ? [x.batch] + [Int](repeating: 1, count: layout.rank) + [c] : [x.batch, c]
+        return LayerResult(values: [FloatArray(shape: shape, data: pooled.data)], masks: [nil])
     }
 }

@@ -3,9 +3,9 @@
 /// `Flatten`: every position's channels, one after another.
 struct Flatten: LayerKind {
     static let classNames = ["Flatten"]
-    let layout: ImageLayout
+    let layout: SpatialLayout
 
-    init(config: LayerConfig) throws { layout = ImageLayout(config) }
+    init(config: LayerConfig) throws { layout = SpatialLayout(config) }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
         [ShapeMath.count(try singleInput(inputs))]
@@ -95,101 +95,95 @@ struct Permute: LayerKind {
     }
 }
 
-/// ((top, bottom), (left, right)) from an int, a pair, or a pair of pairs, as padding and cropping take them.
-struct Margins2D: Sendable {
-    let top, bottom, left, right: Int
+/// The (before, after) amounts of padding or cropping for each spatial axis, from an int, a pair
+/// or a pair of pairs as Keras takes them: `ZeroPadding1D((1, 2))` is 1 before and 2 after,
+/// `ZeroPadding2D((1, 2))` is 1 above and below and 2 left and right.
+struct Margins: Sendable {
+    let amounts: [(before: Int, after: Int)]
 
-    init(_ config: LayerConfig, key: String) throws {
+    init(_ config: LayerConfig, key: String, rank: Int) throws {
         let range = 0...LayerConfig.maxParameter
         let value = config[key]
         let fail = LayerConfigError("\(key) missing or out of range")
         if let v = value?.intValue {
             guard range.contains(v) else { throw fail }
-            (top, bottom, left, right) = (v, v, v, v)
+            amounts = Array(repeating: (v, v), count: rank)
             return
         }
-        guard let list = value?.arrayValue, list.count == 2 else { throw fail }
-        if let a = list[0].intValue, let b = list[1].intValue {
-            guard range.contains(a), range.contains(b) else { throw fail }
-            (top, bottom, left, right) = (a, a, b, b)
+        if rank == 1 {
+            guard let pair = LayerConfig.ints(value, count: 2, range: range) else { throw fail }
+            amounts = [(pair[0], pair[1])]
             return
         }
-        guard let t = LayerConfig.ints(list[0], count: 2, range: range),
-            let l = LayerConfig.ints(list[1], count: 2, range: range)
-        else { throw fail }
-        (top, bottom, left, right) = (t[0], t[1], l[0], l[1])
+        guard let list = value?.arrayValue, list.count == rank else { throw fail }
+        amounts = try list.map { item in
+            if let v = item.intValue {
+                guard range.contains(v) else { throw fail }
+                return (v, v)
+            }
+            guard let pair = LayerConfig.ints(item, count: 2, range: range) else { throw fail }
+            return (pair[0], pair[1])
+        }
+    }
+
+    /// The image kernel's (top, bottom, left, right), signed: negative amounts crop.
+    func imageMargins(sign: Int) -> (Int, Int, Int, Int) {
+        let h: (before: Int, after: Int) = amounts.count == 1 ? (0, 0) : amounts[0]
+        let w = amounts[amounts.count - 1]
+        return (sign * h.before, sign * h.after, sign * w.before, sign * w.after)
     }
 }
 
-/// `ZeroPadding2D(padding)`.
-struct ZeroPadding2D: LayerKind {
-    static let classNames = ["ZeroPadding2D"]
-    let margins: Margins2D
-    let layout: ImageLayout
+/// `ZeroPadding1D/2D(padding)` and `Cropping1D/2D(cropping)`.
+struct PaddingOrCropping: LayerKind {
+    static let classNames = ["ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D"]
+    let margins: Margins
+    let crops: Bool
+    let layout: SpatialLayout
 
     init(config: LayerConfig) throws {
-        margins = try Margins2D(config, key: "padding")
-        layout = ImageLayout(config)
+        crops = config.className.hasPrefix("Cropping")
+        layout = SpatialLayout(config, rank: SpatialLayout.rank(of: config.className))
+        margins = try Margins(config, key: crops ? "cropping" : "padding", rank: layout.rank)
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = layout.hwc(try singleInput(inputs, rank: 3))
-        return layout.image(h.map { $0 + margins.top + margins.bottom }, w.map { $0 + margins.left + margins.right }, c)
+        let (spatial, c) = try layout.input(inputs)
+        let sign = crops ? -1 : 1
+        let out = zip(spatial, margins.amounts).map { n, m in n.map { $0 + sign * (m.before + m.after) } }
+        if out.contains(where: { ($0 ?? 0) < 0 }) { throw LayerConfigError("crops more than the input has") }
+        return layout.join(out, c)
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
     var interpreterLimitation: String? { layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        ShapeKernels.pad(
-            inputs[0], top: margins.top, bottom: margins.bottom, left: margins.left, right: margins.right)
+        let (top, bottom, left, right) = margins.imageMargins(sign: crops ? -1 : 1)
+        return layout.fromImage(
+            ShapeKernels.pad(SpatialLayout.asImage(inputs[0]), top: top, bottom: bottom, left: left, right: right))
     }
 }
 
-/// `Cropping2D(cropping)`.
-struct Cropping2D: LayerKind {
-    static let classNames = ["Cropping2D"]
-    let margins: Margins2D
-    let layout: ImageLayout
-
-    init(config: LayerConfig) throws {
-        margins = try Margins2D(config, key: "cropping")
-        layout = ImageLayout(config)
-    }
-
-    func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = layout.hwc(try singleInput(inputs, rank: 3))
-        let (oh, ow) = (h.map { $0 - margins.top - margins.bottom }, w.map { $0 - margins.left - margins.right })
-        if let oh, let ow, oh < 0 || ow < 0 { throw LayerConfigError("crops more than the input has") }
-        return layout.image(oh, ow, c)
-    }
-
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
-    var interpreterLimitation: String? { layout.limitation }
-
-    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        ShapeKernels.pad(
-            inputs[0], top: -margins.top, bottom: -margins.bottom, left: -margins.left, right: -margins.right)
-    }
-}
-
-/// `UpSampling2D(size, interpolation)`: the interpreter runs `nearest`.
-struct UpSampling2D: LayerKind {
-    static let classNames = ["UpSampling2D"]
+/// `UpSampling1D(size)` (each step repeated) and `UpSampling2D(size, interpolation)`: the
+/// interpreter runs `nearest`.
+struct UpSampling: LayerKind {
+    static let classNames = ["UpSampling1D", "UpSampling2D"]
     let size: [Int]
     let interpolation: String
-    let layout: ImageLayout
+    let layout: SpatialLayout
 
     init(config: LayerConfig) throws {
+        layout = SpatialLayout(config, rank: SpatialLayout.rank(of: config.className))
         size = try config.ints(
-            "size", count: 2, range: 1...LayerConfig.maxParameter, fallback: [2, 2], what: "size must be positive")
+            "size", count: layout.rank, range: 1...LayerConfig.maxParameter,
+            fallback: [Int](repeating: 2, count: layout.rank), what: "size must be positive")
         interpolation = config.string("interpolation", fallback: "nearest")
-        layout = ImageLayout(config)
     }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let (h, w, c) = layout.hwc(try singleInput(inputs, rank: 3))
-        return layout.image(h.map { $0 * size[0] }, w.map { $0 * size[1] }, c)
+        let (spatial, c) = try layout.input(inputs)
+        return layout.join(zip(spatial, size).map { n, s in n.map { $0 * s } }, c)
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow { layout.flow(.perChannel()) }
@@ -199,6 +193,36 @@ struct UpSampling2D: LayerKind {
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        ShapeKernels.upsampleNearest(inputs[0], size: size)
+        layout.fromImage(
+            ShapeKernels.upsampleNearest(SpatialLayout.asImage(inputs[0]), size: layout.rank == 1 ? [1] + size : size))
+    }
+}
+
+/// `RepeatVector(n)`: a vector `(features)` repeated into a sequence `(n, features)`.
+struct RepeatVector: LayerKind {
+    static let classNames = ["RepeatVector"]
+    let times: Int
+
+    init(config: LayerConfig) throws {
+        times = try config.positive("n", what: "n missing or not positive")
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        let x = try singleInput(inputs, rank: 1)
+        return [times, x[0]]
+    }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .perChannel() }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        let x = inputs[0]
+        let c = x.shape[1]
+        var out = [Float]()
+        out.reserveCapacity(x.batch * times * c)
+        for b in 0..<x.batch {
+            let row = x.data[(b * c)..<((b + 1) * c)]
+            for _ in 0..<times { out += row }
+        }
+        return FloatArray(shape: [x.batch, times, c], data: out)
     }
 }

@@ -347,6 +347,10 @@ extension Architecture {
         }
         var refs: [TensorRef] = []
         try collectKerasTensors(args, into: &refs, object: object)
+        // Tensors passed by keyword (a recurrent layer's `initial_state`) follow the positional
+        // ones: a layer that takes one input then sees too many and says so, rather than Pare
+        // silently computing without them.
+        if let kwargs = node["kwargs"] { try collectKerasTensors(kwargs, into: &refs, object: object) }
         return refs
     }
 

@@ -27,6 +27,8 @@ public struct LayerCall: Sendable {
     public var inputs: [Shape]
     /// nil where it could not be inferred (an unknown layer upstream).
     public var output: Shape?
+    /// Every output's shape: a recurrent layer returning its states has several.
+    public var outputs: [Shape?] = []
     /// Multiply-accumulates of this call (Conv/Dense), nil where shapes are unknown.
     public var macs: Int?
     /// Working memory the interpreter needs for the call beyond its output, in elements per example.
@@ -121,7 +123,7 @@ public struct GraphAnalysis: Sendable {
                 outputs = [nil]
             } else if let kind = layer.layerKind {
                 do {
-                    outputs = [try Self.outputShape(kind, inputs: inputShapes.map { $0! })]
+                    outputs = try Self.outputShapes(kind, inputs: inputShapes.map { $0! })
                 } catch {
                     let reason = (error as? LayerConfigError)?.reason ?? "\(error)"
                     if problemLayers.insert(path).inserted {
@@ -137,6 +139,7 @@ public struct GraphAnalysis: Sendable {
                 path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
                 macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
                     ? Self.macs(layer.layerKind, input: flat.first ?? [], output: outputs.first!!) : nil)
+            call.outputs = outputs
             if let kind = layer.layerKind, let output = call.output {
                 call.scratchElements = kind.scratchElements(input: flat.first ?? [], output: output, macs: call.macs)
             }
@@ -148,13 +151,15 @@ public struct GraphAnalysis: Sendable {
         return arch.outputs.map { values[$0] ?? nil }
     }
 
-    /// The kind's output shape, with every dimension in range.
-    static func outputShape(_ kind: any LayerKind, inputs: [Shape]) throws -> Shape {
-        let shape = try kind.outputShape(inputs)
-        if let bad = shape.compactMap({ $0 }).first(where: { !(0...LayerConfig.maxDimension).contains($0) }) {
-            throw LayerConfigError("its output would have a dimension of \(bad), out of range")
+    /// The kind's output shapes, with every dimension in range.
+    static func outputShapes(_ kind: any LayerKind, inputs: [Shape]) throws -> [Shape] {
+        let shapes = try kind.outputShapes(inputs)
+        for shape in shapes {
+            if let bad = shape.compactMap({ $0 }).first(where: { !(0...LayerConfig.maxDimension).contains($0) }) {
+                throw LayerConfigError("its output would have a dimension of \(bad), out of range")
+            }
         }
-        return shape
+        return shapes
     }
 
     static func macs(_ kind: (any LayerKind)?, input: Shape, output: Shape) -> Int? {

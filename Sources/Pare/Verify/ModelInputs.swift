@@ -1,12 +1,10 @@
 /// Loading model inputs from .npy files.
 public enum ModelInputs {
-    /// NPY files as float32 batches; float32, float64 and uint8 are accepted (uint8 keeps its 0…255 values).
+    /// NPY files as float32 batches, from any numeric dtype: integers keep their values (token ids
+    /// for an Embedding, 0…255 pixels), exactly up to 2^24, as Keras's cast to float32 keeps them.
     public static func load(_ paths: [String]) throws -> [FloatArray] {
         try paths.map { path in
             let tensor = try NPY.read(path)
-            guard [.float32, .float64, .uint8].contains(tensor.dtype) else {
-                throw PareError(file: path, "input dtype \(tensor.dtype) is not accepted (float32, float64 or uint8)")
-            }
             guard tensor.shape.count >= 1 else { throw PareError(file: path, "a scalar is not a batch of inputs") }
             guard tensor.shape[0] > 0 else { throw PareError(file: path, "the batch is empty (shape \(tensor.shape))") }
             try MemoryBudget.require(
