@@ -248,20 +248,32 @@ public final class Interpreter {
         // Uses left of each value: when the last consumer takes it, it leaves the table, so a
         // layer that works in place (activations, BatchNormalization, merges) owns its input.
         var usesLeft: [TensorRef: Int] = [:]
-        for layer in arch.layers { for refs in layer.calls { for ref in refs { usesLeft[ref, default: 0] += 1 } } }
+        for layer in arch.layers {
+            for call in layer.calls.indices {
+                for ref in layer.dependencies(ofCall: call) { usesLeft[ref, default: 0] += 1 }
+            }
+        }
         for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
         for site in arch.callOrder {
             let (layer, call) = (site.layer, site.call)
             var args: [FloatArray] = []
             var argMasks: [StepMask?] = []
-            for ref in layer.calls[call] {
+            func take(_ ref: TensorRef) throws -> FloatArray {
                 guard let value = values[ref] else {
                     throw InterpreterError.badInput("input \(ref) of '\(prefix + layer.name)' was never computed")
                 }
                 usesLeft[ref]! -= 1
-                argMasks.append(masks[ref])
-                args.append(usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : value)
                 if usesLeft[ref]! == 0 { masks[ref] = nil }
+                return usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : value
+            }
+            for ref in layer.calls[call] {
+                argMasks.append(masks[ref])
+                args.append(try take(ref))
+            }
+            // Keras 3 records the mask a call received as its `mask=` argument: that tensor decides.
+            if call < layer.callMasks.count, let maskRef = layer.callMasks[call] {
+                let explicit = try take(maskRef)
+                argMasks = args.indices.map { _ in StepMask(shape: explicit.shape, keep: explicit.data.map { $0 != 0 }) }
             }
             let path = prefix + layer.name
             let result: LayerResult

@@ -4,6 +4,9 @@
 public struct LayerConfig: Sendable {
     public let json: JSON
     public let className: String
+    /// The non-tensor positional arguments of the layer's calls (nil where a tensor goes), for
+    /// Keras 3 operations recorded as layers (`NotEqual(ids, 0)`); empty for ordinary layers.
+    public var callArguments: [JSON?] = []
 
     /// Largest layer parameter (kernel size, stride, filters, units, padding …) Pare accepts.
     static let maxParameter = 1 << 24

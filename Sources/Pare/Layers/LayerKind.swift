@@ -17,6 +17,9 @@ public protocol LayerKind: Sendable {
     /// The class names Keras saves for this kind.
     static var classNames: [String] { get }
 
+    /// Whether the kind reads `LayerConfig.callArguments` (Keras 3 operations do).
+    static var takesCallConstants: Bool { get }
+
     /// Parses and range-checks `config`; throws `LayerConfigError` naming what is wrong.
     init(config: LayerConfig) throws
 
@@ -301,6 +304,7 @@ extension LayerKind {
     }
 
     public static var countsMACs: Bool { false }
+    public static var takesCallConstants: Bool { false }
 
     /// The (first) class name Keras saves for this kind.
     public static var canonicalName: String { classNames[0] }

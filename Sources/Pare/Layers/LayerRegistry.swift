@@ -25,6 +25,8 @@ public enum LayerRegistry {
         Merge.self, Concatenate.self,
         // Recurrent
         Recurrent.self, Bidirectional.self, TimeDistributed.self,
+        // Operations (Keras 3 records mask computations as these)
+        Comparison.self, ElementwiseOperation.self, Reduction.self, ExpandDims.self,
     ]
 
     /// What the reported MACs count, naming the kinds that have them.
@@ -61,13 +63,18 @@ public enum LayerRegistry {
 
     public static func isInput(_ className: String) -> Bool { InputLayerKind.classNames.contains(className) }
 
-    /// Parses a layer's config into its kind.
-    public static func parse(className: String, config: JSON) -> Result<any LayerKind, LayerProblem> {
+    /// Parses a layer's config into its kind; `callArguments` are the non-tensor positional
+    /// arguments of its calls, for the kinds that take them (Keras 3 operations).
+    public static func parse(className: String, config: JSON, callArguments: [JSON?] = []) -> Result<
+        any LayerKind, LayerProblem
+    > {
         guard let kind = byName[className] else {
             return .failure(.unknownClass)
         }
         do {
-            return .success(try kind.init(config: try LayerConfig(config, className: className)))
+            var parsed = try LayerConfig(config, className: className)
+            parsed.callArguments = callArguments
+            return .success(try kind.init(config: parsed))
         } catch let error as LayerConfigError {
             return .failure(.invalidConfig(error.reason))
         } catch {

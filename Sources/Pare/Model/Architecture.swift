@@ -18,7 +18,13 @@ public struct LayerNode: Sendable {
     /// For a nested Sequential/Functional model: its own architecture.
     public var nested: Architecture?
     /// What Pare knows of the layer's class, its config parsed once (nested models have none).
-    public let kind: Result<any LayerKind, LayerProblem>
+    public private(set) var kind: Result<any LayerKind, LayerProblem>
+    /// Per call, the tensor Keras 3 passed as `mask=` (it records a functional model's masks as
+    /// operations feeding that argument); nil where the call has none.
+    public var callMasks: [TensorRef?] = []
+    /// Per call, the positional arguments that are not tensors (`NotEqual(ids, 0)`'s `0`), with nil
+    /// where a tensor goes.
+    public var callConstants: [[JSON?]] = []
 
     public init(name: String, className: String, config: JSON, calls: [[TensorRef]], nested: Architecture?) {
         self.name = name
@@ -29,6 +35,22 @@ public struct LayerNode: Sendable {
         kind =
             nested == nil
             ? LayerRegistry.parse(className: className, config: config) : .failure(.invalidConfig("a nested model"))
+    }
+
+    /// The tensors a call needs before it runs: its inputs and its explicit mask.
+    public func dependencies(ofCall call: Int) -> [TensorRef] {
+        calls[call] + (call < callMasks.count ? callMasks[call].map { [$0] } ?? [] : [])
+    }
+
+    /// Parses the kind again with the constant arguments of the calls, for the kinds that take
+    /// them (Keras 3 operations); every call must pass the same ones.
+    mutating func bindCallConstants() {
+        guard nested == nil, let type = LayerRegistry.kind(named: className), type.takesCallConstants else { return }
+        guard let first = callConstants.first, callConstants.allSatisfy({ $0 == first }) else {
+            kind = .failure(.invalidConfig("called with different constant arguments"))
+            return
+        }
+        kind = LayerRegistry.parse(className: className, config: config, callArguments: first)
     }
 
     /// The parsed kind, nil for unknown classes, invalid configs and nested models.
@@ -78,7 +100,8 @@ public struct Architecture: Sendable {
         var missing = [Int](repeating: 0, count: pending.count)
         var waiting: [Key: [Int]] = [:]
         for (i, (layer, call)) in pending.enumerated() {
-            for key in Set(layer.calls[call].map { Key(layer: $0.layer, node: $0.node) }) where !produced.contains(key)
+            for key in Set(layer.dependencies(ofCall: call).map { Key(layer: $0.layer, node: $0.node) })
+            where !produced.contains(key)
             {
                 missing[i] += 1
                 waiting[key, default: []].append(i)
@@ -277,9 +300,13 @@ extension Architecture {
                 inputShapes[node.name] = shape
             }
             for inbound in entry["inbound_nodes"]?.arrayValue ?? [] {
-                rawCalls.append(try parseInboundNode(inbound, object: object))
-                node.calls.append(rawCalls.last!)
+                let parsed = try parseInboundNode(inbound, object: object)
+                rawCalls.append(parsed.refs)
+                node.calls.append(parsed.refs)
+                node.callMasks.append(parsed.mask)
+                node.callConstants.append(parsed.constants)
             }
+            node.bindCallConstants()
             layers.append(node)
         }
         let inputs = try parseRefList(config["input_layers"], object: path + " input_layers")
@@ -321,6 +348,7 @@ extension Architecture {
         for i in layers.indices {
             let object = path + "/" + layers[i].name
             layers[i].calls = try layers[i].calls.map { try $0.map { try resolve($0, object: object) } }
+            layers[i].callMasks = try layers[i].callMasks.map { try $0.map { try resolve($0, object: object) } }
         }
         return Architecture(
             name: config["name"]?.stringValue ?? "model", className: className, layers: layers,
@@ -329,9 +357,48 @@ extension Architecture {
             inputShapes: inputShapes)
     }
 
+    /// One call as a config records it.
+    struct InboundNode {
+        var refs: [TensorRef]
+        var mask: TensorRef?
+        var constants: [JSON?] = []
+    }
+
     /// `[["name", node, tensor, {}], ...]` (Keras 2) or `{"args": [...], "kwargs": {...}}` (Keras 3).
-    static func parseInboundNode(_ node: JSON, object: String) throws -> [TensorRef] {
+    static func parseInboundNode(_ node: JSON, object: String) throws -> InboundNode {
         if let list = node.arrayValue {
+            return InboundNode(refs: try parseKeras2Node(list, object: object), mask: nil)
+        }
+        guard let args = node["args"] else {
+            throw ArchitectureError(object: object, problem: "malformed inbound node \(node.serialized().prefix(200))")
+        }
+        var refs: [TensorRef] = []
+        try collectKerasTensors(args, into: &refs, object: object)
+        // Non-tensor positional arguments, for operations recorded as layers (`NotEqual(x, 0)`).
+        let constants: [JSON?] = (args.arrayValue ?? []).map { isKerasTensor($0) || $0.arrayValue != nil ? nil : $0 }
+        // `mask=` is the mask Keras 3 computed for the call; other tensors passed by keyword (a
+        // recurrent layer's `initial_state`) follow the positional ones: a layer that takes one
+        // input then sees too many and says so, rather than Pare silently computing without them.
+        var mask: TensorRef?
+        for (key, value) in node["kwargs"]?.objectValue ?? [] {
+            if key == "mask" {
+                var maskRefs: [TensorRef] = []
+                try collectKerasTensors(value, into: &maskRefs, object: object)
+                guard maskRefs.count <= 1 else {
+                    throw ArchitectureError(object: object, problem: "a call with \(maskRefs.count) mask tensors")
+                }
+                mask = maskRefs.first
+            } else {
+                try collectKerasTensors(value, into: &refs, object: object)
+            }
+        }
+        return InboundNode(refs: refs, mask: mask, constants: constants)
+    }
+
+    static func isKerasTensor(_ value: JSON) -> Bool { value["class_name"]?.stringValue == "__keras_tensor__" }
+
+    static func parseKeras2Node(_ list: [JSON], object: String) throws -> [TensorRef] {
+        do {
             return try list.map { item in
                 guard let parts = item.arrayValue, parts.count >= 3, let name = parts[0].stringValue,
                     let n = parts[1].intValue, let t = parts[2].intValue
@@ -342,16 +409,6 @@ extension Architecture {
                 return try checkedRef(name, n, t, object: object)
             }
         }
-        guard let args = node["args"] else {
-            throw ArchitectureError(object: object, problem: "malformed inbound node \(node.serialized().prefix(200))")
-        }
-        var refs: [TensorRef] = []
-        try collectKerasTensors(args, into: &refs, object: object)
-        // Tensors passed by keyword (a recurrent layer's `initial_state`) follow the positional
-        // ones: a layer that takes one input then sees too many and says so, rather than Pare
-        // silently computing without them.
-        if let kwargs = node["kwargs"] { try collectKerasTensors(kwargs, into: &refs, object: object) }
-        return refs
     }
 
     static func collectKerasTensors(_ value: JSON, into refs: inout [TensorRef], object: String) throws {
