@@ -12,6 +12,8 @@ final class InterpreterTests: XCTestCase {
         var maxAbs: Float = 0
         var scale: Float = 0
         for i in 0..<ref.count {
+            // NaN where Keras has NaN (a mean over no unmasked step) agrees; anywhere else it does not.
+            if ref[i].isNaN && a.data[i].isNaN { continue }
             maxAbs = max(maxAbs, abs(a.data[i] - ref[i]))
             scale = max(scale, abs(ref[i]))
         }

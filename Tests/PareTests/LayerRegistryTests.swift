@@ -11,7 +11,10 @@ final class LayerRegistryTests: XCTestCase {
         let zooFiles = ((try? FileManager.default.contentsOfDirectory(atPath: zoo.path)) ?? []).filter {
             $0.hasSuffix(".h5")
         }.sorted().map { zoo.appendingPathComponent($0).path }
-        return Fixtures.legacyH5 + zooFiles
+        let sequence = Fixtures.sequenceModels.flatMap { model in
+            ["keras3.h5", "tfkeras2.h5"].map { Fixtures.path("\(model)/\($0)") }
+        }
+        return Fixtures.legacyH5 + zooFiles + sequence + Fixtures.pretrained.map { Fixtures.path("pretrained/\($0).h5") }
     }
 
     /// The declared weight shapes (nil: any size) match the tensors.
@@ -51,7 +54,7 @@ final class LayerRegistryTests: XCTestCase {
                 let input = try XCTUnwrap(call.inputs.first, what)
                 if ShapeMath.known(input) != nil, ShapeMath.known(output) != nil {
                     let macs = try XCTUnwrap(call.macs, "\(what): MACs")
-                    if type(of: kind).countsMACs {
+                    if kind.macsCounted {
                         XCTAssertGreaterThan(macs, 0, what)
                     } else {
                         XCTAssertEqual(macs, 0, what)
@@ -72,14 +75,17 @@ final class LayerRegistryTests: XCTestCase {
                 for reason in [flow.blocksInputs, flow.blocksOutputs].compactMap({ $0 }) {
                     XCTAssertFalse(reason.isEmpty, what)
                 }
-                if flow.kind == .produces, flow.blocksOutputs == nil, let channels = output.last.flatMap({ $0 }),
-                    channels > 1
+                // A producer's channels, repeated on its output as `outputCopies` says (Bidirectional).
+                let copies = flow.outputCopies.first ?? 1
+                if flow.kind == .produces, flow.blocksOutputs == nil,
+                    let channels = output.last.flatMap({ $0 }).map({ $0 / copies }), channels > 1
                 {
                     let keep = Array(0..<(channels / 2))
                     var edit = LayerEdit(weights: weights, config: node.config)
                     try kind.keepingOutputChannels(keep, &edit)
                     let edited = try LayerRegistry.parse(className: node.className, config: edit.config).get()
-                    XCTAssertEqual(try edited.outputShape([input]).last, keep.count, "\(what): output channels")
+                    XCTAssertEqual(
+                        try edited.outputShape(call.inputs).last, keep.count * copies, "\(what): output channels")
                     assertShapes(edited.weights(input: input), edit.weights, "\(what) without output channels")
                     XCTAssertNotNil(kind.outputKernel(input: input), "\(what): producers name their output kernel")
                 }

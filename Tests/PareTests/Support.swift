@@ -11,6 +11,18 @@ enum Fixtures {
 
     static let models = ["mnist_cnn", "residual", "siamese", "dtypes"]
 
+    /// Trained sequence models (keras3.h5, tfkeras2.h5, keras3.keras) and their inputs.
+    static let sequenceModels = ["text_cls", "signal"]
+    static func sequenceInput(_ model: String) -> String {
+        model == "text_cls" ? "data/mnist_tokens.npy" : "data/mnist_seq.npy"
+    }
+
+    /// Real pre-trained files from PyPI packages (fixtures/pretrained/README.md), with the inputs and
+    /// tf.keras 2 outputs saved beside them.
+    static let pretrained = [
+        "dgaintel_dga", "ethnicolr_census2000_k202", "ethnicolr_fl5cat_tf28", "sentinews_gru", "deepcut_thai",
+    ]
+
     /// Every Keras legacy .h5 fixture (all writers, full and weights-only).
     static var legacyH5: [String] {
         models.flatMap { model -> [String] in

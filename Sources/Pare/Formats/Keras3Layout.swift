@@ -204,18 +204,31 @@ enum Keras3Layout {
                 if let cls = layers[i]["class_name"]?.stringValue, LayerRegistry.isModel(cls) {
                     refresh(&layers[i], prefix: path + "/")
                 }
-                guard var build = layers[i]["build_config"], let old = build["input_shape"], !old.isNull,
-                    let call = analysis.calls(of: path).first, !call.inputs.isEmpty
+                guard let call = analysis.calls(of: path).first, !call.inputs.isEmpty else { continue }
+                refreshed(&layers[i], inputs: call.inputs)
+                // The layers a wrapper holds (a Bidirectional's two, a TimeDistributed's one).
+                guard let cls = layers[i]["class_name"]?.stringValue, var layerConfig = layers[i]["config"],
+                    case .success(let kind) = LayerRegistry.parse(className: cls, config: layerConfig)
                 else { continue }
-                let nested = old.arrayValue?.first?.arrayValue != nil
-                let new: JSON = nested ? .array(call.inputs.map(shapeJSON)) : shapeJSON(call.inputs[0])
-                if new != old, (old.arrayValue?.count ?? -1) == (new.arrayValue?.count ?? -2) {
-                    build.set("input_shape", new)
-                    layers[i].set("build_config", build)
+                for (key, shape) in kind.wrappedInputs(call.inputs[0]) {
+                    guard var wrapped = layerConfig[key], !wrapped.isNull else { continue }
+                    refreshed(&wrapped, inputs: [shape])
+                    layerConfig.set(key, wrapped)
                 }
+                if layerConfig != layers[i]["config"] { layers[i].set("config", layerConfig) }
             }
             if bare { inner = .array(layers) } else { inner.set("layers", .array(layers)) }
             modelEntry.set("config", inner)
+        }
+        /// `entry`'s build_config input shape set to `inputs`, if it has one of that form.
+        func refreshed(_ entry: inout JSON, inputs: [Shape]) {
+            guard var build = entry["build_config"], let old = build["input_shape"], !old.isNull else { return }
+            let nested = old.arrayValue?.first?.arrayValue != nil
+            let new: JSON = nested ? .array(inputs.map(shapeJSON)) : shapeJSON(inputs[0])
+            if new != old, (old.arrayValue?.count ?? -1) == (new.arrayValue?.count ?? -2) {
+                build.set("input_shape", new)
+                entry.set("build_config", build)
+            }
         }
         refresh(&config, prefix: "")
     }

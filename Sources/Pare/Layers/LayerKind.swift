@@ -39,6 +39,9 @@ public protocol LayerKind: Sendable {
     /// Whether `macs` counts anything for this kind (reports list the kinds they count).
     static var countsMACs: Bool { get }
 
+    /// Whether this layer's `macs` count anything (a wrapper counts what its layer counts).
+    var macsCounted: Bool { get }
+
     /// Working memory the interpreter needs beyond the output, in elements per example.
     func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int
 
@@ -75,6 +78,10 @@ public protocol LayerKind: Sendable {
     /// Weights the interpreter needs that the shape check cannot verify (per-channel counts at run time).
     func checkRunnable(_ context: RunContext) throws
 
+    /// For a wrapper, the input shape (per example) each layer it holds in its config is built
+    /// with, by config key (`layer`, `backward_layer`); Keras 3 saves it in their `build_config`.
+    func wrappedInputs(_ input: Shape) -> [String: Shape]
+
     /// The objects Keras 3 tracks inside this layer (a recurrent layer's cell, a wrapper's layers),
     /// each with the group it is saved in below the layer's and the name its `vars` group carries.
     var keras3SubObjects: [Keras3SubObject] { get }
@@ -87,6 +94,11 @@ public protocol LayerKind: Sendable {
 
     /// Zeroes the weights that read removed input channels, for the masked model (same shapes).
     func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws
+
+    /// Zeroes what makes removed output channels, for the masked model, when the kind does it
+    /// itself (a recurrent unit's columns in every gate block) and returns true; false leaves it
+    /// to the generic step, which zeroes the output kernel's channel slices and the bias.
+    func maskingOutputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws -> Bool
 
     /// What adding a constant `value` at input channel `position` does to the output: the change
     /// of bias that carries removed inputs' constants, or nil if the layer cannot absorb them.
@@ -156,6 +168,11 @@ public struct ChannelFlow: Sendable {
     public var blocksOutputs: String?
     /// A constant reaching a removed input channel can be folded into this layer's bias.
     public var foldsConstants = false
+    /// For `.produces`: per output tensor, how many times the layer's channels repeat, one block
+    /// after another, along its last axis. A recurrent layer's states carry its units (`[1, 1, 1]`
+    /// for an LSTM returning h and c); a concatenating Bidirectional repeats them (`[2]`: forward
+    /// unit k at k, backward unit k at units + k).
+    public var outputCopies = [1]
 
     public init(_ kind: Kind) { self.kind = kind }
 
@@ -275,6 +292,7 @@ extension LayerKind {
     }
     public var appliesOwnBias: Bool { false }
     public var keras3SubObjects: [Keras3SubObject] { [] }
+    public func wrappedInputs(_ input: Shape) -> [String: Shape] { [:] }
     public func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
         outputs.map { _ in nil }
     }
@@ -299,11 +317,13 @@ extension LayerKind {
         throw LayerConfigError("has no output channels of its own to remove")
     }
     public func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws {}
+    public func maskingOutputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws -> Bool { false }
     public func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         nil
     }
 
     public static var countsMACs: Bool { false }
+    public var macsCounted: Bool { Self.countsMACs }
     public static var takesCallConstants: Bool { false }
 
     /// The (first) class name Keras saves for this kind.

@@ -26,7 +26,7 @@ public enum LayerRegistry {
         // Recurrent
         Recurrent.self, Bidirectional.self, TimeDistributed.self,
         // Operations (Keras 3 records mask computations as these)
-        Comparison.self, ElementwiseOperation.self, Reduction.self, ExpandDims.self,
+        Comparison.self, ZerosLike.self, Reduction.self, ExpandDims.self,
     ]
 
     /// What the reported MACs count, naming the kinds that have them.

@@ -1,13 +1,15 @@
 /// Keras 3 operations recorded as layers. A Keras 3 functional model whose layers pass masks
 /// saves the mask computation itself: `Embedding(mask_zero=True)` → `NotEqual(ids, 0)`, `Masking`
 /// → `NotEqual(x, v)` then `Any(axis=-1)`, `Concatenate` → `ExpandDims`, `ZerosLike`, `LogicalOr`,
-/// `Concatenate`, `Any`; the result feeds the next layers' `mask=` argument. Booleans are held as
-/// 0 and 1. Constant operands (the `0` of `NotEqual(ids, 0)`) come from the call's arguments.
+/// `Concatenate`, `Any`, merges → `LogicalOr`; the result feeds the next layers' `mask=` argument.
+/// Booleans are held as 0 and 1. Constant operands (the `0` of `NotEqual(ids, 0)`) come from the
+/// call's arguments.
 
-/// `NotEqual`, `Equal`, `LogicalAnd`, `LogicalOr`: element by element, with NumPy broadcasting
-/// between two operands, tensors or constants.
+/// `NotEqual`, `LogicalOr`: element by element, with NumPy broadcasting between two operands,
+/// tensors or constants. (Only the operations Keras 3's built-in masks record are registered, each
+/// with a Keras fixture; a model with others is refused by name.)
 struct Comparison: LayerKind {
-    static let classNames = ["NotEqual", "Equal", "LogicalAnd", "LogicalOr"]
+    static let classNames = ["NotEqual", "LogicalOr"]
     static let takesCallConstants = true
     let operation: String
     /// The operands in order: a constant, or nil for the next input tensor.
@@ -54,62 +56,31 @@ struct Comparison: LayerKind {
             next += 1
             return inputs[next - 1]
         }
-        let test: (Float, Float) -> Bool
-        switch operation {
-        case "NotEqual": test = { $0 != $1 }
-        case "Equal": test = { $0 == $1 }
-        case "LogicalAnd": test = { $0 != 0 && $1 != 0 }
-        default: test = { $0 != 0 || $1 != 0 }
-        }
+        let test: (Float, Float) -> Bool = operation == "NotEqual" ? { $0 != $1 } : { $0 != 0 || $1 != 0 }
         return try broadcasting(values[0], values[1], path: context.path) { test($0, $1) ? 1 : 0 }
     }
 }
 
-/// `LogicalNot`, `ZerosLike`, `OnesLike`, `Cast`: one value in, one out, same shape.
-struct ElementwiseOperation: LayerKind {
-    static let classNames = ["LogicalNot", "ZerosLike", "OnesLike", "Cast"]
-    let operation: String
-    let castTo: String?
+/// `ZerosLike`: zeros of the input's shape (Keras 3's Concatenate makes an all-kept mask from it).
+struct ZerosLike: LayerKind {
+    static let classNames = ["ZerosLike"]
 
-    init(config: LayerConfig) throws {
-        operation = config.className
-        castTo = config["dtype"]?["config"]?["name"]?.stringValue ?? config["dtype"]?.stringValue
-    }
+    init(config: LayerConfig) throws {}
 
     func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
 
-    var interpreterLimitation: String? {
-        guard operation == "Cast", let castTo else { return nil }
-        return castTo == "bool" || castTo.hasPrefix("float") || castTo.hasPrefix("int") || castTo.hasPrefix("uint")
-            ? nil : "Cast to \(castTo)"
-    }
-
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        var y = takeFirst(&inputs)
-        let f: (Float) -> Float
-        switch operation {
-        case "LogicalNot": f = { $0 == 0 ? 1 : 0 }
-        case "ZerosLike": f = { _ in 0 }
-        case "OnesLike": f = { _ in 1 }
-        default:
-            // Cast: to bool, non-zero is true; to an integer type, toward zero; to a float, unchanged.
-            let to = castTo ?? "float32"
-            f = to == "bool" ? { $0 != 0 ? 1 : 0 } : to.hasPrefix("float") ? { $0 } : { $0.rounded(.towardZero) }
-        }
-        for i in y.data.indices { y.data[i] = f(y.data[i]) }
-        return y
+        FloatArray(zeros: inputs[0].shape)
     }
 }
 
-/// `Any`, `All` over `axis` (an int or a list; not the batch axis), with or without `keepdims`.
+/// `Any` over `axis` (an int or a list; not the batch axis), with or without `keepdims`.
 struct Reduction: LayerKind {
-    static let classNames = ["Any", "All"]
-    let isAny: Bool
+    static let classNames = ["Any"]
     let axes: [Int]
     let keepdims: Bool
 
     init(config: LayerConfig) throws {
-        isAny = config.className == "Any"
         keepdims = config.bool("keepdims", fallback: false)
         if let value = config["axis"], !value.isNull {
             let list = value.arrayValue ?? [value]
@@ -143,14 +114,13 @@ struct Reduction: LayerKind {
         let x = inputs[0]
         let gone = try reduced(rank: x.shape.count)
         let outShape = x.shape.indices.map { gone.contains($0) ? 1 : x.shape[$0] }
-        var out = [Float](repeating: isAny ? 0 : 1, count: outShape.reduce(1, *))
+        var out = [Float](repeating: 0, count: outShape.reduce(1, *))
         let strides = FloatArray.strides(outShape)
         var index = [Int](repeating: 0, count: x.shape.count)
         for value in x.data {
             var o = 0
             for (axis, i) in index.enumerated() where !gone.contains(axis) { o += i * strides[axis] }
-            let truth = value != 0
-            out[o] = isAny ? (out[o] != 0 || truth ? 1 : 0) : (out[o] != 0 && truth ? 1 : 0)
+            if value != 0 { out[o] = 1 }
             FloatArray.advance(&index, shape: x.shape)
         }
         let finalShape = keepdims ? outShape : x.shape.indices.filter { !gone.contains($0) }.map { x.shape[$0] }

@@ -167,12 +167,82 @@ struct Recurrent: LayerKind {
         return ShapeMath.product([steps, cell.gates * units, 2]) ?? Int.max
     }
 
-    /// Units are the layer's channels, spread over every gate block; pruning them is not built yet.
+    /// Units are the layer's channels: unit k is column k of every gate block of the kernel, the
+    /// recurrent kernel and the bias, and row k of the recurrent kernel. Its output and states carry
+    /// the units. A unit whose gate columns are all zero stays exactly zero (its candidate is
+    /// activation(0) = 0 and its state starts at 0), so the masked model equals the pruned one when
+    /// the activation is zero at zero.
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         var flow = ChannelFlow.produces
         flow.indexedByInputChannel = true
-        flow.blocksOutputs = "is a recurrent layer (removing its units is not supported yet)"
+        flow.foldsConstants = useBias && !cudnn
+        flow.outputCopies = [1] + (returnState ? Array(repeating: 1, count: cell.stateCount) : [])
+        if cudnn {
+            flow.blocksInputs = "a cuDNN layer's kernel layout"
+            flow.blocksOutputs = "is a cuDNN layer (its kernel layout is cuDNN's)"
+        } else if let reason = unitBlock {
+            flow.blocksOutputs = reason
+        }
         return flow
+    }
+
+    /// Why a unit with zero weights would not output zero, if it would not.
+    var unitBlock: String? {
+        guard let f = try? ActivationFunction.parse(cellActivation, kerasMajor: 3) else {
+            return "has an activation Pare does not know"
+        }
+        return f.scalar(0) == 0 ? nil : "has an activation that is not zero at zero (a removed unit would not be)"
+    }
+
+    /// Columns of the gate blocks that belong to `units` (kernel, recurrent kernel and bias columns).
+    func gateColumns(_ units: [Int]) -> [Int] {
+        (0..<cell.gates).flatMap { g in units.map { g * self.units + $0 } }
+    }
+
+    func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        try keepUnits(keep, &edit, prefix: "")
+        edit.config.set("units", .int(keep.count))
+    }
+
+    /// Keeps `keep` units in the weights whose roles start with `prefix`.
+    func keepUnits(_ keep: [Int], _ edit: inout LayerEdit, prefix: String) throws {
+        let columns = gateColumns(keep)
+        try edit.slice(prefix + "kernel", axis: 1, keep: columns)
+        try edit.slice(prefix + "recurrent_kernel", axis: 1, keep: columns)
+        try edit.slice(prefix + "recurrent_kernel", axis: 0, keep: keep)
+        if let bias = edit.weights[prefix + "bias"] {
+            try edit.slice(prefix + "bias", axis: bias.shape.count - 1, keep: columns)
+        }
+    }
+
+    func maskingOutputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws -> Bool {
+        try zeroUnits(removed, &edit, prefix: "")
+        return true
+    }
+
+    /// Zeroes the gate columns of `removed` units in the weights whose roles start with `prefix`.
+    func zeroUnits(_ removed: Set<Int>, _ edit: inout LayerEdit, prefix: String) throws {
+        let columns = Set(gateColumns(removed.sorted()))
+        try edit.zero(prefix + "kernel", axis: 1, removed: columns)
+        try edit.zero(prefix + "recurrent_kernel", axis: 1, removed: columns)
+        if let bias = edit.weights[prefix + "bias"] {
+            try edit.zero(prefix + "bias", axis: bias.shape.count - 1, removed: columns)
+        }
+    }
+
+    /// A constant at a removed input adds `constant × kernel row` to the input projection of every
+    /// step: exactly the input-side bias (row 0 of a GRU's `(2, 3u)` bias).
+    func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
+        guard let kernel = weights["kernel"], kernel.shape.count == 2, let bias = weights["bias"], !cudnn else {
+            return nil
+        }
+        let w = try kernel.floats()
+        let width = kernel.shape[1]
+        var delta = [Float](repeating: 0, count: bias.count)
+        for constant in constants {
+            for j in 0..<width { delta[j] += constant.value * w[constant.position * width + j] }
+        }
+        return FoldedBias(delta: delta, kernelRole: "kernel", approximation: nil)
     }
 
     var appliesOwnBias: Bool { true }

@@ -107,6 +107,8 @@ struct Bidirectional: LayerKind {
             + wrappedSpecs(backward.weights(input: input), group: "backward_layer", rolePrefix: "backward_")
     }
 
+    func wrappedInputs(_ input: Shape) -> [String: Shape] { ["layer": input, "backward_layer": input] }
+
     var keras3SubObjects: [Keras3SubObject] {
         func within(_ group: String, _ name: String, _ layer: Recurrent) -> [Keras3SubObject] {
             [Keras3SubObject(group: group, name: name)]
@@ -124,7 +126,44 @@ struct Bidirectional: LayerKind {
         forward.scratchElements(input: input, output: output, macs: macs) * 2
     }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { forward.channelFlow(input: input, output: output) }
+    /// Forward unit k and backward unit k are one channel: removed together (a concatenation
+    /// carries them at k and units + k; the other merges add or multiply them at k).
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        var flow = forward.channelFlow(input: input, output: output)
+        flow.foldsConstants = false
+        let states = forward.returnState ? Array(repeating: 1, count: 2 * forward.cell.stateCount) : []
+        switch mergeMode {
+        case "concat": flow.outputCopies = [2] + states
+        case nil: flow.outputCopies = [1, 1] + states
+        default: flow.outputCopies = [1] + states
+        }
+        if flow.blocksOutputs == nil, let reason = backward.unitBlock { flow.blocksOutputs = reason }
+        return flow
+    }
+
+    func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        try edit.slice("forward_kernel", axis: 0, keep: keep)
+        try edit.slice("backward_kernel", axis: 0, keep: keep)
+    }
+
+    /// Both directions keep the same units; the config's wrapped layers (and an explicit
+    /// backward layer) get the new count.
+    func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        try forward.keepUnits(keep, &edit, prefix: "forward_")
+        try backward.keepUnits(keep, &edit, prefix: "backward_")
+        for key in ["layer", "backward_layer"] {
+            guard var layer = edit.config[key], var config = layer["config"] else { continue }
+            config.set("units", .int(keep.count))
+            layer.set("config", config)
+            edit.config.set(key, layer)
+        }
+    }
+
+    func maskingOutputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws -> Bool {
+        try forward.zeroUnits(removed, &edit, prefix: "forward_")
+        try backward.zeroUnits(removed, &edit, prefix: "backward_")
+        return true
+    }
 
     var appliesOwnBias: Bool { true }
 
@@ -212,6 +251,8 @@ struct TimeDistributed: LayerKind {
         wrappedSpecs(inner.weights(input: Array(input.dropFirst())), group: "layer")
     }
 
+    func wrappedInputs(_ input: Shape) -> [String: Shape] { ["layer": Array(input.dropFirst())] }
+
     var keras3SubObjects: [Keras3SubObject] {
         [Keras3SubObject(group: "layer", name: innerName)]
             + inner.keras3SubObjects.map { Keras3SubObject(group: "layer/" + $0.group, name: $0.name) }
@@ -235,6 +276,7 @@ struct TimeDistributed: LayerKind {
         inner.channelFlow(input: Array(input.dropFirst()), output: Array(output.dropFirst()))
     }
 
+    var macsCounted: Bool { inner.macsCounted }
     var activation: JSON? { inner.activation }
     var appliesOwnBias: Bool { inner.appliesOwnBias }
     var interpreterLimitation: String? { inner.interpreterLimitation }

@@ -135,32 +135,60 @@ public final class ChannelGraph {
             let maps = layer.calls[call].map { values[$0] ?? [] }
             let path = prefix + layer.name
             let outputs =
-                layer.nested.map { walk($0, inputs: maps, prefix: path + "/") } ?? [
-                    propagate(layer, path: path, call: call, maps)
-                ]
+                layer.nested.map { walk($0, inputs: maps, prefix: path + "/") }
+                ?? propagate(layer, path: path, call: call, maps)
             for (t, map) in outputs.enumerated() { values[TensorRef(layer: layer.name, node: call, tensor: t)] = map }
         }
         return arch.outputs.map { values[$0] ?? [] }
     }
 
-    private func propagate(_ layer: LayerNode, path: String, call: Int, _ maps: [[Int?]]) -> [Int?] {
-        let x = maps.first ?? []
+    /// The channel maps of every output of one call.
+    private func propagate(_ layer: LayerNode, path: String, call: Int, _ maps: [[Int?]]) -> [[Int?]] {
         let shapes = analysis.calls(of: path).first
-        let output = shapes?.output ?? []
-        let input = shapes?.inputs.first ?? []
-        let outChannels = output.last.flatMap { $0 } ?? 0
+        let outputs = shapes?.outputs ?? []
+        let outChannels = outputs.map { $0?.last.flatMap { $0 } ?? 0 }
         guard let kind = layer.layerKind else {
             for map in maps { block(map, "passes through '\(path)' (\(layer.className)), which Pare does not know") }
-            return [Int?](repeating: nil, count: outChannels)
+            return outChannels.map { [Int?](repeating: nil, count: $0) }
         }
-        let flow = kind.channelFlow(input: input, output: output)
+        let flow = kind.channelFlow(input: shapes?.inputs.first ?? [], output: shapes?.output ?? [])
+        if case .produces = flow.kind {
+            if let reason = flow.blocksInputs { for map in maps { block(map, "\(reason) at '\(path)'") } }
+            if flow.indexedByInputChannel { recordInput(path, maps.first ?? []) }
+            // The layer's channels, repeated as each output carries them (states, both directions).
+            let copies = flow.outputCopies
+            let count = (outChannels.first ?? 0) / max(1, copies.first ?? 1)
+            let space = newSpace(path, layer.className, count: count)
+            if let reason = flow.blocksOutputs { block(space, "'\(path)' \(reason)") }
+            if maps.count > 1 {
+                // Initial states: their channels would have to line up with this layer's units.
+                for map in maps.dropFirst() { block(map, "enters '\(path)' as an initial state") }
+                block(space, "'\(path)' starts from initial states given as inputs")
+            }
+            return outChannels.indices.map { t in
+                let tiled = (0..<(t < copies.count ? copies[t] : 0)).flatMap { _ in space }
+                guard tiled.count == outChannels[t] else {
+                    // An output that does not carry the layer's channels: nothing there can be removed.
+                    block(space, "'\(path)' has an output whose channels are not its units")
+                    return [Int?](repeating: nil, count: outChannels[t])
+                }
+                return tiled
+            }
+        }
+        let single = propagate(kind: kind, flow: flow, path: path, maps, input: shapes?.inputs.first ?? [],
+            outChannels: outChannels.first ?? 0)
+        return [single] + outChannels.dropFirst().map { [Int?](repeating: nil, count: $0) }
+    }
+
+    private func propagate(
+        kind: any LayerKind, flow: ChannelFlow, path: String, _ maps: [[Int?]], input: Shape, outChannels: Int
+    ) -> [Int?] {
+        let x = maps.first ?? []
         if let reason = flow.blocksInputs { for map in maps { block(map, "\(reason) at '\(path)'") } }
         if flow.indexedByInputChannel { recordInput(path, x) }
         switch flow.kind {
         case .produces:
-            let space = newSpace(path, layer.className, count: outChannels)
-            if let reason = flow.blocksOutputs { block(space, "'\(path)' \(reason)") }
-            return space
+            return [Int?](repeating: nil, count: outChannels)  // handled by the caller
         case .perChannel(let multiplier):
             return multiplier == 1 ? x : x.flatMap { id in [Int?](repeating: id, count: multiplier) }
         case .flattens:
@@ -174,7 +202,8 @@ public final class ChannelGraph {
             for other in maps.dropFirst() { lineUp(x, other, at: "'\(path)'") }
             return x
         case .mixes:
-            for map in maps { block(map, "passes through '\(path)' (\(layer.className)), which mixes channels") }
+            let className = type(of: kind).canonicalName
+            for map in maps { block(map, "passes through '\(path)' (\(className)), which mixes channels") }
             return [Int?](repeating: nil, count: outChannels)
         }
     }

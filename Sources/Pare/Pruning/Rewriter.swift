@@ -87,6 +87,11 @@ public struct Rewriter {
         for space in graph.spaces {
             let gone = removedChannels(space)
             guard !gone.isEmpty else { continue }
+            var handled = false
+            if let kind = kind(space.path) {
+                try rewrite(&masked, space.path) { handled = try kind.maskingOutputChannels(gone, &$0) }
+            }
+            if handled { continue }
             let (kernel, axis) = try planner.outputKernel(space)
             masked.setWeight(path: space.path, name: kernel.name, try kernel.tensor.zeroed(axis: axis, indices: gone))
             if let bias = roles(space.path)["bias"] {
