@@ -7,9 +7,9 @@ struct Run: ParsableCommand {
         abstract: "Run a model on NPY inputs with Pare's interpreter.",
         discussion: """
             Inputs are .npy arrays of any numeric dtype (C order; integer token ids for an Embedding), \
-            one --input per model input, in the model's input order. Prints each output's shape, range, mean and NaN/Inf counts; with \
-            --output writes the outputs as float32 .npy (a model with several outputs and one --output \
-            gets NAME_0.npy, NAME_1.npy, …).
+            one --input per model input, in the model's input order. Prints each output's shape, range, \
+            mean and NaN/Inf counts; with --output writes the outputs as float32 .npy (a model with \
+            several outputs and one --output gets NAME_0.npy, NAME_1.npy, …).
             """
     )
     @Argument(help: "The model to run.") var model: String

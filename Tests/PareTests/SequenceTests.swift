@@ -63,3 +63,69 @@ extension InterpreterTests {
         }
     }
 }
+
+/// Sequence-layer configs that Keras would not load, or that Pare cannot compute as Keras does, are
+/// named, never run with something else.
+final class SequenceConfigTests: XCTestCase {
+    /// text_cls (Keras 3) with one layer's config changed by `edit`.
+    func textModel(editing name: String, _ edit: (inout JSON) -> Void) throws -> Model {
+        var model = try ModelFile.read(Fixtures.path("text_cls/keras3.h5"))
+        var config = try XCTUnwrap(model.config)
+        var inner = try XCTUnwrap(config["config"])
+        var layers = try XCTUnwrap(inner["layers"]?.arrayValue)
+        let i = try XCTUnwrap(layers.firstIndex { $0["config"]?["name"]?.stringValue == name })
+        var layerConfig = try XCTUnwrap(layers[i]["config"])
+        edit(&layerConfig)
+        layers[i].set("config", layerConfig)
+        inner.set("layers", .array(layers))
+        config.set("config", inner)
+        model.config = config
+        return model
+    }
+
+    func assertRefused(_ model: Model, _ words: [String], line: UInt = #line) {
+        XCTAssertThrowsError(try Interpreter(model), line: line) { error in
+            for word in words {
+                XCTAssertTrue("\(error)".contains(word), "'\(word)' missing from: \(error)", line: line)
+            }
+        }
+    }
+
+    func testInvalidOrUnrunnableRecurrentConfigsAreNamed() throws {
+        assertRefused(try textModel(editing: "lstm") { $0.set("units", .int(0)) }, ["'lstm'", "units"])
+        assertRefused(
+            try textModel(editing: "lstm") { $0.set("stateful", .bool(true)) }, ["'lstm'", "stateful recurrent layers"])
+        // No recurrent_activation at all: Keras before 2.3 meant hard_sigmoid, later versions sigmoid.
+        assertRefused(
+            try textModel(editing: "lstm") { c in
+                c = .object((c.objectValue ?? []).filter { $0.0 != "recurrent_activation" })
+            }, ["'lstm'", "recurrent_activation"])
+        assertRefused(
+            try textModel(editing: "bigru") { c in
+                var layer = c["layer"]!
+                layer.set("class_name", .string("Dense"))
+                c.set("layer", layer)
+            }, ["'bigru'", "not a recurrent layer"])
+        assertRefused(
+            try textModel(editing: "bigru") { $0.set("merge_mode", .string("max")) }, ["'bigru'", "merge_mode"])
+        assertRefused(try textModel(editing: "embed") { $0.set("input_dim", .int(-3)) }, ["'embed'", "input_dim"])
+        // A weight that no longer fits: GRU without reset_after has a (3u) bias, the file holds (2, 3u).
+        assertRefused(
+            try textModel(editing: "bigru") { c in
+                var layer = c["layer"]!
+                var config = layer["config"]!
+                config.set("reset_after", .bool(false))
+                layer.set("config", config)
+                c.set("layer", layer)
+            }, ["'bigru'", "forward_gru/gru_cell/bias", "contradicts"])
+    }
+
+    func testMaskArithmetic() {
+        let a = StepMask(shape: [1, 4], keep: [true, false, true, false])
+        let b = StepMask(shape: [1, 4], keep: [true, true, false, false])
+        XCTAssertEqual(StepMask.union([a, b])?.keep, [true, true, true, false])
+        XCTAssertNil(StepMask.union([a, nil]), "Keras 3: no mask unless every input has one")
+        XCTAssertEqual(StepMask.intersection([a, b])?.keep, [true, false, false, false])
+        XCTAssertEqual(StepMask.intersection([nil, b])?.keep, b.keep, "tf.keras 2: the masks there are")
+    }
+}

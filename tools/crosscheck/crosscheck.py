@@ -337,7 +337,7 @@ def main():
             elif entry["kind"] == "sweep":
                 problems = sweep_check(entry)
             elif entry["kind"] == "tensors":
-                problems = compare_trees(entry["source"], entry["written"], [])
+                problems = compare_trees(entry["source"], entry["written"], entry.get("dropped", []))
             else:
                 problems = compare_trees(entry["source"], entry["written"], entry.get("dropped", []))
                 if not problems:

@@ -4,6 +4,19 @@ import Dispatch
 public struct ModelInput: Sendable {
     public var name: String
     public var shape: Shape
+    /// For an input that feeds an Embedding: ids must be whole numbers below this (the smallest
+    /// `input_dim` it feeds), so generated inputs are drawn from them.
+    public var idLimit: Int?
+
+    /// The inputs of `arch`, in order.
+    static func of(_ arch: Architecture) -> [ModelInput] {
+        arch.inputs.map { ref in
+            let limits = arch.layers.filter { $0.calls.contains { $0.first == ref } }.compactMap {
+                ($0.layerKind as? Embedding)?.inputDim
+            }
+            return ModelInput(name: ref.layer, shape: arch.inputShapes[ref.layer] ?? [], idLimit: limits.min())
+        }
+    }
 }
 
 /// Runs a `Model` on float32 inputs, as Keras's `predict` would: NHWC, inference mode (dropout
@@ -92,7 +105,7 @@ public final class Interpreter {
         self.ops = ops
         (bytesPerExample, largestCall, largestElements) = Self.memoryPerExample(analysis)
         outputElementsPerExample = Self.outputElements(analysis)
-        inputs = arch.inputs.map { ModelInput(name: $0.layer, shape: arch.inputShapes[$0.layer] ?? []) }
+        inputs = ModelInput.of(arch)
         outputNames = arch.outputs.map { $0.layer }
     }
 
@@ -273,7 +286,8 @@ public final class Interpreter {
             // Keras 3 records the mask a call received as its `mask=` argument: that tensor decides.
             if call < layer.callMasks.count, let maskRef = layer.callMasks[call] {
                 let explicit = try take(maskRef)
-                argMasks = args.indices.map { _ in StepMask(shape: explicit.shape, keep: explicit.data.map { $0 != 0 }) }
+                argMasks = args.indices.map { _ in StepMask(shape: explicit.shape, keep: explicit.data.map { $0 != 0 })
+                }
             }
             let path = prefix + layer.name
             let result: LayerResult

@@ -63,4 +63,3 @@ struct LayerOp {
         FloatArray(shape: x.shape, data: x.data.map { Float(Float16($0)) })
     }
 }
-

@@ -161,8 +161,10 @@ func foldThroughTaps(
 /// Why a fold into a convolution's bias is not exact: zeros padded at the border (same or causal)
 /// meet the kernel where the removed channel's constant would have been.
 func paddingFold(_ window: ConvWindow) -> String? {
-    window.padding == "valid" ? nil : "\(window.padding) padding: the constant is folded exactly inside, "
-        + "the border positions differ"
+    window.padding == "valid"
+        ? nil
+        : "\(window.padding) padding: the constant is folded exactly inside, "
+            + "the border positions differ"
 }
 
 /// `Conv1D`, `Conv2D`: kernel `(k…, in / groups, out)`.

@@ -106,9 +106,8 @@ struct Recurrent: LayerKind {
     /// The sequence input and, after it, initial states (`initial_state=`), one per state tensor.
     func outputShapes(_ inputs: [Shape]) throws -> [Shape] {
         guard let x = inputs.first, x.count == 2 else {
-            throw LayerConfigError(
-                "expects a sequence input of rank 3 (batch, steps, features), got \(inputs.first.map(describe) ?? "none")"
-            )
+            let got = inputs.first.map(describe) ?? "none"
+            throw LayerConfigError("expects a sequence input of rank 3 (batch, steps, features), got \(got)")
         }
         guard inputs.count == 1 || inputs.count == 1 + cell.stateCount else {
             throw LayerConfigError("takes \(cell.stateCount) initial state(s), got \(inputs.count - 1)")
@@ -299,7 +298,8 @@ struct RecurrentRun {
             throw InterpreterError.badInput("layer '\(path)': kernel shapes do not match \(layer.units) units")
         }
         if layer.cudnn {
-            (kernel, recurrentKernel) = Self.fromCuDNN(storedKernel, storedRecurrent, units: layer.units, gates: layer.cell.gates)
+            (kernel, recurrentKernel) = Self.fromCuDNN(
+                storedKernel, storedRecurrent, units: layer.units, gates: layer.cell.gates)
         } else {
             (kernel, recurrentKernel) = (storedKernel, storedRecurrent)
         }
@@ -322,7 +322,8 @@ struct RecurrentRun {
             recurrentBias = nil
         }
         activation = try ActivationFunction.parse(layer.cellActivation, kerasMajor: kerasMajor)
-        gateActivation = try ActivationFunction.parse(layer.recurrentActivation ?? .string("sigmoid"), kerasMajor: kerasMajor)
+        gateActivation = try ActivationFunction.parse(
+            layer.recurrentActivation ?? .string("sigmoid"), kerasMajor: kerasMajor)
         for f in [activation, gateActivation] where f == .softmax || f == .logSoftmax {
             throw InterpreterError.unsupported("a softmax activation inside a recurrent cell (layer '\(path)')")
         }
@@ -369,7 +370,8 @@ struct RecurrentRun {
         var projected = ConvolutionKernels.dense(x, kernel: kernel, units: width)
         if let inputBias { ConvolutionKernels.addBias(&projected, inputBias) }
         var h = initialStates.first?.data ?? [Float](repeating: 0, count: n * u)
-        var c = layer.cell == .lstm ? (initialStates.dropFirst().first?.data ?? [Float](repeating: 0, count: n * u)) : []
+        var c =
+            layer.cell == .lstm ? (initialStates.dropFirst().first?.data ?? [Float](repeating: 0, count: n * u)) : []
         guard h.count == n * u, layer.cell != .lstm || c.count == n * u else {
             throw InterpreterError.badInput("layer '\(path)': initial states do not match the batch")
         }

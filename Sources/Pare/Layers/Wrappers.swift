@@ -66,9 +66,11 @@ struct Bidirectional: LayerKind {
             backwardName = b.name
         } else {
             back = layer.with(goBackwards: !layer.goBackwards)
-            backwardName = "backward_" + wrapped.name
+            backwardName = "backward_" + Self.removingPrefix("backward_", wrapped.name)
         }
-        forwardName = "forward_" + wrapped.name
+        // Keras 3's names for the two directions (`bidirectional.py`): a config it wrote already
+        // says `forward_gru`, one tf.keras wrote says `gru`.
+        forwardName = "forward_" + Self.removingPrefix("forward_", wrapped.name)
         guard back.units == layer.units, back.cell.stateCount == layer.cell.stateCount,
             back.returnSequences == layer.returnSequences, back.returnState == layer.returnState
         else {
@@ -88,6 +90,10 @@ struct Bidirectional: LayerKind {
             }
             mergeMode = m
         }
+    }
+
+    static func removingPrefix(_ prefix: String, _ name: String) -> String {
+        name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
     }
 
     func outputShapes(_ inputs: [Shape]) throws -> [Shape] {

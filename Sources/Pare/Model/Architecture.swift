@@ -101,8 +101,7 @@ public struct Architecture: Sendable {
         var waiting: [Key: [Int]] = [:]
         for (i, (layer, call)) in pending.enumerated() {
             for key in Set(layer.dependencies(ofCall: call).map { Key(layer: $0.layer, node: $0.node) })
-            where !produced.contains(key)
-            {
+            where !produced.contains(key) {
                 missing[i] += 1
                 waiting[key, default: []].append(i)
             }

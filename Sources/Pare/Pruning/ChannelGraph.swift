@@ -175,7 +175,8 @@ public final class ChannelGraph {
                 return tiled
             }
         }
-        let single = propagate(kind: kind, flow: flow, path: path, maps, input: shapes?.inputs.first ?? [],
+        let single = propagate(
+            kind: kind, flow: flow, path: path, maps, input: shapes?.inputs.first ?? [],
             outChannels: outChannels.first ?? 0)
         return [single] + outChannels.dropFirst().map { [Int?](repeating: nil, count: $0) }
     }

@@ -201,6 +201,15 @@ public struct RandomInputs {
         return Float(z >> 40) / Float(1 << 24)
     }
 
+    /// `batch` random examples for `input`: uniform in [0, 1), or whole ids below its `idLimit`.
+    public mutating func array(batch: Int, input: ModelInput, file: String) throws -> FloatArray {
+        var x = try array(batch: batch, shape: input.shape, name: input.name, file: file)
+        if let limit = input.idLimit {
+            for i in x.data.indices { x.data[i] = min((x.data[i] * Float(limit)).rounded(.down), Float(limit - 1)) }
+        }
+        return x
+    }
+
     public mutating func array(batch: Int, shape: Shape, name: String, file: String) throws -> FloatArray {
         guard shape.allSatisfy({ $0 != nil }) else {
             throw PareError(file: file, object: "input '\(name)'", .openInputShape(describe(shape)))

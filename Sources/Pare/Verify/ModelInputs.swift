@@ -43,7 +43,7 @@ public enum ModelInputs {
         do { arch = try Architecture.parse(config) } catch {
             throw PareError(file: file, object: "model_config", "\(error)")
         }
-        return arch.inputs.map { ModelInput(name: $0.layer, shape: arch.inputShapes[$0.layer] ?? []) }
+        return ModelInput.of(arch)
     }
 
     static func load(_ paths: [String], matching inputs: [ModelInput], model: String) throws
@@ -78,6 +78,6 @@ public enum ModelInputs {
     ) throws -> [FloatArray] {
         if !paths.isEmpty { return try load(paths, matching: inputs, model: file) }
         var generator = RandomInputs(seed: seed)
-        return try inputs.map { try generator.array(batch: count, shape: $0.shape, name: $0.name, file: file) }
+        return try inputs.map { try generator.array(batch: count, input: $0, file: file) }
     }
 }
