@@ -8,10 +8,8 @@ final class LayerRegistryTests: XCTestCase {
     /// Every fixture with an architecture: the trained models and the layer zoo.
     var fixtureFiles: [String] {
         let zoo = Fixtures.root.appendingPathComponent("zoo")
-        // conv3d_zoo (3-D layers, which Pare does not run yet) is written by tools/make-fixtures
-        // but not committed (fixtures/zoo/README.md).
         let zooFiles = ((try? FileManager.default.contentsOfDirectory(atPath: zoo.path)) ?? []).filter {
-            $0.hasSuffix(".h5") && !$0.hasPrefix("conv3d_zoo")
+            $0.hasSuffix(".h5")
         }.sorted().map { zoo.appendingPathComponent($0).path }
         let sequence = Fixtures.sequenceModels.flatMap { model in
             ["keras3.h5", "tfkeras2.h5"].map { Fixtures.path("\(model)/\($0)") }

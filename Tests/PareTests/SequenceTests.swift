@@ -7,7 +7,7 @@ import XCTest
 extension InterpreterTests {
     func testSequenceZooMatchesKeras() throws {
         for (name, inputs) in [
-            ("conv1d_zoo", 1), ("recurrent_zoo", 1), ("rnn_wrapper_zoo", 2), ("mask_zoo", 3),
+            ("conv1d_zoo", 1), ("conv3d_zoo", 1), ("recurrent_zoo", 1), ("rnn_wrapper_zoo", 2), ("mask_zoo", 3),
         ] {
             for flavour in ["", "_tfkeras2"] {
                 let model = name + flavour

@@ -1,5 +1,6 @@
-/// Convolutions over 1 or 2 spatial axes (`Conv1D`/`Conv2D` and their depthwise, separable and
-/// transposed forms; one type each, the rank taken from the class name). Keras stores kernels
+/// Convolutions over 1, 2 or 3 spatial axes (`Conv1D`/`Conv2D`/`Conv3D` and their depthwise,
+/// separable and transposed forms where Keras has them; one type each, the rank taken from the
+/// class name). Keras stores kernels
 /// channels-last whatever the data format (k… = the kernel's spatial size):
 /// - `Conv` kernel `(k…, in / groups, out)`, bias `(out)`
 /// - `DepthwiseConv` depthwise_kernel `(k…, in, multiplier)`: output channel `c·m + j`
@@ -7,7 +8,7 @@
 /// - `ConvTranspose` kernel `(k…, out, in)`: output channels on the axis before the last
 ///
 /// The interpreter runs a 1-D convolution as a 2-D one of height 1: the kernels' memory layouts
-/// are the same, so one set of kernels serves both.
+/// are the same, so one set of kernels serves both. 3-D layers run through `VolumeKernels`.
 
 /// Where the spatial axes and the channels sit in a shape of `rank` spatial axes (per example).
 struct SpatialLayout: Sendable {
@@ -70,7 +71,6 @@ struct ConvBase: Sendable {
 
     init(_ config: LayerConfig, causal: Bool = false) throws {
         let rank = SpatialLayout.rank(of: config.className)
-        guard rank <= 2 else { throw LayerConfigError("\(config.className) is not a convolution Pare runs") }
         window = try ConvWindow(config, rank: rank, causal: causal && rank == 1)
         useBias = config.bool("use_bias", fallback: true)
         layout = SpatialLayout(config, rank: rank)
@@ -122,6 +122,13 @@ struct ConvWindow: Sendable {
         ShapeMath.convLength(n, kernel: kernel[axis], stride: strides[axis], dilation: dilation[axis], padding: padding)
     }
 
+    /// The window over `x`, a channels-last value of any spatial rank (the 3-D kernels take it).
+    func volume(_ x: FloatArray) -> WindowND {
+        WindowND(
+            input: Array(x.shape.dropFirst().dropLast()), kernel: kernel, strides: strides, dilation: dilation,
+            padding: padding)
+    }
+
     /// The window over `x`, an image (rank-1 layouts seen as height 1).
     func window(_ image: FloatArray) -> Window2D {
         let pad: ([Int]) -> [Int] = { kernel.count == 1 ? [1] + $0 : $0 }
@@ -169,7 +176,7 @@ func paddingFold(_ window: ConvWindow) -> String? {
 
 /// `Conv1D`, `Conv2D`: kernel `(k…, in / groups, out)`.
 struct Conv: LayerKind {
-    static let classNames = ["Conv1D", "Conv2D"]
+    static let classNames = ["Conv1D", "Conv2D", "Conv3D"]
     static let countsMACs = true
     let filters: Int
     let base: ConvBase
@@ -223,6 +230,11 @@ struct Conv: LayerKind {
     var interpreterLimitation: String? { base.layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        if base.rank == 3 {
+            return VolumeKernels.conv(
+                inputs[0], kernel: try context.weight("kernel"), outChannels: filters, groups: groups,
+                window: base.window.volume(inputs[0]))
+        }
         let x = SpatialLayout.asImage(inputs[0])
         return base.layout.fromImage(
             ConvolutionKernels.conv2d(
@@ -392,7 +404,7 @@ struct SeparableConv: LayerKind {
 
 /// `Conv1DTranspose`, `Conv2DTranspose`: kernel `(k…, out, in)`.
 struct ConvTranspose: LayerKind {
-    static let classNames = ["Conv1DTranspose", "Conv2DTranspose"]
+    static let classNames = ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
     static let countsMACs = true
     let filters: Int
     let base: ConvBase
@@ -459,6 +471,11 @@ struct ConvTranspose: LayerKind {
         let spatial = base.layout.split(context.outputShape).spatial
         guard let known = ShapeMath.known(spatial) else {
             throw InterpreterError.badInput("\(context.path): unknown output size")
+        }
+        if base.rank == 3 {
+            return VolumeKernels.transpose(
+                inputs[0], kernel: try context.weight("kernel"), outChannels: filters, kernelSize: base.window.kernel,
+                strides: base.window.strides, dilation: base.window.dilation, output: known)
         }
         let (outH, outW) = base.rank == 1 ? (1, known[0]) : (known[0], known[1])
         let pad: ([Int]) -> [Int] = { base.rank == 1 ? [1] + $0 : $0 }

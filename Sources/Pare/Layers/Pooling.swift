@@ -1,9 +1,11 @@
-/// Pooling over 1 or 2 spatial axes (the rank taken from the class name). Channels pass through
-/// one by one; a 1-D pool runs as a 2-D one of height 1.
+/// Pooling over 1, 2 or 3 spatial axes (the rank taken from the class name). Channels pass
+/// through one by one; a 1-D pool runs as a 2-D one of height 1, a 3-D one through `VolumeKernels`.
 
 /// `MaxPooling1D/2D` and `AveragePooling1D/2D`: `pool_size`, `strides` (default: the pool size), `padding`.
 struct Pooling: LayerKind {
-    static let classNames = ["MaxPooling1D", "AveragePooling1D", "MaxPooling2D", "AveragePooling2D"]
+    static let classNames = [
+        "MaxPooling1D", "AveragePooling1D", "MaxPooling2D", "AveragePooling2D", "MaxPooling3D", "AveragePooling3D",
+    ]
     let isMax: Bool
     let pool: [Int]
     let strides: [Int]
@@ -34,6 +36,12 @@ struct Pooling: LayerKind {
     var interpreterLimitation: String? { layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        if layout.rank == 3 {
+            let window = WindowND(
+                input: Array(inputs[0].shape.dropFirst().dropLast()), kernel: pool, strides: strides,
+                dilation: [1, 1, 1], padding: padding)
+            return VolumeKernels.pool(inputs[0], window: window, max: isMax)
+        }
         let x = SpatialLayout.asImage(inputs[0])
         let pad: ([Int]) -> [Int] = { layout.rank == 1 ? [1] + $0 : $0 }
         let window = Window2D(
@@ -49,6 +57,7 @@ struct Pooling: LayerKind {
 struct GlobalPooling: LayerKind {
     static let classNames = [
         "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+        "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     ]
     let isMax: Bool
     let keepdims: Bool
@@ -82,8 +91,11 @@ struct GlobalPooling: LayerKind {
             }
             return LayerResult(values: [PoolingKernels.maskedAverage(x, mask: mask, keepdims: keepdims)], masks: [nil])
         }
-        let pooled = PoolingKernels.global(SpatialLayout.asImage(x), max: isMax, keepdims: false)
+        // Every position at once: the spatial axes seen as one row of an image.
         let c = x.shape[x.shape.count - 1]
+        let positions = x.exampleSize / max(c, 1)
+        let pooled = PoolingKernels.global(
+            FloatArray(shape: [x.batch, 1, positions, c], data: x.data), max: isMax, keepdims: false)
         let shape = keepdims ? [x.batch] + [Int](repeating: 1, count: layout.rank) + [c] : [x.batch, c]
         return LayerResult(values: [FloatArray(shape: shape, data: pooled.data)], masks: [nil])
     }

@@ -43,10 +43,10 @@ struct Recurrent: LayerKind {
     let useBias: Bool
     let returnSequences: Bool
     let returnState: Bool
-    let goBackwards: Bool
+    private(set) var goBackwards: Bool
     let stateful: Bool
     let timeMajor: Bool
-    let zeroOutputForMask: Bool
+    private(set) var zeroOutputForMask: Bool
     let unroll: Bool
 
     init(config: LayerConfig) throws {
@@ -76,31 +76,10 @@ struct Recurrent: LayerKind {
     /// This layer running the other way in time (Bidirectional's backward copy), or writing zeros
     /// at masked steps.
     func with(goBackwards backwards: Bool? = nil, zeroOutputForMask zero: Bool? = nil) -> Recurrent {
-        Recurrent(
-            cell: cell, cudnn: cudnn, units: units, cellActivation: cellActivation,
-            recurrentActivation: recurrentActivation, useBias: useBias, returnSequences: returnSequences,
-            returnState: returnState, goBackwards: backwards ?? goBackwards, stateful: stateful,
-            timeMajor: timeMajor, zeroOutputForMask: zero ?? zeroOutputForMask, unroll: unroll)
-    }
-
-    private init(
-        cell: RecurrentCell, cudnn: Bool, units: Int, cellActivation: JSON?, recurrentActivation: JSON?,
-        useBias: Bool, returnSequences: Bool, returnState: Bool, goBackwards: Bool, stateful: Bool,
-        timeMajor: Bool, zeroOutputForMask: Bool, unroll: Bool
-    ) {
-        self.cell = cell
-        self.cudnn = cudnn
-        self.units = units
-        self.cellActivation = cellActivation
-        self.recurrentActivation = recurrentActivation
-        self.useBias = useBias
-        self.returnSequences = returnSequences
-        self.returnState = returnState
-        self.goBackwards = goBackwards
-        self.stateful = stateful
-        self.timeMajor = timeMajor
-        self.zeroOutputForMask = zeroOutputForMask
-        self.unroll = unroll
+        var copy = self
+        copy.goBackwards = backwards ?? goBackwards
+        copy.zeroOutputForMask = zero ?? zeroOutputForMask
+        return copy
     }
 
     /// The sequence input and, after it, initial states (`initial_state=`), one per state tensor.

@@ -134,9 +134,11 @@ struct Margins: Sendable {
     }
 }
 
-/// `ZeroPadding1D/2D(padding)` and `Cropping1D/2D(cropping)`.
+/// `ZeroPadding1D/2D/3D(padding)` and `Cropping1D/2D/3D(cropping)`.
 struct PaddingOrCropping: LayerKind {
-    static let classNames = ["ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D"]
+    static let classNames = [
+        "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    ]
     let margins: Margins
     let crops: Bool
     let layout: SpatialLayout
@@ -159,16 +161,21 @@ struct PaddingOrCropping: LayerKind {
     var interpreterLimitation: String? { layout.limitation }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        let (top, bottom, left, right) = margins.imageMargins(sign: crops ? -1 : 1)
+        let sign = crops ? -1 : 1
+        if layout.rank == 3 {
+            return VolumeKernels.pad(
+                inputs[0], before: margins.amounts.map { sign * $0.before }, after: margins.amounts.map { sign * $0.after })
+        }
+        let (top, bottom, left, right) = margins.imageMargins(sign: sign)
         return layout.fromImage(
             ShapeKernels.pad(SpatialLayout.asImage(inputs[0]), top: top, bottom: bottom, left: left, right: right))
     }
 }
 
-/// `UpSampling1D(size)` (each step repeated) and `UpSampling2D(size, interpolation)`: the
-/// interpreter runs `nearest`.
+/// `UpSampling1D(size)` (each step repeated), `UpSampling2D(size, interpolation)` and
+/// `UpSampling3D(size)`: the interpreter runs `nearest`.
 struct UpSampling: LayerKind {
-    static let classNames = ["UpSampling1D", "UpSampling2D"]
+    static let classNames = ["UpSampling1D", "UpSampling2D", "UpSampling3D"]
     let size: [Int]
     let interpolation: String
     let layout: SpatialLayout
@@ -193,7 +200,8 @@ struct UpSampling: LayerKind {
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
-        layout.fromImage(
+        if layout.rank == 3 { return VolumeKernels.upsample(inputs[0], size: size) }
+        return layout.fromImage(
             ShapeKernels.upsampleNearest(SpatialLayout.asImage(inputs[0]), size: layout.rank == 1 ? [1] + size : size))
     }
 }
