@@ -83,8 +83,11 @@ final class SequenceConfigTests: XCTestCase {
         return model
     }
 
-    func assertRefused(_ model: Model, _ words: [String], line: UInt = #line) {
-        XCTAssertThrowsError(try Interpreter(model), line: line) { error in
+    /// Refused when the interpreter is built, or else when it runs on `inputs` (zoo fixture inputs).
+    func assertRefused(_ model: Model, _ words: [String], inputs: [String] = [], line: UInt = #line) {
+        XCTAssertThrowsError(
+            try Interpreter(model).run(try inputs.map { try NPY.read(Fixtures.path($0)).floatArray() }), line: line
+        ) { error in
             for word in words {
                 XCTAssertTrue("\(error)".contains(word), "'\(word)' missing from: \(error)", line: line)
             }
@@ -118,6 +121,77 @@ final class SequenceConfigTests: XCTestCase {
                 layer.set("config", config)
                 c.set("layer", layer)
             }, ["'bigru'", "forward_gru/gru_cell/bias", "contradicts"])
+    }
+
+    /// A fixture with one layer's whole entry (class, config, inbound nodes) changed by `edit`.
+    func model(_ fixture: String, layer name: String, _ edit: (inout JSON) -> Void) throws -> Model {
+        var model = try ModelFile.read(Fixtures.path(fixture))
+        var config = try XCTUnwrap(model.config)
+        var inner = try XCTUnwrap(config["config"])
+        var layers = try XCTUnwrap(inner["layers"]?.arrayValue)
+        let i = try XCTUnwrap(layers.firstIndex { $0["config"]?["name"]?.stringValue == name })
+        edit(&layers[i])
+        inner.set("layers", .array(layers))
+        config.set("config", inner)
+        model.config = config
+        return model
+    }
+
+    /// Found by an attacker's review: each was a trap, a hang or memory never budgeted for.
+    func testHostileSequenceGraphsAreRefused() throws {
+        // An explicit Keras 3 mask= of the wrong shape (a float tensor of the input's own shape).
+        assertRefused(
+            try model("zoo/mask_zoo.h5", layer: "lstm_seq") { entry in
+                var nodes = entry["inbound_nodes"]!.arrayValue!
+                var kwargs = nodes[0]["kwargs"]!
+                var mask = kwargs["mask"]!
+                var maskConfig = mask["config"]!
+                maskConfig.set("keras_history", .array([.string("emb"), .int(0), .int(0)]))
+                mask.set("config", maskConfig)
+                kwargs.set("mask", mask)
+                nodes[0].set("kwargs", kwargs)
+                entry.set("inbound_nodes", .array(nodes))
+            }, ["'lstm_seq'", "its mask emb[0][0] has shape"], inputs: (0..<3).map { "zoo/mask_zoo_in\($0).npy" })
+        // A reference past a layer's outputs.
+        assertRefused(
+            try model("zoo/mask_zoo.h5", layer: "lstm_seq") { entry in
+                var nodes = entry["inbound_nodes"]!.arrayValue!
+                var args = nodes[0]["args"]!.arrayValue!
+                var tensor = args[0]
+                var tensorConfig = tensor["config"]!
+                tensorConfig.set("keras_history", .array([.string("emb"), .int(0), .int(3)]))
+                tensor.set("config", tensorConfig)
+                args[0] = tensor
+                nodes[0].set("args", .array(args))
+                entry.set("inbound_nodes", .array(nodes))
+            }, ["'lstm_seq'", "takes output 3 of 'emb', which has 1"])
+        // Keras rejects output_padding not below the stride.
+        assertRefused(
+            try model("zoo/conv1d_zoo.h5", layer: "transpose_outpad") { entry in
+                var config = entry["config"]!
+                config.set("output_padding", .array([.int(9)]))
+                entry.set("config", config)
+            }, ["'transpose_outpad'", "output_padding [9] must be smaller than the strides"])
+        // An infinite id used to trap while its message was being written.
+        let interpreter = try Interpreter(try ModelFile.read(Fixtures.path("text_cls/keras3.h5")))
+        var ids = try NPY.read(Fixtures.path("data/mnist_tokens.npy")).floatArray().slice(0..<1)
+        for bad: Float in [.infinity, -.infinity, 1e30] {
+            ids.data[3] = bad
+            XCTAssertThrowsError(try interpreter.run([ids])) {
+                XCTAssertTrue("\($0)".contains("at [0, 3] is"), "\($0)")
+            }
+        }
+    }
+
+    /// A window longer than its input has no position, as Keras says; and a pool window far larger
+    /// than its input only reads the input (it used to walk every tap of the window).
+    func testWindowsLargerThanTheirInput() {
+        XCTAssertEqual(ShapeMath.convLength(11, kernel: 12, stride: 12, dilation: 1, padding: "valid"), 0)
+        XCTAssertEqual(ShapeMath.convLength(12, kernel: 12, stride: 12, dilation: 1, padding: "valid"), 1)
+        let x = FloatArray(shape: [1, 1, 4, 1], data: [3, -1, 7, 2])
+        let window = Window2D(
+            inH: 1, inW: 4, kernel: [1, 1 << 24], strides: [1, 1], dilation: [1, 1], padding: "same")
+        XCTAssertEqual(PoolingKernels.pool(x, window: window, max: true).data, [7, 7, 7, 7])
     }
 
     func testMaskArithmetic() {

@@ -45,11 +45,21 @@ public enum Keras3Weights {
             var weights: [Weight] = []
             let specs = Keras3Layout.specs(entry)
             let subObjects = Keras3Layout.subObjects(entry)
+            let groups = Keras3Layout.variableGroups(specs)
             for sub in subObjects {
                 visited.insert(entry.groupPath + "/" + sub.group)
-                visited.insert(Keras3Layout.varsPath(entry.groupPath, group: sub.group))
+                let subVars = Keras3Layout.varsPath(entry.groupPath, group: sub.group)
+                visited.insert(subVars)
+                // An object that holds no variables of the layer (a Bidirectional's forward_layer
+                // itself, around its cell) must hold none in the file either.
+                if !groups.contains(sub.group), root.contains(subVars),
+                    let stray = try root.group(subVars).children().first
+                {
+                    throw PareError(
+                        file: label, object: "/\(subVars)/\(stray.name)",
+                        "\(object) keeps no variables there: the weights do not match this config")
+                }
             }
-            let groups = Keras3Layout.variableGroups(specs)
             if !groups.contains(""), root.contains(entry.varsPath) {
                 // A layer whose variables all sit in its cell or wrapped layers has an empty `vars`.
                 visited.insert(entry.varsPath)

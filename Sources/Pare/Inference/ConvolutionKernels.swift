@@ -25,7 +25,7 @@ struct Window2D {
         if padding == "causal" {
             // Keras's 1-D causal padding: (k - 1)·dilation zeros before the sequence, none after
             // (a 1-D window is an image of height 1, the sequence along its width).
-            outH = max(0, (inH - effH) / strideH + 1)
+            outH = inH >= effH ? (inH - effH) / strideH + 1 : 0
             outW = (inW + strideW - 1) / strideW
             padTop = 0
             padLeft = effW - 1
@@ -35,8 +35,8 @@ struct Window2D {
             padTop = max((outH - 1) * strideH + effH - inH, 0) / 2
             padLeft = max((outW - 1) * strideW + effW - inW, 0) / 2
         } else {
-            outH = max(0, (inH - effH) / strideH + 1)
-            outW = max(0, (inW - effW) / strideW + 1)
+            outH = inH >= effH ? (inH - effH) / strideH + 1 : 0
+            outW = inW >= effW ? (inW - effW) / strideW + 1 : 0
             padTop = 0
             padLeft = 0
         }

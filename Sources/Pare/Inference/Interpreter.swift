@@ -283,11 +283,19 @@ public final class Interpreter {
                 argMasks.append(masks[ref])
                 args.append(try take(ref))
             }
-            // Keras 3 records the mask a call received as its `mask=` argument: that tensor decides.
+            // Keras 3 records the mask a call received as its `mask=` argument: that tensor decides,
+            // for the call's first input (built-in layers take one mask: recurrent layers, wrappers,
+            // GlobalAveragePooling1D). It must have that input's shape without the last axis.
             if call < layer.callMasks.count, let maskRef = layer.callMasks[call] {
                 let explicit = try take(maskRef)
-                argMasks = args.indices.map { _ in StepMask(shape: explicit.shape, keep: explicit.data.map { $0 != 0 })
+                guard let first = args.first, explicit.shape == Array(first.shape.dropLast()) else {
+                    throw InterpreterError.badInput(
+                        "layer '\(prefix + layer.name)': its mask \(maskRef) has shape \(explicit.shape), its input "
+                            + "\(args.first?.shape ?? [])")
                 }
+                argMasks =
+                    [StepMask(shape: explicit.shape, keep: explicit.data.map { $0 != 0 })]
+                    + args.dropFirst().map { _ in nil }
             }
             let path = prefix + layer.name
             let result: LayerResult

@@ -50,6 +50,17 @@ struct LayerOp {
             }
         }
         if float16Compute { result.values = result.values.map(Self.roundedToHalf) }
+        // What a kind computed must have the shape shape inference gave it (known dimensions).
+        if let first = result.values.first {
+            let expected = context.outputShape
+            let fits =
+                first.shape.count == expected.count + 1
+                && zip(first.shape.dropFirst(), expected).allSatisfy { have, want in want == nil || want == have }
+            guard fits else {
+                throw InterpreterError.badInput(
+                    "layer '\(path)' computed shape \(first.shape), its config gives \(describe(expected))")
+            }
+        }
         for (value, mask) in zip(result.values, result.masks) {
             if let mask, mask.shape != Array(value.shape.dropLast()) {
                 throw InterpreterError.unsupported(

@@ -15,12 +15,12 @@ enum PoolingKernels {
                                 for ow in 0..<w.outW {
                                     for k in 0..<c { acc[k] = isMax ? -.infinity : 0 }
                                     var covered = 0
-                                    for kh in 0..<w.kH {
-                                        let ih = oh * w.strideH + kh - w.padTop
-                                        guard ih >= 0, ih < w.inH else { continue }
-                                        for kw in 0..<w.kW {
-                                            let iw = ow * w.strideW + kw - w.padLeft
-                                            guard iw >= 0, iw < w.inW else { continue }
+                                    // Only the taps inside the input: a window far larger than the
+                                    // input (a config may say so) costs what the input holds.
+                                    let top = oh * w.strideH - w.padTop
+                                    let left = ow * w.strideW - w.padLeft
+                                    for ih in Swift.max(0, top)..<Swift.max(0, Swift.min(w.inH, top + w.kH)) {
+                                        for iw in Swift.max(0, left)..<Swift.max(0, Swift.min(w.inW, left + w.kW)) {
                                             covered += 1
                                             let src = ((b * w.inH + ih) * w.inW + iw) * c
                                             if isMax {

@@ -27,7 +27,7 @@ struct WindowND {
                 output.append(n)
                 before.append(max((n - 1) * strides[a] + effective - input[a], 0) / 2)
             } else {
-                output.append(max(0, (input[a] - effective) / strides[a] + 1))
+                output.append(input[a] >= effective ? (input[a] - effective) / strides[a] + 1 : 0)
                 before.append(0)
             }
         }

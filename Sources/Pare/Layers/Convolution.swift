@@ -417,6 +417,9 @@ struct ConvTranspose: LayerKind {
         outputPadding =
             padding == nil || padding?.isNull == true
             ? nil : try config.ints("output_padding", count: base.rank, range: 0...LayerConfig.maxParameter)
+        if let outputPadding, zip(outputPadding, base.window.strides).contains(where: { $0 >= $1 }) {
+            throw LayerConfigError("output_padding \(outputPadding) must be smaller than the strides")
+        }
     }
 
     /// Keras's `deconv_output_length`.

@@ -44,8 +44,10 @@ struct Embedding: LayerKind {
                     "layer '\(context.path)': id \(value) at \(position(i, ids.shape)) is not a whole number")
             }
             guard value >= 0, value < Float(inputDim) else {
+                // Whole numbers print as such (a huge or infinite one as a float: no conversion can trap).
+                let id = abs(value) < 1e15 ? String(Int(value)) : "\(value)"
                 throw InterpreterError.badInput(
-                    "layer '\(context.path)': id \(Int(value)) at \(position(i, ids.shape)) is outside "
+                    "layer '\(context.path)': id \(id) at \(position(i, ids.shape)) is outside "
                         + "0..<\(inputDim) (input_dim)")
             }
             let row = Int(value)

@@ -134,7 +134,9 @@ enum ShapeMath {
         guard let n else { return nil }
         let k = (kernel - 1) * dilation + 1
         // Causal padding (1-D) keeps the length before striding, as `same` does.
-        return padding == "same" || padding == "causal" ? (n + stride - 1) / stride : max(0, (n - k) / stride + 1)
+        if padding == "same" || padding == "causal" { return (n + stride - 1) / stride }
+        // A window larger than the input has no position (Keras: 0, not 1 from truncation).
+        return n >= k ? (n - k) / stride + 1 : 0
     }
 
     /// The dimensions of a shape with every dimension known.

@@ -33,8 +33,14 @@ struct Comparison: LayerKind {
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
         let tensors = operands.filter { $0 == nil }.count
-        guard inputs.count == tensors, tensors >= 1 else {
+        guard tensors >= 1 else { throw LayerConfigError("needs at least one tensor operand") }
+        guard inputs.count == tensors else {
             throw LayerConfigError("expects \(tensors) tensor operand(s), got \(inputs.count)")
+        }
+        // Broadcasting stays behind the batch axis only when the tensors have one rank (the masks
+        // Keras records always do); otherwise it would pair examples with each other.
+        guard inputs.allSatisfy({ $0.count == inputs[0].count }) else {
+            throw LayerConfigError("operands of different ranks \(inputs.map(describe)) are not supported")
         }
         var shapes: [Shape] = []
         var next = 0

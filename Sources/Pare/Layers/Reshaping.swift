@@ -164,7 +164,8 @@ struct PaddingOrCropping: LayerKind {
         let sign = crops ? -1 : 1
         if layout.rank == 3 {
             return VolumeKernels.pad(
-                inputs[0], before: margins.amounts.map { sign * $0.before }, after: margins.amounts.map { sign * $0.after })
+                inputs[0], before: margins.amounts.map { sign * $0.before },
+                after: margins.amounts.map { sign * $0.after })
         }
         let (top, bottom, left, right) = margins.imageMargins(sign: sign)
         return layout.fromImage(

@@ -381,6 +381,10 @@ extension Architecture {
         var mask: TensorRef?
         for (key, value) in node["kwargs"]?.objectValue ?? [] {
             if key == "mask" {
+                if let list = value.arrayValue, list.count != 1 {
+                    throw ArchitectureError(
+                        object: object, problem: "a mask= list of \(list.count) masks, which Pare does not follow")
+                }
                 var maskRefs: [TensorRef] = []
                 try collectKerasTensors(value, into: &maskRefs, object: object)
                 guard maskRefs.count <= 1 else {

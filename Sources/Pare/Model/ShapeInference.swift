@@ -83,6 +83,12 @@ public struct GraphAnalysis: Sendable {
     /// a chain of models each calling the next twice would grow exponentially.
     static let maxCalls = 1 << 20
     private var expandedCalls = 0
+    /// How many outputs each evaluated call has, to name a reference past them.
+    private struct CallKey: Hashable {
+        let layer: String
+        let node: Int
+    }
+    private var outputCounts: [CallKey: Int] = [:]
     private var callBudgetExceeded = false
 
     private mutating func evaluate(_ arch: Architecture, inputs given: [Shape?]?, prefix: String) -> [Shape?] {
@@ -114,8 +120,18 @@ public struct GraphAnalysis: Sendable {
                 return arch.outputs.map { _ in nil }
             }
             let refs = layer.calls[callIndex]
-            let inputShapes: [Shape?] = refs.map { values[$0] ?? nil }
             let path = prefix + layer.name
+            for ref in refs + (callIndex < layer.callMasks.count ? [layer.callMasks[callIndex]].compactMap { $0 } : [])
+            {
+                let key = CallKey(layer: prefix + ref.layer, node: ref.node)
+                if let count = outputCounts[key], ref.tensor >= count, problemLayers.insert(path).inserted {
+                    problems.append(
+                        UnsupportedLayerError(
+                            layer: path, className: layer.className,
+                            reason: "takes output \(ref.tensor) of '\(ref.layer)', which has \(count)"))
+                }
+            }
+            let inputShapes: [Shape?] = refs.map { values[$0] ?? nil }
             var outputs: [Shape?]
             if let nested = layer.nested {
                 outputs = evaluate(nested, inputs: inputShapes, prefix: path + "/")
@@ -146,6 +162,18 @@ public struct GraphAnalysis: Sendable {
             calls.append(call)
             for (t, shape) in outputs.enumerated() {
                 values[TensorRef(layer: layer.name, node: callIndex, tensor: t)] = shape
+            }
+            if layer.nested == nil, outputs.count > 1 || outputs.first! != nil {
+                outputCounts[CallKey(layer: prefix + layer.name, node: callIndex)] = outputs.count
+            }
+        }
+        for ref in arch.outputs {
+            let key = CallKey(layer: prefix + ref.layer, node: ref.node)
+            if let count = outputCounts[key], ref.tensor >= count, problemLayers.insert(prefix + ref.layer).inserted {
+                problems.append(
+                    UnsupportedLayerError(
+                        layer: prefix + ref.layer, className: arch.layer(ref.layer)?.className ?? "?",
+                        reason: "the model's output \(ref) is past its \(count) output(s)"))
             }
         }
         return arch.outputs.map { values[$0] ?? nil }

@@ -134,6 +134,10 @@ public final class ChannelGraph {
             let (layer, call) = (site.layer, site.call)
             let maps = layer.calls[call].map { values[$0] ?? [] }
             let path = prefix + layer.name
+            // A tensor used as a mask (Keras 3's `mask=`) keeps its shape: nothing in it can go.
+            if call < layer.callMasks.count, let mask = layer.callMasks[call] {
+                block(values[mask] ?? [], "is the mask of '\(path)'")
+            }
             let outputs =
                 layer.nested.map { walk($0, inputs: maps, prefix: path + "/") }
                 ?? propagate(layer, path: path, call: call, maps)
