@@ -98,7 +98,12 @@ extension Inspection {
                 let shapes =
                     node.isInput
                     ? [describe(checked.inputShape(path) ?? [])]
-                    : calls.map { $0.output.map(describe) ?? "?" }
+                    : calls.map { call in
+                        // A call with several outputs (states, both directions) lists them all.
+                        call.outputs.count > 1
+                            ? "[" + call.outputs.map { $0.map(describe) ?? "?" }.joined(separator: ", ") + "]"
+                            : call.output.map(describe) ?? "?"
+                    }
                 let inbound = node.calls.map { $0.map(\.description) }
                 let macs: Int? =
                     node.nested != nil
