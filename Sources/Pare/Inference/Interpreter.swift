@@ -289,9 +289,10 @@ public final class Interpreter {
             if call < layer.callMasks.count, let maskRef = layer.callMasks[call] {
                 let explicit = try take(maskRef)
                 guard let first = args.first, explicit.shape == Array(first.shape.dropLast()) else {
+                    let input = args.first?.shape ?? []
                     throw InterpreterError.badInput(
-                        "layer '\(prefix + layer.name)': its mask \(maskRef) has shape \(explicit.shape), its input "
-                            + "\(args.first?.shape ?? [])")
+                        "layer '\(prefix + layer.name)': its mask \(maskRef) has shape \(explicit.shape); its input "
+                            + "\(input) needs \(Array(input.dropLast()))")
                 }
                 argMasks =
                     [StepMask(shape: explicit.shape, keep: explicit.data.map { $0 != 0 })]

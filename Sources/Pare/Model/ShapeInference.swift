@@ -132,6 +132,22 @@ public struct GraphAnalysis: Sendable {
                 }
             }
             let inputShapes: [Shape?] = refs.map { values[$0] ?? nil }
+            // Keras 3's mask= must cover the first input's positions: its shape without the last axis.
+            if callIndex < layer.callMasks.count, let maskRef = layer.callMasks[callIndex],
+                let maskShape = values[maskRef] ?? nil, let first = inputShapes.first ?? nil
+            {
+                let wanted = Array(first.dropLast())
+                let fits =
+                    maskShape.count == wanted.count
+                    && zip(maskShape, wanted).allSatisfy { a, b in a == nil || b == nil || a == b }
+                if !fits, problemLayers.insert(path).inserted {
+                    problems.append(
+                        UnsupportedLayerError(
+                            layer: path, className: layer.className,
+                            reason: "its mask \(maskRef) has shape \(describe(maskShape)); its input "
+                                + "\(describe(first)) needs \(describe(wanted))"))
+                }
+            }
             var outputs: [Shape?]
             if let nested = layer.nested {
                 outputs = evaluate(nested, inputs: inputShapes, prefix: path + "/")
