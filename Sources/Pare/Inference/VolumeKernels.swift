@@ -194,10 +194,24 @@ enum VolumeKernels {
 
     /// Zero padding (positive amounts) or cropping (negative) of every spatial axis.
     static func pad(_ x: FloatArray, before: [Int], after: [Int]) -> FloatArray {
+        let spatial = Array(x.shape.dropFirst().dropLast())
+        let output = spatial.indices.map { max(0, spatial[$0] + before[$0] + after[$0]) }
+        return gather(x, output: output) { a, o in o - before[a] }
+    }
+
+    /// Nearest-neighbour upsampling: each position repeated `size` times along each axis.
+    static func upsample(_ x: FloatArray, size: [Int]) -> FloatArray {
+        let spatial = Array(x.shape.dropFirst().dropLast())
+        return gather(x, output: zip(spatial, size).map { $0 * $1 }) { a, o in o / size[a] }
+    }
+
+    /// A value of spatial shape `output` whose position takes, on each axis `a`, the input position
+    /// `source(a, o)`, or zeros where that falls outside the input.
+    static func gather(_ x: FloatArray, output: [Int], source: (Int, Int) -> Int) -> FloatArray {
         let n = x.batch
         let spatial = Array(x.shape.dropFirst().dropLast())
+        let inPositions = spatial.reduce(1, *)
         let c = x.shape[x.shape.count - 1]
-        let output = spatial.indices.map { max(0, spatial[$0] + before[$0] + after[$0]) }
         let outPositions = output.reduce(1, *)
         var out = [Float](repeating: 0, count: n * outPositions * c)
         var o = [Int](repeating: 0, count: output.count)
@@ -206,7 +220,7 @@ enum VolumeKernels {
             var flat = 0
             var inside = true
             for a in spatial.indices {
-                let i = o[a] - before[a]
+                let i = source(a, o[a])
                 if i < 0 || i >= spatial[a] {
                     inside = false
                     break
@@ -215,29 +229,7 @@ enum VolumeKernels {
             }
             guard inside else { continue }
             for b in 0..<n {
-                let src = (b * spatial.reduce(1, *) + flat) * c
-                let dst = (b * outPositions + r) * c
-                for k in 0..<c { out[dst + k] = x.data[src + k] }
-            }
-        }
-        return FloatArray(shape: [n] + output + [c], data: out)
-    }
-
-    /// Nearest-neighbour upsampling: each position repeated `size` times along each axis.
-    static func upsample(_ x: FloatArray, size: [Int]) -> FloatArray {
-        let n = x.batch
-        let spatial = Array(x.shape.dropFirst().dropLast())
-        let c = x.shape[x.shape.count - 1]
-        let output = zip(spatial, size).map { $0 * $1 }
-        let outPositions = output.reduce(1, *)
-        var out = [Float](repeating: 0, count: n * outPositions * c)
-        var o = [Int](repeating: 0, count: output.count)
-        for r in 0..<outPositions {
-            defer { FloatArray.advance(&o, shape: output) }
-            var flat = 0
-            for a in spatial.indices { flat = flat * spatial[a] + o[a] / size[a] }
-            for b in 0..<n {
-                let src = (b * spatial.reduce(1, *) + flat) * c
+                let src = (b * inPositions + flat) * c
                 let dst = (b * outPositions + r) * c
                 for k in 0..<c { out[dst + k] = x.data[src + k] }
             }
