@@ -10,6 +10,10 @@ enum ActivationFunction: Equatable {
     /// The `ReLU` layer: `max_value`, `negative_slope`, `threshold`.
     case reluLayer(maxValue: Float?, negativeSlope: Float, threshold: Float)
     case hardSwish, mish, logSoftmax, relu6Keras
+    // Keras 3 only (keras.activations): each as its TensorFlow backend computes it.
+    case celu, squareplus, softShrink, hardShrink, sparsePlus, tanhShrink, hardTanh, logSigmoid, sparseSigmoid
+    /// Euclidean projection onto the simplex along the last axis: ties the channels like softmax.
+    case sparsemax
 
     /// Parses `"relu"` or Keras 3's serialized function `{"class_name": "function", "config": "relu", …}`.
     static func parse(_ value: JSON?, kerasMajor: Int) throws -> ActivationFunction {
@@ -42,9 +46,27 @@ enum ActivationFunction: Equatable {
         case "exponential": return .exponential
         case "leaky_relu": return .leakyRelu(0.2)
         case "mish": return .mish
+        case "celu": return .celu
+        case "squareplus": return .squareplus
+        case "soft_shrink": return .softShrink
+        case "hard_shrink": return .hardShrink
+        case "sparse_plus": return .sparsePlus
+        case "tanh_shrink": return .tanhShrink
+        case "hard_tanh": return .hardTanh
+        case "log_sigmoid": return .logSigmoid
+        case "sparse_sigmoid": return .sparseSigmoid
+        case "sparsemax": return .sparsemax
+        // Keras calls threshold(x) without its two required arguments, so no saved model can use it.
+        case "threshold": throw InterpreterError.unsupported("activation 'threshold' (Keras cannot call it by name)")
+        // glu halves the last axis; only the Activation layer (ActivationLayer.glu) shapes that.
+        case "glu": throw InterpreterError.unsupported("activation 'glu' outside an Activation layer")
         default: throw InterpreterError.unsupported("activation '\(name)'")
         }
     }
+
+    /// Activations computed across the last axis (softmax and its kin): the channels they read are
+    /// tied together, and none can be removed alone.
+    static let channelCoupling: Set<String> = ["softmax", "log_softmax", "sparsemax", "glu"]
 
     /// Applies in place to `x` whose last axis has `channels` elements (softmax works along it).
     func apply(_ x: inout [Float], channels: Int) {
@@ -52,6 +74,7 @@ enum ActivationFunction: Equatable {
         case .linear: return
         case .softmax: Self.softmax(&x, inner: 1, axisLength: channels, log: false)
         case .logSoftmax: Self.softmax(&x, inner: 1, axisLength: channels, log: true)
+        case .sparsemax: Self.sparsemax(&x, channels: channels)
         // The common cases get their own loop so the compiler can vectorize them.
         case .relu: Self.forEach(&x) { p, r in for i in r where p[i] < 0 { p[i] = 0 } }
         case .relu6: Self.forEach(&x) { p, r in for i in r { p[i] = Swift.min(Swift.max(p[i], 0), 6) } }
@@ -61,7 +84,7 @@ enum ActivationFunction: Equatable {
 
     func scalar(_ v: Float) -> Float {
         switch self {
-        case .linear, .softmax, .logSoftmax: return v
+        case .linear, .softmax, .logSoftmax, .sparsemax: return v
         case .relu: return v < 0 ? 0 : v  // NaN passes through, as in TensorFlow
         case .relu6, .relu6Keras: return min(max(v, 0), 6)
         case .sigmoid: return Self.sigmoid(v)
@@ -81,6 +104,15 @@ enum ActivationFunction: Equatable {
         case .exponential: return Foundation.exp(v)
         case .leakyRelu(let slope): return v < 0 ? slope * v : v
         case .mish: return v * Foundation.tanh(Self.softplus(v))
+        case .celu: return max(v, 0) + Foundation.expm1(min(v, 0))
+        case .squareplus: return (v + (v * v + 4).squareRoot()) / 2
+        case .softShrink: return v > 0.5 ? v - 0.5 : (v < -0.5 ? v + 0.5 : 0)
+        case .hardShrink: return abs(v) > 0.5 ? v : 0
+        case .sparsePlus: return v <= -1 ? 0 : (v < 1 ? 0.25 * (v + 1) * (v + 1) : v)
+        case .tanhShrink: return v - Foundation.tanh(v)
+        case .hardTanh: return min(max(v, -1), 1)
+        case .logSigmoid: return -Self.softplus(-v)
+        case .sparseSigmoid: return v <= -1 ? 0 : (v >= 1 ? 1 : 0.5 * (v + 1))
         case .reluLayer(let maxValue, let slope, let threshold):
             if let maxValue, v >= maxValue { return maxValue }
             if v >= threshold { return v }
@@ -100,6 +132,28 @@ enum ActivationFunction: Equatable {
     }
 
     static func softplus(_ v: Float) -> Float { Foundation.log1p(Foundation.exp(-abs(v))) + max(v, 0) }
+
+    /// Sparsemax along the last axis (`channels` long), as Keras's TensorFlow backend computes it:
+    /// sort descending, the support is where `z_k − (cumsum_k − 1) / k > 0`, τ = (Σ support − 1) / |support|.
+    static func sparsemax(_ x: inout [Float], channels: Int) {
+        guard channels > 0 else { return }
+        for start in stride(from: 0, to: x.count, by: channels) {
+            let row = x[start..<(start + channels)]
+            let sorted = row.sorted(by: >)
+            var cumulative: Double = 0
+            var supportSum: Double = 0
+            var supportSize: Double = 0
+            for (k, z) in sorted.enumerated() {
+                cumulative += Double(z)
+                if Double(z) - (cumulative - 1) / Double(k + 1) > 0 {
+                    supportSum = cumulative
+                    supportSize += 1
+                }
+            }
+            let tau = Float((supportSum - 1) / max(supportSize, 1))
+            for i in start..<(start + channels) { x[i] = max(x[i] - tau, 0) }
+        }
+    }
 
     /// Softmax along an axis of length `axisLength` whose elements are `inner` apart.
     static func softmax(_ x: inout [Float], inner: Int, axisLength: Int, log: Bool) {

@@ -46,6 +46,8 @@ public final class Interpreter {
     /// The model, kept when its config leaves dimensions open: it is specialized to each batch's shapes.
     private let model: Model
     private let needsConcreteShapes: Bool
+    /// The major version of the Keras that wrote the file (some layers' side effects differ).
+    private var kerasMajor = 3
     private var specialized: (shapes: [[Int]], interpreter: Interpreter)?
 
     public convenience init(_ model: Model) throws {
@@ -87,6 +89,7 @@ public final class Interpreter {
                 "its shapes stay unknown even for this batch (inputs \(openCall.inputs.map(describe)))")
         }
         let major = Int(model.kerasVersion?.split(separator: ".").first ?? "3") ?? 3
+        kerasMajor = major
         var ops: [String: LayerOp] = [:]
         for entry in arch.allLayers() where entry.layer.nested == nil && !entry.layer.isInput && !needsConcreteShapes {
             let (path, node) = (entry.path, entry.layer)
@@ -267,7 +270,12 @@ public final class Interpreter {
             }
         }
         for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
-        for site in arch.callOrder {
+        // Keras 3's MultiHeadAttention clears its inputs' masks as it runs: other consumers of those
+        // tensors see them or not depending on Keras's order, which is then followed.
+        let clearsMasks =
+            kerasMajor >= 3
+            && arch.layers.contains { !($0.layerKind?.keras3ClearedInputMasks.isEmpty ?? true) }
+        for site in clearsMasks ? arch.kerasExecutionOrder : arch.callOrder {
             let (layer, call) = (site.layer, site.call)
             var args: [FloatArray] = []
             var argMasks: [StepMask?] = []
@@ -311,6 +319,11 @@ public final class Interpreter {
                 }
                 let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
                 result = try op.run(args, masks: argMasks)
+                if kerasMajor >= 3 {
+                    for i in op.kind.keras3ClearedInputMasks where i < layer.calls[call].count {
+                        masks[layer.calls[call][i]] = nil
+                    }
+                }
                 if profiling {
                     layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 }

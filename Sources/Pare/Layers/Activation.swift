@@ -1,27 +1,53 @@
+import Foundation
+
 /// Activation layers. All work value by value (Softmax along one axis) and keep the shape.
 
 /// Channels reaching a softmax over the last axis are tied together: none can be removed alone.
 let softmaxAcrossChannels = "softmax across channels"
 
-/// `Activation(name)`: the function is applied by the interpreter like any layer's `activation`.
+/// `Activation(name)`: the function is applied by the interpreter like any layer's `activation`,
+/// except `glu`, which halves the last axis (`a · sigmoid(b)` of its two halves) and runs here.
 struct ActivationLayer: LayerKind {
     static let classNames = ["Activation"]
-    let activation: JSON?
+    let configuredActivation: JSON?
     let activationName: String?
 
     init(config: LayerConfig) throws {
-        activation = config.activation
+        configuredActivation = config.activation
         activationName = config.activationName
     }
 
-    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+    var isGLU: Bool { activationName == "glu" }
+    var activation: JSON? { isGLU ? nil : configuredActivation }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        ChannelFlow.perChannel(elementwise: true).blockingInputs(
-            activationName == "softmax" || activationName == "log_softmax" ? softmaxAcrossChannels : nil)
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        let x = try singleInput(inputs)
+        guard isGLU else { return x }
+        guard let last = x.last else { throw LayerConfigError("glu needs an axis to split") }
+        if let last, last % 2 != 0 { throw LayerConfigError("glu splits a last axis of \(last), which is odd") }
+        return Array(x.dropLast()) + [last.map { $0 / 2 }]
     }
 
-    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray { takeFirst(&inputs) }
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        if isGLU { return .mixes }
+        return ChannelFlow.perChannel(elementwise: true).blockingInputs(
+            activationName.map(ActivationFunction.channelCoupling.contains) == true ? softmaxAcrossChannels : nil)
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        let x = takeFirst(&inputs)
+        guard isGLU else { return x }
+        let half = (x.shape.last ?? 0) / 2
+        var y = FloatArray(zeros: Array(x.shape.dropLast()) + [half])
+        for row in 0..<(y.count / max(half, 1)) {
+            for k in 0..<half {
+                let a = x.data[row * 2 * half + k]
+                let b = x.data[row * 2 * half + half + k]
+                y.data[row * half + k] = a * ActivationFunction.sigmoid(b)
+            }
+        }
+        return y
+    }
 
     /// Keras passes the mask of the input on (the layer supports masking and does not change it).
     func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
@@ -213,27 +239,46 @@ struct PReLU: LayerKind {
     }
 }
 
-/// `Softmax(axis)`.
+/// `Softmax(axis)`: over one axis, or jointly over several (Keras 3 takes a list:
+/// `exp(x − logsumexp(x, axes))`).
 struct Softmax: LayerKind {
     static let classNames = ["Softmax"]
-    let axis: Int
+    let axes: NormalizedAxes
 
-    init(config: LayerConfig) throws { axis = try config.axis() }
+    init(config: LayerConfig) throws { axes = try NormalizedAxes(config: config) }
 
-    func outputShape(_ inputs: [Shape]) throws -> Shape { try singleInput(inputs) }
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        let x = try singleInput(inputs)
+        _ = try axes.resolved(rank: x.count)
+        return x
+    }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        ChannelFlow.perChannel(elementwise: true).blockingInputs(
-            axis == -1 || axis == output.count ? softmaxAcrossChannels : nil)
+        let across = (try? axes.resolved(rank: output.count))?.contains(output.count - 1) ?? true
+        return ChannelFlow.perChannel(elementwise: true).blockingInputs(across ? softmaxAcrossChannels : nil)
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         var y = takeFirst(&inputs)
-        let a = axis < 0 ? y.shape.count + axis : axis
-        guard a >= 1, a < y.shape.count else {
-            throw InterpreterError.unsupported("Softmax axis \(axis) (layer '\(context.path)')")
+        let resolved = try axes.resolved(rank: y.shape.count - 1).map { $0 + 1 }
+        if resolved.count == 1 {
+            let a = resolved[0]
+            ActivationFunction.softmax(
+                &y.data, inner: y.shape[(a + 1)...].reduce(1, *), axisLength: y.shape[a], log: false)
+            return y
         }
-        ActivationFunction.softmax(&y.data, inner: y.shape[(a + 1)...].reduce(1, *), axisLength: y.shape[a], log: false)
+        let groups = AxisGroups(shape: y.shape, axes: Set(resolved))
+        y.data.withUnsafeMutableBufferPointer { p in
+            for g in 0..<groups.groupCount {
+                let base = groups.outerBase[g]
+                var m = -Float.infinity
+                for o in groups.innerOffset { m = max(m, p[base + o]) }
+                var sum: Float = 0
+                for o in groups.innerOffset { sum += Foundation.exp(p[base + o] - m) }
+                let logSum = m + Foundation.log(sum)
+                for o in groups.innerOffset { p[base + o] = Foundation.exp(p[base + o] - logSum) }
+            }
+        }
         return y
     }
 

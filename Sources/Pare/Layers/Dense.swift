@@ -47,6 +47,11 @@ struct Dense: LayerKind {
 
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         guard let kernel = weights["kernel"], kernel.shape.count == 2 else { return nil }
+        return try Self.folded(constants, kernel: kernel)
+    }
+
+    /// What constants at input channels add to the outputs of an `(in, out)` kernel.
+    static func folded(_ constants: [ConstantInput], kernel: Tensor) throws -> FoldedBias {
         let w = try kernel.floats()
         let units = kernel.shape[1]
         var delta = [Float](repeating: 0, count: units)

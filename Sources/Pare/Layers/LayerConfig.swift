@@ -7,6 +7,9 @@ public struct LayerConfig: Sendable {
     /// The non-tensor positional arguments of the layer's calls (nil where a tensor goes), for
     /// Keras 3 operations recorded as layers (`NotEqual(ids, 0)`); empty for ordinary layers.
     public var callArguments: [JSON?] = []
+    /// For kinds that name their tensor arguments: what the layer's calls pass (nil before the
+    /// architecture has read the calls, or for a layer never called).
+    public var call: CallSignature?
 
     /// Largest layer parameter (kernel size, stride, filters, units, padding …) Pare accepts.
     static let maxParameter = 1 << 24
@@ -102,6 +105,23 @@ public struct LayerConfig: Sendable {
         let r = list.compactMap { $0.intValue }.filter(range.contains)
         return r.count == count ? r : nil
     }
+}
+
+/// What a layer's calls pass: the parameter of each input tensor, in order, and the keyword
+/// arguments that are not tensors (`use_causal_mask: true`).
+public struct CallSignature: Sendable, Equatable {
+    public var inputNames: [String]
+    public var keywords: JSON
+
+    public init(inputNames: [String], keywords: JSON) {
+        self.inputNames = inputNames
+        self.keywords = keywords
+    }
+
+    /// The position of parameter `name` among the call's inputs, nil if the call does not pass it.
+    public func index(of name: String) -> Int? { inputNames.firstIndex(of: name) }
+
+    public func bool(_ key: String) -> Bool { keywords[key]?.boolValue ?? false }
 }
 
 /// Checked arithmetic for shapes and costs built from config values.

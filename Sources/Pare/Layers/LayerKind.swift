@@ -20,6 +20,13 @@ public protocol LayerKind: Sendable {
     /// Whether the kind reads `LayerConfig.callArguments` (Keras 3 operations do).
     static var takesCallConstants: Bool { get }
 
+    /// For kinds whose calls pass several tensors by name (attention), the parameter names in the
+    /// order the kind receives them; empty for the rest (inputs in the order the config lists them).
+    static var tensorParameters: [String] { get }
+
+    /// For such kinds, the parameters a `mask=[…]` list fills, in order (Attention's query and value masks).
+    static var maskListParameters: [String] { get }
+
     /// Parses and range-checks `config`; throws `LayerConfigError` naming what is wrong.
     init(config: LayerConfig) throws
 
@@ -33,8 +40,15 @@ public protocol LayerKind: Sendable {
     /// The weights the layer must have, in Keras's order, for an input of this shape.
     func weights(input: Shape) -> [WeightSpec]
 
+    /// The weights for a call with these inputs (attention sizes its key and value projections
+    /// from its other inputs); the default asks `weights(input:)` with the first.
+    func weights(inputs: [Shape]) -> [WeightSpec]
+
     /// Multiply-accumulates of one call with known shapes (bias, normalization and activations not counted).
     func macs(input: [Int], output: [Int]) -> Int?
+
+    /// Multiply-accumulates of a call with several inputs (attention); the default counts the first.
+    func macs(inputs: [[Int]], output: [Int]) -> Int?
 
     /// Whether `macs` counts anything for this kind (reports list the kinds they count).
     static var countsMACs: Bool { get }
@@ -70,6 +84,11 @@ public protocol LayerKind: Sendable {
     /// The masks of the outputs given those of the inputs, as Keras's `compute_mask` makes them.
     /// The default is Keras's rule for a layer that does not support masking: the mask stops here.
     func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?]
+
+    /// The inputs (positions in the call) whose Keras mask Keras 3 deletes from the tensor itself when
+    /// it calls the layer (MultiHeadAttention clears its query's, value's and key's): consumers of
+    /// those tensors that Keras runs later see no mask. Empty for other kinds.
+    var keras3ClearedInputMasks: [Int] { get }
 
     /// Why Pare cannot run this layer when a mask reaches it (a use of the mask Pare does not
     /// implement), nil if it can: it then computes what Keras computes with or without one.
@@ -186,7 +205,8 @@ public struct ChannelFlow: Sendable {
         flow.indexedByInputChannel = true
         flow.foldsConstants = true
         flow.blocksOutputs =
-            activation == "softmax" || activation == "log_softmax" ? "applies softmax across its channels" : nil
+            activation.map(ActivationFunction.channelCoupling.contains) == true
+            ? "applies \(activation!) across its channels" : nil
         return flow
     }
     static let mixes = ChannelFlow(.mixes)
@@ -279,6 +299,10 @@ public struct LayerConfigError: Error, CustomStringConvertible {
 extension LayerKind {
     public func outputShapes(_ inputs: [Shape]) throws -> [Shape] { [try outputShape(inputs)] }
     public func weights(input: Shape) -> [WeightSpec] { [] }
+    public func weights(inputs: [Shape]) -> [WeightSpec] { weights(input: inputs.first ?? []) }
+    public func macs(inputs: [[Int]], output: [Int]) -> Int? { macs(input: inputs.first ?? [], output: output) }
+    public static var tensorParameters: [String] { [] }
+    public static var maskListParameters: [String] { [] }
     /// Kinds that implement `computeOutputs` instead are never asked for `compute`.
     public func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         throw InterpreterError.unsupported("layer '\(context.path)' computed through compute()")
@@ -297,6 +321,7 @@ extension LayerKind {
         outputs.map { _ in nil }
     }
     public var maskLimitation: String? { nil }
+    public var keras3ClearedInputMasks: [Int] { [] }
     public func macs(input: [Int], output: [Int]) -> Int? { 0 }
     public func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { 0 }
     public func channelFlow(input: Shape, output: Shape) -> ChannelFlow {

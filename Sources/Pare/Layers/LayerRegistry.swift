@@ -12,9 +12,12 @@ public enum LayerRegistry {
         // Convolution
         Conv.self, DepthwiseConv.self, SeparableConv.self, ConvTranspose.self,
         // Dense
-        Dense.self,
+        Dense.self, EinsumDense.self,
+        // Attention
+        MultiHeadAttention.self, DotAttention.self,
         // Normalization
-        BatchNormalization.self,
+        BatchNormalization.self, LayerNormalization.self, RMSNormalization.self, GroupNormalization.self,
+        UnitNormalization.self,
         // Activation
         ActivationLayer.self, ReLU.self, LeakyReLU.self, PReLU.self, ELU.self, Softmax.self, ThresholdedReLU.self,
         // Pooling
@@ -65,15 +68,16 @@ public enum LayerRegistry {
 
     /// Parses a layer's config into its kind; `callArguments` are the non-tensor positional
     /// arguments of its calls, for the kinds that take them (Keras 3 operations).
-    public static func parse(className: String, config: JSON, callArguments: [JSON?] = []) -> Result<
-        any LayerKind, LayerProblem
-    > {
+    public static func parse(
+        className: String, config: JSON, callArguments: [JSON?] = [], call: CallSignature? = nil
+    ) -> Result<any LayerKind, LayerProblem> {
         guard let kind = byName[className] else {
             return .failure(.unknownClass)
         }
         do {
             var parsed = try LayerConfig(config, className: className)
             parsed.callArguments = callArguments
+            parsed.call = call
             return .success(try kind.init(config: parsed))
         } catch let error as LayerConfigError {
             return .failure(.invalidConfig(error.reason))

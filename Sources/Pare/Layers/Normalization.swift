@@ -115,3 +115,291 @@ struct BatchNormalization: LayerKind {
         [masks.first ?? nil]
     }
 }
+
+/// Why channels reaching a normalization across them cannot be removed: every output depends on
+/// statistics over all of them.
+func normalizesAcrossChannels(_ className: String) -> String {
+    "\(className) normalizes across channels: removing one changes every other's statistics"
+}
+
+/// `LayerNormalization(axis, epsilon, center, scale, rms_scaling)`: per example, over `axis`,
+/// `(x − mean) / sqrt(var + epsilon) · gamma + beta` (biased variance); gamma and beta are shaped
+/// like the normalized axes. Keras 3's `rms_scaling` drops the centring: `x / sqrt(var + epsilon) · gamma`.
+struct LayerNormalization: LayerKind {
+    static let classNames = ["LayerNormalization"]
+    let axes: NormalizedAxes
+    let epsilon: Double
+    let center: Bool
+    let scale: Bool
+    let rmsScaling: Bool
+
+    init(config: LayerConfig) throws {
+        axes = try NormalizedAxes(config: config)
+        epsilon = try config.number("epsilon", fallback: 1e-3)
+        guard epsilon >= 0 else { throw LayerConfigError("epsilon must not be negative") }
+        rmsScaling = config.bool("rms_scaling", fallback: false)
+        // Keras 3 forces scale on and center off under rms_scaling.
+        center = rmsScaling ? false : config.bool("center", fallback: true)
+        scale = rmsScaling ? true : config.bool("scale", fallback: true)
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        let x = try singleInput(inputs)
+        _ = try axes.resolved(rank: x.count)
+        return x
+    }
+
+    func weights(input: Shape) -> [WeightSpec] {
+        let shape: Shape = ((try? axes.resolved(rank: input.count)) ?? []).map { input[$0] }
+        let parameterShape: Shape = input.isEmpty ? [nil] : shape
+        return (scale ? [WeightSpec("gamma", parameterShape)] : [])
+            + (center ? [WeightSpec("beta", parameterShape)] : [])
+    }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.mixes.blockingInputs(normalizesAcrossChannels("LayerNormalization"))
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        let groups = AxisGroups(
+            shape: y.shape, axes: Set(try axes.resolved(rank: y.shape.count - 1).map { $0 + 1 }))
+        let gamma = context.weights["gamma"]
+        let beta = context.weights["beta"]
+        for role in ["gamma", "beta"] {
+            if let w = context.weights[role], w.count != groups.groupSize {
+                throw InterpreterError.badInput(
+                    "layer '\(context.path)': \(role) has \(w.count) values for \(groups.groupSize) normalized")
+            }
+        }
+        let n = Double(groups.groupSize)
+        let (center, rms, epsilon) = (self.center, self.rmsScaling, self.epsilon)
+        y.data.withUnsafeMutableBufferPointer { p in
+            Parallel.chunks(groups.groupCount, minimumPerChunk: 64) { range in
+                for g in range {
+                    let base = groups.outerBase[g]
+                    var sum = 0.0
+                    for o in groups.innerOffset { sum += Double(p[base + o]) }
+                    let mean = sum / n
+                    var squares = 0.0
+                    for o in groups.innerOffset {
+                        let d = Double(p[base + o]) - mean
+                        squares += d * d
+                    }
+                    let inv = 1 / (squares / n + epsilon).squareRoot()
+                    for (j, o) in groups.innerOffset.enumerated() {
+                        let centred = rms ? Double(p[base + o]) : Double(p[base + o]) - mean
+                        var v = centred * inv * Double(gamma?[j] ?? 1)
+                        if center { v += Double(beta?[j] ?? 0) }
+                        p[base + o] = Float(v)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
+}
+
+/// Keras 3's `RMSNormalization(axis, epsilon)`: `x / sqrt(mean(x²) + epsilon) · scale` over `axis`.
+struct RMSNormalization: LayerKind {
+    static let classNames = ["RMSNormalization"]
+    let axes: NormalizedAxes
+    let epsilon: Double
+
+    init(config: LayerConfig) throws {
+        axes = try NormalizedAxes(config: config)
+        epsilon = try config.number("epsilon", fallback: 1e-6)
+        guard epsilon >= 0 else { throw LayerConfigError("epsilon must not be negative") }
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        let x = try singleInput(inputs)
+        _ = try axes.resolved(rank: x.count)
+        return x
+    }
+
+    func weights(input: Shape) -> [WeightSpec] {
+        let shape: Shape = ((try? axes.resolved(rank: input.count)) ?? []).map { input[$0] }
+        return [WeightSpec("scale", input.isEmpty ? [nil] : shape)]
+    }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.mixes.blockingInputs(normalizesAcrossChannels("RMSNormalization"))
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        let groups = AxisGroups(
+            shape: y.shape, axes: Set(try axes.resolved(rank: y.shape.count - 1).map { $0 + 1 }))
+        let scale = try context.weight("scale")
+        guard scale.count == groups.groupSize else {
+            throw InterpreterError.badInput(
+                "layer '\(context.path)': scale has \(scale.count) values for \(groups.groupSize) normalized")
+        }
+        let (n, epsilon) = (Double(groups.groupSize), self.epsilon)
+        y.data.withUnsafeMutableBufferPointer { p in
+            Parallel.chunks(groups.groupCount, minimumPerChunk: 64) { range in
+                for g in range {
+                    let base = groups.outerBase[g]
+                    var squares = 0.0
+                    for o in groups.innerOffset { squares += Double(p[base + o]) * Double(p[base + o]) }
+                    let inv = 1 / (squares / n + epsilon).squareRoot()
+                    for (j, o) in groups.innerOffset.enumerated() {
+                        p[base + o] = Float(Double(p[base + o]) * inv * Double(scale[j]))
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    // Keras 3's RMSNormalization does not support masking: the mask stops here (the default).
+}
+
+/// `GroupNormalization(groups, axis, epsilon, center, scale)`: the channels of `axis` split into
+/// `groups` consecutive groups; per example and group, statistics over every position and the
+/// group's channels; gamma and beta per channel.
+struct GroupNormalization: LayerKind {
+    static let classNames = ["GroupNormalization"]
+    let groups: Int
+    let axis: Int
+    let epsilon: Double
+    let center: Bool
+    let scale: Bool
+
+    init(config: LayerConfig) throws {
+        groups = try config.positive("groups", fallback: 32)
+        axis = try config.axis()
+        guard axis != 0 else { throw LayerConfigError("axis 0 is the batch axis") }
+        epsilon = try config.number("epsilon", fallback: 1e-3)
+        guard epsilon >= 0 else { throw LayerConfigError("epsilon must not be negative") }
+        center = config.bool("center", fallback: true)
+        scale = config.bool("scale", fallback: true)
+    }
+
+    /// The channel axis in a per-example shape of `rank`, nil if out of range.
+    func axisIndex(rank: Int) -> Int? {
+        let a = axis < 0 ? rank + axis : axis - 1
+        return (0..<rank).contains(a) ? a : nil
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        let x = try singleInput(inputs)
+        guard let a = axisIndex(rank: x.count) else {
+            throw LayerConfigError("axis \(axis) is outside a rank-\(x.count + 1) input")
+        }
+        if let channels = x[a], channels % groups != 0 {
+            throw LayerConfigError("\(channels) channels do not split into \(groups) groups")
+        }
+        return x
+    }
+
+    func weights(input: Shape) -> [WeightSpec] {
+        let n: Int? = axisIndex(rank: input.count).flatMap { input[$0] }
+        return (scale ? [WeightSpec("gamma", [n])] : []) + (center ? [WeightSpec("beta", [n])] : [])
+    }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.mixes.blockingInputs(normalizesAcrossChannels("GroupNormalization"))
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        guard let a = axisIndex(rank: y.shape.count - 1).map({ $0 + 1 }), y.shape[a] % groups == 0 else {
+            throw InterpreterError.badInput("layer '\(context.path)': axis \(axis) does not fit its input")
+        }
+        let channels = y.shape[a]
+        let perGroup = channels / groups
+        // Splitting the channel axis into (groups, channels per group) keeps the layout; the
+        // statistics reduce every axis of that view but the batch and the group.
+        let view = Array(y.shape[..<a]) + [groups, perGroup] + Array(y.shape[(a + 1)...])
+        let grouping = AxisGroups(shape: view, axes: Set(view.indices.filter { $0 != 0 && $0 != a }))
+        // The channel of each inner position, for gamma and beta.
+        var inner = [Int](repeating: 0, count: grouping.groupSize)
+        let after = y.shape[(a + 1)...].reduce(1, *)
+        let gamma = context.weights["gamma"]
+        let beta = context.weights["beta"]
+        for role in ["gamma", "beta"] {
+            if let w = context.weights[role], w.count != channels {
+                throw InterpreterError.badInput(
+                    "layer '\(context.path)': \(role) has \(w.count) values for \(channels) channels")
+            }
+        }
+        let n = Double(grouping.groupSize)
+        let (center, epsilon) = (self.center, self.epsilon)
+        for (j, o) in grouping.innerOffset.enumerated() { inner[j] = (o / after) % channels }
+        y.data.withUnsafeMutableBufferPointer { p in
+            for g in 0..<grouping.groupCount {
+                let base = grouping.outerBase[g]
+                let firstChannel = (base / after) % channels
+                var sum = 0.0
+                for o in grouping.innerOffset { sum += Double(p[base + o]) }
+                let mean = sum / n
+                var squares = 0.0
+                for o in grouping.innerOffset {
+                    let d = Double(p[base + o]) - mean
+                    squares += d * d
+                }
+                let inv = 1 / (squares / n + epsilon).squareRoot()
+                for (j, o) in grouping.innerOffset.enumerated() {
+                    let c = firstChannel + inner[j]
+                    var v = (Double(p[base + o]) - mean) * inv * Double(gamma?[c] ?? 1)
+                    if center { v += Double(beta?[c] ?? 0) }
+                    p[base + o] = Float(v)
+                }
+            }
+        }
+        return y
+    }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
+}
+
+/// `UnitNormalization(axis)`: `x / ‖x‖` over `axis`, with the scale capped for tiny vectors as each
+/// line caps it: Keras 3 `x · min(rsqrt(Σ x²), 1e12)`, tf.keras 2 `x · rsqrt(max(Σ x², 1e-12))` (1e6).
+struct UnitNormalization: LayerKind {
+    static let classNames = ["UnitNormalization"]
+    let axes: NormalizedAxes
+
+    init(config: LayerConfig) throws { axes = try NormalizedAxes(config: config) }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        let x = try singleInput(inputs)
+        _ = try axes.resolved(rank: x.count)
+        return x
+    }
+
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.mixes.blockingInputs(normalizesAcrossChannels("UnitNormalization"))
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        var y = takeFirst(&inputs)
+        let groups = AxisGroups(
+            shape: y.shape, axes: Set(try axes.resolved(rank: y.shape.count - 1).map { $0 + 1 }))
+        let keras3 = context.kerasMajor >= 3
+        y.data.withUnsafeMutableBufferPointer { p in
+            for g in 0..<groups.groupCount {
+                let base = groups.outerBase[g]
+                var squares = 0.0
+                for o in groups.innerOffset { squares += Double(p[base + o]) * Double(p[base + o]) }
+                let inv = keras3 ? min(1 / squares.squareRoot(), 1e12) : 1 / max(squares, 1e-12).squareRoot()
+                for o in groups.innerOffset { p[base + o] = Float(Double(p[base + o]) * inv) }
+            }
+        }
+        return y
+    }
+
+    /// Keras passes the mask of the input on (the layer supports masking and does not change it).
+    func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {
+        [masks.first ?? nil]
+    }
+}

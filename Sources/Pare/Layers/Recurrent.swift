@@ -303,7 +303,7 @@ struct RecurrentRun {
         activation = try ActivationFunction.parse(layer.cellActivation, kerasMajor: kerasMajor)
         gateActivation = try ActivationFunction.parse(
             layer.recurrentActivation ?? .string("sigmoid"), kerasMajor: kerasMajor)
-        for f in [activation, gateActivation] where f == .softmax || f == .logSoftmax {
+        for f in [activation, gateActivation] where f == .softmax || f == .logSoftmax || f == .sparsemax {
             throw InterpreterError.unsupported("a softmax activation inside a recurrent cell (layer '\(path)')")
         }
     }

@@ -25,6 +25,11 @@ public struct LayerNode: Sendable {
     /// Per call, the positional arguments that are not tensors (`NotEqual(ids, 0)`'s `0`), with nil
     /// where a tensor goes.
     public var callConstants: [[JSON?]] = []
+    /// Per call, for kinds that name their tensor arguments (attention: `query`, `value`, `key`,
+    /// `attention_mask`…), the parameter each input tensor is passed as, in `calls` order.
+    public var callInputNames: [[String]] = []
+    /// Per call, for those kinds, the keyword arguments that are not tensors (`use_causal_mask`…).
+    public var callKeywords: [JSON] = []
 
     public init(name: String, className: String, config: JSON, calls: [[TensorRef]], nested: Architecture?) {
         self.name = name
@@ -45,7 +50,22 @@ public struct LayerNode: Sendable {
     /// Parses the kind again with the constant arguments of the calls, for the kinds that take
     /// them (Keras 3 operations); every call must pass the same ones.
     mutating func bindCallConstants() {
-        guard nested == nil, let type = LayerRegistry.kind(named: className), type.takesCallConstants else { return }
+        guard nested == nil, let type = LayerRegistry.kind(named: className) else { return }
+        if !type.tensorParameters.isEmpty {
+            // The kind reads which tensors its calls pass and how (one set of arguments per layer).
+            guard let names = callInputNames.first, let keywords = callKeywords.first,
+                callInputNames.allSatisfy({ $0 == names }), callKeywords.allSatisfy({ $0 == keywords })
+            else {
+                if !calls.isEmpty {
+                    kind = .failure(.invalidConfig("called with different arguments at its call sites"))
+                }
+                return
+            }
+            kind = LayerRegistry.parse(
+                className: className, config: config, call: CallSignature(inputNames: names, keywords: keywords))
+            return
+        }
+        guard type.takesCallConstants else { return }
         guard let first = callConstants.first, callConstants.allSatisfy({ $0 == first }) else {
             kind = .failure(.invalidConfig("called with different constant arguments"))
             return
@@ -121,6 +141,75 @@ public struct Architecture: Sendable {
                 }
             }
             round = next.sorted()
+        }
+        return order
+    }
+
+    /// Every call in the order Keras 3's Functional runs them (`ops/function.py` `map_graph`): a
+    /// depth-first walk from the outputs lists calls inputs-first; walking that list backwards, a
+    /// call's depth is the largest of its consumers' + 1 (and of its layer's other calls); calls
+    /// then run by decreasing depth, in the order their depth was first recorded. Only the order of
+    /// calls that do not depend on each other differs from `callOrder`, and it matters only where
+    /// a call has side effects on its inputs (Keras 3's MultiHeadAttention clears their masks).
+    public var kerasExecutionOrder: [CallSite] {
+        struct Key: Hashable {
+            let layer: String
+            let node: Int
+        }
+        let byName = Dictionary(layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func parents(_ key: Key) -> [Key] {
+            guard let layer = byName[key.layer], !layer.isInput, key.node < layer.calls.count else { return [] }
+            return layer.dependencies(ofCall: key.node).map { Key(layer: $0.layer, node: $0.node) }
+        }
+        var finished = Set<Key>()
+        var inProgress = Set<Key>()
+        var postOrder: [Key] = []
+        // Iterative post-order DFS (a deep model would overflow the stack recursively).
+        for output in outputs {
+            var stack: [(Key, Int)] = [(Key(layer: output.layer, node: output.node), 0)]
+            while let (key, next) = stack.popLast() {
+                if next == 0 {
+                    if finished.contains(key) || byName[key.layer] == nil { continue }
+                    if inProgress.contains(key) { continue }  // a cycle: callOrder reports it
+                    inProgress.insert(key)
+                }
+                let deps = parents(key)
+                if next < deps.count {
+                    stack.append((key, next + 1))
+                    if !finished.contains(deps[next]) && !inProgress.contains(deps[next]) {
+                        stack.append((deps[next], 0))
+                    }
+                } else {
+                    inProgress.remove(key)
+                    finished.insert(key)
+                    postOrder.append(key)
+                }
+            }
+        }
+        var depthOrder: [Key] = []
+        var depth: [Key: Int] = [:]
+        var layerDepth: [String: Int] = [:]
+        func record(_ key: Key, _ value: Int) {
+            if depth[key] == nil { depthOrder.append(key) }
+            depth[key] = value
+        }
+        for key in postOrder.reversed() {
+            var d = depth[key] ?? 0
+            if depth[key] == nil { record(key, 0) }
+            d = max(d, layerDepth[key.layer] ?? 0)
+            layerDepth[key.layer] = d
+            record(key, d)
+            for parent in parents(key) where finished.contains(parent) {
+                record(parent, max(d + 1, depth[parent] ?? 0))
+            }
+        }
+        var order: [CallSite] = []
+        let levels = Dictionary(grouping: depthOrder, by: { depth[$0]! })
+        for level in levels.keys.sorted(by: >) {
+            for key in levels[level]! {
+                guard let layer = byName[key.layer], !layer.isInput else { continue }
+                order.append(CallSite(layer: layer, call: key.node))
+            }
         }
         return order
     }
@@ -298,12 +387,18 @@ extension Architecture {
                 }
                 inputShapes[node.name] = shape
             }
+            let parameters = LayerRegistry.kind(named: node.className).map(CallParameters.init)
             for inbound in entry["inbound_nodes"]?.arrayValue ?? [] {
-                let parsed = try parseInboundNode(inbound, object: object)
+                let parsed =
+                    try parameters.flatMap { $0.tensors.isEmpty ? nil : $0 }.map {
+                        try parseNamedInboundNode(inbound, parameters: $0, object: object)
+                    } ?? parseInboundNode(inbound, object: object)
                 rawCalls.append(parsed.refs)
                 node.calls.append(parsed.refs)
                 node.callMasks.append(parsed.mask)
                 node.callConstants.append(parsed.constants)
+                node.callInputNames.append(parsed.names)
+                node.callKeywords.append(parsed.keywords)
             }
             node.bindCallConstants()
             layers.append(node)
@@ -361,6 +456,128 @@ extension Architecture {
         var refs: [TensorRef]
         var mask: TensorRef?
         var constants: [JSON?] = []
+        /// For kinds that name their tensor arguments: each ref's parameter.
+        var names: [String] = []
+        var keywords: JSON = .object([])
+    }
+
+    /// The tensor parameters of a kind's call, for reading calls that pass several by name.
+    struct CallParameters {
+        var tensors: [String]
+        var maskList: [String]
+        init(_ kind: any LayerKind.Type) {
+            tensors = kind.tensorParameters
+            maskList = kind.maskListParameters
+        }
+    }
+
+    /// A call of a kind that names its tensor arguments (`MultiHeadAttention(query, value,
+    /// key=…, attention_mask=…)`, `Attention([q, v], mask=[qm, vm])`), in Keras 3's or Keras 2's
+    /// form: positional tensors (a first-argument list counts one per element) take the parameter
+    /// names in order, keyword tensors their own; the refs come out in parameter order. Keyword
+    /// values that are not tensors are kept for the kind; a tensor under a name the kind does not
+    /// take, or twice under one name, is refused rather than dropped.
+    static func parseNamedInboundNode(_ node: JSON, parameters: CallParameters, object: String) throws -> InboundNode {
+        var named: [(String, TensorRef)] = []
+        var keywords: [(String, JSON)] = []
+        func add(_ name: String, _ ref: TensorRef) throws {
+            guard parameters.tensors.contains(name) else {
+                throw ArchitectureError(
+                    object: object, problem: "passes a tensor as '\(name)', which the layer does not take")
+            }
+            guard !named.contains(where: { $0.0 == name }) else {
+                throw ArchitectureError(object: object, problem: "passes '\(name)' twice")
+            }
+            named.append((name, ref))
+        }
+        var positional: [TensorRef?] = []
+        var keywordItems: [(String, JSON)] = []
+        var keras2 = false
+        if let entries = node.arrayValue {
+            // Keras 2: one entry per tensor of the first argument, each `[name, node, tensor, kwargs]`.
+            keras2 = true
+            for entry in entries {
+                guard let parts = entry.arrayValue, parts.count >= 3 else {
+                    throw ArchitectureError(
+                        object: object, problem: "malformed inbound node entry \(entry.serialized())")
+                }
+                positional.append(try parseKeras2Node([.array(Array(parts.prefix(3)))], object: object)[0])
+            }
+            keywordItems = entries.first?.arrayValue?.dropFirst(3).first?.objectValue ?? []
+        } else {
+            guard let args = node["args"]?.arrayValue else {
+                throw ArchitectureError(
+                    object: object, problem: "malformed inbound node \(node.serialized().prefix(200))")
+            }
+            for (i, arg) in args.enumerated() {
+                if isKerasTensor(arg) {
+                    var refs: [TensorRef] = []
+                    try collectKerasTensors(arg, into: &refs, object: object)
+                    positional += refs.map { Optional($0) }
+                } else if i == 0, let list = arg.arrayValue {
+                    for item in list {
+                        guard isKerasTensor(item) else {
+                            throw ArchitectureError(
+                                object: object, problem: "a first-argument list holding a non-tensor")
+                        }
+                        var refs: [TensorRef] = []
+                        try collectKerasTensors(item, into: &refs, object: object)
+                        positional += refs.map { Optional($0) }
+                    }
+                } else if arg.isNull {
+                    positional.append(nil)
+                } else {
+                    throw ArchitectureError(
+                        object: object,
+                        problem: "a positional argument \(arg.serialized().prefix(80)) that is not a tensor")
+                }
+            }
+            keywordItems = node["kwargs"]?.objectValue ?? []
+        }
+        guard positional.count <= parameters.tensors.count else {
+            throw ArchitectureError(
+                object: object,
+                problem: "passes \(positional.count) tensors; the layer takes at most \(parameters.tensors.count)")
+        }
+        for (i, ref) in positional.enumerated() { if let ref { try add(parameters.tensors[i], ref) } }
+        for (key, value) in keywordItems {
+            if key == "mask", !parameters.maskList.isEmpty, let list = value.arrayValue {
+                guard list.count <= parameters.maskList.count else {
+                    throw ArchitectureError(object: object, problem: "a mask= list of \(list.count) masks")
+                }
+                for (i, item) in list.enumerated() where !item.isNull {
+                    guard let ref = try keywordTensor(item, keras2: keras2, object: object) else {
+                        throw ArchitectureError(object: object, problem: "a mask= entry that is not a tensor")
+                    }
+                    try add(parameters.maskList[i], ref)
+                }
+            } else if let ref = try keywordTensor(value, keras2: keras2, object: object) {
+                try add(key, ref)
+            } else if value.arrayValue != nil || value.objectValue != nil {
+                throw ArchitectureError(
+                    object: object, problem: "keyword argument '\(key)' holds a structure Pare does not read")
+            } else if !value.isNull {
+                keywords.append((key, value))
+            }
+        }
+        named.sort { a, b in parameters.tensors.firstIndex(of: a.0)! < parameters.tensors.firstIndex(of: b.0)! }
+        return InboundNode(
+            refs: named.map(\.1), mask: nil, constants: [], names: named.map(\.0), keywords: .object(keywords))
+    }
+
+    /// A keyword value that is a tensor: Keras 3's `__keras_tensor__` object, Keras 2's `[name, node, tensor]`.
+    static func keywordTensor(_ value: JSON, keras2: Bool, object: String) throws -> TensorRef? {
+        if isKerasTensor(value) {
+            var refs: [TensorRef] = []
+            try collectKerasTensors(value, into: &refs, object: object)
+            return refs.first
+        }
+        if keras2, let parts = value.arrayValue, parts.count == 3, parts[0].stringValue != nil,
+            parts[1].intValue != nil, parts[2].intValue != nil
+        {
+            return try parseKeras2Node([value], object: object)[0]
+        }
+        return nil
     }
 
     /// `[["name", node, tensor, {}], ...]` (Keras 2) or `{"args": [...], "kwargs": {...}}` (Keras 3).

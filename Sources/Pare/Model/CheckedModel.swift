@@ -113,8 +113,8 @@ struct CheckedModel {
     }
 
     static func validate(_ unit: WeightUnit, node: LayerNode?, analysis: GraphAnalysis, model: Model) throws {
-        guard let node, let call = analysis.calls(of: unit.path).first, let input = call.inputs.first,
-            let expected = node.layerKind?.weights(input: input)
+        guard let node, let call = analysis.calls(of: unit.path).first, !call.inputs.isEmpty,
+            let expected = node.layerKind?.weights(inputs: call.inputs)
         else { return }
         let object = "layer '\(unit.path)' (\(node.className))"
         guard expected.count == unit.weights.count else {
@@ -153,9 +153,9 @@ struct CheckedModel {
     /// A layer's stored weights, each with what its kind says of it (role, layout), in order.
     func specifiedWeights(_ path: String) -> [SpecifiedWeight] {
         guard let unit = unitsByPath[path], let analysis, let kind = layersByPath[path]?.layerKind,
-            let input = analysis.calls(of: path).first?.inputs.first
+            let inputs = analysis.calls(of: path).first?.inputs, !inputs.isEmpty
         else { return [] }
-        return zip(kind.weights(input: input), unit.weights).map { SpecifiedWeight(spec: $0, weight: $1) }
+        return zip(kind.weights(inputs: inputs), unit.weights).map { SpecifiedWeight(spec: $0, weight: $1) }
     }
 
     /// The kind of the layer at `path`, nil if unknown (or a nested model).

@@ -170,7 +170,7 @@ public struct GraphAnalysis: Sendable {
             var call = LayerCall(
                 path: path, className: layer.className, inputs: flat, output: outputs.first ?? nil,
                 macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
-                    ? Self.macs(layer.layerKind, input: flat.first ?? [], output: outputs.first!!) : nil)
+                    ? Self.macs(layer.layerKind, inputs: flat, output: outputs.first!!) : nil)
             call.outputs = outputs
             if let kind = layer.layerKind, let output = call.output {
                 call.scratchElements = kind.scratchElements(input: flat.first ?? [], output: output, macs: call.macs)
@@ -206,9 +206,10 @@ public struct GraphAnalysis: Sendable {
         return shapes
     }
 
-    static func macs(_ kind: (any LayerKind)?, input: Shape, output: Shape) -> Int? {
-        guard let kind, let i = ShapeMath.known(input), let o = ShapeMath.known(output) else { return nil }
-        return kind.macs(input: i, output: o)
+    static func macs(_ kind: (any LayerKind)?, inputs: [Shape], output: Shape) -> Int? {
+        let known = inputs.compactMap(ShapeMath.known)
+        guard let kind, !known.isEmpty, known.count == inputs.count, let o = ShapeMath.known(output) else { return nil }
+        return kind.macs(inputs: known, output: o)
     }
 }
 

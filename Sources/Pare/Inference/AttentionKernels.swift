@@ -1,0 +1,72 @@
+import Foundation
+
+/// How a Keras line keeps masked positions out of an attention softmax. The lines differ only
+/// where a whole row is masked (uniform weights, or zeros), and Pare follows each exactly.
+enum MaskedSoftmaxRule: Sendable, Equatable {
+    /// Keras 3's `Softmax` layer (MultiHeadAttention with scores returned or dropout set):
+    /// `where(mask, x, fill)`, softmax, then `where(mask, y, 0)`: a fully masked row is zeros.
+    case replaceThenZero(fill: Float)
+    /// Keras 3's `dot_product_attention` (MultiHeadAttention's other path): `where(mask, x, fill)`
+    /// with fill = −0.7 × 3.38953e38: a fully masked row is uniform.
+    case replace(fill: Float)
+    /// tf.keras 2's `Softmax` layer and both lines' Attention layers: `x − 1e9` where masked, in
+    /// float32: a fully masked row is uniform over what the rounding leaves.
+    case subtract(Float)
+
+    static let keras3SoftmaxLayer = MaskedSoftmaxRule.replaceThenZero(fill: -1e9)
+    static let keras3DotProduct = MaskedSoftmaxRule.replace(fill: Float(-0.7 * 3.38953e38))
+    static let largeNegative = MaskedSoftmaxRule.subtract(1e9)
+}
+
+enum AttentionKernels {
+    /// Softmax in place over `row`, leaving out positions where `keep` is false as `rule` says.
+    static func maskedSoftmax(_ row: UnsafeMutableBufferPointer<Float>, keep: [Bool]?, rule: MaskedSoftmaxRule) {
+        if let keep {
+            for j in row.indices where !keep[j] {
+                switch rule {
+                case .replaceThenZero(let fill), .replace(let fill): row[j] = fill
+                case .subtract(let amount): row[j] -= amount
+                }
+            }
+        }
+        var m = -Float.infinity
+        for v in row { m = max(m, v) }
+        var sum: Float = 0
+        for j in row.indices {
+            row[j] = Foundation.exp(row[j] - m)
+            sum += row[j]
+        }
+        for j in row.indices { row[j] /= sum }
+        if case .replaceThenZero = rule, let keep {
+            for j in row.indices where !keep[j] { row[j] = 0 }
+        }
+    }
+
+    /// `x · kernel + bias` over the last axis of row-major `rows × inner` data.
+    static func project(_ x: [Float], rows: Int, inner: Int, kernel: [Float], outputs: Int, bias: [Float]?) -> [Float] {
+        var y = [Float](repeating: 0, count: rows * outputs)
+        if rows > 0, outputs > 0, inner > 0 {
+            multiply(x, rows: rows, inner: inner, kernel: kernel, outputs: outputs, into: &y)
+        }
+        if let bias {
+            for r in 0..<rows { for o in 0..<outputs { y[r * outputs + o] += bias[o] } }
+        }
+        return y
+    }
+
+    private static func multiply(
+        _ x: [Float], rows: Int, inner: Int, kernel: [Float], outputs: Int, into y: inout [Float]
+    ) {
+        x.withUnsafeBufferPointer { a in
+            kernel.withUnsafeBufferPointer { b in
+                y.withUnsafeMutableBufferPointer { c in
+                    Parallel.chunks(rows, minimumPerChunk: 16) { r in
+                        sgemm(
+                            m: r.count, n: outputs, k: inner, a: a.baseAddress! + r.lowerBound * inner, lda: inner,
+                            b: b.baseAddress!, ldb: outputs, c: c.baseAddress! + r.lowerBound * outputs, ldc: outputs)
+                    }
+                }
+            }
+        }
+    }
+}
