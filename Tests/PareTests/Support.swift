@@ -17,6 +17,12 @@ enum Fixtures {
         model == "text_cls" ? "data/mnist_tokens.npy" : "data/mnist_seq.npy"
     }
 
+    /// Trained transformers (keras3.h5, keras3.keras, tfkeras2.h5) and their inputs.
+    static let transformerModels: [(String, [String])] = [
+        ("vit", ["data/mnist_x.npy", "data/vit_positions.npy"]),
+        ("text_transformer", ["data/mnist_tokens.npy", "data/text_positions.npy"]),
+    ]
+
     /// Real pre-trained files from PyPI packages (fixtures/pretrained/README.md), with the inputs and
     /// tf.keras 2 outputs saved beside them.
     static let pretrained = [

@@ -133,8 +133,10 @@ enum ActivationFunction: Equatable {
 
     static func softplus(_ v: Float) -> Float { Foundation.log1p(Foundation.exp(-abs(v))) + max(v, 0) }
 
-    /// Sparsemax along the last axis (`channels` long), as Keras's TensorFlow backend computes it:
-    /// sort descending, the support is where `z_k − (cumsum_k − 1) / k > 0`, τ = (Σ support − 1) / |support|.
+    /// Sparsemax along the last axis (`channels` long), as Keras 3's TensorFlow backend computes it:
+    /// sort descending, the support is where `z_k − (cumsum_k − 1) / k > 0`, and
+    /// τ = (Σ over the support of cumsum_k − 1) / |support| — Keras sums the running sums there, not
+    /// the last one as the sparsemax paper does; Pare follows Keras.
     static func sparsemax(_ x: inout [Float], channels: Int) {
         guard channels > 0 else { return }
         for start in stride(from: 0, to: x.count, by: channels) {
@@ -146,7 +148,7 @@ enum ActivationFunction: Equatable {
             for (k, z) in sorted.enumerated() {
                 cumulative += Double(z)
                 if Double(z) - (cumulative - 1) / Double(k + 1) > 0 {
-                    supportSum = cumulative
+                    supportSum += cumulative
                     supportSize += 1
                 }
             }

@@ -33,6 +33,9 @@ public final class Interpreter {
     public private(set) var layerSeconds: [String: Double] = [:]
     /// Called after each layer call with its path, inputs and output (calibration statistics, folding).
     public var observer: ((String, [FloatArray], FloatArray) -> Void)?
+    /// Called before each layer call with its path, inputs, their masks and its weights (criteria
+    /// that look inside a layer, such as attention heads).
+    public var callObserver: ((String, [FloatArray], [StepMask?], RunContext) -> Void)?
     /// Bytes one example needs at most: every layer's output held at once, plus each convolution's
     /// im2col matrix (an upper bound: values are freed after their last use). nil if it overflows.
     public let bytesPerExample: Int?
@@ -144,6 +147,7 @@ public final class Interpreter {
         if needsConcreteShapes {
             let concrete = try specializedInterpreter(for: values)
             concrete.observer = observer
+            concrete.callObserver = callObserver
             concrete.profiling = profiling
             defer {
                 for (path, seconds) in concrete.layerSeconds { layerSeconds[path, default: 0] += seconds }
@@ -318,6 +322,7 @@ public final class Interpreter {
                     throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
                 }
                 let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+                callObserver?(path, args, argMasks, op.context)
                 result = try op.run(args, masks: argMasks)
                 if kerasMajor >= 3 {
                     for i in op.kind.keras3ClearedInputMasks where i < layer.calls[call].count {

@@ -240,16 +240,35 @@ struct PReLU: LayerKind {
 }
 
 /// `Softmax(axis)`: over one axis, or jointly over several (Keras 3 takes a list:
-/// `exp(x − logsumexp(x, axes))`).
+/// `exp(x − logsumexp(x, axes))`). A `mask` tensor passed to the call (broadcast against the
+/// input from its last axis) keeps masked positions out as each line does: Keras 3 replaces them
+/// with −1e9 and zeroes them after (a fully masked row is zeros), tf.keras 2 adds −1e9 (uniform),
+/// or replaces them under `robust_masking`.
 struct Softmax: LayerKind {
     static let classNames = ["Softmax"]
+    static let tensorParameters = ["inputs", "mask"]
     let axes: NormalizedAxes
+    let robustMasking: Bool
+    let call: CallSignature
 
-    init(config: LayerConfig) throws { axes = try NormalizedAxes(config: config) }
+    init(config: LayerConfig) throws {
+        axes = try NormalizedAxes(config: config)
+        robustMasking = config.bool("robust_masking", fallback: false)
+        call = config.call ?? CallSignature(inputNames: ["inputs"], keywords: .object([]))
+        guard call.index(of: "inputs") == 0 else { throw LayerConfigError("is called without its input") }
+    }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
-        let x = try singleInput(inputs)
+        guard let x = inputs.first, inputs.count == call.inputNames.count else {
+            throw LayerConfigError("expects its input and at most a mask")
+        }
         _ = try axes.resolved(rank: x.count)
+        if let m = call.index(of: "mask").map({ inputs[$0] }) {
+            // Batch first, then broadcast from the last axis: each dimension 1 or the input's.
+            func broadcasts(_ a: Int?, _ b: Int?) -> Bool { a == nil || b == nil || a == 1 || a == b }
+            let fits = m.count <= x.count && zip(m.reversed(), x.reversed()).allSatisfy(broadcasts)
+            guard fits else { throw LayerConfigError("its mask \(describe(m)) does not broadcast to \(describe(x))") }
+        }
         return x
     }
 
@@ -259,27 +278,54 @@ struct Softmax: LayerKind {
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        let mask = call.index(of: "mask").map { inputs[$0] }
         var y = takeFirst(&inputs)
         let resolved = try axes.resolved(rank: y.shape.count - 1).map { $0 + 1 }
-        if resolved.count == 1 {
-            let a = resolved[0]
-            ActivationFunction.softmax(
-                &y.data, inner: y.shape[(a + 1)...].reduce(1, *), axisLength: y.shape[a], log: false)
-            return y
-        }
+        var keep: [Bool]?
+        if let mask { keep = try broadcastKeep(mask, to: y.shape, context) }
+        let rule: MaskedSoftmaxRule =
+            context.kerasMajor >= 3
+            ? .keras3SoftmaxLayer : (robustMasking ? .replace(fill: -1e9) : .largeNegative)
         let groups = AxisGroups(shape: y.shape, axes: Set(resolved))
-        y.data.withUnsafeMutableBufferPointer { p in
-            for g in 0..<groups.groupCount {
-                let base = groups.outerBase[g]
-                var m = -Float.infinity
-                for o in groups.innerOffset { m = max(m, p[base + o]) }
-                var sum: Float = 0
-                for o in groups.innerOffset { sum += Foundation.exp(p[base + o] - m) }
-                let logSum = m + Foundation.log(sum)
-                for o in groups.innerOffset { p[base + o] = Foundation.exp(p[base + o] - logSum) }
+        var row = [Float](repeating: 0, count: groups.groupSize)
+        var rowKeep = keep.map { _ in [Bool](repeating: true, count: groups.groupSize) }
+        for g in 0..<groups.groupCount {
+            let base = groups.outerBase[g]
+            for (j, o) in groups.innerOffset.enumerated() {
+                row[j] = y.data[base + o]
+                if let keep { rowKeep![j] = keep[base + o] }
             }
+            row.withUnsafeMutableBufferPointer { AttentionKernels.maskedSoftmax($0, keep: rowKeep, rule: rule) }
+            for (j, o) in groups.innerOffset.enumerated() { y.data[base + o] = row[j] }
         }
         return y
+    }
+
+    /// The mask's values (nonzero keeps) broadcast to `shape`, batch first, other axes from the end.
+    func broadcastKeep(_ mask: FloatArray, to shape: [Int], _ context: RunContext) throws -> [Bool] {
+        let m = mask.shape
+        guard m.count <= shape.count, m.first == shape.first || m.count < shape.count else {
+            throw InterpreterError.badInput("layer '\(context.path)': mask \(m) does not broadcast to \(shape)")
+        }
+        let aligned = [Int](repeating: 1, count: shape.count - m.count) + m
+        guard zip(aligned, shape).allSatisfy({ $0 == 1 || $0 == $1 }) else {
+            throw InterpreterError.badInput("layer '\(context.path)': mask \(m) does not broadcast to \(shape)")
+        }
+        let total = shape.reduce(1, *)
+        var keep = [Bool](repeating: true, count: total)
+        for flat in 0..<total {
+            var rem = flat
+            var index = 0
+            var step = 1
+            for d in stride(from: shape.count - 1, through: 0, by: -1) {
+                let coord = rem % shape[d]
+                rem /= shape[d]
+                index += (aligned[d] == 1 ? 0 : coord) * step
+                step *= aligned[d]
+            }
+            keep[flat] = mask.data[index] != 0
+        }
+        return keep
     }
 
     /// Keras passes the mask of the input on (the layer supports masking and does not change it).
@@ -287,7 +333,7 @@ struct Softmax: LayerKind {
         [masks.first ?? nil]
     }
 
-    /// Keras's Softmax adds a large negative number where the mask is off, broadcast against the
-    /// values from their last axis: Pare does not run that.
-    var maskLimitation: String? { "Softmax reading a mask" }
+    /// A Keras mask reaching the Softmax has the input's shape without its last axis, which Keras
+    /// broadcasts from the last axis and refuses: no saved model runs it.
+    var maskLimitation: String? { "Softmax reading a Keras mask" }
 }

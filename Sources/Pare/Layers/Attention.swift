@@ -255,8 +255,8 @@ struct MultiHeadAttention: LayerKind {
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         var flow = ChannelFlow.mixes.blockingInputs(
-            "MultiHeadAttention reads its inputs' channels through its projections; Pare prunes its heads instead")
-        flow.blocksOutputs = "MultiHeadAttention's output width is set by its output projection"
+            "feeds a MultiHeadAttention's projections (Pare prunes its heads, not its inputs)")
+        flow.blocksOutputs = "comes out of a MultiHeadAttention's output projection (Pare prunes its heads)"
         return flow
     }
 
@@ -319,7 +319,42 @@ struct MultiHeadAttention: LayerKind {
         }
     }
 
+    /// What the heads compute before the output projection: per example, query position and head,
+    /// `value_dim` values (gated where the layer has a gate), and the attention scores.
+    struct Attended {
+        var heads: [Float]
+        var scores: [Float]
+        var scoreShape: [Int]
+        var positionDims: [Int]
+    }
+
     func computeOutputs(_ inputs: inout [FloatArray], masks: [StepMask?], _ context: RunContext) throws -> LayerResult {
+        let attended = try attend(inputs, masks: masks, context)
+        guard let query = input("query", inputs) else {
+            throw InterpreterError.badInput("layer '\(context.path)': query missing")
+        }
+        let (batch, dq, h) = (query.batch, query.shape.last!, numHeads)
+        let pq = attended.positionDims.reduce(1, *)
+        let outDims = outputDims ?? [dq]
+        let outCount = outDims.reduce(1, *)
+        let outputKernel = try context.weight("output_kernel")
+        let outputBias = useBias ? try context.weight("output_bias") : nil
+        guard outputKernel.count == h * valueDim * outCount, (outputBias?.count ?? outCount) == outCount else {
+            throw InterpreterError.badInput("layer '\(context.path)': output projection of the wrong size")
+        }
+        let y = AttentionKernels.project(
+            attended.heads, rows: batch * pq, inner: h * valueDim, kernel: outputKernel, outputs: outCount,
+            bias: outputBias)
+        let output = FloatArray(shape: [batch] + attended.positionDims + outDims, data: y)
+        let queryMask = call.index(of: "query").flatMap { $0 < masks.count ? masks[$0] : nil }
+        // The output keeps the query's mask where its positions are the query's.
+        let outputMask = outDims.count == 1 ? queryMask : nil
+        guard returnScores else { return LayerResult(values: [output], masks: [outputMask]) }
+        return LayerResult(
+            values: [output, FloatArray(shape: attended.scoreShape, data: attended.scores)], masks: [outputMask, nil])
+    }
+
+    func attend(_ inputs: [FloatArray], masks: [StepMask?], _ context: RunContext) throws -> Attended {
         guard let query = input("query", inputs), let value = input("value", inputs), let key = keyInput(inputs) else {
             throw InterpreterError.badInput("layer '\(context.path)': query or value missing")
         }
@@ -414,20 +449,9 @@ struct MultiHeadAttention: LayerKind {
             ActivationFunction.sigmoid.apply(&gate, channels: 1)
             for i in heads.indices { heads[i] *= gate[i] }
         }
-        let outDims = outputDims ?? [dq]
-        let outCount = outDims.reduce(1, *)
-        let y = AttentionKernels.project(
-            heads, rows: batch * pq, inner: h * valueDim,
-            kernel: try weight("output_kernel", count: h * valueDim * outCount),
-            outputs: outCount, bias: try bias("output_bias", count: outCount))
-        let output = FloatArray(shape: [batch] + positionDims + outDims, data: y)
-        let queryMask = call.index(of: "query").flatMap { $0 < masks.count ? masks[$0] : nil }
-        // The output keeps the query's mask where its positions are the query's.
-        let outputMask = outDims.count == 1 ? queryMask : nil
-        guard returnScores else { return LayerResult(values: [output], masks: [outputMask]) }
         let outerDims = positionDims.indices.filter { !attention.contains($0) }.map { positionDims[$0] }
         let scoreShape = [batch] + outerDims + [h] + attention.map { positionDims[$0] } + attention.map { keyDims[$0] }
-        return LayerResult(values: [output, FloatArray(shape: scoreShape, data: scores)], masks: [outputMask, nil])
+        return Attended(heads: heads, scores: scores, scoreShape: scoreShape, positionDims: positionDims)
     }
 
     /// Keras 3 takes its dot_product_attention path for a rank-3 query without dropout or returned

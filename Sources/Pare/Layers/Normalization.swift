@@ -119,7 +119,7 @@ struct BatchNormalization: LayerKind {
 /// Why channels reaching a normalization across them cannot be removed: every output depends on
 /// statistics over all of them.
 func normalizesAcrossChannels(_ className: String) -> String {
-    "\(className) normalizes across channels: removing one changes every other's statistics"
+    "feeds a \(className), which normalizes across channels: removing one changes the others' statistics"
 }
 
 /// `LayerNormalization(axis, epsilon, center, scale, rms_scaling)`: per example, over `axis`,

@@ -9,6 +9,10 @@ public struct PrunePlan {
     public let keptChannels: [String: [Int]]
     /// Per-channel scores used for ranking (by id), for the report.
     public let scores: [Int: Double]
+    /// Per MultiHeadAttention layer: kept heads, in order (every attention layer is listed).
+    public var keptHeads: [String: [Int]] = [:]
+    /// Per attention layer, the score of each head, where the criterion gives one.
+    public var headScores: [String: [Double]] = [:]
 
     public func isRemoved(_ id: Int?) -> Bool { id.map { removed.contains(graph.group($0)) } ?? false }
 
@@ -37,6 +41,8 @@ public struct Planner {
     let model: Model
     let checked: CheckedModel
     public let graph: ChannelGraph
+    /// The MultiHeadAttention layers, whose heads are pruned beside the channel graph.
+    public let heads: [HeadSpace]
 
     public init(_ model: Model) throws {
         self.model = model
@@ -66,6 +72,7 @@ public struct Planner {
             }
         }
         graph = ChannelGraph(architecture: arch, analysis: analysis)
+        heads = Self.headSpaces(arch)
     }
 
     /// Resolves a layer name: a full path (`encoder/enc_conv3`), or a name that is unique among all layers.
@@ -156,9 +163,10 @@ public struct Planner {
         return dead
     }
 
-    public func plan(_ selection: PruneSelection, criterion: PruneCriterion, activationScores: [Int: Double]? = nil)
-        throws -> PrunePlan
-    {
+    public func plan(
+        _ selection: PruneSelection, criterion: PruneCriterion, activationScores: [Int: Double]? = nil,
+        headActivationScores: [String: [Double]]? = nil
+    ) throws -> PrunePlan {
         guard !selection.isEmpty else {
             throw SelectionError(
                 "nothing selected: name channels to keep or drop, a ratio, a threshold, or dead channels")
@@ -218,7 +226,16 @@ public struct Planner {
             { $0 }
         }
 
+        var heads = HeadSelection(
+            spaces: self.heads,
+            scores: criterion.needsCalibration
+                ? (headActivationScores ?? [:]) : (try headWeightScores(criterion) ?? [:]),
+            criterion: criterion)
         for (name, n) in selection.keep.sorted(by: { $0.key < $1.key }) {
+            if let space = headSpace(named: name) {
+                try heads.keep(space, n, entry: "\(name)=\(n)")
+                continue
+            }
             let path = try producerPath(name)
             let space = graph.space(path)!
             guard n >= 1 else {
@@ -232,6 +249,13 @@ public struct Planner {
                 option: SelectionPart("keep"))
         }
         for (name, r) in selection.ratio.sorted(by: { $0.key < $1.key }) {
+            if let space = headSpace(named: name) {
+                guard r >= 0, r < 1 else {
+                    throw SelectionError(option: "ratio", "\(name)=\(r): the fraction removed must be in [0, 1)")
+                }
+                try heads.keep(space, space.count - Int((r * Double(space.count)).rounded()), entry: "\(name)=\(r)")
+                continue
+            }
             let path = try producerPath(name)
             let space = graph.space(path)!
             guard r >= 0, r < 1 else {
@@ -253,8 +277,15 @@ public struct Planner {
                     space.path, channels: try lowest(space, n, option: SelectionPart("ratio")),
                     option: SelectionPart("ratio"))
             }
+            for space in self.heads where heads.kept[space.path]?.count == space.count && space.blockedReason == nil {
+                try heads.keep(space, space.count - Int((r * Double(space.count)).rounded()), entry: "\(r)")
+            }
         }
         for (name, channels) in selection.drop.sorted(by: { $0.key < $1.key }) {
+            if let space = headSpace(named: name) {
+                try heads.drop(space, channels, entry: name)
+                continue
+            }
             try remove(try producerPath(name), channels: channels, option: SelectionPart("drop"))
         }
         if let t = selection.threshold {
@@ -265,6 +296,12 @@ public struct Planner {
             }
         }
         if selection.dropDead {
+            for space in self.heads where space.blockedReason == nil {
+                let dead = try deadHeads(space)
+                if !dead.isEmpty, dead.count < space.count {
+                    heads.kept[space.path] = heads.kept[space.path]!.filter { !dead.contains($0) }
+                }
+            }
             var deadIDs = Set<Int>()
             for space in graph.spaces { for c in try deadChannels(space) { deadIDs.insert(space.first + c) } }
             for id in deadIDs {
@@ -284,6 +321,63 @@ public struct Planner {
             }
             kept[space.path] = k
         }
-        return PrunePlan(graph: graph, removed: removed, keptChannels: kept, scores: perChannel)
+        var plan = PrunePlan(graph: graph, removed: removed, keptChannels: kept, scores: perChannel)
+        plan.keptHeads = heads.kept
+        plan.headScores = heads.scores
+        return plan
+    }
+}
+
+/// The heads a selection keeps, per attention layer, ranked by their scores (lowest go first).
+struct HeadSelection {
+    var kept: [String: [Int]]
+    let scores: [String: [Double]]
+    let criterion: PruneCriterion
+
+    init(spaces: [HeadSpace], scores: [String: [Double]], criterion: PruneCriterion) {
+        kept = Dictionary(spaces.map { ($0.path, Array(0..<$0.count)) }, uniquingKeysWith: { a, _ in a })
+        self.scores = scores
+        self.criterion = criterion
+    }
+
+    /// Keeps the `n` best-scoring heads of `space`.
+    mutating func keep(_ space: HeadSpace, _ n: Int, entry: String) throws {
+        guard n >= 1 else {
+            throw SelectionError(option: "keep", "\(entry): an attention layer keeps at least one head")
+        }
+        guard n <= space.count else {
+            throw SelectionError(option: "keep", "\(entry): '\(space.path)' has only \(space.count) heads")
+        }
+        guard n < space.count else { return }
+        if let reason = space.blockedReason {
+            throw SelectionError(
+                option: "keep", "\(entry): the heads of '\(space.path)' cannot be removed: it \(reason)")
+        }
+        guard let s = scores[space.path], s.count == space.count else {
+            throw SelectionError(
+                option: "criterion",
+                "\(criterion.rawValue) gives attention heads no score (heads of '\(space.path)' are ranked by l1, l2, "
+                    + "mean-activation or apoz)")
+        }
+        let ranked = (0..<space.count).sorted { (s[$0], $0) > (s[$1], $1) }
+        kept[space.path] = Array(ranked.prefix(n)).sorted()
+    }
+
+    /// Removes heads `heads` of `space`.
+    mutating func drop(_ space: HeadSpace, _ heads: [Int], entry: String) throws {
+        for h in heads where !(0..<space.count).contains(h) {
+            throw SelectionError(
+                option: "drop",
+                "\(entry): head \(h) of '\(space.path)', which has \(space.count) (0…\(space.count - 1))")
+        }
+        if let reason = space.blockedReason, !heads.isEmpty {
+            throw SelectionError(
+                option: "drop", "\(entry): the heads of '\(space.path)' cannot be removed: it \(reason)")
+        }
+        let remaining = kept[space.path]!.filter { !heads.contains($0) }
+        guard !remaining.isEmpty else {
+            throw SelectionError(option: "drop", "\(entry): an attention layer keeps at least one head")
+        }
+        kept[space.path] = remaining
     }
 }

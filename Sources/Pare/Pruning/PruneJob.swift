@@ -60,11 +60,15 @@ public enum PruneJob {
             for: "pruning (the original, masked and pruned weights as float32)", file: model.sourcePath)
         let planner = try Planner(model)
         var activation: [Int: Double]?
+        var headActivation: [String: [Double]]?
         if criterion.needsCalibration, selection.usesCriterion, let calibration {
             activation = try activationScores(planner, calibration: calibration, criterion: criterion)
+            headActivation = try headActivationScores(planner, calibration: calibration, criterion: criterion)
         }
         return PlannedPrune(
-            planner: planner, plan: try planner.plan(selection, criterion: criterion, activationScores: activation))
+            planner: planner,
+            plan: try planner.plan(
+                selection, criterion: criterion, activationScores: activation, headActivationScores: headActivation))
     }
 
     /// Mean activation (or 1 − APoZ) of every producer channel, measured after the BatchNormalization

@@ -103,7 +103,20 @@ public struct Rewriter {
             guard !gone.isEmpty, let kind = kind(path) else { continue }
             try rewrite(&masked, path) { try kind.maskingInputChannels(gone, &$0) }
         }
+        for (path, gone) in removedHeads() {
+            guard let attention = kind(path) as? MultiHeadAttention else { continue }
+            try rewrite(&masked, path) { try attention.maskingHeads(gone, &$0) }
+        }
         return masked
+    }
+
+    /// Per attention layer with heads removed: the removed heads.
+    func removedHeads() -> [(String, Set<Int>)] {
+        planner.heads.compactMap { space in
+            let kept = plan.keptHeads[space.path] ?? Array(0..<space.count)
+            let gone = Set(0..<space.count).subtracting(kept)
+            return gone.isEmpty ? nil : (space.path, gone)
+        }
     }
 
     // MARK: Prune
@@ -154,6 +167,11 @@ public struct Rewriter {
             guard keep.count < space.count else { continue }
             guard let kind = kind(space.path) else { continue }
             try rewrite(&pruned, space.path) { try kind.keepingOutputChannels(keep, &$0) }
+        }
+        // Heads: each attention layer's own projections, touching no other layer.
+        for (path, _) in removedHeads() {
+            guard let attention = kind(path) as? MultiHeadAttention, let keep = plan.keptHeads[path] else { continue }
+            try rewrite(&pruned, path) { try attention.keepingHeads(keep, &$0) }
         }
         return RewrittenModel(model: pruned, folds: reports)
     }
