@@ -59,7 +59,20 @@ struct Reshape: LayerKind {
         return target.map { t in t ?? known.map { fixed == 0 ? 0 : $0 / fixed } }
     }
 
-    func channelFlow(input: Shape, output: Shape) -> ChannelFlow { .mixes }
+    /// A reshape that keeps the last axis as it is (`(4, 4, 32)` → `(16, 32)`, a ViT's patches) only
+    /// regroups positions: each channel stays itself. Any other reshape mixes channels.
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        guard let channels = input.last ?? nil, output.last == channels, target.last == channels else { return .mixes }
+        return ChannelFlow.perChannel(indexed: true, elementwise: true)
+    }
+
+    func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        guard var list = edit.config["target_shape"]?.arrayValue, !list.isEmpty else {
+            throw LayerConfigError("target_shape missing")
+        }
+        list[list.count - 1] = .int(keep.count)
+        edit.config.set("target_shape", .array(list))
+    }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = takeFirst(&inputs)

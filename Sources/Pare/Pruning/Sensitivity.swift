@@ -28,6 +28,8 @@ public struct SensitivityCurve: Codable, Sendable {
     /// The knee of the metric (Kneedle: farthest point above the chord from first to last point), nil
     /// if the curve is flat.
     public var knee: Int?
+    /// What K counts: `channels`, or `heads` for an attention layer.
+    public var unit = "channels"
 
     public func value(_ p: SensitivityPoint) -> Double? { metric == "accuracy" ? p.accuracy : p.top1Agreement }
 }
@@ -85,8 +87,11 @@ public enum SensitivitySweep {
         let model = try source.materialized()
         let planner = try Planner(model)
         var activation: [Int: Double]?
+        var headActivation: [String: [Double]]?
         if options.criterion.needsCalibration {
             activation = try PruneJob.activationScores(planner, calibration: inputs, criterion: options.criterion)
+            headActivation = try PruneJob.headActivationScores(
+                planner, calibration: inputs, criterion: options.criterion)
         }
         let baselineRun = try Interpreter(model)
         let baseline = try baselineRun.run(inputs, batchSize: 256)
@@ -97,7 +102,24 @@ public enum SensitivitySweep {
         }
 
         var plans: [(layer: String, path: String, channels: Int, ks: [Int])] = []
+        var headPaths = Set<String>()
         for name in layers {
+            // An attention layer's curve removes K of its heads.
+            if let heads = planner.headSpace(named: name) {
+                if let reason = heads.blockedReason {
+                    throw SelectionError(option: "layer", "\(name): no head of '\(heads.path)' can be removed (it \(reason))")
+                }
+                let maxK = heads.count - 1
+                let ks = options.steps.values(maxRemovable: maxK)
+                if let bad = ks.first(where: { $0 > maxK }) {
+                    throw SelectionError(
+                        option: "steps",
+                        ": K = \(bad) is more than '\(heads.path)' allows (\(maxK) of \(heads.count) heads can go)")
+                }
+                plans.append((name, heads.path, heads.count, ks))
+                headPaths.insert(heads.path)
+                continue
+            }
             let path = try planner.producerPath(name)
             guard let space = planner.graph.space(path) else {
                 throw SelectionError(option: "layer", "\(name): not a prunable layer")
@@ -138,7 +160,9 @@ public enum SensitivitySweep {
                 } else {
                     var selection = PruneSelection()
                     selection.keep[name] = channels - k
-                    let plan = try planner.plan(selection, criterion: options.criterion, activationScores: activation)
+                    let plan = try planner.plan(
+                        selection, criterion: options.criterion, activationScores: activation,
+                        headActivationScores: headActivation)
                     // The same verified step as `pare prune`: masked reference, fold, rewrite, check, run.
                     let result = try PruneJob.prune(
                         PlannedPrune(planner: planner, plan: plan), fold: options.fold, verifyInputs: inputs,
@@ -163,6 +187,7 @@ public enum SensitivitySweep {
             var curve = SensitivityCurve(
                 layer: name, channels: channels, points: points,
                 metric: labels != nil ? "accuracy" : "top1Agreement", knee: nil)
+            if headPaths.contains(path) { curve.unit = "heads" }
             curve.knee = knee(points.compactMap { p in curve.value(p).map { CurveValue(k: p.removed, value: $0) } })
             curves.append(curve)
         }

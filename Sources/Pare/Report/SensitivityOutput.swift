@@ -25,7 +25,7 @@ public enum SensitivityOutput {
                     String(format: "%.2g", p.prunedVersusMasked),
                 ])
             }
-            out += "layer \(curve.layer) (\(curve.channels) channels)\n"
+            out += "layer \(curve.layer) (\(curve.channels) \(curve.unit))\n"
             out += TextTable.render(rows, rightAligned: Set(0..<9))
             if let knee = curve.knee, let p = curve.points.first(where: { $0.removed == knee }) {
                 out +=
@@ -79,7 +79,8 @@ public enum SensitivityOutput {
             }
         }
         let metric = curves.first?.metricLabel ?? ""
-        var out = "\(metric) (y, 0 to 1) against channels removed (x, 0 to \(maxK))\n"
+        let units = Set(curves.map(\.unit)).sorted().joined(separator: " or ")
+        var out = "\(metric) (y, 0 to 1) against \(units) removed (x, 0 to \(maxK))\n"
         for (r, row) in grid.enumerated() {
             let label = r == 0 ? "1.0 |" : r == height - 1 ? "0.0 |" : "    |"
             out += label + String(row) + "\n"
