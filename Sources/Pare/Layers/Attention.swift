@@ -135,8 +135,8 @@ struct MultiHeadAttention: LayerKind {
             }
             guard fits else {
                 throw LayerConfigError(
-                    "an attention_mask of shape \(describe(mask)) for a query \(describe(query)) and value \(describe(value))"
-                )
+                    "an attention_mask of shape \(describe(mask)) for a query \(describe(query)) and value "
+                        + describe(value))
             }
         }
         for name in ["query_mask", "value_mask", "key_mask"] {

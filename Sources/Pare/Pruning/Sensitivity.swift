@@ -107,7 +107,8 @@ public enum SensitivitySweep {
             // An attention layer's curve removes K of its heads.
             if let heads = planner.headSpace(named: name) {
                 if let reason = heads.blockedReason {
-                    throw SelectionError(option: "layer", "\(name): no head of '\(heads.path)' can be removed (it \(reason))")
+                    throw SelectionError(
+                        option: "layer", "\(name): no head of '\(heads.path)' can be removed (it \(reason))")
                 }
                 let maxK = heads.count - 1
                 let ks = options.steps.values(maxRemovable: maxK)
