@@ -213,6 +213,9 @@ def pruned_check(entry):
     problems = []
     if model.count_params() != entry["params"]:
         problems.append(f"Keras counts {model.count_params()} parameters, Pare {entry['params']}")
+    for name, heads in entry.get("heads", {}).items():
+        if model.get_layer(name).num_heads != heads:
+            problems.append(f"Keras rebuilds '{name}' with {model.get_layer(name).num_heads} heads, not {heads}")
     inputs = [np.load(p) for p in entry["inputs"]]
     got = predictions(model, inputs)
     for i, (g, path) in enumerate(zip(got, entry["expected_outputs"])):

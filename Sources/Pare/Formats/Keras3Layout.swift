@@ -65,6 +65,9 @@ enum Keras3Layout {
             }
             // A Sequential tracks no input layer: it has no entry of its own.
             if model.className == LayerRegistry.sequential && LayerRegistry.isInput(cls) { continue }
+            // Operations Keras 3 records in a functional graph (NotEqual for a mask) are not among the
+            // model's layers: they have no group, and do not count in the layers' numbering.
+            if LayerRegistry.isKeras3Operation(cls) { continue }
             let config = item["config"] ?? .object([])
             guard let name = config["name"]?.stringValue ?? item["name"]?.stringValue else {
                 throw ArchitectureError(object: modelName, problem: "\(cls) layer without a name")
@@ -167,9 +170,24 @@ enum Keras3Layout {
             return config
         }
         let functional = cls != LayerRegistry.sequential
+        var body = inner
+        // Keras 3's legacy .h5 names the operations of its graph (NotEqual …) without their module;
+        // its archive loader finds them only with it.
+        if var layers = inner["layers"]?.arrayValue {
+            for i in layers.indices {
+                guard let name = layers[i]["class_name"]?.stringValue, LayerRegistry.isKeras3Operation(name),
+                    layers[i]["module"] == nil
+                else { continue }
+                var entry: [(String, JSON)] = [("module", .string("keras.src.ops.numpy"))]
+                entry += (layers[i].objectValue ?? []).filter { $0.0 != "registered_name" }
+                entry.append(("registered_name", .string(name)))
+                layers[i] = .object(entry)
+            }
+            body.set("layers", .array(layers))
+        }
         return .object([
             ("module", .string(functional ? "keras.src.models.functional" : "keras")),
-            ("class_name", .string(cls)), ("config", inner),
+            ("class_name", .string(cls)), ("config", body),
             ("registered_name", functional ? .string(cls) : .null),
         ])
     }

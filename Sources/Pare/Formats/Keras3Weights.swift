@@ -35,6 +35,7 @@ public enum Keras3Weights {
             config["class_name"]?.stringValue == LayerRegistry.sequential
             ? [config["config"]?["name"]?.stringValue ?? "sequential"] : []
         var visited: Set<String> = []
+        var objectNames: [String: String] = [:]
         var byEntry: [String: [Weight]] = [:]  // layer path → weights
         for entry in entries {
             let object =
@@ -50,6 +51,14 @@ public enum Keras3Weights {
                 visited.insert(entry.groupPath + "/" + sub.group)
                 let subVars = Keras3Layout.varsPath(entry.groupPath, group: sub.group)
                 visited.insert(subVars)
+                if root.contains(subVars) {
+                    let vars = try root.group(subVars)
+                    if vars.hasAttribute("name"), let stored = try vars.attribute("name").singleString,
+                        stored != sub.name
+                    {
+                        objectNames[subVars] = stored
+                    }
+                }
                 // An object that holds no variables of the layer (a Bidirectional's forward_layer
                 // itself, around its cell) must hold none in the file either.
                 if !groups.contains(sub.group), root.contains(subVars),
@@ -179,6 +188,7 @@ public enum Keras3Weights {
         }
         model.layers = layers
         model.layout = .keras3
+        model.source.keras3ObjectNames = objectNames
         model.source.rootAttributes = try StoredNodeIO.attributes(of: root)
         for link in try root.children() where link.name != "vars" && link.name != layersKey {
             let (child, kind) = (link.name, link.kind)
@@ -267,8 +277,9 @@ public enum Keras3Weights {
             try vars.setAttribute("name", .string(name))
             // Cells and wrapped layers get their own `vars` group, named, as Keras 3 writes them.
             for sub in Keras3Layout.subObjects(entry) {
-                let subVars = try root.createGroup(Keras3Layout.varsPath(entry.groupPath, group: sub.group))
-                try subVars.setAttribute("name", .string(sub.name))
+                let path = Keras3Layout.varsPath(entry.groupPath, group: sub.group)
+                let subVars = try root.createGroup(path)
+                try subVars.setAttribute("name", .string(model.source.keras3ObjectNames[path] ?? sub.name))
             }
             let specs = Keras3Layout.specs(entry)
             let groups = specs.map { $0.map(\.keras3Group) } ?? weights.map { _ in "" }

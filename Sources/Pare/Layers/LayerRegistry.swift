@@ -40,6 +40,12 @@ public enum LayerRegistry {
             + "bias adds, normalization, activations, pooling and merges are not counted. FLOPs ≈ 2 × MACs."
     }
 
+    /// Operations Keras 3 records in a functional graph (`keras.src.ops.numpy`), not layers.
+    static let keras3Operations: Set<String> = Set(
+        Comparison.classNames + ZerosLike.classNames + Reduction.classNames + ExpandDims.classNames)
+
+    static func isKeras3Operation(_ className: String) -> Bool { keras3Operations.contains(className) }
+
     /// Class names of models that nest layers (they are architectures, not layer kinds).
     static let modelClassNames: Set<String> = [sequential, "Functional", "Model"]
     /// A model whose layers run one after another (configs list them without call sites).
