@@ -20,6 +20,14 @@ struct Prune: ParsableCommand {
     @OptionGroup var reading: ReadOptions
     @Flag(name: .long, help: "Do not fold removed channels' constant outputs into consumers' biases.") var noFold =
         false
+    @Flag(
+        name: .long,
+        help: """
+            Remove channels through LayerNormalization / RMSNormalization over the channel axis (a \
+            transformer's residual width). Their statistics then cover fewer channels, so the result is \
+            approximate: it is compared with the original model, the error printed, and written anyway.
+            """)
+    var approximateNorm = false
     @Option(
         name: .customLong("input"),
         help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
@@ -48,22 +56,33 @@ struct Prune: ParsableCommand {
                 selection.calibration.isEmpty
                 ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
             let job = try PruneJob.plan(
-                model, selection: s, criterion: selection.parsedCriterion, calibration: calibration)
+                model, selection: s, criterion: selection.parsedCriterion, calibration: calibration,
+                approximateNormalization: approximateNorm)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
             let inputs = try ModelInputs.loadOrGenerate(
                 verifyPaths, random: random, seed: seed, for: model, file: input)
             let onlyDead = s.dropDead && !s.usesCriterion && s.drop.isEmpty
+            // Channels removed through a normalization change its statistics: the masked model is no
+            // reference then; the drift from the original is measured and reported instead.
+            let approximate = approximateNorm && job.passesNormalization
+            // Removed residual channels carry no constant to fold: folding applies to the exact path only.
             let result = try PruneJob.prune(
-                job, fold: !noFold, verifyInputs: inputs, referenceIsOriginal: onlyDead, atol: atol, rtol: rtol)
+                job, fold: !noFold && !approximate, verifyInputs: inputs, referenceIsOriginal: onlyDead || approximate,
+                atol: atol,
+                rtol: rtol)
             print(PruneText.table(result), terminator: "")
             print(PruneText.leftAlone(job.plan.graph), terminator: "")
             print(PruneText.folds(result.folds), terminator: "")
             let against =
-                onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
+                approximate
+                ? "the original model (approximate: channels removed through a normalization change its statistics)"
+                : onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
             let source =
                 verifyPaths.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyPaths.joined(separator: ", ")
-            print(PruneText.verification(result.comparisons, against: against, inputs: source), terminator: "")
-            guard result.verified else {
+            print(
+                PruneText.verification(result.comparisons, against: against, inputs: source, measuredOnly: approximate),
+                terminator: "")
+            guard result.verified || approximate else {
                 throw PareError(
                     file: input,
                     "the pruned model differs from \(against) beyond tolerance (atol \(atol), rtol \(rtol)); "

@@ -202,7 +202,7 @@ enum Keras3Layout {
         guard var config = model.config else { return nil }
         if let arch = try? Architecture.parse(config) {
             let before = config
-            refreshBuildShapes(&config, analysis: GraphAnalysis.run(arch))
+            refreshBuildShapes(&config, analysis: GraphAnalysis.run(arch), architecture: arch)
             if config != before { return config.serialized() }
         }
         return model.configText
@@ -210,7 +210,9 @@ enum Keras3Layout {
 
     /// Rewrites every layer's `build_config.input_shape` (Keras 3 builds each layer from it before
     /// loading weights) to the shapes the current architecture gives; entries already right are untouched.
-    static func refreshBuildShapes(_ config: inout JSON, analysis: GraphAnalysis) {
+    static func refreshBuildShapes(_ config: inout JSON, analysis: GraphAnalysis, architecture: Architecture? = nil) {
+        let nodes = Dictionary(
+            (architecture?.allLayers() ?? []).map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
         func shapeJSON(_ s: Shape) -> JSON { .array([.null] + s.map { $0.map(JSON.int) ?? .null }) }
         func refresh(_ modelEntry: inout JSON, prefix: String) {
             guard var inner = modelEntry["config"] else { return }
@@ -224,6 +226,11 @@ enum Keras3Layout {
                 }
                 guard let call = analysis.calls(of: path).first, !call.inputs.isEmpty else { continue }
                 refreshed(&layers[i], inputs: call.inputs)
+                // Attention builds from `shapes_dict` (`query_shape`, `value_shape`, `key_shape`).
+                if let names = nodes[path]?.callInputNames.first, names.count == call.inputs.count {
+                    refreshedShapes(
+                        &layers[i], inputs: Dictionary(zip(names, call.inputs), uniquingKeysWith: { a, _ in a }))
+                }
                 // The layers a wrapper holds (a Bidirectional's two, a TimeDistributed's one).
                 guard let cls = layers[i]["class_name"]?.stringValue, var layerConfig = layers[i]["config"],
                     case .success(let kind) = LayerRegistry.parse(className: cls, config: layerConfig)
@@ -237,6 +244,18 @@ enum Keras3Layout {
             }
             if bare { inner = .array(layers) } else { inner.set("layers", .array(layers)) }
             modelEntry.set("config", inner)
+        }
+        /// `entry`'s build_config `shapes_dict` entries `<parameter>_shape` set to those inputs' shapes.
+        func refreshedShapes(_ entry: inout JSON, inputs: [String: Shape]) {
+            guard var build = entry["build_config"], var shapes = build["shapes_dict"], let pairs = shapes.objectValue
+            else { return }
+            for (key, old) in pairs where key.hasSuffix("_shape") {
+                guard let shape = inputs[String(key.dropLast(6))] else { continue }
+                let new = shapeJSON(shape)
+                if new != old, (old.arrayValue?.count ?? -1) == (new.arrayValue?.count ?? -2) { shapes.set(key, new) }
+            }
+            build.set("shapes_dict", shapes)
+            if build != entry["build_config"] { entry.set("build_config", build) }
         }
         /// `entry`'s build_config input shape set to `inputs`, if it has one of that form.
         func refreshed(_ entry: inout JSON, inputs: [Shape]) {

@@ -195,8 +195,10 @@ struct MultiHeadAttention: LayerKind {
             }
         }
         let out: [Int?] = outputDims ?? [nil]
+        // The output's channels are its last axis: the kernel's last.
         var kernel = WeightSpec(
-            "output_kernel", [numHeads, valueDim] + out, outputAxes: 2..<(2 + out.count), keras3Name: "kernel")
+            "output_kernel", [numHeads, valueDim] + out, outputAxes: (1 + out.count)..<(2 + out.count),
+            keras3Name: "kernel")
         kernel.keras3Group = "output_dense"
         specs.append(kernel)
         if useBias {
@@ -253,11 +255,41 @@ struct MultiHeadAttention: LayerKind {
 
     // MARK: Channels and heads
 
+    /// The query's channels (and the value's and key's, lined up with them) index the rows of the
+    /// projections; the output projection makes the layer's own channels. A multi-dimensional
+    /// `output_shape` has no single channel axis.
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
-        var flow = ChannelFlow.mixes.blockingInputs(
-            "feeds a MultiHeadAttention's projections (Pare prunes its heads, not its inputs)")
-        flow.blocksOutputs = "comes out of a MultiHeadAttention's output projection (Pare prunes its heads)"
+        var flow = ChannelFlow.produces
+        flow.indexedByInputChannel = true
+        flow.alignedInputs = ["value", "key"].compactMap { call.index(of: $0) }.filter { $0 > 0 }
+        if let outputDims, outputDims.count > 1 {
+            flow.blocksOutputs = "projects to output_shape \(outputDims), not one channel axis"
+        }
         return flow
+    }
+
+    /// Without `output_shape` the output is as wide as the query: narrowing the query's channels
+    /// would narrow it too, so the width it had is written into the config.
+    func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        for p in projections(query: nil, value: nil, key: nil) {
+            try edit.slice("\(p.name)_kernel", axis: 0, keep: keep)
+        }
+        if outputDims == nil, let width = edit.weights["output_kernel"]?.shape.last {
+            edit.config.set("output_shape", .array([.int(width)]))
+        }
+    }
+
+    func keepingOutputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        try edit.slice("output_kernel", axis: 2, keep: keep)
+        try edit.slice("output_bias", axis: 0, keep: keep)
+        edit.config.set("output_shape", .array([.int(keep.count)]))
+    }
+
+    /// The masked model zeroes the output projection's columns and bias for removed channels.
+    func maskingOutputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws -> Bool {
+        try edit.zero("output_kernel", axis: 2, removed: removed)
+        try edit.zero("output_bias", axis: 0, removed: removed)
+        return true
     }
 
     /// Keeps heads `keep` (ascending): every projection's heads axis, the output kernel's, `num_heads`.

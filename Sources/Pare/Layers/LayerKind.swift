@@ -192,6 +192,10 @@ public struct ChannelFlow: Sendable {
     /// for an LSTM returning h and c); a concatenating Bidirectional repeats them (`[2]`: forward
     /// unit k at k, backward unit k at units + k).
     public var outputCopies = [1]
+    /// For `.produces` with several inputs: the inputs (positions after the first) whose channels
+    /// line up with the first input's, read by the same kernel rows (an attention layer's value and
+    /// key beside its query). Any other extra input blocks the layer (recurrent initial states).
+    public var alignedInputs: [Int] = []
 
     public init(_ kind: Kind) { self.kind = kind }
 

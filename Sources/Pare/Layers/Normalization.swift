@@ -122,10 +122,16 @@ func normalizesAcrossChannels(_ className: String) -> String {
     "feeds a \(className), which normalizes across channels: removing one changes the others' statistics"
 }
 
+/// A normalization over the channels whose parameters are per channel when it normalizes the last
+/// axis alone: asked to (`--approximate-norm`), pruning removes channels through it, slicing them.
+protocol ChannelNormalization {
+    func normalizesOnlyChannels(rank: Int) -> Bool
+}
+
 /// `LayerNormalization(axis, epsilon, center, scale, rms_scaling)`: per example, over `axis`,
 /// `(x − mean) / sqrt(var + epsilon) · gamma + beta` (biased variance); gamma and beta are shaped
 /// like the normalized axes. Keras 3's `rms_scaling` drops the centring: `x / sqrt(var + epsilon) · gamma`.
-struct LayerNormalization: LayerKind {
+struct LayerNormalization: LayerKind, ChannelNormalization {
     static let classNames = ["LayerNormalization"]
     let axes: NormalizedAxes
     let epsilon: Double
@@ -158,6 +164,17 @@ struct LayerNormalization: LayerKind {
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         ChannelFlow.mixes.blockingInputs(normalizesAcrossChannels("LayerNormalization"))
+    }
+
+    func normalizesOnlyChannels(rank: Int) -> Bool { (try? axes.resolved(rank: rank)) == [rank - 1] }
+
+    func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        for role in ["gamma", "beta"] { try edit.slice(role, axis: 0, keep: keep) }
+    }
+
+    /// The masked model zeroes γ and β: the removed channel's output becomes exactly zero.
+    func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws {
+        for role in ["gamma", "beta"] { try edit.zero(role, axis: 0, removed: removed) }
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
@@ -206,7 +223,7 @@ struct LayerNormalization: LayerKind {
 }
 
 /// Keras 3's `RMSNormalization(axis, epsilon)`: `x / sqrt(mean(x²) + epsilon) · scale` over `axis`.
-struct RMSNormalization: LayerKind {
+struct RMSNormalization: LayerKind, ChannelNormalization {
     static let classNames = ["RMSNormalization"]
     let axes: NormalizedAxes
     let epsilon: Double
@@ -230,6 +247,16 @@ struct RMSNormalization: LayerKind {
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         ChannelFlow.mixes.blockingInputs(normalizesAcrossChannels("RMSNormalization"))
+    }
+
+    func normalizesOnlyChannels(rank: Int) -> Bool { (try? axes.resolved(rank: rank)) == [rank - 1] }
+
+    func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
+        try edit.slice("scale", axis: 0, keep: keep)
+    }
+
+    func maskingInputChannels(_ removed: Set<Int>, _ edit: inout LayerEdit) throws {
+        try edit.zero("scale", axis: 0, removed: removed)
     }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {

@@ -24,13 +24,16 @@ public final class ChannelGraph {
     private var blockReasons: [Int: String] = [:]
     let architecture: Architecture
     let analysis: GraphAnalysis
+    /// Whether channels may pass through LayerNormalization / RMSNormalization (`--approximate-norm`).
+    let approximateNormalization: Bool
 
     /// Every layer by path, nested ones included (built once; list look-ups made big models slow).
     let layersByPath: [String: LayerNode]
 
-    init(architecture: Architecture, analysis: GraphAnalysis) {
+    init(architecture: Architecture, analysis: GraphAnalysis, approximateNormalization: Bool = false) {
         self.architecture = architecture
         self.analysis = analysis
+        self.approximateNormalization = approximateNormalization
         layersByPath = Dictionary(architecture.allLayers().map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
         let outputs = walk(
             architecture,
@@ -155,7 +158,14 @@ public final class ChannelGraph {
             for map in maps { block(map, "passes through '\(path)' (\(layer.className)), which Pare does not know") }
             return outChannels.map { [Int?](repeating: nil, count: $0) }
         }
-        let flow = kind.channelFlow(input: shapes?.inputs.first ?? [], output: shapes?.output ?? [])
+        var flow = kind.channelFlow(input: shapes?.inputs.first ?? [], output: shapes?.output ?? [])
+        // Asked for: a normalization over the channels lets channels through, its parameters sliced
+        // (the statistics then cover fewer channels: the result is approximate, and measured).
+        if approximateNormalization, let norm = kind as? ChannelNormalization,
+            norm.normalizesOnlyChannels(rank: shapes?.inputs.first?.count ?? 0)
+        {
+            flow = ChannelFlow.perChannel(indexed: true)
+        }
         if case .produces = flow.kind {
             if let reason = flow.blocksInputs { for map in maps { block(map, "\(reason) at '\(path)'") } }
             if flow.indexedByInputChannel { recordInput(path, maps.first ?? []) }
@@ -164,7 +174,20 @@ public final class ChannelGraph {
             let count = (outChannels.first ?? 0) / max(1, copies.first ?? 1)
             let space = newSpace(path, layer.className, count: count)
             if let reason = flow.blocksOutputs { block(space, "'\(path)' \(reason)") }
-            if maps.count > 1 {
+            if maps.count > 1, !flow.alignedInputs.isEmpty {
+                // Inputs read through the same rows as the first (attention's value and key).
+                for (i, map) in maps.enumerated().dropFirst() {
+                    if flow.alignedInputs.contains(i), map.count == maps[0].count {
+                        lineUp(maps[0], map, at: "'\(path)'")
+                    } else if flow.alignedInputs.contains(i) {
+                        // The first input's rows are cut with one list: both must keep them all.
+                        block(map, "enters '\(path)' with another width than its first input")
+                        block(maps[0], "enters '\(path)' beside an input of another width")
+                    } else {
+                        block(map, "enters '\(path)' as a mask")
+                    }
+                }
+            } else if maps.count > 1 {
                 // Initial states: their channels would have to line up with this layer's units.
                 for map in maps.dropFirst() { block(map, "enters '\(path)' as an initial state") }
                 block(space, "'\(path)' starts from initial states given as inputs")

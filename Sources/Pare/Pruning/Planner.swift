@@ -44,7 +44,9 @@ public struct Planner {
     /// The MultiHeadAttention layers, whose heads are pruned beside the channel graph.
     public let heads: [HeadSpace]
 
-    public init(_ model: Model) throws {
+    /// `approximateNormalization`: channels may be removed through LayerNormalization and
+    /// RMSNormalization over the channel axis (their statistics then change: verify against the original).
+    public init(_ model: Model, approximateNormalization: Bool = false) throws {
         self.model = model
         checked = try CheckedModel(model)
         guard let arch = checked.architecture, let analysis = checked.analysis else {
@@ -71,7 +73,8 @@ public struct Planner {
                 }
             }
         }
-        graph = ChannelGraph(architecture: arch, analysis: analysis)
+        graph = ChannelGraph(
+            architecture: arch, analysis: analysis, approximateNormalization: approximateNormalization)
         heads = Self.headSpaces(arch)
     }
 
@@ -110,6 +113,11 @@ public struct Planner {
             for space in graph.spaces {
                 let (kernel, axis) = try outputKernel(space)
                 let sums = try channelNorms(kernel, axis: axis, squared: criterion == .l2)
+                guard sums.count == space.count else {
+                    throw PareError(
+                        file: model.sourcePath, object: "layer '\(space.path)' (\(space.className))",
+                        "its kernel has \(sums.count) output channels where its output has \(space.count)")
+                }
                 for c in 0..<space.count { scores[space.first + c] = criterion == .l2 ? sums[c].squareRoot() : sums[c] }
             }
         case .bnGamma:
@@ -155,10 +163,10 @@ public struct Planner {
     func deadChannels(_ space: ChannelGraph.Space) throws -> Set<Int> {
         let (kernel, axis) = try outputKernel(space)
         let zero = TensorStats.zeroChannels(kernel.tensor, bytes: try kernel.tensor.bytes(), axis: axis)
-        var dead = Set(zero.indices.filter { zero[$0] })
+        var dead = Set(zero.indices.filter { zero[$0] && $0 < space.count })
         if let bias = weight(space.path, "bias") {
             let b = try bias.tensor.floats()
-            dead = dead.filter { b[$0] == 0 }
+            dead = dead.filter { $0 < b.count && b[$0] == 0 }
         }
         return dead
     }

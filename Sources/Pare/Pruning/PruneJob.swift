@@ -45,6 +45,16 @@ public struct PruneTable {
 public struct PlannedPrune {
     public let planner: Planner
     public let plan: PrunePlan
+
+    /// Whether the plan removes channels that pass through a normalization over the channels
+    /// (only with `approximateNormalization`): the pruned model then only approximates the masked one.
+    public var passesNormalization: Bool {
+        planner.graph.approximateNormalization
+            && planner.graph.inputMaps.keys.contains { path in
+                planner.checked.kind(path) is ChannelNormalization
+                    && (plan.keptPositions(path)?.count ?? 0) < (planner.graph.inputMaps[path]?.count ?? 0)
+            }
+    }
 }
 
 public enum PruneJob {
@@ -52,13 +62,13 @@ public enum PruneJob {
     /// activation criteria) and picks the groups to remove.
     public static func plan(
         _ model: Model, selection: PruneSelection, criterion: PruneCriterion,
-        calibration: [FloatArray]?
+        calibration: [FloatArray]?, approximateNormalization: Bool = false
     ) throws -> PlannedPrune {
         // Verification holds the original, the masked and the pruned model, each run as float32.
         try MemoryBudget.require(
             ShapeMath.product([model.parameterCount, 4, 3]),
             for: "pruning (the original, masked and pruned weights as float32)", file: model.sourcePath)
-        let planner = try Planner(model)
+        let planner = try Planner(model, approximateNormalization: approximateNormalization)
         var activation: [Int: Double]?
         var headActivation: [String: [Double]]?
         if criterion.needsCalibration, selection.usesCriterion, let calibration {

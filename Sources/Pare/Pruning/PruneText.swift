@@ -50,15 +50,20 @@ public enum PruneText {
         return out
     }
 
-    public static func verification(_ comparisons: [OutputComparison], against: String, inputs: String) -> String {
-        var out = "verification against \(against) on \(inputs):\n"
+    /// `measuredOnly`: the comparison measures a drift the user accepted (no verdict per output).
+    public static func verification(
+        _ comparisons: [OutputComparison], against: String, inputs: String, measuredOnly: Bool = false
+    ) -> String {
+        var out =
+            measuredOnly
+            ? "measured error against \(against) on \(inputs):\n" : "verification against \(against) on \(inputs):\n"
         for c in comparisons {
             let top1 = c.top1Agreement.map { String(format: "%.4f", $0) } ?? "-"
             out +=
                 "  \(c.output): max abs \(String(format: "%.3g", c.maxAbsError)), max rel "
                 + "\(String(format: "%.3g", c.maxRelativeError)), cosine "
                 + "\(String(format: "%.9f", c.cosineSimilarity)), top-1 agreement \(top1): "
-                + "\(c.withinTolerance ? "ok" : "DIFFERENT")\n"
+                + (measuredOnly ? "measured\n" : "\(c.withinTolerance ? "ok" : "DIFFERENT")\n")
         }
         return out
     }
