@@ -6,7 +6,9 @@ import XCTest
 /// dense_attention, einsum and activation3 zoos in both lines).
 extension InterpreterTests {
     func testTransformerZooMatchesKeras() throws {
-        for (name, inputs) in [("norm_zoo", 2), ("attention_zoo", 6), ("dense_attention_zoo", 4), ("einsum_zoo", 4)] {
+        for (name, inputs) in [
+            ("norm_zoo", 2), ("attention_zoo", 6), ("dense_attention_zoo", 4), ("einsum_zoo", 4),
+        ] {
             for flavour in ["", "_tfkeras2"] {
                 let model = name + flavour
                 let outputs = zooOutputs(model)
@@ -14,6 +16,10 @@ extension InterpreterTests {
                 try check(
                     model: "zoo/\(model).h5", inputs: (0..<inputs).map { "zoo/\(model)_in\($0).npy" }, outputs: outputs)
             }
+        }
+        for flavour in ["", "_tfkeras2"] {
+            let model = "attention_prune_zoo" + flavour
+            try check(model: "zoo/\(model).h5", inputs: ["zoo/\(model)_in0.npy"], outputs: ["zoo/\(model)_out0.npy"])
         }
         try check(
             model: "zoo/activation3_zoo_tfkeras2.h5", inputs: ["zoo/activation3_zoo_tfkeras2_in0.npy"],
@@ -208,5 +214,56 @@ final class TransformerPruningTests: XCTestCase {
         // Each point is a verified prune: pruned equals masked.
         for p in curves[0].points { XCTAssertLessThan(p.prunedVersusMasked, 1e-5) }
         XCTAssertEqual(curves[0].points[1].parameters, model.parameterCount - 3 * 1_048)
+    }
+
+    /// Dense → MultiHeadAttention → Dense: the Dense layers' channels index the attention's projection
+    /// rows (query and value lined up) and its output columns; pruning them equals the masked model.
+    func testChannelsThroughAttentionLayersAreExact() throws {
+        for flavour in ["", "_tfkeras2"] {
+            let model = try load("zoo/attention_prune_zoo\(flavour).h5")
+            var selection = PruneSelection()
+            selection.keep = ["d": 5]
+            let result = try prune(model, selection, inputs: try inputs(["zoo/attention_prune_zoo\(flavour)_in0.npy"]))
+            // mha2 reads d2's channels as its query and d's as its value: they are removed together.
+            XCTAssertEqual(result.plan.keptChannels["d"]?.count, 5)
+            XCTAssertEqual(result.plan.keptChannels["d2"], result.plan.keptChannels["d"])
+            let pruned = try XCTUnwrap(result.pruned)
+            func shape(_ layer: String, _ suffix: String) -> [Int]? {
+                pruned.layer(named: layer)?.weights.first { $0.name.hasPrefix("\(layer)/\(suffix)") }?.tensor.shape
+            }
+            XCTAssertEqual(shape("mha", "query/kernel"), [5, 2, 4])
+            XCTAssertEqual(shape("mha", "value/kernel"), [5, 2, 4])
+            // mha's own output channels feed d2 alone: they stay.
+            XCTAssertEqual(shape("mha", "attention_output/kernel"), [2, 4, 8])
+            XCTAssertEqual(shape("mha2", "query/kernel"), [5, 2, 3])
+            XCTAssertEqual(shape("mha2", "value/kernel"), [5, 2, 3])
+            // mha2's output stays 8 wide although its query narrowed: output_shape says so now.
+            XCTAssertEqual(shape("mha2", "attention_output/kernel"), [2, 3, 8])
+        }
+    }
+
+    /// Asked for, channels of the residual width go through LayerNormalization (its γ and β sliced):
+    /// the result is approximate, and the job says so.
+    func testApproximateNormalizationRemovesResidualChannels() throws {
+        let model = try load("vit/keras3.h5")
+        var selection = PruneSelection()
+        selection.keep = ["patch_embed": 28]
+        let job = try PruneJob.plan(
+            model, selection: selection, criterion: .l1, calibration: nil, approximateNormalization: true)
+        XCTAssertTrue(job.passesNormalization)
+        for producer in ["patch_embed", "pos_embed", "mha0", "ffn0_down", "mha1", "ffn1_down"] {
+            XCTAssertEqual(job.plan.keptChannels[producer]?.count, 28, producer)
+        }
+        let x = try inputs(vitInputs)
+        let result = try PruneJob.prune(job, fold: false, verifyInputs: x, referenceIsOriginal: true, atol: 0, rtol: 0)
+        let pruned = try XCTUnwrap(result.pruned)
+        XCTAssertEqual(pruned.layer(named: "ln0a")?.weights.map(\.tensor.shape), [[28], [28]])
+        XCTAssertEqual(pruned.layer(named: "probs")?.weights.first?.tensor.shape, [28, 10])
+        // 4 residual channels of 32: every residual-width weight loses an eighth.
+        XCTAssertLessThan(result.totals.after, result.totals.before)
+        // The drift is measured, not hidden: the outputs moved.
+        XCTAssertGreaterThan(result.comparisons[0].maxAbsError, 0)
+        let planner = try Planner(model)
+        XCTAssertThrowsError(try planner.plan(selection, criterion: .l1))
     }
 }
