@@ -40,6 +40,14 @@ struct Mask: ParsableCommand {
                 let list = gone.prefix(24).map(String.init).joined(separator: ",") + (gone.count > 24 ? ",…" : "")
                 rows.append([space.path, "\(space.count)", "\(gone.count)", list])
             }
+            // Attention layers' heads: the value projection of each masked head is zero.
+            for space in job.planner.heads {
+                let gone = Set(0..<space.count).subtracting(plan.keptHeads[space.path] ?? []).sorted()
+                guard !gone.isEmpty else { continue }
+                rows.append([
+                    space.path, "\(space.count) heads", "\(gone.count)", gone.map(String.init).joined(separator: ","),
+                ])
+            }
             print(TextTable.render(rows), terminator: "")
             print(PruneText.sizes(input: input, output: output), terminator: "")
         }

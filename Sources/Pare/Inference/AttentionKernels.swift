@@ -42,31 +42,13 @@ enum AttentionKernels {
         }
     }
 
-    /// `x · kernel + bias` over the last axis of row-major `rows × inner` data.
+    /// `x · kernel + bias` over the last axis of row-major `rows × inner` data (Dense's GEMM).
     static func project(_ x: [Float], rows: Int, inner: Int, kernel: [Float], outputs: Int, bias: [Float]?) -> [Float] {
-        var y = [Float](repeating: 0, count: rows * outputs)
-        if rows > 0, outputs > 0, inner > 0 {
-            multiply(x, rows: rows, inner: inner, kernel: kernel, outputs: outputs, into: &y)
-        }
-        if let bias {
-            for r in 0..<rows { for o in 0..<outputs { y[r * outputs + o] += bias[o] } }
-        }
-        return y
-    }
-
-    private static func multiply(
-        _ x: [Float], rows: Int, inner: Int, kernel: [Float], outputs: Int, into y: inout [Float]
-    ) {
-        x.withUnsafeBufferPointer { a in
-            kernel.withUnsafeBufferPointer { b in
-                y.withUnsafeMutableBufferPointer { c in
-                    Parallel.chunks(rows, minimumPerChunk: 16) { r in
-                        sgemm(
-                            m: r.count, n: outputs, k: inner, a: a.baseAddress! + r.lowerBound * inner, lda: inner,
-                            b: b.baseAddress!, ldb: outputs, c: c.baseAddress! + r.lowerBound * outputs, ldc: outputs)
-                    }
-                }
-            }
-        }
+        var y =
+            rows > 0 && inner > 0
+            ? ConvolutionKernels.dense(FloatArray(shape: [rows, inner], data: x), kernel: kernel, units: outputs)
+            : FloatArray(zeros: [rows, outputs])
+        if let bias { ConvolutionKernels.addBias(&y, bias) }
+        return y.data
     }
 }

@@ -58,3 +58,25 @@ struct NormalizedAxes: Sendable, Equatable {
         return axes.sorted().map { $0 - 1 }
     }
 }
+
+/// For each element of an array shaped `target` (row-major), the index of the element of an array
+/// shaped `source` that broadcasting gives it: axes aligned from the end, size-1 axes repeated.
+/// `source` must broadcast to `target` (callers check).
+func broadcastIndices(from source: [Int], to target: [Int]) -> [Int] {
+    let aligned = [Int](repeating: 1, count: max(0, target.count - source.count)) + source.suffix(target.count)
+    let total = target.reduce(1, *)
+    var indices = [Int](repeating: 0, count: total)
+    for flat in 0..<total {
+        var rem = flat
+        var index = 0
+        var step = 1
+        for d in stride(from: target.count - 1, through: 0, by: -1) {
+            let coord = rem % target[d]
+            rem /= target[d]
+            index += (aligned[d] == 1 ? 0 : coord) * step
+            step *= aligned[d]
+        }
+        indices[flat] = index
+    }
+    return indices
+}

@@ -311,21 +311,7 @@ struct Softmax: LayerKind {
         guard zip(aligned, shape).allSatisfy({ $0 == 1 || $0 == $1 }) else {
             throw InterpreterError.badInput("layer '\(context.path)': mask \(m) does not broadcast to \(shape)")
         }
-        let total = shape.reduce(1, *)
-        var keep = [Bool](repeating: true, count: total)
-        for flat in 0..<total {
-            var rem = flat
-            var index = 0
-            var step = 1
-            for d in stride(from: shape.count - 1, through: 0, by: -1) {
-                let coord = rem % shape[d]
-                rem /= shape[d]
-                index += (aligned[d] == 1 ? 0 : coord) * step
-                step *= aligned[d]
-            }
-            keep[flat] = mask.data[index] != 0
-        }
-        return keep
+        return broadcastIndices(from: m, to: shape).map { mask.data[$0] != 0 }
     }
 
     /// Keras passes the mask of the input on (the layer supports masking and does not change it).

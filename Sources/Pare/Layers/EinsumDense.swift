@@ -156,19 +156,7 @@ struct EinsumDense: LayerKind {
         let tail = Array(y.shape.suffix(shape.count))
         let span = tail.reduce(1, *)
         guard span > 0 else { return }
-        var index = [Int](repeating: 0, count: span)
-        for flat in 0..<span {
-            var rem = flat
-            var b = 0
-            var step = 1
-            for d in stride(from: tail.count - 1, through: 0, by: -1) {
-                let coord = rem % tail[d]
-                rem /= tail[d]
-                b += (shape[d] == 1 ? 0 : coord) * step
-                step *= shape[d]
-            }
-            index[flat] = b
-        }
+        let index = broadcastIndices(from: shape, to: tail)
         for start in stride(from: 0, to: y.count, by: span) {
             for j in 0..<span { y.data[start + j] += bias[index[j]] }
         }
