@@ -253,6 +253,21 @@ struct MultiHeadAttention: LayerKind {
         return ShapeMath.sum(terms.map { ShapeMath.product($0) })
     }
 
+    /// The projections of query, key and value, the heads' outputs (and the gate), per example:
+    /// what `attend` holds beside the output. Saturates rather than overflows (the budget refuses it).
+    func scratchElements(inputs: [Shape], output: Shape, macs: Int?) -> Int {
+        guard let query = input("query", inputs), let value = input("value", inputs) else { return 0 }
+        let pq = ShapeMath.product(query.dropLast().map { $0 ?? 1 }) ?? Int.max
+        let pk = ShapeMath.product(value.dropLast().map { $0 ?? 1 }) ?? Int.max
+        let terms: [Int?] = [
+            ShapeMath.product([pq, numHeads, keyDim]), ShapeMath.product([pk, numHeads, keyDim]),
+            ShapeMath.product([pk, numHeads, valueDim]), ShapeMath.product([pq, numHeads, valueDim]),
+            useGate ? ShapeMath.product([pq, numHeads, valueDim]) : 0,
+            returnScores ? ShapeMath.product([pq, numHeads, pk]) : 0,
+        ]
+        return ShapeMath.sum(terms) ?? Int.max
+    }
+
     // MARK: Channels and heads
 
     /// The query's channels (and the value's and key's, lined up with them) index the rows of the

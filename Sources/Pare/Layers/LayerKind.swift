@@ -59,6 +59,9 @@ public protocol LayerKind: Sendable {
     /// Working memory the interpreter needs beyond the output, in elements per example.
     func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int
 
+    /// The same for a call with several inputs (attention's projections of its query, key and value).
+    func scratchElements(inputs: [Shape], output: Shape, macs: Int?) -> Int
+
     /// How output channels relate to input channels, for coupled-channel pruning.
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow
 
@@ -328,6 +331,9 @@ extension LayerKind {
     public var keras3ClearedInputMasks: [Int] { [] }
     public func macs(input: [Int], output: [Int]) -> Int? { 0 }
     public func scratchElements(input: Shape, output: Shape, macs: Int?) -> Int { 0 }
+    public func scratchElements(inputs: [Shape], output: Shape, macs: Int?) -> Int {
+        scratchElements(input: inputs.first ?? [], output: output, macs: macs)
+    }
     public func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
         ChannelFlow.mixes
     }

@@ -173,7 +173,7 @@ public struct GraphAnalysis: Sendable {
                     ? Self.macs(layer.layerKind, inputs: flat, output: outputs.first!!) : nil)
             call.outputs = outputs
             if let kind = layer.layerKind, let output = call.output {
-                call.scratchElements = kind.scratchElements(input: flat.first ?? [], output: output, macs: call.macs)
+                call.scratchElements = kind.scratchElements(inputs: flat, output: output, macs: call.macs)
             }
             calls.append(call)
             for (t, shape) in outputs.enumerated() {
