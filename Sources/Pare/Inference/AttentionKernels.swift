@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// How a Keras line keeps masked positions out of an attention softmax. The lines differ only
@@ -50,5 +51,45 @@ enum AttentionKernels {
             : FloatArray(zeros: [rows, outputs])
         if let bias { ConvolutionKernels.addBias(&y, bias) }
         return y.data
+    }
+
+    /// `out[r][j] = Σ_d a[offset + r·inner + d] · b[j·inner + d]` for `rows` rows and `count` columns
+    /// (A · Bᵀ: every query row against every key row).
+    static func multiplyTransposed(
+        _ a: [Float], offset: Int, rows: Int, _ b: [Float], count: Int, inner: Int, into out: inout [Float]
+    ) {
+        guard rows > 0, count > 0 else { return }
+        guard inner > 0 else {
+            for i in 0..<(rows * count) { out[i] = 0 }
+            return
+        }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(count), Int32(inner), 1,
+                        pa.baseAddress! + offset, Int32(inner), pb.baseAddress!, Int32(inner), 0, pc.baseAddress!,
+                        Int32(count))
+                }
+            }
+        }
+    }
+
+    /// `out = a[rows × inner] · b[inner × columns]` (row-major).
+    static func multiply(_ a: [Float], rows: Int, inner: Int, _ b: [Float], columns: Int, into out: inout [Float]) {
+        guard rows > 0, columns > 0 else { return }
+        guard inner > 0 else {
+            for i in 0..<(rows * columns) { out[i] = 0 }
+            return
+        }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    sgemm(
+                        m: rows, n: columns, k: inner, a: pa.baseAddress!, lda: max(inner, 1), b: pb.baseAddress!,
+                        ldb: max(columns, 1), c: pc.baseAddress!, ldc: max(columns, 1))
+                }
+            }
+        }
     }
 }

@@ -50,7 +50,12 @@ struct LayerOp {
             }
         }
         if float16Compute { result.values = result.values.map(Self.roundedToHalf) }
-        // What a kind computed must have the shape shape inference gave it (known dimensions).
+        // What a kind computed must have the shape shape inference gave it (known dimensions), and
+        // every output the inputs' batch: consumers index several tensors by one example number.
+        if let batch = rawInputs.first?.batch, let wrong = result.values.first(where: { $0.batch != batch }) {
+            throw InterpreterError.badInput(
+                "layer '\(path)' computed \(wrong.batch) examples from \(batch) (shape \(wrong.shape))")
+        }
         if let first = result.values.first {
             let expected = context.outputShape
             let fits =

@@ -83,8 +83,8 @@ struct MultiHeadAttention: LayerKind {
         guard call.index(of: "query") != nil, call.index(of: "value") != nil else {
             throw LayerConfigError("is called without a query and a value")
         }
-        useCausalMask = call.bool("use_causal_mask")
-        returnScores = call.bool("return_attention_scores")
+        useCausalMask = try call.flag("use_causal_mask")
+        returnScores = try call.flag("return_attention_scores")
     }
 
     // MARK: Shapes
@@ -106,6 +106,9 @@ struct MultiHeadAttention: LayerKind {
         let resolved = attentionAxes.map { $0 >= 0 ? $0 : projectedRank - 1 + $0 }
         guard resolved.allSatisfy({ $0 >= 1 && $0 <= positionAxes }) else {
             throw LayerConfigError("attention_axes \(attentionAxes) are not position axes of the query")
+        }
+        guard Set(resolved).count == resolved.count else {
+            throw LayerConfigError("attention_axes \(attentionAxes) name one axis twice")
         }
         return resolved.map { $0 - 1 }.sorted()
     }
@@ -406,6 +409,9 @@ struct MultiHeadAttention: LayerKind {
             throw InterpreterError.badInput("layer '\(context.path)': query or value missing")
         }
         let batch = query.batch
+        guard inputs.allSatisfy({ $0.batch == batch }) else {
+            throw InterpreterError.badInput("layer '\(context.path)': its inputs hold different numbers of examples")
+        }
         let positionDims = Array(query.shape.dropFirst().dropLast())
         let keyDims = Array(value.shape.dropFirst().dropLast())
         let attention = try attentionPositions(positionAxes: positionDims.count)
@@ -452,38 +458,51 @@ struct MultiHeadAttention: LayerKind {
         let outer = qLayout.groups.count
         var heads = [Float](repeating: 0, count: batch * pq * h * valueDim)
         var scores = returnScores ? [Float](repeating: 0, count: batch * outer * h * nq * nk) : []
-        var row = [Float](repeating: 0, count: nk)
+        // Per example, group and head: the head's query, key and value rows gathered, then scores
+        // and weighted sums as GEMMs over blocks of query rows (memory bounded by the block).
+        let block = 64
+        var qh = [Float](repeating: 0, count: nq * keyDim)
+        var kh = [Float](repeating: 0, count: nk * keyDim)
+        var vh = [Float](repeating: 0, count: nk * valueDim)
+        var logits = [Float](repeating: 0, count: min(nq, block) * nk)
+        var mixed = [Float](repeating: 0, count: min(nq, block) * valueDim)
+        var rowKeep = [Bool](repeating: true, count: nk)
         for b in 0..<batch {
             for o in 0..<outer {
                 let qPositions = qLayout.groups[o]
                 let kPositions = kLayout.groups[o]
                 for head in 0..<h {
                     for i in 0..<nq {
-                        let qBase = ((b * pq + qPositions[i]) * h + head) * keyDim
-                        for j in 0..<nk {
-                            let kBase = ((b * pk + kPositions[j]) * h + head) * keyDim
-                            var dot: Float = 0
-                            if scaleLogits {
-                                for d in 0..<keyDim { dot += q[qBase + d] * k[kBase + d] }
-                                dot *= scale
-                            } else {
-                                for d in 0..<keyDim { dot += (q[qBase + d] * scale) * k[kBase + d] }
+                        let base = ((b * pq + qPositions[i]) * h + head) * keyDim
+                        for d in 0..<keyDim { qh[i * keyDim + d] = scaleLogits ? q[base + d] : q[base + d] * scale }
+                    }
+                    for j in 0..<nk {
+                        let kBase = ((b * pk + kPositions[j]) * h + head) * keyDim
+                        for d in 0..<keyDim { kh[j * keyDim + d] = k[kBase + d] }
+                        let vBase = ((b * pk + kPositions[j]) * h + head) * valueDim
+                        for d in 0..<valueDim { vh[j * valueDim + d] = v[vBase + d] }
+                    }
+                    for start in stride(from: 0, to: nq, by: block) {
+                        let rows = min(block, nq - start)
+                        AttentionKernels.multiplyTransposed(
+                            qh, offset: start * keyDim, rows: rows, kh, count: nk, inner: keyDim, into: &logits)
+                        for r in 0..<rows {
+                            let i = start + r
+                            if let keep { keep.fill(&rowKeep, b: b, i: qPositions[i]) }
+                            logits.withUnsafeMutableBufferPointer { p in
+                                let row = UnsafeMutableBufferPointer(rebasing: p[(r * nk)..<((r + 1) * nk)])
+                                if scaleLogits { for j in row.indices { row[j] *= scale } }
+                                AttentionKernels.maskedSoftmax(row, keep: keep == nil ? nil : rowKeep, rule: rule)
                             }
-                            row[j] = dot
+                            if returnScores {
+                                let base = (((b * outer + o) * h + head) * nq + i) * nk
+                                for j in 0..<nk { scores[base + j] = logits[r * nk + j] }
+                            }
                         }
-                        let rowKeep = keep.map { keep in (0..<nk).map { keep(b, qPositions[i], kPositions[$0]) } }
-                        row.withUnsafeMutableBufferPointer {
-                            AttentionKernels.maskedSoftmax($0, keep: rowKeep, rule: rule)
-                        }
-                        if returnScores {
-                            let base = (((b * outer + o) * h + head) * nq + i) * nk
-                            for j in 0..<nk { scores[base + j] = row[j] }
-                        }
-                        let outBase = ((b * pq + qPositions[i]) * h + head) * valueDim
-                        for j in 0..<nk where row[j] != 0 {
-                            let vBase = ((b * pk + kPositions[j]) * h + head) * valueDim
-                            let weight = row[j]
-                            for d in 0..<valueDim { heads[outBase + d] += weight * v[vBase + d] }
+                        AttentionKernels.multiply(logits, rows: rows, inner: nk, vh, columns: valueDim, into: &mixed)
+                        for r in 0..<rows {
+                            let outBase = ((b * pq + qPositions[start + r]) * h + head) * valueDim
+                            for d in 0..<valueDim { heads[outBase + d] = mixed[r * valueDim + d] }
                         }
                     }
                 }
@@ -509,11 +528,11 @@ struct MultiHeadAttention: LayerKind {
         return dotProductPath ? .keras3DotProduct : .keras3SoftmaxLayer
     }
 
-    /// Whether query position `i` may attend to key position `j` in example `b`, combining every
-    /// mask the call has; nil when nothing is masked.
+    /// Which key positions each query position may attend to, combining every mask the call has
+    /// (rank-3 inputs: one position axis); nil when nothing is masked.
     func attentionKeep(
         _ inputs: [FloatArray], masks: [StepMask?], batch: Int, positions: [Int], keys: [Int], _ context: RunContext
-    ) throws -> ((Int, Int, Int) -> Bool)? {
+    ) throws -> AttentionMask? {
         func stepMask(_ name: String) -> [Bool]? {
             // An explicit value_mask/key_mask tensor (Keras 3 records the masks it filled in), else
             // the input's mask; Keras 3 reads the query's mask from the query itself, always.
@@ -522,34 +541,56 @@ struct MultiHeadAttention: LayerKind {
             guard let source, let i = call.index(of: source), i < masks.count, let m = masks[i] else { return nil }
             return m.keep
         }
-        let queryMask = stepMask("query_mask")
-        let valueMask = stepMask("value_mask")
-        let keyMask = stepMask("key_mask")
-        let explicit = input("attention_mask", inputs)
-        let any =
-            queryMask != nil || valueMask != nil || keyMask != nil || explicit != nil || useCausalMask
-            || slidingWindow != nil
-        guard any else { return nil }
+        let mask = AttentionMask(
+            t: positions.first ?? 0, s: keys.first ?? 0, query: stepMask("query_mask"), value: stepMask("value_mask"),
+            key: stepMask("key_mask"), causal: useCausalMask, window: slidingWindow,
+            explicit: input("attention_mask", inputs))
+        guard mask.masksAnything else { return nil }
         guard positions.count == 1 else {
             throw InterpreterError.unsupported(
                 "masks on MultiHeadAttention over several position axes (layer '\(context.path)')")
         }
-        let (t, s) = (positions[0], keys[0])
-        let maskShape = explicit.map { Array($0.shape.dropFirst()) }
-        let causal = useCausalMask
-        let window = slidingWindow
-        return { b, i, j in
-            if let queryMask, !queryMask[b * t + i] { return false }
-            if let valueMask, !valueMask[b * s + j] { return false }
-            if let keyMask, !keyMask[b * s + j] { return false }
-            if causal, j > i { return false }
-            if let window, abs(i - j) >= window { return false }
-            if let explicit, let maskShape {
-                let mi = maskShape[0] == 1 ? 0 : i
-                let mj = maskShape[1] == 1 ? 0 : j
-                if explicit.data[(b * maskShape[0] + mi) * maskShape[1] + mj] == 0 { return false }
+        for (name, m, n) in [("query", mask.query, mask.t), ("value", mask.value, mask.s), ("key", mask.key, mask.s)] {
+            if let m, m.count != batch * n {
+                throw InterpreterError.badInput("layer '\(context.path)': its \(name) mask has \(m.count) entries")
             }
-            return true
+        }
+        return mask
+    }
+}
+
+/// An attention call's masks for a rank-3 query (T positions) and key (S positions): the query's,
+/// value's and key's Keras masks, causality, Keras 3's sliding window and an `attention_mask`
+/// tensor of shape (batch, T or 1, S or 1), all combined by AND.
+struct AttentionMask {
+    let t: Int
+    let s: Int
+    let query: [Bool]?
+    let value: [Bool]?
+    let key: [Bool]?
+    let causal: Bool
+    let window: Int?
+    let explicit: FloatArray?
+
+    var masksAnything: Bool {
+        query != nil || value != nil || key != nil || causal || window != nil || explicit != nil
+    }
+
+    /// Fills `row` (S entries) with whether query position `i` of example `b` may see each key position.
+    func fill(_ row: inout [Bool], b: Int, i: Int) {
+        if let query, !query[b * t + i] {
+            for j in 0..<s { row[j] = false }
+            return
+        }
+        for j in 0..<s { row[j] = true }
+        if causal { for j in min(i + 1, s)..<s { row[j] = false } }
+        if let window { for j in 0..<s where abs(i - j) >= window { row[j] = false } }
+        if let value { for j in 0..<s where !value[b * s + j] { row[j] = false } }
+        if let key { for j in 0..<s where !key[b * s + j] { row[j] = false } }
+        if let explicit {
+            let (rows, columns) = (explicit.shape[1], explicit.shape[2])
+            let base = (b * rows + (rows == 1 ? 0 : i)) * columns
+            for j in 0..<s where explicit.data[base + (columns == 1 ? 0 : j)] == 0 { row[j] = false }
         }
     }
 }
@@ -590,8 +631,8 @@ struct DotAttention: LayerKind {
             throw LayerConfigError("is called without a query and a value")
         }
         // tf.keras before 2.10 kept causality in the config (`causal`); later lines in the call.
-        useCausalMask = call.bool("use_causal_mask") || config.bool("causal", fallback: false)
-        returnScores = call.bool("return_attention_scores")
+        useCausalMask = try call.flag("use_causal_mask") || config.bool("causal", fallback: false)
+        returnScores = try call.flag("return_attention_scores")
     }
 
     func input<T>(_ name: String, _ inputs: [T]) -> T? {
@@ -610,6 +651,7 @@ struct DotAttention: LayerKind {
         }
         let compatible = { (a: Int?, b: Int?) in a == nil || b == nil || a == b }
         guard zip(query.dropLast(2), value.dropLast(2)).allSatisfy(compatible),
+            zip(query.dropLast(2), key.dropLast(2)).allSatisfy(compatible),
             compatible(value[value.count - 2], key[key.count - 2])
         else { throw LayerConfigError("query \(describe(query)), value \(describe(value)) and key do not line up") }
         guard compatible(query.last!, key.last!) else {
@@ -671,6 +713,14 @@ struct DotAttention: LayerKind {
         let tq = query.shape[query.shape.count - 2]
         let tv = value.shape[value.shape.count - 2]
         let groups = query.count / max(1, tq * d)
+        // Every operand must hold the query's groups: the loops below index them by group.
+        guard value.shape.count == query.shape.count, key.shape.last == d, value.count == groups * tv * dv,
+            key.count == groups * tv * d
+        else {
+            throw InterpreterError.badInput(
+                "layer '\(context.path)': query \(query.shape), value \(value.shape) and key \(key.shape) "
+                    + "do not line up")
+        }
         let scale = context.weights["scale"]
         if let scale, score == .additive, scale.count != d {
             throw InterpreterError.badInput("layer '\(context.path)': scale has \(scale.count) values for width \(d)")

@@ -12,9 +12,8 @@ struct EinsumDense: LayerKind {
     let activationName: String?
 
     init(config: LayerConfig) throws {
-        guard let eq = config["equation"]?.stringValue, eq.count <= 64 else {
-            throw LayerConfigError("equation missing")
-        }
+        guard let eq = config["equation"]?.stringValue else { throw LayerConfigError("equation missing") }
+        guard eq.count <= 64 else { throw LayerConfigError("equation of \(eq.count) characters (at most 64)") }
         equation = eq
         let value = config["output_shape"]
         let list = value?.arrayValue ?? (value.map { [$0] } ?? [])
@@ -48,7 +47,12 @@ struct EinsumDense: LayerKind {
         }
         let described = EinsumPlan.hasEllipsis(equation) ? plan.out.count - ellipsis : plan.out.count - 1
         guard partialOutput.count == described else {
-            throw LayerConfigError("output_shape \(partialOutput) does not fit equation '\(equation)'")
+            throw LayerConfigError("output_shape \(describe(partialOutput)) does not fit equation '\(equation)'")
+        }
+        // Keras keeps the batch as the output's first axis (it inserts it into output_shape): an
+        // equation that sums it, moves it, or gives it to the kernel has no Keras meaning.
+        guard let batch = plan.x.first, plan.out.first == batch, !plan.w.contains(batch) else {
+            throw LayerConfigError("equation '\(equation)' does not keep the batch axis first in its output")
         }
         guard biasAxes.allSatisfy(plan.out.contains) else {
             throw LayerConfigError("bias_axes '\(String(biasAxes))' names letters not in the output")
@@ -77,7 +81,8 @@ struct EinsumDense: LayerKind {
         let offset = plan.out.count - partialOutput.count
         for (i, c) in plan.out.enumerated() where i >= offset {
             if let want = partialOutput[i - offset], let have = size[c] ?? nil, want != have {
-                throw LayerConfigError("output_shape \(partialOutput) does not match the input's \(describe(x))")
+                throw LayerConfigError(
+                    "output_shape \(describe(partialOutput)) does not match the input's \(describe(x))")
             }
         }
         return plan.out.dropFirst().map { size[$0] ?? nil }

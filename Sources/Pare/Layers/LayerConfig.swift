@@ -121,7 +121,15 @@ public struct CallSignature: Sendable, Equatable {
     /// The position of parameter `name` among the call's inputs, nil if the call does not pass it.
     public func index(of name: String) -> Int? { inputNames.firstIndex(of: name) }
 
-    public func bool(_ key: String) -> Bool { keywords[key]?.boolValue ?? false }
+    /// A flag passed to the call (`use_causal_mask`): absent or null is false; anything but a
+    /// boolean is refused (Python would take `"yes"` or `1` as true).
+    public func flag(_ key: String) throws -> Bool {
+        guard let value = keywords[key], !value.isNull else { return false }
+        guard let b = value.boolValue else {
+            throw LayerConfigError("is called with \(key)=\(value.serialized().prefix(40)), not true or false")
+        }
+        return b
+    }
 }
 
 /// Checked arithmetic for shapes and costs built from config values.

@@ -97,11 +97,20 @@ struct CheckedModel {
     ) throws -> [WeightUnit] {
         var remaining = weights
         var units: [WeightUnit] = []
-        for entry in arch.allLayers(prefix: prefix) where entry.layer.nested == nil {
+        let leaves = arch.allLayers(prefix: prefix).filter { $0.layer.nested == nil }
+        let names = Set(leaves.map { String($0.path.split(separator: "/").last!) })
+        // A weight's layer is the component before its own name (`conv/kernel`), or, for layers that
+        // keep weights in sub-objects (`mha/query/kernel`, `bi/forward_lstm/lstm_cell/kernel`), the
+        // first component naming a layer of this model.
+        func owner(_ weight: Weight) -> String? {
+            if let direct = weight.ownerName, names.contains(direct) { return direct }
+            return weight.name.split(separator: "/").dropLast().map(String.init).first { names.contains($0) }
+        }
+        for entry in leaves {
             let (path, node) = (entry.path, entry.layer)
             let name = String(path.split(separator: "/").last!)
-            let mine = remaining.filter { $0.ownerName == name }
-            remaining.removeAll { $0.ownerName == name }
+            let mine = remaining.filter { owner($0) == name }
+            remaining.removeAll { owner($0) == name }
             units.append(WeightUnit(path: path, className: node.className, weights: mine))
         }
         if let stray = remaining.first {

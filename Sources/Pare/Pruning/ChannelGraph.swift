@@ -137,9 +137,22 @@ public final class ChannelGraph {
             let (layer, call) = (site.layer, site.call)
             let maps = layer.calls[call].map { values[$0] ?? [] }
             let path = prefix + layer.name
-            // A tensor used as a mask (Keras 3's `mask=`) keeps its shape: nothing in it can go.
+            // A tensor used as a mask (Keras 3's `mask=`, an attention or Softmax mask passed by name)
+            // keeps its shape: nothing in it can go.
             if call < layer.callMasks.count, let mask = layer.callMasks[call] {
                 block(values[mask] ?? [], "is the mask of '\(path)'")
+            }
+            if call < layer.callInputNames.count {
+                for (i, name) in layer.callInputNames[call].enumerated() where name.hasSuffix("mask") && i < maps.count
+                {
+                    block(maps[i], "is the \(name) of '\(path)'")
+                    // A mask as wide as a per-channel layer's input masks it channel by channel.
+                    if i > 0, maps[i].count == maps[0].count, maps[i].count > 1,
+                        let kind = layer.layerKind, case .perChannel = kind.channelFlow(input: [], output: []).kind
+                    {
+                        block(maps[0], "is masked channel by channel at '\(path)'")
+                    }
+                }
             }
             let outputs =
                 layer.nested.map { walk($0, inputs: maps, prefix: path + "/") }

@@ -261,7 +261,9 @@ public struct Planner {
                 guard r >= 0, r < 1 else {
                     throw SelectionError(option: "ratio", "\(name)=\(r): the fraction removed must be in [0, 1)")
                 }
-                try heads.keep(space, space.count - Int((r * Double(space.count)).rounded()), entry: "\(name)=\(r)")
+                try heads.keep(
+                    space, space.count - Int((r * Double(space.count)).rounded()), entry: "\(name)=\(r)",
+                    option: "ratio")
                 continue
             }
             let path = try producerPath(name)
@@ -285,8 +287,10 @@ public struct Planner {
                     space.path, channels: try lowest(space, n, option: SelectionPart("ratio")),
                     option: SelectionPart("ratio"))
             }
+            // Like channels, every attention layer keeps at least one head under a global ratio.
             for space in self.heads where heads.kept[space.path]?.count == space.count && space.blockedReason == nil {
-                try heads.keep(space, space.count - Int((r * Double(space.count)).rounded()), entry: "\(r)")
+                let n = max(1, space.count - Int((r * Double(space.count)).rounded()))
+                try heads.keep(space, n, entry: "\(r)", option: "ratio")
             }
         }
         for (name, channels) in selection.drop.sorted(by: { $0.key < $1.key }) {
@@ -349,17 +353,17 @@ struct HeadSelection {
     }
 
     /// Keeps the `n` best-scoring heads of `space`.
-    mutating func keep(_ space: HeadSpace, _ n: Int, entry: String) throws {
+    mutating func keep(_ space: HeadSpace, _ n: Int, entry: String, option: String = "keep") throws {
         guard n >= 1 else {
-            throw SelectionError(option: "keep", "\(entry): an attention layer keeps at least one head")
+            throw SelectionError(option: option, "\(entry): an attention layer keeps at least one head")
         }
         guard n <= space.count else {
-            throw SelectionError(option: "keep", "\(entry): '\(space.path)' has only \(space.count) heads")
+            throw SelectionError(option: option, "\(entry): '\(space.path)' has only \(space.count) heads")
         }
         guard n < space.count else { return }
         if let reason = space.blockedReason {
             throw SelectionError(
-                option: "keep", "\(entry): the heads of '\(space.path)' cannot be removed: it \(reason)")
+                option: option, "\(entry): the heads of '\(space.path)' cannot be removed: it \(reason)")
         }
         guard let s = scores[space.path], s.count == space.count else {
             throw SelectionError(
