@@ -84,7 +84,7 @@ final class LayerRegistryTests: XCTestCase {
                     let keep = Array(0..<(channels / 2))
                     var edit = LayerEdit(weights: weights, config: node.config)
                     try kind.keepingOutputChannels(keep, &edit)
-                    let edited = try LayerRegistry.parse(className: node.className, config: edit.config).get()
+                    let edited = try reparsed(node, edit.config)
                     XCTAssertEqual(
                         try edited.outputShape(call.inputs).last, keep.count * copies, "\(what): output channels")
                     assertShapes(edited.weights(input: input), edit.weights, "\(what) without output channels")
@@ -96,11 +96,14 @@ final class LayerRegistryTests: XCTestCase {
                     let keep = Array(0..<(channels / 2))
                     var edit = LayerEdit(weights: weights, config: node.config)
                     try kind.keepingInputChannels(keep, &edit)
-                    var narrower = input
-                    narrower[narrower.count - 1] = keep.count
-                    let edited = try LayerRegistry.parse(className: node.className, config: edit.config).get()
-                    XCTAssertNoThrow(try edited.outputShape([narrower]), what)
-                    assertShapes(edited.weights(input: narrower), edit.weights, "\(what) without input channels")
+                    // The first input narrows, and with it the inputs lined up with it (attention's value and key).
+                    var narrower = call.inputs
+                    for i in [0] + flow.alignedInputs where i < narrower.count {
+                        narrower[i][narrower[i].count - 1] = keep.count
+                    }
+                    let edited = try reparsed(node, edit.config)
+                    XCTAssertNoThrow(try edited.outputShape(narrower), what)
+                    assertShapes(edited.weights(inputs: narrower), edit.weights, "\(what) without input channels")
                 }
                 if flow.kind == .mixes {
                     XCTAssertFalse(flow.indexedByInputChannel, "\(what): a layer that mixes channels cannot be edited")
@@ -140,5 +143,14 @@ final class LayerRegistryTests: XCTestCase {
         XCTAssertThrowsError(try Interpreter(model)) { error in
             XCTAssertTrue("\(error)".contains("MyScale"), "\(error)")
         }
+    }
+
+    /// The kind of `node` parsed again from an edited config, with the arguments its calls pass.
+    func reparsed(_ node: LayerNode, _ config: JSON) throws -> any LayerKind {
+        let call = node.callInputNames.first.map {
+            CallSignature(inputNames: $0, keywords: node.callKeywords.first ?? .object([]))
+        }
+        let hasNames = !(LayerRegistry.kind(named: node.className)?.tensorParameters.isEmpty ?? true)
+        return try LayerRegistry.parse(className: node.className, config: config, call: hasNames ? call : nil).get()
     }
 }
