@@ -267,3 +267,16 @@ final class TransformerPruningTests: XCTestCase {
         XCTAssertThrowsError(try planner.plan(selection, criterion: .l1))
     }
 }
+
+extension TransformerPruningTests {
+    /// L1 scores a recurrent layer's units by the first gate block of its kernel (the kernel holds
+    /// every block's columns); the README's figures for the text model hold.
+    func testRecurrentUnitsStillScoreByTheirFirstGateBlock() throws {
+        var selection = PruneSelection()
+        selection.globalRatio = 0.5
+        let result = try prune(
+            try load("text_cls/keras3.h5"), selection, inputs: try inputs(["data/mnist_tokens.npy"]))
+        XCTAssertEqual(result.totals.before, 8_994)
+        XCTAssertEqual(result.totals.after, 2_486)
+    }
+}

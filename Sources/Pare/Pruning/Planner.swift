@@ -113,7 +113,8 @@ public struct Planner {
             for space in graph.spaces {
                 let (kernel, axis) = try outputKernel(space)
                 let sums = try channelNorms(kernel, axis: axis, squared: criterion == .l2)
-                guard sums.count == space.count else {
+                // A recurrent kernel holds every gate block's columns; the first block is scored.
+                guard sums.count >= space.count else {
                     throw PareError(
                         file: model.sourcePath, object: "layer '\(space.path)' (\(space.className))",
                         "its kernel has \(sums.count) output channels where its output has \(space.count)")
