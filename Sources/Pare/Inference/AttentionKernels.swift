@@ -74,22 +74,4 @@ enum AttentionKernels {
             }
         }
     }
-
-    /// `out = a[rows × inner] · b[inner × columns]` (row-major).
-    static func multiply(_ a: [Float], rows: Int, inner: Int, _ b: [Float], columns: Int, into out: inout [Float]) {
-        guard rows > 0, columns > 0 else { return }
-        guard inner > 0 else {
-            for i in 0..<(rows * columns) { out[i] = 0 }
-            return
-        }
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { pc in
-                    sgemm(
-                        m: rows, n: columns, k: inner, a: pa.baseAddress!, lda: max(inner, 1), b: pb.baseAddress!,
-                        ldb: max(columns, 1), c: pc.baseAddress!, ldc: max(columns, 1))
-                }
-            }
-        }
-    }
 }

@@ -58,6 +58,25 @@ func sgemm(
         a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
 }
 
+/// `out = a[rows × inner] · b[inner × columns]` over whole row-major arrays (`out` holds at least
+/// `rows × columns`); a zero `inner` gives zeros.
+func multiplyMatrices(_ a: [Float], rows: Int, inner: Int, _ b: [Float], columns: Int, into out: inout [Float]) {
+    guard rows > 0, columns > 0 else { return }
+    guard inner > 0 else {
+        for i in 0..<(rows * columns) { out[i] = 0 }
+        return
+    }
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { pc in
+                sgemm(
+                    m: rows, n: columns, k: inner, a: pa.baseAddress!, lda: inner, b: pb.baseAddress!, ldb: columns,
+                    c: pc.baseAddress!, ldc: columns)
+            }
+        }
+    }
+}
+
 enum ConvolutionKernels {
     /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, through im2col and one GEMM per group.
     static func conv2d(_ x: FloatArray, kernel: [Float], outChannels: Int, groups: Int, window w: Window2D)

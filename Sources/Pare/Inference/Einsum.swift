@@ -106,15 +106,7 @@ struct EinsumPlan: Sendable, Equatable {
         for hi in h.x.indices {
             for i in 0..<m { for j in 0..<kk { a[i * kk + j] = xData[h.x[hi] + r.x[i] + k.x[j]] } }
             for i in 0..<kk { for j in 0..<nn { b[i * nn + j] = wData[h.w[hi] + k.w[i] + n.w[j]] } }
-            a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        sgemm(
-                            m: m, n: nn, k: kk, a: pa.baseAddress!, lda: max(kk, 1), b: pb.baseAddress!,
-                            ldb: max(nn, 1), c: pc.baseAddress!, ldc: max(nn, 1))
-                    }
-                }
-            }
+            multiplyMatrices(a, rows: m, inner: kk, b, columns: nn, into: &c)
             for i in 0..<m { for j in 0..<nn { y[h.out[hi] + r.out[i] + n.out[j]] = c[i * nn + j] } }
         }
         return FloatArray(shape: outShape, data: y)

@@ -499,7 +499,7 @@ struct MultiHeadAttention: LayerKind {
                                 for j in 0..<nk { scores[base + j] = logits[r * nk + j] }
                             }
                         }
-                        AttentionKernels.multiply(logits, rows: rows, inner: nk, vh, columns: valueDim, into: &mixed)
+                        multiplyMatrices(logits, rows: rows, inner: nk, vh, columns: valueDim, into: &mixed)
                         for r in 0..<rows {
                             let outBase = ((b * pq + qPositions[start + r]) * h + head) * valueDim
                             for d in 0..<valueDim { heads[outBase + d] = mixed[r * valueDim + d] }

@@ -90,6 +90,20 @@ public struct LayerConfig: Sendable {
         return a
     }
 
+    /// The one axis a normalization works along (`axis`, default −1), never the batch axis.
+    func channelAxis() throws -> Int {
+        let a = try axis()
+        guard a != 0 else { throw LayerConfigError("axis 0 is the batch axis") }
+        return a
+    }
+
+    /// `axis` as Keras writes it (negative from the end, positive counting the batch axis) as an
+    /// index into a per-example shape of `rank`; nil if out of range.
+    static func axisIndex(_ axis: Int, rank: Int) -> Int? {
+        let a = axis < 0 ? rank + axis : axis - 1
+        return (0..<rank).contains(a) ? a : nil
+    }
+
     /// The activation argument as the interpreter parses it (a name, or a serialized object).
     var activation: JSON? { json["activation"] }
 

@@ -9,8 +9,7 @@ struct BatchNormalization: LayerKind {
     let center: Bool
 
     init(config: LayerConfig) throws {
-        axis = try config.axis()
-        guard axis != 0 else { throw LayerConfigError("axis 0 is the batch axis") }
+        axis = try config.channelAxis()
         epsilon = Float(try config.number("epsilon", fallback: 1e-3))
         guard epsilon >= 0 else { throw LayerConfigError("epsilon must not be negative") }
         scale = config.bool("scale", fallback: true)
@@ -18,10 +17,7 @@ struct BatchNormalization: LayerKind {
     }
 
     /// The normalized axis in a per-example shape of `rank`, nil if out of range.
-    func axisIndex(rank: Int) -> Int? {
-        let a = axis < 0 ? rank + axis : axis - 1
-        return (0..<rank).contains(a) ? a : nil
-    }
+    func axisIndex(rank: Int) -> Int? { LayerConfig.axisIndex(axis, rank: rank) }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
         let x = try singleInput(inputs)
@@ -301,8 +297,7 @@ struct GroupNormalization: LayerKind {
 
     init(config: LayerConfig) throws {
         groups = try config.positive("groups", fallback: 32)
-        axis = try config.axis()
-        guard axis != 0 else { throw LayerConfigError("axis 0 is the batch axis") }
+        axis = try config.channelAxis()
         epsilon = try config.number("epsilon", fallback: 1e-3)
         guard epsilon >= 0 else { throw LayerConfigError("epsilon must not be negative") }
         center = config.bool("center", fallback: true)
@@ -310,10 +305,7 @@ struct GroupNormalization: LayerKind {
     }
 
     /// The channel axis in a per-example shape of `rank`, nil if out of range.
-    func axisIndex(rank: Int) -> Int? {
-        let a = axis < 0 ? rank + axis : axis - 1
-        return (0..<rank).contains(a) ? a : nil
-    }
+    func axisIndex(rank: Int) -> Int? { LayerConfig.axisIndex(axis, rank: rank) }
 
     func outputShape(_ inputs: [Shape]) throws -> Shape {
         let x = try singleInput(inputs)
