@@ -263,16 +263,25 @@ public enum KerasLegacyH5 {
         }
         if fullModel, let text = configText, !model.source.rootAttributes.contains(where: { $0.0 == "model_config" }) {
             try root.setAttribute("model_config", .string(text))
-            if let version = model.kerasVersion,
-                !model.source.rootAttributes.contains(where: { $0.0 == "keras_version" })
-            {
-                try root.setAttribute("keras_version", .string(version))
+            for (key, value) in [("keras_version", model.kerasVersion), ("backend", model.backend)]
+            where !model.source.rootAttributes.contains(where: { $0.0 == key }) {
+                if let value { try root.setAttribute(key, .string(value)) }
             }
         }
         let weightsGroup: HDF5Group
         if fullModel {
             weightsGroup = try root.createGroup("model_weights")
             for (key, value) in model.source.weightsGroupAttributes { try weightsGroup.setAttribute(key, value) }
+            // tf.keras reads the weights' writer from this group, not the root: without `keras_version`
+            // it takes them for Keras 1's and converts them (a weights-only file given `--config` had none).
+            for (key, value) in [("keras_version", model.kerasVersion), ("backend", model.backend)]
+            where !weightsGroup.hasAttribute(key) {
+                if let stored = model.source.rootAttributes.first(where: { $0.0 == key })?.1 {
+                    try weightsGroup.setAttribute(key, stored)
+                } else if let value {
+                    try weightsGroup.setAttribute(key, .string(value))
+                }
+            }
         } else {
             weightsGroup = root
         }

@@ -115,7 +115,8 @@ enum ActivationFunction: Equatable {
         case .sparseSigmoid: return v <= -1 ? 0 : (v >= 1 ? 1 : 0.5 * (v + 1))
         case .reluLayer(let maxValue, let slope, let threshold):
             if let maxValue, v >= maxValue { return maxValue }
-            if v >= threshold { return v }
+            // Keras keeps x only above a threshold (`x > θ`, both lines); at and below it, the slope.
+            if v > threshold || (threshold == 0 && v == 0) { return v }
             return slope * (v - threshold)
         }
     }

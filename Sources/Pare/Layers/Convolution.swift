@@ -69,6 +69,11 @@ struct ConvBase: Sendable {
     let activation: JSON?
     let activationName: String?
 
+    /// The output before the activation is linear in `kernel` and the bias.
+    func linearOutput(_ key: String, kernel: String) -> [WeightSlice]? {
+        key == "activation" ? [WeightSlice(kernel)] + (useBias ? [WeightSlice("bias")] : []) : nil
+    }
+
     init(_ config: LayerConfig, causal: Bool = false) throws {
         let rank = SpatialLayout.rank(of: config.className)
         window = try ConvWindow(config, rank: rank, causal: causal && rank == 1)
@@ -208,6 +213,8 @@ struct Conv: LayerKind {
             + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
 
+    func preActivationWeights(_ key: String) -> [WeightSlice]? { base.linearOutput(key, kernel: "kernel") }
+
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == base.rank + 1 else { return nil }
         let cin = base.layout.split(known: input).c
@@ -285,6 +292,8 @@ struct DepthwiseConv: LayerKind {
         ] + (base.useBias ? [WeightSpec("bias", [cin.map { $0 * multiplier }])] : [])
     }
 
+    func preActivationWeights(_ key: String) -> [WeightSlice]? { base.linearOutput(key, kernel: "depthwise_kernel") }
+
     func macs(input: [Int], output: [Int]) -> Int? {
         guard output.count == base.rank + 1 else { return nil }
         return base.outputTaps(output: output, [base.layout.split(known: output).c])
@@ -345,6 +354,9 @@ struct SeparableConv: LayerKind {
             WeightSpec("pointwise_kernel", ones + [cin.map { $0 * multiplier }, filters], outputAxes: r + 1..<r + 2),
         ] + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
+
+    /// The pointwise step is the last linear map: scaling it (not the depthwise one too) scales the output.
+    func preActivationWeights(_ key: String) -> [WeightSlice]? { base.linearOutput(key, kernel: "pointwise_kernel") }
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == base.rank + 1, output.count == base.rank + 1 else { return nil }
@@ -443,6 +455,8 @@ struct ConvTranspose: LayerKind {
         return [WeightSpec("kernel", base.kernelShape([filters, base.inputChannels(input)]), outputAxes: r..<r + 1)]
             + (base.useBias ? [WeightSpec("bias", [filters])] : [])
     }
+
+    func preActivationWeights(_ key: String) -> [WeightSlice]? { base.linearOutput(key, kernel: "kernel") }
 
     func macs(input: [Int], output: [Int]) -> Int? {
         guard input.count == base.rank + 1, output.count == base.rank + 1 else { return nil }

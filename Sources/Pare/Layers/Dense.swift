@@ -24,6 +24,10 @@ struct Dense: LayerKind {
             + (useBias ? [WeightSpec("bias", [units])] : [])
     }
 
+    func preActivationWeights(_ key: String) -> [WeightSlice]? {
+        key == "activation" ? [WeightSlice("kernel")] + (useBias ? [WeightSlice("bias")] : []) : nil
+    }
+
     func macs(input: [Int], output: [Int]) -> Int? {
         guard let last = output.last else { return nil }
         return ShapeMath.product(input + [last])

@@ -88,6 +88,10 @@ struct EinsumDense: LayerKind {
         return plan.out.dropFirst().map { size[$0] ?? nil }
     }
 
+    func preActivationWeights(_ key: String) -> [WeightSlice]? {
+        key == "activation" ? [WeightSlice("kernel")] + (biasAxes.isEmpty ? [] : [WeightSlice("bias")]) : nil
+    }
+
     func weights(input: Shape) -> [WeightSpec] {
         guard let plan = try? plan(inputRank: input.count + 1) else {
             return [WeightSpec("kernel", [nil])] + (biasAxes.isEmpty ? [] : [WeightSpec("bias", [nil])])

@@ -33,7 +33,10 @@ public struct LayerConfig: Sendable {
     public subscript(key: String) -> JSON? { json[key] }
 
     /// The dtype policy's name (`float32`, `mixed_float16`, …), nil if the config names none.
-    var dtypePolicy: String? { json["dtype"]?["config"]?["name"]?.stringValue ?? json["dtype"]?.stringValue }
+    var dtypePolicy: String? { Self.policyName(json["dtype"]) }
+
+    /// The name of a dtype entry: a name, or a policy object (`{"class_name": "DTypePolicy", "config": {"name": …}}`).
+    static func policyName(_ value: JSON?) -> String? { value?["config"]?["name"]?.stringValue ?? value?.stringValue }
 
     /// Layers whose dtype policy computes in float16 round their inputs and outputs to it, as Keras does.
     var computesInFloat16: Bool { dtypePolicy == "float16" || dtypePolicy == "mixed_float16" }

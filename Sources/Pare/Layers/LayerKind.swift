@@ -125,6 +125,23 @@ public protocol LayerKind: Sendable {
     /// What adding a constant `value` at input channel `position` does to the output: the change
     /// of bias that carries removed inputs' constants, or nil if the layer cannot absorb them.
     func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias?
+
+    /// The weight slices that make the input of the activation the config names under `key`
+    /// (`activation`, `recurrent_activation`) linearly, so that scaling them scales that input:
+    /// how a constant factor is folded into the layer (Keras 2's hard_sigmoid upgraded to Keras 3's).
+    /// nil when that input is not linear in this layer's weights alone.
+    func preActivationWeights(_ key: String) -> [WeightSlice]?
+}
+
+/// Columns `columns` of the last axis of the weight `role` (the whole weight when nil).
+public struct WeightSlice: Sendable, Equatable {
+    public var role: String
+    public var columns: Range<Int>?
+
+    public init(_ role: String, columns: Range<Int>? = nil) {
+        self.role = role
+        self.columns = columns
+    }
 }
 
 /// One weight a layer holds: its role (`kernel`, `bias`, `gamma`…), expected shape and layout.
@@ -356,6 +373,7 @@ extension LayerKind {
     public func foldedConstants(_ constants: [ConstantInput], _ weights: [String: Tensor]) throws -> FoldedBias? {
         nil
     }
+    public func preActivationWeights(_ key: String) -> [WeightSlice]? { nil }
 
     public static var countsMACs: Bool { false }
     public var macsCounted: Bool { Self.countsMACs }

@@ -1,12 +1,16 @@
 /// `BatchNormalization`: `gamma · (x − moving_mean) / sqrt(moving_variance + epsilon) + beta`
 /// along `axis`; gamma `(n)` if `scale`, beta `(n)` if `center`, then the two statistics `(n)`.
+/// tf.keras's batch renormalization (`renorm`) adds three statistics `(n)` that only training reads.
 struct BatchNormalization: LayerKind {
     static let classNames = ["BatchNormalization"]
+    /// What tf.keras's renorm adds, in its order (used in training only).
+    static let renormRoles = ["moving_stddev", "renorm_mean", "renorm_stddev"]
     /// As Keras writes it: negative from the end, positive counting the batch axis.
     let axis: Int
     let epsilon: Float
     let scale: Bool
     let center: Bool
+    let renorm: Bool
 
     init(config: LayerConfig) throws {
         axis = try config.channelAxis()
@@ -14,6 +18,7 @@ struct BatchNormalization: LayerKind {
         guard epsilon >= 0 else { throw LayerConfigError("epsilon must not be negative") }
         scale = config.bool("scale", fallback: true)
         center = config.bool("center", fallback: true)
+        renorm = config.bool("renorm", fallback: false)
     }
 
     /// The normalized axis in a per-example shape of `rank`, nil if out of range.
@@ -34,7 +39,7 @@ struct BatchNormalization: LayerKind {
         if center { list.append(WeightSpec("beta", [n])) }
         return list + [
             WeightSpec("moving_mean", [n], trainable: false), WeightSpec("moving_variance", [n], trainable: false),
-        ]
+        ] + (renorm ? Self.renormRoles.map { WeightSpec($0, [n], trainable: false) } : [])
     }
 
     func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
@@ -98,7 +103,9 @@ struct BatchNormalization: LayerKind {
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
-        for role in ["gamma", "beta", "moving_mean", "moving_variance"] { try edit.slice(role, axis: 0, keep: keep) }
+        for role in ["gamma", "beta", "moving_mean", "moving_variance"] + Self.renormRoles {
+            try edit.slice(role, axis: 0, keep: keep)
+        }
     }
 
     /// The masked model zeroes γ and β: the removed channel's output becomes exactly zero.

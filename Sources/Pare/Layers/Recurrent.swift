@@ -122,6 +122,25 @@ struct Recurrent: LayerKind {
         }
     }
 
+    /// The gate columns each activation reads (u = units): SimpleRNN's one block; LSTM's i, f, o
+    /// through `recurrent_activation` (its `activation` also squashes the cell state, which no
+    /// weight scales); GRU's z, r through `recurrent_activation` and h through `activation` (with
+    /// reset_after, r multiplies the recurrent part linearly, so scaling its weights still scales h's input).
+    func preActivationWeights(_ key: String) -> [WeightSlice]? {
+        guard !cudnn else { return nil }
+        let u = units
+        let columns: [Range<Int>]
+        switch (cell, key) {
+        case (.simple, "activation"): columns = [0..<u]
+        case (.lstm, "recurrent_activation"): columns = [0..<2 * u, 3 * u..<4 * u]
+        case (.gru, "recurrent_activation"): columns = [0..<2 * u]
+        case (.gru, "activation"): columns = [2 * u..<3 * u]
+        default: return nil
+        }
+        let roles = ["kernel", "recurrent_kernel"] + (useBias ? ["bias"] : [])
+        return roles.flatMap { role in columns.map { WeightSlice(role, columns: $0) } }
+    }
+
     /// The cell Keras 3 saves the weights in, under its class's default name.
     var keras3SubObjects: [Keras3SubObject] {
         let name: String

@@ -92,6 +92,13 @@ struct Bidirectional: LayerKind {
         }
     }
 
+    /// Both directions' slices, each under its role prefix (the activations are the wrapped layer's).
+    func preActivationWeights(_ key: String) -> [WeightSlice]? {
+        guard let f = forward.preActivationWeights(key), let b = backward.preActivationWeights(key) else { return nil }
+        return f.map { WeightSlice("forward_" + $0.role, columns: $0.columns) }
+            + b.map { WeightSlice("backward_" + $0.role, columns: $0.columns) }
+    }
+
     static func removingPrefix(_ prefix: String, _ name: String) -> String {
         name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
     }
@@ -258,6 +265,8 @@ struct TimeDistributed: LayerKind {
     }
 
     func wrappedInputs(_ input: Shape) -> [String: Shape] { ["layer": Array(input.dropFirst())] }
+
+    func preActivationWeights(_ key: String) -> [WeightSlice]? { inner.preActivationWeights(key) }
 
     var keras3SubObjects: [Keras3SubObject] {
         [Keras3SubObject(group: "layer", name: innerName)]

@@ -101,6 +101,9 @@ public struct Architecture: Sendable {
     public var outputs: [TensorRef]
     /// Input shapes without the batch axis, for InputLayers.
     public var inputShapes: [String: [Int?]]
+    /// How far the config's node indices of a layer lie above its call numbers (tf.keras numbers a
+    /// nested model's calls from 1): config index = call + offset. Absent means 0.
+    public var nodeIndexOffsets: [String: Int] = [:]
 
     public func layer(_ name: String) -> LayerNode? { layers.first { $0.name == name } }
 
@@ -444,11 +447,13 @@ extension Architecture {
             layers[i].calls = try layers[i].calls.map { try $0.map { try resolve($0, object: object) } }
             layers[i].callMasks = try layers[i].callMasks.map { try $0.map { try resolve($0, object: object) } }
         }
-        return Architecture(
+        var architecture = Architecture(
             name: config["name"]?.stringValue ?? "model", className: className, layers: layers,
             inputs: try inputs.map { try resolve($0, object: path + " input_layers") },
             outputs: try outputs.map { try resolve($0, object: path + " output_layers") },
             inputShapes: inputShapes)
+        architecture.nodeIndexOffsets = offset.filter { $0.value > 0 }
+        return architecture
     }
 
     /// One call as a config records it.

@@ -24,6 +24,8 @@ public struct LayerCall: Sendable {
     /// `layer` or `nested_model/layer`.
     public var path: String
     public var className: String
+    /// Which call of the layer this is (its node, counted from 0).
+    public var node = 0
     public var inputs: [Shape]
     /// nil where it could not be inferred (an unknown layer upstream).
     public var output: Shape?
@@ -172,6 +174,7 @@ public struct GraphAnalysis: Sendable {
                 macs: layer.nested == nil && flat.count == inputShapes.count && outputs.first! != nil
                     ? Self.macs(layer.layerKind, inputs: flat, output: outputs.first!!) : nil)
             call.outputs = outputs
+            call.node = callIndex
             if let kind = layer.layerKind, let output = call.output {
                 call.scratchElements = kind.scratchElements(inputs: flat, output: output, macs: call.macs)
             }

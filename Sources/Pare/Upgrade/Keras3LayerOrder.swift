@@ -1,0 +1,208 @@
+/// The order in which Keras 3 lists the layers of a Functional model it rebuilds from a config:
+/// the order its config.json must give them, because `model.weights.h5` numbers each class's
+/// groups by it (`layers/embedding`, `layers/embedding_1`, …).
+///
+/// Keras 3 orders operations as `ops/function.py` `map_graph` does: by decreasing depth from the
+/// outputs, ties in the order a depth-first walk from the outputs first meets them; a call's
+/// inputs are walked args first, then kwargs by sorted key. Its graph also holds the operations
+/// that compute Keras masks (`not_equal` for an Embedding's mask, `logical_or` where masks merge),
+/// with the mask passed to the layers whose `call` takes one: they change depths and the walk,
+/// so they are modelled here, each as Keras 3.15's `compute_mask` builds it. tf.keras wrote its
+/// configs in another order, so an upgraded config is reordered by this one.
+struct Keras3LayerOrder {
+    /// A node of Keras 3's graph: a layer's call, or an operation computing a mask.
+    enum NodeID: Hashable {
+        case call(String, Int)
+        case maskOperation(Int)
+    }
+
+    /// Classes whose `call` takes `mask` (Keras fills it with the first argument's masks).
+    static let takesMask: Set<String> = [
+        "AdditiveAttention", "Attention", "BatchNormalization", "Bidirectional", "GRU", "GlobalAveragePooling1D",
+        "LSTM", "SimpleRNN", "Softmax", "TimeDistributed",
+    ]
+    /// Classes whose call takes a mask per tensor argument (`query_mask`, `value_mask`, `key_mask`).
+    static let takesMaskPerTensor: Set<String> = ["MultiHeadAttention"]
+
+    private var parents: [NodeID: [NodeID]] = [:]
+    private var operations = 0
+    /// The node computing each tensor's mask (nil: no mask).
+    private var masks: [TensorRef: NodeID] = [:]
+
+    /// `layers` are the upgraded config's entries (`name`, `inbound_nodes` in Keras 3's form), `arch`
+    /// Pare's parse of the same model (its kinds and call order).
+    static func order(_ layers: [JSON], architecture arch: Architecture) -> [JSON] {
+        var graph = Keras3LayerOrder()
+        let entries = Dictionary(
+            layers.compactMap { l in l["name"]?.stringValue.map { ($0, l) } }, uniquingKeysWith: { a, _ in a })
+        for site in arch.callOrder {
+            guard let entry = entries[site.layer.name] else { continue }
+            graph.addCall(site, entry: entry)
+        }
+        let outputs = arch.outputs.map { NodeID.call($0.layer, $0.node) }
+        let (depth, firstVisit) = graph.mapGraph(outputs)
+        var layerDepth: [String: Int] = [:]
+        var layerVisit: [String: Int] = [:]
+        for (node, d) in depth {
+            guard case .call(let name, _) = node else { continue }
+            layerDepth[name] = max(layerDepth[name] ?? 0, d)
+            layerVisit[name] = min(layerVisit[name] ?? .max, firstVisit[node] ?? .max)
+        }
+        let reached = layers.indices.filter { layers[$0]["name"]?.stringValue.flatMap { layerDepth[$0] } != nil }
+        let ordered = reached.sorted { a, b in
+            let (na, nb) = (layers[a]["name"]!.stringValue!, layers[b]["name"]!.stringValue!)
+            let (da, db) = (layerDepth[na]!, layerDepth[nb]!)
+            return da != db ? da > db : layerVisit[na]! < layerVisit[nb]!
+        }
+        let reachedSet = Set(reached)
+        return (ordered + layers.indices.filter { !reachedSet.contains($0) }).map { layers[$0] }
+    }
+
+    // MARK: Building the graph
+
+    private mutating func operation(_ inputs: [NodeID]) -> NodeID {
+        operations += 1
+        let id = NodeID.maskOperation(operations)
+        parents[id] = inputs
+        return id
+    }
+
+    private func producer(_ ref: TensorRef) -> NodeID { .call(ref.layer, ref.node) }
+
+    private mutating func addCall(_ site: CallSite, entry: JSON) {
+        let layer = site.layer
+        let refs = layer.calls[site.call]
+        let node = entry["inbound_nodes"]?[site.call] ?? .object([])
+        var keyed: [(String, [NodeID])] = []
+        // Explicit arguments, as the config records them.
+        var args: [NodeID] = []
+        Self.tensors(in: node["args"] ?? .array([]), into: &args)
+        for (key, value) in node["kwargs"]?.objectValue ?? [] {
+            var found: [NodeID] = []
+            Self.tensors(in: value, into: &found)
+            keyed.append((key, found))
+        }
+        // Masks Keras passes by itself.
+        let given = Set(keyed.map(\.0))
+        // The first argument: one tensor, or the list of them (a merge's inputs).
+        let firstArgument = Array(refs.prefix(node["args"]?[0]?.arrayValue?.count ?? 1))
+        if Self.takesMask.contains(layer.className), !given.contains("mask") {
+            let found = firstArgument.compactMap { masks[$0] }
+            if !found.isEmpty { keyed.append(("mask", found)) }
+        }
+        if Self.takesMaskPerTensor.contains(layer.className), let names = layer.callInputNames.first {
+            for (name, ref) in zip(names, refs) where !given.contains(name + "_mask") {
+                if let mask = masks[ref] { keyed.append((name + "_mask", [mask])) }
+            }
+        }
+        let own = NodeID.call(layer.name, site.call)
+        parents[own] = args + keyed.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        // The masks of its outputs.
+        let previous = firstArgument.map { masks[$0] }
+        for (t, mask) in outputMasks(layer, refs: refs, firstArgument: firstArgument, previous: previous).enumerated() {
+            if let mask { masks[TensorRef(layer: layer.name, node: site.call, tensor: t)] = mask }
+        }
+    }
+
+    /// Each output's mask node as the layer's Keras 3 `compute_mask` makes it.
+    private mutating func outputMasks(
+        _ layer: LayerNode, refs: [TensorRef], firstArgument: [TensorRef], previous: [NodeID?]
+    ) -> [NodeID?] {
+        guard let kind = layer.layerKind else { return [] }
+        let first = previous.first ?? nil
+        switch kind {
+        case let embedding as Embedding:
+            return [embedding.maskZero ? operation(firstArgument.map(producer)) : nil]  // not_equal(inputs, 0)
+        case is Masking:
+            return [operation([operation(firstArgument.map(producer))])]  // any(not_equal(inputs, value))
+        case is Concatenate:
+            guard previous.contains(where: { $0 != nil }) else { return [nil] }
+            var parts: [NodeID] = []
+            for (ref, mask) in zip(firstArgument, previous) {
+                if let mask {
+                    // logical_or(expand_dims(mask), zeros_like(input))
+                    parts.append(operation([operation([mask]), operation([producer(ref)])]))
+                } else {
+                    parts.append(operation([producer(ref)]))  // ones_like(input)
+                }
+            }
+            return [operation([operation(parts)])]  // any(concatenate(masks))
+        case is Merge:
+            guard !previous.isEmpty, previous.allSatisfy({ $0 != nil }) else { return [nil] }
+            var merged = previous[0]!
+            for mask in previous.dropFirst() { merged = operation([merged, mask!]) }  // logical_or
+            return [merged]
+        case let recurrent as Recurrent:
+            return [recurrent.returnSequences ? first : nil]
+        case let bidirectional as Bidirectional:
+            return [bidirectional.forward.returnSequences ? first : nil]
+        default:
+            // Layers that support masking hand the first input's mask on unchanged.
+            guard let first else { return [nil] }
+            let probe = StepMask(shape: [1, 1], keep: [true])
+            let shapes = refs.map { _ in [1, 1] }
+            let handed = kind.outputMasks([probe], inputShapes: shapes, outputs: [FloatArray(shape: [1, 1], data: [0])])
+            return [handed.first.flatMap { $0 } == nil ? nil : first]
+        }
+    }
+
+    private static func tensors(in value: JSON, into found: inout [NodeID]) {
+        switch value {
+        case .array(let items): for item in items { tensors(in: item, into: &found) }
+        case .object(let pairs):
+            if value["class_name"]?.stringValue == "__keras_tensor__" {
+                if let history = value["config"]?["keras_history"]?.arrayValue, history.count == 3,
+                    let name = history[0].stringValue, let node = history[1].intValue
+                {
+                    found.append(.call(name, node))
+                }
+            } else {
+                for (_, v) in pairs.sorted(by: { $0.0 < $1.0 }) { tensors(in: v, into: &found) }
+            }
+        default: break
+        }
+    }
+
+    // MARK: map_graph
+
+    /// Each node's depth and the order of the depth-first walk's first visits, as Keras 3 computes them.
+    private func mapGraph(_ outputs: [NodeID]) -> ([NodeID: Int], [NodeID: Int]) {
+        var firstVisit: [NodeID: Int] = [:]
+        var finished = Set<NodeID>()
+        var postOrder: [NodeID] = []
+        for output in outputs {
+            var inProgress = Set<NodeID>()
+            var stack: [(NodeID, Int)] = [(output, 0)]
+            while let (node, next) = stack.popLast() {
+                if next == 0 {
+                    if finished.contains(node) || inProgress.contains(node) { continue }
+                    inProgress.insert(node)
+                    if firstVisit[node] == nil { firstVisit[node] = firstVisit.count }
+                }
+                let deps = parents[node] ?? []
+                if next < deps.count {
+                    stack.append((node, next + 1))
+                    stack.append((deps[next], 0))
+                } else {
+                    inProgress.remove(node)
+                    finished.insert(node)
+                    postOrder.append(node)
+                }
+            }
+        }
+        var depth: [NodeID: Int] = [:]
+        var layerDepth: [String: Int] = [:]
+        for node in postOrder.reversed() {
+            var d = depth[node] ?? 0
+            if case .call(let name, _) = node {
+                d = max(d, layerDepth[name] ?? 0)
+                layerDepth[name] = d
+            }
+            depth[node] = d
+            for parent in parents[node] ?? [] where finished.contains(parent) {
+                depth[parent] = max(d + 1, depth[parent] ?? 0)
+            }
+        }
+        return (depth, firstVisit)
+    }
+}

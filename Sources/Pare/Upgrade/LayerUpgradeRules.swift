@@ -1,0 +1,187 @@
+/// Each layer's arguments rewritten from Keras 2 / tf.keras 2 into Keras 3's terms.
+///
+/// A key Keras 3 does not take is dropped only when it cannot change what the layer computes at
+/// inference (a training-time or performance switch), or when it holds the value Keras 3 assumes;
+/// otherwise the upgrade is refused with the reason. Every rule is listed in README ("Upgrading
+/// Keras 2 files").
+enum LayerUpgradeRules {
+    struct Upgraded {
+        var className: String
+        var config: JSON
+        var notes: [String] = []
+    }
+
+    enum Action {
+        /// Keras 3 has no such argument and it cannot change inference.
+        case drop
+        /// Keras 3 calls it something else.
+        case rename(String)
+        /// Keras 3 has no such argument; only this value (or its absence) means what Keras 3 does.
+        case requireValue(JSON, meaning: String)
+        /// Keras 3 has no such argument and no equal of it: dropped, and what it changes is left to
+        /// the verification to measure (it fails the upgrade where it matters).
+        case measured
+    }
+
+    /// Rules for every layer class.
+    static let common: [String: Action] = [
+        // The input shape moves to the InputLayer (ConfigUpgrade adds one where needed).
+        "batch_input_shape": .drop, "input_dtype": .drop,
+    ]
+
+    /// Rules by Keras 2 class name.
+    static let byClass: [String: [String: Action]] = [
+        "InputLayer": ["batch_input_shape": .rename("batch_shape"), "input_dtype": .rename("dtype")],
+        "LSTM": recurrent, "GRU": recurrent, "SimpleRNN": recurrent,
+        "CuDNNLSTM": recurrent, "CuDNNGRU": recurrent,
+        "Embedding": ["input_length": .drop],
+        "BatchNormalization": [
+            // Training-time switches: inference uses the moving statistics whatever they say.
+            "fused": .drop, "renorm": .drop, "renorm_clipping": .drop, "renorm_momentum": .drop,
+            "virtual_batch_size": .drop, "adjustment": .drop,
+        ],
+        "LeakyReLU": ["alpha": .rename("negative_slope")],
+        "SpatialDropout1D": spatialDropout, "SpatialDropout2D": spatialDropout, "SpatialDropout3D": spatialDropout,
+        "GaussianNoise": dropoutLike, "GaussianDropout": dropoutLike, "AlphaDropout": dropoutLike,
+        "MultiHeadAttention": [
+            // tf.keras records the shapes it was built with; Keras 3 keeps them in build_config.
+            "query_shape": .drop, "key_shape": .drop, "value_shape": .drop,
+            // How tf.keras fills masked scores (-1e9 added, or set): Keras 3 has one rule of its own.
+            "softmax_robust_masking": .measured,
+        ],
+        // tf.keras's depthwise and separable layers inherit Conv's arguments and ignore these.
+        "DepthwiseConv1D": depthwise, "DepthwiseConv2D": depthwise,
+        "SeparableConv1D": separable, "SeparableConv2D": separable,
+        "Conv1DTranspose": depthwise, "Conv2DTranspose": depthwise, "Conv3DTranspose": depthwise,
+        "Attention": ["causal": .requireValue(.bool(false), meaning: "a causal mask (Keras 3 takes it per call)")],
+        "AdditiveAttention": [
+            "causal": .requireValue(.bool(false), meaning: "a causal mask (Keras 3 takes it per call)")
+        ],
+    ]
+
+    static let recurrent: [String: Action] = [
+        // cuDNN or not, and how the steps are batched, are compute modes: the arithmetic is the same.
+        "implementation": .drop,
+        "time_major": .requireValue(.bool(false), meaning: "time-major inputs, which Keras 3 does not take"),
+    ]
+
+    /// Keras 3's noise and dropout layers take no `trainable` (they have nothing to train).
+    static let dropoutLike: [String: Action] = ["trainable": .drop]
+    /// SpatialDropout fixes its own noise shape: what tf.keras records is only its rate's shape.
+    static let spatialDropout: [String: Action] = ["trainable": .drop, "noise_shape": .drop]
+    /// Depthwise and transposed convolutions: Keras 3 has no groups for them.
+    static let depthwise: [String: Action] = [
+        "groups": .requireValue(.int(1), meaning: "grouped channels, which Keras 3 does not offer for this layer")
+    ]
+    static let separable: [String: Action] = [
+        "groups": .requireValue(.int(1), meaning: "grouped channels, which a separable layer does not have"),
+        "kernel_initializer": .drop, "kernel_regularizer": .drop, "kernel_constraint": .drop,
+    ]
+
+    /// The layer's class and config in Keras 3's dialect.
+    static func upgrade(className: String, config: JSON, path: String) throws -> Upgraded {
+        guard case .object(let pairs) = config else {
+            throw ArchitectureError(object: path, problem: "\(className) config is not an object")
+        }
+        var upgraded = Upgraded(className: className, config: config)
+        let rules = common.merging(byClass[className] ?? [:]) { _, specific in specific }
+        var out: [(String, JSON)] = []
+        for (key, value) in pairs {
+            switch rules[key] {
+            case nil: out.append((key, try upgradedValue(key: key, value, path: path)))
+            case .drop: continue
+            case .measured:
+                upgraded.notes.append(
+                    "'\(path)': \(className)'s \(key)=\(value.serialized()) has no Keras 3 equal: dropped (the "
+                        + "verification measures the difference)")
+            case .rename(let name): out.append((name, value))
+            case .requireValue(let expected, let meaning):
+                guard value == expected || value.isNull else {
+                    throw ArchitectureError(
+                        object: path,
+                        problem: "\(className) has \(key)=\(value.serialized()): \(meaning); Keras 3 has no "
+                            + "equivalent, so the upgrade is refused")
+                }
+            }
+        }
+        upgraded.config = .object(out)
+        try renameLegacyClass(&upgraded, path: path)
+        return upgraded
+    }
+
+    /// A value in Keras 3's form: dtypes as policies, initializers, regularizers and constraints
+    /// with their module, wrapped layers upgraded.
+    static func upgradedValue(key: String, _ value: JSON, path: String) throws -> JSON {
+        if key == "dtype" {
+            guard let name = LayerConfig.policyName(value) else { return value }
+            // Keras 2.0 wrote the input's dtype on the first layer (int32 ids for an Embedding); the
+            // layer's own weights and outputs are float32 (ConfigUpgrade gives the dtype to the input).
+            let isFloat = ["float16", "float32", "float64", "bfloat16"].contains(
+                Keras3Serialization.computeDtype(ofPolicy: name))
+            return Keras3Serialization.dtypePolicy(isFloat ? name : "float32")
+        }
+        if key == "layer" || key == "backward_layer", value["class_name"] != nil {
+            let className = value["class_name"]?.stringValue ?? ""
+            let inner = try upgrade(
+                className: className, config: value["config"] ?? .object([]), path: path + "/" + key)
+            return Keras3Serialization.object(
+                module: Keras3Serialization.layersModule, className: inner.className, config: inner.config)
+        }
+        for (suffix, module) in [
+            ("_initializer", "keras.initializers"), ("_regularizer", "keras.regularizers"),
+            ("_constraint", "keras.constraints"),
+        ] where key.hasSuffix(suffix) {
+            return try serializedObject(value, module: module, path: path + " " + key)
+        }
+        return value
+    }
+
+    /// `{"class_name", "config"}` of an initializer, regularizer or constraint, with the module
+    /// and registered name Keras 3 finds the class by; names Keras 3 dropped become their equals.
+    static func serializedObject(_ value: JSON, module: String, path: String) throws -> JSON {
+        guard let className = value["class_name"]?.stringValue, value["module"] == nil else { return value }
+        let config = value["config"] ?? .object([])
+        return Keras3Serialization.object(module: module, className: className, config: config)
+    }
+
+    /// tf.keras 2's classes Keras 3 no longer has, as the Keras 3 layer that computes the same.
+    static func renameLegacyClass(_ upgraded: inout Upgraded, path: String) throws {
+        switch upgraded.className {
+        case "CuDNNLSTM", "CuDNNGRU":
+            // cuDNN's cell is LSTM / GRU (reset_after) with tanh and sigmoid and a bias; the weights
+            // are converted to Keras's layout by WeightUpgrade.
+            let lstm = upgraded.className == "CuDNNLSTM"
+            upgraded.className = lstm ? "LSTM" : "GRU"
+            upgraded.config.set("activation", .string("tanh"))
+            upgraded.config.set("recurrent_activation", .string("sigmoid"))
+            upgraded.config.set("use_bias", .bool(true))
+            if !lstm { upgraded.config.set("reset_after", .bool(true)) }
+            upgraded.notes.append(
+                "'\(path)': \(lstm ? "CuDNNLSTM" : "CuDNNGRU") became \(upgraded.className) (tanh, sigmoid"
+                    + "\(lstm ? "" : ", reset_after") — what cuDNN computes), its weights in Keras's layout")
+        case "GRU":
+            // Before Keras 2.1.3 GRU had no reset_after and computed the reset-before form; Keras 3's
+            // default is reset_after=True.
+            if upgraded.config["reset_after"] == nil { upgraded.config.set("reset_after", .bool(false)) }
+        case "ThresholdedReLU":
+            // ReLU(threshold=θ) computes x·(x > θ), ThresholdedReLU's rule, θ cast to float32 both times.
+            let theta = upgraded.config["theta"] ?? .number("1.0")
+            var pairs = (upgraded.config.objectValue ?? []).filter { $0.0 != "theta" }
+            pairs += [("max_value", .null), ("negative_slope", .number("0.0")), ("threshold", theta)]
+            upgraded.className = "ReLU"
+            upgraded.config = .object(pairs)
+            upgraded.notes.append("'\(path)': ThresholdedReLU (removed in Keras 3) became ReLU(threshold=θ)")
+        case "BatchNormalization":
+            // tf.keras writes the axis as a list; Keras 3 normalizes over one axis, given as a number.
+            if let axes = upgraded.config["axis"]?.arrayValue {
+                guard axes.count == 1 else {
+                    throw ArchitectureError(
+                        object: path,
+                        problem: "BatchNormalization over several axes \(axes.count): Keras 3 takes one axis")
+                }
+                upgraded.config.set("axis", axes[0])
+            }
+        default: break
+        }
+    }
+}
