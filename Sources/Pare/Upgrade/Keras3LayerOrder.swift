@@ -39,6 +39,15 @@ struct Keras3LayerOrder {
             guard let entry = entries[site.layer.name] else { continue }
             graph.addCall(site, entry: entry)
         }
+        // Layers the upgrade added (a Rescaling before a hard_sigmoid): their calls as recorded.
+        for (name, entry) in entries where arch.layer(name) == nil {
+            for (call, node) in (entry["inbound_nodes"]?.arrayValue ?? []).enumerated() {
+                var found: [NodeID] = []
+                tensors(in: node["args"] ?? .array([]), into: &found)
+                tensors(in: node["kwargs"] ?? .object([]), into: &found)
+                graph.parents[.call(name, call)] = found
+            }
+        }
         let outputs = arch.outputs.map { NodeID.call($0.layer, $0.node) }
         let (depth, firstVisit) = graph.mapGraph(outputs)
         var layerDepth: [String: Int] = [:]

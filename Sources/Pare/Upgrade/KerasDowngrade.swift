@@ -1,6 +1,112 @@
-/// Writing a Keras 3 model for tf.keras 2 (legacy .h5).
+/// Writing a Keras 3 model for tf.keras 2 (a legacy `.h5` that TensorFlow ≤ 2.15's Keras, or
+/// tf_keras, loads): the reverse of `KerasUpgrade`, verified the same way.
+///
+/// - the config in tf.keras's dialect: layer entries without module, dtypes as names, InputLayer's
+///   `batch_shape` as `batch_input_shape`, calls as `[[layer, node, tensor, {kwargs}], …]` with a
+///   nested model's calls numbered from 1 again, arguments tf.keras does not take dropped only where
+///   they hold the value that means what tf.keras does (`LegacyLayerRules`);
+/// - Keras 3's mask operations (`NotEqual` …), which tf.keras computes inside its layers, left out;
+/// - hard_sigmoid made Keras 2's: Keras 3's hard_sigmoid(x) is Keras 2's hard_sigmoid(x / 1.2);
+/// - the weights of each layer group in tf.keras's order: trainable ones first.
 public enum KerasDowngrade {
     public static func downgrade(_ model: Model) throws -> KerasUpgrade.Result {
-        throw PareError(file: model.sourcePath, "writing for tf.keras 2 is not implemented yet")
+        guard let config = model.config else {
+            throw PareError(
+                file: model.sourcePath,
+                .needsArchitecture(
+                    operation: "writing for tf.keras 2", plainTensors: model.kind == .tensors, keras3Weights: false))
+        }
+        let checked = try CheckedModel(model)
+        guard let arch = checked.architecture, let analysis = checked.analysis else {
+            throw PareError(file: model.sourcePath, "has no architecture to rewrite")
+        }
+        if let error = analysis.unsupportedError(
+            file: model.sourcePath, consequence: "Pare cannot rewrite or verify what it does not know")
+        {
+            throw error
+        }
+        // h5py stores bfloat16 as an opaque type; tf.keras's legacy loader cannot cast it to a variable.
+        if let layer = model.layers.first(where: { $0.weights.contains { $0.tensor.dtype == .bfloat16 } }) {
+            throw PareError(
+                file: model.sourcePath, object: "layer '\(layer.name)'",
+                "holds bfloat16 weights, which tf.keras cannot load from a legacy .h5; nothing written")
+        }
+        var result = model
+        var fixes: [String] = []
+        var approximations: [String] = []
+        var rescaled: [String: String] = [:]
+        for use in WeightUpgrade.hardSigmoidUses(arch) {
+            switch use.fix {
+            case .scaleWeights(let path, let slices):
+                try WeightUpgrade.scale(
+                    &result, path: path, slices: slices, by: 1 / WeightUpgrade.hardSigmoidFactor, checked: checked)
+                let target = path == use.path ? "its" : "its producer '\(path)'s"
+                fixes.append(
+                    "'\(use.path)': hard_sigmoid (\(use.key)) made exact: \(target) "
+                        + "\(Set(slices.map(\.role)).sorted().joined(separator: ", ")) ÷ 1.2")
+            case .rescaling(let name):
+                rescaled[use.path] = name
+                fixes.append("'\(use.path)': hard_sigmoid made exact by Rescaling(1/1.2) '\(name)' in front of it")
+            case .approximate(let reason):
+                approximations.append(reason)
+            }
+        }
+        var rewrite = LegacyConfigRewrite(architecture: arch, analysis: analysis)
+        rewrite.rescaledActivations = rescaled
+        let newConfig: JSON
+        do { newConfig = try rewrite.rewrite(config) } catch let error as ArchitectureError {
+            throw PareError(file: model.sourcePath, object: "model_config", "\(error)")
+        }
+        result.config = newConfig
+        result.source.originalConfigText = nil
+        result.source.kerasMetadataText = nil
+        result.source.rootAttributes = []
+        result.source.weightsGroupAttributes = []
+        result.kerasVersion = Keras3Serialization.legacyDialectVersion
+        result.backend = "tensorflow"
+        result.trainingConfig = nil
+        result.layers = result.layers.filter { layer in arch.layer(layer.name).map { !$0.isKeras3Operation } ?? true }
+        try orderTrainableFirst(&result, checked: checked, arch: arch)
+        var notes = rewrite.notes
+        if model.config?["compile_config"].map({ !$0.isNull }) == true || model.optimizer != nil {
+            notes.append("Keras 3's compile config and optimizer state have no tf.keras form: the result loads uncompiled")
+            result.optimizer = nil
+        }
+        do { try result.validate() } catch let error as PareError {
+            throw PareError(
+                file: model.sourcePath, object: error.object,
+                "the tf.keras config does not fit the weights (\(error.problem)): a bug in Pare's rewrite, "
+                    + "nothing written")
+        }
+        return KerasUpgrade.Result(
+            model: result, notes: notes, hardSigmoidFixes: fixes, approximations: approximations)
     }
+
+    /// tf.keras loads a layer group's weights in the order of `trainable_weights + non_trainable_weights`
+    /// (for a nested model: every inner layer's trainable weights, then the others); Keras 3 files
+    /// list them layer by layer.
+    static func orderTrainableFirst(_ model: inout Model, checked: CheckedModel, arch: Architecture) throws {
+        var trainable: [String: Bool] = [:]
+        for unit in checked.weightUnits {
+            let parts = unit.path.split(separator: "/").map(String.init)
+            var frozen = false
+            var level: Architecture? = arch
+            for part in parts {
+                if level?.layer(part)?.config["trainable"]?.boolValue == false { frozen = true }
+                level = level?.layer(part)?.nested
+            }
+            for specified in checked.specifiedWeights(unit.path) {
+                trainable[specified.weight.name] = !frozen && specified.spec.trainable
+            }
+        }
+        for i in model.layers.indices {
+            let weights = model.layers[i].weights
+            model.layers[i].weights =
+                weights.filter { trainable[$0.name] ?? true } + weights.filter { !(trainable[$0.name] ?? true) }
+        }
+    }
+}
+
+extension LayerNode {
+    var isKeras3Operation: Bool { LayerRegistry.isKeras3Operation(className) }
 }
