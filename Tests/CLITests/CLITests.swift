@@ -308,6 +308,34 @@ extension CLITests {
         XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "0.5", "--per-layer", "--global").status, 2)
     }
 
+    /// An upgrade whose outputs would differ is refused (nothing written) unless the drift is
+    /// accepted; options that only apply to upgrades and rewrites are usage errors elsewhere.
+    func testUpgradesRefuseDriftUnlessAccepted() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func out(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let zoo = fixture("upgrade/hard_sigmoid_zoo.h5")
+        let inputs = ["--input", fixture("upgrade/hard_sigmoid_zoo_in0.npy"), "--input", fixture("upgrade/hard_sigmoid_zoo_in1.npy")]
+        let refused = try pare(["convert", zoo, out("z.keras")] + inputs)
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("output 'lstm_act_hs'"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("nothing written"), refused.stderr)
+        XCTAssertTrue(refused.stdout.contains("not exact: 'lstm_act_hs'"), refused.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out("z.keras")))
+        let accepted = try pare(["convert", zoo, out("z.keras"), "--accept-drift"] + inputs)
+        XCTAssertEqual(accepted.status, 0, accepted.stderr)
+        XCTAssertTrue(accepted.stdout.contains("lstm_act_hs: max abs") && accepted.stdout.contains("DIFFERENT"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out("z.keras")))
+        XCTAssertEqual(try pare("convert", fixture("mnist_cnn/model.keras"), out("x.keras"), "--keras", "2").status, 2)
+        XCTAssertEqual(try pare("convert", fixture("mnist_cnn/keras3.h5"), out("x.h5"), "--keras", "3").status, 2)
+        let copy = try pare("convert", fixture("mnist_cnn/keras3.h5"), out("x.h5"), "--accept-drift")
+        XCTAssertEqual(copy.status, 1)
+        XCTAssertTrue(copy.stderr.contains("apply to upgrades"), copy.stderr)
+        let back = try pare("convert", fixture("mnist_cnn/model.keras"), out("tf2.h5"), "--keras", "2")
+        XCTAssertEqual(back.status, 0, back.stderr)
+        XCTAssertTrue(back.stdout.contains("as Keras 3 computes it"), back.stdout)
+    }
+
     func testKeras3FilesWorkWithEveryCommand() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -338,14 +366,18 @@ extension CLITests {
         XCTAssertLessThan(try XCTUnwrap(object["totalParameters"] as? Int), 15_266)
         XCTAssertEqual(try pare("check", out("p.keras")).status, 0)
         XCTAssertEqual(try pare("verify", keras, weights, "--config", keras).status, 0)
-        // Conversions: notes for what a format cannot hold; a Keras 2 config cannot become a .keras.
+        // Conversions: notes for what a format cannot hold; a Keras 2 config becomes a .keras by an
+        // upgrade that verifies itself.
         let legacy = try pare("convert", keras, out("r.h5"))
         XCTAssertEqual(legacy.status, 0, legacy.stderr)
         XCTAssertTrue(legacy.stderr.contains("note:") && legacy.stderr.contains("optimizer"), legacy.stderr)
         let keras2 = try pare("convert", fixture("residual/tfkeras2.h5"), out("r2.keras"))
-        XCTAssertEqual(keras2.status, 1)
-        XCTAssertTrue(keras2.stderr.contains("Keras 2 / tf.keras config"), keras2.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out("r2.keras")))
+        XCTAssertEqual(keras2.status, 0, keras2.stderr)
+        XCTAssertTrue(
+            keras2.stdout.contains("verification against the source run as Keras 2 computes it on 16 random inputs"),
+            keras2.stdout)
+        XCTAssertTrue(keras2.stdout.contains("classifier: max abs") && keras2.stdout.contains(": ok"), keras2.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out("r2.keras")))
         XCTAssertEqual(try pare("convert", fixture("residual/tfkeras2.h5"), out("r2.weights.h5")).status, 0)
         let missingConfig = try pare("inspect", weights, "--config", out("absent.json"))
         XCTAssertEqual(missingConfig.status, 1)
