@@ -106,8 +106,9 @@ struct ConfigUpgrade {
         var layers: [JSON] = []
         for entry in config["layers"]?.arrayValue ?? [] {
             let name = entry["name"]?.stringValue ?? entry["config"]?["name"]?.stringValue ?? ""
+            let className = entry["class_name"]?.stringValue ?? ""
             var nodes = try (entry["inbound_nodes"]?.arrayValue ?? []).map {
-                try node($0, architecture: arch, prefix: prefix, object: prefix + name)
+                try node($0, className: className, architecture: arch, prefix: prefix, object: prefix + name)
             }
             if let scale = rescaledActivations[prefix + name] {
                 // The Rescaling takes the Activation's calls; the Activation takes the Rescaling's outputs.
@@ -151,7 +152,9 @@ struct ConfigUpgrade {
     /// One Keras 2 call `[[layer, node, tensor, {kwargs}], …]` as Keras 3's `{"args", "kwargs"}`:
     /// one tensor, or the list of them, as the first argument; the keyword arguments with their
     /// tensors (`[layer, node, tensor]`) as Keras tensors.
-    private func node(_ raw: JSON, architecture arch: Architecture, prefix: String, object: String) throws -> JSON {
+    private func node(_ raw: JSON, className: String, architecture arch: Architecture, prefix: String, object: String)
+        throws -> JSON
+    {
         guard let entries = raw.arrayValue else {
             throw ArchitectureError(
                 object: object, problem: "mixes Keras 3 calls into a Keras 2 config: not a file Keras wrote")
@@ -163,13 +166,18 @@ struct ConfigUpgrade {
             }
             tensors.append(kerasTensor(ref, arch, prefix: prefix))
         }
-        let kwargs = entries.first?.arrayValue?.dropFirst(3).first ?? .object([])
+        var kwargs = convertingTensors(entries.first?.arrayValue?.dropFirst(3).first ?? .object([]), arch, prefix: prefix)
+        // tf.keras folds a recurrent layer's initial_state into its inputs (`[sequence, h, c]`);
+        // Keras 3 takes them as the keyword they were given as.
+        if tensors.count > 1, Self.recurrentClasses.contains(className), kwargs["initial_state"] == nil {
+            kwargs.set("initial_state", .array(Array(tensors.dropFirst())))
+            tensors = [tensors[0]]
+        }
         let args: JSON = tensors.count == 1 ? tensors[0] : .array(tensors)
-        return .object([
-            ("args", .array(tensors.isEmpty ? [] : [args])),
-            ("kwargs", convertingTensors(kwargs, arch, prefix: prefix)),
-        ])
+        return .object([("args", .array(tensors.isEmpty ? [] : [args])), ("kwargs", kwargs)])
     }
+
+    static let recurrentClasses = Set(Recurrent.classNames + Bidirectional.classNames)
 
     /// `[layer, node, tensor]` with the node counted as Keras 3 counts it.
     private func reference(_ parts: [JSON], _ arch: Architecture) -> TensorRef? {

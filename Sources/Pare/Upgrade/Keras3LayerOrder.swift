@@ -67,6 +67,55 @@ struct Keras3LayerOrder {
         return (ordered + layers.indices.filter { !reachedSet.contains($0) }).map { layers[$0] }
     }
 
+    /// The order tf.keras gives a Functional model's layers (`functional.py` `_map_graph_network`,
+    /// the same walk with no mask operations in the graph), from a config in tf.keras's form: its
+    /// legacy loader reads the weight groups in this order, whatever `layer_names` says.
+    static func tfKerasOrder(_ layers: [JSON], outputs: [TensorRef]) -> [String] {
+        var graph = Keras3LayerOrder()
+        for layer in layers {
+            guard let name = layer["name"]?.stringValue else { continue }
+            for (call, node) in (layer["inbound_nodes"]?.arrayValue ?? []).enumerated() {
+                var found: [NodeID] = []
+                let entries = node.arrayValue ?? []
+                for entry in entries {
+                    if let parts = entry.arrayValue, parts.count >= 3, let producer = parts[0].stringValue,
+                        let index = parts[1].intValue
+                    {
+                        found.append(.call(producer, index))
+                    }
+                }
+                if let kwargs = entries.first?.arrayValue?.dropFirst(3).first?.objectValue {
+                    for (_, value) in kwargs.sorted(by: { $0.0 < $1.0 }) { legacyTensors(in: value, into: &found) }
+                }
+                graph.parents[.call(name, call)] = found
+            }
+        }
+        let (depth, firstVisit) = graph.mapGraph(outputs.map { .call($0.layer, $0.node) })
+        var layerDepth: [String: Int] = [:]
+        var layerVisit: [String: Int] = [:]
+        for (node, d) in depth {
+            guard case .call(let name, _) = node else { continue }
+            layerDepth[name] = max(layerDepth[name] ?? 0, d)
+            layerVisit[name] = min(layerVisit[name] ?? .max, firstVisit[node] ?? .max)
+        }
+        return layerDepth.keys.sorted { a, b in
+            layerDepth[a]! != layerDepth[b]! ? layerDepth[a]! > layerDepth[b]! : layerVisit[a]! < layerVisit[b]!
+        }
+    }
+
+    /// tf.keras's `[layer, node, tensor]` tensors inside a keyword argument.
+    private static func legacyTensors(in value: JSON, into found: inout [NodeID]) {
+        guard let items = value.arrayValue else {
+            for (_, v) in (value.objectValue ?? []).sorted(by: { $0.0 < $1.0 }) { legacyTensors(in: v, into: &found) }
+            return
+        }
+        if items.count == 3, let name = items[0].stringValue, let node = items[1].intValue, items[2].intValue != nil {
+            found.append(.call(name, node))
+        } else {
+            for item in items { legacyTensors(in: item, into: &found) }
+        }
+    }
+
     // MARK: Building the graph
 
     private mutating func operation(_ inputs: [NodeID]) -> NodeID {

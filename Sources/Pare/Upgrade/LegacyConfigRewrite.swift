@@ -144,8 +144,16 @@ struct LegacyConfigRewrite {
             kwargs.append((key, try converted(value, arch, object: object)))
         }
         var first: [JSON] = []
-        if let arg = args.first {
-            for item in arg.arrayValue ?? [arg] {
+        var tensors = args.first.map { $0.arrayValue ?? [$0] } ?? []
+        // tf.keras writes a recurrent layer's initial_state as further inputs after the sequence.
+        if ConfigUpgrade.recurrentClasses.contains(className), let states = raw["kwargs"]?["initial_state"],
+            !states.isNull
+        {
+            tensors += states.arrayValue ?? [states]
+            kwargs.removeAll { $0.0 == "initial_state" }
+        }
+        if !tensors.isEmpty {
+            for item in tensors {
                 guard let ref = Self.reference(item) else {
                     throw ArchitectureError(object: object, problem: "its first argument is not a tensor")
                 }
