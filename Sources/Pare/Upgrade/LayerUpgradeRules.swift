@@ -139,10 +139,24 @@ enum LayerUpgradeRules {
     /// `{"class_name", "config"}` of an initializer, regularizer or constraint, with the module
     /// and registered name Keras 3 finds the class by; names Keras 3 dropped become their equals.
     static func serializedObject(_ value: JSON, module: String, path: String) throws -> JSON {
-        guard let className = value["class_name"]?.stringValue, value["module"] == nil else { return value }
-        let config = value["config"] ?? .object([])
+        guard var className = value["class_name"]?.stringValue, value["module"]?.isNull ?? true else { return value }
+        var config = value["config"] ?? .object([])
+        if module == "keras.initializers", case .object(let pairs) = config {
+            // Older tf.keras wrote the dtype into initializer configs; Keras 3's take none.
+            config = .object(pairs.filter { $0.0 != "dtype" })
+        }
+        if module == "keras.constraints", trainingOnlyConstraints.contains(className) { return .null }
+        className = legacyAliases[className] ?? className
         return Keras3Serialization.object(module: module, className: className, config: config)
     }
+
+    /// Keras 2's lower-case aliases of regularizer and constraint classes, as Keras 3 names them.
+    static let legacyAliases = [
+        "l1_l2": "L1L2", "maxnorm": "MaxNorm", "max_norm": "MaxNorm", "nonneg": "NonNeg", "non_neg": "NonNeg",
+        "unitnorm": "UnitNorm", "unit_norm": "UnitNorm", "min_max_norm": "MinMaxNorm",
+    ]
+    /// Constraints Keras 3 does not have; a constraint acts in training only, so the upgrade drops it.
+    static let trainingOnlyConstraints: Set<String> = ["RadialConstraint"]
 
     /// tf.keras 2's classes Keras 3 no longer has, as the Keras 3 layer that computes the same.
     static func renameLegacyClass(_ upgraded: inout Upgraded, path: String) throws {
