@@ -113,7 +113,8 @@ struct Convert: ParsableCommand {
         let inputs = try ModelInputs.loadOrGenerate(verifyInput, random: random, seed: seed, for: original, file: input)
         let comparisons = try KerasUpgrade.verify(
             original: original, upgraded: candidate, inputs: inputs, atol: atol, rtol: rtol)
-        let source = verifyInput.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyInput.joined(separator: ", ")
+        let source =
+            verifyInput.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyInput.joined(separator: ", ")
         let sourceSemantics = "Keras \(original.kerasVersion.map { $0.split(separator: ".").first ?? "?" } ?? "?")"
         print(
             PruneText.verification(

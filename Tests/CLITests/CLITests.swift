@@ -315,7 +315,10 @@ extension CLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         func out(_ name: String) -> String { dir.appendingPathComponent(name).path }
         let zoo = fixture("upgrade/hard_sigmoid_zoo.h5")
-        let inputs = ["--input", fixture("upgrade/hard_sigmoid_zoo_in0.npy"), "--input", fixture("upgrade/hard_sigmoid_zoo_in1.npy")]
+        let inputs = [
+            "--input", fixture("upgrade/hard_sigmoid_zoo_in0.npy"), "--input",
+            fixture("upgrade/hard_sigmoid_zoo_in1.npy"),
+        ]
         let refused = try pare(["convert", zoo, out("z.keras")] + inputs)
         XCTAssertEqual(refused.status, 1, refused.stderr)
         XCTAssertTrue(refused.stderr.contains("output 'lstm_act_hs'"), refused.stderr)

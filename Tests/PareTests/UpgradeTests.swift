@@ -65,10 +65,14 @@ final class UpgradeTests: XCTestCase {
 
     func testKeras2FilesUpgradeAndComputeWhatTfKerasComputed() throws {
         for name in Fixtures.pretrained { try checkUpgrade("pretrained/\(name).h5") }
-        for name in ["seq_no_input", "seq_no_input_named", "nested_shared", "thresholded_seq", "keras2_misc", "initial_state"] {
+        for name in [
+            "seq_no_input", "seq_no_input_named", "nested_shared", "thresholded_seq", "keras2_misc", "initial_state",
+        ] {
             try checkUpgrade("upgrade/\(name).h5")
         }
-        for name in ["cudnn_zoo", "recurrent_zoo", "rnn_wrapper_zoo", "conv_zoo", "core_zoo", "misc_zoo", "thresholded_zoo"]
+        for name in [
+            "cudnn_zoo", "recurrent_zoo", "rnn_wrapper_zoo", "conv_zoo", "core_zoo", "misc_zoo", "thresholded_zoo",
+        ]
         where FileManager.default.fileExists(atPath: Fixtures.path("zoo/\(name)_tfkeras2.h5")) {
             try checkUpgrade("zoo/\(name)_tfkeras2.h5")
         }

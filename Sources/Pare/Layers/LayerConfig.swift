@@ -35,7 +35,7 @@ public struct LayerConfig: Sendable {
     /// The dtype policy's name (`float32`, `mixed_float16`, …), nil if the config names none.
     var dtypePolicy: String? { Self.policyName(json["dtype"]) }
 
-    /// The name of a dtype entry: a name, or a policy object (`{"class_name": "DTypePolicy", "config": {"name": …}}`).
+    /// The name of a dtype entry: a name, or a policy object (`{"class_name": "DTypePolicy", "config": {"name"}}`).
     static func policyName(_ value: JSON?) -> String? { value?["config"]?["name"]?.stringValue ?? value?.stringValue }
 
     /// Layers whose dtype policy computes in float16 round their inputs and outputs to it, as Keras does.

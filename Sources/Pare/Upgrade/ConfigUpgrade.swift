@@ -166,7 +166,8 @@ struct ConfigUpgrade {
             }
             tensors.append(kerasTensor(ref, arch, prefix: prefix))
         }
-        var kwargs = convertingTensors(entries.first?.arrayValue?.dropFirst(3).first ?? .object([]), arch, prefix: prefix)
+        var kwargs = convertingTensors(
+            entries.first?.arrayValue?.dropFirst(3).first ?? .object([]), arch, prefix: prefix)
         // tf.keras folds a recurrent layer's initial_state into its inputs (`[sequence, h, c]`);
         // Keras 3 takes them as the keyword they were given as.
         if tensors.count > 1, Self.recurrentClasses.contains(className), kwargs["initial_state"] == nil {

@@ -199,7 +199,8 @@ struct Keras3LayerOrder {
             guard let first else { return [nil] }
             let probe = StepMask(shape: [1, 1], keep: [true])
             let shapes = refs.map { _ in [1, 1] }
-            let handed = kind.outputMasks([probe], inputShapes: shapes, outputs: [FloatArray(shape: [1, 1], data: [0])])
+            let handed = kind.outputMasks(
+                [probe], inputShapes: shapes, outputs: [FloatArray(shape: [1, 1], data: [0])])
             return [handed.first.flatMap { $0 } == nil ? nil : first]
         }
     }

@@ -68,22 +68,27 @@ public enum KerasDowngrade {
         result.layers = result.layers.filter { layer in arch.layer(layer.name).map { !$0.isKeras3Operation } ?? true }
         try orderTrainableFirst(&result, checked: checked, arch: arch)
         // tf.keras's legacy loader takes the weight groups in its own order of the model's layers.
-        if let layers = newConfig["config"]?["layers"]?.arrayValue, newConfig["class_name"]?.stringValue != "Sequential" {
+        if let layers = newConfig["config"]?["layers"]?.arrayValue, newConfig["class_name"]?.stringValue != "Sequential"
+        {
             let order = Keras3LayerOrder.tfKerasOrder(
                 layers,
                 outputs: arch.outputs.map { ref in
                     TensorRef(
-                        layer: ref.layer, node: ref.node + (arch.layer(ref.layer)?.nested?.layers.first?.isInput == true ? 1 : 0),
+                        layer: ref.layer,
+                        node: ref.node + (arch.layer(ref.layer)?.nested?.layers.first?.isInput == true ? 1 : 0),
                         tensor: ref.tensor)
                 })
             let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             result.layers = result.layers.enumerated().sorted { a, b in
-                (rank[a.element.name] ?? order.count + a.offset, a.offset) < (rank[b.element.name] ?? order.count + b.offset, b.offset)
+                (rank[a.element.name] ?? order.count + a.offset, a.offset) < (
+                    rank[b.element.name] ?? order.count + b.offset, b.offset
+                )
             }.map(\.element)
         }
         var notes = rewrite.notes
         if model.config?["compile_config"].map({ !$0.isNull }) == true || model.optimizer != nil {
-            notes.append("Keras 3's compile config and optimizer state have no tf.keras form: the result loads uncompiled")
+            notes.append(
+                "Keras 3's compile config and optimizer state have no tf.keras form: the result loads uncompiled")
             result.optimizer = nil
         }
         do { try result.validate() } catch let error as PareError {

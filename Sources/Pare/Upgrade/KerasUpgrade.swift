@@ -24,7 +24,8 @@ public enum KerasUpgrade {
         guard let config = model.config else {
             throw PareError(
                 file: model.sourcePath,
-                .needsArchitecture(operation: "upgrading to Keras 3", plainTensors: model.kind == .tensors,
+                .needsArchitecture(
+                    operation: "upgrading to Keras 3", plainTensors: model.kind == .tensors,
                     keras3Weights: false))
         }
         let checked = try CheckedModel(model)
@@ -76,8 +77,9 @@ public enum KerasUpgrade {
         upgraded.source.kerasMetadataText = nil
         upgraded.kerasVersion = Keras3Serialization.dialectVersion
         if upgraded.trainingConfig != nil {
-            notes.append("the training config (Keras 2's optimizer and loss) is not carried over: the result loads "
-                + "uncompiled")
+            notes.append(
+                "the training config (Keras 2's optimizer and loss) is not carried over: the result loads "
+                    + "uncompiled")
             upgraded.trainingConfig = nil
         }
         // The result must be a model Pare reads back with the same weights.
@@ -101,7 +103,8 @@ public enum KerasUpgrade {
         let got = try after.run(inputs, batchSize: 256)
         guard expected.count == got.count else {
             throw PareError(
-                file: original.sourcePath, "the upgraded model has \(got.count) outputs, the original \(expected.count)")
+                file: original.sourcePath, "the upgraded model has \(got.count) outputs, the original \(expected.count)"
+            )
         }
         return zip(before.outputNames, zip(expected, got)).map { name, pair in
             Equivalence.compare(name: name, reference: pair.0, candidate: pair.1, atol: atol, rtol: rtol)

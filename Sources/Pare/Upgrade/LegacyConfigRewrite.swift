@@ -82,7 +82,9 @@ struct LegacyConfigRewrite {
         }
         var pairs: [(String, JSON)] = [("name", .string(arch.name))]
         if let trainable = config["trainable"] { pairs.append(("trainable", trainable)) }
-        pairs += [("layers", .array(layers)), ("input_layers", refs(arch.inputs)), ("output_layers", refs(arch.outputs))]
+        pairs += [
+            ("layers", .array(layers)), ("input_layers", refs(arch.inputs)), ("output_layers", refs(arch.outputs)),
+        ]
         return .object([("class_name", .string("Functional")), ("config", .object(pairs))])
     }
 
@@ -94,7 +96,9 @@ struct LegacyConfigRewrite {
         else { return }
         let names = layer.callInputNames.first ?? []
         func shape(_ name: String) -> JSON? {
-            names.firstIndex(of: name).flatMap { $0 < call.inputs.count ? Keras3Serialization.batchShape(call.inputs[$0]) : nil }
+            names.firstIndex(of: name).flatMap {
+                $0 < call.inputs.count ? Keras3Serialization.batchShape(call.inputs[$0]) : nil
+            }
         }
         let value = shape("value") ?? .null
         config.set("query_shape", shape("query") ?? .null)
@@ -126,7 +130,8 @@ struct LegacyConfigRewrite {
         _ raw: JSON, className: String, architecture arch: Architecture, operations: Set<String>, object: String
     ) throws -> JSON {
         guard let args = raw["args"]?.arrayValue else {
-            throw ArchitectureError(object: object, problem: "a call not in Keras 3's form: \(raw.serialized().prefix(120))")
+            throw ArchitectureError(
+                object: object, problem: "a call not in Keras 3's form: \(raw.serialized().prefix(120))")
         }
         var kwargs: [(String, JSON)] = []
         let parameters = LayerRegistry.kind(named: className)?.tensorParameters ?? []
@@ -191,7 +196,8 @@ struct LegacyConfigRewrite {
         var changed = true
         while changed {
             changed = false
-            for entry in entries where entry["class_name"]?.stringValue == "Concatenate" && !found.contains(name(entry)) {
+            for entry in entries where entry["class_name"]?.stringValue == "Concatenate" && !found.contains(name(entry))
+            {
                 let nodes = entry["inbound_nodes"] ?? .array([])
                 guard nodes.arrayValue?.isEmpty == false, onlyFrom(found, nodes["args"] ?? nodes[0]?["args"] ?? .null)
                 else { continue }

@@ -14,8 +14,12 @@ enum LegacyLayerRules {
 
     /// Rules by Keras 3 class name.
     static let byClass: [String: [String: Action]] = [
-        "InputLayer": ["batch_shape": .rename("batch_input_shape"), "optional": .requireValue(.bool(false),
-            meaning: "an optional input")],
+        "InputLayer": [
+            "batch_shape": .rename("batch_input_shape"),
+            "optional": .requireValue(
+                .bool(false),
+                meaning: "an optional input"),
+        ],
         "LeakyReLU": ["negative_slope": .rename("alpha")],
         "LayerNormalization": ["rms_scaling": .requireValue(.bool(false), meaning: "RMS scaling")],
         // tf.keras's one-dimensional padding, cropping and upsampling work on channels-last inputs only.
@@ -43,7 +47,8 @@ enum LegacyLayerRules {
 
     static func rewrite(className: String, config: JSON, path: String) throws -> LayerUpgradeRules.Upgraded {
         guard !keras3Only.contains(className) else {
-            throw ArchitectureError(object: path, problem: "\(className) exists only in Keras 3: tf.keras cannot load it")
+            throw ArchitectureError(
+                object: path, problem: "\(className) exists only in Keras 3: tf.keras cannot load it")
         }
         guard case .object(let pairs) = config else {
             throw ArchitectureError(object: path, problem: "\(className) config is not an object")
@@ -85,7 +90,8 @@ enum LegacyLayerRules {
                 : .string(name)
         }
         if key == "layer" || key == "backward_layer", let className = value["class_name"]?.stringValue {
-            let inner = try rewrite(className: className, config: value["config"] ?? .object([]), path: path + "/" + key)
+            let inner = try rewrite(
+                className: className, config: value["config"] ?? .object([]), path: path + "/" + key)
             return .object([("class_name", .string(inner.className)), ("config", inner.config)])
         }
         if key.hasSuffix("activation"), value["class_name"]?.stringValue == "function",

@@ -75,7 +75,8 @@ enum WeightUpgrade {
                         continue
                     }
                     if let slices = layer.layerKind?.preActivationWeights(key) {
-                        uses.append(HardSigmoidUse(path: path, key: key, fix: .scaleWeights(path: path, slices: slices)))
+                        uses.append(
+                            HardSigmoidUse(path: path, key: key, fix: .scaleWeights(path: path, slices: slices)))
                     } else {
                         uses.append(
                             HardSigmoidUse(
