@@ -217,6 +217,13 @@ public struct Architecture: Sendable {
         return order
     }
 
+    /// The nested model at `path` (`encoder`, `outer/inner`), nil if there is none.
+    public func nested(at path: String) -> Architecture? {
+        var arch: Architecture? = self
+        for part in path.split(separator: "/") { arch = arch?.layer(String(part))?.nested }
+        return arch
+    }
+
     /// Every layer including those inside nested models, with its path (`encoder/enc_conv1`).
     public func allLayers(prefix: String = "") -> [PathedLayer] {
         layers.flatMap { layer -> [PathedLayer] in

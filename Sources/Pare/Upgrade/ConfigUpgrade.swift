@@ -247,14 +247,10 @@ struct ConfigUpgrade {
     }
 
     private func nestedArchitecture(_ path: String) throws -> Architecture {
-        var arch = architecture
-        for part in path.split(separator: "/").map(String.init) {
-            guard let nested = arch.layer(part)?.nested else {
-                throw ArchitectureError(object: path, problem: "nested model not found in the parsed graph")
-            }
-            arch = nested
+        guard let nested = architecture.nested(at: path) else {
+            throw ArchitectureError(object: path, problem: "nested model not found in the parsed graph")
         }
-        return arch
+        return nested
     }
 
     /// An InputLayer as Keras 3 writes it.

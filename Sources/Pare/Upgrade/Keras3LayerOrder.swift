@@ -48,8 +48,19 @@ struct Keras3LayerOrder {
                 graph.parents[.call(name, call)] = found
             }
         }
-        let outputs = arch.outputs.map { NodeID.call($0.layer, $0.node) }
-        let (depth, firstVisit) = graph.mapGraph(outputs)
+        let ranked = graph.layerOrder(outputs: arch.outputs.map { NodeID.call($0.layer, $0.node) })
+        let rank = Dictionary(ranked.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        // Layers the outputs do not reach keep their place after the others.
+        return layers.enumerated().sorted { a, b in
+            let ra = a.element["name"]?.stringValue.flatMap { rank[$0] } ?? ranked.count + a.offset
+            let rb = b.element["name"]?.stringValue.flatMap { rank[$0] } ?? ranked.count + b.offset
+            return ra < rb
+        }.map(\.element)
+    }
+
+    /// Layer names by decreasing depth, ties by the walk's first visit (map_graph's order).
+    private func layerOrder(outputs: [NodeID]) -> [String] {
+        let (depth, firstVisit) = mapGraph(outputs)
         var layerDepth: [String: Int] = [:]
         var layerVisit: [String: Int] = [:]
         for (node, d) in depth {
@@ -57,14 +68,9 @@ struct Keras3LayerOrder {
             layerDepth[name] = max(layerDepth[name] ?? 0, d)
             layerVisit[name] = min(layerVisit[name] ?? .max, firstVisit[node] ?? .max)
         }
-        let reached = layers.indices.filter { layers[$0]["name"]?.stringValue.flatMap { layerDepth[$0] } != nil }
-        let ordered = reached.sorted { a, b in
-            let (na, nb) = (layers[a]["name"]!.stringValue!, layers[b]["name"]!.stringValue!)
-            let (da, db) = (layerDepth[na]!, layerDepth[nb]!)
-            return da != db ? da > db : layerVisit[na]! < layerVisit[nb]!
+        return layerDepth.keys.sorted { a, b in
+            layerDepth[a]! != layerDepth[b]! ? layerDepth[a]! > layerDepth[b]! : layerVisit[a]! < layerVisit[b]!
         }
-        let reachedSet = Set(reached)
-        return (ordered + layers.indices.filter { !reachedSet.contains($0) }).map { layers[$0] }
     }
 
     /// The order tf.keras gives a Functional model's layers (`functional.py` `_map_graph_network`,
@@ -90,17 +96,7 @@ struct Keras3LayerOrder {
                 graph.parents[.call(name, call)] = found
             }
         }
-        let (depth, firstVisit) = graph.mapGraph(outputs.map { .call($0.layer, $0.node) })
-        var layerDepth: [String: Int] = [:]
-        var layerVisit: [String: Int] = [:]
-        for (node, d) in depth {
-            guard case .call(let name, _) = node else { continue }
-            layerDepth[name] = max(layerDepth[name] ?? 0, d)
-            layerVisit[name] = min(layerVisit[name] ?? .max, firstVisit[node] ?? .max)
-        }
-        return layerDepth.keys.sorted { a, b in
-            layerDepth[a]! != layerDepth[b]! ? layerDepth[a]! > layerDepth[b]! : layerVisit[a]! < layerVisit[b]!
-        }
+        return graph.layerOrder(outputs: outputs.map { .call($0.layer, $0.node) })
     }
 
     /// tf.keras's `[layer, node, tensor]` tensors inside a keyword argument.

@@ -32,27 +32,10 @@ public enum KerasDowngrade {
                 "holds bfloat16 weights, which tf.keras cannot load from a legacy .h5; nothing written")
         }
         var result = model
-        var fixes: [String] = []
-        var approximations: [String] = []
-        var rescaled: [String: String] = [:]
-        for use in WeightUpgrade.hardSigmoidUses(arch) {
-            switch use.fix {
-            case .scaleWeights(let path, let slices):
-                try WeightUpgrade.scale(
-                    &result, path: path, slices: slices, by: 1 / WeightUpgrade.hardSigmoidFactor, checked: checked)
-                let target = path == use.path ? "its" : "its producer '\(path)'s"
-                fixes.append(
-                    "'\(use.path)': hard_sigmoid (\(use.key)) made exact: \(target) "
-                        + "\(Set(slices.map(\.role)).sorted().joined(separator: ", ")) ÷ 1.2")
-            case .rescaling(let name):
-                rescaled[use.path] = name
-                fixes.append("'\(use.path)': hard_sigmoid made exact by Rescaling(1/1.2) '\(name)' in front of it")
-            case .approximate(let reason):
-                approximations.append(reason)
-            }
-        }
+        let hardSigmoid = try WeightUpgrade.applyHardSigmoidFixes(
+            &result, arch: arch, checked: checked, factor: 1 / WeightUpgrade.hardSigmoidFactor, symbol: "÷ 1.2")
         var rewrite = LegacyConfigRewrite(architecture: arch, analysis: analysis)
-        rewrite.rescaledActivations = rescaled
+        rewrite.rescaledActivations = hardSigmoid.rescaled
         let newConfig: JSON
         do { newConfig = try rewrite.rewrite(config) } catch let error as ArchitectureError {
             throw PareError(file: model.sourcePath, object: "model_config", "\(error)")
@@ -98,7 +81,8 @@ public enum KerasDowngrade {
                     + "nothing written")
         }
         return KerasUpgrade.Result(
-            model: result, notes: notes, hardSigmoidFixes: fixes, approximations: approximations)
+            model: result, notes: notes, hardSigmoidFixes: hardSigmoid.fixes, approximations: hardSigmoid.approximations
+        )
     }
 
     /// tf.keras loads a layer group's weights in the order of `trainable_weights + non_trainable_weights`

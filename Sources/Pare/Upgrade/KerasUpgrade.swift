@@ -46,27 +46,10 @@ public enum KerasUpgrade {
                 "'\(path)': batch renormalization (renorm) is training-only and Keras 3 has none: its three "
                     + "training statistics are left out; inference reads the moving mean and variance as before")
         }
-        var fixes: [String] = []
-        var approximations: [String] = []
-        var rescaled: [String: String] = [:]
-        for use in WeightUpgrade.hardSigmoidUses(arch) {
-            switch use.fix {
-            case .scaleWeights(let path, let slices):
-                try WeightUpgrade.scale(
-                    &upgraded, path: path, slices: slices, by: WeightUpgrade.hardSigmoidFactor, checked: checked)
-                let target = path == use.path ? "its" : "its producer '\(path)'s"
-                fixes.append(
-                    "'\(use.path)': hard_sigmoid (\(use.key)) made exact: \(target) "
-                        + "\(Set(slices.map(\.role)).sorted().joined(separator: ", ")) × 1.2")
-            case .rescaling(let name):
-                rescaled[use.path] = name
-                fixes.append("'\(use.path)': hard_sigmoid made exact by Rescaling(1.2) '\(name)' in front of it")
-            case .approximate(let reason):
-                approximations.append(reason)
-            }
-        }
+        let hardSigmoid = try WeightUpgrade.applyHardSigmoidFixes(
+            &upgraded, arch: arch, checked: checked, factor: WeightUpgrade.hardSigmoidFactor, symbol: "× 1.2")
         var rewrite = ConfigUpgrade(architecture: arch, analysis: analysis)
-        rewrite.rescaledActivations = rescaled
+        rewrite.rescaledActivations = hardSigmoid.rescaled
         let newConfig: JSON
         do { newConfig = try rewrite.upgrade(config) } catch let error as ArchitectureError {
             throw PareError(file: model.sourcePath, object: "model_config", "\(error)")
@@ -89,7 +72,9 @@ public enum KerasUpgrade {
                 "the upgraded config does not fit the weights (\(error.problem)): a bug in Pare's upgrade, "
                     + "nothing written")
         }
-        return Result(model: upgraded, notes: notes, hardSigmoidFixes: fixes, approximations: approximations)
+        return Result(
+            model: upgraded, notes: notes, hardSigmoidFixes: hardSigmoid.fixes,
+            approximations: hardSigmoid.approximations)
     }
 
     /// Runs `original` with its writer's semantics and `upgraded` with Keras 3's on `inputs`;

@@ -80,33 +80,44 @@ enum LayerUpgradeRules {
 
     /// The layer's class and config in Keras 3's dialect.
     static func upgrade(className: String, config: JSON, path: String) throws -> Upgraded {
+        var upgraded = try applying(
+            common.merging(byClass[className] ?? [:]) { _, specific in specific }, className: className,
+            config: config, path: path, target: "Keras 3", value: upgradedValue)
+        try renameLegacyClass(&upgraded, path: path)
+        return upgraded
+    }
+
+    /// `config` with `rules` applied to its keys and `value` to the values no rule names; refuses
+    /// a value a `requireValue` rule does not allow, naming `target` (the Keras line written for).
+    static func applying(
+        _ rules: [String: Action], className: String, config: JSON, path: String, target: String,
+        value: (String, JSON, String) throws -> JSON
+    ) throws -> Upgraded {
         guard case .object(let pairs) = config else {
             throw ArchitectureError(object: path, problem: "\(className) config is not an object")
         }
-        var upgraded = Upgraded(className: className, config: config)
-        let rules = common.merging(byClass[className] ?? [:]) { _, specific in specific }
+        var result = Upgraded(className: className, config: config)
         var out: [(String, JSON)] = []
-        for (key, value) in pairs {
+        for (key, item) in pairs {
             switch rules[key] {
-            case nil: out.append((key, try upgradedValue(key: key, value, path: path)))
+            case nil: out.append((key, try value(key, item, path)))
             case .drop: continue
             case .measured:
-                upgraded.notes.append(
-                    "'\(path)': \(className)'s \(key)=\(value.serialized()) has no Keras 3 equal: dropped (the "
+                result.notes.append(
+                    "'\(path)': \(className)'s \(key)=\(item.serialized()) has no \(target) equal: dropped (the "
                         + "verification measures the difference)")
-            case .rename(let name): out.append((name, value))
+            case .rename(let name): out.append((name, item))
             case .requireValue(let expected, let meaning):
-                guard value == expected || value.isNull else {
+                guard item == expected || item.isNull else {
                     throw ArchitectureError(
                         object: path,
-                        problem: "\(className) has \(key)=\(value.serialized()): \(meaning); Keras 3 has no "
-                            + "equivalent, so the upgrade is refused")
+                        problem: "\(className) has \(key)=\(item.serialized()): \(meaning); \(target) has no "
+                            + "equivalent, so the conversion is refused")
                 }
             }
         }
-        upgraded.config = .object(out)
-        try renameLegacyClass(&upgraded, path: path)
-        return upgraded
+        result.config = .object(out)
+        return result
     }
 
     /// A value in Keras 3's form: dtypes as policies, initializers, regularizers and constraints

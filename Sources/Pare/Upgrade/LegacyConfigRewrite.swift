@@ -235,14 +235,10 @@ struct LegacyConfigRewrite {
         }
         let config = entry["config"] ?? .object([])
         if LayerRegistry.isModel(className) {
-            var arch = architecture
-            for part in path.split(separator: "/").map(String.init) {
-                guard let nested = arch.layer(part)?.nested else {
-                    throw ArchitectureError(object: path, problem: "nested model not found in the parsed graph")
-                }
-                arch = nested
+            guard let nested = architecture.nested(at: path) else {
+                throw ArchitectureError(object: path, problem: "nested model not found in the parsed graph")
             }
-            return try model(className: className, config: config, architecture: arch, prefix: path + "/")
+            return try model(className: className, config: config, architecture: nested, prefix: path + "/")
         }
         let legacy = try LegacyLayerRules.rewrite(className: className, config: config, path: path)
         notes += legacy.notes

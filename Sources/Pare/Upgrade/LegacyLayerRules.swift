@@ -50,35 +50,16 @@ enum LegacyLayerRules {
             throw ArchitectureError(
                 object: path, problem: "\(className) exists only in Keras 3: tf.keras cannot load it")
         }
-        guard case .object(let pairs) = config else {
-            throw ArchitectureError(object: path, problem: "\(className) config is not an object")
-        }
-        let rules = common.merging(byClass[className] ?? [:]) { _, specific in specific }
-        var out: [(String, JSON)] = []
-        var notes: [String] = []
-        for (key, value) in pairs {
-            switch rules[key] {
-            case nil: out.append((key, try legacyValue(key: key, value, path: path)))
-            case .drop: continue
-            case .measured:
-                notes.append("'\(path)': \(className)'s \(key) has no tf.keras equal: dropped (verified)")
-            case .rename(let name): out.append((name, value))
-            case .requireValue(let expected, let meaning):
-                guard value == expected || value.isNull else {
-                    throw ArchitectureError(
-                        object: path,
-                        problem: "\(className) has \(key)=\(value.serialized()): \(meaning), which tf.keras does not "
-                            + "have")
-                }
-            }
-        }
+        let result = try LayerUpgradeRules.applying(
+            common.merging(byClass[className] ?? [:]) { _, specific in specific }, className: className,
+            config: config, path: path, target: "tf.keras", value: legacyValue)
         for key in ["activation", "recurrent_activation"] {
             if let name = WeightUpgrade.activationName(config[key]), keras3OnlyActivations.contains(name) {
                 throw ArchitectureError(
                     object: path, problem: "activation '\(name)' exists only in Keras 3: tf.keras cannot load it")
             }
         }
-        return LayerUpgradeRules.Upgraded(className: className, config: .object(out), notes: notes)
+        return result
     }
 
     /// A value in tf.keras's form: dtype policies as names, wrapped layers rewritten, Keras 3's

@@ -93,6 +93,39 @@ enum WeightUpgrade {
         return uses
     }
 
+    /// What applying the hard_sigmoid fixes did: sentences for the user, what stays inexact, and the
+    /// Activation layers to give a Rescaling (by path, the new layer's name).
+    struct HardSigmoidOutcome {
+        var fixes: [String] = []
+        var approximations: [String] = []
+        var rescaled: [String: String] = [:]
+    }
+
+    /// Makes every hard_sigmoid of `arch` compute the other line's: weights multiplied by `factor`
+    /// (1.2 upgrading, 1/1.2 for tf.keras, written `symbol`), Rescaling layers noted for the config.
+    static func applyHardSigmoidFixes(
+        _ model: inout Model, arch: Architecture, checked: CheckedModel, factor: Float, symbol: String
+    ) throws -> HardSigmoidOutcome {
+        var outcome = HardSigmoidOutcome()
+        for use in hardSigmoidUses(arch) {
+            switch use.fix {
+            case .scaleWeights(let path, let slices):
+                try scale(&model, path: path, slices: slices, by: factor, checked: checked)
+                let target = path == use.path ? "its" : "its producer '\(path)'s"
+                outcome.fixes.append(
+                    "'\(use.path)': hard_sigmoid (\(use.key)) made exact: \(target) "
+                        + "\(Set(slices.map(\.role)).sorted().joined(separator: ", ")) \(symbol)")
+            case .rescaling(let name):
+                outcome.rescaled[use.path] = name
+                outcome.fixes.append(
+                    "'\(use.path)': hard_sigmoid made exact by a Rescaling '\(name)' (\(symbol)) in front of it")
+            case .approximate(let reason):
+                outcome.approximations.append(reason)
+            }
+        }
+        return outcome
+    }
+
     /// The producer of an Activation layer's input when 1.2 can go into its weights: called once,
     /// a linear activation, weights that make its output linearly (not a recurrent layer, whose
     /// output feeds back), and its output read by this layer alone.
