@@ -76,11 +76,13 @@ struct Keras3LayerOrder {
     /// The order tf.keras gives a Functional model's layers (`functional.py` `_map_graph_network`,
     /// the same walk with no mask operations in the graph), from a config in tf.keras's form: its
     /// legacy loader reads the weight groups in this order, whatever `layer_names` says.
-    static func tfKerasOrder(_ layers: [JSON], outputs: [TensorRef]) -> [String] {
+    /// `nodeOffsets`: how far the config numbers a layer's calls from 0 (1 for nested models).
+    static func tfKerasOrder(_ layers: [JSON], outputs: [TensorRef], nodeOffsets: [String: Int]) -> [String] {
         var graph = Keras3LayerOrder()
         for layer in layers {
             guard let name = layer["name"]?.stringValue else { continue }
-            for (call, node) in (layer["inbound_nodes"]?.arrayValue ?? []).enumerated() {
+            for (index, node) in (layer["inbound_nodes"]?.arrayValue ?? []).enumerated() {
+                let call = index + (nodeOffsets[name] ?? 0)
                 var found: [NodeID] = []
                 let entries = node.arrayValue ?? []
                 for entry in entries {

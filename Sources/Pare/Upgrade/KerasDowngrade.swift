@@ -53,14 +53,14 @@ public enum KerasDowngrade {
         // tf.keras's legacy loader takes the weight groups in its own order of the model's layers.
         if let layers = newConfig["config"]?["layers"]?.arrayValue, newConfig["class_name"]?.stringValue != "Sequential"
         {
+            let offsets = Dictionary(
+                arch.layers.map { ($0.name, $0.nested?.layers.first?.isInput == true ? 1 : 0) },
+                uniquingKeysWith: { a, _ in a })
             let order = Keras3LayerOrder.tfKerasOrder(
                 layers,
-                outputs: arch.outputs.map { ref in
-                    TensorRef(
-                        layer: ref.layer,
-                        node: ref.node + (arch.layer(ref.layer)?.nested?.layers.first?.isInput == true ? 1 : 0),
-                        tensor: ref.tensor)
-                })
+                outputs: arch.outputs.map {
+                    TensorRef(layer: $0.layer, node: $0.node + (offsets[$0.layer] ?? 0), tensor: $0.tensor)
+                }, nodeOffsets: offsets)
             let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             result.layers = result.layers.enumerated().sorted { a, b in
                 (rank[a.element.name] ?? order.count + a.offset, a.offset) < (
