@@ -206,6 +206,15 @@ final class UpgradeTests: XCTestCase {
             difference["inbound_nodes"]?.serialized(), "[[[\"encoder\", 1, 0, {}], [\"encoder\", 2, 0, {}]]]")
     }
 
+    /// tf.keras's legacy loader reads the weight groups in its own order of the layers (its
+    /// map_graph), not by name: the rewrite writes them so. The order below is what tf_keras 2.21's
+    /// `model_from_json` gave `model.layers` for the rewritten config.
+    func testWeightGroupsFollowTfKerasLayerOrder() throws {
+        let result = try KerasDowngrade.downgrade(try ModelFile.read(Fixtures.path("zoo/nested_zoo.h5")))
+        XCTAssertEqual(
+            result.model.layers.map(\.name), ["a", "b", "shared_dense", "inner_seq", "sum", "inner_functional"])
+    }
+
     func testKeras3OnlyLayersAndBfloat16AreRefusedForTfKeras() throws {
         XCTAssertThrowsError(try KerasDowngrade.downgrade(try ModelFile.read(Fixtures.path("zoo/norm_zoo.h5")))) {
             XCTAssertTrue("\($0)".contains("tf.keras"), "\($0)")

@@ -179,8 +179,8 @@ public enum KerasArchive {
         guard Keras3Layout.isKeras3Config(config) else {
             throw PareError(
                 file: model.sourcePath, object: "model_config",
-                "is a Keras 2 / tf.keras config, which Keras 3 cannot rebuild from a .keras archive; write "
-                    + ".weights.h5 (Keras 3 layout) or legacy .h5 instead"
+                "is a Keras 2 / tf.keras config, which Keras 3 cannot rebuild from a .keras archive as it "
+                    + "stands: upgrade it first (`pare convert` to .keras upgrades and verifies), or write legacy .h5"
             )
         }
         let current = Keras3Layout.configTextForWriting(model) ?? config.serialized()
