@@ -110,11 +110,14 @@ struct Convert: ParsableCommand {
     }
 
     private func verifyOutputs(original: Model, candidate: Model) throws -> [OutputComparison] {
-        let inputs = try ModelInputs.loadOrGenerate(verifyInput, random: random, seed: seed, for: original, file: input)
+        var inputs = try ModelInputs.loadOrGenerate(verifyInput, random: random, seed: seed, for: original, file: input)
+        // The two lines differ mostly where masks are: random sequences get padding to reach them.
+        if verifyInput.isEmpty { inputs = ModelInputs.paddingSequences(inputs) }
         let comparisons = try KerasUpgrade.verify(
             original: original, upgraded: candidate, inputs: inputs, atol: atol, rtol: rtol)
         let source =
-            verifyInput.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyInput.joined(separator: ", ")
+            verifyInput.isEmpty
+            ? "\(random) random inputs (seed \(seed), sequences zero-padded)" : verifyInput.joined(separator: ", ")
         let sourceSemantics = "Keras \(original.kerasVersion.map { $0.split(separator: ".").first ?? "?" } ?? "?")"
         print(
             PruneText.verification(

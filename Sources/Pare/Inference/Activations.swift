@@ -117,7 +117,7 @@ enum ActivationFunction: Equatable {
             if let maxValue, v >= maxValue { return maxValue }
             // Keras keeps x only above a threshold (`x > θ`, both lines); at and below it, the slope.
             if v > threshold || (threshold == 0 && v == 0) { return v }
-            return slope * (v - threshold)
+            return slope == 0 ? 0 : slope * (v - threshold)  // no 0 · ∞ for a threshold beyond float32
         }
     }
 

@@ -413,22 +413,36 @@ extension Architecture {
             node.bindCallConstants()
             layers.append(node)
         }
-        let inputs = try parseRefList(config["input_layers"], object: path + " input_layers")
-        let outputs = try parseRefList(config["output_layers"], object: path + " output_layers")
+        var inputs = try parseRefList(config["input_layers"], object: path + " input_layers")
+        var outputs = try parseRefList(config["output_layers"], object: path + " output_layers")
         guard !inputs.isEmpty, !outputs.isEmpty else {
             throw ArchitectureError(object: path, problem: "a model needs at least one input and one output")
         }
-        // Node indices count a layer's call sites, but tf.keras numbers a nested model's external
-        // calls from 1 (node 0 is the model's own construction). Shift where indices overflow.
-        var maxNode: [String: Int] = [:]
-        for ref in layers.flatMap({ $0.calls.flatMap { $0 } }) + outputs {
-            maxNode[ref.layer] = max(maxNode[ref.layer] ?? 0, ref.node)
-        }
-        var offset: [String: Int] = [:]
-        for layer in layers where !layer.isInput {
-            offset[layer.name] = max(0, (maxNode[layer.name] ?? 0) + 1 - layer.calls.count)
-        }
         let byName = Dictionary(layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var offset: [String: Int] = [:]
+        let keras3Calls = entries.contains { $0["inbound_nodes"]?.arrayValue?.first?.objectValue != nil }
+        if keras3Calls {
+            // Keras 3 numbers calls from 0, but its model inputs and outputs name a nested Functional's
+            // calls from 1 (`functional_from_config` subtracts 1 for a Functional, not a Sequential).
+            func shifted(_ ref: TensorRef) -> TensorRef {
+                guard let producer = byName[ref.layer], producer.nested != nil,
+                    producer.className != LayerRegistry.sequential
+                else { return ref }
+                return TensorRef(layer: ref.layer, node: ref.node - 1, tensor: ref.tensor)
+            }
+            inputs = inputs.map(shifted)
+            outputs = outputs.map(shifted)
+        } else {
+            // Node indices count a layer's call sites, but tf.keras numbers a nested model's external
+            // calls from 1 (node 0 is the model's own construction). Shift where indices overflow.
+            var maxNode: [String: Int] = [:]
+            for ref in layers.flatMap({ $0.calls.flatMap { $0 } }) + outputs {
+                maxNode[ref.layer] = max(maxNode[ref.layer] ?? 0, ref.node)
+            }
+            for layer in layers where !layer.isInput {
+                offset[layer.name] = max(0, (maxNode[layer.name] ?? 0) + 1 - layer.calls.count)
+            }
+        }
         func resolve(_ ref: TensorRef, object: String) throws -> TensorRef {
             guard let producer = byName[ref.layer] else {
                 throw ArchitectureError(object: object, problem: "refers to unknown layer '\(ref.layer)'")

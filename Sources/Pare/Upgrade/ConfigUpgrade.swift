@@ -20,6 +20,8 @@ struct ConfigUpgrade {
     var rescaledActivations: [String: String] = [:]
     /// What the rewrite changed beyond the dialect, for the user.
     private(set) var notes: [String] = []
+    /// Each model level's layers by name (by the level's path prefix): a scan per tensor was quadratic.
+    private var layersByPrefix: [String: [String: LayerNode]] = [:]
 
     init(architecture: Architecture, analysis: GraphAnalysis) {
         self.architecture = architecture
@@ -104,6 +106,7 @@ struct ConfigUpgrade {
         -> JSON
     {
         var layers: [JSON] = []
+        layersByPrefix[prefix] = Dictionary(arch.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for entry in config["layers"]?.arrayValue ?? [] {
             let name = entry["name"]?.stringValue ?? entry["config"]?["name"]?.stringValue ?? ""
             let className = entry["class_name"]?.stringValue ?? ""
@@ -143,7 +146,11 @@ struct ConfigUpgrade {
     /// A model's inputs or outputs: one `[name, node, tensor]`, or a list of them (Keras 3 writes
     /// a single tensor bare).
     private func references(_ refs: [TensorRef], _ arch: Architecture) -> JSON {
-        let items = refs.map { JSON.array([.string($0.layer), .int($0.node), .int($0.tensor)]) }
+        // Keras 3 names a nested Functional's calls from 1 here (and only here).
+        let items = refs.map { ref -> JSON in
+            let functional = arch.layer(ref.layer).map { $0.nested != nil && $0.className != LayerRegistry.sequential }
+            return .array([.string(ref.layer), .int(ref.node + (functional == true ? 1 : 0)), .int(ref.tensor)])
+        }
         return items.count == 1 ? items[0] : .array(items)
     }
 
@@ -166,8 +173,9 @@ struct ConfigUpgrade {
             }
             tensors.append(kerasTensor(ref, arch, prefix: prefix))
         }
+        // tf.keras and Keras 3's legacy reader take the keyword arguments of the call's last entry.
         var kwargs = convertingTensors(
-            entries.first?.arrayValue?.dropFirst(3).first ?? .object([]), arch, prefix: prefix)
+            entries.last?.arrayValue?.dropFirst(3).first ?? .object([]), arch, prefix: prefix)
         // tf.keras folds a recurrent layer's initial_state into its inputs (`[sequence, h, c]`);
         // Keras 3 takes them as the keyword they were given as.
         if tensors.count > 1, Self.recurrentClasses.contains(className), kwargs["initial_state"] == nil {
@@ -205,7 +213,7 @@ struct ConfigUpgrade {
 
     private func kerasTensor(_ ref: TensorRef, _ arch: Architecture, prefix: String) -> JSON {
         var dtype = "float32"
-        if let producer = arch.layer(ref.layer) {
+        if let producer = layersByPrefix[prefix]?[ref.layer] ?? arch.layer(ref.layer) {
             if producer.isInput {
                 dtype = inputDtype(producer.config["dtype"])
             } else if let policy = LayerConfig.policyName(producer.config["dtype"]) {
@@ -219,7 +227,7 @@ struct ConfigUpgrade {
 
     /// The shape of a tensor of the model at `prefix`, as shape inference gives it.
     private func outputShape(of ref: TensorRef, _ prefix: String, in arch: Architecture? = nil) -> Shape? {
-        if let arch, let shape = arch.inputShapes[ref.layer], arch.layer(ref.layer)?.isInput == true { return shape }
+        if let arch, let shape = arch.inputShapes[ref.layer] { return shape }
         let call = analysis.calls(of: prefix + ref.layer).first { $0.node == ref.node }
         guard let outputs = call?.outputs, ref.tensor < outputs.count else { return nil }
         return outputs[ref.tensor]

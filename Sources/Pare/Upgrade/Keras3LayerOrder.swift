@@ -40,7 +40,8 @@ struct Keras3LayerOrder {
             graph.addCall(site, entry: entry)
         }
         // Layers the upgrade added (a Rescaling before a hard_sigmoid): their calls as recorded.
-        for (name, entry) in entries where arch.layer(name) == nil {
+        let known = Set(arch.layers.map(\.name))
+        for (name, entry) in entries where !known.contains(name) {
             for (call, node) in (entry["inbound_nodes"]?.arrayValue ?? []).enumerated() {
                 var found: [NodeID] = []
                 tensors(in: node["args"] ?? .array([]), into: &found)

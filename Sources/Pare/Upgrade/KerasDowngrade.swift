@@ -54,7 +54,12 @@ public enum KerasDowngrade {
         if let layers = newConfig["config"]?["layers"]?.arrayValue, newConfig["class_name"]?.stringValue != "Sequential"
         {
             let offsets = Dictionary(
-                arch.layers.map { ($0.name, $0.nested?.layers.first?.isInput == true ? 1 : 0) },
+                arch.layers.map { layer in
+                    let skipsFirst =
+                        layer.nested != nil
+                        && (layer.className != LayerRegistry.sequential || layer.nested?.layers.first?.isInput == true)
+                    return (layer.name, skipsFirst ? 1 : 0)
+                },
                 uniquingKeysWith: { a, _ in a })
             let order = Keras3LayerOrder.tfKerasOrder(
                 layers,

@@ -106,7 +106,13 @@ enum LayerUpgradeRules {
                 result.notes.append(
                     "'\(path)': \(className)'s \(key)=\(item.serialized()) has no \(target) equal: dropped (the "
                         + "verification measures the difference)")
-            case .rename(let name): out.append((name, item))
+            case .rename(let name):
+                // A config holding both names (`alpha` and `negative_slope`) would leave the key twice.
+                guard !pairs.contains(where: { $0.0 == name }) else {
+                    throw ArchitectureError(
+                        object: path, problem: "\(className) has both \(key) and \(name); \(target) takes one")
+                }
+                out.append((name, item))
             case .requireValue(let expected, let meaning):
                 guard item == expected || item.isNull else {
                     throw ArchitectureError(
@@ -191,7 +197,9 @@ enum LayerUpgradeRules {
         case "ThresholdedReLU":
             // ReLU(threshold=θ) computes x·(x > θ), ThresholdedReLU's rule, θ cast to float32 both times.
             let theta = upgraded.config["theta"] ?? .number("1.0")
-            var pairs = (upgraded.config.objectValue ?? []).filter { $0.0 != "theta" }
+            var pairs = (upgraded.config.objectValue ?? []).filter {
+                !["theta", "max_value", "negative_slope", "threshold"].contains($0.0)
+            }
             pairs += [("max_value", .null), ("negative_slope", .number("0.0")), ("threshold", theta)]
             upgraded.className = "ReLU"
             upgraded.config = .object(pairs)

@@ -122,7 +122,8 @@ struct LegacyConfigRewrite {
     /// tf.keras numbers a nested model's calls from 1 (its node 0 is its own construction).
     private func offset(_ layer: String, _ arch: Architecture) -> Int {
         guard let node = arch.layer(layer), let nested = node.nested else { return 0 }
-        return nested.layers.first?.isInput == true ? 1 : 0
+        // tf.keras's `_should_skip_first_node`: a Functional always, a Sequential built on an InputLayer.
+        return node.className != LayerRegistry.sequential || nested.layers.first?.isInput == true ? 1 : 0
     }
 
     /// A Keras 3 call `{"args", "kwargs"}` as tf.keras's `[[layer, node, tensor, {kwargs}], …]`.

@@ -135,6 +135,8 @@ enum WeightUpgrade {
         guard ref.tensor == 0, let producer = arch.layer(ref.layer), !producer.isInput, producer.nested == nil,
             producer.calls.count == 1, let kind = producer.layerKind, !(kind is Recurrent), !(kind is Bidirectional),
             [nil, "linear"].contains(activationName(producer.config["activation"])),
+            // A wrapper's layer has its own activation (TimeDistributed(Dense(tanh))).
+            [nil, "linear"].contains(activationName(producer.config["layer"]?["config"]?["activation"])),
             let slices = kind.preActivationWeights("activation")
         else { return nil }
         var readers = arch.outputs.filter { $0.layer == producer.name }.count

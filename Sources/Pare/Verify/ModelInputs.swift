@@ -73,6 +73,25 @@ public enum ModelInputs {
         return arrays
     }
 
+    /// Random examples with padding, so that masks are exercised: along the second axis (a
+    /// sequence's steps) example b of n keeps its first t − b·t/(n−1) steps and has zeros after
+    /// them, from all steps down to none. Zeros are what Embedding(mask_zero) and Masking mask.
+    public static func paddingSequences(_ arrays: [FloatArray]) -> [FloatArray] {
+        arrays.map { array in
+            guard array.shape.count >= 3 || (array.shape.count == 2 && array.shape[1] >= 2) else { return array }
+            var padded = array
+            let (n, steps) = (array.shape[0], array.shape[1])
+            let stride = array.shape.dropFirst(2).reduce(1, *)
+            for b in 0..<n {
+                let kept = steps - (b * steps) / max(n - 1, 1)
+                let start = (b * steps + kept) * stride
+                let end = (b + 1) * steps * stride
+                if start < end { for i in start..<end { padded.data[i] = 0 } }
+            }
+            return padded
+        }
+    }
+
     static func loadOrGenerate(
         _ paths: [String], random count: Int, seed: UInt64, inputs: [ModelInput], file: String
     ) throws -> [FloatArray] {
