@@ -176,6 +176,11 @@ struct ConfigUpgrade {
         // tf.keras and Keras 3's legacy reader take the keyword arguments of the call's last entry.
         var kwargs = convertingTensors(
             entries.last?.arrayValue?.dropFirst(3).first ?? .object([]), arch, prefix: prefix)
+        // training=True makes tf.keras drop out at inference; Keras 3's predict overrides it.
+        if kwargs["training"]?.boolValue == true {
+            throw ArchitectureError(
+                object: object, problem: "is called with training=true, which Keras 3's inference overrides")
+        }
         // tf.keras folds a recurrent layer's initial_state into its inputs (`[sequence, h, c]`);
         // Keras 3 takes them as the keyword they were given as.
         if tensors.count > 1, Self.recurrentClasses.contains(className), kwargs["initial_state"] == nil {

@@ -82,8 +82,8 @@ public enum KerasDowngrade {
         do { try result.validate() } catch let error as PareError {
             throw PareError(
                 file: model.sourcePath, object: error.object,
-                "the tf.keras config does not fit the weights (\(error.problem)): a bug in Pare's rewrite, "
-                    + "nothing written")
+                "the tf.keras config, rebuilt from this one, does not read back (\(error.problem)); "
+                    + "the source config is likely not one Keras loads: nothing written")
         }
         return KerasUpgrade.Result(
             model: result, notes: notes, hardSigmoidFixes: hardSigmoid.fixes, approximations: hardSigmoid.approximations

@@ -69,8 +69,8 @@ public enum KerasUpgrade {
         do { try upgraded.validate() } catch let error as PareError {
             throw PareError(
                 file: model.sourcePath, object: error.object,
-                "the upgraded config does not fit the weights (\(error.problem)): a bug in Pare's upgrade, "
-                    + "nothing written")
+                "the upgraded config, rebuilt from this one, does not read back (\(error.problem)); "
+                    + "the source config is likely not one Keras loads: nothing written")
         }
         return Result(
             model: upgraded, notes: notes, hardSigmoidFixes: hardSigmoid.fixes,
