@@ -207,12 +207,15 @@ final class HostileInputTests: XCTestCase {
 /// Inputs an attacker's review of the layer registry found to trap or run away.
 extension HostileInputTests {
     /// A Functional model from layer entries (Keras 2 inbound-node form), inputs and outputs.
-    func functional(_ layers: [String], inputs: [String], outputs: [String]) throws -> JSON {
-        let refs = { (names: [String]) in names.map { "[\"\($0)\", 0, 0]" }.joined(separator: ", ") }
+    /// `outputNode`: the node index of the outputs' calls (tf.keras numbers a nested model's from 1).
+    func functional(_ layers: [String], inputs: [String], outputs: [String], outputNode: Int = 0) throws -> JSON {
+        let refs = { (names: [String], node: Int) in
+            names.map { "[\"\($0)\", \(node), 0]" }.joined(separator: ", ")
+        }
         return try JSON.parse(
             """
             {"class_name": "Functional", "config": {"name": "m", "layers": [\(layers.joined(separator: ", "))],
-             "input_layers": [\(refs(inputs))], "output_layers": [\(refs(outputs))]}}
+             "input_layers": [\(refs(inputs, 0))], "output_layers": [\(refs(outputs, outputNode))]}}
             """)
     }
 
@@ -265,7 +268,8 @@ extension HostileInputTests {
             config.set("name", .string("m\(level - 1)"))
             entry.set("config", config)
             inner = try functional(
-                [input("i\(level)", "3"), entry.serialized()], inputs: ["i\(level)"], outputs: ["m\(level - 1)"])
+                [input("i\(level)", "3"), entry.serialized()], inputs: ["i\(level)"], outputs: ["m\(level - 1)"],
+                outputNode: 1)
         }
         var model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: "nested.h5", layers: [])
         model.config = inner

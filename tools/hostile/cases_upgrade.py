@@ -1,8 +1,3 @@
-# NOT YET REGISTERED in make_hostile.py (issue 16, session 5): written by an attacker review of the
-# upgrade; 30 of its 195 runs still fail on the review's open findings (recurrent layers inside nested
-# models, tf.keras's node-index rules, keyword arguments on calls, configs tf.keras itself rejects,
-# blame wording, `--keras 2` on long chains, 168-deep nesting). Register it (import + MODULES) once
-# they are fixed: `PARE_HOSTILE_ARGS="--only ^upg-" bash tools/hostile/run` runs it alone then.
 """Class "upg": `convert OLD.h5 NEW.keras` (a Keras 2 / tf.keras 2 file upgraded to Keras 3, verified)
 and `convert NEW.keras OUT.h5 --keras 2` (a Keras 3 model written for tf.keras 2), attacked the way a
 review of the upgrade code did:
@@ -35,10 +30,10 @@ review of the upgrade code did:
 - `--keras 2`: calls that pass every tensor by keyword (tf.keras's list form cannot carry them),
   quantization_config, lora_rank, a quantized dtype policy, a mask operation feeding a layer,
   MultiHeadAttention use_gate, a nested model whose InputLayer is not listed first;
-- size: 8,000 layers (the upgrade and the rewrite are quadratic in the layer count: 53 s to upgrade
-  8,000 in a debug build, 12 s for 4,000; killed at 25 s here), nested models 150, 168 (the written
-  config nests deeper than Pare's JSON reader allows: Pare cannot read its own output back) and 200
-  deep.
+- size: 8,000 layers (the upgrade and the rewrite were quadratic in the layer count: 53 s to upgrade
+  8,000 in a debug build; killed at 25 s here), nested models 150, 168 (the written config would nest
+  deeper than Pare's JSON reader allows: refused, so Pare never writes what it cannot read back) and
+  200 deep.
 
 Bases: copies of fixtures/upgrade and the zoo files (tf.keras 2 and Keras 3) with their inputs, and
 small models written here with h5py in tf.keras 2.15's and Keras 3.15's legacy layouts. Each base is
@@ -62,7 +57,7 @@ STR = h5py.string_dtype()
 K2 = "2.15.0"
 K3 = "3.15.1"
 BUG = ("crashed", "a bug in Pare")  # a hostile file is the file's fault, not Pare's
-CHAIN = 8000  # layers: ~53 s to upgrade in a debug build today (quadratic), seconds if linear
+CHAIN = 8000  # layers: ~7 s to upgrade or rewrite in a debug build (53 s while it was quadratic)
 
 FIXTURES = {
     # label: (fixture without .h5, number of inputs)

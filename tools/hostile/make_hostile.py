@@ -27,13 +27,14 @@ import cases_pare  # noqa: E402
 import cases_paths  # noqa: E402
 import cases_sequence  # noqa: E402
 import cases_transformer  # noqa: E402
+import cases_upgrade  # noqa: E402
 import cases_usage  # noqa: E402
 import cases_weights  # noqa: E402
 from common import TOP, Generator  # noqa: E402
 
 MODULES = [cases_outside, cases_counts, cases_paths, cases_alloc, cases_names, cases_loops, cases_many,
            cases_config, cases_usage, cases_weights, cases_pare, cases_archive, cases_sequence,
-           cases_transformer]
+           cases_transformer, cases_upgrade]
 
 
 def main():

@@ -243,6 +243,11 @@ public enum Keras3Weights {
             for (key, value) in model.source.rootAttributes { try root.setAttribute(key, value) }
         }
         let byName = Dictionary(model.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // The layer names inside each top-level nested model, which its weights' names are matched to.
+        var nestedLayerNames: [String: Set<String>] = [:]
+        for entry in entries where !entry.isModel && entry.layerPath.count > 1 {
+            nestedLayerNames[entry.layerPath[0], default: []].insert(entry.name)
+        }
         var written = Set<String>()
         for (done, entry) in entries.enumerated() {
             defer { options.progress?(done + 1, entries.count) }
@@ -252,7 +257,8 @@ public enum Keras3Weights {
             } else if entry.layerPath.count == 1 {
                 weights = byName[entry.name]?.weights ?? []
             } else {
-                weights = (byName[entry.layerPath[0]]?.weights ?? []).filter { $0.ownerName == entry.name }
+                let names = nestedLayerNames[entry.layerPath[0]] ?? []
+                weights = (byName[entry.layerPath[0]]?.weights ?? []).filter { $0.owner(among: names) == entry.name }
             }
             if let roles = Keras3Layout.roles(entry) {
                 let names = Keras3Layout.variableNames(entry) ?? roles

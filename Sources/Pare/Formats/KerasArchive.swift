@@ -187,6 +187,12 @@ public enum KerasArchive {
         let currentConfig = (try? JSON.parse(current)) ?? config
         let archiveConfig = Keras3Layout.archiveConfig(currentConfig)
         let configText = archiveConfig == currentConfig ? current : archiveConfig.serialized()
+        guard archiveConfig.nestingDepth <= JSON.maxNestingDepth else {
+            throw PareError(
+                file: model.sourcePath, object: configName,
+                "would nest \(archiveConfig.nestingDepth) levels deep (Keras 3's form of nested models is deeper "
+                    + "than Keras 2's), more than the \(JSON.maxNestingDepth) Pare reads: nothing written")
+        }
         let metadata =
             model.source.kerasMetadataText
             ?? JSON.object([

@@ -309,15 +309,17 @@ public enum KerasLegacyH5 {
     }
 
     /// Writes a list of names the way Keras does: an empty list as an empty float64 array; a
-    /// fixed-length list over 64,512 bytes split into `name0`, `name1`, … of near-equal size.
+    /// list over 64,512 bytes (an object header message's limit) split into `name0`, `name1`, … of
+    /// near-equal size.
     static func writeNameList(_ object: HDF5Object, _ name: String, _ values: [String], encoding: StringEncoding) throws
     {
         if values.isEmpty {
             try object.setAttribute(name, .numbers(.float(bits: 64), shape: [0], bytes: []))
             return
         }
-        let width = max(encoding.fixedSize, values.map { $0.utf8.count }.max() ?? 1)
-        guard !encoding.variableLength, width * values.count > attributeChunkLimit else {
+        // A variable-length string costs a 16-byte heap reference in the attribute itself.
+        let width = encoding.variableLength ? 16 : max(encoding.fixedSize, values.map { $0.utf8.count }.max() ?? 1)
+        guard width * values.count > attributeChunkLimit else {
             try object.setAttribute(name, .stringArray(values, encoding: encoding))
             return
         }

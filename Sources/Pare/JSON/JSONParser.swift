@@ -20,7 +20,7 @@ extension JSON {
 private struct Parser {
     let bytes: [UInt8]
     var position = 0
-    static let maxDepth = 512
+    static let maxDepth = JSON.maxNestingDepth
 
     func error(_ message: String) -> JSONParseError { JSONParseError(offset: position, message: message) }
 

@@ -1,4 +1,17 @@
 extension JSON {
+    /// The deepest nesting Pare's reader takes (a bound on untrusted input); what Pare writes must
+    /// stay within it, or Pare could not read its own output.
+    public static let maxNestingDepth = 512
+
+    /// Levels of arrays and objects: 0 for a scalar, 1 for `[]`.
+    public var nestingDepth: Int {
+        switch self {
+        case .array(let items): 1 + (items.map(\.nestingDepth).max() ?? 0)
+        case .object(let pairs): 1 + (pairs.map(\.1.nestingDepth).max() ?? 0)
+        default: 0
+        }
+    }
+
     /// Serialized as Python's `json.dumps` does by default (", " and ": " separators, non-ASCII escaped),
     /// so an unchanged config comes out as Keras wrote it.
     public func serialized() -> String {

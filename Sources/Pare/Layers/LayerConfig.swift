@@ -25,6 +25,9 @@ public struct LayerConfig: Sendable {
     public init(_ json: JSON, className: String) throws {
         self.json = json
         self.className = className
+        if let dtype = json["dtype"], !dtype.isNull, dtypePolicy == nil {
+            throw LayerConfigError("dtype \(dtype.serialized()) is neither a dtype name nor a policy with one")
+        }
         if let policy = dtypePolicy, !Self.knownDTypePolicies.contains(policy) {
             throw LayerConfigError("dtype policy '\(policy)' is not one Keras has")
         }

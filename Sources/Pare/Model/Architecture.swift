@@ -96,7 +96,7 @@ public struct CallSite: Sendable {
 public struct Architecture: Sendable {
     public var name: String
     public var className: String
-    public var layers: [LayerNode]
+    public var layers: [LayerNode] { didSet { layerIndex = Self.index(layers) } }
     public var inputs: [TensorRef]
     public var outputs: [TensorRef]
     /// Input shapes without the batch axis, for InputLayers.
@@ -104,8 +104,30 @@ public struct Architecture: Sendable {
     /// How far the config's node indices of a layer lie above its call numbers (tf.keras numbers a
     /// nested model's calls from 1): config index = call + offset. Absent means 0.
     public var nodeIndexOffsets: [String: Int] = [:]
+    /// Each layer's position, first of a name: lookups by name are constant time (models of thousands
+    /// of layers look up every tensor's producer).
+    private var layerIndex: [String: Int]
 
-    public func layer(_ name: String) -> LayerNode? { layers.first { $0.name == name } }
+    public init(
+        name: String, className: String, layers: [LayerNode], inputs: [TensorRef], outputs: [TensorRef],
+        inputShapes: [String: [Int?]]
+    ) {
+        self.name = name
+        self.className = className
+        self.layers = layers
+        self.inputs = inputs
+        self.outputs = outputs
+        self.inputShapes = inputShapes
+        layerIndex = Self.index(layers)
+    }
+
+    private static func index(_ layers: [LayerNode]) -> [String: Int] {
+        var index: [String: Int] = [:]
+        for (i, layer) in layers.enumerated() where index[layer.name] == nil { index[layer.name] = i }
+        return index
+    }
+
+    public func layer(_ name: String) -> LayerNode? { layerIndex[name].map { layers[$0] } }
 
     /// Every call of every layer (InputLayers excepted) in an order where each call's inputs come
     /// first. Calls that never get their inputs (disconnected layers) are left out.
@@ -433,14 +455,18 @@ extension Architecture {
             inputs = inputs.map(shifted)
             outputs = outputs.map(shifted)
         } else {
-            // Node indices count a layer's call sites, but tf.keras numbers a nested model's external
-            // calls from 1 (node 0 is the model's own construction). Shift where indices overflow.
+            // Node indices count a layer's call sites as tf.keras and Keras 2 do: a plain layer's from 0;
+            // a nested Functional's from 1, node 0 being the model's own construction on its Input (so
+            // `[encoder, 0]` is that construction, which the outer graph cannot reach). A nested
+            // Sequential has that node only when it declared its input; its indices show which.
             var maxNode: [String: Int] = [:]
             for ref in layers.flatMap({ $0.calls.flatMap { $0 } }) + outputs {
                 maxNode[ref.layer] = max(maxNode[ref.layer] ?? 0, ref.node)
             }
-            for layer in layers where !layer.isInput {
-                offset[layer.name] = max(0, (maxNode[layer.name] ?? 0) + 1 - layer.calls.count)
+            for layer in layers where layer.nested != nil {
+                offset[layer.name] =
+                    layer.className == LayerRegistry.sequential
+                    ? min(1, max(0, (maxNode[layer.name] ?? 0) + 1 - layer.calls.count)) : 1
             }
         }
         func resolve(_ ref: TensorRef, object: String) throws -> TensorRef {

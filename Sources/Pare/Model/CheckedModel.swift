@@ -99,13 +99,7 @@ struct CheckedModel {
         var units: [WeightUnit] = []
         let leaves = arch.allLayers(prefix: prefix).filter { $0.layer.nested == nil }
         let names = Set(leaves.map { String($0.path.split(separator: "/").last!) })
-        // A weight's layer is the component before its own name (`conv/kernel`), or, for layers that
-        // keep weights in sub-objects (`mha/query/kernel`, `bi/forward_lstm/lstm_cell/kernel`), the
-        // first component naming a layer of this model.
-        func owner(_ weight: Weight) -> String? {
-            if let direct = weight.ownerName, names.contains(direct) { return direct }
-            return weight.name.split(separator: "/").dropLast().map(String.init).first { names.contains($0) }
-        }
+        func owner(_ weight: Weight) -> String? { weight.owner(among: names) }
         for entry in leaves {
             let (path, node) = (entry.path, entry.layer)
             let name = String(path.split(separator: "/").last!)

@@ -56,6 +56,14 @@ public struct Weight: Sendable {
         let parts = name.split(separator: "/")
         return parts.count >= 2 ? String(parts[parts.count - 2]) : nil
     }
+
+    /// The layer among `layers` (a nested model's layer names) that owns the weight: the component
+    /// before its own name (`conv/kernel`), or, for layers that keep weights in sub-objects
+    /// (`mha/query/kernel`, `lstm/lstm_cell/kernel`), the first component naming one of `layers`.
+    public func owner(among layers: Set<String>) -> String? {
+        if let direct = ownerName, layers.contains(direct) { return direct }
+        return name.split(separator: "/").dropLast().map(String.init).first { layers.contains($0) }
+    }
 }
 
 /// A top-level layer's stored weights, in the order Keras loads them.

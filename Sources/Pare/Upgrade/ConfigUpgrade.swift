@@ -181,6 +181,15 @@ struct ConfigUpgrade {
             throw ArchitectureError(
                 object: object, problem: "is called with training=true, which Keras 3's inference overrides")
         }
+        // Keras 3 binds every keyword but `training` to call()'s parameters and fails the load on any
+        // other; tf.keras did the same, so such a file was not one Keras wrote.
+        let keras3Class = LayerUpgradeRules.keras3ClassNames[className] ?? className
+        if let known = KerasArguments.keras3CallKeywords[keras3Class],
+            let unknown = kwargs.objectValue?.map(\.0).first(where: { !known.contains($0) })
+        {
+            throw ArchitectureError(
+                object: object, problem: "is called with keyword '\(unknown)', which \(keras3Class).call does not take")
+        }
         // tf.keras folds a recurrent layer's initial_state into its inputs (`[sequence, h, c]`);
         // Keras 3 takes them as the keyword they were given as.
         if tensors.count > 1, Self.recurrentClasses.contains(className), kwargs["initial_state"] == nil {

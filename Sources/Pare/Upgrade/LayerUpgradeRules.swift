@@ -80,11 +80,60 @@ enum LayerUpgradeRules {
 
     /// The layer's class and config in Keras 3's dialect.
     static func upgrade(className: String, config: JSON, path: String) throws -> Upgraded {
+        if KerasArguments.keras3[className] == nil, let known = KerasArguments.tfKeras[className] {
+            // A class Keras 3 no longer has is rewritten key by key here: a key tf.keras would not have
+            // taken either (a `threshold` beside ThresholdedReLU's `theta`) must not be overwritten.
+            try checkArguments(config, of: className, known: known, line: "tf.keras 2", path: path)
+        }
         var upgraded = try applying(
             common.merging(byClass[className] ?? [:]) { _, specific in specific }, className: className,
-            config: config, path: path, target: "Keras 3", value: upgradedValue)
+            config: try upgradedDtype(config, className: className, path: path), path: path, target: "Keras 3",
+            value: upgradedValue)
         try renameLegacyClass(&upgraded, path: path)
+        if let known = KerasArguments.keras3[upgraded.className] {
+            try checkArguments(upgraded.config, of: upgraded.className, known: known, line: "Keras 3", path: path)
+        }
         return upgraded
+    }
+
+    /// Refuses a config key the Keras `line` does not take for `className`: that line would refuse
+    /// to load the file ("Unrecognized keyword arguments"), and Pare cannot know what the key meant.
+    static func checkArguments(
+        _ config: JSON, of className: String, known: Set<String>, line: String, path: String
+    ) throws {
+        let unknown = (config.objectValue ?? []).map(\.0).filter { !known.contains($0) }
+        guard unknown.isEmpty else {
+            throw ArchitectureError(
+                object: path,
+                problem: "\(className) has argument\(unknown.count == 1 ? "" : "s") "
+                    + unknown.map { "'\($0)'" }.joined(separator: ", ") + ", which \(line)'s \(className) does "
+                    + "not take: the conversion is refused")
+        }
+    }
+
+    /// The config with its dtype in Keras 3's terms. An InputLayer keeps its dtype (int32 token ids);
+    /// Keras 2.0 wrote the model input's dtype on the first layer, so an Embedding's integer dtype is
+    /// its input's and its own weights are float32; any other layer computing in integers is refused
+    /// (neither Keras line builds a Dense of int32).
+    static func upgradedDtype(_ config: JSON, className: String, path: String) throws -> JSON {
+        guard let value = config["dtype"], !value.isNull else { return config }
+        guard let name = LayerConfig.policyName(value) else {
+            throw ArchitectureError(object: path, problem: "\(className) dtype \(value.serialized()) names no dtype")
+        }
+        let dtype = Keras3Serialization.computeDtype(ofPolicy: name)
+        var result = config
+        if LayerRegistry.isInput(className) {
+            result.set("dtype", .string(dtype))
+        } else if ["float16", "float32", "float64", "bfloat16"].contains(dtype) {
+            result.set("dtype", Keras3Serialization.dtypePolicy(name))
+        } else if className == "Embedding" {
+            result.set("dtype", Keras3Serialization.dtypePolicy("float32"))
+        } else {
+            throw ArchitectureError(
+                object: path,
+                problem: "\(className) has dtype \(name): a layer computing in \(dtype) is not one Keras builds")
+        }
+        return result
     }
 
     /// `config` with `rules` applied to its keys and `value` to the values no rule names; refuses
@@ -126,17 +175,9 @@ enum LayerUpgradeRules {
         return result
     }
 
-    /// A value in Keras 3's form: dtypes as policies, initializers, regularizers and constraints
+    /// A value in Keras 3's form (dtypes are `upgradedDtype`'s): initializers, regularizers and constraints
     /// with their module, wrapped layers upgraded.
     static func upgradedValue(key: String, _ value: JSON, path: String) throws -> JSON {
-        if key == "dtype" {
-            guard let name = LayerConfig.policyName(value) else { return value }
-            // Keras 2.0 wrote the input's dtype on the first layer (int32 ids for an Embedding); the
-            // layer's own weights and outputs are float32 (ConfigUpgrade gives the dtype to the input).
-            let isFloat = ["float16", "float32", "float64", "bfloat16"].contains(
-                Keras3Serialization.computeDtype(ofPolicy: name))
-            return Keras3Serialization.dtypePolicy(isFloat ? name : "float32")
-        }
         if key == "layer" || key == "backward_layer", value["class_name"] != nil {
             let className = value["class_name"]?.stringValue ?? ""
             let inner = try upgrade(
@@ -164,6 +205,14 @@ enum LayerUpgradeRules {
         }
         if module == "keras.constraints", trainingOnlyConstraints.contains(className) { return .null }
         className = legacyAliases[className] ?? className
+        let known = [
+            "keras.initializers": KerasArguments.keras3Initializers,
+            "keras.regularizers": KerasArguments.keras3Regularizers,
+            "keras.constraints": KerasArguments.keras3Constraints,
+        ][module]
+        guard known?.contains(className) ?? true else {
+            throw ArchitectureError(object: path, problem: "class '\(className)' is not one of \(module)")
+        }
         return Keras3Serialization.object(module: module, className: className, config: config)
     }
 
@@ -174,6 +223,9 @@ enum LayerUpgradeRules {
     ]
     /// Constraints Keras 3 does not have; a constraint acts in training only, so the upgrade drops it.
     static let trainingOnlyConstraints: Set<String> = ["RadialConstraint"]
+
+    /// The Keras 3 class `renameLegacyClass` makes of each class Keras 3 no longer has.
+    static let keras3ClassNames = ["CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU", "ThresholdedReLU": "ReLU"]
 
     /// tf.keras 2's classes Keras 3 no longer has, as the Keras 3 layer that computes the same.
     static func renameLegacyClass(_ upgraded: inout Upgraded, path: String) throws {

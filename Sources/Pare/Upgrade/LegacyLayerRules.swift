@@ -59,6 +59,10 @@ enum LegacyLayerRules {
                     object: path, problem: "activation '\(name)' exists only in Keras 3: tf.keras cannot load it")
             }
         }
+        if let known = KerasArguments.tfKeras[result.className] {
+            try LayerUpgradeRules.checkArguments(
+                result.config, of: result.className, known: known, line: "tf.keras 2", path: path)
+        }
         return result
     }
 

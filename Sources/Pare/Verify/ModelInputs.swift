@@ -76,14 +76,17 @@ public enum ModelInputs {
     /// Random examples with padding, so that masks are exercised: along the second axis (a
     /// sequence's steps) example b of n keeps its first t − b·t/(n−1) steps and has zeros after
     /// them, from all steps down to none. Zeros are what Embedding(mask_zero) and Masking mask.
+    /// Input k counts from example k (b + k mod n), so that two inputs of one example are padded
+    /// differently: where masks merge (Keras 2 keeps a step both inputs keep, Keras 3 one either keeps)
+    /// the lines then differ as they do on real data.
     public static func paddingSequences(_ arrays: [FloatArray]) -> [FloatArray] {
-        arrays.map { array in
+        arrays.enumerated().map { inputIndex, array in
             guard array.shape.count >= 3 || (array.shape.count == 2 && array.shape[1] >= 2) else { return array }
             var padded = array
             let (n, steps) = (array.shape[0], array.shape[1])
             let stride = array.shape.dropFirst(2).reduce(1, *)
             for b in 0..<n {
-                let kept = steps - (b * steps) / max(n - 1, 1)
+                let kept = steps - (((b + inputIndex) % n) * steps) / max(n - 1, 1)
                 let start = (b * steps + kept) * stride
                 let end = (b + 1) * steps * stride
                 if start < end { for i in start..<end { padded.data[i] = 0 } }
