@@ -63,6 +63,11 @@ final class UpgradeTests: XCTestCase {
         return result
     }
 
+    /// Keras 1.2.2 files (Theano): read in Keras 2's terms, then upgraded like any Keras 2 file.
+    func testKeras1FilesUpgradeAndComputeWhatKeras1Computed() throws {
+        for name in Keras1Tests.converted { try checkUpgrade("keras1/\(name).h5") }
+    }
+
     func testKeras2FilesUpgradeAndComputeWhatTfKerasComputed() throws {
         for name in Fixtures.pretrained { try checkUpgrade("pretrained/\(name).h5") }
         for name in [

@@ -34,7 +34,7 @@ TFKERAS_BASE = {"name", "trainable", "dtype", "dynamic", "input_dim", "input_sha
 SAMPLE = {"units": 2, "filters": 2, "kernel_size": 1, "pool_size": 2, "rate": 0.5, "stddev": 0.1, "n": 2,
           "target_shape": (2,), "dims": (1,), "num_heads": 2, "key_dim": 2, "output_dim": 2, "input_dim": 3,
           "equation": "ab,bc->ac", "output_shape": 2, "scale": 1.0, "groups": 1, "mask_value": 0.0,
-          "axis": -1, "activation": "relu", "padding": 1, "cropping": 1, "size": 2, "layers": None}
+          "axis": -1, "axes": 1, "activation": "relu", "padding": 1, "cropping": 1, "size": 2, "layers": None}
 
 # Classes whose optional arguments cannot all be left out, by library.
 KERAS3_EXTRA = {"InputLayer": {"batch_shape": (None, 2)}}

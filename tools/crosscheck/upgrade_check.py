@@ -1,8 +1,11 @@
 """Cross-checks Pare's Keras 2 → Keras 3 upgrades and Keras 3 → tf.keras 2 rewrites in the real
 frameworks.
 
-Usage: upgrade_check.py MANIFEST.json
-Each entry: {"loader": "keras3" | "tf_keras", "source", "written", "inputs": [npy, ...],
+Usage: upgrade_check.py MANIFEST.json [LOADERS]
+LOADERS (comma-separated, default all) picks the entries this run checks: "keras3", "keras3_jax" (Keras 3
+with whatever backend KERAS_BACKEND names: the channels-first models TensorFlow cannot run on CPU),
+"tf_keras", "refusal".
+Each entry: {"loader": "keras3" | "keras3_jax" | "tf_keras", "source", "written", "inputs": [npy, ...],
 "pare": [npy, ...], "expected": [npy, ...], "drift": [output index, ...], "pare_rtol"} where
   - "pare" are Pare's predictions of the written file (`pare run`),
   - "expected" are the source's writer's own predictions (tf.keras 2 for an upgrade, Keras 3 for a
@@ -77,8 +80,11 @@ def check(entry):
 def main():
     with open(sys.argv[1]) as f:
         entries = json.load(f)
+    loaders = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
     passed = failed = 0
     for entry in entries:
+        if loaders is not None and entry.get("loader", "refusal") not in loaders:
+            continue
         label = f"{entry.get('loader', 'refusal')}: {os.path.basename(entry['source'])}"
         try:
             problems = check(entry)

@@ -149,7 +149,7 @@ public enum KerasLegacyH5 {
                 model.weightsGroupExtras.append(try readChild(weightsGroup, child, kind))
             }
         }
-        return model
+        return Keras1File.isKeras1(model) ? try Keras1File.converted(model) : model
     }
 
     private static func readChild(_ parent: HDF5Group, _ name: String, _ kind: HDF5ChildKind) throws -> StoredNode {

@@ -11,10 +11,23 @@ struct LayerOp {
     /// Layers whose dtype policy computes in float16 round their inputs and outputs to it, as Keras does.
     let float16Compute: Bool
 
+    /// For a layer working channels-first (Keras 1's 'th' models): it runs as its channels-last twin
+    /// (`kind`), its inputs moved to channels-last before and its outputs back after.
+    let channelsFirst: Bool
+    /// The output's shape (without the batch axis) as shape inference gives it.
+    let outputShape: Shape
+
     init(path: String, node: LayerNode, weights: [String: Weight], outputShape: Shape, kerasMajor: Int) throws {
         self.path = path
         switch node.kind {
-        case .success(let kind): self.kind = kind
+        case .success(let kind):
+            if let twin = Self.channelsLastTwin(kind, node: node) {
+                self.kind = twin
+                channelsFirst = true
+            } else {
+                self.kind = kind
+                channelsFirst = false
+            }
         case .failure(let problem):
             throw InterpreterError.unsupported("layer '\(path)' (\(node.className)): \(problem.reason)")
         }
@@ -24,8 +37,12 @@ struct LayerOp {
             floats[role] = try weight.tensor.floats()
             shapes[role] = weight.tensor.shape
         }
+        self.outputShape = outputShape
+        // The twin of a channels-first layer computes channels-last.
+        let runShape =
+            channelsFirst && outputShape.count >= 2 ? Array(outputShape.dropFirst()) + [outputShape[0]] : outputShape
         context = RunContext(
-            path: path, weights: floats, weightShapes: shapes, outputShape: outputShape, kerasMajor: kerasMajor)
+            path: path, weights: floats, weightShapes: shapes, outputShape: runShape, kerasMajor: kerasMajor)
         activation = try ActivationFunction.parse(kind.activation, kerasMajor: kerasMajor)
         float16Compute = (try? LayerConfig(node.config, className: node.className))?.computesInFloat16 ?? false
         if let limitation = kind.interpreterLimitation {
@@ -34,12 +51,39 @@ struct LayerOp {
         try kind.checkRunnable(context)
     }
 
+    /// The same layer working channels-last, when `kind` works channels-first and only that keeps
+    /// the interpreter from running it (the weights' layout does not depend on the data format).
+    static func channelsLastTwin(_ kind: any LayerKind, node: LayerNode) -> (any LayerKind)? {
+        guard kind.interpreterLimitation != nil, node.config["data_format"]?.stringValue == "channels_first" else {
+            return nil
+        }
+        var config = node.config
+        config.set("data_format", .string("channels_last"))
+        guard case .success(let twin) = LayerRegistry.parse(className: node.className, config: config),
+            twin.interpreterLimitation == nil
+        else { return nil }
+        return twin
+    }
+
+    /// (N, C, s…) ↔ (N, s…, C): the non-batch axes moved so the channels go last (or back first).
+    static func movingChannels(_ x: FloatArray, toLast: Bool) -> FloatArray {
+        let rank = x.shape.count - 1
+        guard rank >= 2 else { return x }
+        let order = toLast ? Array(1..<rank) + [0] : [rank - 1] + Array(0..<(rank - 1))
+        return ShapeKernels.permute(x, order: order)
+    }
+
     /// One call: every output, with the masks Keras would attach to them.
     func run(_ rawInputs: __owned [FloatArray], masks: [StepMask?]) throws -> LayerResult {
         if masks.contains(where: { $0 != nil }), let limitation = kind.maskLimitation {
             throw InterpreterError.unsupported("\(limitation) (layer '\(path)' receives a mask)")
         }
+        if channelsFirst, masks.contains(where: { $0 != nil }) {
+            throw InterpreterError.unsupported("a mask on a channels-first layer (layer '\(path)')")
+        }
         var inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : rawInputs
+        let inputRanks = inputs.map(\.shape.count)
+        if channelsFirst { inputs = inputs.map { Self.movingChannels($0, toLast: true) } }
         var result = try kind.computeOutputs(&inputs, masks: masks, context)
         if !result.values.isEmpty {
             if !kind.appliesOwnBias, let bias = context.weights["bias"] {
@@ -50,6 +94,12 @@ struct LayerOp {
             }
         }
         if float16Compute { result.values = result.values.map(Self.roundedToHalf) }
+        if channelsFirst {
+            // Outputs of the inputs' rank hold channels (a pooled vector does not).
+            result.values = result.values.map {
+                inputRanks.contains($0.shape.count) ? Self.movingChannels($0, toLast: false) : $0
+            }
+        }
         // What a kind computed must have the shape shape inference gave it (known dimensions), and
         // every output the inputs' batch: consumers index several tensors by one example number.
         if let batch = rawInputs.first?.batch, let wrong = result.values.first(where: { $0.batch != batch }) {
@@ -57,7 +107,7 @@ struct LayerOp {
                 "layer '\(path)' computed \(wrong.batch) examples from \(batch) (shape \(wrong.shape))")
         }
         if let first = result.values.first {
-            let expected = context.outputShape
+            let expected = outputShape
             let fits =
                 first.shape.count == expected.count + 1
                 && zip(first.shape.dropFirst(), expected).allSatisfy { have, want in want == nil || want == have }

@@ -25,7 +25,7 @@ public enum LayerRegistry {
         // Reshaping
         Flatten.self, Reshape.self, Permute.self, PaddingOrCropping.self, UpSampling.self, RepeatVector.self,
         // Merging
-        Merge.self, Concatenate.self,
+        Merge.self, Concatenate.self, Dot.self,
         // Recurrent
         Recurrent.self, Bidirectional.self, TimeDistributed.self,
         // Operations (Keras 3 records mask computations as these)

@@ -207,3 +207,55 @@ struct Concatenate: LayerKind {
         return StepMask(shape: shape, keep: keep)
     }
 }
+
+/// `Dot(axes, normalize)` of two vectors per example: `(batch, n) · (batch, n) → (batch, 1)`, the
+/// rank Keras 1's `merge(mode='dot')` and Keras 2's and 3's `Dot` give it; with `normalize`, each
+/// input is first divided by its L2 norm (at least √1e-12, Keras's `l2_normalize`). Dots of higher
+/// ranks (batched matrix products) are refused.
+struct Dot: LayerKind {
+    static let classNames = ["Dot"]
+    let normalize: Bool
+
+    init(config: LayerConfig) throws {
+        let axes = config["axes"]?.arrayValue ?? config["axes"].map { [$0] } ?? []
+        guard !axes.isEmpty, axes.count <= 2, axes.allSatisfy({ $0.intValue == 1 || $0.intValue == -1 }) else {
+            throw LayerConfigError(
+                "Dot over axes \(config["axes"]?.serialized() ?? "none"): Pare takes axes 1 (vectors)")
+        }
+        normalize = config["normalize"]?.boolValue ?? false
+    }
+
+    func outputShape(_ inputs: [Shape]) throws -> Shape {
+        guard inputs.count == 2, inputs.allSatisfy({ $0.count == 1 }) else {
+            throw LayerConfigError("Dot of \(inputs.map(describe)): Pare takes two vectors per example")
+        }
+        if let a = inputs[0][0], let b = inputs[1][0], a != b {
+            throw LayerConfigError("Dot of vectors of \(a) and \(b) values")
+        }
+        return [1]
+    }
+
+    /// Every input channel meets its partner in one sum: removing one changes the result.
+    func channelFlow(input: Shape, output: Shape) -> ChannelFlow {
+        ChannelFlow.mixes.blockingInputs("a Dot sums over its inputs' channels")
+    }
+
+    func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        let (a, b) = (inputs[0], inputs[1])
+        let n = a.shape[1]
+        var out = [Float](repeating: 0, count: a.batch)
+        for e in 0..<a.batch {
+            let x = a.data[(e * n)..<((e + 1) * n)]
+            let y = b.data[(e * n)..<((e + 1) * n)]
+            var dot: Float = 0
+            for (p, q) in zip(x, y) { dot += p * q }
+            if normalize {
+                let nx = max(x.reduce(0) { $0 + $1 * $1 }, 1e-12).squareRoot()
+                let ny = max(y.reduce(0) { $0 + $1 * $1 }, 1e-12).squareRoot()
+                dot /= nx * ny
+            }
+            out[e] = dot
+        }
+        return FloatArray(shape: [a.batch, 1], data: out)
+    }
+}

@@ -115,6 +115,10 @@ enum KerasArguments {
             "dilation_rate", "dtype", "input_dim", "input_shape", "kernel_size", "name", "padding", "rank", "strides",
             "trainable", "use_bias",
         ],
+        "Dot": [
+            "activity_regularizer", "autocast", "axes", "dtype", "input_dim", "input_shape", "name", "normalize",
+            "trainable",
+        ],
         "Dropout": [
             "activity_regularizer", "autocast", "dtype", "input_dim", "input_shape", "name", "noise_shape", "rate",
             "seed", "trainable",
@@ -368,6 +372,7 @@ enum KerasArguments {
         "Dense": ["training"],
         "DepthwiseConv1D": ["training"],
         "DepthwiseConv2D": ["training"],
+        "Dot": ["training"],
         "Dropout": ["training"],
         "ELU": ["training"],
         "EinsumDense": ["training"],
@@ -562,6 +567,10 @@ enum KerasArguments {
             "dynamic", "filters", "groups", "implementation", "input_dim", "input_shape", "kernel_constraint",
             "kernel_initializer", "kernel_regularizer", "kernel_size", "name", "padding", "rank", "strides",
             "trainable", "use_bias", "weights",
+        ],
+        "Dot": [
+            "activity_regularizer", "autocast", "axes", "batch_input_shape", "batch_size", "dtype", "dynamic",
+            "implementation", "input_dim", "input_shape", "name", "normalize", "trainable", "weights",
         ],
         "Dropout": [
             "activity_regularizer", "autocast", "batch_input_shape", "batch_size", "dtype", "dynamic",
