@@ -108,8 +108,10 @@ extension InterpreterTests {
         }
     }
 
-    func testChannelsFirstIsRejectedClearly() throws {
-        // A consistent NCHW model: every conv and pool channels_first, input (1, 28, 28).
+    func testChannelsFirstComputesWhatChannelsLastDoesOnTransposedInputs() throws {
+        // A consistent NCHW model: every conv, pool and the Flatten channels_first, input (1, 28, 28).
+        // Kernels are stored channels-last either way, and Flatten(channels_first) moves the channels
+        // last before flattening, so on NCHW inputs it computes what the NHWC model computes.
         let model = try editedCNN { layer in
             var config = layer["config"]!
             if config["data_format"] != nil { config.set("data_format", .string("channels_first")) }
@@ -117,9 +119,15 @@ extension InterpreterTests {
             layer.set("config", config)
         }
         XCTAssertEqual(try Inspection.of(model).layers.first { $0.path == "flatten" }?.outputShapes, ["(None, 2304)"])
-        XCTAssertThrowsError(try Interpreter(model)) { error in
-            XCTAssertTrue("\(error)".contains("channels_first"), "\(error)")
-        }
+        let original = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
+        let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
+        let batch = FloatArray(shape: [8, 28, 28, 1], data: Array(x.data.prefix(8 * 784)))
+        // (N, 28, 28, 1) and (N, 1, 28, 28) hold the same values in the same order.
+        let nchw = FloatArray(shape: [8, 1, 28, 28], data: batch.data)
+        let expected = try Interpreter(original).run([batch])[0]
+        let got = try Interpreter(model).run([nchw])[0]
+        XCTAssertEqual(got.shape, expected.shape)
+        for (a, b) in zip(got.data, expected.data) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
     func testEmptyBatchesAndWrongShapesAreRejected() throws {

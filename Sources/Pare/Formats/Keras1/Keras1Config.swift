@@ -237,6 +237,10 @@ enum Keras1Config {
                 try c.padding()
             case "MaxPooling2D", "AveragePooling2D", "MaxPooling3D", "AveragePooling3D":
                 try c.padding()
+            case "Flatten":
+                // Keras 1 flattens in stored order; later Keras's Flatten moves channels last first when
+                // its data_format (by default the loading machine's keras.json) says channels_first.
+                c.set("data_format", .string("channels_last"))
             case "UpSampling1D":
                 c.rename(["length": "size"])
             case "ZeroPadding2D":
