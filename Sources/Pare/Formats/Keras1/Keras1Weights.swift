@@ -155,25 +155,12 @@ enum Keras1Weights {
             ArchitectureError(object: path, problem: "weight '\(name)' has shape \(shape), not \(expected)")
         }
 
-        /// Axes reordered: output axis i is input axis `order[i]`.
+        /// Axes reordered: output axis i is input axis `order[i]` (the interpreter's transpose, on a
+        /// batch of one).
         func permuted(_ order: [Int], rank: Int, path: String) throws -> Stored {
             guard shape.count == rank else { throw badShape(path, expected: "\(rank) axes") }
-            let outShape = order.map { shape[$0] }
-            var strides = [Int](repeating: 1, count: rank)
-            for i in stride(from: rank - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] }
-            var out = [Float](repeating: 0, count: values.count)
-            var index = [Int](repeating: 0, count: rank)
-            for o in 0..<values.count {
-                var rest = o
-                for i in stride(from: rank - 1, through: 0, by: -1) {
-                    index[i] = rest % outShape[i]
-                    rest /= outShape[i]
-                }
-                var source = 0
-                for i in 0..<rank { source += index[i] * strides[order[i]] }
-                out[o] = values[source]
-            }
-            return Stored(name: name, shape: outShape, values: out)
+            let moved = ShapeKernels.permute(FloatArray(shape: [1] + shape, data: values), order: order)
+            return Stored(name: name, shape: Array(moved.shape.dropFirst()), values: moved.data)
         }
 
         /// Reversed along every axis but the last two (a kernel's spatial axes): convolution as correlation.
