@@ -36,6 +36,10 @@ struct Prune: ParsableCommand {
         name: .long, parsing: .unconditional, help: "Without verification inputs: this many random inputs in [0, 1).")
     var random: Int = 16
     @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @Option(
+        name: .long,
+        help: "Labels of the verification inputs (.npy): the accuracy of the original and the pruned model is printed.")
+    var labels: String?
     @Option(name: .long, parsing: .unconditional, help: "Absolute tolerance of the verification.") var atol: Double =
         1e-6
     @Option(name: .long, parsing: .unconditional, help: "Relative tolerance of the verification (of max |reference|).")
@@ -49,7 +53,9 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
-        try reading.run(reading: [input] + verifyInput + selection.calibration, writing: [output]) {
+        try reading.run(
+            reading: [input] + verifyInput + selection.calibration + [labels].compactMap { $0 }, writing: [output]
+        ) {
             let model = try reading.read(input, graphFor: "prune")
             let s = try selection.selection()
             let calibration =
@@ -82,6 +88,15 @@ struct Prune: ParsableCommand {
             print(
                 PruneText.verification(result.comparisons, against: against, inputs: source, measuredOnly: approximate),
                 terminator: "")
+            var accuracy: (before: Evaluation, after: Evaluation)?
+            if let labels {
+                let truth = try NPY.read(labels)
+                accuracy = (
+                    try Evaluation.of(predictions: result.originalOutputs[0], labels: truth, file: labels),
+                    try Evaluation.of(predictions: result.outputs[0], labels: truth, file: labels)
+                )
+            }
+            print(PruneText.cost(result.drift, inputs: source, accuracy: accuracy, labels: labels), terminator: "")
             guard result.verified || approximate else {
                 throw PareError(
                     file: input,

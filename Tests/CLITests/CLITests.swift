@@ -228,9 +228,21 @@ extension CLITests {
         let out = dir.appendingPathComponent("p.h5").path
         let run = try pare(
             "prune", fixture("mnist_cnn/keras3.h5"), out, "--keep", "conv2d=22,conv2d_1=38",
-            "--input", fixture("data/mnist_x.npy"))
+            "--input", fixture("data/mnist_x.npy"), "--labels", fixture("data/mnist_y.npy"))
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("643,594 → 392,784"), run.stdout)
+        // What it cost, against the original: the accuracies are `pare eval`'s of the two files.
+        let accuracy = { (model: String) throws -> String in
+            let eval = try self.pare(
+                "eval", model, "--labels", self.fixture("data/mnist_y.npy"), "--input", self.fixture("data/mnist_x.npy")
+            )
+            return String(eval.stdout.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first ?? "?")
+        }
+        let (before, after) = (try accuracy(fixture("mnist_cnn/keras3.h5")), try accuracy(out))
+        XCTAssertNotEqual(before, after, "removing 26 and 26 filters changes some predictions")
+        XCTAssertTrue(run.stdout.contains("cost against the original model"), run.stdout)
+        XCTAssertTrue(
+            run.stdout.contains("top-1 accuracy on \(fixture("data/mnist_y.npy")): \(before) → \(after)"), run.stdout)
         XCTAssertTrue(run.stdout.contains("2304 → 1368"), run.stdout)
         XCTAssertTrue(
             run.stdout.contains("dense_2: 10 of 10 channels"),

@@ -22,6 +22,10 @@ public struct PruneResult {
     public var comparisons: [OutputComparison]
     /// The pruned model's outputs on the verification inputs.
     public var outputs: [FloatArray]
+    /// The original model's outputs on the same inputs.
+    public var originalOutputs: [FloatArray]
+    /// Pruned against the original, per output: what the removal cost (measured, not a verification).
+    public var drift: [OutputComparison]
     public var rows: [PruneRow]
     public var totals: PruneTotals
     public var verified: Bool { comparisons.allSatisfy(\.withinTolerance) }
@@ -163,9 +167,15 @@ public enum PruneJob {
             Equivalence.compare(name: name, reference: pair.0, candidate: pair.1, atol: atol, rtol: rtol)
         }
         let table = try table(before: planner.model, after: pruned)
+        // What the removal cost: the pruned model against the original (the masked model is the
+        // reference of the verification, which says the rewrite is exact, not what removing changed).
+        let original = referenceIsOriginal ? expected : try Interpreter(planner.model).run(verifyInputs, batchSize: 256)
+        let drift = zip(referenceRun.outputNames, zip(original, got)).map { name, pair in
+            Equivalence.compare(name: name, reference: pair.0, candidate: pair.1, atol: 0, rtol: 0)
+        }
         return PruneResult(
             plan: plan, masked: masked, pruned: pruned, folds: folds, comparisons: comparisons, outputs: got,
-            rows: table.rows, totals: table.totals)
+            originalOutputs: original, drift: drift, rows: table.rows, totals: table.totals)
     }
 
     /// Per-layer channels, parameters and MACs of two versions of a model, joined by layer path.

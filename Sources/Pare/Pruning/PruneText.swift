@@ -68,6 +68,28 @@ public enum PruneText {
         return out
     }
 
+    /// What the removal cost: the result against the original model (not a pass/fail check), and with
+    /// labels the accuracy of both.
+    public static func cost(
+        _ drift: [OutputComparison], inputs: String, accuracy: (before: Evaluation, after: Evaluation)? = nil,
+        labels: String? = nil
+    ) -> String {
+        var out = "cost against the original model on \(inputs):\n"
+        for c in drift {
+            let top1 = c.top1Agreement.map { String(format: "%.4f", $0) } ?? "-"
+            out +=
+                "  \(c.output): max abs \(String(format: "%.3g", c.maxAbsError)), cosine "
+                + "\(String(format: "%.6f", c.cosineSimilarity)), top-1 agreement \(top1)\n"
+        }
+        if let (before, after) = accuracy {
+            let what = before.binary ? "binary accuracy" : "top-1 accuracy"
+            out +=
+                "  \(what) on \(labels ?? "the labels"): \(String(format: "%.4f", before.accuracy)) → "
+                + "\(String(format: "%.4f", after.accuracy)) (\(after.correct) of \(after.examples))\n"
+        }
+        return out
+    }
+
     public static func sizes(input: String, output: String) -> String {
         let size = { (p: String) in (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
         let change = Double(size(output) - size(input)) / Double(max(1, size(input))) * 100
