@@ -18,19 +18,32 @@ struct Sparsify: ParsableCommand {
         name: .long, help: "Only these layers (comma-separated names; in a plain tensor file, tensor or group paths).")
     var layers: String?
     @OptionGroup var reading: ReadOptions
+    @Option(
+        name: .customLong("input"),
+        help: "Inputs to measure the cost on (.npy, one per model input); default: random inputs.")
+    var costInput: [String] = []
+    @Option(name: .long, parsing: .unconditional, help: "Without --input: this many random inputs in [0, 1).")
+    var random: Int = 16
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Labels of the --input examples (.npy): accuracy before and after is printed.")
+    var labels: String?
 
     func validate() throws {
         if perLayer && global { throw ValidationError("--per-layer and --global exclude each other") }
         if !(0..<1).contains(sparsity) { throw ValidationError("--sparsity must be in [0, 1)") }
+        if random < 1 { throw ValidationError("--random must be at least 1") }
+        if labels != nil && costInput.isEmpty { throw ValidationError("--labels needs the --input they label") }
     }
 
     func run() throws {
-        try reading.run(reading: [input], writing: [output]) {
+        try reading.run(reading: [input] + costInput + [labels].compactMap { $0 }, writing: [output]) {
             let model = try reading.read(input)
             let names = layers.map { Set($0.split(separator: ",").map(String.init)) }
             let sparsified = try MagnitudeSparsifier.sparsify(
                 model, sparsity: sparsity, global: global, layers: names)
             let (sparse, rows) = (sparsified.model, sparsified.rows)
+            // Measured before anything is written: bad --input or --labels leave no output behind.
+            let cost = model.config != nil ? try costText(original: model, sparse: sparse) : ""
             printNotes(try ModelFile.write(sparse, to: output), output: output)
             var table = [["layer", "weight", "zeros", "total", "sparsity"]]
             for r in rows {
@@ -42,6 +55,38 @@ struct Sparsify: ParsableCommand {
                 "total", "", "\(zeros)", "\(total)", String(format: "%.4f", Double(zeros) / Double(max(1, total))),
             ])
             print(TextTable.render(table), terminator: "")
+            print(cost, terminator: "")
         }
+    }
+
+    /// What zeroing cost: the sparse model against the original on the inputs. A model Pare's
+    /// interpreter cannot run is still sparsified; the cost is then not measured, and said so,
+    /// unless inputs were given to measure it on.
+    func costText(original: Model, sparse: Model) throws -> String {
+        let outputs: (before: [FloatArray], after: [FloatArray], names: [String])
+        do {
+            let inputs = try ModelInputs.loadOrGenerate(
+                costInput, random: random, seed: seed, for: original, file: input)
+            let before = try Interpreter(original)
+            outputs = (
+                try before.run(inputs, batchSize: 256), try Interpreter(sparse).run(inputs, batchSize: 256),
+                before.outputNames
+            )
+        } catch  where costInput.isEmpty {
+            return "note: the cost against the original model is not measured: \(error)\n"
+        }
+        let drift = zip(outputs.names, zip(outputs.before, outputs.after)).map { name, pair in
+            Equivalence.compare(name: name, reference: pair.0, candidate: pair.1, atol: 0, rtol: 0)
+        }
+        var accuracy: (before: Evaluation, after: Evaluation)?
+        if let labels {
+            let truth = try NPY.read(labels)
+            accuracy = (
+                try Evaluation.of(predictions: outputs.before[0], labels: truth, file: labels),
+                try Evaluation.of(predictions: outputs.after[0], labels: truth, file: labels)
+            )
+        }
+        let source = costInput.isEmpty ? "\(random) random inputs (seed \(seed))" : costInput.joined(separator: ", ")
+        return PruneText.cost(drift, inputs: source, accuracy: accuracy, labels: labels)
     }
 }

@@ -318,6 +318,32 @@ extension CLITests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
         XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "1.5").status, 2)
         XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "0.5", "--per-layer", "--global").status, 2)
+        XCTAssertEqual(try pare("sparsify", sparse, out, "--sparsity", "0.5", "--labels", sparse).status, 2)
+    }
+
+    func testSparsifySaysWhatItCostAgainstTheOriginal() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sparse = dir.appendingPathComponent("s.h5").path
+        let (x, y) = (fixture("data/mnist_x.npy"), fixture("data/mnist_y.npy"))
+        let s = try pare(
+            "sparsify", fixture("mnist_cnn/keras3.h5"), sparse, "--sparsity", "0.8", "--input", x, "--labels", y)
+        XCTAssertEqual(s.status, 0, s.stderr)
+        let accuracy = { (model: String) throws -> String in
+            let eval = try self.pare("eval", model, "--labels", y, "--input", x)
+            return String(eval.stdout.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first ?? "?")
+        }
+        let (before, after) = (try accuracy(fixture("mnist_cnn/keras3.h5")), try accuracy(sparse))
+        XCTAssertNotEqual(before, after, "80% of every kernel zeroed changes predictions")
+        XCTAssertTrue(s.stdout.contains("cost against the original model on \(x)"), s.stdout)
+        XCTAssertTrue(s.stdout.contains("top-1 accuracy on \(y): \(before) → \(after)"), s.stdout)
+        // Labels that do not match the inputs: nothing is written.
+        let never = dir.appendingPathComponent("never.h5").path
+        let bad = try pare(
+            "sparsify", fixture("mnist_cnn/keras3.h5"), never, "--sparsity", "0.8", "--input", x, "--labels",
+            fixture("data/pairs_left.npy"))
+        XCTAssertEqual(bad.status, 1, bad.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: never))
     }
 
     /// An upgrade whose outputs would differ is refused (nothing written) unless the drift is
