@@ -36,6 +36,14 @@ struct Prune: ParsableCommand {
         name: .long, parsing: .unconditional, help: "Without verification inputs: this many random inputs in [0, 1).")
     var random: Int = 16
     @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @Flag(
+        name: .long,
+        help: """
+            After removal, fit the layers whose inputs changed to the original on --calibration data: \
+            BatchNormalization statistics recomputed, Dense and convolution weights refitted by ridge least \
+            squares, in graph order. The rewrite is verified first; the refit's cost is reported after.
+            """)
+    var reconstruct = false
     @Option(
         name: .long,
         help: "Labels of the verification inputs (.npy): the accuracy of the original and the pruned model is printed.")
@@ -49,6 +57,9 @@ struct Prune: ParsableCommand {
         if random < 1 { throw ValidationError("--random must be at least 1") }
         guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else {
             throw ValidationError("tolerances must be finite numbers ≥ 0 (--atol \(atol), --rtol \(rtol))")
+        }
+        if reconstruct && selection.calibration.isEmpty {
+            throw ValidationError("--reconstruct needs --calibration (the data the layers are fitted on)")
         }
     }
 
@@ -88,15 +99,6 @@ struct Prune: ParsableCommand {
             print(
                 PruneText.verification(result.comparisons, against: against, inputs: source, measuredOnly: approximate),
                 terminator: "")
-            var accuracy: (before: Evaluation, after: Evaluation)?
-            if let labels {
-                let truth = try NPY.read(labels)
-                accuracy = (
-                    try Evaluation.of(predictions: result.originalOutputs[0], labels: truth, file: labels),
-                    try Evaluation.of(predictions: result.outputs[0], labels: truth, file: labels)
-                )
-            }
-            print(PruneText.cost(result.drift, inputs: source, accuracy: accuracy, labels: labels), terminator: "")
             guard result.verified || approximate else {
                 throw PareError(
                     file: input,
@@ -104,7 +106,28 @@ struct Prune: ParsableCommand {
                         + "nothing written"
                 )
             }
-            printNotes(try ModelFile.write(result.pruned!, to: output), output: output)
+            var written = result.pruned!
+            var (outputs, drift) = (result.outputs, result.drift)
+            if reconstruct, let calibration {
+                let rebuilt = try Reconstruction.reconstruct(
+                    original: model, pruned: written, keptOutputs: job.plan.keptChannels, calibration: calibration)
+                print(PruneText.reconstruction(rebuilt.reports, calibration: selection.calibration), terminator: "")
+                written = rebuilt.model
+                outputs = try Interpreter(written).run(inputs, batchSize: 256)
+                drift = zip(drift, zip(result.originalOutputs, outputs)).map { old, pair in
+                    Equivalence.compare(name: old.output, reference: pair.0, candidate: pair.1, atol: 0, rtol: 0)
+                }
+            }
+            var accuracy: (before: Evaluation, after: Evaluation)?
+            if let labels {
+                let truth = try NPY.read(labels)
+                accuracy = (
+                    try Evaluation.of(predictions: result.originalOutputs[0], labels: truth, file: labels),
+                    try Evaluation.of(predictions: outputs[0], labels: truth, file: labels)
+                )
+            }
+            print(PruneText.cost(drift, inputs: source, accuracy: accuracy, labels: labels), terminator: "")
+            printNotes(try ModelFile.write(written, to: output), output: output)
             print(PruneText.sizes(input: input, output: output), terminator: "")
         }
     }

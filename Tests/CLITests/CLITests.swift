@@ -255,6 +255,26 @@ extension CLITests {
         XCTAssertEqual(verify.status, 0, "mask and prune pick the same channels:\n" + verify.stdout + verify.stderr)
     }
 
+    func testReconstructRefitsOnCalibrationDataAndReportsEachLayer() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("r.h5").path
+        let args = [
+            "prune", fixture("mnist_cnn/keras3.h5"), out, "--keep", "conv2d=8,conv2d_1=8", "--input",
+            fixture("data/mnist_x.npy"), "--labels", fixture("data/mnist_y.npy"),
+        ]
+        XCTAssertEqual(try pare(args + ["--reconstruct"]).status, 2, "--reconstruct needs --calibration")
+        let run = try pare(args + ["--reconstruct", "--calibration", fixture("data/mnist_calibration.npy")])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("conv2d_1 (Conv2D): refit, error"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("verification against the zero-masked model"), "verified first")
+        // The written file is the reconstructed one: its accuracy is the one printed after the arrow.
+        let eval = try pare(
+            "eval", out, "--labels", fixture("data/mnist_y.npy"), "--input", fixture("data/mnist_x.npy"))
+        let accuracy = eval.stdout.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first ?? "?"
+        XCTAssertTrue(run.stdout.contains("→ \(accuracy) ("), run.stdout + eval.stdout)
+    }
+
     func testBadSelectionsExitTwoAndBadDataOneWithoutOutput() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }

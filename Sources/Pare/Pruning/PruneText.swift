@@ -90,6 +90,24 @@ public enum PruneText {
         return out
     }
 
+    /// One line per reconstructed layer: what was done and the refit's error before and after.
+    public static func reconstruction(_ reports: [Reconstruction.LayerReport], calibration: [String]) -> String {
+        var out =
+            "reconstruction on \(calibration.joined(separator: ", ")) (relative error of each layer's "
+            + "pre-activation output against the original's):\n"
+        if reports.isEmpty { out += "  no layer's input changed\n" }
+        for r in reports {
+            if let before = r.errorBefore, let after = r.errorAfter {
+                out +=
+                    "  \(r.path) (\(r.className)): \(r.action), error \(String(format: "%.4f", before)) → "
+                    + "\(String(format: "%.4f", after))\n"
+            } else {
+                out += "  \(r.path) (\(r.className)): \(r.action) recomputed\n"
+            }
+        }
+        return out
+    }
+
     public static func sizes(input: String, output: String) -> String {
         let size = { (p: String) in (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
         let change = Double(size(output) - size(input)) / Double(max(1, size(input))) * 100
