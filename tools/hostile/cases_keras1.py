@@ -342,6 +342,19 @@ def generate_bases(g):
               ])
 
 
+def generate_notes_and_usage(g):
+    f, inputs = fx("cnn_th"), fx_inputs("cnn_th")
+    wrong = fx_inputs("cnn_tf")[0]
+    g.add("k1-notes-wrong-input", "k1", "cnn_th.h5 run on cnn_tf's (12, 28, 28, 1) inputs: the error must be one "
+          "line, but every Keras 1 read prints its notes first", [f, wrong],
+          [run(["{pare}", "run", f, "--input", wrong], "error", names=[wrong, f], lacks=BUG)])
+    g.add("k1-usage", "k1", "--keras on a Keras 1 file", [f, *inputs], [
+        run(["{pare}", "convert", f, "o.keras", "--keras", "2"], "usage", has="--keras 2"),
+        run(["{pare}", "convert", f, "o.h5", "--keras", "3"], "usage", has="--keras 3"),
+        run(["{pare}", "convert", f, "o.h5", "--keras", "2"], "ok", outputs=["o.h5"]),
+    ])
+
+
 def generate_readback(g):
     """What Pare writes of a Keras 1 file is a Keras 2 file: read back, it computes what the Keras 1 file
     computes (a second conversion would flip the Theano kernels back, or transpose them again)."""
@@ -567,9 +580,10 @@ def generate_small_weights(g):
         h["model_weights/classifier"].move("classifier_b", "classifier_b:0"),
         h["model_weights/classifier"].attrs.__setitem__("weight_names", np.array([b"classifier_W",
                                                                                   b"classifier_b:0"]))))
+    ref = keras2_twin(g, "cnn_tf")
     g.add("k1-w-mixed-names", "k1", "cnn_tf.h5 (Theano) with one weight renamed to end in ':0': Pare took the "
           "whole file for TensorFlow and left its kernels unflipped (other numbers, exit 0)",
-          [f, fx("cnn_tf"), *inputs], read_runs(f, inputs) + [verify(fx("cnn_tf"), f, inputs, "ok-or-error")])
+          list(dict.fromkeys([f, ref, *inputs])), read_runs(f, inputs) + [verify(ref, f, inputs, "ok-or-error")])
 
 
 # MARK: configs
@@ -730,7 +744,8 @@ def generate_merges(g):
         g.add(f"k1-merge-{label}", "k1", f"a functional Merge with {attack}", [f, x], read_runs(f, [x, x], expect))
     # shapes only known at run time, and one input
     for label, shapes, xs, attack in (
-            ("dot-unknown-lengths", ([None], [None]), ("k1_v4.npy", "k1_v3.npy"), "dot of (None,) inputs given 4 and 3"),
+            ("dot-unknown-lengths", ([None], [None]), ("k1_v4.npy", "k1_v3.npy"),
+             "dot of (None,) inputs given 4 and 3"),
             ("dot-half-unknown", ([4], [None]), ("k1_v4.npy", "k1_v5.npy"), "dot of (4,) and (None,) given 4 and 5")):
         config = model("m", [inp("a", shapes[0]), inp("b", shapes[1]),
                              node("Merge", "mg", [["a", "b"]], **{**MERGE, "mode": "dot", "dot_axes": [1, 1]})],
@@ -787,8 +802,9 @@ def generate_sequential_merges(g, w):
                                                                    "layer"),
         "inputlayer-branch": (seq(merge([branch("a"), seq(L("InputLayer", "ii", sparse=False, **first([4])),
                                                           dense("d2", 3))]), dense("out", 2)),
-                              {"a": wa, "d2": [("d2_W", w(4, 3)), ("d2_b", w(3))], **out6}, None, 2, "ok-or-error",
-                              "a branch starting with an explicit InputLayer"),
+                              {"a": wa, "d2": [("d2_W", w(4, 3)), ("d2_b", w(3))], **out6}, None, 2, "ok",
+                              "a branch starting with an explicit InputLayer (Keras 1 loads it: Sequential.add uses "
+                              "the InputLayer's own node; Pare put its own input before it and could not run it)"),
     }
     for label, (config, weights, names, n_inputs, expect, attack) in cases.items():
         f = write_k1(g, f"k1_seqmerge_{label}.h5", config, weights, names=names)
@@ -852,6 +868,15 @@ def generate_theano(g):
         model("m", [inp("x", [3, 5, 5]), plain, node("Flatten", "f", [[("seq", 1, 0)]])], ["x"], ["f"]),
         {"seq": [("c_W", w(3, 3, 3, 3)), ("c_b", w(3))]}, "k1_x_3_5_5.npy", "error",
         "a nested Sequential with weights (not converted: refused)")
+    # a functional entry whose name differs from its config's name
+    entry = {"name": "d", "class_name": "Convolution2D", "config": conv2d("conv", 2, 3, 3)["config"],
+             "inbound_nodes": [[["x", 0, 0]]]}
+    for label, group in (("entry-name-differs", "d"), ("entry-name-differs-config", "conv")):
+        config = model("m", [inp("x", [3, 5, 5]), entry, node("Flatten", "f", [["d"]])], ["x"], ["f"])
+        f = write_k1(g, f"k1_theano_{label}.h5", config, {group: [("conv_W", w(2, 3, 3, 3)), ("conv_b", w(2))]},
+                     names=["x", group, "f"])
+        g.add(f"k1-theano-{label}", "k1", f"a 'th' convolution entry named 'd' whose config says 'conv', weights "
+              f"under '{group}'", [f, "k1_x_3_5_5.npy"], read_runs(f, ["k1_x_3_5_5.npy"]))
     for label, (config, weights, x, expect, attack) in cases.items():
         f = write_k1(g, f"k1_theano_{label}.h5", config, weights)
         g.add(f"k1-theano-{label}", "k1", attack, [f, x], read_runs(f, [x], expect))
@@ -870,7 +895,17 @@ def generate_theano(g):
 
 # MARK: weights-only Keras 1 files with --config
 
+def keras2_twin(g, label):
+    """The Keras 1 fixture as Pare writes it for tf.keras 2 (a reference that prints no Keras 1 notes), or the
+    Keras 1 file itself when Pare cannot write it (k1-base-… then fails)."""
+    out = f"k1_{label}_k2.h5"
+    r = subprocess.run([g.pare, "convert", g.path(fx(label)), g.path(out)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return out if r.returncode == 0 and os.path.exists(g.path(out)) else fx(label)
+
+
 def generate_weights_only(g):
+    ref = keras2_twin(g, "cnn_tf")
     for label in ("cnn_tf", "cnn_th", "rnn_lstm"):
         f, inputs = fx(label), fx_inputs(label)
         wonly = f"k1_{label}_weights_only.h5"
@@ -884,10 +919,15 @@ def generate_weights_only(g):
         if label == "cnn_tf":
             attack += (": the weights are not converted, the Theano kernels not flipped, and Pare ran other "
                        "numbers (max abs 0.61 against Keras 1's output)")
-        g.add(f"k1-weights-only-{label.replace('_', '-')}", "k1", attack, [wonly, f, *inputs], [
-            verify(f, wonly, inputs, "ok-or-error", extra=["--config", f]),
-            run(["{pare}", "check", wonly], "ok"),
-        ])
+        runs = [run(["{pare}", "check", wonly], "ok"),
+                run(["{pare}", "run", wonly, "--config", f, *ins(inputs)], "ok-or-error", names=[wonly, f], lacks=BUG),
+                run(["{pare}", "convert", wonly, "o.h5", "--config", f], "ok-or-error", names=[wonly, f],
+                    outputs=["o.h5"], lacks=BUG)]
+        files = [wonly, f, *inputs]
+        if label == "cnn_tf":
+            runs.append(verify(ref, wonly, inputs, "ok-or-error", extra=["--config", f]))
+            files.append(ref)
+        g.add(f"k1-weights-only-{label.replace('_', '-')}", "k1", attack, list(dict.fromkeys(files)), runs)
     # Keras 1's model.to_json() as --config
     with h5py.File(g.fixture("keras1/cnn_tf.h5"), "r") as src:
         c = json.loads(src.attrs["model_config"])
@@ -957,8 +997,9 @@ def generate_channels_first(g):
         {"sep": [("sep_depthwise_kernel", D), ("sep_pointwise_kernel", P), ("sep_b", bs)]}, True,
         [k2("Permute", "p1", dims=[2, 3, 1]), k2conv("SeparableConv2D", "sep", 5, [3, 3], depth_multiplier=2),
          k2("Permute", "p2", dims=[3, 1, 2]), k2("Flatten", "fl")],
-        [3, 7, 6], {"sep": [("depthwise_kernel", D.transpose(2, 3, 1, 0)), ("pointwise_kernel", P.transpose(2, 3, 1, 0)),
-                            ("bias", bs)]}, x2, "SeparableConvolution2D 'th' (TensorFlow names)")
+        [3, 7, 6], {"sep": [("depthwise_kernel", D.transpose(2, 3, 1, 0)),
+                            ("pointwise_kernel", P.transpose(2, 3, 1, 0)), ("bias", bs)]}, x2,
+        "SeparableConvolution2D 'th' (TensorFlow names)")
     Wa, ba, Ws, bs2 = w(2, 3, 3, 3), w(2), w(2, 2, 3, 3), w(2)
     cases["atrous-same"] = (
         seq(L("AtrousConvolution2D", "at", nb_filter=2, nb_row=3, nb_col=3, activation="linear", border_mode="valid",
@@ -1018,6 +1059,7 @@ def generate_channels_first(g):
         g.add(f"k1-cf-{label}", "k1", f"{attack}, against a tf.keras 2 reference", [f, ref, x],
               [run(["{pare}", "check", f], "ok"), verify(ref, f, [x]),
                run(["{pare}", "convert", f, "o.keras", "--input", x], "ok", outputs=["o.keras"])])
+    generate_twins(g, w)
     # runtime refusals: a mask reaching a 'th' convolution (Keras 1: the convolution does not support masking),
     # TimeDistributed of a 'th' convolution
     xm = w(4, 3, 4, 4, scale=2)
@@ -1035,6 +1077,43 @@ def generate_channels_first(g):
           [f, "k1_x_2_3_6_6.npy"], [run(["{pare}", "check", f], "ok-or-error"),
                                     run(["{pare}", "run", f, "--input", "k1_x_2_3_6_6.npy"], "ok-or-error",
                                         lacks=BUG)])
+
+
+def generate_twins(g, w):
+    """The channels-last twins run for any file: tf.keras 2 layers written channels_first, against the same
+    layers channels_last between Permutes."""
+    x2, x1 = save(g, "k1_tw_x.npy", w(3, 3, 7, 6, scale=2)), save(g, "k1_tw_x1.npy", w(3, 3, 9, scale=2))
+    cf, cl = "channels_first", "channels_last"
+    twins = {
+        # label: (layer of a data format, weights, input shape, input, Permute in, Permute out, attack)
+        "conv2d-transpose": (lambda fmt: k2("Conv2DTranspose", "ct", filters=4, kernel_size=[3, 3], strides=[2, 1],
+                                            padding="same", output_padding=None, data_format=fmt,
+                                            dilation_rate=[1, 1], activation="linear", use_bias=True),
+                             {"ct": [("kernel", w(3, 3, 4, 3)), ("bias", w(4))]}, [3, 7, 6], x2, [2, 3, 1], [3, 1, 2],
+                             "Conv2DTranspose stride (2, 1) 'same'"),
+        "depthwise": (lambda fmt: k2("DepthwiseConv2D", "dw", kernel_size=[3, 3], strides=[2, 2], padding="valid",
+                                     depth_multiplier=2, data_format=fmt, dilation_rate=[1, 1], activation="linear",
+                                     use_bias=True),
+                      {"dw": [("depthwise_kernel", w(3, 3, 3, 2)), ("bias", w(6))]}, [3, 7, 6], x2, [2, 3, 1],
+                      [3, 1, 2], "DepthwiseConv2D depth_multiplier 2, stride 2"),
+        "gap-keepdims": (lambda fmt: k2("GlobalAveragePooling2D", "gp", data_format=fmt, keepdims=True), {},
+                         [3, 7, 6], x2, [2, 3, 1], [3, 1, 2], "GlobalAveragePooling2D keepdims (output of the input's "
+                                                               "rank)"),
+        "flatten": (lambda fmt: k2("Flatten", "fl", data_format=fmt), {}, [3, 7, 6], x2, [2, 3, 1], None,
+                    "Flatten(data_format) (Keras flattens channels-last)"),
+        "conv1d-causal": (lambda fmt: k2("Conv1D", "c1", filters=5, kernel_size=[3], strides=[2], padding="causal",
+                                         data_format=fmt, dilation_rate=[1], activation="linear", use_bias=True),
+                          {"c1": [("kernel", w(3, 3, 5)), ("bias", w(5))]}, [3, 9], x1, [2, 1], [2, 1],
+                          "Conv1D 'causal' stride 2"),
+        "maxpool1d-same": (lambda fmt: k2("MaxPooling1D", "mp", pool_size=[2], strides=[2], padding="same",
+                                          data_format=fmt), {}, [3, 9], x1, [2, 1], [2, 1], "MaxPooling1D 'same'"),
+    }
+    for label, (layer, weights, shape, x, p_in, p_out, attack) in twins.items():
+        f = write_k2(g, f"k1_tw_{label}.h5", [layer(cf)], shape, weights)
+        ref = write_k2(g, f"k1_tw_{label}_ref.h5", [k2("Permute", "p1", dims=p_in), layer(cl)] +
+                       ([k2("Permute", "p2", dims=p_out)] if p_out else []), shape, weights)
+        g.add(f"k1-cf-twin-{label}", "k1", f"tf.keras 2 {attack} channels_first (a twin), against channels_last "
+              "between Permutes", [f, ref, x], [verify(ref, f, [x])])
 
 
 # MARK: size
@@ -1132,6 +1211,7 @@ def generate_scale(g):
 def generate(g):
     write_bases(g)
     generate_bases(g)
+    generate_notes_and_usage(g)
     generate_readback(g)
     generate_versions(g)
     generate_bn(g)

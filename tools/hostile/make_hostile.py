@@ -19,6 +19,7 @@ import cases_alloc  # noqa: E402
 import cases_archive  # noqa: E402
 import cases_config  # noqa: E402
 import cases_counts  # noqa: E402
+import cases_keras1  # noqa: E402
 import cases_loops  # noqa: E402
 import cases_many  # noqa: E402
 import cases_names  # noqa: E402
@@ -34,7 +35,7 @@ from common import TOP, Generator  # noqa: E402
 
 MODULES = [cases_outside, cases_counts, cases_paths, cases_alloc, cases_names, cases_loops, cases_many,
            cases_config, cases_usage, cases_weights, cases_pare, cases_archive, cases_sequence,
-           cases_transformer, cases_upgrade]
+           cases_transformer, cases_upgrade, cases_keras1]
 
 
 def main():

@@ -68,6 +68,18 @@ public enum ModelFile {
         if onlyIfMissing, model.config != nil || model.kind == .tensors { return model }
         guard model.config == nil else { throw PareError(file: model.sourcePath, .holdsOwnArchitecture) }
         guard model.kind != .tensors else { throw PareError(file: model.sourcePath, .plainTensorsTakeNoArchitecture) }
+        // Keras's rule: a legacy weights file that records no keras_version is Keras 1's. With weights
+        // named as Keras 1 named them (`dense_1_W`, no layer path), its layouts are Keras 1's too, which
+        // Pare converts only with the file's own architecture.
+        let weights = model.layers.flatMap(\.weights)
+        if model.format == .kerasLegacyH5, model.kerasVersion == nil, !weights.isEmpty,
+            weights.allSatisfy({ !$0.name.contains("/") })
+        {
+            throw PareError(
+                file: model.sourcePath,
+                "is a Keras 1 weights file (no keras_version, weights named as Keras 1 named them): its layouts are "
+                    + "not converted apart from its model; give the full Keras 1 model file instead")
+        }
         model.config = architecture
         return model
     }

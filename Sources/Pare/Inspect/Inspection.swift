@@ -148,9 +148,7 @@ extension Inspection {
         case .keras3: return "Keras 3 saving_lib layout (layers/…/vars), keras_version \(version)"
         case .kerasLegacy: break
         }
-        if let original = model.source.keras1Version {
-            return "Keras \(original) (Keras 1 dialect, read in Keras 2's terms)"
-        }
+        if let conversion = model.source.keras1Conversion { return conversion }
         if let v = model.kerasVersion, v.hasPrefix("3.") {
             family = "Keras 3 (legacy .h5)"
         } else if let v = model.kerasVersion, v.hasPrefix("2.") {

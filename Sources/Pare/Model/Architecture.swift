@@ -371,6 +371,12 @@ extension Architecture {
                         problem: "first layer of a \(LayerRegistry.sequential) model has no input shape")
                 }
                 let inputName = node.name + "_input"
+                // The input Keras makes takes a name: a layer called so too would be a second one.
+                guard names.insert(inputName).inserted else {
+                    throw ArchitectureError(
+                        object: path + "/" + inputName,
+                        problem: "layer name used twice (Keras names the model's input so)")
+                }
                 inputShapes[inputName] = shape
                 layers.append(
                     LayerNode(

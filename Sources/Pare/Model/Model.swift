@@ -132,6 +132,8 @@ public struct SourceDetails: Sendable {
     public var originalConfigText: String?
     /// The Keras 1 version that wrote the file, when Pare read it in Keras 2's terms (`Keras1File`).
     public var keras1Version: String?
+    /// What that conversion did, for `inspect`'s description of the writer.
+    public var keras1Conversion: String?
     /// A Keras 3 weights file's `name` attributes of the `vars` groups of objects inside layers
     /// (`layers/multi_head_attention/_softmax/vars` → `softmax_6`), by group path: Keras numbers
     /// some from global counters, which a writer cannot know, so they are given back as read.

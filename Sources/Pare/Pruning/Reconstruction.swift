@@ -286,7 +286,7 @@ public enum Reconstruction {
         return LayerReport(path: path, className: className, action: "refit", errorBefore: before, errorAfter: after)
     }
 
-    /// ‖XW − Y‖ / ‖Y‖ from the normal equations: (Σ_k w_kᵀ G w_k − 2 w_kᵀ c_k + ‖Y‖²) / ‖Y‖².
+    /// ‖XW − Y‖ / ‖Y‖ from the normal equations (G = XᵀX, C = XᵀY, column by column).
     static func relativeError(
         _ w: [Double], gram: [Double], cross: [Double], targetSquares: Double, d: Int, k: Int
     ) -> Double {

@@ -28,12 +28,17 @@ public struct Tensor: Sendable {
     }
 
     public init(float32 values: [Float], shape: [Int]) {
-        var bytes = [UInt8](repeating: 0, count: values.count * 4)
-        bytes.withUnsafeMutableBytes { raw in
-            for (i, v) in values.enumerated() {
-                raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self)
+        #if _endian(little)
+            // Stored little-endian: the values' own bytes, in one copy.
+            let bytes = values.withUnsafeBytes { [UInt8]($0) }
+        #else
+            var bytes = [UInt8](repeating: 0, count: values.count * 4)
+            bytes.withUnsafeMutableBytes { raw in
+                for (i, v) in values.enumerated() {
+                    raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self)
+                }
             }
-        }
+        #endif
         self.init(dtype: .float32, shape: shape, bytes: bytes)
     }
 
@@ -56,6 +61,19 @@ public struct Tensor: Sendable {
     /// The values widened (or narrowed) to Float; integers convert numerically.
     public func floats() throws -> [Float] {
         let b = try bytes()
+        #if _endian(little)
+            if dtype == .float32 {
+                // Little-endian float32 is already the values: one copy (a large kernel took seconds
+                // value by value).
+                return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    b.withUnsafeBytes { raw in
+                        UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                            from: UnsafeRawBufferPointer(rebasing: raw[..<(count * 4)]))
+                    }
+                    initialized = count
+                }
+            }
+        #endif
         return b.withUnsafeBytes { raw in
             (0..<count).map { i in Tensor.float(raw, i, dtype) }
         }

@@ -41,6 +41,15 @@ enum Keras1Config {
         "sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maximum", "concat": "Concatenate", "dot": "Dot",
     ]
 
+    /// Keras 1 classes that took a `dim_ordering`.
+    static let orderedClasses: Set<String> = [
+        "Convolution2D", "Convolution3D", "AtrousConvolution2D", "SeparableConvolution2D", "Deconvolution2D",
+        "MaxPooling2D", "AveragePooling2D", "MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling2D",
+        "GlobalAveragePooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling3D", "ZeroPadding2D", "ZeroPadding3D",
+        "Cropping2D", "Cropping3D", "UpSampling2D", "UpSampling3D", "SpatialDropout2D", "SpatialDropout3D",
+        "LocallyConnected2D", "ConvLSTM2D",
+    ]
+
     /// Layers whose Keras 1 config omits the data format they ran in.
     static let formatlessLayers: Set<String> = [
         "ZeroPadding2D", "ZeroPadding3D", "Cropping2D", "Cropping3D", "UpSampling2D", "UpSampling3D",
@@ -64,6 +73,9 @@ enum Keras1Config {
                     object: path + "/" + name, problem: "a \(className) inside a Sequential Merge: not converted")
             }
             if className == "Merge" { config = .object((config.objectValue ?? []).filter { $0.0 != "layers" }) }
+            guard !layers.contains(where: { $0["name"]?.stringValue == name }) else {
+                throw ArchitectureError(object: path + "/" + name, problem: "a second layer named '\(name)'")
+            }
             layers.append(
                 .object([
                     ("name", .string(name)), ("class_name", .string(className)), ("config", config),
@@ -71,8 +83,8 @@ enum Keras1Config {
                 ]))
             return name
         }
-        guard let merge = entries.first, let branches = merge["config"]?["layers"]?.arrayValue, !branches.isEmpty
-        else { throw ArchitectureError(object: path, problem: "a Merge without branches") }
+        guard let merge = entries.first, let branches = merge["config"]?["layers"]?.arrayValue, branches.count >= 2
+        else { throw ArchitectureError(object: path, problem: "a Merge of fewer than two branches") }
         var branchOutputs: [String] = []
         for branch in branches {
             guard branch["class_name"]?.stringValue == "Sequential",
@@ -83,20 +95,22 @@ enum Keras1Config {
                 throw ArchitectureError(
                     object: path, problem: "a Merge branch that is not a Sequential with an input shape")
             }
-            let input = firstName + "_input"
+            // A branch's own InputLayer is its input; otherwise Keras 1 made one named after its first layer.
+            let ownInput = branchLayers.first?["class_name"]?.stringValue == "InputLayer"
+            let input = ownInput ? firstName : firstName + "_input"
             inputs.append(ref(input))
-            var previous = try add(
-                .object([
-                    ("class_name", .string("InputLayer")),
-                    (
-                        "config",
-                        .object([
-                            ("batch_input_shape", shape), ("input_dtype", first["input_dtype"] ?? .string("float32")),
-                            ("sparse", .bool(false)), ("name", .string(input)),
-                        ])
-                    ),
-                ]), after: [])
-            for entry in branchLayers { previous = try add(entry, after: [previous]) }
+            let madeInput: JSON = .object([
+                ("class_name", .string("InputLayer")),
+                (
+                    "config",
+                    .object([
+                        ("batch_input_shape", shape), ("input_dtype", first["input_dtype"] ?? .string("float32")),
+                        ("sparse", .bool(false)), ("name", .string(input)),
+                    ])
+                ),
+            ])
+            var previous = try add(ownInput ? branchLayers[0] : madeInput, after: [])
+            for entry in branchLayers.dropFirst(ownInput ? 1 : 0) { previous = try add(entry, after: [previous]) }
             branchOutputs.append(previous)
         }
         var previous = try add(merge, after: branchOutputs, isTheMerge: true)
@@ -192,6 +206,13 @@ enum Keras1Config {
                 result.set("config", nested["config"] ?? .null)
                 return result
             }
+            if className == "Merge",
+                let short = entry["inbound_nodes"]?.arrayValue?.first(where: { ($0.arrayValue?.count ?? 0) < 2 })
+            {
+                throw ArchitectureError(
+                    object: object,
+                    problem: "a Merge of \(short.arrayValue?.count ?? 0) input: Keras 1 merges two or more")
+            }
             let (newClass, newConfig) = try layerConfig(className: className, config: config, path: object)
             result.set("class_name", .string(newClass))
             result.set("config", newConfig)
@@ -269,7 +290,9 @@ enum Keras1Config {
                 // Keras 1's GRU applies the reset gate before the recurrent product.
                 if className == "GRU" { c.set("reset_after", .bool(false)) }
             case "BatchNormalization":
-                guard (c.take("mode")?.intValue ?? 0) == 0 else {
+                // Keras 1 ran mode 0 for 0 (or false, Python's 0); anything else is another mode or none.
+                let mode = c.take("mode")
+                guard mode == nil || mode == .bool(false) || mode?.doubleValue == 0 else {
                     throw ArchitectureError(
                         object: path,
                         problem: "BatchNormalization mode \(config["mode"]?.serialized() ?? "?") normalizes with "
@@ -358,6 +381,10 @@ enum Keras1Config {
 
         /// Arguments every Keras 1 layer may carry.
         mutating func common() throws {
+            if has("dim_ordering"), !Keras1Config.orderedClasses.contains(className) {
+                throw ArchitectureError(
+                    object: path, problem: "\(className) has a dim_ordering, which Keras 1's \(className) did not take")
+            }
             if let ordering = take("dim_ordering") {
                 guard let s = ordering.stringValue else {
                     throw ArchitectureError(object: path, problem: "dim_ordering \(ordering.serialized())")
@@ -407,6 +434,10 @@ enum Keras1Config {
         mutating func zeroPadding2D() throws {
             guard let padding = json["padding"] else { return }
             if let sides = padding.objectValue {
+                let known: Set<String> = ["top_pad", "bottom_pad", "left_pad", "right_pad"]
+                if let unknown = sides.first(where: { !known.contains($0.0) }) {
+                    throw ArchitectureError(object: path, problem: "ZeroPadding2D padding key '\(unknown.0)'")
+                }
                 let value = { (key: String) in sides.first { $0.0 == key }?.1 ?? .int(0) }
                 set(
                     "padding",
@@ -421,7 +452,7 @@ enum Keras1Config {
 
         /// Keras 1's Merge layer as the Keras 2 merge layer of its mode.
         mutating func merge() throws -> String {
-            let mode = json["mode"]?.stringValue ?? "sum"
+            let mode = json["mode"] == nil ? "sum" : json["mode"]?.stringValue ?? "not a name"
             guard json["mode_type"]?.stringValue ?? "raw" == "raw", let newClass = Keras1Config.mergeModes[mode] else {
                 throw ArchitectureError(
                     object: path,

@@ -8,7 +8,7 @@
 enum Keras1File {
     /// Keras 1 full models record `keras_version` 1.x at the root (and nothing on `model_weights`).
     static func isKeras1(_ model: Model) -> Bool {
-        model.config != nil && (model.kerasVersion?.hasPrefix("1.") ?? false)
+        model.config != nil && (model.kerasVersion == "1" || (model.kerasVersion?.hasPrefix("1.") ?? false))
     }
 
     /// The model with its config and weights in Keras 2's terms.
@@ -26,6 +26,13 @@ enum Keras1File {
         // Under TensorFlow, Keras 1's weight names end in ":0"; under Theano they carry no suffix.
         let allWeights = model.layers.flatMap(\.weights)
         let theano = !allWeights.isEmpty && allWeights.allSatisfy { !$0.name.hasSuffix(":0") }
+        // One backend named every variable of a model: a mix says nothing about which one convolved.
+        if !theano, let bare = allWeights.first(where: { !$0.name.hasSuffix(":0") }) {
+            throw PareError(
+                file: model.sourcePath, object: "weight '\(bare.name)'",
+                "has no ':0' where others have it: a Keras \(original) file names all its weights one way (Theano: "
+                    + "none, TensorFlow: all), and which says whether kernels are flipped")
+        }
         var updates: [String: [(String, JSON)]] = [:]
         var flipped: [String] = []
         for (i, layer) in model.layers.enumerated() where !layer.weights.isEmpty {
@@ -36,7 +43,6 @@ enum Keras1File {
                         + "not converted from Keras 1)")
             }
             do {
-                if theano { try checkTheanoPadding(entry.config, className: entry.keras1Class, path: layer.name) }
                 let converted = try Keras1Weights.convert(
                     layer.weights, layer: layer.name, className: entry.keras1Class, config: entry.config,
                     theano: theano, path: layer.name)
@@ -51,13 +57,10 @@ enum Keras1File {
         }
         result.config = applying(updates, to: newConfig)
         if theano {
-            for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
-                do {
-                    try checkTheanoPadding(entry.config, className: entry.keras1Class, path: name)
-                } catch let error as ArchitectureError {
-                    throw PareError(
-                        file: model.sourcePath, object: "model_config (Keras \(original))", error.description)
-                }
+            do {
+                try checkTheanoPadding(in: newConfig, path: "model_config")
+            } catch let error as ArchitectureError {
+                throw PareError(file: model.sourcePath, object: "model_config (Keras \(original))", error.description)
             }
         }
         // A Keras 2 model from here on: written back, it must not be converted a second time.
@@ -72,17 +75,14 @@ enum Keras1File {
         result.source.weightsGroupAttributes =
             result.source.weightsGroupAttributes.filter { !["keras_version", "backend"].contains($0.0) }
             + [("keras_version", .string(version)), ("backend", .string("tensorflow"))]
-        if result.optimizer != nil {
-            result.optimizer = nil
-            result.readNotes.append(
-                "Keras \(original)'s optimizer state is in a layout later Keras does not load: left out")
-        }
+        // Said where the writer is described (inspect), not as a note on every command: a note would
+        // stand beside every error message about the model.
         let flips =
             flipped.isEmpty
             ? "" : "; kernels of \(flipped.joined(separator: ", ")) flipped: Theano convolves, Keras 2 and 3 correlate"
-        result.readNotes.append(
-            "written by Keras \(original)\(theano ? " (Theano)" : ""): read in Keras 2's terms (arguments and weight "
-                + "layouts converted\(flips))")
+        result.source.keras1Conversion =
+            "Keras \(original)\(theano ? " on Theano" : "") (Keras 1 dialect, read in Keras 2's terms: arguments and "
+            + "weight layouts converted\(flips))"
         return result
     }
 
@@ -98,18 +98,22 @@ enum Keras1File {
         func list(_ model: JSON) -> [JSON] {
             model["config"]?.arrayValue ?? model["config"]?["layers"]?.arrayValue ?? []
         }
+        // The top-level layers (a nested model's own layers are not looked into: its weights are not
+        // converted), and the layers of a Sequential Merge's branches, which become top-level.
         var keras1Classes: [String: String] = [:]
-        func visit(_ entries: [JSON]) {
+        func record(_ entries: [JSON]) {
             for entry in entries {
-                if let name = entry["config"]?["name"]?.stringValue, let className = entry["class_name"]?.stringValue,
-                    keras1Classes[name] == nil
-                {
-                    keras1Classes[name] = className
+                guard let name = entry["config"]?["name"]?.stringValue, let className = entry["class_name"]?.stringValue
+                else { continue }
+                if keras1Classes[name] == nil { keras1Classes[name] = className }
+                if className == "Merge" {
+                    for branch in entry["config"]?["layers"]?.arrayValue ?? [] {
+                        record(branch["config"]?.arrayValue ?? branch["config"]?["layers"]?.arrayValue ?? [])
+                    }
                 }
-                visit(entry["config"]?.arrayValue ?? entry["config"]?["layers"]?.arrayValue ?? [])
             }
         }
-        visit(list(config))
+        record(list(config))
         var entries: [String: Entry] = [:]
         for new in list(converted) {
             guard let name = new["config"]?["name"]?.stringValue ?? new["name"]?.stringValue,
@@ -145,6 +149,23 @@ enum Keras1File {
     /// Theano pads 'same' convolutions k//2 on each side and pools 'same' its own way; TensorFlow (and so
     /// Keras 2 and 3) pads the total a stride needs, the odd one at the end. They agree for odd kernels
     /// at stride 1 only, so any other 'same' layer of a Theano model would compute other numbers.
+    /// `checkTheanoPadding` on every layer of a converted config: nested models and wrapped layers too.
+    static func checkTheanoPadding(in model: JSON, path: String) throws {
+        let entries = model["config"]?.arrayValue ?? model["config"]?["layers"]?.arrayValue ?? []
+        for entry in entries {
+            guard let className = entry["class_name"]?.stringValue, let config = entry["config"] else { continue }
+            let name = path + "/" + (config["name"]?.stringValue ?? "?")
+            if className == "Sequential" || className == "Model" {
+                try checkTheanoPadding(in: entry, path: name)
+                continue
+            }
+            try checkTheanoPadding(config, className: className, path: name)
+            if let inner = config["layer"], let innerClass = inner["class_name"]?.stringValue {
+                try checkTheanoPadding(inner["config"] ?? .null, className: innerClass, path: name + "/layer")
+            }
+        }
+    }
+
     static func checkTheanoPadding(_ config: JSON, className: String, path: String) throws {
         guard config["padding"]?.stringValue == "same" else { return }
         let pooling = className.contains("Pooling")

@@ -23,26 +23,34 @@ enum Keras1Weights {
     static func convert(
         _ weights: [Weight], layer: String, className: String, config: JSON, theano: Bool, path: String
     ) throws -> Converted {
-        let values = try weights.map { try Stored(name: $0.name, shape: $0.tensor.shape, values: $0.tensor.floats()) }
+        // Arrays are read only for the layers whose layout changes (kernels, gates): the others keep
+        // their stored tensors, renamed (a large embedding is not copied).
+        func load() throws -> [Stored] {
+            try weights.map { try Stored(name: $0.name, shape: $0.tensor.shape, values: $0.tensor.floats()) }
+        }
+        func renamed(_ roles: [String], prefix: String? = nil) -> [Weight] {
+            zip(weights, roles).map { w, role in Weight(name: "\(prefix ?? layer)/\(role):0", tensor: w.tensor) }
+        }
         func named(_ stored: [Stored], _ roles: [String], prefix: String? = nil) -> [Weight] {
             zip(stored, roles).map { s, role in
                 Weight(name: "\(prefix ?? layer)/\(role):0", tensor: Tensor(float32: s.values, shape: s.shape))
             }
         }
         func expect(_ counts: [Int], _ what: String) throws {
-            guard counts.contains(values.count) else {
+            guard counts.contains(weights.count) else {
                 throw ArchitectureError(
                     object: path,
-                    problem: "\(className) stores \(values.count) weights; Keras 1 stored \(what)")
+                    problem: "\(className) stores \(weights.count) weights; Keras 1 stored \(what)")
             }
         }
         let useBias = config["use_bias"]?.boolValue ?? true
         switch className {
         case "Dense":
             try expect([useBias ? 2 : 1], "W\(useBias ? " and b" : "")")
-            return Converted(weights: named(values, ["kernel", "bias"]))
+            return Converted(weights: renamed(["kernel", "bias"]))
         case _ where convolutions.contains(className):
             try expect([useBias ? 2 : 1], "W\(useBias ? " and b" : "")")
+            let values = try load()
             var kernel = try convolutionKernel(
                 values[0], className: className, channelsFirst: config["data_format"]?.stringValue == "channels_first",
                 path: path)
@@ -51,6 +59,7 @@ enum Keras1Weights {
         case "SeparableConvolution2D":
             try expect([useBias ? 3 : 2], "depthwise and pointwise kernels\(useBias ? " and b" : "")")
             let channelsFirst = config["data_format"]?.stringValue == "channels_first"
+            let values = try load()
             let kernels = try values.prefix(2).map {
                 channelsFirst ? try $0.permuted([2, 3, 1, 0], rank: 4, path: path) : $0
             }
@@ -58,20 +67,31 @@ enum Keras1Weights {
                 weights: named(kernels + values.dropFirst(2), ["depthwise_kernel", "pointwise_kernel", "bias"]))
         case "Embedding":
             try expect([1], "W")
-            return Converted(weights: named(values, ["embeddings"]))
+            return Converted(weights: renamed(["embeddings"]))
         case "BatchNormalization":
             try expect([4], "gamma, beta, running_mean and running_std (the moving variance)")
-            return Converted(weights: named(values, ["gamma", "beta", "moving_mean", "moving_variance"]))
+            return Converted(weights: renamed(["gamma", "beta", "moving_mean", "moving_variance"]))
         case "PReLU":
+            // Keras 1's alphas have the input's shape (it has no shared axes); the model check holds
+            // them to it.
             try expect([1], "alphas")
-            // Keras 1 did not save shared_axes: they are the axes its alphas hold once.
-            let shared = values[0].shape.enumerated().filter { $0.element == 1 }.map { JSON.int($0.offset + 1) }
-            return Converted(
-                weights: named(values, ["alpha"]),
-                configUpdates: shared.isEmpty ? [] : [("shared_axes", .array(shared))])
+            return Converted(weights: renamed(["alpha"]))
         case "SimpleRNN", "LSTM", "GRU":
             let gates = ["SimpleRNN": 1, "LSTM": 4, "GRU": 3][className]!
             try expect(gates == 1 ? [3] : [3, 3 * gates], "W, U and b, together or gate by gate")
+            let units = config["units"]?.intValue ?? -1
+            let values = try load()
+            if values.count == 3 * gates, gates > 1 {
+                // Each gate is (in, units), (units, units), (units): joined gates of other widths would
+                // still add up to the width the config needs, and compute something else.
+                let inputs = values[0].shape.first ?? -1
+                for g in 0..<gates {
+                    let expected = [[inputs, units], [units, units], [units]]
+                    for part in 0..<3 where values[g * 3 + part].shape != expected[part] {
+                        throw values[g * 3 + part].badShape(path, expected: "\(expected[part]) (one gate of \(units))")
+                    }
+                }
+            }
             var joined = values
             if values.count == 3 * gates, gates > 1 {
                 // Stored gate by gate: LSTM i, c, f, o; GRU z, r, h. Keras 2 concatenates LSTM's as i, f, c, o.
@@ -95,10 +115,10 @@ enum Keras1Weights {
                 converted.configUpdates = []
                 return converted
             }
-            guard values.count % 2 == 0 else {
+            guard weights.count % 2 == 0 else {
                 throw ArchitectureError(object: path, problem: "Bidirectional stores an odd number of weights")
             }
-            let half = values.count / 2
+            let half = weights.count / 2
             var out: [Weight] = []
             for (direction, part) in [("forward", weights.prefix(half)), ("backward", weights.suffix(half))] {
                 out += try convert(
@@ -159,6 +179,24 @@ enum Keras1Weights {
         /// batch of one).
         func permuted(_ order: [Int], rank: Int, path: String) throws -> Stored {
             guard shape.count == rank else { throw badShape(path, expected: "\(rank) axes") }
+            // 'th' kernels move their first two axes (filters, channels) last: (f, c, s…) → (s…, c, f).
+            // A direct loop over (f, c) blocks of spatial taps: a kernel of 64 M values takes a second.
+            if order == Array(2..<rank) + [1, 0] {
+                let (f, c) = (shape[0], shape[1])
+                let taps = shape.dropFirst(2).reduce(1, *)
+                var out = [Float](repeating: 0, count: values.count)
+                values.withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { dst in
+                        for o in 0..<f {
+                            for i in 0..<c {
+                                let base = (o * c + i) * taps
+                                for t in 0..<taps { dst[(t * c + i) * f + o] = src[base + t] }
+                            }
+                        }
+                    }
+                }
+                return Stored(name: name, shape: Array(shape.dropFirst(2)) + [c, f], values: out)
+            }
             let moved = ShapeKernels.permute(FloatArray(shape: [1] + shape, data: values), order: order)
             return Stored(name: name, shape: Array(moved.shape.dropFirst()), values: moved.data)
         }
@@ -178,7 +216,11 @@ enum Keras1Weights {
                 }
                 var flipped = 0
                 for i in 0..<spatial.count { flipped = flipped * spatial[i] + (spatial[i] - 1 - index[i]) }
-                for j in 0..<inner { out[flipped * inner + j] = values[p * inner + j] }
+                values.withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { dst in
+                        (dst.baseAddress! + flipped * inner).update(from: src.baseAddress! + p * inner, count: inner)
+                    }
+                }
             }
             return Stored(name: name, shape: shape, values: out)
         }
