@@ -44,6 +44,13 @@ struct Prune: ParsableCommand {
             squares, in graph order. The rewrite is verified first; the refit's cost is reported after.
             """)
     var reconstruct = false
+    @Flag(
+        name: .long,
+        help: """
+            Only recompute the BatchNormalization statistics downstream of the removal on --calibration data \
+            (adaptive BN); --reconstruct does this and refits the weights too.
+            """)
+    var recalibrateBn = false
     @Option(
         name: .long,
         help: "Labels of the verification inputs (.npy): the accuracy of the original and the pruned model is printed.")
@@ -58,8 +65,12 @@ struct Prune: ParsableCommand {
         guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else {
             throw ValidationError("tolerances must be finite numbers ≥ 0 (--atol \(atol), --rtol \(rtol))")
         }
-        if reconstruct && selection.calibration.isEmpty {
-            throw ValidationError("--reconstruct needs --calibration (the data the layers are fitted on)")
+        if (reconstruct || recalibrateBn) && selection.calibration.isEmpty {
+            throw ValidationError(
+                "--\(reconstruct ? "reconstruct" : "recalibrate-bn") needs --calibration (the data it fits on)")
+        }
+        if reconstruct && recalibrateBn {
+            throw ValidationError("--reconstruct already recomputes BatchNormalization statistics; give one")
         }
     }
 
@@ -68,16 +79,17 @@ struct Prune: ParsableCommand {
             reading: [input] + verifyInput + selection.calibration + [labels].compactMap { $0 }, writing: [output]
         ) {
             let model = try reading.read(input, graphFor: "prune")
-            let s = try selection.selection()
+            var s = try selection.selection()
+            if selection.targetSize != nil { s.budget = try selection.budget(fileOverhead: try fileOverhead(model)) }
             let calibration =
                 selection.calibration.isEmpty
                 ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
-            let job = try PruneJob.plan(
-                model, selection: s, criterion: selection.parsedCriterion, calibration: calibration,
-                approximateNormalization: approximateNorm)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
             let inputs = try ModelInputs.loadOrGenerate(
                 verifyPaths, random: random, seed: seed, for: model, file: input)
+            let job = try PruneJob.plan(
+                model, selection: s, criterion: selection.parsedCriterion, calibration: calibration,
+                approximateNormalization: approximateNorm, sensitivityInputs: inputs)
             let onlyDead = s.dropDead && !s.usesCriterion && s.drop.isEmpty
             // Channels removed through a normalization change its statistics: the masked model is no
             // reference then; the drift from the original is measured and reported instead.
@@ -87,6 +99,7 @@ struct Prune: ParsableCommand {
                 job, fold: !noFold && !approximate, verifyInputs: inputs, referenceIsOriginal: onlyDead || approximate,
                 atol: atol,
                 rtol: rtol)
+            if let budget = job.budget { print(PruneText.budget(budget), terminator: "") }
             print(PruneText.table(result), terminator: "")
             print(PruneText.leftAlone(job.plan.graph), terminator: "")
             print(PruneText.folds(result.folds), terminator: "")
@@ -108,9 +121,10 @@ struct Prune: ParsableCommand {
             }
             var written = result.pruned!
             var (outputs, drift) = (result.outputs, result.drift)
-            if reconstruct, let calibration {
+            if reconstruct || recalibrateBn, let calibration {
                 let rebuilt = try Reconstruction.reconstruct(
-                    original: model, pruned: written, keptOutputs: job.plan.keptChannels, calibration: calibration)
+                    original: model, pruned: written, keptOutputs: job.plan.keptChannels, calibration: calibration,
+                    refit: reconstruct)
                 print(PruneText.reconstruction(rebuilt.reports, calibration: selection.calibration), terminator: "")
                 written = rebuilt.model
                 outputs = try Interpreter(written).run(inputs, batchSize: 256)
@@ -129,6 +143,18 @@ struct Prune: ParsableCommand {
             print(PruneText.cost(drift, inputs: source, accuracy: accuracy, labels: labels), terminator: "")
             printNotes(try ModelFile.write(written, to: output), output: output)
             print(PruneText.sizes(input: input, output: output), terminator: "")
+            if let target = selection.targetSize {
+                let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+                print("--target-size \(target): \(output) is \(size) bytes")
+            }
         }
+    }
+
+    /// The input file's bytes that are not weights (headers, configuration), which a size budget
+    /// expects the output to carry too.
+    func fileOverhead(_ model: Model) throws -> Int {
+        let size = (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
+        let weights = model.layers.reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.tensor.byteCount } }
+        return max(size - weights, 0)
     }
 }

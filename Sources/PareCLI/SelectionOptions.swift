@@ -20,6 +20,28 @@ struct SelectionOptions: ParsableArguments {
         "l1"
     @Option(name: .long, help: "Calibration inputs (.npy, one per model input) for mean-activation and apoz.")
     var calibration: [String] = []
+    @Option(
+        name: .long, help: "Remove channels ranked across layers until the model has at most N (or P%) parameters.")
+    var targetParams: String?
+    @Option(name: .long, help: "The same budget in multiply-accumulates per example: N or P%.") var targetMacs: String?
+    @Option(
+        name: .long,
+        help: """
+            The same budget in bytes of the output file, estimated as the weights at their dtypes plus the input \
+            file's other bytes (the written size is printed): N or P%.
+            """)
+    var targetSize: String?
+    @Option(
+        name: .long,
+        help: """
+            How a --target-* budget is shared among layers: normalized (scores divided by their layer's mean, \
+            one ranking; default) or sensitivity (each layer's output error per unit saved, measured).
+            """)
+    var allocation: String = "normalized"
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "With --target-* or a global --ratio: every narrowed layer keeps a multiple of N channels.")
+    var roundTo: Int?
 
     func validate() throws {
         guard PruneCriterion(rawValue: criterion) != nil else {
@@ -30,6 +52,36 @@ struct SelectionOptions: ParsableArguments {
     }
 
     var parsedCriterion: PruneCriterion { PruneCriterion(rawValue: criterion) ?? .l1 }
+
+    /// The one `--target-*` budget given, if any. A size target counts weight bytes: the input file's
+    /// other bytes (`fileOverhead`, known once the model is read) are taken off a byte count first.
+    func budget(fileOverhead: Int = 0) throws -> PruneBudget? {
+        let given = [
+            (targetParams, PruneBudget.Measure.parameters, "--target-params"), (targetMacs, .macs, "--target-macs"),
+            (targetSize, .bytes, "--target-size"),
+        ].compactMap { text, measure, option in text.map { ($0, measure, option) } }
+        guard let (text, measure, option) = given.first else { return nil }
+        guard given.count == 1 else {
+            throw ValidationError("give one budget: \(given.map(\.2).joined(separator: ", ")) exclude each other")
+        }
+        guard var amount = PruneBudget.amount(text) else {
+            throw ValidationError(
+                "\(option) \(text): expected a positive whole number N or a percentage P% in (0, 100]")
+        }
+        guard let allocation = PruneBudget.Allocation(rawValue: allocation) else {
+            throw ValidationError(
+                "--allocation must be one of \(PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        if measure == .bytes, case .count(let n) = amount {
+            guard n > fileOverhead else {
+                throw ValidationError(
+                    "\(option) \(n): the input file's headers and configuration alone take \(fileOverhead) bytes")
+            }
+            amount = .count(n - fileOverhead)
+        }
+        return PruneBudget(measure, amount, allocation: allocation)
+    }
 
     func selection() throws -> PruneSelection {
         var s = PruneSelection()
@@ -61,8 +113,21 @@ struct SelectionOptions: ParsableArguments {
         }
         s.threshold = threshold
         s.dropDead = dropDead
+        s.budget = try budget()
+        if let roundTo {
+            guard roundTo >= 1 else { throw ValidationError("--round-to \(roundTo): must be at least 1") }
+            guard s.budget != nil || s.globalRatio != nil else {
+                throw ValidationError("--round-to applies to --target-params/--target-macs/--target-size or --ratio R")
+            }
+            s.roundTo = roundTo
+        }
+        if s.budget != nil, !s.keep.isEmpty || !s.ratio.isEmpty || s.globalRatio != nil || s.threshold != nil {
+            throw ValidationError(
+                "a --target-* budget decides each layer's share: give no --keep, --ratio, --threshold")
+        }
         if s.isEmpty {
-            throw ValidationError("nothing selected: give --keep, --ratio, --drop, --threshold or --drop-dead")
+            throw ValidationError(
+                "nothing selected: give --keep, --ratio, --drop, --threshold, --drop-dead or a --target-* budget")
         }
         if parsedCriterion.needsCalibration, s.usesCriterion, calibration.isEmpty {
             throw ValidationError("--criterion \(criterion) needs --calibration inputs")

@@ -4,7 +4,8 @@ import Pare
 
 struct Sparsify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Zero the smallest-magnitude kernel weights to a target sparsity (magnitude pruning).",
+        abstract:
+            "Zero the lowest-ranked kernel weights (magnitude, or Wanda on calibration data) to a target sparsity.",
         discussion:
             "Kernels only (Conv, Dense, depthwise and pointwise); never biases or normalization "
             + "statistics. Sparsity = zeros / total."
@@ -27,33 +28,85 @@ struct Sparsify: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
     @Option(name: .long, help: "Labels of the --input examples (.npy): accuracy before and after is printed.")
     var labels: String?
+    @Option(
+        name: .long,
+        help: """
+            Ranking: magnitude (|w|, default) or wanda (|w| × the L2 norm of its input feature over --calibration; \
+            each output keeps the same share of its inputs with --per-layer).
+            """)
+    var criterion: String = "magnitude"
+    @Flag(
+        name: .long,
+        help: """
+            SparseGPT-style, on --calibration data in graph order: each Dense and convolution is refitted to the \
+            original's outputs, then zeroed block by block with each removed weight's error spread over the \
+            weights left (inverse Hessian of the layer's inputs). Per-layer errors are printed.
+            """)
+    var reconstruct = false
+    @Option(name: .long, help: "Calibration inputs (.npy, one per model input) for wanda and --reconstruct.")
+    var calibration: [String] = []
 
     func validate() throws {
         if perLayer && global { throw ValidationError("--per-layer and --global exclude each other") }
         if !(0..<1).contains(sparsity) { throw ValidationError("--sparsity must be in [0, 1)") }
         if random < 1 { throw ValidationError("--random must be at least 1") }
         if labels != nil && costInput.isEmpty { throw ValidationError("--labels needs the --input they label") }
+        guard let parsed = SparsityCriterion(rawValue: criterion) else {
+            throw ValidationError(
+                "--criterion must be one of \(SparsityCriterion.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if (parsed == .wanda || reconstruct) && calibration.isEmpty {
+            throw ValidationError("--\(reconstruct ? "reconstruct" : "criterion wanda") needs --calibration inputs")
+        }
     }
 
     func run() throws {
-        try reading.run(reading: [input] + costInput + [labels].compactMap { $0 }, writing: [output]) {
+        try reading.run(
+            reading: [input] + costInput + calibration + [labels].compactMap { $0 }, writing: [output]
+        ) {
             let model = try reading.read(input)
             let names = layers.map { Set($0.split(separator: ",").map(String.init)) }
-            let sparsified = try MagnitudeSparsifier.sparsify(
-                model, sparsity: sparsity, global: global, layers: names)
+            let parsed = SparsityCriterion(rawValue: criterion) ?? .magnitude
+            let sparsified: MagnitudeSparsifier.Sparsified
+            if parsed == .magnitude && !reconstruct {
+                sparsified = try MagnitudeSparsifier.sparsify(model, sparsity: sparsity, global: global, layers: names)
+            } else {
+                var options = DataAwareSparsifier.Options(sparsity: sparsity)
+                (options.global, options.layers, options.criterion) = (global, names, parsed)
+                options.reconstruct = reconstruct
+                sparsified = try DataAwareSparsifier.sparsify(
+                    model, options, calibration: try ModelInputs.load(calibration, for: model, file: input))
+            }
             let (sparse, rows) = (sparsified.model, sparsified.rows)
             // Measured before anything is written: bad --input or --labels leave no output behind.
             let cost = model.config != nil ? try costText(original: model, sparse: sparse) : ""
             printNotes(try ModelFile.write(sparse, to: output), output: output)
-            var table = [["layer", "weight", "zeros", "total", "sparsity"]]
+            // The criterion column (and the fit's errors) only when data chose the zeros.
+            let detailed = parsed != .magnitude || reconstruct
+            var table = [["layer", "weight", "zeros", "total", "sparsity"] + (detailed ? ["criterion"] : [])]
+            if reconstruct { table[0].append("error (criterion alone → reconstructed)") }
             for r in rows {
-                table.append([r.layer, r.weight, "\(r.zeros)", "\(r.count)", String(format: "%.4f", r.sparsity)])
+                var line = [r.layer, r.weight, "\(r.zeros)", "\(r.count)", String(format: "%.4f", r.sparsity)]
+                if detailed { line.append(r.criterion) }
+                if reconstruct {
+                    line.append(
+                        r.errorBefore.map { b in
+                            String(format: "%.4f → %.4f", b, r.errorAfter ?? .nan)
+                        } ?? "")
+                }
+                table.append(line)
             }
             let zeros = rows.reduce(0) { $0 + $1.zeros }
             let total = rows.reduce(0) { $0 + $1.count }
-            table.append([
-                "total", "", "\(zeros)", "\(total)", String(format: "%.4f", Double(zeros) / Double(max(1, total))),
-            ])
+            table.append(
+                [
+                    "total", "", "\(zeros)", "\(total)", String(format: "%.4f", Double(zeros) / Double(max(1, total))),
+                ] + Array(repeating: "", count: table[0].count - 5))
+            if reconstruct {
+                print(
+                    "reconstruction on \(calibration.joined(separator: ", ")) (error: relative, of each layer's "
+                        + "pre-activation output against the original's):")
+            }
             print(TextTable.render(table), terminator: "")
             print(cost, terminator: "")
         }

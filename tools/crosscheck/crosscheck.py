@@ -9,10 +9,12 @@ For every entry:
   2. Keras: the written file loads (load_model, or load_weights into the architecture) and predicts
      exactly what the source predicts. A model with tf.keras 2's ThresholdedReLU (gone from Keras 3)
      loads with that layer re-implemented here, and must also predict the writer's saved outputs.
+Other kinds (pruned, reconstructed, pare, keras3, report, sweep, tensors) are described by their checks below.
 Prints 'N passed, N failed' and exits 1 on any failure.
 """
 import json
 import os
+import re
 import sys
 import traceback
 
@@ -323,6 +325,53 @@ def sweep_check(entry):
     return problems
 
 
+def printed_accuracies(path):
+    """The accuracy after pruning that `pare prune` or `pare sparsify` printed with --labels, one (correct,
+    examples) per line like '  top-1 accuracy on LABELS: 0.9844 → 0.9766 (125 of 128)'."""
+    text = open(path, encoding="utf-8").read()
+    return [(int(c), int(n)) for c, n in re.findall(r"accuracy on .*: \S+ → \S+ \((\d+) of (\d+)\)$", text, re.M)]
+
+
+def reconstructed_check(entry):
+    """A model pruned or sparsified with --reconstruct: everything pruned_check asks (Keras loads it, counts
+    Pare's parameters and predicts what `pare run` predicted within 1e-5 of the output's scale); Keras's
+    evaluate() top-1 accuracy equals `pare eval --json`'s on the same file and the accuracy after
+    reconstruction the command printed; a sparsified file keeps its zeros through the refit."""
+    if "pare_failed" in entry:
+        return [entry["pare_failed"]]
+    import keras
+    entry = {**entry, "params": json.load(open(entry["inspect"]))["totalParameters"]}
+    problems = pruned_check(entry)
+    examples = len(np.load(entry["labels"]))
+    accuracy = keras_accuracy(entry["written"], entry["inputs"], entry["labels"])
+    correct = round(accuracy * examples)
+    if abs(accuracy * examples - correct) > 1e-3:
+        return problems + [f"Keras evaluate's accuracy {accuracy} is no count of {examples} examples"]
+    keras_says = f"Keras evaluate {correct} of {examples} ({accuracy:.4f})"
+    evaluation = json.load(open(entry["eval"]))
+    counts = (evaluation["correct"], evaluation["examples"])
+    if counts != (correct, examples) or abs(evaluation["accuracy"] - accuracy) > 1e-9:
+        problems.append(f"pare eval: {evaluation['correct']} of {evaluation['examples']} "
+                        f"({evaluation['accuracy']:.4f}), {keras_says}")
+    printed = printed_accuracies(entry["log"])
+    if len(printed) != 1:
+        problems.append(f"{entry['command']} printed {len(printed)} accuracy lines, not one ({entry['log']})")
+    elif printed[0] != (correct, examples):
+        problems.append(f"{entry['command']} printed {printed[0][0]} of {printed[0][1]} after reconstruction, "
+                        + keras_says)
+    if "sparsity" in entry:  # round(s·N) zeros per kernel; a rule per output column may round each column
+        model = keras.models.load_model(entry["written"], compile=False)
+        for w in model.weights:
+            if not w.path.endswith("kernel"):
+                continue
+            values = np.asarray(w)
+            zeros, need = int(np.sum(values == 0)), entry["sparsity"] * values.size - 0.5 * values.shape[-1]
+            if zeros < need:
+                problems.append(f"{w.path}: {zeros} zeros of {values.size} after reconstruction "
+                                f"({zeros / values.size:.4f}), sparsity {entry['sparsity']} asked")
+    return problems
+
+
 def main():
     manifest = json.load(open(sys.argv[1]))
     passed = failed = 0
@@ -331,6 +380,8 @@ def main():
         try:
             if entry["kind"] == "pruned":
                 problems = pruned_check(entry)
+            elif entry["kind"] == "reconstructed":
+                problems = reconstructed_check(entry)
             elif entry["kind"] == "pare":
                 problems = pare_check(entry)
             elif entry["kind"] == "keras3":

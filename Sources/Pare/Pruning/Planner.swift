@@ -283,7 +283,12 @@ public struct Planner {
                 throw SelectionError(option: "ratio", "\(r): the fraction removed must be in [0, 1)")
             }
             for space in graph.spaces where !removable(space).isEmpty {
-                let n = min(Int((r * Double(space.count)).rounded()), removable(space).count)
+                var n = min(Int((r * Double(space.count)).rounded()), removable(space).count)
+                if let step = selection.roundTo, step > 1 {
+                    // Kept rounded to the nearest multiple (at least one step), never more than removable.
+                    let kept = max(step, Int((Double(space.count - n) / Double(step)).rounded()) * step)
+                    n = kept >= space.count ? 0 : min(space.count - kept, removable(space).count)
+                }
                 try remove(
                     space.path, channels: try lowest(space, n, option: SelectionPart("ratio")),
                     option: SelectionPart("ratio"))

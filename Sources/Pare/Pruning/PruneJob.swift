@@ -49,6 +49,8 @@ public struct PruneTable {
 public struct PlannedPrune {
     public let planner: Planner
     public let plan: PrunePlan
+    /// How a `--target-*` budget was met, when one was given.
+    public var budget: BudgetOutcome?
 
     /// Whether the plan removes channels that pass through a normalization over the channels
     /// (only with `approximateNormalization`): the pruned model then only approximates the masked one.
@@ -64,9 +66,10 @@ public struct PlannedPrune {
 public enum PruneJob {
     /// Plans a selection on `model`: scores channels (running `calibration` through the model for
     /// activation criteria) and picks the groups to remove.
+    /// A budget's sensitivity allocation measures on `calibration`, else on `sensitivityInputs`.
     public static func plan(
         _ model: Model, selection: PruneSelection, criterion: PruneCriterion,
-        calibration: [FloatArray]?, approximateNormalization: Bool = false
+        calibration: [FloatArray]?, approximateNormalization: Bool = false, sensitivityInputs: [FloatArray]? = nil
     ) throws -> PlannedPrune {
         // Verification holds the original, the masked and the pruned model, each run as float32.
         try MemoryBudget.require(
@@ -79,10 +82,14 @@ public enum PruneJob {
             activation = try activationScores(planner, calibration: calibration, criterion: criterion)
             headActivation = try headActivationScores(planner, calibration: calibration, criterion: criterion)
         }
-        return PlannedPrune(
-            planner: planner,
-            plan: try planner.plan(
-                selection, criterion: criterion, activationScores: activation, headActivationScores: headActivation))
+        let plan = try planner.plan(
+            selection, criterion: criterion, activationScores: activation, headActivationScores: headActivation)
+        guard let budget = selection.budget else { return PlannedPrune(planner: planner, plan: plan) }
+        let search = BudgetSearch(
+            planner: planner, base: plan, budget: budget, roundTo: selection.roundTo ?? 1,
+            inputs: calibration ?? sensitivityInputs)
+        let found = try search.run()
+        return PlannedPrune(planner: planner, plan: found.plan, budget: found.outcome)
     }
 
     /// Mean activation (or 1 − APoZ) of every producer channel, measured after the BatchNormalization

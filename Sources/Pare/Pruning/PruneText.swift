@@ -108,6 +108,23 @@ public enum PruneText {
         return out
     }
 
+    /// The budget line: target, what the pruned model measures, and whether it is within 2% below.
+    public static func budget(_ b: BudgetOutcome) -> String {
+        let share = Double(b.reached) / Double(max(b.original, 1)) * 100
+        var out =
+            "budget: \(grouped(b.target)) \(b.measure.rawValue) (\(b.allocation.rawValue) allocation); reached "
+            + "\(grouped(b.reached)) of \(grouped(b.original)) (\(String(format: "%.1f%%", share)) of the original), "
+        out +=
+            b.met
+            ? "within 2% of the target\n"
+            : "\(String(format: "%.1f%%", b.under * 100)) under the target (the smallest step the channel "
+                + "groups allow)\n"
+        for name in b.leftWholeByRounding {
+            out += "  --round-to left \(name) whole: its coupled widths cannot all be multiples\n"
+        }
+        return out
+    }
+
     public static func sizes(input: String, output: String) -> String {
         let size = { (p: String) in (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
         let change = Double(size(output) - size(input)) / Double(max(1, size(input))) * 100

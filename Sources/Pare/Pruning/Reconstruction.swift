@@ -32,7 +32,7 @@ public enum Reconstruction {
     /// channels (the plan's `keptChannels`).
     public static func reconstruct(
         original: Model, pruned: Model, keptOutputs: [String: [Int]], calibration: [FloatArray],
-        batchSize: Int = 128, ridge: Double = 1e-3
+        batchSize: Int = 128, ridge: Double = 1e-3, refit refits: Bool = true
     ) throws -> (model: Model, reports: [LayerReport]) {
         var model = pruned
         let checkedOriginal = try CheckedModel(original)
@@ -45,6 +45,8 @@ public enum Reconstruction {
             let step: Step
             if let bn = kind as? BatchNormalization, !bn.renorm {
                 step = .batchNorm(bn)
+            } else if !refits {
+                continue
             } else if kind is Dense {
                 step = .dense
             } else if let conv = kind as? Conv, conv.groups == 1, conv.base.rank <= 2, !conv.base.layout.channelsFirst {
@@ -202,6 +204,92 @@ public enum Reconstruction {
         return (image.batch * perImage, width, cols)
     }
 
+    /// The normal equations of one layer's fit: G = XᵀX and C = XᵀY over the calibration batches,
+    /// X the pruned model's features (with a column of ones last when the layer has a bias), Y the
+    /// original layer's pre-activation outputs at `columns` (its kept channels).
+    struct NormalEquations {
+        /// Feature columns of the kernel, and of X (the kernel's plus the bias column).
+        var inputs: Int
+        var d: Int
+        var outputs: Int
+        var gram: [Double]
+        var cross: [Double]
+        var targetSquares: Double
+
+        /// nil when the captured features do not match the kernels (sizes) or the layer is too wide.
+        init?(
+            window: ConvWindow?, captured: Captured, originalKernel: Tensor, originalBias: Tensor?, columns: [Int],
+            inputs: Int, hasBias: Bool
+        ) throws {
+            let outputs = columns.count
+            let originalOutputs = originalKernel.shape.last ?? 0
+            let d = inputs + (hasBias ? 1 : 0)
+            guard d <= Reconstruction.maxFeatures, outputs > 0, columns.allSatisfy({ $0 < originalOutputs }) else {
+                return nil
+            }
+            let wOriginal = try originalKernel.floats()
+            let bOriginal = try originalBias?.floats() ?? [Float](repeating: 0, count: originalOutputs)
+            let originalInputs = originalKernel.count / max(originalOutputs, 1)
+            var gram = [Double](repeating: 0, count: d * d)
+            var cross = [Double](repeating: 0, count: d * outputs)
+            var targetSquares = 0.0
+            for (xo, xp) in zip(captured.original, captured.pruned) {
+                let fo = Reconstruction.features(xo, window: window)
+                let fp = Reconstruction.features(xp, window: window)
+                guard fo.width == originalInputs, fp.width == inputs, fo.rows == fp.rows else { return nil }
+                let rows = fp.rows
+                // Y: the original layer's pre-activation outputs, its kept channels only.
+                var full = [Float](repeating: 0, count: rows * originalOutputs)
+                multiplyMatrices(
+                    fo.data, rows: rows, inner: originalInputs, wOriginal, columns: originalOutputs, into: &full)
+                var y = [Float](repeating: 0, count: rows * outputs)
+                for r in 0..<rows {
+                    for (j, c) in columns.enumerated() {
+                        y[r * outputs + j] = full[r * originalOutputs + c] + bOriginal[c]
+                    }
+                }
+                for v in y { targetSquares += Double(v) * Double(v) }
+                // X: the pruned model's features, with a column of ones for the bias.
+                var x = [Float](repeating: 1, count: rows * d)
+                for r in 0..<rows {
+                    for j in 0..<inputs { x[r * d + j] = fp.data[r * inputs + j] }
+                }
+                var g = [Float](repeating: 0, count: d * d)
+                var c = [Float](repeating: 0, count: d * outputs)
+                x.withUnsafeBufferPointer { px in
+                    g.withUnsafeMutableBufferPointer { pg in
+                        cblas_ssyrk(
+                            CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), 1, px.baseAddress!,
+                            Int32(d), 0, pg.baseAddress!, Int32(d))
+                    }
+                    y.withUnsafeBufferPointer { py in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            cblas_sgemm(
+                                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(outputs), Int32(rows), 1,
+                                px.baseAddress!, Int32(d), py.baseAddress!, Int32(outputs), 0, pc.baseAddress!,
+                                Int32(outputs))
+                        }
+                    }
+                }
+                for i in 0..<d {
+                    for j in i..<d { gram[i * d + j] += Double(g[i * d + j]) }
+                }
+                for i in cross.indices { cross[i] += Double(c[i]) }
+            }
+            for i in 0..<d {
+                for j in 0..<i { gram[i * d + j] = gram[j * d + i] }
+            }
+            guard targetSquares > 0 else { return nil }
+            (self.inputs, self.d, self.outputs) = (inputs, d, outputs)
+            (self.gram, self.cross, self.targetSquares) = (gram, cross, targetSquares)
+        }
+
+        /// ‖XW − Y‖ / ‖Y‖ of a (d × outputs) weight matrix.
+        func error(_ w: [Double]) -> Double {
+            Reconstruction.relativeError(w, gram: gram, cross: cross, targetSquares: targetSquares, d: d, k: outputs)
+        }
+    }
+
     /// Refits one Dense or convolution; nil when it cannot be (sizes, dtypes).
     static func refit(
         _ model: inout Model, path: String, className: String, window: ConvWindow?, captured: Captured,
@@ -211,78 +299,28 @@ public enum Reconstruction {
             let originalKernel = originalWeights["kernel"], kernel.tensor.dtype == .float32
         else { return nil }
         let bias = layer.weights.first { $0.role == "bias" }
-        let hasBias = bias != nil
         let outputs = kernel.tensor.shape.last ?? 0
-        let originalOutputs = originalKernel.tensor.shape.last ?? 0
-        let columns = kept ?? Array(0..<originalOutputs)
-        guard columns.count == outputs, columns.allSatisfy({ $0 < originalOutputs }) else { return nil }
-        let inputs = kernel.tensor.count / max(outputs, 1)
-        let d = inputs + (hasBias ? 1 : 0)
-        guard d <= maxFeatures, outputs > 0 else { return nil }
-        let wOriginal = try originalKernel.tensor.floats()
-        let bOriginal = try originalWeights["bias"]?.tensor.floats() ?? [Float](repeating: 0, count: originalOutputs)
-        let originalInputs = originalKernel.tensor.count / max(originalOutputs, 1)
-        var gram = [Double](repeating: 0, count: d * d)
-        var cross = [Double](repeating: 0, count: d * outputs)
-        var targetSquares = 0.0
-        for (xo, xp) in zip(captured.original, captured.pruned) {
-            let fo = features(xo, window: window)
-            let fp = features(xp, window: window)
-            guard fo.width == originalInputs, fp.width == inputs, fo.rows == fp.rows else { return nil }
-            let rows = fp.rows
-            // Y: the original layer's pre-activation outputs, its kept channels only.
-            var full = [Float](repeating: 0, count: rows * originalOutputs)
-            multiplyMatrices(
-                fo.data, rows: rows, inner: originalInputs, wOriginal, columns: originalOutputs, into: &full)
-            var y = [Float](repeating: 0, count: rows * outputs)
-            for r in 0..<rows {
-                for (j, c) in columns.enumerated() { y[r * outputs + j] = full[r * originalOutputs + c] + bOriginal[c] }
-            }
-            for v in y { targetSquares += Double(v) * Double(v) }
-            // X: the pruned model's features, with a column of ones for the bias.
-            var x = [Float](repeating: 1, count: rows * d)
-            for r in 0..<rows {
-                for j in 0..<inputs { x[r * d + j] = fp.data[r * inputs + j] }
-            }
-            var g = [Float](repeating: 0, count: d * d)
-            var c = [Float](repeating: 0, count: d * outputs)
-            x.withUnsafeBufferPointer { px in
-                g.withUnsafeMutableBufferPointer { pg in
-                    cblas_ssyrk(
-                        CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), 1, px.baseAddress!, Int32(d), 0,
-                        pg.baseAddress!, Int32(d))
-                }
-                y.withUnsafeBufferPointer { py in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        cblas_sgemm(
-                            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(outputs), Int32(rows), 1,
-                            px.baseAddress!, Int32(d), py.baseAddress!, Int32(outputs), 0, pc.baseAddress!,
-                            Int32(outputs))
-                    }
-                }
-            }
-            for i in 0..<d {
-                for j in i..<d { gram[i * d + j] += Double(g[i * d + j]) }
-            }
-            for i in cross.indices { cross[i] += Double(c[i]) }
-        }
-        for i in 0..<d {
-            for j in 0..<i { gram[i * d + j] = gram[j * d + i] }
-        }
-        guard targetSquares > 0 else { return nil }
+        let columns = kept ?? Array(0..<(originalKernel.tensor.shape.last ?? 0))
+        guard columns.count == outputs,
+            let system = try NormalEquations(
+                window: window, captured: captured, originalKernel: originalKernel.tensor,
+                originalBias: originalWeights["bias"]?.tensor, columns: columns,
+                inputs: kernel.tensor.count / max(outputs, 1), hasBias: bias != nil)
+        else { return nil }
         // The current weights as one (d × outputs) matrix, for the error before.
         var current = try kernel.tensor.floats().map(Double.init)
         if let bias { current += try bias.tensor.floats().map(Double.init) }
-        let before = relativeError(current, gram: gram, cross: cross, targetSquares: targetSquares, d: d, k: outputs)
-        guard let solved = solveRidge(gram: gram, cross: cross, d: d, k: outputs, ridge: ridge) else { return nil }
-        let after = relativeError(solved, gram: gram, cross: cross, targetSquares: targetSquares, d: d, k: outputs)
+        let before = system.error(current)
+        guard let solved = solveRidge(gram: system.gram, cross: system.cross, d: system.d, k: outputs, ridge: ridge)
+        else { return nil }
+        let after = system.error(solved)
         // Keep what fits better: a singular or badly scaled system must not make the layer worse.
         guard after < before else {
             return LayerReport(
                 path: path, className: className, action: "kept", errorBefore: before, errorAfter: before)
         }
-        try replace(&model, path: path, role: "kernel", with: solved.prefix(inputs * outputs).map { Float($0) })
-        if hasBias { try replace(&model, path: path, role: "bias", with: solved.suffix(outputs).map { Float($0) }) }
+        try replace(&model, path: path, role: "kernel", with: solved.prefix(system.inputs * outputs).map { Float($0) })
+        if bias != nil { try replace(&model, path: path, role: "bias", with: solved.suffix(outputs).map { Float($0) }) }
         return LayerReport(path: path, className: className, action: "refit", errorBefore: before, errorAfter: after)
     }
 

@@ -12,15 +12,22 @@ public struct PruneSelection: Sendable {
     public var threshold: Double?
     /// Remove channels whose producing weights (kernel slice and bias) are already all zero.
     public var dropDead = false
+    /// Remove the lowest-ranked channels across layers until the model fits this.
+    public var budget: PruneBudget?
+    /// With `budget` or `globalRatio`: every narrowed layer keeps a multiple of this many channels.
+    public var roundTo: Int?
 
     public init() {}
 
     public var isEmpty: Bool {
         keep.isEmpty && ratio.isEmpty && globalRatio == nil && drop.isEmpty && threshold == nil && !dropDead
+            && budget == nil
     }
 
     /// Whether the ranking criterion decides anything (explicit lists and dead channels need none).
-    public var usesCriterion: Bool { !keep.isEmpty || !ratio.isEmpty || globalRatio != nil || threshold != nil }
+    public var usesCriterion: Bool {
+        !keep.isEmpty || !ratio.isEmpty || globalRatio != nil || threshold != nil || budget != nil
+    }
 }
 
 public enum PruneCriterion: String, CaseIterable, Sendable {

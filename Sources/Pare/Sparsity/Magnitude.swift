@@ -15,6 +15,12 @@ public enum MagnitudeSparsifier {
         public var weight: String
         public var zeros: Int
         public var count: Int
+        /// How the zeros were chosen: `magnitude`, `wanda`, or `wanda + reconstruct`.
+        public var criterion = "magnitude"
+        /// With reconstruction: ‖XW − Y‖ / ‖Y‖ on the calibration data, zeroed as the criterion alone
+        /// would zero the original weights, and as reconstructed.
+        public var errorBefore: Double?
+        public var errorAfter: Double?
         public var sparsity: Double { count == 0 ? 0 : Double(zeros) / Double(count) }
     }
 
@@ -26,15 +32,19 @@ public enum MagnitudeSparsifier {
         if model.kind == .tensors {
             return try sparsifyTensors(model, sparsity: sparsity, global: global, layers: layers)
         }
+        return try run(model, try targets(model, layers: layers), sparsity: sparsity, global: global)
+    }
+
+    /// The floating-point kernels of a model's layers (only `layers`' when given).
+    static func targets(_ model: Model, layers: Set<String>?) throws -> [Target] {
         if let layers {
             let known = Set(model.layers.map(\.name)).union(model.layers.flatMap { $0.weights.compactMap(\.ownerName) })
             if let unknown = layers.subtracting(known).first {
                 throw SelectionError(option: "layers", ": no layer named '\(unknown)'")
             }
         }
-        var out = model
         var targets: [Target] = []
-        for (l, layer) in out.layers.enumerated() {
+        for (l, layer) in model.layers.enumerated() {
             for (w, weight) in layer.weights.enumerated()
             where kernelRoles.contains(weight.role) && weight.tensor.dtype.isFloatingPoint {
                 if let layers, !layers.contains(layer.name), !(weight.ownerName.map(layers.contains) ?? false) {
@@ -46,7 +56,7 @@ public enum MagnitudeSparsifier {
                         values: try weight.tensor.floats()))
             }
         }
-        return try run(out, targets, sparsity: sparsity, global: global)
+        return targets
     }
 
     /// Where a target tensor lives: a layer's weight, or a dataset of a plain tensor file (by path).
@@ -88,45 +98,66 @@ public enum MagnitudeSparsifier {
         return try run(out, targets, sparsity: sparsity, global: global)
     }
 
-    static func run(_ model: Model, _ targets: [Target], sparsity: Double, global: Bool) throws -> Sparsified {
+    /// Zeroes the lowest-scored elements: per kernel (per output column with `perOutput`: each output
+    /// keeps the same share of its inputs, as Wanda compares), or against one global threshold. Scores
+    /// default to |w|; `criteria` names each target's scoring in the rows.
+    static func run(
+        _ model: Model, _ targets: [Target], scores given: [[Float]]? = nil, criteria: [String]? = nil,
+        sparsity: Double, global: Bool, perOutput: Bool = false
+    ) throws -> Sparsified {
         guard !targets.isEmpty else { throw SelectionError("no kernels selected to sparsify") }
+        let scores = given ?? targets.map { $0.values.map(abs) }
         var out = model
-        var threshold: Float?
+        var rows: [Row] = []
         if global {
-            // Ties broken by position, so exactly round(s·N) elements go.
-            let all = targets.flatMap { $0.values.map(abs) }.sorted()
-            let k = Int((sparsity * Double(all.count)).rounded())
-            threshold = k == 0 ? nil : all[k - 1]
-            var budget = k
-            var rows: [Row] = []
-            for t in targets {
+            // Ties broken by target and position, so exactly round(s·N) elements go.
+            let chosen = globalLowest(scores, sparsity: sparsity)
+            for (i, t) in targets.enumerated() {
                 var values = t.values
-                for i in values.indices where budget > 0 && threshold.map({ abs(values[i]) < $0 }) == true {
-                    values[i] = 0
-                    budget -= 1
+                for j in chosen[i] { values[j] = 0 }
+                rows.append(try store(&out, t, values))
+            }
+        } else {
+            for (i, t) in targets.enumerated() {
+                var values = t.values
+                let outputs = t.tensor.shape.last ?? 1
+                if perOutput, t.tensor.shape.count >= 2, outputs > 0 {
+                    let inputs = values.count / outputs
+                    let k = Int((sparsity * Double(inputs)).rounded())
+                    for o in 0..<outputs {
+                        let column = (0..<inputs).map { $0 * outputs + o }
+                        for j in column.sorted(by: { (scores[i][$0], $0) < (scores[i][$1], $1) }).prefix(k) {
+                            values[j] = 0
+                        }
+                    }
+                } else {
+                    let k = Int((sparsity * Double(values.count)).rounded())
+                    for j in values.indices.sorted(by: { (scores[i][$0], $0) < (scores[i][$1], $1) }).prefix(k) {
+                        values[j] = 0
+                    }
                 }
                 rows.append(try store(&out, t, values))
             }
-            // Elements equal to the threshold fill what is left of the budget, in order.
-            for (r, t) in targets.enumerated() where budget > 0 {
-                var values = try current(out, t).floats()
-                for i in values.indices where budget > 0 && values[i] != 0 && abs(values[i]) == threshold! {
-                    values[i] = 0
-                    budget -= 1
-                }
-                rows[r] = try store(&out, t, values)
-            }
-            return Sparsified(model: out, rows: rows)
         }
-        var rows: [Row] = []
-        for t in targets {
-            let k = Int((sparsity * Double(t.values.count)).rounded())
-            let order = t.values.indices.sorted { (abs(t.values[$0]), $0) < (abs(t.values[$1]), $1) }
-            var values = t.values
-            for i in order.prefix(k) { values[i] = 0 }
-            rows.append(try store(&out, t, values))
-        }
+        if let criteria { for i in rows.indices { rows[i].criterion = criteria[i] } }
         return Sparsified(model: out, rows: rows)
+    }
+
+    /// Per target, the indices among the round(s·N) lowest scores of all targets together.
+    static func globalLowest(_ scores: [[Float]], sparsity: Double) -> [[Int]] {
+        var all: [(score: Float, target: Int, index: Int)] = []
+        for (t, s) in scores.enumerated() { for (j, v) in s.enumerated() { all.append((v, t, j)) } }
+        let k = Int((sparsity * Double(all.count)).rounded())
+        var chosen = [[Int]](repeating: [], count: scores.count)
+        for e in all.sorted(by: { ($0.score, $0.target, $0.index) < ($1.score, $1.target, $1.index) }).prefix(k) {
+            chosen[e.target].append(e.index)
+        }
+        return chosen
+    }
+
+    /// Each target's share of one global ranking's zeros.
+    static func globalShares(_ scores: [[Float]], sparsity: Double) -> [Double] {
+        zip(globalLowest(scores, sparsity: sparsity), scores).map { Double($0.count) / Double(max($1.count, 1)) }
     }
 
     static func current(_ model: Model, _ t: Target) throws -> Tensor {
@@ -137,10 +168,13 @@ public enum MagnitudeSparsifier {
         }
     }
 
-    /// Writes values back in the tensor's dtype; elements left alone keep their exact bytes.
-    static func store(_ model: inout Model, _ t: Target, _ values: [Float]) throws -> Row {
+    /// Writes values back in the tensor's dtype; elements left alone keep their exact bytes. With
+    /// `replacing` (reconstructed weights, float32 only) every value is written.
+    static func store(_ model: inout Model, _ t: Target, _ values: [Float], replacing: Bool = false) throws -> Row {
         let zeroIndices = Set(values.indices.filter { values[$0] == 0 && t.values[$0] != 0 })
-        let tensor = try current(model, t).flatZeroed(zeroIndices)
+        let tensor =
+            replacing
+            ? Tensor(float32: values, shape: t.tensor.shape) : try current(model, t).flatZeroed(zeroIndices)
         switch t.slot {
         case .weight(let l, let w): model.layers[l].weights[w].tensor = tensor
         case .dataset(let parts):
