@@ -105,6 +105,62 @@ final class ReconstructionTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(report.errorAfter), try XCTUnwrap(report.errorBefore))
     }
 
+    func testTheInverseHessianFactorMultipliesBackToTheIdentity() throws {
+        var g = RandomInputs(seed: 3)
+        let n = 6
+        let x = (0..<(40 * n)).map { _ in Double(g.next() * 2 - 1) }
+        var gram = [Double](repeating: 0, count: n * n)
+        for r in 0..<40 { for i in 0..<n { for j in 0..<n { gram[i * n + j] += x[r * n + i] * x[r * n + j] } } }
+        let u = try XCTUnwrap(DataAwareSparsifier.inverseHessianFactor(gram, d: n, ridge: 1e-2))
+        let lambda = 1e-2 * (0..<n).reduce(0.0) { $0 + gram[$1 * n + $1] } / Double(n)
+        for i in 0..<n {
+            for j in 0..<i { XCTAssertEqual(u[i * n + j], 0, "U is upper triangular") }
+        }
+        // (UᵀU)(G + λI) = I, column by column against the Gaussian-elimination solve of (G + λI) v = e.
+        let h = (0..<n).map { i in (0..<n).map { j in gram[i * n + j] + (i == j ? lambda : 0) } }
+        for col in 0..<n {
+            let v = solve(h, (0..<n).map { $0 == col ? 1.0 : 0.0 })
+            for row in 0..<n {
+                let inverse = (0..<n).reduce(0.0) { $0 + u[$1 * n + row] * u[$1 * n + col] }
+                XCTAssertEqual(inverse, v[row], accuracy: 1e-9 * max(1, abs(v[row])), "H⁻¹[\(row)][\(col)]")
+            }
+        }
+    }
+
+    func testSparseGPTReachesTheSparsityAndLowersEachLayersError() throws {
+        var g = RandomInputs(seed: 11)
+        let random = { (n: Int) in (0..<n).map { _ in g.next() * 2 - 1 } }
+        let model = try chain(units1: 8, w1: random(5 * 8), b1: random(8), w2: random(8 * 3), b2: random(3))
+        let calibration = [FloatArray(shape: [96, 5], data: random(96 * 5))]
+        for criterion in SparsityCriterion.allCases {
+            var options = DataAwareSparsifier.Options(sparsity: 0.5)
+            (options.criterion, options.reconstruct) = (criterion, true)
+            let result = try DataAwareSparsifier.sparsify(model, options, calibration: calibration)
+            XCTAssertEqual(result.rows.map(\.layer), ["d1", "d2"])
+            for row in result.rows {
+                XCTAssertEqual(row.zeros, row.count / 2, "\(row.layer): exactly half the kernel")
+                XCTAssertEqual(row.criterion, "\(criterion.rawValue) + reconstruct")
+                XCTAssertLessThan(try XCTUnwrap(row.errorAfter), try XCTUnwrap(row.errorBefore), row.layer)
+            }
+            // d1's inputs are the model's: its reported error is ‖XW − Y‖ / ‖Y‖ computed here directly.
+            let original = try model.layer(named: "d1")!.weights.map { try $0.tensor.floats() }
+            let sparse = try result.model.layer(named: "d1")!.weights.map { try $0.tensor.floats() }
+            var (difference, norm) = (0.0, 0.0)
+            for e in 0..<96 {
+                for o in 0..<8 {
+                    var (y, z) = (Double(original[1][o]), Double(sparse[1][o]))
+                    for i in 0..<5 {
+                        let v = Double(calibration[0].data[e * 5 + i])
+                        y += v * Double(original[0][i * 8 + o])
+                        z += v * Double(sparse[0][i * 8 + o])
+                    }
+                    (difference, norm) = (difference + (z - y) * (z - y), norm + y * y)
+                }
+            }
+            XCTAssertEqual((difference / norm).squareRoot(), try XCTUnwrap(result.rows[0].errorAfter), accuracy: 1e-4)
+        }
+    }
+
     func testReconstructionKeepsTheCNNsAccuracyWherePlainRemovalLosesIt() throws {
         let model = try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))
         let calibration = [try NPY.read(Fixtures.path("data/mnist_calibration.npy")).floatArray()]

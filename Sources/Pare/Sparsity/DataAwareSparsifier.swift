@@ -63,7 +63,7 @@ public enum DataAwareSparsifier {
         for t in targets {
             let outputs = max(t.tensor.shape.last ?? 1, 1)
             let norm =
-                t.weight.hasSuffix("kernel")
+                isKernel(t, of: model)
                 ? norms[t.layer].flatMap { $0.count == t.values.count / outputs ? $0 : nil } : nil
             criteria.append(
                 norm != nil
@@ -152,7 +152,7 @@ public enum DataAwareSparsifier {
         for i in ordered {
             var t = targets[i]
             let k = Int((shares[i] * Double(t.values.count)).rounded())
-            if t.weight.hasSuffix("kernel"), t.tensor.dtype == .float32, let window = fitted[t.layer],
+            if isKernel(t, of: model), t.tensor.dtype == .float32, let window = fitted[t.layer],
                 let fit = try fitLayer(
                     &out, original: model, path: t.layer, window: window, zeros: k, options: options,
                     calibration: calibration)
@@ -175,6 +175,11 @@ public enum DataAwareSparsifier {
         }
         for i in targets.indices { rows.append(done[i]!) }
         return MagnitudeSparsifier.Sparsified(model: out, rows: rows)
+    }
+
+    /// Whether a target is its layer's `kernel` (not a depthwise or pointwise one): the weight fitted.
+    static func isKernel(_ t: MagnitudeSparsifier.Target, of model: Model) -> Bool {
+        model.layer(named: t.layer)?.weights.first { $0.role == "kernel" }?.name == t.weight
     }
 
     struct Fit {
