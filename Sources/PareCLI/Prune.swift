@@ -154,7 +154,6 @@ struct Prune: ParsableCommand {
     /// expects the output to carry too.
     func fileOverhead(_ model: Model) throws -> Int {
         let size = (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
-        let weights = model.layers.reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.tensor.byteCount } }
-        return max(size - weights, 0)
+        return max(size - model.weightBytes, 0)
     }
 }

@@ -190,6 +190,9 @@ public struct Model: Sendable {
         set { source.layout = newValue }
     }
 
+    /// Bytes of the layers' weights at their stored dtypes (what a size budget counts).
+    public var weightBytes: Int { layers.reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.tensor.byteCount } } }
+
     public var parameterCount: Int {
         kind == .tensors
             ? rootExtras.reduce(0) { $0 + $1.datasets().reduce(0) { $0 + $1.tensor.count } }

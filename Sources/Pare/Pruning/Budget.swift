@@ -358,7 +358,7 @@ struct BudgetSearch {
     func measure(_ model: Model) throws -> Int {
         switch budget.measure {
         case .parameters: return model.parameterCount
-        case .bytes: return model.layers.reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.tensor.byteCount } }
+        case .bytes: return model.weightBytes
         case .macs:
             guard let macs = try Inspection.of(model, tensorStatistics: false).totalMACs else {
                 throw SelectionError(option: "target-macs", ": the model's MACs cannot be counted")
