@@ -10,8 +10,10 @@ Each entry: {"loader": "keras3" | "keras3_jax" | "tf_keras", "source", "written"
   - "pare" are Pare's predictions of the written file (`pare run`),
   - "expected" are the source's writer's own predictions (tf.keras 2 for an upgrade, Keras 3 for a
     rewrite to tf.keras 2),
-  - "pare_rtol" loosens the comparison with Pare for float16 models (Pare's interpreter rounds float16
-    layers as Keras does, to within 2e-3; InterpreterTests holds the same bound),
+  - "pare_rtol" loosens both comparisons for float16 models: Pare's interpreter rounds float16 layers as
+    Keras does, to within 2e-3 (InterpreterTests holds the same bound), and two frameworks (or one
+    TensorFlow on CPUs with different oneDNN kernels) land a float16 output one half-precision step
+    (2^-11 of its scale, about 4.9e-4) apart,
   - "drift" lists outputs Pare reported as differing between the two Keras lines (accepted with
     --accept-drift); they are held to "pare" only.
 The written file must load with the loader's `load_model` and predict, within 1e-5 of each output's
@@ -69,7 +71,7 @@ def check(entry):
         if i in entry.get("drift", []):
             continue
         r = relative(np.load(e), y)
-        if r > TOLERANCE:
+        if r > entry.get("pare_rtol", TOLERANCE):
             problems.append(f"output {i}: differs from the source's writer by {r:.3g}")
     drift = entry.get("drift", [])
     if drift and not any(relative(np.load(entry["expected"][i]), got[i]) > TOLERANCE for i in drift):
