@@ -122,10 +122,14 @@ struct Prune: ParsableCommand {
             var written = result.pruned!
             var (outputs, drift) = (result.outputs, result.drift)
             if reconstruct || recalibrateBn, let calibration {
+                // A depthwise layer's kept input channels: the plan's kept positions of its input.
+                let keptInputs = job.plan.graph.inputMaps.keys.reduce(into: [String: [Int]]()) { kept, path in
+                    kept[path] = job.plan.keptPositions(path)
+                }
                 let rebuilt = try Reconstruction.reconstruct(
-                    original: model, pruned: written, keptOutputs: job.plan.keptChannels, calibration: calibration,
-                    refit: reconstruct)
-                print(PruneText.reconstruction(rebuilt.reports, calibration: selection.calibration), terminator: "")
+                    original: model, pruned: written, keptOutputs: job.plan.keptChannels, keptInputs: keptInputs,
+                    calibration: calibration, refit: reconstruct)
+                print(PruneText.reconstruction(rebuilt, calibration: selection.calibration), terminator: "")
                 written = rebuilt.model
                 outputs = try Interpreter(written).run(inputs, batchSize: 256)
                 drift = zip(drift, zip(result.originalOutputs, outputs)).map { old, pair in

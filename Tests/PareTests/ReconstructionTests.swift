@@ -105,6 +105,93 @@ final class ReconstructionTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(report.errorAfter), try XCTUnwrap(report.errorBefore))
     }
 
+    /// x (10 × 3) → d1 Dense(2) → dw DepthwiseConv1D(kernel 3, multiplier 2), all linear with biases.
+    func depthwiseChain(w1: [Float], b1: [Float], k: [Float], b: [Float]) throws -> Model {
+        let config = """
+            {"class_name": "Functional", "config": {"name": "m", "layers": [
+             {"class_name": "InputLayer", "name": "x", "inbound_nodes": [],
+              "config": {"name": "x", "batch_input_shape": [null, 10, 3], "dtype": "float32"}},
+             {"class_name": "Dense", "name": "d1", "inbound_nodes": [[["x", 0, 0, {}]]],
+              "config": {"name": "d1", "units": 2, "use_bias": true, "activation": "linear"}},
+             {"class_name": "DepthwiseConv1D", "name": "dw", "inbound_nodes": [[["d1", 0, 0, {}]]],
+              "config": {"name": "dw", "kernel_size": [3], "strides": [1], "padding": "valid",
+               "depth_multiplier": 2, "data_format": "channels_last", "dilation_rate": [1],
+               "use_bias": true, "activation": "linear"}}],
+             "input_layers": [["x", 0, 0]], "output_layers": [["dw", 0, 0]]}}
+            """
+        var model = Model(
+            format: .kerasLegacyH5, kind: .fullModel, sourcePath: "depthwise",
+            layers: [
+                LayerWeights(
+                    name: "d1",
+                    weights: [
+                        Weight(name: "d1/kernel:0", tensor: Tensor(float32: w1, shape: [3, 2])),
+                        Weight(name: "d1/bias:0", tensor: Tensor(float32: b1, shape: [2])),
+                    ]),
+                LayerWeights(
+                    name: "dw",
+                    weights: [
+                        Weight(name: "dw/depthwise_kernel:0", tensor: Tensor(float32: k, shape: [3, 2, 2])),
+                        Weight(name: "dw/bias:0", tensor: Tensor(float32: b, shape: [4])),
+                    ]),
+            ])
+        model.config = try JSON.parse(config)
+        return model
+    }
+
+    func testADepthwiseLayerIsRefittedChannelByChannel() throws {
+        var g = RandomInputs(seed: 5)
+        let random = { (n: Int) in (0..<n).map { _ in g.next() * 2 - 1 } }
+        let (w1, b1, k, b) = (random(6), random(2), random(12), random(4))
+        let original = try depthwiseChain(w1: w1, b1: b1, k: k, b: b)
+        // d1 changed upstream (as an earlier refit changes it): dw's input differs, its weights do not.
+        let w1p = w1.map { $0 + 0.3 * (g.next() - 0.5) }
+        let changed = try depthwiseChain(w1: w1p, b1: b1, k: k, b: b)
+        let x = random(20 * 10 * 3)
+        let result = try Reconstruction.reconstruct(
+            original: original, pruned: changed, keptOutputs: [:],
+            calibration: [FloatArray(shape: [20, 10, 3], data: x)],
+            batchSize: 7)
+        XCTAssertEqual(result.reports.map(\.path), ["dw"], "d1's input did not change; dw's did")
+        XCTAssertEqual(result.reports.first?.action, "refit")
+        let report = try XCTUnwrap(result.reports.first)
+        XCTAssertLessThan(try XCTUnwrap(report.errorAfter), try XCTUnwrap(report.errorBefore))
+        let dw = try XCTUnwrap(result.model.layer(named: "dw"))
+        let kernel = try XCTUnwrap(dw.weights.first { $0.role == "depthwise_kernel" }).tensor.floats()
+        let bias = try XCTUnwrap(dw.weights.first { $0.role == "bias" }).tensor.floats()
+        func dense(_ w: [Float], _ e: Int, _ t: Int, _ c: Int) -> Double {
+            var sum = Double(b1[c])
+            for i in 0..<3 { sum += Double(x[(e * 10 + t) * 3 + i]) * Double(w[i * 2 + c]) }
+            return sum
+        }
+        // Independently, channel by channel: features [h'(t), h'(t+1), h'(t+2), 1] of the changed d1,
+        // targets the original dw's outputs c·2 + j on the original d1's.
+        for c in 0..<2 {
+            var gram = [[Double]](repeating: [Double](repeating: 0, count: 4), count: 4)
+            var rhs = [[Double]](repeating: [Double](repeating: 0, count: 4), count: 2)
+            for e in 0..<20 {
+                for t in 0..<8 {
+                    let f = (0..<3).map { dense(w1p, e, t + $0, c) } + [1]
+                    for i in 0..<4 { for j in 0..<4 { gram[i][j] += f[i] * f[j] } }
+                    for j in 0..<2 {
+                        var y = Double(b[c * 2 + j])
+                        for p in 0..<3 { y += dense(w1, e, t + p, c) * Double(k[(p * 2 + c) * 2 + j]) }
+                        for i in 0..<4 { rhs[j][i] += f[i] * y }
+                    }
+                }
+            }
+            let lambda = 1e-3 * (0..<4).reduce(0.0) { $0 + gram[$1][$1] } / 4
+            for i in 0..<4 { gram[i][i] += lambda }
+            for j in 0..<2 {
+                let w = solve(gram, rhs[j])
+                for p in 0..<3 {
+                    XCTAssertEqual(Double(kernel[(p * 2 + c) * 2 + j]), w[p], accuracy: 1e-3, "tap \(p), \(c), \(j)")
+                }
+                XCTAssertEqual(Double(bias[c * 2 + j]), w[3], accuracy: 1e-3, "bias \(c), \(j)")
+            }
+        }
+    }
+
     func testTheInverseHessianFactorMultipliesBackToTheIdentity() throws {
         var g = RandomInputs(seed: 3)
         let n = 6

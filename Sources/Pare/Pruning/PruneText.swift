@@ -91,12 +91,22 @@ public enum PruneText {
     }
 
     /// One line per reconstructed layer: what was done and the refit's error before and after.
-    public static func reconstruction(_ reports: [Reconstruction.LayerReport], calibration: [String]) -> String {
+    public static func reconstruction(_ outcome: Reconstruction.Outcome, calibration: [String]) -> String {
         var out =
             "reconstruction on \(calibration.joined(separator: ", ")) (relative error of each layer's "
             + "pre-activation output against the original's):\n"
-        if reports.isEmpty { out += "  no layer's input changed\n" }
-        for r in reports {
+        if outcome.considered == 0 {
+            out +=
+                outcome.refits
+                ? "  no BatchNormalization, Dense, convolution or depthwise layer to reconstruct\n"
+                : "  no BatchNormalization layer to recalibrate\n"
+        } else if outcome.reports.isEmpty {
+            out +=
+                outcome.refits
+                ? "  no layer's input changed\n"
+                : "  no BatchNormalization layer's input changed (only removed channels)\n"
+        }
+        for r in outcome.reports {
             if let before = r.errorBefore, let after = r.errorAfter {
                 out +=
                     "  \(r.path) (\(r.className)): \(r.action), error \(String(format: "%.4f", before)) → "

@@ -12,73 +12,124 @@ import Foundation
 ///   im2col. The normal equations (XᵀX + λI) W = XᵀY are summed over calibration batches (`ssyrk`,
 ///   `sgemm` in float32, accumulated in float64) and solved by Cholesky (`dpotrf`, `dpotrs`), with
 ///   λ = `ridge` × the mean of XᵀX's diagonal.
+/// - A DepthwiseConv1D/2D (channels-last) is refitted the same way channel by channel: each kept
+///   channel's taps and bias against the original's outputs of that channel.
 /// Each step runs the pruned model as it is after the steps before it, so errors do not accumulate.
-/// Shared layers (called more than once) and layers inside nested models are left as they are.
+/// Shared layers (called more than once), layers inside nested models and SeparableConv layers (two
+/// kernels in one layer) are left as they are.
 public enum Reconstruction {
     public struct LayerReport: Sendable {
         public var path: String
         public var className: String
-        /// "refit" or "BN statistics".
+        /// "refit", "kept" (the refit would not have lowered the error) or "BN statistics".
         public var action: String
         /// ‖XW − Y‖ / ‖Y‖ on the calibration data with the weights before and after (refits only).
         public var errorBefore: Double?
         public var errorAfter: Double?
     }
 
+    /// The reconstructed model and what each step did.
+    public struct Outcome: Sendable {
+        public var model: Model
+        public var reports: [LayerReport]
+        /// Whether kernels were refitted (`--reconstruct`) or only BatchNormalization statistics recomputed.
+        public var refits: Bool
+        /// The layers reconstruction could act on, whether or not their inputs changed.
+        public var considered: Int
+    }
+
     /// Widest feature row (im2col columns + bias) refitted: its normal matrix is this squared.
     static let maxFeatures = 8192
 
     /// `pruned` reconstructed against `original`; `keptOutputs` gives a pruned layer's kept output
-    /// channels (the plan's `keptChannels`).
+    /// channels (the plan's `keptChannels`), `keptInputs` a depthwise layer's kept input channels
+    /// (the plan's `keptPositions`; a depthwise layer without an entry keeps them all).
     public static func reconstruct(
-        original: Model, pruned: Model, keptOutputs: [String: [Int]], calibration: [FloatArray],
-        batchSize: Int = 128, ridge: Double = 1e-3, refit refits: Bool = true
-    ) throws -> (model: Model, reports: [LayerReport]) {
+        original: Model, pruned: Model, keptOutputs: [String: [Int]], keptInputs: [String: [Int]] = [:],
+        calibration: [FloatArray], batchSize: Int = 128, ridge: Double = 1e-3, refit refits: Bool = true
+    ) throws -> Outcome {
         var model = pruned
         let checkedOriginal = try CheckedModel(original)
+        let checked = try CheckedModel(pruned)
         var reports: [LayerReport] = []
-        guard let arch = try CheckedModel(pruned).architecture else { return (model, reports) }
+        guard let arch = checked.architecture else {
+            return Outcome(model: model, reports: reports, refits: refits, considered: 0)
+        }
+        var steps: [(path: String, className: String, step: Step)] = []
         for site in arch.callOrder where site.layer.nested == nil && site.layer.calls.count == 1 {
-            let path = site.layer.name
-            let checked = try CheckedModel(model)
-            guard let kind = checked.kind(path) else { continue }
-            let step: Step
-            if let bn = kind as? BatchNormalization, !bn.renorm {
-                step = .batchNorm(bn)
-            } else if !refits {
-                continue
-            } else if kind is Dense {
-                step = .dense
-            } else if let conv = kind as? Conv, conv.groups == 1, conv.base.rank <= 2, !conv.base.layout.channelsFirst {
-                step = .conv(conv.base.window)
-            } else {
-                continue
-            }
-            let captured = try capture(
-                path: path, original: original, pruned: model, calibration: calibration, batchSize: batchSize)
-            switch step {
-            case .batchNorm(let bn):
-                guard captured.keptChannelsChanged else { continue }
-                guard try recalibrate(&model, path: path, inputs: captured.pruned, axis: bn.axis) else { continue }
-                reports.append(LayerReport(path: path, className: site.layer.className, action: "BN statistics"))
-            case .dense, .conv:
-                guard captured.changed else { continue }
-                let window: ConvWindow? = if case .conv(let w) = step { w } else { nil }
-                if let report = try refit(
-                    &model, path: path, className: site.layer.className, window: window, captured: captured,
-                    originalWeights: checkedOriginal.weightsByRole(path), kept: keptOutputs[path], ridge: ridge)
-                {
-                    reports.append(report)
-                }
+            if let kind = checked.kind(site.layer.name), let step = Step(kind, refits: refits) {
+                steps.append((site.layer.name, site.layer.className, step))
             }
         }
-        return (model, reports)
+        // The original's inputs once; the pruned model's again only after a step changed it.
+        let originalInputs = try LayerInputs.record(
+            original, paths: Set(steps.map(\.path)), calibration: calibration, batchSize: batchSize)
+        var prunedInputs: [String: [FloatArray]]?
+        var prunedIsCurrent = false
+        for (index, s) in steps.enumerated() {
+            if !prunedIsCurrent {
+                prunedInputs = try LayerInputs.record(
+                    model, paths: Set(steps[index...].map(\.path)), calibration: calibration, batchSize: batchSize)
+                prunedIsCurrent = true
+            }
+            let captured = Captured(
+                original: try originalInputs?[s.path]
+                    ?? LayerInputs.record(original, path: s.path, calibration: calibration, batchSize: batchSize),
+                pruned: try prunedInputs?[s.path]
+                    ?? LayerInputs.record(model, path: s.path, calibration: calibration, batchSize: batchSize))
+            let report: LayerReport?
+            switch s.step {
+            case .batchNorm(let bn):
+                guard captured.keptChannelsChanged,
+                    try recalibrate(&model, path: s.path, inputs: captured.pruned, axis: bn.axis)
+                else { continue }
+                report = LayerReport(path: s.path, className: s.className, action: "BN statistics")
+            case .dense, .conv:
+                guard captured.changed else { continue }
+                let window: ConvWindow? = if case .conv(let w) = s.step { w } else { nil }
+                report = try refit(
+                    &model, path: s.path, className: s.className, window: window, captured: captured,
+                    originalWeights: checkedOriginal.weightsByRole(s.path), kept: keptOutputs[s.path], ridge: ridge)
+            case .depthwise(let window, let multiplier):
+                guard captured.keptChannelsChanged else { continue }
+                report = try refitDepthwise(
+                    &model, path: s.path, className: s.className, window: window, multiplier: multiplier,
+                    captured: captured, originalWeights: checkedOriginal.weightsByRole(s.path),
+                    keptChannels: keptInputs[s.path], ridge: ridge)
+            }
+            guard let report else { continue }
+            reports.append(report)
+            if report.action != "kept" { prunedIsCurrent = false }
+        }
+        return Outcome(model: model, reports: reports, refits: refits, considered: steps.count)
     }
 
     enum Step {
         case batchNorm(BatchNormalization)
         case dense
         case conv(ConvWindow)
+        case depthwise(ConvWindow, multiplier: Int)
+
+        /// The step for a layer, nil for layers reconstruction leaves alone.
+        init?(_ kind: any LayerKind, refits: Bool) {
+            if let bn = kind as? BatchNormalization, !bn.renorm {
+                self = .batchNorm(bn)
+            } else if !refits {
+                return nil
+            } else if kind is Dense {
+                self = .dense
+            } else if let conv = kind as? Conv, conv.groups == 1, conv.base.rank <= 2,
+                !conv.base.layout.channelsFirst
+            {
+                self = .conv(conv.base.window)
+            } else if let depthwise = kind as? DepthwiseConv, depthwise.base.rank <= 2,
+                !depthwise.base.layout.channelsFirst
+            {
+                self = .depthwise(depthwise.base.window, multiplier: depthwise.multiplier)
+            } else {
+                return nil
+            }
+        }
     }
 
     /// A layer's first input in each model, batch by batch over the calibration data.
@@ -123,26 +174,13 @@ public enum Reconstruction {
         }
     }
 
+    /// One layer's input in each model (the data-aware sparsifier fits layer by layer).
     static func capture(path: String, original: Model, pruned: Model, calibration: [FloatArray], batchSize: Int)
         throws -> Captured
     {
-        var captured = Captured()
-        let n = calibration.first?.batch ?? 0
-        for (model, isOriginal) in [(original, true), (pruned, false)] {
-            let interpreter = try Interpreter(model)
-            var seen: [FloatArray] = []
-            interpreter.observer = { layer, inputs, _ in
-                if layer == path, let x = inputs.first { seen.append(x) }
-            }
-            var start = 0
-            while start < n {
-                let range = start..<min(n, start + batchSize)
-                _ = try interpreter.run(calibration.map { $0.slice(range) })
-                start = range.upperBound
-            }
-            if isOriginal { captured.original = seen } else { captured.pruned = seen }
-        }
-        return captured
+        Captured(
+            original: try LayerInputs.record(original, path: path, calibration: calibration, batchSize: batchSize),
+            pruned: try LayerInputs.record(pruned, path: path, calibration: calibration, batchSize: batchSize))
     }
 
     /// Sets a BatchNormalization's moving statistics to its inputs' over the calibration data.
