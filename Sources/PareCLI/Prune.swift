@@ -80,7 +80,10 @@ struct Prune: ParsableCommand {
         ) {
             let model = try reading.read(input, graphFor: "prune")
             var s = try selection.selection()
-            if selection.targetSize != nil { s.budget = try selection.budget(fileOverhead: try fileOverhead(model)) }
+            if selection.targetSize != nil {
+                let size = inputSize()
+                s.budget = try selection.budget(fileSize: size, fileOverhead: max(size - model.weightBytes, 0))
+            }
             let calibration =
                 selection.calibration.isEmpty
                 ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
@@ -147,17 +150,19 @@ struct Prune: ParsableCommand {
             print(PruneText.cost(drift, inputs: source, accuracy: accuracy, labels: labels), terminator: "")
             printNotes(try ModelFile.write(written, to: output), output: output)
             print(PruneText.sizes(input: input, output: output), terminator: "")
-            if let target = selection.targetSize {
+            if let target = selection.targetSize, let budget = job.budget {
+                // The budget counted weight bytes plus the input's other bytes; the writer's own headers
+                // differ a little from the input's, so the file is measured and compared here.
                 let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-                print("--target-size \(target): \(output) is \(size) bytes")
+                let wanted = budget.target + max(inputSize() - model.weightBytes, 0)
+                print(PruneText.sizeTarget(target, file: output, size: size, wanted: wanted), terminator: "")
             }
         }
     }
 
-    /// The input file's bytes that are not weights (headers, configuration), which a size budget
-    /// expects the output to carry too.
-    func fileOverhead(_ model: Model) throws -> Int {
-        let size = (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
-        return max(size - model.weightBytes, 0)
+    /// The input file's size: a size budget's percentage is of it, and its bytes that are not weights
+    /// (headers, configuration) the output is expected to carry too.
+    func inputSize() -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
     }
 }

@@ -53,9 +53,10 @@ struct SelectionOptions: ParsableArguments {
 
     var parsedCriterion: PruneCriterion { PruneCriterion(rawValue: criterion) ?? .l1 }
 
-    /// The one `--target-*` budget given, if any. A size target counts weight bytes: the input file's
-    /// other bytes (`fileOverhead`, known once the model is read) are taken off a byte count first.
-    func budget(fileOverhead: Int = 0) throws -> PruneBudget? {
+    /// The one `--target-*` budget given, if any. A size target counts weight bytes: a percentage is of
+    /// the input file's size (`fileSize`), and the file's other bytes (`fileOverhead`, known once the
+    /// model is read) are taken off the byte count.
+    func budget(fileSize: Int = 0, fileOverhead: Int = 0) throws -> PruneBudget? {
         let given = [
             (targetParams, PruneBudget.Measure.parameters, "--target-params"), (targetMacs, .macs, "--target-macs"),
             (targetSize, .bytes, "--target-size"),
@@ -72,6 +73,9 @@ struct SelectionOptions: ParsableArguments {
             throw ValidationError(
                 "--allocation must be one of \(PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))"
             )
+        }
+        if measure == .bytes, case .fraction(let f) = amount, fileSize > 0 {
+            amount = .count(Int((f * Double(fileSize)).rounded(.down)))
         }
         if measure == .bytes, case .count(let n) = amount {
             guard n > fileOverhead else {

@@ -118,6 +118,14 @@ public enum PruneText {
         return out
     }
 
+    /// The written file's size against a `--target-size` (the budget's weight bytes plus the input's
+    /// other bytes).
+    public static func sizeTarget(_ option: String, file: String, size: Int, wanted: Int) -> String {
+        let off = Double(size - wanted) / Double(max(wanted, 1)) * 100
+        return "--target-size \(option): \(file) is \(grouped(size)) bytes against \(grouped(wanted)) "
+            + "(\(String(format: "%+.2f%%", off)))\n"
+    }
+
     /// The budget line: target, what the pruned model measures, and whether it is within 2% below.
     public static func budget(_ b: BudgetOutcome) -> String {
         let share = Double(b.reached) / Double(max(b.original, 1)) * 100
