@@ -25,7 +25,7 @@ struct Mask: ParsableCommand {
             let model = try reading.read(input, graphFor: "mask")
             let calibration =
                 selection.calibration.isEmpty
-                ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
+                ? nil : try ModelInputs.loadCalibration(selection.calibration, for: model, file: input)
             let job = try PruneJob.plan(
                 model, selection: try selection.selection(), criterion: selection.parsedCriterion,
                 calibration: calibration)

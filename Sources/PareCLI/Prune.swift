@@ -82,11 +82,12 @@ struct Prune: ParsableCommand {
             var s = try selection.selection()
             if selection.targetSize != nil {
                 let size = inputSize()
-                s.budget = try selection.budget(fileSize: size, fileOverhead: max(size - model.weightBytes, 0))
+                s.budget = try selection.budget(
+                    fileSize: size, fileOverhead: max(size - model.weightBytes, 0), file: input)
             }
             let calibration =
                 selection.calibration.isEmpty
-                ? nil : try ModelInputs.load(selection.calibration, for: model, file: input)
+                ? nil : try ModelInputs.loadCalibration(selection.calibration, for: model, file: input)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
             let inputs = try ModelInputs.loadOrGenerate(
                 verifyPaths, random: random, seed: seed, for: model, file: input)
@@ -105,6 +106,10 @@ struct Prune: ParsableCommand {
             if let budget = job.budget { print(PruneText.budget(budget), terminator: "") }
             print(PruneText.table(result), terminator: "")
             print(PruneText.leftAlone(job.plan.graph), terminator: "")
+            for name in job.plan.leftWholeByRounding {
+                print(
+                    "  --round-to \(selection.roundTo ?? 1) left \(name) whole: its share of --ratio rounds to no step")
+            }
             print(PruneText.folds(result.folds), terminator: "")
             let against =
                 approximate

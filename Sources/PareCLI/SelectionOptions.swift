@@ -21,11 +21,14 @@ struct SelectionOptions: ParsableArguments {
     @Option(name: .long, help: "Calibration inputs (.npy, one per model input) for mean-activation and apoz.")
     var calibration: [String] = []
     @Option(
-        name: .long, help: "Remove channels ranked across layers until the model has at most N (or P%) parameters.")
+        name: .long, parsing: .unconditional,
+        help: "Remove channels ranked across layers until the model has at most N (or P%) parameters.")
     var targetParams: String?
-    @Option(name: .long, help: "The same budget in multiply-accumulates per example: N or P%.") var targetMacs: String?
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional, help: "The same budget in multiply-accumulates per example: N or P%.")
+    var targetMacs: String?
+    @Option(
+        name: .long, parsing: .unconditional,
         help: """
             The same budget in bytes of the output file, estimated as the weights at their dtypes plus the input \
             file's other bytes (the written size is printed): N or P%.
@@ -44,6 +47,17 @@ struct SelectionOptions: ParsableArguments {
     var roundTo: Int?
 
     func validate() throws {
+        guard let parsedAllocation = PruneBudget.Allocation(rawValue: allocation) else {
+            throw ValidationError(
+                "--allocation must be one of \(PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        if parsedAllocation != .normalized, targetParams == nil, targetMacs == nil, targetSize == nil {
+            throw ValidationError("--allocation applies to a --target-params/--target-macs/--target-size budget")
+        }
+        if let empty = calibration.first(where: \.isEmpty) {
+            throw ValidationError("--calibration '\(empty)': an empty path")
+        }
         guard PruneCriterion(rawValue: criterion) != nil else {
             throw ValidationError(
                 "--criterion must be one of \(PruneCriterion.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -56,7 +70,7 @@ struct SelectionOptions: ParsableArguments {
     /// The one `--target-*` budget given, if any. A size target counts weight bytes: a percentage is of
     /// the input file's size (`fileSize`), and the file's other bytes (`fileOverhead`, known once the
     /// model is read) are taken off the byte count.
-    func budget(fileSize: Int = 0, fileOverhead: Int = 0) throws -> PruneBudget? {
+    func budget(fileSize: Int = 0, fileOverhead: Int = 0, file: String = "") throws -> PruneBudget? {
         let given = [
             (targetParams, PruneBudget.Measure.parameters, "--target-params"), (targetMacs, .macs, "--target-macs"),
             (targetSize, .bytes, "--target-size"),
@@ -79,8 +93,10 @@ struct SelectionOptions: ParsableArguments {
         }
         if measure == .bytes, case .count(let n) = amount {
             guard n > fileOverhead else {
-                throw ValidationError(
-                    "\(option) \(n): the input file's headers and configuration alone take \(fileOverhead) bytes")
+                throw PareError(
+                    file: file,
+                    "\(option) \(text) (\(n) bytes): the file's headers and configuration alone take "
+                        + "\(fileOverhead) bytes")
             }
             amount = .count(n - fileOverhead)
         }

@@ -58,6 +58,13 @@ struct Sparsify: ParsableCommand {
         if (parsed == .wanda || reconstruct) && calibration.isEmpty {
             throw ValidationError("--\(reconstruct ? "reconstruct" : "criterion wanda") needs --calibration inputs")
         }
+        if parsed == .magnitude && !reconstruct && !calibration.isEmpty {
+            throw ValidationError(
+                "--calibration is used by --criterion wanda and --reconstruct only; magnitude ranks |w|")
+        }
+        if let empty = calibration.first(where: \.isEmpty) {
+            throw ValidationError("--calibration '\(empty)': an empty path")
+        }
     }
 
     func run() throws {
@@ -75,7 +82,7 @@ struct Sparsify: ParsableCommand {
                 (options.global, options.layers, options.criterion) = (global, names, parsed)
                 options.reconstruct = reconstruct
                 sparsified = try DataAwareSparsifier.sparsify(
-                    model, options, calibration: try ModelInputs.load(calibration, for: model, file: input))
+                    model, options, calibration: try ModelInputs.loadCalibration(calibration, for: model, file: input))
             }
             let (sparse, rows) = (sparsified.model, sparsified.rows)
             // Measured before anything is written: bad --input or --labels leave no output behind.

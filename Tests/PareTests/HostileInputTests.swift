@@ -209,22 +209,10 @@ extension HostileInputTests {
     /// A Functional model from layer entries (Keras 2 inbound-node form), inputs and outputs.
     /// `outputNode`: the node index of the outputs' calls (tf.keras numbers a nested model's from 1).
     func functional(_ layers: [String], inputs: [String], outputs: [String], outputNode: Int = 0) throws -> JSON {
-        let refs = { (names: [String], node: Int) in
-            names.map { "[\"\($0)\", \(node), 0]" }.joined(separator: ", ")
-        }
-        return try JSON.parse(
-            """
-            {"class_name": "Functional", "config": {"name": "m", "layers": [\(layers.joined(separator: ", "))],
-             "input_layers": [\(refs(inputs, 0))], "output_layers": [\(refs(outputs, outputNode))]}}
-            """)
+        try TestModels.functional(layers, inputs: inputs, outputs: outputs, outputNode: outputNode)
     }
 
-    func input(_ name: String, _ shape: String) -> String {
-        """
-        {"class_name": "InputLayer", "name": "\(name)", "inbound_nodes": [],
-         "config": {"name": "\(name)", "batch_input_shape": [null, \(shape)]}}
-        """
-    }
+    func input(_ name: String, _ shape: String) -> String { TestModels.input(name, shape) }
 
     func testASharedLayerCalledOnDifferentShapesIsRefusedBeforeItRuns() throws {
         // A shared Dense on a 4-wide and a 64-wide input: its one kernel (4, 8) cannot serve both.

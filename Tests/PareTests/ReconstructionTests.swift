@@ -7,34 +7,19 @@ import XCTest
 final class ReconstructionTests: XCTestCase {
     /// x (5) → d1 Dense(units1) → d2 Dense(3), both linear with biases.
     func chain(units1: Int, w1: [Float], b1: [Float], w2: [Float], b2: [Float]) throws -> Model {
-        let config = """
-            {"class_name": "Functional", "config": {"name": "m", "layers": [
-             {"class_name": "InputLayer", "name": "x", "inbound_nodes": [],
-              "config": {"name": "x", "batch_input_shape": [null, 5], "dtype": "float32"}},
-             {"class_name": "Dense", "name": "d1", "inbound_nodes": [[["x", 0, 0, {}]]],
-              "config": {"name": "d1", "units": \(units1), "use_bias": true, "activation": "linear"}},
-             {"class_name": "Dense", "name": "d2", "inbound_nodes": [[["d1", 0, 0, {}]]],
-              "config": {"name": "d2", "units": 3, "use_bias": true, "activation": "linear"}}],
-             "input_layers": [["x", 0, 0]], "output_layers": [["d2", 0, 0]]}}
-            """
-        var model = Model(
-            format: .kerasLegacyH5, kind: .fullModel, sourcePath: "chain",
-            layers: [
-                LayerWeights(
-                    name: "d1",
-                    weights: [
-                        Weight(name: "d1/kernel:0", tensor: Tensor(float32: w1, shape: [5, units1])),
-                        Weight(name: "d1/bias:0", tensor: Tensor(float32: b1, shape: [units1])),
-                    ]),
-                LayerWeights(
-                    name: "d2",
-                    weights: [
-                        Weight(name: "d2/kernel:0", tensor: Tensor(float32: w2, shape: [units1, 3])),
-                        Weight(name: "d2/bias:0", tensor: Tensor(float32: b2, shape: [3])),
-                    ]),
-            ])
-        model.config = try JSON.parse(config)
-        return model
+        let dense = { (name: String, on: String, units: Int) in
+            TestModels.layer(
+                "Dense", name, on: on, "\"units\": \(units), \"use_bias\": true, \"activation\": \"linear\"")
+        }
+        let config = try TestModels.functional(
+            [TestModels.input("x", "5"), dense("d1", "x", units1), dense("d2", "d1", 3)], inputs: ["x"], outputs: ["d2"]
+        )
+        return TestModels.model(
+            config,
+            [
+                TestModels.weights("d1", [("kernel", w1, [5, units1]), ("bias", b1, [units1])]),
+                TestModels.weights("d2", [("kernel", w2, [units1, 3]), ("bias", b2, [3])]),
+            ], path: "chain")
     }
 
     /// Solves A x = b by Gaussian elimination with partial pivoting, in Double: no LAPACK.
@@ -107,36 +92,24 @@ final class ReconstructionTests: XCTestCase {
 
     /// x (10 × 3) → d1 Dense(2) → dw DepthwiseConv1D(kernel 3, multiplier 2), all linear with biases.
     func depthwiseChain(w1: [Float], b1: [Float], k: [Float], b: [Float]) throws -> Model {
-        let config = """
-            {"class_name": "Functional", "config": {"name": "m", "layers": [
-             {"class_name": "InputLayer", "name": "x", "inbound_nodes": [],
-              "config": {"name": "x", "batch_input_shape": [null, 10, 3], "dtype": "float32"}},
-             {"class_name": "Dense", "name": "d1", "inbound_nodes": [[["x", 0, 0, {}]]],
-              "config": {"name": "d1", "units": 2, "use_bias": true, "activation": "linear"}},
-             {"class_name": "DepthwiseConv1D", "name": "dw", "inbound_nodes": [[["d1", 0, 0, {}]]],
-              "config": {"name": "dw", "kernel_size": [3], "strides": [1], "padding": "valid",
-               "depth_multiplier": 2, "data_format": "channels_last", "dilation_rate": [1],
-               "use_bias": true, "activation": "linear"}}],
-             "input_layers": [["x", 0, 0]], "output_layers": [["dw", 0, 0]]}}
-            """
-        var model = Model(
-            format: .kerasLegacyH5, kind: .fullModel, sourcePath: "depthwise",
-            layers: [
-                LayerWeights(
-                    name: "d1",
-                    weights: [
-                        Weight(name: "d1/kernel:0", tensor: Tensor(float32: w1, shape: [3, 2])),
-                        Weight(name: "d1/bias:0", tensor: Tensor(float32: b1, shape: [2])),
-                    ]),
-                LayerWeights(
-                    name: "dw",
-                    weights: [
-                        Weight(name: "dw/depthwise_kernel:0", tensor: Tensor(float32: k, shape: [3, 2, 2])),
-                        Weight(name: "dw/bias:0", tensor: Tensor(float32: b, shape: [4])),
-                    ]),
-            ])
-        model.config = try JSON.parse(config)
-        return model
+        let config = try TestModels.functional(
+            [
+                TestModels.input("x", "10, 3"),
+                TestModels.layer(
+                    "Dense", "d1", on: "x", "\"units\": 2, \"use_bias\": true, \"activation\": \"linear\""),
+                TestModels.layer(
+                    "DepthwiseConv1D", "dw", on: "d1",
+                    """
+                    "kernel_size": [3], "strides": [1], "padding": "valid", "depth_multiplier": 2,
+                    "data_format": "channels_last", "dilation_rate": [1], "use_bias": true, "activation": "linear"
+                    """),
+            ], inputs: ["x"], outputs: ["dw"])
+        return TestModels.model(
+            config,
+            [
+                TestModels.weights("d1", [("kernel", w1, [3, 2]), ("bias", b1, [2])]),
+                TestModels.weights("dw", [("depthwise_kernel", k, [3, 2, 2]), ("bias", b, [4])]),
+            ], path: "depthwise")
     }
 
     func testADepthwiseLayerIsRefittedChannelByChannel() throws {
@@ -190,6 +163,20 @@ final class ReconstructionTests: XCTestCase {
                 XCTAssertEqual(Double(bias[c * 2 + j]), w[3], accuracy: 1e-3, "bias \(c), \(j)")
             }
         }
+    }
+
+    func testLayerInputsAreRecordedInOnePassWithinTheirLimit() throws {
+        var g = RandomInputs(seed: 9)
+        let random = { (n: Int) in (0..<n).map { _ in g.next() * 2 - 1 } }
+        let model = try chain(units1: 4, w1: random(20), b1: random(4), w2: random(12), b2: random(3))
+        let x = FloatArray(shape: [10, 5], data: random(50))
+        let all = try XCTUnwrap(LayerInputs.record(model, paths: ["d1", "d2"], calibration: [x], batchSize: 4))
+        XCTAssertEqual(all["d1"]?.map(\.batch), [4, 4, 2])
+        XCTAssertEqual(all["d1"]?.flatMap(\.data), x.data, "d1's input is the model's")
+        XCTAssertEqual(all["d2"]?.map(\.shape), [[4, 4], [4, 4], [2, 4]])
+        // 10 × 5 + 10 × 4 = 90 values: one fewer allowed and the recording gives up (layers then one by one).
+        XCTAssertNil(try LayerInputs.record(model, paths: ["d1", "d2"], calibration: [x], batchSize: 4, limit: 89))
+        XCTAssertNotNil(try LayerInputs.record(model, paths: ["d1", "d2"], calibration: [x], batchSize: 4, limit: 90))
     }
 
     func testTheInverseHessianFactorMultipliesBackToTheIdentity() throws {

@@ -72,3 +72,52 @@ func assertSameTensors(
     XCTAssertEqual(oa.map(\.path), ob.map(\.path), file: file, line: line)
     for (x, y) in zip(oa, ob) { XCTAssertEqual(try x.tensor.bytes(), try y.tensor.bytes(), file: file, line: line) }
 }
+
+/// Small functional models written out in full in tests: a legacy-.h5 config and float32 weights.
+enum TestModels {
+    /// A functional model's config from its layers' JSON.
+    static func functional(_ layers: [String], inputs: [String], outputs: [String], outputNode: Int = 0) throws
+        -> JSON
+    {
+        let refs = { (names: [String], node: Int) in
+            names.map { "[\"\($0)\", \(node), 0]" }.joined(separator: ", ")
+        }
+        return try JSON.parse(
+            """
+            {"class_name": "Functional", "config": {"name": "m", "layers": [\(layers.joined(separator: ", "))],
+             "input_layers": [\(refs(inputs, 0))], "output_layers": [\(refs(outputs, outputNode))]}}
+            """)
+    }
+
+    /// An InputLayer of `shape` (the part after the batch axis, e.g. "10, 3").
+    static func input(_ name: String, _ shape: String) -> String {
+        """
+        {"class_name": "InputLayer", "name": "\(name)", "inbound_nodes": [],
+         "config": {"name": "\(name)", "batch_input_shape": [null, \(shape)]}}
+        """
+    }
+
+    /// A layer called once on `inbound`, its config's other keys given as JSON members.
+    static func layer(_ className: String, _ name: String, on inbound: String, _ config: String) -> String {
+        """
+        {"class_name": "\(className)", "name": "\(name)", "inbound_nodes": [[["\(inbound)", 0, 0, {}]]],
+         "config": {"name": "\(name)", \(config)}}
+        """
+    }
+
+    /// A layer's float32 weights, named as tf.keras names them (`name/role:0`).
+    static func weights(_ name: String, _ tensors: [(role: String, values: [Float], shape: [Int])]) -> LayerWeights {
+        LayerWeights(
+            name: name,
+            weights: tensors.map {
+                Weight(name: "\(name)/\($0.role):0", tensor: Tensor(float32: $0.values, shape: $0.shape))
+            })
+    }
+
+    /// A legacy-.h5 full model of `config` and `layers`.
+    static func model(_ config: JSON, _ layers: [LayerWeights], path: String = "test.h5") -> Model {
+        var model = Model(format: .kerasLegacyH5, kind: .fullModel, sourcePath: path, layers: layers)
+        model.config = config
+        return model
+    }
+}

@@ -6,7 +6,8 @@ the calibration set. Every accuracy is `pare eval --json` on the 1,000 held-out 
 `pare inspect --json` (Keras's count_params: BatchNormalization statistics included).
 
 - prune, to 75%, 50% and 30% of the parameters (--target-params), ranked by each criterion (bn-gamma only where
-  the model has BatchNormalization), plain, with --recalibrate-bn, and with --reconstruct; plus a uniform
+  the model has BatchNormalization) with the default normalized allocation, and l1 with --allocation sensitivity,
+  plain, with --recalibrate-bn, and with --reconstruct; plus a uniform
   --ratio baseline whose ratio is searched so that it keeps at most the budget. A budget is met, as pare
   prune judges it, when the achieved fraction is at most the budget and less than 2% below it; misses are marked.
 - sparsify --per-layer to 50% and 80% of each kernel, magnitude and wanda, each with and without --reconstruct.
@@ -169,6 +170,9 @@ def prune_table(name, path, x, y, cal, d):
     # Under --use-ratio every criterion row is already at the uniform widths: no separate baseline rows.
     labelled = [(c, ["--criterion", c], False) for c in criteria]
     if not use_ratio:
+        # The other way to share a budget among layers: each step to the layer whose output error grows least.
+        labelled.append(("l1, --allocation sensitivity", ["--criterion", "l1", "--allocation", "sensitivity"],
+                         False))
         labelled.append(("uniform --ratio r (l1)", [], True))
     for label, criterion, uniform in labelled:
         for refit, flags in refits:

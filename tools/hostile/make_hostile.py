@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import base  # noqa: E402 (after the path set-up)
 import cases_alloc  # noqa: E402
 import cases_archive  # noqa: E402
+import cases_budgets  # noqa: E402
 import cases_config  # noqa: E402
 import cases_counts  # noqa: E402
 import cases_keras1  # noqa: E402
@@ -35,7 +36,7 @@ from common import TOP, Generator  # noqa: E402
 
 MODULES = [cases_outside, cases_counts, cases_paths, cases_alloc, cases_names, cases_loops, cases_many,
            cases_config, cases_usage, cases_weights, cases_pare, cases_archive, cases_sequence,
-           cases_transformer, cases_upgrade, cases_keras1]
+           cases_transformer, cases_upgrade, cases_keras1, cases_budgets]
 
 
 def main():

@@ -13,6 +13,9 @@ public struct PrunePlan {
     public var keptHeads: [String: [Int]] = [:]
     /// Per attention layer, the score of each head, where the criterion gives one.
     public var headScores: [String: [Double]] = [:]
+    /// Layers a global `--ratio` would have narrowed that `--round-to` left whole (their share rounds
+    /// to no step, or to all of them).
+    public var leftWholeByRounding: [String] = []
 
     public func isRemoved(_ id: Int?) -> Bool { id.map { removed.contains(graph.group($0)) } ?? false }
 
@@ -278,6 +281,7 @@ public struct Planner {
                     space, Int((r * Double(space.count)).rounded()), option: SelectionPart("ratio", name)),
                 option: SelectionPart("ratio"))
         }
+        var leftWholeByRounding: [String] = []
         if let r = selection.globalRatio {
             guard r >= 0, r < 1 else {
                 throw SelectionError(option: "ratio", "\(r): the fraction removed must be in [0, 1)")
@@ -287,6 +291,7 @@ public struct Planner {
                 if let step = selection.roundTo, step > 1 {
                     // Kept rounded to the nearest multiple (at least one step), never more than removable.
                     let kept = max(step, Int((Double(space.count - n) / Double(step)).rounded()) * step)
+                    if n > 0, kept >= space.count { leftWholeByRounding.append(space.path) }
                     n = kept >= space.count ? 0 : min(space.count - kept, removable(space).count)
                 }
                 try remove(
@@ -342,6 +347,7 @@ public struct Planner {
         var plan = PrunePlan(graph: graph, removed: removed, keptChannels: kept, scores: perChannel)
         plan.keptHeads = heads.kept
         plan.headScores = heads.scores
+        plan.leftWholeByRounding = leftWholeByRounding
         return plan
     }
 }

@@ -33,6 +33,22 @@ public enum ModelInputs {
         try load(paths, matching: try inputs(of: model, file: file), model: file)
     }
 
+    /// `--calibration` files for `model`: as `load`, and every value finite. Statistics and fits computed
+    /// on a NaN or an infinity would be NaN too and written into the model without a word.
+    public static func loadCalibration(_ paths: [String], for model: Model, file: String) throws -> [FloatArray] {
+        let arrays = try load(paths, for: model, file: file)
+        for (path, array) in zip(paths, arrays) {
+            if let i = array.data.firstIndex(where: { !$0.isFinite }) {
+                let perExample = array.count / max(array.batch, 1)
+                throw PareError(
+                    file: path,
+                    "holds \(array.data[i]) (example \(i / max(perExample, 1))): calibration data must be finite, "
+                        + "as what is computed on it is written into the model")
+            }
+        }
+        return arrays
+    }
+
     public static func load(_ paths: [String], for interpreter: Interpreter, file: String) throws -> [FloatArray] {
         try load(paths, matching: interpreter.inputs, model: file)
     }
