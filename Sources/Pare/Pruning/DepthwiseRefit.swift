@@ -1,5 +1,3 @@
-import COpenBLAS
-
 extension Reconstruction {
     /// Refits a DepthwiseConv1D/2D channel by channel: channel c's taps (and its bias) see only channel
     /// c of the input, so each kept channel is its own small least-squares problem, features its im2col
@@ -39,8 +37,6 @@ extension Reconstruction {
             let rows = fp.rows
             var x = [Float](repeating: 1, count: rows * d)
             var y = [Float](repeating: 0, count: rows * m)
-            var g = [Float](repeating: 0, count: d * d)
-            var c = [Float](repeating: 0, count: d * m)
             for (channel, oc) in kept.enumerated() {
                 // im2col lays a row out tap by tap, channels fastest: tap p of channel c is p × C + c.
                 for r in 0..<rows {
@@ -56,24 +52,7 @@ extension Reconstruction {
                         targetSquares[channel] += Double(sum) * Double(sum)
                     }
                 }
-                x.withUnsafeBufferPointer { px in
-                    g.withUnsafeMutableBufferPointer { pg in
-                        cblas_ssyrk(
-                            CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), 1, px.baseAddress!,
-                            Int32(d), 0, pg.baseAddress!, Int32(d))
-                    }
-                    y.withUnsafeBufferPointer { py in
-                        c.withUnsafeMutableBufferPointer { pc in
-                            cblas_sgemm(
-                                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(m), Int32(rows), 1,
-                                px.baseAddress!, Int32(d), py.baseAddress!, Int32(m), 0, pc.baseAddress!, Int32(m))
-                        }
-                    }
-                }
-                for i in 0..<d {
-                    for j in i..<d { grams[channel][i * d + j] += Double(g[i * d + j]) }
-                }
-                for i in 0..<(d * m) { crosses[channel][i] += Double(c[i]) }
+                accumulate(x: x, y: y, rows: rows, d: d, k: m, gram: &grams[channel], cross: &crosses[channel])
             }
         }
         var newKernel = try kernel.tensor.floats()

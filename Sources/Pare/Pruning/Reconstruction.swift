@@ -292,27 +292,7 @@ public enum Reconstruction {
                 for r in 0..<rows {
                     for j in 0..<inputs { x[r * d + j] = fp.data[r * inputs + j] }
                 }
-                var g = [Float](repeating: 0, count: d * d)
-                var c = [Float](repeating: 0, count: d * outputs)
-                x.withUnsafeBufferPointer { px in
-                    g.withUnsafeMutableBufferPointer { pg in
-                        cblas_ssyrk(
-                            CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), 1, px.baseAddress!,
-                            Int32(d), 0, pg.baseAddress!, Int32(d))
-                    }
-                    y.withUnsafeBufferPointer { py in
-                        c.withUnsafeMutableBufferPointer { pc in
-                            cblas_sgemm(
-                                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(outputs), Int32(rows), 1,
-                                px.baseAddress!, Int32(d), py.baseAddress!, Int32(outputs), 0, pc.baseAddress!,
-                                Int32(outputs))
-                        }
-                    }
-                }
-                for i in 0..<d {
-                    for j in i..<d { gram[i * d + j] += Double(g[i * d + j]) }
-                }
-                for i in cross.indices { cross[i] += Double(c[i]) }
+                Reconstruction.accumulate(x: x, y: y, rows: rows, d: d, k: outputs, gram: &gram, cross: &cross)
             }
             for i in 0..<d {
                 for j in 0..<i { gram[i * d + j] = gram[j * d + i] }
@@ -326,6 +306,33 @@ public enum Reconstruction {
         func error(_ w: [Double]) -> Double {
             Reconstruction.relativeError(w, gram: gram, cross: cross, targetSquares: targetSquares, d: d, k: outputs)
         }
+    }
+
+    /// Adds one batch's XᵀX (upper triangle) and XᵀY to `gram` and `cross`: X is rows × d, Y rows × k,
+    /// row-major; the products in float32 (`ssyrk`, `sgemm`), the sums in float64.
+    static func accumulate(
+        x: [Float], y: [Float], rows: Int, d: Int, k: Int, gram: inout [Double], cross: inout [Double]
+    ) {
+        var g = [Float](repeating: 0, count: d * d)
+        var c = [Float](repeating: 0, count: d * k)
+        x.withUnsafeBufferPointer { px in
+            g.withUnsafeMutableBufferPointer { pg in
+                cblas_ssyrk(
+                    CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(rows), 1, px.baseAddress!, Int32(d), 0,
+                    pg.baseAddress!, Int32(d))
+            }
+            y.withUnsafeBufferPointer { py in
+                c.withUnsafeMutableBufferPointer { pc in
+                    cblas_sgemm(
+                        CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(k), Int32(rows), 1, px.baseAddress!,
+                        Int32(d), py.baseAddress!, Int32(k), 0, pc.baseAddress!, Int32(k))
+                }
+            }
+        }
+        for i in 0..<d {
+            for j in i..<d { gram[i * d + j] += Double(g[i * d + j]) }
+        }
+        for i in 0..<(d * k) { cross[i] += Double(c[i]) }
     }
 
     /// Refits one Dense or convolution; nil when it cannot be (sizes, dtypes).
