@@ -153,6 +153,28 @@ final class UpgradeTests: XCTestCase {
         }
     }
 
+    /// Keras 3 writes a Bidirectional's backward layer out; rebuilt at load from the forward one, it now
+    /// and then came back going forwards and Keras refused the file. The upgrade writes it as Keras does.
+    func testBidirectionalLayersGetTheirBackwardLayerWrittenOut() throws {
+        let result = try checkUpgrade("zoo/rnn_wrapper_zoo_tfkeras2.h5")
+        var found = 0
+        func walk(_ json: JSON) {
+            if json["class_name"]?.stringValue == "Bidirectional", let config = json["config"] {
+                let forward = config["layer"]?["config"]
+                let backward = config["backward_layer"]?["config"]
+                let name = forward?["name"]?.stringValue ?? "?"
+                XCTAssertEqual(backward?["name"]?.stringValue, "backward_" + name)
+                XCTAssertEqual(backward?["go_backwards"]?.boolValue, !(forward?["go_backwards"]?.boolValue ?? false))
+                XCTAssertEqual(backward?["units"], forward?["units"], name)
+                found += 1
+            }
+            if case .object(let pairs) = json { for (_, value) in pairs { walk(value) } }
+            if case .array(let items) = json { for item in items { walk(item) } }
+        }
+        walk(try XCTUnwrap(result.model.config))
+        XCTAssertEqual(found, 7, "the zoo's seven Bidirectional layers")
+    }
+
     /// Keras 3 lists a rebuilt model's layers by depth, its mask operations included, and numbers
     /// the weight groups by that order. In this model Keras 3.15.1 lists `emb_f2` before `emb_f`
     /// (printed by keras.saving.deserialize_keras_object on the upgraded config), which tf.keras's

@@ -90,6 +90,7 @@ enum LayerUpgradeRules {
             config: try upgradedDtype(config, className: className, path: path), path: path, target: "Keras 3",
             value: upgradedValue)
         try renameLegacyClass(&upgraded, path: path)
+        if upgraded.className == "Bidirectional" { upgraded.config = withBackwardLayer(upgraded.config) }
         if let known = KerasArguments.keras3[upgraded.className] {
             try checkArguments(upgraded.config, of: upgraded.className, known: known, line: "Keras 3", path: path)
         }
@@ -173,6 +174,23 @@ enum LayerUpgradeRules {
         }
         result.config = .object(out)
         return result
+    }
+
+    /// A Bidirectional's config with its backward layer written out, as Keras 3 writes it: the forward
+    /// layer's config with `go_backwards` flipped, named `backward_<name>`. Given none, Keras 3.15 rebuilds
+    /// it from the forward layer at load by a serialize–deserialize round trip that now and then hands back
+    /// a layer going forwards and refuses the model ("Forward layer and backward layer should have
+    /// different `go_backwards` value"): seen in 1 of about 25 loads of one file, each in a new process.
+    static func withBackwardLayer(_ config: JSON) -> JSON {
+        guard config["backward_layer"]?.isNull ?? true, var backward = config["layer"],
+            var inner = backward["config"], let name = inner["name"]?.stringValue
+        else { return config }
+        inner.set("go_backwards", .bool(!(inner["go_backwards"]?.boolValue ?? false)))
+        inner.set("name", .string("backward_" + (name.hasPrefix("backward_") ? String(name.dropFirst(9)) : name)))
+        backward.set("config", inner)
+        var out = config
+        out.set("backward_layer", backward)
+        return out
     }
 
     /// A value in Keras 3's form (dtypes are `upgradedDtype`'s): initializers, regularizers and constraints
