@@ -34,9 +34,7 @@ struct Convert: ParsableCommand {
         name: .customLong("input"),
         help: "Inputs to verify an upgrade on (.npy, one per model input); default: random inputs.")
     var verifyInput: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Without --input: this many random inputs to verify on.")
-    var random: Int = 16
-    @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @OptionGroup var randomInputs: RandomInputOptions
     @Option(name: .long, parsing: .unconditional, help: "Absolute tolerance of the upgrade's verification.")
     var atol: Double = 1e-6
     @Option(name: .long, parsing: .unconditional, help: "Relative tolerance (of max |source output|).")
@@ -48,7 +46,6 @@ struct Convert: ParsableCommand {
     func validate() throws {
         if let deflate, !(1...9).contains(deflate) { throw ValidationError("--deflate takes a level from 1 to 9") }
         if let keras, ![2, 3].contains(keras) { throw ValidationError("--keras takes 2 or 3") }
-        if random < 1 { throw ValidationError("--random must be at least 1") }
         guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else {
             throw ValidationError("tolerances must be finite numbers ≥ 0 (--atol \(atol), --rtol \(rtol))")
         }
@@ -110,14 +107,15 @@ struct Convert: ParsableCommand {
     }
 
     private func verifyOutputs(original: Model, candidate: Model) throws -> [OutputComparison] {
-        var inputs = try ModelInputs.loadOrGenerate(verifyInput, random: random, seed: seed, for: original, file: input)
+        var inputs = try ModelInputs.loadOrGenerate(
+            verifyInput, random: randomInputs.random, seed: randomInputs.seed, for: original, file: input)
         // The two lines differ mostly where masks are: random sequences get padding to reach them.
         if verifyInput.isEmpty { inputs = ModelInputs.paddingSequences(inputs) }
         let comparisons = try KerasUpgrade.verify(
             original: original, upgraded: candidate, inputs: inputs, atol: atol, rtol: rtol)
         let source =
             verifyInput.isEmpty
-            ? "\(random) random inputs (seed \(seed), sequences zero-padded)" : verifyInput.joined(separator: ", ")
+            ? "\(randomInputs.described), sequences zero-padded" : verifyInput.joined(separator: ", ")
         let sourceSemantics = "Keras \(original.kerasVersion.map { $0.split(separator: ".").first ?? "?" } ?? "?")"
         print(
             PruneText.verification(

@@ -72,3 +72,19 @@ struct ReadOptions: ParsableArguments {
 func printNotes(_ notes: [String], output file: String) {
     for note in notes { FileHandle.standardError.write(Data("pare: note: \(file): \(note.oneLine)\n".utf8)) }
 }
+
+/// `--random N --seed S`: the inputs a command runs on when it is given no input files.
+struct RandomInputOptions: ParsableArguments {
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Without input files: this many random inputs, uniform in [0, 1).")
+    var random: Int = 16
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+
+    func validate() throws {
+        if random < 1 { throw ValidationError("--random must be at least 1") }
+    }
+
+    /// How the inputs are named in a report: "16 random inputs (seed 0)".
+    var described: String { "\(random) random inputs (seed \(seed))" }
+}

@@ -32,10 +32,7 @@ struct Prune: ParsableCommand {
         name: .customLong("input"),
         help: "Inputs to verify on (.npy, one per model input); default: --calibration, else random.")
     var verifyInput: [String] = []
-    @Option(
-        name: .long, parsing: .unconditional, help: "Without verification inputs: this many random inputs in [0, 1).")
-    var random: Int = 16
-    @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @OptionGroup var randomInputs: RandomInputOptions
     @Flag(
         name: .long,
         help: """
@@ -61,7 +58,6 @@ struct Prune: ParsableCommand {
     var rtol: Double = 1e-5
 
     func validate() throws {
-        if random < 1 { throw ValidationError("--random must be at least 1") }
         guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else {
             throw ValidationError("tolerances must be finite numbers ≥ 0 (--atol \(atol), --rtol \(rtol))")
         }
@@ -90,7 +86,7 @@ struct Prune: ParsableCommand {
                 ? nil : try ModelInputs.loadCalibration(selection.calibration, for: model, file: input)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
             let inputs = try ModelInputs.loadOrGenerate(
-                verifyPaths, random: random, seed: seed, for: model, file: input)
+                verifyPaths, random: randomInputs.random, seed: randomInputs.seed, for: model, file: input)
             let job = try PruneJob.plan(
                 model, selection: s, criterion: selection.parsedCriterion, calibration: calibration,
                 approximateNormalization: approximateNorm, sensitivityInputs: inputs)
@@ -116,7 +112,7 @@ struct Prune: ParsableCommand {
                 ? "the original model (approximate: channels removed through a normalization change its statistics)"
                 : onlyDead ? "the original model (its dead channels were already zero)" : "the zero-masked model"
             let source =
-                verifyPaths.isEmpty ? "\(random) random inputs (seed \(seed))" : verifyPaths.joined(separator: ", ")
+                verifyPaths.isEmpty ? randomInputs.described : verifyPaths.joined(separator: ", ")
             print(
                 PruneText.verification(result.comparisons, against: against, inputs: source, measuredOnly: approximate),
                 terminator: "")

@@ -23,9 +23,7 @@ struct Sparsify: ParsableCommand {
         name: .customLong("input"),
         help: "Inputs to measure the cost on (.npy, one per model input); default: random inputs.")
     var costInput: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Without --input: this many random inputs in [0, 1).")
-    var random: Int = 16
-    @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @OptionGroup var randomInputs: RandomInputOptions
     @Option(name: .long, help: "Labels of the --input examples (.npy): accuracy before and after is printed.")
     var labels: String?
     @Option(
@@ -49,7 +47,6 @@ struct Sparsify: ParsableCommand {
     func validate() throws {
         if perLayer && global { throw ValidationError("--per-layer and --global exclude each other") }
         if !(0..<1).contains(sparsity) { throw ValidationError("--sparsity must be in [0, 1)") }
-        if random < 1 { throw ValidationError("--random must be at least 1") }
         if labels != nil && costInput.isEmpty { throw ValidationError("--labels needs the --input they label") }
         guard let parsed = SparsityCriterion(rawValue: criterion) else {
             throw ValidationError(
@@ -126,7 +123,7 @@ struct Sparsify: ParsableCommand {
         let outputs: (before: [FloatArray], after: [FloatArray], names: [String])
         do {
             let inputs = try ModelInputs.loadOrGenerate(
-                costInput, random: random, seed: seed, for: original, file: input)
+                costInput, random: randomInputs.random, seed: randomInputs.seed, for: original, file: input)
             let before = try Interpreter(original)
             outputs = (
                 try before.run(inputs, batchSize: 256), try Interpreter(sparse).run(inputs, batchSize: 256),
@@ -146,7 +143,7 @@ struct Sparsify: ParsableCommand {
                 try Evaluation.of(predictions: outputs.after[0], labels: truth, file: labels)
             )
         }
-        let source = costInput.isEmpty ? "\(random) random inputs (seed \(seed))" : costInput.joined(separator: ", ")
+        let source = costInput.isEmpty ? randomInputs.described : costInput.joined(separator: ", ")
         return PruneText.cost(drift, inputs: source, accuracy: accuracy, labels: labels)
     }
 }

@@ -14,9 +14,7 @@ struct Verify: ParsableCommand {
     @Argument(help: "The reference model.") var reference: String
     @Argument(help: "The model to check against it.") var candidate: String
     @Option(name: .long, help: "An input .npy (repeat for several model inputs).") var input: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Without --input: this many random inputs, uniform in [0, 1).")
-    var random: Int = 16
-    @Option(name: .long, parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 0
+    @OptionGroup var randomInputs: RandomInputOptions
     @Option(name: .long, parsing: .unconditional, help: "Absolute tolerance.") var atol: Double = 1e-6
     @Option(name: .long, parsing: .unconditional, help: "Relative tolerance (of max |A|).") var rtol: Double = 1e-5
     @Option(
@@ -27,7 +25,6 @@ struct Verify: ParsableCommand {
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {
-        if random < 1 { throw ValidationError("--random must be at least 1") }
         guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else {
             throw ValidationError("tolerances must be finite numbers ≥ 0 (--atol \(atol), --rtol \(rtol))")
         }
@@ -48,10 +45,11 @@ struct Verify: ParsableCommand {
                     file: candidate, "has \(b.outputNames.count) outputs, \(reference) has \(a.outputNames.count)")
             }
             if input.isEmpty {
-                try a.requireFits(examples: random)
-                try b.requireFits(examples: random)
+                try a.requireFits(examples: randomInputs.random)
+                try b.requireFits(examples: randomInputs.random)
             }
-            let inputs = try ModelInputs.loadOrGenerate(input, random: random, seed: seed, for: a, file: reference)
+            let inputs = try ModelInputs.loadOrGenerate(
+                input, random: randomInputs.random, seed: randomInputs.seed, for: a, file: reference)
             let ya = try a.run(inputs, batchSize: batch ?? .max)
             let yb = try b.run(inputs, batchSize: batch ?? .max)
             let results = zip(a.outputNames, zip(ya, yb)).map { name, pair in
@@ -73,7 +71,7 @@ struct Verify: ParsableCommand {
                     ])
                 }
                 print(TextTable.render(rows), terminator: "")
-                let source = input.isEmpty ? "\(random) random examples (seed \(seed))" : input.joined(separator: ", ")
+                let source = input.isEmpty ? randomInputs.described : input.joined(separator: ", ")
                 print("inputs: \(source); tolerance: max abs ≤ \(atol) + \(rtol) · max |reference|")
             }
             if let bad = results.first(where: { !$0.withinTolerance }) {

@@ -13,24 +13,39 @@ enum LayerInputs {
     static func record(
         _ model: Model, paths: Set<String>, calibration: [FloatArray], batchSize: Int, limit: Int = limit
     ) throws -> [String: [FloatArray]]? {
-        guard !paths.isEmpty else { return [:] }
-        let interpreter = try Interpreter(model)
         var seen: [String: [FloatArray]] = [:]
         var total = 0
-        interpreter.observer = { layer, inputs, _ in
-            guard total <= limit, paths.contains(layer), let x = inputs.first else { return }
+        let finished = try visit(model, paths: paths, calibration: calibration, batchSize: batchSize) { layer, x in
             total += x.count
-            if total <= limit { seen[layer, default: []].append(x) }
+            guard total <= limit else { return false }
+            seen[layer, default: []].append(x)
+            return true
+        }
+        return finished ? seen : nil
+    }
+
+    /// Runs `model` over the calibration data in batches and hands `body` the first input of every call
+    /// of a layer in `paths`; `body` returns false to stop (then so does this, returning false).
+    static func visit(
+        _ model: Model, paths: Set<String>, calibration: [FloatArray], batchSize: Int,
+        _ body: @escaping (String, FloatArray) -> Bool
+    ) throws -> Bool {
+        guard !paths.isEmpty else { return true }
+        let interpreter = try Interpreter(model)
+        var going = true
+        interpreter.observer = { layer, inputs, _ in
+            guard going, paths.contains(layer), let x = inputs.first else { return }
+            going = body(layer, x)
         }
         let n = calibration.first?.batch ?? 0
         var start = 0
         while start < n {
             let range = start..<min(n, start + max(batchSize, 1))
             _ = try interpreter.run(calibration.map { $0.slice(range) })
-            guard total <= limit else { return nil }
+            guard going else { return false }
             start = range.upperBound
         }
-        return seen
+        return true
     }
 
     /// One layer's first input batch by batch, however large.

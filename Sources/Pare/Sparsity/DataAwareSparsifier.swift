@@ -114,21 +114,15 @@ public enum DataAwareSparsifier {
         -> [String: [Float]]
     {
         var squares: [String: [Double]] = [:]
-        let interpreter = try Interpreter(model)
-        interpreter.observer = { path, inputs, _ in
-            guard let window = layers[path], let x = inputs.first else { return }
+        _ = try LayerInputs.visit(model, paths: Set(layers.keys), calibration: calibration, batchSize: 128) {
+            path, x in
+            guard let window = layers[path] else { return true }
             let f = Reconstruction.features(x, window: window)
             var s = squares[path] ?? [Double](repeating: 0, count: f.width)
-            guard s.count == f.width else { return }
+            guard s.count == f.width else { return true }
             for (i, v) in f.data.enumerated() { s[i % f.width] += Double(v) * Double(v) }
             squares[path] = s
-        }
-        let n = calibration.first?.batch ?? 0
-        var start = 0
-        while start < n {
-            let range = start..<min(n, start + 128)
-            _ = try interpreter.run(calibration.map { $0.slice(range) })
-            start = range.upperBound
+            return true
         }
         return squares.mapValues { $0.map { Float($0.squareRoot()) } }
     }
