@@ -27,7 +27,8 @@ struct Mask: ParsableCommand {
                 selection.calibration.isEmpty
                 ? nil : try ModelInputs.loadCalibration(selection.calibration, for: model, file: input)
             let job = try PruneJob.plan(
-                model, selection: try selection.selection(), criterion: selection.parsedCriterion,
+                model, selection: try selection.selection(for: model, file: input),
+                criterion: selection.parsedCriterion,
                 calibration: calibration)
             let plan = job.plan
             let masked = try Rewriter(planner: job.planner, plan: plan).mask()

@@ -75,21 +75,23 @@ struct Prune: ParsableCommand {
             reading: [input] + verifyInput + selection.calibration + [labels].compactMap { $0 }, writing: [output]
         ) {
             let model = try reading.read(input, graphFor: "prune")
-            var s = try selection.selection()
-            if selection.targetSize != nil {
-                let size = inputSize()
-                s.budget = try selection.budget(
-                    fileSize: size, fileOverhead: max(size - model.weightBytes, 0), file: input)
-            }
+            let s = try selection.selection(for: model, file: input)
             let calibration =
                 selection.calibration.isEmpty
                 ? nil : try ModelInputs.loadCalibration(selection.calibration, for: model, file: input)
             let verifyPaths = verifyInput.isEmpty ? selection.calibration : verifyInput
-            let inputs = try ModelInputs.loadOrGenerate(
-                verifyPaths, random: randomInputs.random, seed: randomInputs.seed, for: model, file: input)
+            let loadInputs = {
+                try ModelInputs.loadOrGenerate(
+                    verifyPaths, random: randomInputs.random, seed: randomInputs.seed, for: model, file: input)
+            }
+            // The sensitivity allocation measures on the verification inputs (without calibration data);
+            // otherwise they are made after planning, which refuses what it cannot prune before a large
+            // input is generated.
+            let early = s.budget?.allocation == .sensitivity && calibration == nil ? try loadInputs() : nil
             let job = try PruneJob.plan(
                 model, selection: s, criterion: selection.parsedCriterion, calibration: calibration,
-                approximateNormalization: approximateNorm, sensitivityInputs: inputs)
+                approximateNormalization: approximateNorm, sensitivityInputs: early)
+            let inputs = try early ?? loadInputs()
             let onlyDead = s.dropDead && !s.usesCriterion && s.drop.isEmpty
             // Channels removed through a normalization change its statistics: the masked model is no
             // reference then; the drift from the original is measured and reported instead.
@@ -155,15 +157,10 @@ struct Prune: ParsableCommand {
                 // The budget counted weight bytes plus the input's other bytes; the writer's own headers
                 // differ a little from the input's, so the file is measured and compared here.
                 let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-                let wanted = budget.target + max(inputSize() - model.weightBytes, 0)
+                let wanted = budget.target + max(SelectionOptions.fileSize(input) - model.weightBytes, 0)
                 print(PruneText.sizeTarget(target, file: output, size: size, wanted: wanted), terminator: "")
             }
         }
     }
 
-    /// The input file's size: a size budget's percentage is of it, and its bytes that are not weights
-    /// (headers, configuration) the output is expected to carry too.
-    func inputSize() -> Int {
-        (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
-    }
 }

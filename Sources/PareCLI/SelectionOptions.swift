@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Pare
 
 /// The channel selection shared by `prune` and `mask`.
@@ -101,6 +102,24 @@ struct SelectionOptions: ParsableArguments {
             amount = .count(n - fileOverhead)
         }
         return PruneBudget(measure, amount, allocation: allocation)
+    }
+
+    /// The selection for `model`, read from `file`: a `--target-size` counts the weights at their dtypes
+    /// plus the file's other bytes (headers, configuration), and its percentage is of that whole — the
+    /// file's size, or more where the file is smaller than its weights (compressed, or a packed .pare).
+    /// `prune` and `mask` take the same channels from it.
+    func selection(for model: Model, file: String) throws -> PruneSelection {
+        var s = try selection()
+        if targetSize != nil {
+            let overhead = max(Self.fileSize(file) - model.weightBytes, 0)
+            s.budget = try budget(fileSize: model.weightBytes + overhead, fileOverhead: overhead, file: file)
+        }
+        return s
+    }
+
+    /// A file's size in bytes (0 when it cannot be read: the reader reports that).
+    static func fileSize(_ path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
     func selection() throws -> PruneSelection {

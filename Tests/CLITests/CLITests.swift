@@ -300,6 +300,16 @@ extension CLITests {
         let written = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: small)[.size] as? Int)
         XCTAssertEqual(Double(written), 0.4 * Double(inputBytes), accuracy: 0.02 * 0.4 * Double(inputBytes))
         XCTAssertTrue(sized.stdout.contains("--target-size 40%: \(small) is"), sized.stdout)
+        // A packed .pare (int8) is smaller than its weights: half of it is half of the weights and headers,
+        // not half of the packed bytes (which would remove most of the model).
+        let packed = dir.appendingPathComponent("cnn.pare").path
+        XCTAssertEqual(try pare("pack", "--int8", model, packed).status, 0)
+        let fromPacked = try pare("prune", packed, dir.appendingPathComponent("p.h5").path, "--target-size", "50%")
+        XCTAssertEqual(fromPacked.status, 0, fromPacked.stderr)
+        let share = try XCTUnwrap(
+            fromPacked.stdout.split(separator: "(").first { $0.contains("% of the original)") }?
+                .split(separator: "%").first.flatMap { Double($0) }, fromPacked.stdout)
+        XCTAssertEqual(share, 50, accuracy: 1.1, fromPacked.stdout)
         // Two budgets, or Wanda without calibration data: usage errors, nothing written.
         let never = dir.appendingPathComponent("never.h5").path
         for args in [

@@ -66,16 +66,24 @@ public enum Reconstruction {
             original, paths: Set(steps.map(\.path)), calibration: calibration, batchSize: batchSize)
         var prunedInputs: [String: [FloatArray]]?
         var prunedIsCurrent = false
+        // Once a whole recording of the pruned model passed the limit, layers are recorded one at a time.
+        var recordsWhole = true
         for (index, s) in steps.enumerated() {
             if !prunedIsCurrent {
-                prunedInputs = try LayerInputs.record(
-                    model, paths: Set(steps[index...].map(\.path)), calibration: calibration, batchSize: batchSize)
+                prunedInputs = nil  // the stale recording goes before the new one is made
+                if recordsWhole {
+                    prunedInputs = try LayerInputs.record(
+                        model, paths: Set(steps[index...].map(\.path)), calibration: calibration,
+                        batchSize: batchSize)
+                    recordsWhole = prunedInputs != nil
+                }
                 prunedIsCurrent = true
             }
+            // A finished recording without the layer: it never ran. Past the limit, one layer at a time.
             let captured = Captured(
-                original: try originalInputs?[s.path]
+                original: try originalInputs.map { $0[s.path] ?? [] }
                     ?? LayerInputs.record(original, path: s.path, calibration: calibration, batchSize: batchSize),
-                pruned: try prunedInputs?[s.path]
+                pruned: try prunedInputs.map { $0[s.path] ?? [] }
                     ?? LayerInputs.record(model, path: s.path, calibration: calibration, batchSize: batchSize))
             let report: LayerReport?
             switch s.step {
