@@ -11,7 +11,6 @@ the OOM killer). `cp` is the time reference. Results: tools/bench/results/big.md
 
 Usage: python big.py PARE_BINARY [GIB] [WORKDIR]
 """
-import json
 import os
 import shutil
 import subprocess
@@ -21,9 +20,9 @@ import time
 
 import h5py
 import numpy as np
+from benchlib import legacy_weights_group, publish
 
 pare = sys.argv[1]
-top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WIDTH = 8192           # one kernel: 8192² float32 = 256 MiB
 BLOCK = 512            # rows written at once: 16 MiB
 
@@ -47,11 +46,7 @@ def make(path, gib):
         for i, n in enumerate(names)]}}
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps(config)
-        f.attrs["keras_version"] = "3.15.1"
-        f.attrs["backend"] = "tensorflow"
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = np.array([n.encode() for n in names])
+        g = legacy_weights_group(f, config, names)
         for n in names:
             lg = g.create_group(n)
             lg.attrs["weight_names"] = np.array([f"{n}/kernel".encode(), f"{n}/bias".encode()])
@@ -110,12 +105,7 @@ def main():
                      f"| {'ok' if failed is None else 'failed: ' + failed[:160]} |")
     note = (f"{size / 2**30:.1f} GiB legacy .h5 ({layers} Dense layers {WIDTH} → {WIDTH}, largest tensor "
             f"{largest / 2**20:.0f} MiB) on a machine with {memory:.1f} GiB of memory; made in {made:.0f} s")
-    text = "\n".join(lines)
-    print(text)
-    print(note)
-    os.makedirs(os.path.join(top, "tools/bench/results"), exist_ok=True)
-    with open(os.path.join(top, "tools/bench/results/big.md"), "w") as f:
-        f.write(text + "\n\n" + note + "\n")
+    publish("big", "\n".join(lines), note)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ deleted after. Every figure is a ratio against a reference measured in the same 
 
 Usage: python convert.py PARE_BINARY [WORKDIR]
 """
-import json
 import os
 import shutil
 import statistics
@@ -22,6 +21,7 @@ import time
 
 import h5py
 import numpy as np
+from benchlib import legacy_weights_group
 
 pare = sys.argv[1]
 top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,11 +42,7 @@ def make(path):
                                   "activation": "relu" if i < LAYERS - 1 else "linear", "use_bias": True}})
     config = {"class_name": "Sequential", "config": {"name": "big", "trainable": True, "layers": layers}}
     with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps(config)
-        f.attrs["keras_version"] = "3.15.1"
-        f.attrs["backend"] = "tensorflow"
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = np.array([n.encode() for n in names])
+        g = legacy_weights_group(f, config, names)
         for i, n in enumerate(names):
             lg = g.create_group(n)
             lg.attrs["weight_names"] = np.array([f"big/{n}/kernel".encode(), f"big/{n}/bias".encode()])

@@ -20,6 +20,7 @@ pare = sys.argv[1]
 os.environ["KERAS_BACKEND"] = sys.argv[2] if len(sys.argv) > 2 else "tensorflow"
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from benchlib import publish  # noqa: E402
 
 top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPEATS = 7
@@ -96,11 +97,7 @@ def main():
     note = (f"256 MNIST digits per run; all warm; median of {REPEATS} runs; cblas_sgemm reaches {gflops:.1f} GFLOP/s "
             "here (1024², OpenBLAS's default threads); the floor counts 2 × MACs per example and nothing else "
             "(no bias, activation, pooling or memory traffic)")
-    print(text)
-    print(note)
-    os.makedirs(os.path.join(top, "tools/bench/results"), exist_ok=True)
-    with open(os.path.join(top, "tools/bench/results/interpreter.md"), "w") as f:
-        f.write(text + "\n\n" + note + "\n")
+    publish("interpreter", text, note)
 
 
 if __name__ == "__main__":
