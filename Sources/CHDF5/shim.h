@@ -106,6 +106,51 @@ static inline int shim_dataset_storage(hid_t dataset) {
     return result;
 }
 
+/// Where a dataset's bytes can be read with one pread instead of H5Dread: only when the bytes on
+/// disk are exactly what H5Dread would return. That needs a contiguous layout with no filters and no
+/// external files, storage allocated (an unallocated dataset reads as its fill value), a stored size
+/// equal to the bytes asked for (HDF5 does not check a contiguous layout's size against the shape),
+/// a file type equal to `memtype` (byte order included: HDF5 converts big-endian data), the sec2
+/// driver (a plain descriptor; files opened from memory keep H5Dread) and a file opened read-only.
+/// Returns 1 and sets `fd` and `offset` (absolute: it includes a user block), 0 when H5Dread must
+/// be used, -1 on error.
+static inline int shim_direct_read_location(hid_t dataset, hid_t file, hid_t memtype, unsigned long long byte_count,
+                                            int *fd, unsigned long long *offset) {
+    hid_t dcpl = H5Dget_create_plist(dataset);
+    if (dcpl < 0) return -1;
+    int plain = H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_nfilters(dcpl) == 0
+        && H5Pget_external_count(dcpl) == 0;
+    H5Pclose(dcpl);
+    if (!plain) return 0;
+    H5D_space_status_t status;
+    if (H5Dget_space_status(dataset, &status) < 0) return -1;
+    if (status != H5D_SPACE_STATUS_ALLOCATED || H5Dget_storage_size(dataset) != byte_count) return 0;
+    hid_t ftype = H5Dget_type(dataset);
+    if (ftype < 0) return -1;
+    htri_t same = H5Tequal(ftype, memtype);
+    H5Tclose(ftype);
+    if (same <= 0) return same < 0 ? -1 : 0;
+    haddr_t address = H5Dget_offset(dataset);
+    if (address == HADDR_UNDEF) return 0;
+    // In a file open for writing, data written through HDF5 may still sit in its sieve buffer.
+    unsigned intent = 0;
+    if (H5Fget_intent(file, &intent) < 0) return -1;
+    if (intent != H5F_ACC_RDONLY) return 0;
+    hid_t fapl = H5Fget_access_plist(file);
+    if (fapl < 0) return -1;
+    if (H5Pget_driver(fapl) != H5FD_SEC2) {
+        H5Pclose(fapl);
+        return 0;
+    }
+    void *handle = NULL;
+    herr_t got = H5Fget_vfd_handle(file, fapl, &handle);
+    H5Pclose(fapl);
+    if (got < 0 || handle == NULL) return -1;
+    *fd = *(int *)handle;
+    *offset = (unsigned long long)address;
+    return 1;
+}
+
 static inline herr_t shim_open(void) { return H5open(); }
 
 static inline hid_t shim_P_DEFAULT(void) { return H5P_DEFAULT; }
@@ -134,6 +179,7 @@ static inline hid_t shim_T_IEEE_F16LE_make(void) {
     return t;
 }
 static inline hid_t shim_T_IEEE_F32LE(void) { return H5T_IEEE_F32LE; }
+static inline hid_t shim_T_IEEE_F32BE(void) { return H5T_IEEE_F32BE; }
 static inline hid_t shim_T_IEEE_F64LE(void) { return H5T_IEEE_F64LE; }
 static inline hid_t shim_T_STD_I8LE(void) { return H5T_STD_I8LE; }
 static inline hid_t shim_T_STD_I16LE(void) { return H5T_STD_I16LE; }

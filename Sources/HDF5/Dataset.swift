@@ -1,4 +1,5 @@
 import CHDF5
+import Foundation
 
 public final class HDF5Dataset: HDF5Object {
     /// A dataset whose bytes live outside the file (external raw files, or a virtual dataset mapped
@@ -90,15 +91,19 @@ public final class HDF5Dataset: HDF5Object {
     }
 
     /// All elements as little-endian bytes in row-major order, exactly as stored (bit-exact for floats).
-    public func readBytes() throws -> [UInt8] {
+    /// Plain contiguous data is read with one `pread` at its file offset into memory that is never
+    /// zero-filled first; everything else (chunked, filtered, compact, big-endian, unallocated, files
+    /// opened from memory) goes through `H5Dread`. `direct: false` forces `H5Dread` (tests compare both).
+    public func readBytes(direct: Bool = true) throws -> [UInt8] {
         try HDF5Library.sync {
             let type = try elementType()
             let byteCount = try checkedByteCount()
             let count = byteCount / max(1, type.byteCount)
-            var bytes = [UInt8](repeating: 0, count: byteCount)
-            guard count > 0 else { return bytes }
+            guard count > 0 else { return [UInt8](repeating: 0, count: byteCount) }
             let mtype = type.makeTypeID()
             defer { H5Tclose(mtype) }
+            if direct, let bytes = try readDirect(byteCount: byteCount, memoryType: mtype) { return bytes }
+            var bytes = [UInt8](repeating: 0, count: byteCount)
             let status = bytes.withUnsafeMutableBytes {
                 H5Dread(id, mtype, shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), $0.baseAddress)
             }
@@ -106,6 +111,57 @@ public final class HDF5Dataset: HDF5Object {
                 throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
             }
             return bytes
+        }
+    }
+
+    /// The descriptor and absolute offset `readBytes` reads from directly, or nil when it uses `H5Dread`.
+    func directLocation() throws -> (fd: Int32, offset: UInt64)? {
+        try HDF5Library.sync {
+            let mtype = try elementType().makeTypeID()
+            defer { H5Tclose(mtype) }
+            return try directLocation(byteCount: try checkedByteCount(), memoryType: mtype)
+        }
+    }
+
+    private func directLocation(byteCount: Int, memoryType: hid_t) throws -> (fd: Int32, offset: UInt64)? {
+        var fd: Int32 = -1
+        var offset: UInt64 = 0
+        switch shim_direct_read_location(id, file.id, memoryType, UInt64(byteCount), &fd, &offset) {
+        case 1: return (fd, offset)
+        case 0: return nil
+        default: throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
+        }
+    }
+
+    /// The bytes read straight from the file's descriptor, or nil when `H5Dread` must be used. A range
+    /// past the file's end is an error here (sec2 would return zeros for it without a word).
+    private func readDirect(byteCount: Int, memoryType: hid_t) throws -> [UInt8]? {
+        guard let (fd, offset) = try directLocation(byteCount: byteCount, memoryType: memoryType) else { return nil }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return nil }
+        let fileSize = UInt64(max(0, status.st_size))
+        guard offset <= fileSize, UInt64(byteCount) <= fileSize - offset, offset <= UInt64(Int64.max) else {
+            throw HDF5Error.readFailed(
+                file: fileName, object: path,
+                reason: "its \(byteCount) bytes at offset \(offset) run past the end of the \(fileSize)-byte file: "
+                    + "the file is truncated or corrupt")
+        }
+        return try [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+            var done = 0
+            while done < byteCount {
+                // Linux transfers at most ~2 GiB per call; a short read continues where it stopped.
+                let n = pread(
+                    fd, buffer.baseAddress! + done, min(byteCount - done, 1 << 30), off_t(offset) + off_t(done))
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else {
+                    let reason = n < 0 ? String(cString: strerror(errno)) : "the file ended early"
+                    throw HDF5Error.readFailed(
+                        file: fileName, object: path,
+                        reason: "reading \(byteCount) bytes at offset \(offset): \(reason)")
+                }
+                done += n
+            }
+            initialized = byteCount
         }
     }
 }
