@@ -18,9 +18,9 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         // OpenBLAS from Debian's libopenblas-dev, for the interpreter's matrix products.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        // zlib from Debian's zlib1g-dev: deflate and CRC-32 for .pare.
-        .systemLibrary(name: "CPareZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CPareZlib", "ZIPFoundation"]),
+        // libdeflate from Debian's libdeflate-dev: zlib-format deflate and CRC-32 for .pare.
+        .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CLibDeflate", "ZIPFoundation"]),
         // glibc calls Swift cannot make: mallopt (macro constants) and prctl (variadic).
         .systemLibrary(name: "CProcess"),
         // The command line; its folder is not `Sources/pare`, which a case-insensitive volume merges with `Pare`.

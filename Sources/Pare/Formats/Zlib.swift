@@ -1,44 +1,45 @@
-import CPareZlib
+import CLibDeflate
 
+/// zlib-format deflate streams and CRC-32, as the .pare format stores them (`"compression": "zlib"`),
+/// computed with libdeflate: every stream is one whole buffer, which is the case libdeflate is made
+/// for (its CRC-32 is vectorized; zlib's is not). The bytes are standard zlib streams any inflater reads.
 enum Zlib {
     static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBufferPointer { p in
-            var crc = CPareZlib.crc32(0, nil, 0)
-            var offset = 0
-            while offset < p.count {  // zlib takes 32-bit lengths
-                let n = min(p.count - offset, 1 << 30)
-                crc = CPareZlib.crc32(crc, p.baseAddress! + offset, UInt32(n))
-                offset += n
-            }
-            return UInt32(crc)
-        }
+        bytes.withUnsafeBytes { libdeflate_crc32(0, $0.baseAddress, $0.count) }
     }
 
-    /// zlib-wrapped deflate at `level`.
+    /// zlib-wrapped deflate at `level` (libdeflate's 1–12; 6 is its default).
     static func compress(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8]? {
-        var length = compressBound(uLong(bytes.count))
-        var out = [UInt8](repeating: 0, count: Int(length))
-        let status = bytes.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                compress2(dst.baseAddress, &length, src.baseAddress, uLong(src.count), level)
+        guard let compressor = libdeflate_alloc_compressor(level) else { return nil }
+        defer { libdeflate_free_compressor(compressor) }
+        let bound = libdeflate_zlib_compress_bound(compressor, bytes.count)
+        var length = 0
+        let out = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
+            length = bytes.withUnsafeBytes { src in
+                libdeflate_zlib_compress(compressor, src.baseAddress, src.count, buffer.baseAddress, bound)
             }
+            initialized = length
         }
-        guard status == Z_OK else { return nil }
-        return Array(out[..<Int(length)])
+        return length > 0 ? out : nil
     }
 
     /// Inflates to exactly `expected` bytes; nil if the stream is corrupt, has another length, or
     /// is followed by bytes that are not part of it (a reader must not accept what it ignores).
     static func decompress(_ bytes: [UInt8], expected: Int) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: max(1, expected))
-        var length = uLong(expected)
-        var consumed = uLong(bytes.count)
-        let status = bytes.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                uncompress2(dst.baseAddress, &length, src.baseAddress, &consumed)
+        guard let decompressor = libdeflate_alloc_decompressor() else { return nil }
+        defer { libdeflate_free_decompressor(decompressor) }
+        var consumed = 0
+        var produced = 0
+        var result = LIBDEFLATE_BAD_DATA
+        let out = [UInt8](unsafeUninitializedCapacity: max(1, expected)) { buffer, initialized in
+            result = bytes.withUnsafeBytes { src in
+                libdeflate_zlib_decompress_ex(
+                    decompressor, src.baseAddress, src.count, buffer.baseAddress, expected, &consumed, &produced)
             }
+            // What libdeflate wrote is initialized; the rest is never read (the result is refused).
+            initialized = result == LIBDEFLATE_SUCCESS ? min(produced, expected) : 0
         }
-        guard status == Z_OK, Int(length) == expected, Int(consumed) == bytes.count else { return nil }
-        return Array(out[..<expected])
+        guard result == LIBDEFLATE_SUCCESS, produced == expected, consumed == bytes.count else { return nil }
+        return out
     }
 }
