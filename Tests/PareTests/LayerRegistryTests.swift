@@ -69,7 +69,7 @@ final class LayerRegistryTests: XCTestCase {
                 XCTAssertNoThrow(
                     try LayerOp(
                         path: path, node: node, weights: checked.weightsByRole(path), outputShape: output,
-                        kerasMajor: 3), what)
+                        kerasMajor: 3, residentWeights: true), what)
                 // The rewriter: removing channels leaves weights the edited config accepts.
                 let flow = kind.channelFlow(input: input, output: output)
                 let weights = Dictionary(

@@ -46,6 +46,13 @@ public final class Interpreter {
     /// Values in all model outputs of one example (nil if unknown); shape inference is not re-run per step.
     private let outputElementsPerExample: Int?
 
+    /// Whether each layer's weights are read when it runs and released after, rather than held as
+    /// float32 while the interpreter lives (models whose float32 weights pass `residentWeightLimit`).
+    public let streamsWeights: Bool
+    /// Float32 weights up to this size stay resident (every batch reuses them); a larger model streams
+    /// its weights, so its peak memory is one layer's weights plus the activations, not the model.
+    public static let residentWeightLimit = 256 << 20
+
     /// The model, kept when its config leaves dimensions open: it is specialized to each batch's shapes.
     private let model: Model
     private let needsConcreteShapes: Bool
@@ -78,10 +85,11 @@ public final class Interpreter {
                 uneven.value + "; Pare's interpreter runs a shared layer only when its calls have the same shapes")
         }
         architecture = arch
-        // Every weight is held as float32 while the model runs.
-        try MemoryBudget.require(
-            ShapeMath.product([model.parameterCount, 4]), for: "the model's weights as float32",
-            file: model.sourcePath)
+        let allWeights = ShapeMath.product([model.parameterCount, 4])
+        streamsWeights = allWeights.map { $0 > min(Self.residentWeightLimit, MemoryBudget.limit / 4) } ?? true
+        if !streamsWeights {
+            try MemoryBudget.require(allWeights, for: "the model's weights as float32", file: model.sourcePath)
+        }
         let openCall = analysis.calls.first { call in
             call.output.map { $0.contains(nil) } ?? true || call.inputs.contains { $0.contains(nil) }
         }
@@ -100,10 +108,18 @@ public final class Interpreter {
                 throw PareError(
                     file: model.sourcePath, object: "layer '\(path)'", "its output shape cannot be inferred")
             }
+            let weights = checked.weightsByRole(path)
+            if streamsWeights {
+                // A streamed layer's weights are read (stored bytes) and converted (float32) at once.
+                let values = ShapeMath.sum(weights.values.map { $0.tensor.count })
+                try MemoryBudget.require(
+                    values.flatMap { ShapeMath.product([$0, 8]) }, for: "the weights of one layer as it runs",
+                    file: model.sourcePath, object: "layer '\(path)'")
+            }
             do {
                 ops[path] = try LayerOp(
-                    path: path, node: node, weights: checked.weightsByRole(path), outputShape: output, kerasMajor: major
-                )
+                    path: path, node: node, weights: weights, outputShape: output, kerasMajor: major,
+                    residentWeights: !streamsWeights)
             } catch let error as InterpreterError {
                 throw PareError(file: model.sourcePath, object: "layer '\(path)' (\(node.className))", "\(error)")
             }
@@ -322,8 +338,10 @@ public final class Interpreter {
                     throw InterpreterError.badInput("layer '\(path)' receives an empty tensor of shape \(empty.shape)")
                 }
                 let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-                callObserver?(path, args, argMasks, op.context)
-                result = try op.run(args, masks: argMasks)
+                // Streamed weights are read here and released when the call is done.
+                let context = try op.context()
+                callObserver?(path, args, argMasks, context)
+                result = try op.run(args, masks: argMasks, context: context)
                 if kerasMajor >= 3 {
                     for i in op.kind.keras3ClearedInputMasks where i < layer.calls[call].count {
                         masks[layer.calls[call][i]] = nil

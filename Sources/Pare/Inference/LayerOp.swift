@@ -1,12 +1,18 @@
 import Foundation
 
-/// One layer made ready to run: its kind (config parsed once) and its weights converted to
-/// float32 once. The kind computes; this adds what every layer shares: float16 rounding for
-/// float16 policies, the bias, and the `activation` argument.
+/// One layer made ready to run: its kind (config parsed once) and its weights, converted to float32
+/// once when the interpreter keeps them resident, or at each call and released after it when it
+/// streams them (a model larger than memory runs one layer's weights at a time). The kind computes;
+/// this adds what every layer shares: float16 rounding for float16 policies, the bias, and the
+/// `activation` argument.
 struct LayerOp {
     let path: String
     let kind: any LayerKind
-    let context: RunContext
+    /// Shapes and everything else a call needs but the weights' values.
+    private let shapeContext: RunContext
+    private let weights: [String: Tensor]
+    /// The weights as float32 when resident.
+    private let resident: RunContext?
     let activation: ActivationFunction
     /// Layers whose dtype policy computes in float16 round their inputs and outputs to it, as Keras does.
     let float16Compute: Bool
@@ -17,7 +23,10 @@ struct LayerOp {
     /// The output's shape (without the batch axis) as shape inference gives it.
     let outputShape: Shape
 
-    init(path: String, node: LayerNode, weights: [String: Weight], outputShape: Shape, kerasMajor: Int) throws {
+    init(
+        path: String, node: LayerNode, weights: [String: Weight], outputShape: Shape, kerasMajor: Int,
+        residentWeights: Bool
+    ) throws {
         self.path = path
         switch node.kind {
         case .success(let kind):
@@ -31,24 +40,33 @@ struct LayerOp {
         case .failure(let problem):
             throw InterpreterError.unsupported("layer '\(path)' (\(node.className)): \(problem.reason)")
         }
-        var floats: [String: [Float]] = [:]
-        var shapes: [String: [Int]] = [:]
-        for (role, weight) in weights {
-            floats[role] = try weight.tensor.floats()
-            shapes[role] = weight.tensor.shape
-        }
         self.outputShape = outputShape
         // The twin of a channels-first layer computes channels-last.
         let runShape =
             channelsFirst && outputShape.count >= 2 ? Array(outputShape.dropFirst()) + [outputShape[0]] : outputShape
-        context = RunContext(
-            path: path, weights: floats, weightShapes: shapes, outputShape: runShape, kerasMajor: kerasMajor)
+        self.weights = weights.mapValues(\.tensor)
+        shapeContext = RunContext(
+            path: path, weights: [:], weightShapes: weights.mapValues(\.tensor.shape), outputShape: runShape,
+            kerasMajor: kerasMajor)
         activation = try ActivationFunction.parse(kind.activation, kerasMajor: kerasMajor)
         float16Compute = (try? LayerConfig(node.config, className: node.className))?.computesInFloat16 ?? false
         if let limitation = kind.interpreterLimitation {
             throw InterpreterError.unsupported("\(limitation) (layer '\(path)')")
         }
-        try kind.checkRunnable(context)
+        try kind.checkRunnable(shapeContext)
+        resident = residentWeights ? try Self.loading(self.weights, into: shapeContext) : nil
+    }
+
+    /// The context of a call: the resident weights, or this layer's weights read and converted now.
+    func context() throws -> RunContext {
+        if let resident { return resident }
+        return try Self.loading(weights, into: shapeContext)
+    }
+
+    private static func loading(_ weights: [String: Tensor], into context: RunContext) throws -> RunContext {
+        var loaded = context
+        for (role, tensor) in weights { loaded.weights[role] = try tensor.floats() }
+        return loaded
     }
 
     /// The same layer working channels-last, when `kind` works channels-first and only that keeps
@@ -73,8 +91,8 @@ struct LayerOp {
         return ShapeKernels.permute(x, order: order)
     }
 
-    /// One call: every output, with the masks Keras would attach to them.
-    func run(_ rawInputs: __owned [FloatArray], masks: [StepMask?]) throws -> LayerResult {
+    /// One call with the weights `context()` gave: every output, with the masks Keras would attach to them.
+    func run(_ rawInputs: __owned [FloatArray], masks: [StepMask?], context: RunContext) throws -> LayerResult {
         if masks.contains(where: { $0 != nil }), let limitation = kind.maskLimitation {
             throw InterpreterError.unsupported("\(limitation) (layer '\(path)' receives a mask)")
         }

@@ -696,8 +696,8 @@ struct DotAttention: LayerKind {
     static let countsMACs = true
 
     func checkRunnable(_ context: RunContext) throws {
-        for (role, w) in context.weights where role != "scale" || score != .additive {
-            guard w.count == 1 else {
+        for (role, shape) in context.weightShapes where role != "scale" || score != .additive {
+            guard shape.reduce(1, *) == 1 else {
                 throw InterpreterError.badInput("layer '\(context.path)': \(role) is not a scalar")
             }
         }

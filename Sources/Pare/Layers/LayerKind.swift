@@ -262,6 +262,10 @@ public struct RunContext {
         return w
     }
 
+    /// Values of a weight by its shape (the weights themselves may not be loaded: `checkRunnable`
+    /// sees shapes only, so an interpreter streaming its weights checks every layer without reading it).
+    func count(_ role: String) -> Int? { weightShapes[role].map { $0.reduce(1, *) } }
+
     func shape(_ role: String) throws -> [Int] {
         guard let s = weightShapes[role] else { throw InterpreterError.badInput("layer '\(path)': \(role) missing") }
         return s
@@ -357,11 +361,11 @@ extension LayerKind {
     public var activation: JSON? { nil }
     public var interpreterLimitation: String? { nil }
     public func checkRunnable(_ context: RunContext) throws {
-        if let bias = context.weights["bias"], let channels = context.outputShape.last.flatMap({ $0 }),
-            bias.count != channels
+        if let bias = context.count("bias"), let channels = context.outputShape.last.flatMap({ $0 }),
+            bias != channels
         {
             throw InterpreterError.badInput(
-                "layer '\(context.path)': bias of \(bias.count) values for \(channels) output channels")
+                "layer '\(context.path)': bias of \(bias) values for \(channels) output channels")
         }
     }
     public func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {}

@@ -56,12 +56,12 @@ struct BatchNormalization: LayerKind {
                 "BatchNormalization axis \(axis) of a rank-\(rank + 1) tensor (layer '\(context.path)')")
         }
         for role in ["gamma", "beta", "moving_mean", "moving_variance"] {
-            if let w = context.weights[role], w.count != n {
+            if let w = context.count(role), w != n {
                 throw InterpreterError.badInput(
-                    "layer '\(context.path)': \(role) has \(w.count) values for \(n) channels")
+                    "layer '\(context.path)': \(role) has \(w) values for \(n) channels")
             }
         }
-        guard context.weights["moving_mean"] != nil, context.weights["moving_variance"] != nil else {
+        guard context.count("moving_mean") != nil, context.count("moving_variance") != nil else {
             throw InterpreterError.badInput("layer '\(context.path)': moving statistics missing")
         }
     }

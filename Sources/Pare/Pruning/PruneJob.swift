@@ -71,10 +71,9 @@ public enum PruneJob {
         _ model: Model, selection: PruneSelection, criterion: PruneCriterion,
         calibration: [FloatArray]?, approximateNormalization: Bool = false, sensitivityInputs: [FloatArray]? = nil
     ) throws -> PlannedPrune {
-        // Verification holds the original, the masked and the pruned model, each run as float32.
-        try MemoryBudget.require(
-            ShapeMath.product([model.parameterCount, 4, 3]),
-            for: "pruning (the original, masked and pruned weights as float32)", file: model.sourcePath)
+        // The masked and pruned models are edits of the original made when their tensors are needed
+        // (`Tensor.edited`), and each interpreter checks what it holds: resident weights up to
+        // `Interpreter.residentWeightLimit` each, one layer's at a time beyond.
         let planner = try Planner(model, approximateNormalization: approximateNormalization)
         var activation: [Int: Double]?
         var headActivation: [String: [Double]]?

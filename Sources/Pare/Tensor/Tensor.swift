@@ -42,6 +42,24 @@ public struct Tensor: Sendable {
         self.init(dtype: .float32, shape: shape, bytes: bytes)
     }
 
+    /// Whether the bytes are read when asked for (from a file, or by an edit of such a tensor).
+    public var isDeferred: Bool {
+        if case .deferred = source { return true }
+        return false
+    }
+
+    /// The same tensor with its bytes computed by `edit` from this tensor's bytes: at once when they
+    /// are in memory, else when asked for, so that editing a model read from a file holds no weights
+    /// (a masked or pruned model costs nothing until it runs or is written, one tensor at a time).
+    func edited(shape newShape: [Int], _ edit: @escaping @Sendable ([UInt8]) -> [UInt8]) throws -> Tensor {
+        switch source {
+        case .bytes(let b): return Tensor(dtype: dtype, shape: newShape, bytes: edit(b))
+        case .deferred:
+            let original = self
+            return Tensor(dtype: dtype, shape: newShape) { edit(try original.bytes()) }
+        }
+    }
+
     public var count: Int { shape.reduce(1, *) }
     public var byteCount: Int { count * dtype.byteCount }
 

@@ -1,38 +1,68 @@
 /// Bit-exact edits of weight tensors: slicing along an axis and zeroing slices keep every other
 /// element's bytes as they were, whatever the dtype.
 extension Tensor {
-    /// Keeps the given indices (in order) along `axis`.
+    /// Keeps the given indices (in order) along `axis`. The shape and indices are checked now; the
+    /// bytes are cut when needed (see `edited`).
     public func sliced(axis: Int, keep: [Int]) throws -> Tensor {
-        let src = try bytes()
+        try checkEdit(axis: axis, indices: keep)
         let outer = shape[..<axis].reduce(1, *)
         let n = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
-        var out = [UInt8]()
-        out.reserveCapacity(outer * keep.count * inner)
-        for o in 0..<outer {
-            for k in keep {
-                let start = (o * n + k) * inner
-                out.append(contentsOf: src[start..<(start + inner)])
-            }
-        }
         var newShape = shape
         newShape[axis] = keep.count
-        return Tensor(dtype: dtype, shape: newShape, bytes: out)
-    }
-
-    /// Sets the given indices along `axis` to zero.
-    public func zeroed(axis: Int, indices: Set<Int>) throws -> Tensor {
-        guard !indices.isEmpty else { return self }
-        var b = try bytes()
-        let n = shape[axis]
-        let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
-        for o in 0..<shape[..<axis].reduce(1, *) {
-            for k in indices where k < n {
-                let start = (o * n + k) * inner
-                for i in start..<(start + inner) { b[i] = 0 }
+        return try edited(shape: newShape) { src in
+            let total = outer * keep.count * inner
+            return [UInt8](unsafeUninitializedCapacity: total) { out, initialized in
+                if total > 0, let to = out.baseAddress {
+                    src.withUnsafeBytes { from in
+                        var at = 0
+                        for o in 0..<outer {
+                            for k in keep {
+                                (to + at).initialize(
+                                    from: from.baseAddress!.assumingMemoryBound(to: UInt8.self) + (o * n + k) * inner,
+                                    count: inner)
+                                at += inner
+                            }
+                        }
+                    }
+                }
+                initialized = total
             }
         }
-        return Tensor(dtype: dtype, shape: shape, bytes: b)
+    }
+
+    /// Sets the given indices along `axis` to zero (indices past the axis are ignored); applied when
+    /// the bytes are needed.
+    public func zeroed(axis: Int, indices: Set<Int>) throws -> Tensor {
+        try checkEdit(axis: axis, indices: [])
+        let n = shape[axis]
+        let sorted = indices.filter { (0..<n).contains($0) }.sorted()
+        guard !sorted.isEmpty else { return self }
+        let outer = shape[..<axis].reduce(1, *)
+        let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
+        return try edited(shape: shape) { src in
+            var b = src
+            b.withUnsafeMutableBytes { raw in
+                for o in 0..<outer {
+                    for k in sorted {
+                        let start = (o * n + k) * inner
+                        (raw.baseAddress! + start).initializeMemory(as: UInt8.self, repeating: 0, count: inner)
+                    }
+                }
+            }
+            return b
+        }
+    }
+
+    /// An edit along `axis` must name an axis of the shape and indices inside it: checked here so a
+    /// deferred edit cannot fail (or index out of bounds) when its bytes are finally made.
+    private func checkEdit(axis: Int, indices: [Int]) throws {
+        guard shape.indices.contains(axis) else {
+            throw PareError(file: "<tensor>", "axis \(axis) is not an axis of shape \(shape)")
+        }
+        if let bad = indices.first(where: { $0 < 0 || $0 >= shape[axis] }) {
+            throw PareError(file: "<tensor>", "index \(bad) is outside axis \(axis) of shape \(shape)")
+        }
     }
 
     /// Float values stored back in this tensor's dtype (float16/32/64), for values Pare computed.
