@@ -110,10 +110,12 @@ static inline int shim_dataset_storage(hid_t dataset) {
 /// disk are exactly what H5Dread would return. That needs a contiguous layout with no filters and no
 /// external files, storage allocated (an unallocated dataset reads as its fill value), a stored size
 /// equal to the bytes asked for (HDF5 does not check a contiguous layout's size against the shape),
-/// a file type equal to `memtype` (byte order included: HDF5 converts big-endian data), the sec2
-/// driver (a plain descriptor; files opened from memory keep H5Dread) and a file opened read-only.
+/// inside the file's allocated space, a file type equal to `memtype` (byte order included: HDF5
+/// converts big-endian data), the sec2 driver (a plain descriptor; files opened from memory keep
+/// H5Dread) and a file opened read-only.
 /// Returns 1 and sets `fd` and `offset` (absolute: it includes a user block), 0 when H5Dread must
-/// be used, -1 on error.
+/// be used, 2 when the data lies outside the file's allocated space (a corrupt file: libhdf5 1.10
+/// would read zeros there, later versions refuse it), -1 on error.
 static inline int shim_direct_read_location(hid_t dataset, hid_t file, hid_t memtype, unsigned long long byte_count,
                                             int *fd, unsigned long long *offset) {
     hid_t dcpl = H5Dget_create_plist(dataset);
@@ -132,13 +134,31 @@ static inline int shim_direct_read_location(hid_t dataset, hid_t file, hid_t mem
     if (same <= 0) return same < 0 ? -1 : 0;
     haddr_t address = H5Dget_offset(dataset);
     if (address == HADDR_UNDEF) return 0;
-    // In a file open for writing, data written through HDF5 may still sit in its sieve buffer.
-    unsigned intent = 0;
-    if (H5Fget_intent(file, &intent) < 0) return -1;
-    if (intent != H5F_ACC_RDONLY) return 0;
     hid_t fapl = H5Fget_access_plist(file);
     if (fapl < 0) return -1;
     if (H5Pget_driver(fapl) != H5FD_SEC2) {
+        H5Pclose(fapl);
+        return 0;
+    }
+    // Bytes past the end of allocation are not the file's (H5Dread refuses or zero-fills them); the
+    // end of allocation is relative to the base address (after a user block).
+    hid_t fcpl = H5Fget_create_plist(file);
+    hsize_t user_block = 0;
+    haddr_t eoa = 0;
+    unsigned intent = 0;
+    int usable = fcpl >= 0 && H5Pget_userblock(fcpl, &user_block) >= 0 && H5Fget_eoa(file, &eoa) >= 0
+        && H5Fget_intent(file, &intent) >= 0;
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (!usable) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    if (address < user_block || address - user_block > eoa || byte_count > eoa - (address - user_block)) {
+        H5Pclose(fapl);
+        return 2;
+    }
+    // In a file open for writing, data written through HDF5 may still sit in its sieve buffer.
+    if (intent != H5F_ACC_RDONLY) {
         H5Pclose(fapl);
         return 0;
     }

@@ -53,7 +53,7 @@ public final class HDF5Dataset: HDF5Object {
 
     /// Bytes of storage the dataset occupies in the file (compressed size when filtered).
     public func storageSize() -> Int {
-        HDF5Library.sync { Int(H5Dget_storage_size(id)) }
+        HDF5Library.sync { Int(clamping: H5Dget_storage_size(id)) }
     }
 
     /// Deflate expands at most ~1032:1; a dataset may claim more than its file holds only that far.
@@ -76,7 +76,7 @@ public final class HDF5Dataset: HDF5Object {
             }
             var fileSize: hsize_t = 0
             H5Fget_filesize(file.id, &fileSize)
-            let available = max(Int(clamping: fileSize), Int(H5Dget_storage_size(id)))
+            let available = max(Int(clamping: fileSize), Int(clamping: H5Dget_storage_size(id)))
             let (limit, o) = available.multipliedReportingOverflow(by: Self.maxExpansion)
             if !o, total > limit + (1 << 20) {
                 throw HDF5Error.readFailed(
@@ -91,26 +91,39 @@ public final class HDF5Dataset: HDF5Object {
     }
 
     /// All elements as little-endian bytes in row-major order, exactly as stored (bit-exact for floats).
-    /// Plain contiguous data is read with one `pread` at its file offset into memory that is never
-    /// zero-filled first; everything else (chunked, filtered, compact, big-endian, unallocated, files
-    /// opened from memory) goes through `H5Dread`. `direct: false` forces `H5Dread` (tests compare both).
+    /// `direct: false` forces `H5Dread` (tests compare both paths).
     public func readBytes(direct: Bool = true) throws -> [UInt8] {
+        let byteCount = try checkedByteCount()
+        return try [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+            try read(into: UnsafeMutableRawBufferPointer(buffer), direct: direct)
+            initialized = byteCount
+        }
+    }
+
+    /// Writes all elements, as `readBytes` returns them, into `buffer` (exactly `checkedByteCount()`
+    /// bytes, which need not be initialized). Plain contiguous data is read with one `pread` at its
+    /// file offset; everything else (chunked, filtered, compact, big-endian, unallocated, files opened
+    /// from memory) goes through `H5Dread`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, direct: Bool = true) throws {
         try HDF5Library.sync {
             let type = try elementType()
             let byteCount = try checkedByteCount()
-            let count = byteCount / max(1, type.byteCount)
-            guard count > 0 else { return [UInt8](repeating: 0, count: byteCount) }
+            guard buffer.count == byteCount else {
+                throw HDF5Error.readFailed(
+                    file: fileName, object: path, reason: "a buffer of \(buffer.count) bytes for \(byteCount)")
+            }
+            guard byteCount > 0, let base = buffer.baseAddress else { return }
             let mtype = type.makeTypeID()
             defer { H5Tclose(mtype) }
-            if direct, let bytes = try readDirect(byteCount: byteCount, memoryType: mtype) { return bytes }
-            var bytes = [UInt8](repeating: 0, count: byteCount)
-            let status = bytes.withUnsafeMutableBytes {
-                H5Dread(id, mtype, shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), $0.baseAddress)
+            if direct, let (fd, offset) = try directLocation(byteCount: byteCount, memoryType: mtype) {
+                try readDirect(fd: fd, offset: offset, into: buffer)
+                return
             }
-            guard status >= 0 else {
+            // H5Dread leaves an unallocated dataset without a fill value untouched: never uninitialized memory.
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            guard H5Dread(id, mtype, shim_S_ALL(), shim_S_ALL(), shim_P_DEFAULT(), base) >= 0 else {
                 throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
             }
-            return bytes
         }
     }
 
@@ -129,16 +142,22 @@ public final class HDF5Dataset: HDF5Object {
         switch shim_direct_read_location(id, file.id, memoryType, UInt64(byteCount), &fd, &offset) {
         case 1: return (fd, offset)
         case 0: return nil
+        case 2:
+            throw HDF5Error.readFailed(
+                file: fileName, object: path,
+                reason: "its data lies outside the file's allocated space: the file is corrupt")
         default: throw HDF5Error.readFailed(file: fileName, object: path, reason: HDF5Library.lastError())
         }
     }
 
-    /// The bytes read straight from the file's descriptor, or nil when `H5Dread` must be used. A range
-    /// past the file's end is an error here (sec2 would return zeros for it without a word).
-    private func readDirect(byteCount: Int, memoryType: hid_t) throws -> [UInt8]? {
-        guard let (fd, offset) = try directLocation(byteCount: byteCount, memoryType: memoryType) else { return nil }
+    /// Fills `buffer` from the file's descriptor at `offset`. A range past the file's end is an error
+    /// here (sec2 would return zeros for it without a word).
+    private func readDirect(fd: Int32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws {
+        let byteCount = buffer.count
         var status = stat()
-        guard fstat(fd, &status) == 0 else { return nil }
+        guard fstat(fd, &status) == 0 else {
+            throw HDF5Error.readFailed(file: fileName, object: path, reason: String(cString: strerror(errno)))
+        }
         let fileSize = UInt64(max(0, status.st_size))
         guard offset <= fileSize, UInt64(byteCount) <= fileSize - offset, offset <= UInt64(Int64.max) else {
             throw HDF5Error.readFailed(
@@ -146,22 +165,17 @@ public final class HDF5Dataset: HDF5Object {
                 reason: "its \(byteCount) bytes at offset \(offset) run past the end of the \(fileSize)-byte file: "
                     + "the file is truncated or corrupt")
         }
-        return try [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
-            var done = 0
-            while done < byteCount {
-                // Linux transfers at most ~2 GiB per call; a short read continues where it stopped.
-                let n = pread(
-                    fd, buffer.baseAddress! + done, min(byteCount - done, 1 << 30), off_t(offset) + off_t(done))
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else {
-                    let reason = n < 0 ? String(cString: strerror(errno)) : "the file ended early"
-                    throw HDF5Error.readFailed(
-                        file: fileName, object: path,
-                        reason: "reading \(byteCount) bytes at offset \(offset): \(reason)")
-                }
-                done += n
+        var done = 0
+        while done < byteCount {
+            // Linux transfers at most ~2 GiB per call; a short read continues where it stopped.
+            let n = pread(fd, buffer.baseAddress! + done, min(byteCount - done, 1 << 30), off_t(offset) + off_t(done))
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                let reason = n < 0 ? String(cString: strerror(errno)) : "the file ended early"
+                throw HDF5Error.readFailed(
+                    file: fileName, object: path, reason: "reading \(byteCount) bytes at offset \(offset): \(reason)")
             }
-            initialized = byteCount
+            done += n
         }
     }
 }

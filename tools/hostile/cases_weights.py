@@ -1,6 +1,8 @@
 """Class "weights": weight datasets of odd shapes, types and values, and datasets Pare does not
 understand (which it must carry over or name in a note, never drop silently).
 """
+import struct
+
 import h5py
 import numpy as np
 
@@ -52,6 +54,21 @@ def generate(g):
         base.mutated_copy(g, "tiny.h5", name, mutate)
         g.add(f"weights-kernel-{label}", "weights", f"tiny.h5 with its first kernel {label}", [name, "tx.npy"],
               model_runs(name, expect))
+    # The first kernel's contiguous layout pointed past the file's end of allocation, at bytes appended to
+    # the file: libhdf5 1.10 reads zeros there, HDF5 2 refuses; Pare's direct read must never return them.
+    past = g.path("w_kernel_past_eoa.h5")
+    with h5py.File(g.path("tiny.h5"), "r") as f:
+        kernel = f[KERNEL]
+        offset, size = kernel.id.get_offset(), kernel.id.get_storage_size()
+    data = bytearray(open(g.path("tiny.h5"), "rb").read())
+    layout = struct.pack("<QQ", offset, size)
+    at = data.find(layout)
+    assert at > 0 and data.find(layout, at + 1) < 0, "tiny.h5's kernel layout message not found once"
+    data[at:at + 8] = struct.pack("<Q", len(data))
+    data += np.full(size // 4, 1234.5, "<f4").tobytes()
+    open(past, "wb").write(data)
+    g.add("weights-kernel-past-eoa", "weights", "tiny.h5 with its first kernel's data past the end of allocation",
+          ["w_kernel_past_eoa.h5", "tx.npy"], model_runs("w_kernel_past_eoa.h5", "error"))
     # Zero-sized layers: a Conv2D of 0 filters feeding another conv, a Dense of 0 units.
     zero_conv = [legacy_model.conv2d("conv_a", 0), legacy_model.conv2d("conv_b", 4),
                  legacy_model.simple("GlobalAveragePooling2D", "gap", keepdims=False), legacy_model.dense("out", 3)]

@@ -24,12 +24,16 @@ enum StoredNodeIO {
             )
         }
         let byteCount = try dataset.checkedByteCount()
-        return Tensor(dtype: dtype, shape: shape) {
-            try MemoryBudget.require(
-                byteCount, for: "its data (shape \(shape), \(dtype))", file: dataset.file.path,
-                object: dataset.path)
-            do { return try dataset.readBytes() } catch { throw PareError.from(error, file: dataset.file.path) }
-        }
+        return Tensor(
+            dtype: dtype, shape: shape,
+            allow: {
+                try MemoryBudget.require(
+                    byteCount, for: "its data (shape \(shape), \(dtype))", file: dataset.file.path,
+                    object: dataset.path)
+            },
+            fill: { buffer in
+                do { try dataset.read(into: buffer) } catch { throw PareError.from(error, file: dataset.file.path) }
+            })
     }
 
     static func read(_ group: HDF5Group, name: String, skipping skipped: Set<String> = [], legacyKeras: Bool = false)

@@ -26,6 +26,7 @@ enum Zlib {
     /// Inflates to exactly `expected` bytes; nil if the stream is corrupt, has another length, or
     /// is followed by bytes that are not part of it (a reader must not accept what it ignores).
     static func decompress(_ bytes: [UInt8], expected: Int) -> [UInt8]? {
+        guard expected >= 0 else { return nil }
         guard let decompressor = libdeflate_alloc_decompressor() else { return nil }
         defer { libdeflate_free_decompressor(decompressor) }
         var consumed = 0

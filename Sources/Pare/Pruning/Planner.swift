@@ -156,9 +156,22 @@ public struct Planner {
         let channels = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *)
         var sums = [Double](repeating: 0, count: channels)
-        for (i, v) in values.enumerated() {
-            let c = (i / inner) % channels
-            sums[c] += squared ? Double(v) * Double(v) : Double(abs(v))
+        guard channels > 0, inner > 0 else { return sums }
+        // Element by element in storage order (the sums' rounding does not change), without a
+        // division per value: a large kernel's norms took most of a prune's planning.
+        values.withUnsafeBufferPointer { v in
+            sums.withUnsafeMutableBufferPointer { s in
+                var i = 0
+                for _ in 0..<(v.count / (channels * inner)) {
+                    for c in 0..<channels {
+                        for _ in 0..<inner {
+                            let x = Double(v[i])
+                            s[c] += squared ? x * x : abs(x)
+                            i += 1
+                        }
+                    }
+                }
+            }
         }
         return sums
     }

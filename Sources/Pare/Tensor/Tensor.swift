@@ -10,6 +10,10 @@ public struct Tensor: Sendable {
     private enum Source: Sendable {
         case bytes([UInt8])
         case deferred(@Sendable () throws -> [UInt8])
+        /// `allow` throws if the tensor may not be allocated (the memory budget); `fill` then writes
+        /// exactly `byteCount` bytes into the buffer it is given (or throws): the bytes go straight
+        /// where they are needed, a float32 tensor's into the `[Float]` that `floats()` returns.
+        case filled(allow: @Sendable () throws -> Void, fill: @Sendable (UnsafeMutableRawBufferPointer) throws -> Void)
     }
 
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) {
@@ -25,6 +29,18 @@ public struct Tensor: Sendable {
         self.dtype = dtype
         self.shape = shape
         self.source = .deferred(load)
+    }
+
+    /// A tensor whose bytes `fill` writes when needed, into a buffer of exactly `byteCount` bytes that
+    /// it must fill completely (or throw): the memory it gets is not initialized. `allow` runs first,
+    /// before anything is allocated, and throws when the tensor may not be (the memory budget).
+    public init(
+        dtype: DType, shape: [Int], allow: @escaping @Sendable () throws -> Void = {},
+        fill: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws -> Void
+    ) {
+        self.dtype = dtype
+        self.shape = shape
+        self.source = .filled(allow: allow, fill: fill)
     }
 
     public init(float32 values: [Float], shape: [Int]) {
@@ -44,19 +60,31 @@ public struct Tensor: Sendable {
 
     /// Whether the bytes are read when asked for (from a file, or by an edit of such a tensor).
     public var isDeferred: Bool {
-        if case .deferred = source { return true }
-        return false
+        if case .bytes = source { return false }
+        return true
     }
 
-    /// The same tensor with its bytes computed by `edit` from this tensor's bytes: at once when they
-    /// are in memory, else when asked for, so that editing a model read from a file holds no weights
-    /// (a masked or pruned model costs nothing until it runs or is written, one tensor at a time).
-    func edited(shape newShape: [Int], _ edit: @escaping @Sendable ([UInt8]) -> [UInt8]) throws -> Tensor {
+    /// The same tensor with its bytes written by `edit` from this tensor's bytes (source, destination
+    /// of the new shape's size, which `edit` must fill): at once when they are in memory, else when
+    /// asked for, so that editing a model read from a file holds no weights (a masked or pruned model
+    /// costs nothing until it runs or is written, one tensor at a time).
+    func edited(
+        shape newShape: [Int],
+        _ edit: @escaping @Sendable (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) -> Void
+    ) throws -> Tensor {
+        let newCount = newShape.reduce(1, *) * dtype.byteCount
         switch source {
-        case .bytes(let b): return Tensor(dtype: dtype, shape: newShape, bytes: edit(b))
-        case .deferred:
+        case .bytes(let b):
+            let out = [UInt8](unsafeUninitializedCapacity: newCount) { buffer, initialized in
+                b.withUnsafeBytes { edit($0, UnsafeMutableRawBufferPointer(buffer)) }
+                initialized = newCount
+            }
+            return Tensor(dtype: dtype, shape: newShape, bytes: out)
+        case .deferred, .filled:
             let original = self
-            return Tensor(dtype: dtype, shape: newShape) { edit(try original.bytes()) }
+            return Tensor(dtype: dtype, shape: newShape) { destination in
+                try original.bytes().withUnsafeBytes { edit($0, destination) }
+            }
         }
     }
 
@@ -73,11 +101,29 @@ public struct Tensor: Sendable {
                     file: "<tensor>", "read \(b.count) bytes where shape \(shape) of \(dtype) needs \(byteCount)")
             }
             return b
+        case .filled(let allow, let fill):
+            try allow()
+            let n = byteCount
+            return try [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in
+                try fill(UnsafeMutableRawBufferPointer(buffer))
+                initialized = n
+            }
         }
     }
 
     /// The values widened (or narrowed) to Float; integers convert numerically.
     public func floats() throws -> [Float] {
+        #if _endian(little)
+            // Little-endian float32 written in place: no byte array at all (half the memory of a layer).
+            if dtype == .float32, case .filled(let allow, let fill) = source {
+                try allow()
+                let n = count
+                return try [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+                    try fill(UnsafeMutableRawBufferPointer(buffer))
+                    initialized = n
+                }
+            }
+        #endif
         let b = try bytes()
         #if _endian(little)
             if dtype == .float32 {

@@ -10,23 +10,34 @@ extension Tensor {
         let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
         var newShape = shape
         newShape[axis] = keep.count
-        return try edited(shape: newShape) { src in
-            let total = outer * keep.count * inner
-            return [UInt8](unsafeUninitializedCapacity: total) { out, initialized in
-                if total > 0, let to = out.baseAddress {
-                    src.withUnsafeBytes { from in
-                        var at = 0
-                        for o in 0..<outer {
-                            for k in keep {
-                                (to + at).initialize(
-                                    from: from.baseAddress!.assumingMemoryBound(to: UInt8.self) + (o * n + k) * inner,
-                                    count: inner)
-                                at += inner
-                            }
-                        }
+        return try edited(shape: newShape) { src, dst in
+            guard inner > 0, !keep.isEmpty, outer > 0 else { return }
+            // One element per kept index (a Dense kernel's columns): copied as words, not with memcpy.
+            func words<W>(_: W.Type) {
+                let from = src.baseAddress!.assumingMemoryBound(to: W.self)
+                let to = dst.baseAddress!.assumingMemoryBound(to: W.self)
+                var at = 0
+                for o in 0..<outer {
+                    let row = from + o * n
+                    for k in keep {
+                        to[at] = row[k]
+                        at += 1
                     }
                 }
-                initialized = total
+            }
+            switch inner {
+            case 4: words(UInt32.self)
+            case 2: words(UInt16.self)
+            case 8: words(UInt64.self)
+            default:
+                var at = 0
+                for o in 0..<outer {
+                    for k in keep {
+                        (dst.baseAddress! + at).copyMemory(
+                            from: src.baseAddress! + (o * n + k) * inner, byteCount: inner)
+                        at += inner
+                    }
+                }
             }
         }
     }
@@ -40,17 +51,22 @@ extension Tensor {
         guard !sorted.isEmpty else { return self }
         let outer = shape[..<axis].reduce(1, *)
         let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
-        return try edited(shape: shape) { src in
-            var b = src
-            b.withUnsafeMutableBytes { raw in
+        return try edited(shape: shape) { src, dst in
+            guard src.count > 0 else { return }
+            dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count)
+            if inner == 4 {
+                let words = dst.baseAddress!.assumingMemoryBound(to: UInt32.self)
                 for o in 0..<outer {
-                    for k in sorted {
-                        let start = (o * n + k) * inner
-                        (raw.baseAddress! + start).initializeMemory(as: UInt8.self, repeating: 0, count: inner)
-                    }
+                    for k in sorted { words[o * n + k] = 0 }
+                }
+                return
+            }
+            for o in 0..<outer {
+                for k in sorted {
+                    (dst.baseAddress! + (o * n + k) * inner).initializeMemory(
+                        as: UInt8.self, repeating: 0, count: inner)
                 }
             }
-            return b
         }
     }
 
