@@ -6,11 +6,13 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
-/// Keeps freed blocks up to 1 GiB in the heap instead of unmapping them, so memory the
-/// interpreter frees is reused without a page fault per page.
+/// Keeps freed blocks below 64 MiB in the heap instead of unmapping them, so the activations the
+/// interpreter frees are reused without a page fault per page. Larger blocks (a big model's weight
+/// tensors, streamed one layer at a time) are mapped and unmapped on their own: kept in the heap they
+/// fragment it, and a 2 GiB model of 256 MiB tensors peaked at 3 tensors instead of 2.
 static inline void pare_keep_freed_memory(void) {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 /// Asks the kernel to kill this process when its parent dies, so a child is never orphaned; returns

@@ -92,25 +92,42 @@ def summary(results):
     return med("seconds"), max(r["rss"] for r in results), med("user"), med("sys"), med("faults")
 
 
+def warm(path):
+    """Reads `path` into the page cache. This machine's page cache does not keep a file for long (a
+    1 GiB input read back after ten minutes came from the disk at 50 MB/s), so each run starts from a
+    warm input and a flushed disk, or one run's figure would be the disk's."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+WARM = []
+
+
 def timed(cmd, before=None):
     results = []
     for _ in range(RUNS):
         if before:
             before()
+        for path in WARM:
+            warm(path)
+        subprocess.run(["sync"])
         results.append(run(cmd))
     return summary(results)
 
 
 def paired(a, b, before_a, before_b, pairs=PAIRS):
-    """Alternating runs of two commands (a b, b a, a b, ...), the disk flushed before each pair, so that
-    neither is charged with the other's dirty pages or a colder cache: each one's summary, and the median
-    of the per-pair time ratios a / b."""
+    """Alternating runs of two commands (a b, b a, a b, ...), the disk flushed before each run, so that
+    neither is charged with the other's dirty pages (writeback of the previous run's gigabyte) or a
+    colder cache: each one's summary, and the median of the per-pair time ratios a / b."""
     runs_a, runs_b, ratios = [], [], []
     for i in range(pairs):
-        subprocess.run(["sync"])
         order = [(a, before_a, runs_a), (b, before_b, runs_b)]
         for cmd, before, into in (order if i % 2 == 0 else order[::-1]):
             before()
+            for path in WARM:
+                warm(path)
+            subprocess.run(["sync"])
             into.append(run(cmd))
         ratios.append(runs_a[-1]["seconds"] / runs_b[-1]["seconds"])
     return summary(runs_a), summary(runs_b), statistics.median(ratios)
@@ -122,6 +139,7 @@ def main():
     try:
         big = os.path.join(d, "big.h5")
         largest = make(big)
+        WARM.append(big)
         size = os.path.getsize(big)
         out = {k: os.path.join(d, k) for k in ["cp.h5", "h5py.h5", "pare.h5", "big.pare", "back.h5", "pruned.h5", "cnn.h5", "cnn_pruned.h5"]}
         rm = lambda k: (lambda: os.path.exists(out[k]) and os.unlink(out[k]))
@@ -131,6 +149,7 @@ def main():
                                       [sys.executable, "-c", H5PY_REWRITE, big, out["h5py.h5"]],
                                       rm("pare.h5"), rm("h5py.h5"))
         pack = timed([pare, "pack", big, out["big.pare"]], rm("big.pare"))
+        WARM.append(out["big.pare"])
         unpack = timed([pare, "unpack", out["big.pare"], out["back.h5"]], rm("back.h5"))
         prune = timed([pare, "prune", big, out["pruned.h5"], "--ratio", "0.5", "--random", "8"], rm("pruned.h5"))
         cnn = os.path.join(top, "fixtures/mnist_cnn/keras3.h5")
@@ -161,7 +180,7 @@ def main():
         lines.append(f"| {name} | {sec:.2f} ({user:.2f} + {system:.2f}) | | {rss:.0f} | {faults:,.0f} | |")
     text = "\n".join(lines)
     note = (f"{size / 2**30:.2f} GiB legacy .h5, {2 * LAYERS} float32 tensors, largest {mb:.1f} MB; .pare {pare_size / 2**30:.2f} GiB; "
-            f"median of {RUNS} runs (convert and h5py: {PAIRS} alternating pairs, `sync` before each), files in the "
+            f"median of {RUNS} runs (convert and h5py: {PAIRS} alternating pairs), `sync` before each run, files in the "
             "page cache; time ratio > 1 means slower than the reference; h5py "
             f"{h5py.__version__} with HDF5 {h5py.version.hdf5_version}")
     print(text)

@@ -76,7 +76,8 @@ enum ActivationFunction: Equatable {
         case .logSoftmax: Self.softmax(&x, inner: 1, axisLength: channels, log: true)
         case .sparsemax: Self.sparsemax(&x, channels: channels)
         // The common cases get their own loop so the compiler can vectorize them.
-        case .relu: Self.forEach(&x) { p, r in for i in r where p[i] < 0 { p[i] = 0 } }
+        // A select rather than a conditional store, so it vectorizes; NaN is not < 0 and passes through.
+        case .relu: Self.forEach(&x) { p, r in for i in r { p[i] = p[i] < 0 ? 0 : p[i] } }
         case .relu6: Self.forEach(&x) { p, r in for i in r { p[i] = Swift.min(Swift.max(p[i], 0), 6) } }
         default: Self.forEach(&x) { p, r in for i in r { p[i] = scalar(p[i]) } }
         }

@@ -276,10 +276,12 @@ enum ConvolutionKernels {
         guard c > 0 else { return }
         bias.withUnsafeBufferPointer { b in
             x.data.withUnsafeMutableBufferPointer { p in
-                var base = 0
-                while base < p.count {
-                    for k in 0..<c { p[base + k] += b[k] }
-                    base += c
+                // Rows of `c` values, over every core (a batch of feature maps is millions of values).
+                Parallel.chunks(p.count / c, minimumPerChunk: Swift.max(1, (1 << 16) / c)) { rows in
+                    for row in rows {
+                        let base = row * c
+                        for k in 0..<c { p[base + k] += b[k] }
+                    }
                 }
             }
         }

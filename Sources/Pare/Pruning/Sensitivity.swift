@@ -84,7 +84,10 @@ public enum SensitivitySweep {
         _ source: Model, layers: [String], inputs: [FloatArray], labels: Tensor?, labelsFile: String,
         options: Options, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [SensitivityCurve] {
-        let model = try source.materialized()
+        // The sweep prunes the model once per point: a model whose weights the interpreter keeps resident
+        // is read from its file once, here; a larger one stays on file and streams at every point.
+        let resident = (ShapeMath.product([source.parameterCount, 4]) ?? .max) <= Interpreter.residentWeightLimit
+        let model = resident ? try source.materialized() : source
         let planner = try Planner(model)
         var activation: [Int: Double]?
         var headActivation: [String: [Double]]?
