@@ -60,14 +60,16 @@ public final class Interpreter {
     private var kerasMajor = 3
     private var specialized: (shapes: [[Int]], interpreter: Interpreter)?
 
-    public convenience init(_ model: Model) throws {
-        try self.init(model, inputShapes: nil)
+    /// `streamingWeights` forces the choice `residentWeightLimit` otherwise makes (tests run small models
+    /// both ways and compare).
+    public convenience init(_ model: Model, streamingWeights: Bool? = nil) throws {
+        try self.init(model, inputShapes: nil, streamingWeights: streamingWeights)
     }
 
     /// With `inputShapes` (per input layer, without the batch axis) the config's open dimensions are
     /// fixed, every weight is checked against the concrete shapes, and every shape must be known:
     /// kernels then index only memory whose size they have been told.
-    private init(_ model: Model, inputShapes: [String: [Int?]]?) throws {
+    private init(_ model: Model, inputShapes: [String: [Int?]]?, streamingWeights: Bool?) throws {
         file = model.sourcePath
         self.model = model
         let checked = try CheckedModel(model, inputShapes: inputShapes)
@@ -86,7 +88,8 @@ public final class Interpreter {
         }
         architecture = arch
         let allWeights = ShapeMath.product([model.parameterCount, 4])
-        streamsWeights = allWeights.map { $0 > min(Self.residentWeightLimit, MemoryBudget.limit / 4) } ?? true
+        streamsWeights =
+            streamingWeights ?? allWeights.map { $0 > min(Self.residentWeightLimit, MemoryBudget.limit / 4) } ?? true
         if !streamsWeights {
             try MemoryBudget.require(allWeights, for: "the model's weights as float32", file: model.sourcePath)
         }
@@ -184,7 +187,7 @@ public final class Interpreter {
         if let specialized, specialized.shapes == shapes { return specialized.interpreter }
         let given = Dictionary(
             zip(inputs.map(\.name), shapes.map { $0.map(Optional.some) }), uniquingKeysWith: { a, _ in a })
-        let concrete = try Interpreter(model, inputShapes: given)
+        let concrete = try Interpreter(model, inputShapes: given, streamingWeights: streamsWeights)
         specialized = (shapes, concrete)
         return concrete
     }

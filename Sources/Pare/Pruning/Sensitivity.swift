@@ -86,7 +86,9 @@ public enum SensitivitySweep {
     ) throws -> [SensitivityCurve] {
         // The sweep prunes the model once per point: a model whose weights the interpreter keeps resident
         // is read from its file once, here; a larger one stays on file and streams at every point.
-        let resident = (ShapeMath.product([source.parameterCount, 4]) ?? .max) <= Interpreter.residentWeightLimit
+        let resident =
+            (ShapeMath.product([source.parameterCount, 4]) ?? .max)
+            <= min(Interpreter.residentWeightLimit, MemoryBudget.limit / 4)
         let model = resident ? try source.materialized() : source
         let planner = try Planner(model)
         var activation: [Int: Double]?

@@ -80,9 +80,23 @@ public struct Tensor: Sendable {
                 initialized = newCount
             }
             return Tensor(dtype: dtype, shape: newShape, bytes: out)
-        case .deferred, .filled:
+        case .deferred:
+            // A loader checks its own budget before it allocates: the edit's output is allocated after it.
             let original = self
-            return Tensor(dtype: dtype, shape: newShape) { destination in
+            return Tensor(
+                dtype: dtype, shape: newShape,
+                load: {
+                    let source = try original.bytes()
+                    return [UInt8](unsafeUninitializedCapacity: newCount) { buffer, initialized in
+                        source.withUnsafeBytes { edit($0, UnsafeMutableRawBufferPointer(buffer)) }
+                        initialized = newCount
+                    }
+                })
+        case .filled(let allow, _):
+            // The source's budget check (which names its file) runs before the output is allocated; the
+            // output is never larger than the source (a slice or a zeroed copy).
+            let original = self
+            return Tensor(dtype: dtype, shape: newShape, allow: allow) { destination in
                 try original.bytes().withUnsafeBytes { edit($0, destination) }
             }
         }

@@ -1,0 +1,79 @@
+import Foundation
+import Pare
+import XCTest
+
+/// Weights read from a file stream: masked and pruned models are deferred edits of the file's
+/// tensors, and an interpreter that reads each layer's weights at its call computes exactly what one
+/// holding them all does.
+final class StreamingTests: XCTestCase {
+    func load(_ p: String) throws -> Model { try ModelFile.read(Fixtures.path(p)) }
+    func npy(_ p: String) throws -> FloatArray { try NPY.read(Fixtures.path(p)).floatArray() }
+
+    func testStreamedWeightsComputeExactlyWhatResidentOnesDo() throws {
+        for model in ["mnist_cnn", "residual"] {
+            let m = try load("\(model)/keras3.h5")
+            let x = [try npy("data/mnist_x.npy")]
+            let resident = try Interpreter(m, streamingWeights: false)
+            let streamed = try Interpreter(m, streamingWeights: true)
+            XCTAssertFalse(resident.streamsWeights, model)
+            XCTAssertTrue(streamed.streamsWeights, model)
+            // Several batches: a streamed layer reads its weights again at every call.
+            let a = try resident.run(x, batchSize: 50)
+            let b = try streamed.run(x, batchSize: 50)
+            XCTAssertEqual(a.map(\.shape), b.map(\.shape), model)
+            XCTAssertEqual(a.map(\.data), b.map(\.data), model)
+        }
+    }
+
+    func testEditsOfFileTensorsAreDeferredAndEqualEditsOfBytesInMemory() throws {
+        let kernel = try XCTUnwrap(try load("mnist_cnn/keras3.h5").layer(named: "conv2d")?.weights.first?.tensor)
+        XCTAssertEqual(kernel.shape, [5, 5, 1, 32])
+        XCTAssertTrue(kernel.isDeferred)
+        let inMemory = Tensor(dtype: kernel.dtype, shape: kernel.shape, bytes: try kernel.bytes())
+        XCTAssertFalse(inMemory.isDeferred)
+        // Axis 3 copies single floats; axis 0 and 1 copy runs of bytes; zeroing covers both paths too.
+        let edits: [(String, (Tensor) throws -> Tensor)] = [
+            ("slice filters", { try $0.sliced(axis: 3, keep: [0, 3, 5, 31]) }),
+            ("slice rows", { try $0.sliced(axis: 0, keep: [2, 0]) }),
+            ("zero filters", { try $0.zeroed(axis: 3, indices: [1, 30, 99]) }),
+            ("zero columns", { try $0.zeroed(axis: 1, indices: [1]) }),
+            ("slice then zero", { try $0.sliced(axis: 3, keep: [4, 8, 9]).zeroed(axis: 3, indices: [1]) }),
+        ]
+        for (name, edit) in edits {
+            let deferred = try edit(kernel)
+            let eager = try edit(inMemory)
+            XCTAssertTrue(deferred.isDeferred, name)
+            XCTAssertFalse(eager.isDeferred, name)
+            XCTAssertEqual(deferred.shape, eager.shape, name)
+            XCTAssertEqual(try deferred.bytes(), try eager.bytes(), name)
+            XCTAssertEqual(try deferred.floats(), try eager.floats(), name)
+        }
+        // Zeroed filters really are zero, the others untouched.
+        let zeroed = try kernel.zeroed(axis: 3, indices: [1]).floats()
+        let original = try kernel.floats()
+        for (i, v) in zeroed.enumerated() { XCTAssertEqual(v, i % 32 == 1 ? 0 : original[i]) }
+        XCTAssertThrowsError(try kernel.sliced(axis: 3, keep: [32]))
+        XCTAssertThrowsError(try kernel.sliced(axis: 4, keep: [0]))
+    }
+
+    /// A file tensor's memory-budget check runs before its bytes are allocated, and so does an edit of it:
+    /// the edit's output is not allocated (nor the source read) when the source may not be. The tensor
+    /// claims 4 TiB: allocating an edit's output first would fail in the allocator, not with this error.
+    func testAnEditRunsTheSourcesBudgetCheckBeforeAllocating() throws {
+        final class Calls: @unchecked Sendable {
+            private let lock = NSLock()
+            private var count = 0
+            func add() { lock.withLock { count += 1 } }
+            var value: Int { lock.withLock { count } }
+        }
+        let fills = Calls()
+        let refused = Tensor(
+            dtype: .float32, shape: [1 << 38, 4], allow: { throw PareError(file: "big.h5", "over the memory budget") },
+            fill: { _ in fills.add() })
+        for edited in [try refused.sliced(axis: 1, keep: [0, 1]), try refused.zeroed(axis: 0, indices: [1])] {
+            XCTAssertThrowsError(try edited.bytes()) { XCTAssertTrue("\($0)".contains("big.h5"), "\($0)") }
+            XCTAssertThrowsError(try edited.floats())
+        }
+        XCTAssertEqual(fills.value, 0)
+    }
+}
