@@ -1,5 +1,5 @@
 """A checkpoint larger than this machine's memory (issue 18), made here tensor by tensor and deleted after,
-then converted, packed, verified and pruned by Pare, each job's time and peak RSS measured. Not run in CI:
+then converted, packed, verified, pruned and sparsified by Pare, each job's time and peak RSS measured. Not run in CI:
 `bash tools/bench/run big [GIB]` (default: 1.25 × physical memory). Needs free disk of about 2.2 × the
 model (the model, and one job's output at a time).
 
@@ -86,7 +86,9 @@ def main():
                 ("convert", [pare, "convert", model, out + ".h5"]),
                 ("pack", [pare, "pack", model, out + ".pare"]),
                 ("verify (16 random inputs)", [pare, "verify", model, model]),
-                ("prune --ratio 0.5", [pare, "prune", model, out + ".h5", "--ratio", "0.5", "--random", "4"])]
+                ("prune --ratio 0.5", [pare, "prune", model, out + ".h5", "--ratio", "0.5", "--random", "4"]),
+                ("sparsify --sparsity 0.5 --global", [pare, "sparsify", model, out + ".h5", "--sparsity", "0.5",
+                                                      "--global", "--random", "4"])]
         for name, cmd in jobs:
             for leftover in (out + ".h5", out + ".pare"):
                 if os.path.exists(leftover):

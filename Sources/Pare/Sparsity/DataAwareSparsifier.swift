@@ -61,17 +61,18 @@ public enum DataAwareSparsifier {
         var scores: [[Float]] = []
         var criteria: [String] = []
         for t in targets {
+            let values = try t.tensor.floats()
             let outputs = max(t.tensor.shape.last ?? 1, 1)
             let norm =
                 isKernel(t, of: model)
-                ? norms[t.layer].flatMap { $0.count == t.values.count / outputs ? $0 : nil } : nil
+                ? norms[t.layer].flatMap { $0.count == values.count / outputs ? $0 : nil } : nil
             criteria.append(
                 norm != nil
                     ? "wanda"
                     : options.criterion == .wanda
                         ? "magnitude (no input features for this layer)"
                         : "magnitude")
-            scores.append(t.values.indices.map { abs(t.values[$0]) * (norm?[$0 / outputs] ?? 1) })
+            scores.append(values.indices.map { abs(values[$0]) * (norm?[$0 / outputs] ?? 1) })
         }
         var result: MagnitudeSparsifier.Sparsified
         if options.reconstruct {
@@ -144,14 +145,14 @@ public enum DataAwareSparsifier {
         }
         var done: [Int: MagnitudeSparsifier.Row] = [:]
         for i in ordered {
-            var t = targets[i]
-            let k = Int((shares[i] * Double(t.values.count)).rounded())
+            let t = targets[i]
+            let k = Int((shares[i] * Double(t.tensor.count)).rounded())
             if isKernel(t, of: model), t.tensor.dtype == .float32, let window = fitted[t.layer],
                 let fit = try fitLayer(
                     &out, original: model, path: t.layer, window: window, zeros: k, options: options,
                     calibration: calibration)
             {
-                var row = try MagnitudeSparsifier.store(&out, t, fit.kernel, replacing: true)
+                var row = try MagnitudeSparsifier.store(&out, t, Tensor(float32: fit.kernel, shape: t.tensor.shape))
                 row.criterion = "\(options.criterion.rawValue) + reconstruct"
                 row.errorBefore = fit.before
                 row.errorAfter = fit.after
@@ -159,11 +160,10 @@ public enum DataAwareSparsifier {
                 continue
             }
             // Not fitted: the criterion's own ranking, as without --reconstruct.
-            t.values = try MagnitudeSparsifier.current(out, t).floats()
-            let ranked = t.values.indices.sorted { (abs(t.values[$0]), $0) < (abs(t.values[$1]), $1) }
-            var values = t.values
-            for j in ranked.prefix(k) { values[j] = 0 }
-            var row = try MagnitudeSparsifier.store(&out, t, values)
+            let current = try MagnitudeSparsifier.current(out, t)
+            let values = try current.floats()
+            let ranked = values.indices.sorted { (abs(values[$0]), $0) < (abs(values[$1]), $1) }
+            var row = try MagnitudeSparsifier.store(&out, t, try current.flatZeroed(Set(ranked.prefix(k))))
             row.criterion = "magnitude (no input features for this layer)"
             done[i] = row
         }

@@ -51,9 +51,7 @@ public enum MagnitudeSparsifier {
                     continue
                 }
                 targets.append(
-                    Target(
-                        slot: .weight(l, w), layer: layer.name, weight: weight.name, tensor: weight.tensor,
-                        values: try weight.tensor.floats()))
+                    Target(slot: .weight(l, w), layer: layer.name, weight: weight.name, tensor: weight.tensor))
             }
         }
         return targets
@@ -65,19 +63,18 @@ public enum MagnitudeSparsifier {
         case dataset([String])
     }
 
+    /// A kernel to sparsify; its values are read when it is ranked (a model read from a file holds none).
     struct Target {
         var slot: Slot
         var layer: String
         var weight: String
         var tensor: Tensor
-        var values: [Float]
     }
 
     static func sparsifyTensors(_ model: Model, sparsity: Double, global: Bool, layers: Set<String>?) throws
         -> Sparsified
     {
-        var out = model
-        let all = out.rootExtras.flatMap { $0.datasets() }
+        let all = model.rootExtras.flatMap { $0.datasets() }
         if let layers,
             let unknown = layers.first(where: { name in
                 !all.contains { $0.path == name || $0.path.hasPrefix(name + "/") }
@@ -93,54 +90,59 @@ public enum MagnitudeSparsifier {
             targets.append(
                 Target(
                     slot: .dataset(parts), layer: parts.dropLast().joined(separator: "/"), weight: parts.last!,
-                    tensor: tensor, values: try tensor.floats()))
+                    tensor: tensor))
         }
-        return try run(out, targets, sparsity: sparsity, global: global)
+        return try run(model, targets, sparsity: sparsity, global: global)
     }
 
     /// Zeroes the lowest-scored elements: per kernel (per output column with `perOutput`: each output
     /// keeps the same share of its inputs, as Wanda compares), or against one global threshold. Scores
-    /// default to |w|; `criteria` names each target's scoring in the rows.
+    /// default to |w|, ranked one kernel at a time into deferred edits (see `LowestScores`); given
+    /// scores (Wanda's) are ranked in memory. `criteria` names each target's scoring in the rows.
     static func run(
         _ model: Model, _ targets: [Target], scores given: [[Float]]? = nil, criteria: [String]? = nil,
         sparsity: Double, global: Bool, perOutput: Bool = false
     ) throws -> Sparsified {
         guard !targets.isEmpty else { throw SelectionError("no kernels selected to sparsify") }
-        let scores = given ?? targets.map { $0.values.map(abs) }
         var out = model
         var rows: [Row] = []
-        if global {
-            // Ties broken by target and position, so exactly round(s·N) elements go.
-            let chosen = globalLowest(scores, sparsity: sparsity)
+        if let scores = given {
+            let chosen =
+                global
+                ? globalLowest(scores, sparsity: sparsity)
+                : targets.indices.map { i in
+                    lowest(scores[i], shape: targets[i].tensor.shape, sparsity: sparsity, perOutput: perOutput)
+                }
             for (i, t) in targets.enumerated() {
-                var values = t.values
-                for j in chosen[i] { values[j] = 0 }
-                rows.append(try store(&out, t, values))
+                rows.append(try store(&out, t, try current(out, t).flatZeroed(Set(chosen[i]))))
             }
         } else {
-            for (i, t) in targets.enumerated() {
-                var values = t.values
-                let outputs = t.tensor.shape.last ?? 1
-                if perOutput, t.tensor.shape.count >= 2, outputs > 0 {
-                    let inputs = values.count / outputs
-                    let k = Int((sparsity * Double(inputs)).rounded())
-                    for o in 0..<outputs {
-                        let column = (0..<inputs).map { $0 * outputs + o }
-                        for j in column.sorted(by: { (scores[i][$0], $0) < (scores[i][$1], $1) }).prefix(k) {
-                            values[j] = 0
-                        }
-                    }
-                } else {
-                    let k = Int((sparsity * Double(values.count)).rounded())
-                    for j in values.indices.sorted(by: { (scores[i][$0], $0) < (scores[i][$1], $1) }).prefix(k) {
-                        values[j] = 0
-                    }
-                }
-                rows.append(try store(&out, t, values))
+            let cutoffs =
+                global
+                ? try LowestScores.global(targets.map(\.tensor), sparsity: sparsity)
+                : try targets.map { LowestScores.perTensor(try $0.tensor.floats(), sparsity: sparsity) }
+            for (t, cutoff) in zip(targets, cutoffs) {
+                let tensor = try current(out, t)
+                rows.append(try store(&out, t, try cutoff.map(tensor.zeroingLowest) ?? tensor))
             }
         }
         if let criteria { for i in rows.indices { rows[i].criterion = criteria[i] } }
         return Sparsified(model: out, rows: rows)
+    }
+
+    /// The indices of one kernel's round(s·N) lowest scores (per output column with `perOutput`), ties
+    /// broken by position.
+    static func lowest(_ scores: [Float], shape: [Int], sparsity: Double, perOutput: Bool) -> [Int] {
+        let outputs = shape.last ?? 1
+        guard perOutput, shape.count >= 2, outputs > 0 else {
+            let k = Int((sparsity * Double(scores.count)).rounded())
+            return Array(scores.indices.sorted { (scores[$0], $0) < (scores[$1], $1) }.prefix(k))
+        }
+        let inputs = scores.count / outputs
+        let k = Int((sparsity * Double(inputs)).rounded())
+        return (0..<outputs).flatMap { o in
+            (0..<inputs).map { $0 * outputs + o }.sorted { (scores[$0], $0) < (scores[$1], $1) }.prefix(k)
+        }
     }
 
     /// Per target, the indices among the round(s·N) lowest scores of all targets together.
@@ -168,13 +170,9 @@ public enum MagnitudeSparsifier {
         }
     }
 
-    /// Writes values back in the tensor's dtype; elements left alone keep their exact bytes. With
-    /// `replacing` (reconstructed weights, float32 only) every value is written.
-    static func store(_ model: inout Model, _ t: Target, _ values: [Float], replacing: Bool = false) throws -> Row {
-        let zeroIndices = Set(values.indices.filter { values[$0] == 0 && t.values[$0] != 0 })
-        let tensor =
-            replacing
-            ? Tensor(float32: values, shape: t.tensor.shape) : try current(model, t).flatZeroed(zeroIndices)
+    /// Puts a target's new tensor in the model and counts its zeros (reading a deferred edit once, then
+    /// letting it go).
+    static func store(_ model: inout Model, _ t: Target, _ tensor: Tensor) throws -> Row {
         switch t.slot {
         case .weight(let l, let w): model.layers[l].weights[w].tensor = tensor
         case .dataset(let parts):
@@ -186,12 +184,17 @@ public enum MagnitudeSparsifier {
 }
 
 extension Tensor {
-    /// Sets the elements at the given flat indices to zero bytes.
+    /// Sets the elements at the given flat indices to zero bytes; elements already zero (−0 included)
+    /// keep their bytes.
     func flatZeroed(_ indices: Set<Int>) throws -> Tensor {
         guard !indices.isEmpty else { return self }
         var b = try bytes()
         let size = dtype.byteCount
-        for i in indices { for k in 0..<size { b[i * size + k] = 0 } }
+        b.withUnsafeMutableBytes { raw in
+            for i in indices where !Tensor.isZero(UnsafeRawBufferPointer(raw), i, dtype) {
+                (raw.baseAddress! + i * size).initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            }
+        }
         return Tensor(dtype: dtype, shape: shape, bytes: b)
     }
 }
