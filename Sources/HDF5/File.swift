@@ -32,25 +32,26 @@ public final class HDF5File {
         }
     }
 
-    /// Opens an existing file read-only.
-    public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
+    /// Opens an existing file read-only; `name`, if given, names it in messages instead of `path`.
+    public static func open(_ path: String, writable: Bool = false, name: String? = nil) throws -> HDF5File {
         try HDF5Library.sync {
+            let label = name ?? path
             var status = stat()
             guard stat(path, &status) == 0 else {
                 throw HDF5Error.fileOpenFailed(
-                    file: path, reason: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
+                    file: label, reason: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
             }
             // Opening a FIFO or a device would block or read without end.
             guard status.st_mode & S_IFMT == S_IFREG else {
-                throw HDF5Error.fileOpenFailed(file: path, reason: "not a regular file")
+                throw HDF5Error.fileOpenFailed(file: label, reason: "not a regular file")
             }
             guard H5Fis_hdf5(path) > 0 else {
                 shim_clear_errors()
-                throw HDF5Error.fileOpenFailed(file: path, reason: "not an HDF5 file")
+                throw HDF5Error.fileOpenFailed(file: label, reason: "not an HDF5 file")
             }
             let id = H5Fopen(path, writable ? shim_F_ACC_RDWR() : shim_F_ACC_RDONLY(), shim_P_DEFAULT())
-            guard id >= 0 else { throw HDF5Error.fileOpenFailed(file: path, reason: HDF5Library.lastError()) }
-            return HDF5File(id: id, path: path)
+            guard id >= 0 else { throw HDF5Error.fileOpenFailed(file: label, reason: HDF5Library.lastError()) }
+            return HDF5File(id: id, path: label)
         }
     }
 

@@ -11,6 +11,8 @@ struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(shouldDisplay: false)
     @Option(name: .long, help: "The process that started this probe; the probe ends when it does.") var parent: Int32?
     @Option(name: .long, help: "The parent's memory budget in bytes.") var maxMemory: Int?
+    @Option(name: .long, help: "The parent's temporary copy of a .keras archive's weights.")
+    var stagedWeights: String?
     @Argument var input: String
 
     /// Wall-clock seconds a probe may take (a 256 MB model takes 0.04 s).
@@ -27,7 +29,10 @@ struct Probe: ParsableCommand {
             var limit = rlimit(rlim_cur: backstop, rlim_max: backstop)
             setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit)
         }
-        try runReportingErrors { try ModelFile.probeHDF5(input) }
+        try runReportingErrors {
+            if let stagedWeights { KerasArchive.adoptStaged(path: input, copy: stagedWeights) }
+            try ModelFile.probeHDF5(input)
+        }
     }
 
     /// Probes `path` in a child process; throws a PareError if it is corrupt, crashes libhdf5, or
@@ -43,13 +48,19 @@ struct Probe: ParsableCommand {
         if PareFile.looksLikePare(head) || head.count < 8 { return }
         if asConfig, ModelFile.looksLikeJSON(head) { return }
         // An archive's weights are inflated into memory to be walked: they count against the budget
-        // (refused here, before a child spends time inflating them) and raise the probe's limit.
-        let weights = KerasArchive.looksLikeZip(head) ? KerasArchive.declaredWeightsSize(path: path) ?? 0 : 0
+        // (refused here, before a child spends time inflating them) and raise the probe's limit. Large
+        // ones are copied to a temporary file here, once, which the child walks and the command then reads.
+        var weights = KerasArchive.looksLikeZip(head) ? KerasArchive.declaredWeightsSize(path: path) ?? 0 : 0
+        var arguments = ["probe", "--parent", "\(getpid())", "--max-memory", "\(MemoryBudget.limit)"]
+        if weights > 0, let copy = try KerasArchive.stagedWeights(path: path) {
+            arguments += ["--staged-weights", copy]
+            weights = 0
+        }
+        var walked = false
+        defer { if !walked { KerasArchive.discardStaged(path: path) } }
         try MemoryBudget.require(weights, for: "the archive's \(KerasArchive.weightsName)", file: path)
         let memoryLimit = Self.memoryLimit + 2 * weights
-        let outcome = try ChildProcess.run(
-            ["probe", "--parent", "\(getpid())", "--max-memory", "\(MemoryBudget.limit)", path], timeLimit: timeLimit,
-            memoryLimit: memoryLimit)
+        let outcome = try ChildProcess.run(arguments + [path], timeLimit: timeLimit, memoryLimit: memoryLimit)
         switch outcome.ending {
         case .timedOut:
             throw PareError(
@@ -64,7 +75,7 @@ struct Probe: ParsableCommand {
         case .signaled(let signal):
             throw PareError(file: path, "libhdf5 crashed reading its metadata (signal \(signal)): the file is corrupt")
         case .exited(0):
-            return
+            walked = true
         case .exited(let status):
             let line = outcome.stderr.split(separator: "\n").first.map(String.init) ?? ""
             let message = line.replacingOccurrences(of: "pare: error: ", with: "")

@@ -1,6 +1,7 @@
 import Foundation
-import Pare
 import XCTest
+
+@testable import Pare
 
 /// Weights read from a file stream: masked and pruned models are deferred edits of the file's
 /// tensors, and an interpreter that reads each layer's weights at its call computes exactly what one
@@ -75,5 +76,36 @@ final class StreamingTests: XCTestCase {
             XCTAssertThrowsError(try edited.floats())
         }
         XCTAssertEqual(fills.value, 0)
+    }
+
+    /// An archive's weights above the in-memory limit are read from a temporary copy, tensor by tensor:
+    /// the same model as from memory, read after the copy's name is gone, and nothing left behind.
+    func testLargeArchiveWeightsAreReadFromATemporaryCopyLeftNowhere() throws {
+        let temporary = FileManager.default.temporaryDirectory.path
+        func copies() throws -> Set<String> {
+            Set(try FileManager.default.contentsOfDirectory(atPath: temporary).filter { $0.hasPrefix("pare-weights-") })
+        }
+        let before = try copies()
+        let path = Fixtures.path("mnist_cnn/model.keras")
+        let inMemory = try KerasArchive.read(path: path)
+        let stagedReads = KerasArchive.stagedReads
+        let staged = try KerasArchive.read(path: path, inMemoryLimit: 0)
+        XCTAssertEqual(KerasArchive.stagedReads, stagedReads + 1)
+        XCTAssertEqual(try copies(), before)
+        XCTAssertEqual(staged.layers.map(\.name), inMemory.layers.map(\.name))
+        var count = 0
+        for (a, b) in zip(staged.layers, inMemory.layers) {
+            for (wa, wb) in zip(a.weights, b.weights) {
+                // Read from the file (the unlinked copy), not held: the deferred source.
+                XCTAssertTrue(wa.tensor.isDeferred, wa.name)
+                XCTAssertEqual(try wa.tensor.bytes(), try wb.tensor.bytes(), wa.name)
+                count += 1
+            }
+        }
+        XCTAssertEqual(count, 10)
+        let x = [try npy("data/mnist_x.npy")]
+        XCTAssertEqual(
+            try Interpreter(staged).run(x, batchSize: 100).map(\.data),
+            try Interpreter(inMemory).run(x, batchSize: 100).map(\.data))
     }
 }

@@ -1,15 +1,20 @@
 import Foundation
+import Glibc
 import HDF5
 import ZIPFoundation
 
 /// Keras 3's `.keras` archive: a zip of `metadata.json`, `config.json` and `model.weights.h5`
-/// (entries stored, not compressed). The weights are opened from memory; nothing is extracted to disk.
+/// (entries stored, not compressed). Weights up to `inMemoryWeightsLimit` are opened from memory;
+/// larger ones are copied to a temporary file (unlinked once libhdf5 has it open) and read from there
+/// tensor by tensor like any HDF5 file, so a large archive costs disk, not memory.
 public enum KerasArchive {
     static let configName = "config.json"
     static let metadataName = "metadata.json"
     public static let weightsName = "model.weights.h5"
     /// Deflate cannot expand data more than about 1032:1; anything claiming more is a zip bomb.
     static let maxDeflateRatio: UInt64 = 1032
+    /// The in-memory limit for an archive's weights: the interpreter's resident-weights limit.
+    public static var inMemoryWeightsLimit: Int { min(Interpreter.residentWeightLimit, MemoryBudget.limit / 4) }
 
     public static func looksLikeZip(_ head: Data) -> Bool {
         head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06])
@@ -17,7 +22,8 @@ public enum KerasArchive {
 
     // MARK: Reading
 
-    public static func read(path: String) throws -> Model {
+    /// Reads an archive; `inMemoryLimit` chooses between memory and a temporary file for its weights.
+    public static func read(path: String, inMemoryLimit: Int = inMemoryWeightsLimit) throws -> Model {
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
@@ -74,7 +80,6 @@ public enum KerasArchive {
             }
             metadataText = text
         }
-        let image = try extract(archive, entries[weightsName]!, path: path)
         let label = path + ": " + weightsName
         var model = Model(format: .kerasArchive, kind: .fullModel, sourcePath: path, layers: [])
         model.config = config
@@ -84,7 +89,7 @@ public enum KerasArchive {
             model.kerasVersion = m["keras_version"]?.stringValue
         }
         do {
-            let file = try HDF5File.open(image: image, name: label)
+            let file = try openWeights(archive, entries[weightsName]!, path: path, inMemoryLimit: inMemoryLimit)
             try Keras3Weights.read(root: try file.root(), config: config, label: label, into: &model)
         } catch let error as HDF5Error {
             throw PareError(file: path, object: weightsName, String(describing: error).replacingPrefix(label + ": "))
@@ -101,8 +106,8 @@ public enum KerasArchive {
         return Int(clamping: entry.uncompressedSize)
     }
 
-    /// The archive's `model.weights.h5` bytes, after the same checks as `read` (nil if absent).
-    static func weightsImage(path: String) throws -> [UInt8]? {
+    /// The archive's `model.weights.h5` opened by libhdf5, after the same checks as `read` (nil if absent).
+    static func weightsFile(path: String, inMemoryLimit: Int = inMemoryWeightsLimit) throws -> HDF5File? {
         let archive: Archive
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
             throw PareError(file: path, "not a readable zip archive (\(error))")
@@ -113,7 +118,138 @@ public enum KerasArchive {
         guard let entry = archive[weightsName], entry.type == .file else { return nil }
         try checkName(entry.path, path: path)
         try checkSize(entry, archiveSize: archiveSize, path: path)
-        return try extract(archive, entry, path: path)
+        return try openWeights(archive, entry, path: path, inMemoryLimit: inMemoryLimit)
+    }
+
+    /// The weights member opened from memory, or, above `inMemoryLimit`, from a temporary copy.
+    static func openWeights(_ archive: Archive, _ entry: Entry, path: String, inMemoryLimit: Int) throws -> HDF5File {
+        let name = path + ": " + weightsName
+        guard entry.uncompressedSize > UInt64(max(0, inMemoryLimit)) else {
+            return try HDF5File.open(image: try extract(archive, entry, path: path), name: name)
+        }
+        return try stagedLock.withLock {
+            // The probe's copy if there is one (the bytes it walked), else a new one.
+            let copy = try staged.removeValue(forKey: path) ?? Staged(copy: temporaryCopy(archive, entry, path: path))
+            // Once libhdf5 holds the copy open its name goes: nothing is left behind from here on.
+            defer { if copy.owned { unlink(copy.copy) } }
+            let file = try HDF5File.open(copy.copy, name: name)
+            stagedReads += 1
+            return file
+        }
+    }
+
+    /// A temporary copy of a large weights member: the probe of an input (a child, given the copy's
+    /// path) and the command's read of it share one copy, unlinked as soon as the read opens it.
+    private struct Staged {
+        var copy: String
+        /// Whether this process made the copy (and so removes it); a probe child reads its parent's.
+        var owned = true
+    }
+    nonisolated(unsafe) private static var staged: [String: Staged] = [:]
+    private static let stagedLock = NSRecursiveLock()
+    /// How many reads went through a temporary copy (for tests).
+    nonisolated(unsafe) static var stagedReads = 0
+
+    /// The path of the temporary copy of `path`'s weights, made now if the member is larger than
+    /// `inMemoryLimit` (nil: the weights are read from memory, or the archive has none).
+    public static func stagedWeights(path: String, inMemoryLimit: Int = inMemoryWeightsLimit) throws -> String? {
+        guard let size = declaredWeightsSize(path: path), size > max(0, inMemoryLimit) else { return nil }
+        return try stagedLock.withLock {
+            if let copy = staged[path] { return copy.copy }
+            let archive: Archive
+            do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
+                throw PareError(file: path, "not a readable zip archive (\(error))")
+            }
+            let archiveSize = UInt64(
+                (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
+            try ZipHeaders.verify(path)
+            guard let entry = archive[weightsName], entry.type == .file else { return nil }
+            try checkName(entry.path, path: path)
+            try checkSize(entry, archiveSize: archiveSize, path: path)
+            let copy = try temporaryCopy(archive, entry, path: path)
+            staged[path] = Staged(copy: copy)
+            if !removesStagedAtExit {
+                // A copy staged for a read that never comes (the command fails first) goes at exit.
+                removesStagedAtExit = true
+                atexit { KerasArchive.discardAllStaged() }
+            }
+            return copy
+        }
+    }
+
+    /// Removes a copy `stagedWeights` made that will not be read (its probe failed).
+    public static func discardStaged(path: String) {
+        stagedLock.withLock {
+            if let copy = staged.removeValue(forKey: path), copy.owned { unlink(copy.copy) }
+        }
+    }
+
+    nonisolated(unsafe) private static var removesStagedAtExit = false
+
+    static func discardAllStaged() {
+        stagedLock.withLock { for path in Array(staged.keys) { discardStaged(path: path) } }
+    }
+
+    /// Reads `path`'s weights from a copy its parent process staged (the probe child); never removes it.
+    public static func adoptStaged(path: String, copy: String) {
+        stagedLock.withLock { staged[path] = Staged(copy: copy, owned: false) }
+    }
+
+    /// Copies a member into a new temporary file, checking its size and CRC-32 on the way; on any
+    /// error the file is removed.
+    static func temporaryCopy(_ archive: Archive, _ entry: Entry, path: String) throws -> String {
+        let declared = entry.uncompressedSize
+        let directory = FileManager.default.temporaryDirectory.path
+        var space = statvfs()
+        if statvfs(directory, &space) == 0, UInt64(space.f_bavail) * UInt64(space.f_frsize) < declared {
+            throw PareError(
+                file: path, object: entry.path,
+                "needs \(declared) bytes of temporary space in \(directory) (TMPDIR); "
+                    + "\(UInt64(space.f_bavail) * UInt64(space.f_frsize)) are free")
+        }
+        var template = Array((directory + "/pare-weights-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else {
+            throw PareError(
+                file: path, object: entry.path,
+                "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
+        }
+        let copy = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer { close(descriptor) }
+        var written: UInt64 = 0
+        do {
+            let crc = try archive.extract(entry, skipCRC32: false) { chunk in
+                guard written + UInt64(chunk.count) <= declared else {
+                    throw PareError(
+                        file: path, object: entry.path, "holds more bytes than its declared size \(declared)")
+                }
+                try chunk.withUnsafeBytes { raw in
+                    var offset = 0
+                    while offset < raw.count {
+                        let n = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                        guard n > 0 else {
+                            throw PareError(
+                                file: path, object: entry.path,
+                                "cannot be copied to \(directory): \(String(cString: strerror(errno)))")
+                        }
+                        offset += n
+                    }
+                }
+                written += UInt64(chunk.count)
+            }
+            guard crc == entry.checksum else {
+                throw PareError(file: path, object: entry.path, "CRC-32 mismatch: the archive member is corrupt")
+            }
+            guard written == declared else {
+                throw PareError(
+                    file: path, object: entry.path, "holds \(written) bytes, its header declares \(declared)")
+            }
+        } catch {
+            unlink(copy)
+            if let error = error as? PareError { throw error }
+            throw PareError(file: path, object: entry.path, "cannot be read: \(error)")
+        }
+        return copy
     }
 
     /// A member may not declare more than deflate can expand its stored bytes to (a zip bomb).

@@ -227,7 +227,7 @@ extension ModelFile {
     /// Walks every HDF5 object of a file without reading tensor data: groups, attributes (their
     /// values), dataset types, shapes and storage (which walks chunk indexes). libhdf5 1.10 can
     /// crash on corrupt metadata; the CLI runs this in a child process first, so such a file is an
-    /// error rather than a crash. A `.keras` archive's weights are walked from memory.
+    /// error rather than a crash. A `.keras` archive's weights are walked as `KerasArchive` opens them.
     public static func probeHDF5(_ path: String) throws {
         try InputFile.requireRegular(path)
         let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8)) ?? Data()
@@ -235,8 +235,8 @@ extension ModelFile {
         do {
             let file: HDF5File
             if KerasArchive.looksLikeZip(head) {
-                guard let image = try KerasArchive.weightsImage(path: path) else { return }
-                file = try HDF5File.open(image: image, name: path + ": " + KerasArchive.weightsName)
+                guard let weights = try KerasArchive.weightsFile(path: path) else { return }
+                file = weights
             } else {
                 file = try HDF5File.open(path)
             }
