@@ -277,10 +277,12 @@ enum ConvolutionKernels {
         bias.withUnsafeBufferPointer { b in
             x.data.withUnsafeMutableBufferPointer { p in
                 // Rows of `c` values, over every core (a batch of feature maps is millions of values).
+                // Plain pointers: the loop over a row then vectorizes (indexing the buffers did not).
+                guard let values = p.baseAddress, let biases = b.baseAddress else { return }
                 Parallel.chunks(p.count / c, minimumPerChunk: Swift.max(1, (1 << 16) / c)) { rows in
                     for row in rows {
-                        let base = row * c
-                        for k in 0..<c { p[base + k] += b[k] }
+                        let line = values + row * c
+                        for k in 0..<c { line[k] += biases[k] }
                     }
                 }
             }

@@ -344,7 +344,10 @@ public final class Interpreter {
                 // Streamed weights are read here and released when the call is done.
                 let context = try op.context()
                 callObserver?(path, args, argMasks, context)
-                result = try op.run(args, masks: argMasks, context: context)
+                // The arguments pass to the layer (an in-place layer then writes into its input without
+                // a copy) unless the observer still needs them.
+                let observed = observer == nil ? [] : args
+                result = try op.run(consume args, masks: argMasks, context: context)
                 if kerasMajor >= 3 {
                     for i in op.kind.keras3ClearedInputMasks where i < layer.calls[call].count {
                         masks[layer.calls[call][i]] = nil
@@ -353,7 +356,7 @@ public final class Interpreter {
                 if profiling {
                     layerSeconds[path, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 }
-                if let observer, let first = result.values.first { observer(path, args, first) }
+                if let observer, let first = result.values.first { observer(path, observed, first) }
             }
             for (t, output) in result.values.enumerated() {
                 let ref = TensorRef(layer: layer.name, node: call, tensor: t)

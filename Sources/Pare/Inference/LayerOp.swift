@@ -92,14 +92,16 @@ struct LayerOp {
     }
 
     /// One call with the weights `context()` gave: every output, with the masks Keras would attach to them.
-    func run(_ rawInputs: __owned [FloatArray], masks: [StepMask?], context: RunContext) throws -> LayerResult {
+    func run(_ rawInputs: consuming [FloatArray], masks: [StepMask?], context: RunContext) throws -> LayerResult {
         if masks.contains(where: { $0 != nil }), let limitation = kind.maskLimitation {
             throw InterpreterError.unsupported("\(limitation) (layer '\(path)' receives a mask)")
         }
         if channelsFirst, masks.contains(where: { $0 != nil }) {
             throw InterpreterError.unsupported("a mask on a channels-first layer (layer '\(path)')")
         }
-        var inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : rawInputs
+        let batch = rawInputs.first?.batch
+        // Consumed, not copied: a layer working in place then owns its input's buffer.
+        var inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : consume rawInputs
         let inputRanks = inputs.map(\.shape.count)
         if channelsFirst { inputs = inputs.map { Self.movingChannels($0, toLast: true) } }
         var result = try kind.computeOutputs(&inputs, masks: masks, context)
@@ -120,7 +122,7 @@ struct LayerOp {
         }
         // What a kind computed must have the shape shape inference gave it (known dimensions), and
         // every output the inputs' batch: consumers index several tensors by one example number.
-        if let batch = rawInputs.first?.batch, let wrong = result.values.first(where: { $0.batch != batch }) {
+        if let batch, let wrong = result.values.first(where: { $0.batch != batch }) {
             throw InterpreterError.badInput(
                 "layer '\(path)' computed \(wrong.batch) examples from \(batch) (shape \(wrong.shape))")
         }

@@ -7,34 +7,29 @@ enum PoolingKernels {
         var out = uninitializedFloats(n * w.outH * w.outW * c)
         x.data.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                Parallel.chunks(n) { batch in
-                    var accStorage = [Float](repeating: 0, count: c)
-                    accStorage.withUnsafeMutableBufferPointer { acc in
-                        for b in batch {
-                            for oh in 0..<w.outH {
-                                for ow in 0..<w.outW {
-                                    for k in 0..<c { acc[k] = isMax ? -.infinity : 0 }
-                                    var covered = 0
-                                    // Only the taps inside the input: a window far larger than the
-                                    // input (a config may say so) costs what the input holds.
-                                    let top = oh * w.strideH - w.padTop
-                                    let left = ow * w.strideW - w.padLeft
-                                    for ih in Swift.max(0, top)..<Swift.max(0, Swift.min(w.inH, top + w.kH)) {
-                                        for iw in Swift.max(0, left)..<Swift.max(0, Swift.min(w.inW, left + w.kW)) {
-                                            covered += 1
-                                            let src = ((b * w.inH + ih) * w.inW + iw) * c
-                                            if isMax {
-                                                for k in 0..<c { acc[k] = propagatingMax(acc[k], xp[src + k]) }
-                                            } else {
-                                                for k in 0..<c { acc[k] += xp[src + k] }
-                                            }
-                                        }
-                                    }
-                                    let dst = ((b * w.outH + oh) * w.outW + ow) * c
-                                    for k in 0..<c {
-                                        op[dst + k] = isMax ? acc[k] : acc[k] / Float(Swift.max(covered, 1))
-                                    }
+                guard let input = xp.baseAddress, let output = op.baseAddress, c > 0 else { return }
+                // Each output pixel's channels accumulate in place, one row of `c` values per tap.
+                Parallel.chunks(n * w.outH) { rows in
+                    for row in rows {
+                        let (b, oh) = (row / w.outH, row % w.outH)
+                        // Only the taps inside the input: a window far larger than the input (a config
+                        // may say so) costs what the input holds.
+                        let top = oh * w.strideH - w.padTop
+                        let tapRows = Swift.max(0, top)..<Swift.max(0, Swift.min(w.inH, top + w.kH))
+                        for ow in 0..<w.outW {
+                            let left = ow * w.strideW - w.padLeft
+                            let tapColumns = Swift.max(0, left)..<Swift.max(0, Swift.min(w.inW, left + w.kW))
+                            let dst = output + ((b * w.outH + oh) * w.outW + ow) * c
+                            dst.initialize(repeating: isMax ? -.infinity : 0, count: c)
+                            for ih in tapRows {
+                                for iw in tapColumns {
+                                    let src = input + ((b * w.inH + ih) * w.inW + iw) * c
+                                    if isMax { maxRow(dst, src, count: c) } else { addRow(dst, src, count: c) }
                                 }
+                            }
+                            if !isMax {
+                                let covered = Float(Swift.max(tapRows.count * tapColumns.count, 1))
+                                for k in 0..<c { dst[k] /= covered }
                             }
                         }
                     }
@@ -42,6 +37,28 @@ enum PoolingKernels {
             }
         }
         return FloatArray(shape: [n, w.outH, w.outW, c], data: out)
+    }
+
+    /// dst[k] = propagatingMax(dst[k], src[k]), eight lanes at a time.
+    @inline(__always) static func maxRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        var k = 0
+        while k + 8 <= count {
+            let a = UnsafeRawPointer(dst + k).loadUnaligned(as: SIMD8<Float>.self)
+            let b = UnsafeRawPointer(src + k).loadUnaligned(as: SIMD8<Float>.self)
+            var m = a.replacing(with: b, where: b .> a)
+            m.replace(with: .nan, where: (a .!= a) .| (b .!= b))
+            UnsafeMutableRawPointer(dst + k).storeBytes(of: m, as: SIMD8<Float>.self)
+            k += 8
+        }
+        while k < count {
+            dst[k] = propagatingMax(dst[k], src[k])
+            k += 1
+        }
+    }
+
+    /// dst[k] += src[k].
+    @inline(__always) static func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        for k in 0..<count { dst[k] += src[k] }
     }
 
     static func global(_ x: FloatArray, max isMax: Bool, keepdims: Bool) -> FloatArray {

@@ -117,13 +117,16 @@ struct Merge: LayerKind {
         y.data.withUnsafeMutableBufferPointer { p in
             for other in rest {
                 other.data.withUnsafeBufferPointer { q in
-                    Parallel.chunks(p.count, minimumPerChunk: 1 << 16) { r in
+                    // Plain pointers, so that the loops vectorize.
+                    guard let a = p.baseAddress, let b = q.baseAddress else { return }
+                    let count = min(p.count, q.count)
+                    Parallel.chunks(count, minimumPerChunk: 1 << 16) { r in
                         switch operation {
-                        case .add, .average: for i in r { p[i] += q[i] }
-                        case .subtract: for i in r { p[i] -= q[i] }
-                        case .multiply: for i in r { p[i] *= q[i] }
-                        case .maximum: for i in r { p[i] = propagatingMax(p[i], q[i]) }
-                        case .minimum: for i in r { p[i] = p[i].isNaN || q[i].isNaN ? .nan : min(p[i], q[i]) }
+                        case .add, .average: for i in r { a[i] += b[i] }
+                        case .subtract: for i in r { a[i] -= b[i] }
+                        case .multiply: for i in r { a[i] *= b[i] }
+                        case .maximum: for i in r { a[i] = propagatingMax(a[i], b[i]) }
+                        case .minimum: for i in r { a[i] = a[i].isNaN || b[i].isNaN ? .nan : min(a[i], b[i]) }
                         }
                     }
                 }

@@ -87,14 +87,27 @@ struct BatchNormalization: LayerKind {
             shift[c] = (beta?[c] ?? 0) - mean[c] * factor[c]
         }
         let rows = y.count / max(1, channels * inner)
+        guard rows > 0, channels > 0, inner > 0 else { return y }
+        // Plain pointers, so that the loops vectorize (indexing the arrays in the closure did not).
         y.data.withUnsafeMutableBufferPointer { p in
-            Parallel.chunks(rows, minimumPerChunk: max(1, (1 << 16) / max(1, channels * inner))) { rowRange in
-                var i = rowRange.lowerBound * channels * inner
-                for _ in rowRange {
-                    for c in 0..<channels {
-                        let (m, b) = (factor[c], shift[c])
-                        for j in 0..<inner { p[i + j] = p[i + j] * m + b }
-                        i += inner
+            factor.withUnsafeBufferPointer { f in
+                shift.withUnsafeBufferPointer { s in
+                    let (values, scale, offset) = (p.baseAddress!, f.baseAddress!, s.baseAddress!)
+                    Parallel.chunks(rows, minimumPerChunk: max(1, (1 << 16) / (channels * inner))) { rowRange in
+                        var line = values + rowRange.lowerBound * channels * inner
+                        for _ in rowRange {
+                            if inner == 1 {
+                                // Channels last: one row is every channel once.
+                                for c in 0..<channels { line[c] = line[c] * scale[c] + offset[c] }
+                                line += channels
+                                continue
+                            }
+                            for c in 0..<channels {
+                                let (m, b) = (scale[c], offset[c])
+                                for j in 0..<inner { line[j] = line[j] * m + b }
+                                line += inner
+                            }
+                        }
                     }
                 }
             }
