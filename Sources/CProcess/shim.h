@@ -1,9 +1,12 @@
 #ifndef PARE_CPROCESS_SHIM_H
 #define PARE_CPROCESS_SHIM_H
-// glibc calls Swift cannot make directly: mallopt's constants are macros, prctl is variadic.
+// glibc calls Swift cannot make directly: mallopt's constants are macros, prctl is variadic; and a
+// signal handler, which Swift code cannot safely be.
 #if defined(__GLIBC__) || defined(__linux__)
 #include <malloc.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 /// Keeps freed blocks below 64 MiB in the heap instead of unmapping them, so the activations the
@@ -21,7 +24,62 @@ static inline int pare_die_with_parent(pid_t parent) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
     return getppid() == parent ? 0 : -1;
 }
+
+/// Temporary files removed if the process is interrupted (SIGINT, SIGTERM, SIGHUP): a handler may only
+/// make async-signal-safe calls, so the paths live in a fixed table of C strings.
+#define PARE_REMOVE_ON_SIGNAL_SLOTS 64
+/// The table, a function's static: Swift emits the functions of this header, not its variables.
+static inline char **pare_remove_on_signal_table(void) {
+    static char *paths[PARE_REMOVE_ON_SIGNAL_SLOTS];
+    return paths;
+}
+
+static void pare_remove_on_signal_handler(int sig) {
+    char **paths = pare_remove_on_signal_table();
+    for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
+        char *path = paths[i];
+        if (path) unlink(path);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/// Installs the handler (once, at start).
+static inline void pare_remove_on_signal_install(void) {
+    signal(SIGINT, pare_remove_on_signal_handler);
+    signal(SIGTERM, pare_remove_on_signal_handler);
+    signal(SIGHUP, pare_remove_on_signal_handler);
+}
+
+/// Adds a path to remove on a signal; returns -1 if the table is full or memory short.
+static inline int pare_remove_on_signal_add(const char *path) {
+    char **paths = pare_remove_on_signal_table();
+    for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
+        if (!paths[i]) {
+            char *copy = strdup(path);
+            if (!copy) return -1;
+            paths[i] = copy;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/// Forgets a path (removed already, or kept on purpose).
+static inline void pare_remove_on_signal_forget(const char *path) {
+    char **paths = pare_remove_on_signal_table();
+    for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
+        char *entry = paths[i];
+        if (entry && strcmp(entry, path) == 0) {
+            paths[i] = 0;  // cleared before freed: a handler never sees freed memory
+            free(entry);
+        }
+    }
+}
 #else
+static inline void pare_remove_on_signal_install(void) {}
+static inline int pare_remove_on_signal_add(const char *path) { (void)path; return 0; }
+static inline void pare_remove_on_signal_forget(const char *path) { (void)path; }
 static inline void pare_keep_freed_memory(void) {}
 static inline int pare_die_with_parent(int parent) { (void)parent; return 0; }
 #endif

@@ -15,6 +15,11 @@ struct PareCommand: ParsableCommand {
         pare_keep_freed_memory()
         // Past a file-size limit (ulimit -f) a write should fail with EFBIG and be reported, not kill the process.
         signal(SIGXFSZ, SIG_IGN)
+        // Temporary copies of large .keras weights are removed on exit, on error, and if interrupted.
+        pare_remove_on_signal_install()
+        KerasArchive.temporaryCopyObserver = { path, exists in
+            if exists { _ = pare_remove_on_signal_add(path) } else { pare_remove_on_signal_forget(path) }
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -31,6 +36,7 @@ struct PareCommand: ParsableCommand {
             // flushing it in its exit handler; the output is already discarded, so skip the handlers.
             let message = fullMessage(for: error)
             if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            KerasArchive.discardAllStaged()
             fflush(stdout)
             _exit(exitCode(for: error).rawValue)
         }

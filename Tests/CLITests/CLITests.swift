@@ -36,6 +36,57 @@ final class CLITests: XCTestCase {
 
     func fixture(_ p: String) -> String { Self.repo.appendingPathComponent("fixtures/" + p).path }
 
+    /// A .keras whose weights pass the in-memory limit (a quarter of --max-memory) is probed and read
+    /// through a temporary copy in TMPDIR: the command works, and no copy is left behind whether it
+    /// succeeds, fails before reading, or meets a corrupt member.
+    func testLargeArchiveWeightsLeaveNoTemporaryCopyBehind() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pare-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments + ["--max-memory", "4M"]
+            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": dir.path]) { $1 }
+            let (out, err) = (Pipe(), Pipe())
+            (process.standardOutput, process.standardError) = (out, err)
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (
+                process.terminationStatus, String(decoding: stdout, as: UTF8.self),
+                String(decoding: stderr, as: UTF8.self)
+            )
+        }
+        func leftovers() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("pare-weights-") }
+        }
+        let archive = fixture("mnist_cnn/model.keras")
+        let inspected = try run(["inspect", archive])
+        XCTAssertEqual(inspected.status, 0, inspected.stderr)
+        XCTAssertTrue(inspected.stdout.contains("total parameters  643,594"), inspected.stdout)
+        XCTAssertEqual(try leftovers(), [])
+        let sparsified = try run(["sparsify", archive, dir.appendingPathComponent("s.keras").path, "--sparsity", "0.5"])
+        XCTAssertEqual(sparsified.status, 0, sparsified.stderr)
+        XCTAssertEqual(try leftovers(), [])
+        let refused = try run(["prune", archive, dir.appendingPathComponent("p.keras").path, "--keep", "nope=3"])
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("no layer named 'nope'"), refused.stderr)
+        XCTAssertEqual(try leftovers(), [])
+        // One byte of the stored weights changed: the copy's CRC check fails, and the copy goes.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: archive)))
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46]
+        let start = try XCTUnwrap((0..<(bytes.count - 4)).first { Array(bytes[$0..<($0 + 4)]) == signature })
+        bytes[start + 100_000] ^= 0xFF
+        let corrupt = dir.appendingPathComponent("corrupt.keras").path
+        try Data(bytes).write(to: URL(fileURLWithPath: corrupt))
+        let rejected = try run(["inspect", corrupt])
+        XCTAssertEqual(rejected.status, 1, rejected.stderr)
+        XCTAssertTrue(rejected.stderr.contains("model.weights.h5: CRC-32 mismatch"), rejected.stderr)
+        XCTAssertEqual(try leftovers(), [])
+    }
+
     func testInspectPrintsTheReportTotalsAndJSONForScripts() throws {
         let text = try pare("inspect", fixture("mnist_cnn/keras3.h5"))
         XCTAssertEqual(text.status, 0, text.stderr)

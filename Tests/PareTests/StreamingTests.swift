@@ -108,4 +108,21 @@ final class StreamingTests: XCTestCase {
             try Interpreter(staged).run(x, batchSize: 100).map(\.data),
             try Interpreter(inMemory).run(x, batchSize: 100).map(\.data))
     }
+
+    /// The probe's copy: staged once for a path, reused by the read (which removes it), or discarded.
+    func testAStagedCopyIsReadOnceOrDiscarded() throws {
+        let path = Fixtures.path("mnist_cnn/model.keras")
+        let copy = try XCTUnwrap(try KerasArchive.stagedWeights(path: path, inMemoryLimit: 0))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: copy))
+        XCTAssertEqual(try KerasArchive.stagedWeights(path: path, inMemoryLimit: 0), copy)
+        XCTAssertNil(try KerasArchive.stagedWeights(path: path))  // under the default limit: from memory
+        KerasArchive.discardStaged(path: path)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: copy))
+        let again = try XCTUnwrap(try KerasArchive.stagedWeights(path: path, inMemoryLimit: 0))
+        let reads = KerasArchive.stagedReads
+        let model = try KerasArchive.read(path: path, inMemoryLimit: 0)
+        XCTAssertEqual(KerasArchive.stagedReads, reads + 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: again))
+        XCTAssertEqual(model.layers.flatMap(\.weights).count, 10)
+    }
 }

@@ -5,8 +5,8 @@ import ZIPFoundation
 
 /// Keras 3's `.keras` archive: a zip of `metadata.json`, `config.json` and `model.weights.h5`
 /// (entries stored, not compressed). Weights up to `inMemoryWeightsLimit` are opened from memory;
-/// larger ones are copied to a temporary file (unlinked once libhdf5 has it open) and read from there
-/// tensor by tensor like any HDF5 file, so a large archive costs disk, not memory.
+/// larger stored ones are copied to a temporary file (unlinked once libhdf5 has it open) and read from
+/// there tensor by tensor like any HDF5 file, so a large archive costs disk, not memory.
 public enum KerasArchive {
     static let configName = "config.json"
     static let metadataName = "metadata.json"
@@ -24,6 +24,43 @@ public enum KerasArchive {
 
     /// Reads an archive; `inMemoryLimit` chooses between memory and a temporary file for its weights.
     public static func read(path: String, inMemoryLimit: Int = inMemoryWeightsLimit) throws -> Model {
+        let (archive, entries) = try members(path: path)
+        let configBytes = try extract(archive, entries[configName]!, path: path)
+        guard let configText = String(bytes: configBytes, encoding: .utf8) else {
+            throw PareError(file: path, object: configName, "is not UTF-8 text")
+        }
+        let config: JSON
+        do { config = try JSON.parse(configText) } catch {
+            throw PareError(file: path, object: configName, "does not parse: \(error)")
+        }
+        var metadataText: String?
+        if let entry = entries[metadataName] {
+            let bytes = try extract(archive, entry, path: path)
+            guard let text = String(bytes: bytes, encoding: .utf8), (try? JSON.parse(text))?.objectValue != nil else {
+                throw PareError(file: path, object: metadataName, "is not a JSON object")
+            }
+            metadataText = text
+        }
+        let label = path + ": " + weightsName
+        var model = Model(format: .kerasArchive, kind: .fullModel, sourcePath: path, layers: [])
+        model.config = config
+        model.source.originalConfigText = configText
+        model.source.kerasMetadataText = metadataText
+        if let m = metadataText.flatMap({ try? JSON.parse($0) }) {
+            model.kerasVersion = m["keras_version"]?.stringValue
+        }
+        do {
+            let file = try openWeights(archive, entries[weightsName]!, path: path, inMemoryLimit: inMemoryLimit)
+            try Keras3Weights.read(root: try file.root(), config: config, label: label, into: &model)
+        } catch let error as HDF5Error {
+            throw PareError(file: path, object: weightsName, String(describing: error).replacingPrefix(label + ": "))
+        }
+        return model
+    }
+
+    /// The archive opened and its members checked before any is extracted: names, duplicates, types,
+    /// sizes; no sharded or unexpected members; the config and the weights present.
+    static func members(path: String) throws -> (archive: Archive, entries: [String: Entry]) {
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
@@ -64,37 +101,7 @@ public enum KerasArchive {
         for required in [configName, weightsName] where entries[required] == nil {
             throw PareError(file: path, object: required, "missing from the archive")
         }
-        let configBytes = try extract(archive, entries[configName]!, path: path)
-        guard let configText = String(bytes: configBytes, encoding: .utf8) else {
-            throw PareError(file: path, object: configName, "is not UTF-8 text")
-        }
-        let config: JSON
-        do { config = try JSON.parse(configText) } catch {
-            throw PareError(file: path, object: configName, "does not parse: \(error)")
-        }
-        var metadataText: String?
-        if let entry = entries[metadataName] {
-            let bytes = try extract(archive, entry, path: path)
-            guard let text = String(bytes: bytes, encoding: .utf8), (try? JSON.parse(text))?.objectValue != nil else {
-                throw PareError(file: path, object: metadataName, "is not a JSON object")
-            }
-            metadataText = text
-        }
-        let label = path + ": " + weightsName
-        var model = Model(format: .kerasArchive, kind: .fullModel, sourcePath: path, layers: [])
-        model.config = config
-        model.source.originalConfigText = configText
-        model.source.kerasMetadataText = metadataText
-        if let m = metadataText.flatMap({ try? JSON.parse($0) }) {
-            model.kerasVersion = m["keras_version"]?.stringValue
-        }
-        do {
-            let file = try openWeights(archive, entries[weightsName]!, path: path, inMemoryLimit: inMemoryLimit)
-            try Keras3Weights.read(root: try file.root(), config: config, label: label, into: &model)
-        } catch let error as HDF5Error {
-            throw PareError(file: path, object: weightsName, String(describing: error).replacingPrefix(label + ": "))
-        }
-        return model
+        return (archive, entries)
     }
 
     /// The size `model.weights.h5` declares in the archive's directory (nil if absent or not a zip),
@@ -106,36 +113,37 @@ public enum KerasArchive {
         return Int(clamping: entry.uncompressedSize)
     }
 
-    /// The archive's `model.weights.h5` opened by libhdf5, after the same checks as `read` (nil if absent).
-    static func weightsFile(path: String, inMemoryLimit: Int = inMemoryWeightsLimit) throws -> HDF5File? {
-        let archive: Archive
-        do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
-            throw PareError(file: path, "not a readable zip archive (\(error))")
-        }
-        let archiveSize = UInt64(
-            (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
-        try ZipHeaders.verify(path)
-        guard let entry = archive[weightsName], entry.type == .file else { return nil }
-        try checkName(entry.path, path: path)
-        try checkSize(entry, archiveSize: archiveSize, path: path)
-        return try openWeights(archive, entry, path: path, inMemoryLimit: inMemoryLimit)
+    /// The archive's `model.weights.h5` opened by libhdf5, after the same checks as `read`.
+    static func weightsFile(path: String, inMemoryLimit: Int = inMemoryWeightsLimit) throws -> HDF5File {
+        let (archive, entries) = try members(path: path)
+        return try openWeights(archive, entries[weightsName]!, path: path, inMemoryLimit: inMemoryLimit)
     }
 
-    /// The weights member opened from memory, or, above `inMemoryLimit`, from a temporary copy.
+    /// Whether a member is read through a temporary copy: stored (not deflated, so the copy is no larger
+    /// than the archive) and over the in-memory limit. A deflated member is inflated into memory, within
+    /// the memory budget.
+    static func isStaged(_ entry: Entry, inMemoryLimit: Int) -> Bool {
+        !entry.isCompressed && entry.uncompressedSize > UInt64(max(0, inMemoryLimit))
+    }
+
+    /// The weights member opened from memory, or from a temporary copy (`isStaged`).
     static func openWeights(_ archive: Archive, _ entry: Entry, path: String, inMemoryLimit: Int) throws -> HDF5File {
         let name = path + ": " + weightsName
-        guard entry.uncompressedSize > UInt64(max(0, inMemoryLimit)) else {
+        guard isStaged(entry, inMemoryLimit: inMemoryLimit) else {
             return try HDF5File.open(image: try extract(archive, entry, path: path), name: name)
         }
-        return try stagedLock.withLock {
-            // The probe's copy if there is one (the bytes it walked), else a new one.
-            let copy = try staged.removeValue(forKey: path) ?? Staged(copy: temporaryCopy(archive, entry, path: path))
-            // Once libhdf5 holds the copy open its name goes: nothing is left behind from here on.
-            defer { if copy.owned { unlink(copy.copy) } }
-            let file = try HDF5File.open(copy.copy, name: name)
-            stagedReads += 1
-            return file
+        // The probe's copy if there is one (the bytes it walked), else a new one.
+        let probed = stagedLock.withLock { staged.removeValue(forKey: path) }
+        if let probed, probed.owned, probed.identity != Identity(path: path, entry: entry) {
+            removeCopy(probed.copy)
+            throw PareError(file: path, object: entry.path, "the archive changed after it was checked: refused")
         }
+        let copy = try probed ?? Staged(copy: temporaryCopy(archive, entry, path: path), identity: nil)
+        // Once libhdf5 holds the copy open its name goes: nothing is left behind from here on.
+        defer { if copy.owned { removeCopy(copy.copy) } }
+        let file = try HDF5File.open(copy.copy, name: name)
+        stagedLock.withLock { stagedReads += 1 }
+        return file
     }
 
     /// A temporary copy of a large weights member: the probe of an input (a child, given the copy's
@@ -144,55 +152,83 @@ public enum KerasArchive {
         var copy: String
         /// Whether this process made the copy (and so removes it); a probe child reads its parent's.
         var owned = true
+        /// What was copied, checked again when the copy is read.
+        var identity: Identity?
     }
+
+    /// An archive file as it was when a member was copied: the file (device, inode, size, modification
+    /// time) and the member (CRC-32, size).
+    private struct Identity: Equatable {
+        var file: [Int]
+        var member: [UInt64]
+
+        init?(path: String, entry: Entry) {
+            var status = stat()
+            guard stat(path, &status) == 0 else { return nil }
+            file = [
+                Int(status.st_dev), Int(status.st_ino), Int(status.st_size), status.st_mtim.tv_sec,
+                status.st_mtim.tv_nsec,
+            ]
+            member = [UInt64(entry.checksum), entry.uncompressedSize, entry.compressedSize]
+        }
+    }
+
     nonisolated(unsafe) private static var staged: [String: Staged] = [:]
-    private static let stagedLock = NSRecursiveLock()
+    private static let stagedLock = NSLock()
     /// How many reads went through a temporary copy (for tests).
     nonisolated(unsafe) static var stagedReads = 0
+    nonisolated(unsafe) private static var removesStagedAtExit = false
+    /// Told of each temporary copy made (true) and removed (false): the CLI removes the ones left when
+    /// it is interrupted.
+    nonisolated(unsafe) public static var temporaryCopyObserver: ((_ path: String, _ exists: Bool) -> Void)?
 
-    /// The path of the temporary copy of `path`'s weights, made now if the member is larger than
-    /// `inMemoryLimit` (nil: the weights are read from memory, or the archive has none).
+    /// The path of the temporary copy of `path`'s weights, made now when the member `isStaged` (nil: the
+    /// weights are read from memory). The whole archive is checked first, as `read` checks it.
     public static func stagedWeights(path: String, inMemoryLimit: Int = inMemoryWeightsLimit) throws -> String? {
-        guard let size = declaredWeightsSize(path: path), size > max(0, inMemoryLimit) else { return nil }
-        return try stagedLock.withLock {
-            if let copy = staged[path] { return copy.copy }
-            let archive: Archive
-            do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
-                throw PareError(file: path, "not a readable zip archive (\(error))")
-            }
-            let archiveSize = UInt64(
-                (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0)
-            try ZipHeaders.verify(path)
-            guard let entry = archive[weightsName], entry.type == .file else { return nil }
-            try checkName(entry.path, path: path)
-            try checkSize(entry, archiveSize: archiveSize, path: path)
-            let copy = try temporaryCopy(archive, entry, path: path)
-            staged[path] = Staged(copy: copy)
+        let (archive, entries) = try members(path: path)
+        let entry = entries[weightsName]!
+        guard isStaged(entry, inMemoryLimit: inMemoryLimit) else { return nil }
+        let identity = Identity(path: path, entry: entry)
+        if let existing = stagedLock.withLock({ staged[path] }), existing.identity == identity {
+            return existing.copy
+        }
+        // Copied outside the lock: a large copy does not hold up other archives.
+        let copy = try temporaryCopy(archive, entry, path: path)
+        let replaced = stagedLock.withLock { () -> Staged? in
+            defer { staged[path] = Staged(copy: copy, identity: identity) }
             if !removesStagedAtExit {
-                // A copy staged for a read that never comes (the command fails first) goes at exit.
+                // A copy staged for a read that never comes (the command ends first) goes at exit.
                 removesStagedAtExit = true
                 atexit { KerasArchive.discardAllStaged() }
             }
-            return copy
+            return staged[path]
         }
+        if let replaced, replaced.owned { removeCopy(replaced.copy) }
+        return copy
     }
 
     /// Removes a copy `stagedWeights` made that will not be read (its probe failed).
     public static func discardStaged(path: String) {
-        stagedLock.withLock {
-            if let copy = staged.removeValue(forKey: path), copy.owned { unlink(copy.copy) }
-        }
+        if let copy = stagedLock.withLock({ staged.removeValue(forKey: path) }), copy.owned { removeCopy(copy.copy) }
     }
 
-    nonisolated(unsafe) private static var removesStagedAtExit = false
-
-    static func discardAllStaged() {
-        stagedLock.withLock { for path in Array(staged.keys) { discardStaged(path: path) } }
+    /// Removes every copy staged and not read (at exit, normal or after an error).
+    public static func discardAllStaged() {
+        let copies = stagedLock.withLock { () -> [Staged] in
+            defer { staged = [:] }
+            return Array(staged.values)
+        }
+        for copy in copies where copy.owned { removeCopy(copy.copy) }
     }
 
     /// Reads `path`'s weights from a copy its parent process staged (the probe child); never removes it.
     public static func adoptStaged(path: String, copy: String) {
         stagedLock.withLock { staged[path] = Staged(copy: copy, owned: false) }
+    }
+
+    private static func removeCopy(_ copy: String) {
+        unlink(copy)
+        temporaryCopyObserver?(copy, false)
     }
 
     /// Copies a member into a new temporary file, checking its size and CRC-32 on the way; on any
@@ -201,11 +237,13 @@ public enum KerasArchive {
         let declared = entry.uncompressedSize
         let directory = FileManager.default.temporaryDirectory.path
         var space = statvfs()
-        if statvfs(directory, &space) == 0, UInt64(space.f_bavail) * UInt64(space.f_frsize) < declared {
-            throw PareError(
-                file: path, object: entry.path,
-                "needs \(declared) bytes of temporary space in \(directory) (TMPDIR); "
-                    + "\(UInt64(space.f_bavail) * UInt64(space.f_frsize)) are free")
+        if statvfs(directory, &space) == 0 {
+            let (free, overflow) = UInt64(space.f_bavail).multipliedReportingOverflow(by: UInt64(space.f_frsize))
+            if !overflow, free < declared {
+                throw PareError(
+                    file: path, object: entry.path,
+                    "needs \(declared) bytes of temporary space in \(directory) (TMPDIR); \(free) are free")
+            }
         }
         var template = Array((directory + "/pare-weights-XXXXXX").utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -215,6 +253,7 @@ public enum KerasArchive {
                 "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
         }
         let copy = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        temporaryCopyObserver?(copy, true)
         defer { close(descriptor) }
         var written: UInt64 = 0
         do {
@@ -227,6 +266,7 @@ public enum KerasArchive {
                     var offset = 0
                     while offset < raw.count {
                         let n = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                        if n < 0 && errno == EINTR { continue }
                         guard n > 0 else {
                             throw PareError(
                                 file: path, object: entry.path,
@@ -245,7 +285,7 @@ public enum KerasArchive {
                     file: path, object: entry.path, "holds \(written) bytes, its header declares \(declared)")
             }
         } catch {
-            unlink(copy)
+            removeCopy(copy)
             if let error = error as? PareError { throw error }
             throw PareError(file: path, object: entry.path, "cannot be read: \(error)")
         }

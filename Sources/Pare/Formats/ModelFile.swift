@@ -235,8 +235,7 @@ extension ModelFile {
         do {
             let file: HDF5File
             if KerasArchive.looksLikeZip(head) {
-                guard let weights = try KerasArchive.weightsFile(path: path) else { return }
-                file = weights
+                file = try KerasArchive.weightsFile(path: path)
             } else {
                 file = try HDF5File.open(path)
             }
