@@ -172,18 +172,12 @@ enum ConvolutionKernels {
                                         continue
                                     }
                                     dst.initialize(repeating: 0, count: cout)
-                                    for kh in 0..<w.kH {
-                                        let ih = oh * w.strideH + kh * w.dilationH - w.padTop
-                                        guard ih >= 0, ih < w.inH else { continue }
-                                        for kw in 0..<w.kW {
-                                            let iw = ow * w.strideW + kw * w.dilationW - w.padLeft
-                                            guard iw >= 0, iw < w.inW else { continue }
-                                            let src = image + (ih * w.inW + iw) * cin
-                                            let kr = k.baseAddress! + (kh * w.kW + kw) * cout
-                                            for c in 0..<cin {
-                                                for m in 0..<multiplier {
-                                                    dst[c * multiplier + m] += src[c] * kr[c * multiplier + m]
-                                                }
+                                    w.forEachTap(oh: oh, ow: ow) { tap, pixel in
+                                        let src = image + pixel * cin
+                                        let kr = k.baseAddress! + tap * cout
+                                        for c in 0..<cin {
+                                            for m in 0..<multiplier {
+                                                dst[c * multiplier + m] += src[c] * kr[c * multiplier + m]
                                             }
                                         }
                                     }
@@ -208,21 +202,15 @@ enum ConvolutionKernels {
         while c < channels {
             let lanes = Swift.min(8, channels - c)
             var sum = SIMD8<Float>(repeating: 0)
-            for kh in 0..<w.kH {
-                let ih = oh * w.strideH + kh * w.dilationH - w.padTop
-                guard ih >= 0, ih < w.inH else { continue }
-                for kw in 0..<w.kW {
-                    let iw = ow * w.strideW + kw * w.dilationW - w.padLeft
-                    guard iw >= 0, iw < w.inW else { continue }
-                    let src = image + (ih * w.inW + iw) * channels + c
-                    let kr = kernel + (kh * w.kW + kw) * channels + c
-                    if lanes == 8 {
-                        sum +=
-                            UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self)
-                            * UnsafeRawPointer(kr).loadUnaligned(as: SIMD8<Float>.self)
-                    } else {
-                        for l in 0..<lanes { sum[l] += src[l] * kr[l] }
-                    }
+            w.forEachTap(oh: oh, ow: ow) { tap, pixel in
+                let src = image + pixel * channels + c
+                let kr = kernel + tap * channels + c
+                if lanes == 8 {
+                    sum +=
+                        UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self)
+                        * UnsafeRawPointer(kr).loadUnaligned(as: SIMD8<Float>.self)
+                } else {
+                    for l in 0..<lanes { sum[l] += src[l] * kr[l] }
                 }
             }
             if lanes == 8 {
@@ -354,4 +342,20 @@ enum ConvolutionKernels {
 /// An array whose every element the caller overwrites (saves the zero fill on large outputs).
 func uninitializedFloats(_ count: Int) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
+
+extension Window2D {
+    /// Calls `body` for each kernel tap of output pixel (oh, ow) that falls inside the input, in (kh, kw)
+    /// order, with the tap's index (kh·kW + kw) and the input pixel's (ih·inW + iw).
+    @inline(__always) func forEachTap(oh: Int, ow: Int, _ body: (_ tap: Int, _ pixel: Int) -> Void) {
+        for kh in 0..<kH {
+            let ih = oh * strideH + kh * dilationH - padTop
+            guard ih >= 0, ih < inH else { continue }
+            for kw in 0..<kW {
+                let iw = ow * strideW + kw * dilationW - padLeft
+                guard iw >= 0, iw < inW else { continue }
+                body(kh * kW + kw, ih * inW + iw)
+            }
+        }
+    }
 }
