@@ -129,6 +129,33 @@ enum ConvolutionKernels {
         window w: Window2D, into cols: UnsafeMutablePointer<Float>
     ) {
         var p = cols
+        if groupChannels == channels && w.dilationW == 1 {
+            // All channels, taps side by side: a kernel row's taps inside the input are one run of the
+            // image row (kW·C floats), copied at once, with zeros for the taps over the padding.
+            let run = w.kW * channels
+            for oh in 0..<w.outH {
+                for ow in 0..<w.outW {
+                    let left = ow * w.strideW - w.padLeft
+                    let first = Swift.max(0, -left)
+                    let last = Swift.min(w.kW, w.inW - left)
+                    for kh in 0..<w.kH {
+                        let ih = oh * w.strideH + kh * w.dilationH - w.padTop
+                        if ih < 0 || ih >= w.inH || first >= last {
+                            p.update(repeating: 0, count: run)
+                        } else {
+                            if first > 0 { p.update(repeating: 0, count: first * channels) }
+                            (p + first * channels).update(
+                                from: image + (ih * w.inW + left + first) * channels, count: (last - first) * channels)
+                            if last < w.kW {
+                                (p + last * channels).update(repeating: 0, count: (w.kW - last) * channels)
+                            }
+                        }
+                        p += run
+                    }
+                }
+            }
+            return
+        }
         for oh in 0..<w.outH {
             for ow in 0..<w.outW {
                 for kh in 0..<w.kH {
