@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        // File descriptors with positioned reads and whole writes that retry on EINTR (BoundedFile, .pare).
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // libhdf5 from Debian's libhdf5-dev; shim.h exposes the macros Swift cannot import.
@@ -20,7 +22,12 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // libdeflate from Debian's libdeflate-dev: zlib-format deflate and CRC-32 for .pare.
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
-        .target(name: "Pare", dependencies: ["HDF5", "COpenBLAS", "CLibDeflate", "ZIPFoundation"]),
+        .target(
+            name: "Pare",
+            dependencies: [
+                "HDF5", "COpenBLAS", "CLibDeflate", "ZIPFoundation",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         // glibc calls Swift cannot make: mallopt (macro constants) and prctl (variadic).
         .systemLibrary(name: "CProcess"),
         // The command line; its folder is not `Sources/pare`, which a case-insensitive volume merges with `Pare`.

@@ -1,5 +1,6 @@
 import Foundation
 import HDF5
+import SystemPackage
 
 /// What went wrong, one case per kind of failure. The library's words name no command-line
 /// flag: a front end that offers a remedy (the CLI's `--config`, `--max-memory`, …) maps the
@@ -90,6 +91,7 @@ extension PareError {
 /// The operating system's words for a Foundation file error ("File too large"), not Cocoa's
 /// "The operation could not be completed".
 func systemMessage(_ error: Error) -> String {
+    if let errno = error as? Errno { return String(cString: strerror(errno.rawValue)) + " (errno \(errno.rawValue))" }
     let ns = error as NSError
     for candidate in [ns, ns.userInfo[NSUnderlyingErrorKey] as? NSError].compactMap({ $0 })
     where candidate.domain == NSPOSIXErrorDomain {

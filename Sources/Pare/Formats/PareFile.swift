@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// Reading and writing `.pare` files (spec/pare-format.md).
 public enum PareFile {
@@ -68,15 +69,19 @@ public enum PareFile {
         var packed: [PackedTensor] = []
         let int8Axes = options.int8 ? try outputChannelAxes(model) : [:]
         try AtomicFile.write(to: path) { temporary in
-            guard FileManager.default.createFile(atPath: temporary, contents: nil),
-                let handle = FileHandle(forWritingAtPath: temporary)
-            else {
-                throw PareError(file: path, "cannot create: \(String(cString: strerror(errno)))")
+            let output: FileDescriptor
+            do {
+                output = try FileDescriptor.open(
+                    FilePath(temporary), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                    permissions: FilePermissions(rawValue: 0o666))
+            } catch {
+                throw PareError(file: path, "cannot create: \(systemMessage(error))")
             }
-            defer { try? handle.close() }
+            defer { try? output.close() }
             var offset = 0
+            // Each stream is one write straight from its array (writeAll retries short writes and EINTR).
             func emit(_ bytes: [UInt8]) throws {
-                do { try handle.write(contentsOf: Data(bytes)) } catch {
+                do { _ = try bytes.withUnsafeBytes { try output.writeAll($0) } } catch {
                     throw PareError(file: path, "write failed: \(systemMessage(error))")
                 }
                 offset += bytes.count
@@ -368,8 +373,8 @@ public enum PareFile {
 
     static func decodeTensor(_ e: TensorEntry, index i: Int, path: String) throws -> [UInt8] {
         func fail(_ problem: String) -> PareError { PareError(file: path, object: "tensor \(i)", problem) }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot reopen the file") }
-        defer { try? handle.close() }
+        let file: BoundedFile
+        do { file = try BoundedFile(path) } catch { throw fail("cannot reopen the file") }
         // Decoded streams and the tensor are held together while decoding.
         let decodedTotal = e.streams.reduce(Optional(e.shape.reduce(e.dtype.byteCount, *))) { total, s in
             total.flatMap { t in t.addingReportingOverflow(s.decoded).overflow ? nil : t + s.decoded }
@@ -379,9 +384,8 @@ public enum PareFile {
             object: "tensor \(i)")
         var streams: [[UInt8]] = []
         for (k, s) in e.streams.enumerated() {
-            try handle.seek(toOffset: UInt64(s.offset))
-            let stored = [UInt8](try handle.read(upToCount: s.length) ?? Data())
-            guard stored.count == s.length else { throw fail("stream \(k) is truncated") }
+            let stored: [UInt8]
+            do { stored = try file.read(s.offset, s.length) } catch { throw fail("stream \(k) is truncated") }
             guard Zlib.crc32(stored) == s.crc else { throw fail("stream \(k) checksum mismatch") }
             if s.zlib {
                 guard let d = Zlib.decompress(stored, expected: s.decoded) else {

@@ -107,11 +107,67 @@ enum TensorCodec {
 
     /// The elements whose mask bit is set, packed in order.
     static func packed(_ bytes: [UInt8], mask m: [UInt8], count n: Int, nonzero: Int, size b: Int) -> [UInt8] {
-        var values = [UInt8](repeating: 0, count: nonzero * b)
-        bytes.withUnsafeBytes { full in
-            values.withUnsafeMutableBytes { moveBySetBits(mask: m, from: full, to: $0, size: b, gather: true) }
+        guard b == 4 else {
+            var values = [UInt8](repeating: 0, count: nonzero * b)
+            bytes.withUnsafeBytes { full in
+                values.withUnsafeMutableBytes { moveBySetBits(mask: m, from: full, to: $0, size: b, gather: true) }
+            }
+            return values
         }
-        return values
+        // Words: the mask bit is `word != 0`, so packing is a branch-free compaction. Every word is
+        // stored at the next free slot, which advances past nonzero words only; the one slot beyond
+        // the last value takes the stores of trailing zero words and is not part of the result.
+        return [UInt8](unsafeUninitializedCapacity: (nonzero + 1) * 4) { buffer, initialized in
+            bytes.withUnsafeBytes { full in
+                let dst = UnsafeMutableRawPointer(buffer.baseAddress!)
+                var k = 0
+                for j in 0..<n {
+                    let word = full.loadUnaligned(fromByteOffset: j &* 4, as: UInt32.self)
+                    dst.storeBytes(of: word, toByteOffset: k &* 4, as: UInt32.self)
+                    // Top bit of word | -word: 1 exactly when the word is nonzero, computed without the branch
+                    // `word != 0 ? 1 : 0` compiles to here.
+                    k &+= Int(truncatingIfNeeded: (word | (0 &- word)) &>> 31)
+                }
+                precondition(k == nonzero, "the mask and the packing disagree")
+            }
+            initialized = nonzero * 4
+        }
+    }
+
+    /// Words of a bitmask encoding: element j is the next packed value where its bit is set, else zero.
+    /// Whole zero or full mask bytes are a fill or a copy; the others select per element without a branch
+    /// (the packed index only advances, and is clamped so a zero element never reads past the values).
+    static func scatteredWords(mask m: [UInt8], values: [UInt8], count n: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: n * 4) { buffer, initialized in
+            let dst = UnsafeMutableRawPointer(buffer.baseAddress!)
+            values.withUnsafeBytes { packed in
+                m.withUnsafeBufferPointer { mask in
+                    let last = max(0, packed.count / 4 - 1)
+                    var k = 0
+                    for byte in 0..<mask.count {
+                        let bits = mask[byte]
+                        let start = byte &* 8
+                        let end = min(start &+ 8, n)
+                        if bits == 0 {
+                            for j in start..<end { dst.storeBytes(of: 0, toByteOffset: j &* 4, as: UInt32.self) }
+                        } else if bits == 0xFF, end - start == 8 {
+                            (dst + start &* 4).copyMemory(from: packed.baseAddress! + k &* 4, byteCount: 32)
+                            k &+= 8
+                        } else {
+                            for j in start..<end {
+                                // The load is unconditional and the bit masks the word arithmetically: a
+                                // select here compiles to a branch that mispredicts at every other element.
+                                let bit = UInt32(truncatingIfNeeded: bits &>> (j &- start)) & 1
+                                let word = packed.loadUnaligned(fromByteOffset: min(k, last) &* 4, as: UInt32.self)
+                                dst.storeBytes(of: word & (0 &- bit), toByteOffset: j &* 4, as: UInt32.self)
+                                k &+= Int(bit)
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = n * 4
+        }
     }
 
     static func encode(_ tensor: Tensor, _ options: Options) throws -> Encoded {
@@ -245,6 +301,10 @@ enum TensorCodec {
         case .bitmask:
             let (m, values) = (streams[0], streams[1])
             try checkMask(m)
+            guard values.count == (nonzero ?? 0) * b else {
+                throw fail("\(values.count) bytes of values for \(nonzero ?? 0) elements of \(b) bytes")
+            }
+            if b == 4, n > 0 { return scatteredWords(mask: m, values: values, count: n) }
             var out = [UInt8](repeating: 0, count: n * b)
             values.withUnsafeBytes { packedValues in
                 out.withUnsafeMutableBytes {
