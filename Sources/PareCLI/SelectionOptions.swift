@@ -41,20 +41,23 @@ struct SelectionOptions: ParsableArguments {
             How a --target-* budget is shared among layers: normalized (scores divided by their layer's mean, \
             one ranking; default) or sensitivity (each layer's output error per unit saved, measured).
             """)
-    var allocation: String = "normalized"
+    var allocation: String?
     @Option(
         name: .long, parsing: .unconditional,
         help: "With --target-* or a global --ratio: every narrowed layer keeps a multiple of N channels.")
     var roundTo: Int?
 
     func validate() throws {
-        guard let parsedAllocation = PruneBudget.Allocation(rawValue: allocation) else {
-            throw ValidationError(
-                "--allocation must be one of \(PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
-        if parsedAllocation != .normalized, targetParams == nil, targetMacs == nil, targetSize == nil {
-            throw ValidationError("--allocation applies to a --target-params/--target-macs/--target-size budget")
+        if let allocation {
+            guard PruneBudget.Allocation(rawValue: allocation) != nil else {
+                throw ValidationError(
+                    "--allocation must be one of "
+                        + PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            // Given without a budget, even the default would be a silent no-op: the user meant something.
+            guard targetParams != nil || targetMacs != nil || targetSize != nil else {
+                throw ValidationError("--allocation applies to a --target-params/--target-macs/--target-size budget")
+            }
         }
         if let empty = calibration.first(where: \.isEmpty) {
             throw ValidationError("--calibration '\(empty)': an empty path")
@@ -84,7 +87,7 @@ struct SelectionOptions: ParsableArguments {
             throw ValidationError(
                 "\(option) \(text): expected a positive whole number N or a percentage P% in (0, 100]")
         }
-        guard let allocation = PruneBudget.Allocation(rawValue: allocation) else {
+        guard let allocation = PruneBudget.Allocation(rawValue: allocation ?? "normalized") else {
             throw ValidationError(
                 "--allocation must be one of \(PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))"
             )

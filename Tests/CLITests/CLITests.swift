@@ -62,10 +62,26 @@ final class CLITests: XCTestCase {
         func leftovers() throws -> [String] {
             try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("pare-weights-") }
         }
+        // A copy left by a killed run (a pid that cannot exist: above pid_max) goes; one of a live
+        // process (this test's), a name of another form and a directory stay.
+        let dead = "pare-weights-\(Int32.max)-Ab3xY9"
+        let live = "pare-weights-\(getpid())-Ab3xY9"
+        let odd = "pare-weights-\(Int32.max)-toolongname"
+        for name in [dead, live, odd] {
+            XCTAssertTrue(
+                FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data()))
+        }
+        let deadDirectory = "pare-weights-\(Int32.max)-Dir123"
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent(deadDirectory), withIntermediateDirectories: false)
         let archive = fixture("mnist_cnn/model.keras")
         let inspected = try run(["inspect", archive])
         XCTAssertEqual(inspected.status, 0, inspected.stderr)
         XCTAssertTrue(inspected.stdout.contains("total parameters  643,594"), inspected.stdout)
+        XCTAssertEqual(try leftovers().sorted(), [deadDirectory, live, odd].sorted())
+        for name in [live, odd, deadDirectory] {
+            try FileManager.default.removeItem(at: dir.appendingPathComponent(name))
+        }
         XCTAssertEqual(try leftovers(), [])
         let sparsified = try run(["sparsify", archive, dir.appendingPathComponent("s.keras").path, "--sparsity", "0.5"])
         XCTAssertEqual(sparsified.status, 0, sparsified.stderr)
@@ -141,6 +157,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try pare("convert", "--deflate", "12", "a.h5", "b.h5").status, 2)
         XCTAssertEqual(try pare("inspect", "--no-such-flag", "a.h5").status, 2)
         XCTAssertEqual(try pare("frobnicate").status, 2)
+        // An allocation without a budget would do nothing, even when it names the default.
+        for allocation in ["normalized", "sensitivity"] {
+            let alone = try pare("prune", "a.h5", "b.h5", "--ratio", "0.5", "--allocation", allocation)
+            XCTAssertEqual(alone.status, 2, alone.stderr)
+            XCTAssertTrue(alone.stderr.contains("--allocation applies to a --target-params"), alone.stderr)
+        }
     }
 }
 

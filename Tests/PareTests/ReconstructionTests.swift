@@ -177,6 +177,15 @@ final class ReconstructionTests: XCTestCase {
         // 10 × 5 + 10 × 4 = 90 values: one fewer allowed and the recording gives up (layers then one by one).
         XCTAssertNil(try LayerInputs.record(model, paths: ["d1", "d2"], calibration: [x], batchSize: 4, limit: 89))
         XCTAssertNotNil(try LayerInputs.record(model, paths: ["d1", "d2"], calibration: [x], batchSize: 4, limit: 90))
+        // The default limit follows the memory budget: 16 bytes of budget per value (a quarter, in float32).
+        defer { MemoryBudget.setLimit(nil) }
+        MemoryBudget.setLimit(89 * 16)
+        XCTAssertEqual(LayerInputs.limit, 89)
+        XCTAssertNil(try LayerInputs.record(model, paths: ["d1", "d2"], calibration: [x], batchSize: 4))
+        MemoryBudget.setLimit(90 * 16)
+        XCTAssertNotNil(try LayerInputs.record(model, paths: ["d1", "d2"], calibration: [x], batchSize: 4))
+        MemoryBudget.setLimit(nil)
+        XCTAssertEqual(LayerInputs.limit, min(1 << 28, MemoryBudget.limit / 16))
     }
 
     func testTheInverseHessianFactorMultipliesBackToTheIdentity() throws {

@@ -233,6 +233,23 @@ public enum KerasArchive {
 
     /// Copies a member into a new temporary file, checking its size and CRC-32 on the way; on any
     /// error the file is removed.
+    /// Removes copies that a killed run left in `directory`: names of exactly the form
+    /// `pare-weights-<pid>-<6 characters>`, regular files owned by this user, whose pid no longer
+    /// exists. A live run's copy (its pid exists, even if reused by another program) is left alone.
+    static func removeStaleCopies(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix("pare-weights-") {
+            let parts = name.dropFirst("pare-weights-".count).split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[1].utf8.count == 6, let pid = Int32(parts[0]), pid > 0 else { continue }
+            let path = directory + "/" + name
+            var status = stat()
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_uid == getuid() else {
+                continue
+            }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(path) }
+        }
+    }
+
     static func temporaryCopy(_ archive: Archive, _ entry: Entry, path: String) throws -> String {
         let declared = entry.uncompressedSize
         let directory = FileManager.default.temporaryDirectory.path
@@ -245,7 +262,10 @@ public enum KerasArchive {
                     "needs \(declared) bytes of temporary space in \(directory) (TMPDIR); \(free) are free")
             }
         }
-        var template = Array((directory + "/pare-weights-XXXXXX").utf8CString)
+        removeStaleCopies(in: directory)
+        // The writer's pid in the name lets a later run remove a copy whose writer was killed (SIGKILL
+        // runs no cleanup).
+        var template = Array((directory + "/pare-weights-\(getpid())-XXXXXX").utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else {
             throw PareError(

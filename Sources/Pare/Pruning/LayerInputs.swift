@@ -5,8 +5,9 @@
 /// pruned model again only after a step changed it, where running both models for every layer made
 /// `--reconstruct` and `--recalibrate-bn` cost two full passes per layer (even when nothing changed).
 enum LayerInputs {
-    /// Values recorded in one pass at most (1 GiB of float32); past it, layers are recorded one at a time.
-    static let limit = 1 << 28
+    /// Values recorded in one pass at most: 1 GiB of float32, or a quarter of the memory budget
+    /// (`--max-memory`, the machine's) when that is less; past it, layers are recorded one at a time.
+    static var limit: Int { min(1 << 28, MemoryBudget.limit / 16) }
 
     /// Per path, the layer's first input batch by batch; nil when the recording would hold more than
     /// `limit` values. Layers that never run are absent.

@@ -161,8 +161,22 @@ public struct Planner {
         // division per value: a large kernel's norms took most of a prune's planning.
         values.withUnsafeBufferPointer { v in
             sums.withUnsafeMutableBufferPointer { s in
+                let outer = v.count / (channels * inner)
+                if inner == 1 {
+                    // Channels last (Dense, convolutions): a row adds one value to every channel, a loop
+                    // without a data-dependent branch that vectorizes. Same additions, same order.
+                    for row in 0..<outer {
+                        let base = v.baseAddress! + row * channels
+                        if squared {
+                            for c in 0..<channels { s[c] += Double(base[c]) * Double(base[c]) }
+                        } else {
+                            for c in 0..<channels { s[c] += abs(Double(base[c])) }
+                        }
+                    }
+                    return
+                }
                 var i = 0
-                for _ in 0..<(v.count / (channels * inner)) {
+                for _ in 0..<outer {
                     for c in 0..<channels {
                         for _ in 0..<inner {
                             let x = Double(v[i])
