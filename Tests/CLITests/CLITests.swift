@@ -71,6 +71,13 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(
                 FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data()))
         }
+        // A dead-looking pid whose copy is still locked (a run in another pid namespace sharing TMPDIR) stays.
+        let locked = "pare-weights-\(Int32.max - 1)-Lck123"
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir.appendingPathComponent(locked).path, contents: Data()))
+        let lockHolder = open(dir.appendingPathComponent(locked).path, O_RDONLY)
+        XCTAssertGreaterThanOrEqual(lockHolder, 0)
+        XCTAssertEqual(flock(lockHolder, LOCK_EX), 0)
+        defer { close(lockHolder) }
         let deadDirectory = "pare-weights-\(Int32.max)-Dir123"
         try FileManager.default.createDirectory(
             at: dir.appendingPathComponent(deadDirectory), withIntermediateDirectories: false)
@@ -78,8 +85,8 @@ final class CLITests: XCTestCase {
         let inspected = try run(["inspect", archive])
         XCTAssertEqual(inspected.status, 0, inspected.stderr)
         XCTAssertTrue(inspected.stdout.contains("total parameters  643,594"), inspected.stdout)
-        XCTAssertEqual(try leftovers().sorted(), [deadDirectory, live, odd].sorted())
-        for name in [live, odd, deadDirectory] {
+        XCTAssertEqual(try leftovers().sorted(), [deadDirectory, live, locked, odd].sorted())
+        for name in [live, odd, deadDirectory, locked] {
             try FileManager.default.removeItem(at: dir.appendingPathComponent(name))
         }
         XCTAssertEqual(try leftovers(), [])

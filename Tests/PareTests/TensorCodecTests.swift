@@ -2,7 +2,7 @@ import XCTest
 
 @testable import Pare
 
-/// The branch-free word paths of the bitmask encoding (SIMD mask, compaction, scatter) against the
+/// The branch-free word paths of the bitmask encoding (mask, compaction, scatter) against the
 /// per-set-bit path they replace for 4-byte elements, on every tail length and mask-byte shape.
 final class TensorCodecTests: XCTestCase {
     /// Words with a given density of nonzeros, including -0.0 and NaN payloads (nonzero bit patterns),
@@ -47,6 +47,19 @@ final class TensorCodecTests: XCTestCase {
                     streams: [mask, packed], fail: { PareError(file: "t", $0) })
                 XCTAssertEqual(decoded, raw, "n \(n) density \(density)")
             }
+        }
+    }
+
+    func testMasksOfTheWrongLengthAreRefused() {
+        let raw = bytes([0, 5, 0, 7, 9, 0, 0, 0, 1])
+        let (mask, nonzero) = TensorCodec.mask(raw, count: 9, size: 4)
+        let values = TensorCodec.packed(raw, mask: mask, count: 9, nonzero: nonzero, size: 4)
+        for wrong in [Array(mask.dropLast()), mask + [0]] {
+            XCTAssertThrowsError(
+                try TensorCodec.decode(
+                    .bitmask, dtype: .float32, shape: [9], nonzero: nonzero, channels: nil, channelAxes: nil,
+                    streams: [wrong, values], fail: { PareError(file: "t", $0) })
+            ) { XCTAssertTrue("\($0)".contains("mask has"), "\($0)") }
         }
     }
 

@@ -228,31 +228,46 @@ public enum KerasArchive {
 
     private static func removeCopy(_ copy: String) {
         unlink(copy)
+        if let descriptor = stagedLock.withLock({ copyLocks.removeValue(forKey: copy) }) { close(descriptor) }
         temporaryCopyObserver?(copy, false)
     }
 
-    /// Copies a member into a new temporary file, checking its size and CRC-32 on the way; on any
-    /// error the file is removed.
+    /// Per copy this process made and has not removed, a descriptor holding a shared `flock` on it:
+    /// the kernel drops the lock when the process dies however it dies, so a free lock marks a leftover.
+    nonisolated(unsafe) private static var copyLocks: [String: Int32] = [:]
+
     /// Removes copies that a killed run left in `directory`: names of exactly the form
-    /// `pare-weights-<pid>-<6 characters>`, regular files owned by this user, whose pid no longer
-    /// exists. A live run's copy (its pid exists, even if reused by another program) is left alone.
+    /// `pare-weights-<pid>-<6 characters>`, regular files (not followed through a link) owned by this
+    /// user, not an input of this command, whose pid no longer exists and whose lock is free. A live
+    /// run's copy keeps its lock, even when its pid looks dead from here (another pid namespace
+    /// sharing TMPDIR); the lock is taken on the open file, so the check and the removal see one file.
     static func removeStaleCopies(in directory: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where name.hasPrefix("pare-weights-") {
             let parts = name.dropFirst("pare-weights-".count).split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 2, parts[1].utf8.count == 6, let pid = Int32(parts[0]), pid > 0 else { continue }
             let path = directory + "/" + name
+            guard !InputFile.isProtected(path), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            defer { close(descriptor) }
             var status = stat()
-            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_uid == getuid() else {
-                continue
-            }
-            if kill(pid, 0) != 0 && errno == ESRCH { unlink(path) }
+            guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_uid == getuid(),
+                flock(descriptor, LOCK_EX | LOCK_NB) == 0
+            else { continue }
+            // Still the file that was checked (not replaced under the name meanwhile).
+            var named = stat()
+            if lstat(path, &named) == 0, named.st_dev == status.st_dev, named.st_ino == status.st_ino { unlink(path) }
         }
     }
 
+    /// Copies a member into a new temporary file, checking its size and CRC-32 on the way; on any
+    /// error the file is removed.
     static func temporaryCopy(_ archive: Archive, _ entry: Entry, path: String) throws -> String {
         let declared = entry.uncompressedSize
         let directory = FileManager.default.temporaryDirectory.path
+        // First: a killed run's leftover may be what fills the space checked next.
+        removeStaleCopies(in: directory)
         var space = statvfs()
         if statvfs(directory, &space) == 0 {
             let (free, overflow) = UInt64(space.f_bavail).multipliedReportingOverflow(by: UInt64(space.f_frsize))
@@ -262,9 +277,8 @@ public enum KerasArchive {
                     "needs \(declared) bytes of temporary space in \(directory) (TMPDIR); \(free) are free")
             }
         }
-        removeStaleCopies(in: directory)
-        // The writer's pid in the name lets a later run remove a copy whose writer was killed (SIGKILL
-        // runs no cleanup).
+        // The writer's pid in the name and a lock held until the copy is removed let a later run remove
+        // a copy whose writer was killed (SIGKILL runs no cleanup).
         var template = Array((directory + "/pare-weights-\(getpid())-XXXXXX").utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else {
@@ -273,8 +287,12 @@ public enum KerasArchive {
                 "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
         }
         let copy = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        // Not inherited by the probe child. Shared, as libhdf5 takes a shared lock of its own when it opens
+        // the copy read-only; a cleaner's exclusive request fails while either is held. Closed by removeCopy.
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        flock(descriptor, LOCK_SH)
+        stagedLock.withLock { copyLocks[copy] = descriptor }
         temporaryCopyObserver?(copy, true)
-        defer { close(descriptor) }
         var written: UInt64 = 0
         do {
             let crc = try archive.extract(entry, skipCRC32: false) { chunk in

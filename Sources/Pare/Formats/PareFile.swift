@@ -374,7 +374,9 @@ public enum PareFile {
     static func decodeTensor(_ e: TensorEntry, index i: Int, path: String) throws -> [UInt8] {
         func fail(_ problem: String) -> PareError { PareError(file: path, object: "tensor \(i)", problem) }
         let file: BoundedFile
-        do { file = try BoundedFile(path) } catch { throw fail("cannot reopen the file") }
+        do { file = try BoundedFile(path) } catch let error as PareError {
+            throw fail("cannot reopen the file: \(error.problem)")
+        }
         // Decoded streams and the tensor are held together while decoding.
         let decodedTotal = e.streams.reduce(Optional(e.shape.reduce(e.dtype.byteCount, *))) { total, s in
             total.flatMap { t in t.addingReportingOverflow(s.decoded).overflow ? nil : t + s.decoded }
@@ -385,7 +387,9 @@ public enum PareFile {
         var streams: [[UInt8]] = []
         for (k, s) in e.streams.enumerated() {
             let stored: [UInt8]
-            do { stored = try file.read(s.offset, s.length) } catch { throw fail("stream \(k) is truncated") }
+            do { stored = try file.read(s.offset, s.length) } catch let error as PareError {
+                throw fail("stream \(k): \(error.problem)")
+            }
             guard Zlib.crc32(stored) == s.crc else { throw fail("stream \(k) checksum mismatch") }
             if s.zlib {
                 guard let d = Zlib.decompress(stored, expected: s.decoded) else {

@@ -123,7 +123,8 @@ enum TensorCodec {
                 var k = 0
                 for j in 0..<n {
                     let word = full.loadUnaligned(fromByteOffset: j &* 4, as: UInt32.self)
-                    dst.storeBytes(of: word, toByteOffset: k &* 4, as: UInt32.self)
+                    // Clamped: the slot stays inside the buffer whatever the words (the mask counted them).
+                    dst.storeBytes(of: word, toByteOffset: min(k, nonzero) &* 4, as: UInt32.self)
                     // Top bit of word | -word: 1 exactly when the word is nonzero, computed without the branch
                     // `word != 0 ? 1 : 0` compiles to here.
                     k &+= Int(truncatingIfNeeded: (word | (0 &- word)) &>> 31)
@@ -268,6 +269,7 @@ enum TensorCodec {
         let inner = channelAxes.map { shape[$0.upperBound...].reduce(1, *) } ?? 1
         let b = dtype.byteCount
         func checkMask(_ m: [UInt8]) throws {
+            guard m.count == (n + 7) / 8 else { throw fail("mask has \(m.count) bytes for \(n) elements") }
             var bits = 0
             for byte in m { bits += byte.nonzeroBitCount }
             if n % 8 != 0, let last = m.last, last >> UInt8(n % 8) != 0 { throw fail("mask padding bits are set") }
