@@ -47,13 +47,19 @@ struct SelectionOptions: ParsableArguments {
         help: "With --target-* or a global --ratio: every narrowed layer keeps a multiple of N channels.")
     var roundTo: Int?
 
+    /// The allocation given, or the default; one message for a name that is none.
+    func parsedAllocation() throws -> PruneBudget.Allocation {
+        guard let parsed = PruneBudget.Allocation(rawValue: allocation ?? "normalized") else {
+            throw ValidationError(
+                "--allocation must be one of "
+                    + PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return parsed
+    }
+
     func validate() throws {
-        if let allocation {
-            guard PruneBudget.Allocation(rawValue: allocation) != nil else {
-                throw ValidationError(
-                    "--allocation must be one of "
-                        + PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))
-            }
+        if allocation != nil {
+            _ = try parsedAllocation()
             // Given without a budget, even the default would be a silent no-op: the user meant something.
             guard targetParams != nil || targetMacs != nil || targetSize != nil else {
                 throw ValidationError("--allocation applies to a --target-params/--target-macs/--target-size budget")
@@ -87,11 +93,7 @@ struct SelectionOptions: ParsableArguments {
             throw ValidationError(
                 "\(option) \(text): expected a positive whole number N or a percentage P% in (0, 100]")
         }
-        guard let allocation = PruneBudget.Allocation(rawValue: allocation ?? "normalized") else {
-            throw ValidationError(
-                "--allocation must be one of \(PruneBudget.Allocation.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
+        let allocation = try parsedAllocation()
         if measure == .bytes, case .fraction(let f) = amount, fileSize > 0 {
             amount = .count(Int((f * Double(fileSize)).rounded(.down)))
         }
