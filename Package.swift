@@ -22,10 +22,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // libdeflate from Debian's libdeflate-dev: zlib-format deflate and CRC-32 for .pare.
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // The .pare bitmask codec's word loops in C, for AVX2's compare, movemask and permute (chosen at
+        // run time; scalar otherwise): Swift's SIMD types do not lower to them on baseline x86-64.
+        .target(name: "CPareKernels"),
         .target(
             name: "Pare",
             dependencies: [
-                "HDF5", "COpenBLAS", "CLibDeflate", "ZIPFoundation",
+                "HDF5", "COpenBLAS", "CLibDeflate", "CPareKernels", "ZIPFoundation",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // glibc calls Swift cannot make: mallopt (macro constants) and prctl (variadic).
@@ -48,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "fuzz-hdf5", dependencies: ["Pare", "HDF5", "CHDF5", "FuzzReplay"], path: "tools/fuzz/hdf5"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5"]),
-        .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5", "ZIPFoundation"]),
+        .testTarget(name: "PareTests", dependencies: ["Pare", "HDF5", "CPareKernels", "ZIPFoundation"]),
         .testTarget(name: "CLITests", dependencies: ["pare"]),
     ],
     swiftLanguageModes: [.v5]

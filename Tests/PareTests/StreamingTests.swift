@@ -39,19 +39,34 @@ final class StreamingTests: XCTestCase {
             ("zero filters", { try $0.zeroed(axis: 3, indices: [1, 30, 99]) }),
             ("zero columns", { try $0.zeroed(axis: 1, indices: [1]) }),
             ("slice then zero", { try $0.sliced(axis: 3, keep: [4, 8, 9]).zeroed(axis: 3, indices: [1]) }),
+            // A pruned kernel: output channels then input rows, both compacted in the buffer read into.
+            ("slice filters then rows", { try $0.sliced(axis: 3, keep: [1, 2, 30]).sliced(axis: 0, keep: [0, 4]) }),
+            ("zero then slice", { try $0.zeroed(axis: 3, indices: [2]).sliced(axis: 3, keep: [2, 3]) }),
         ]
+        // A tensor whose loader returns its bytes (the third kind of source): edited in the loaded array.
+        let kernelBytes = try kernel.bytes()
+        let loaded = Tensor(dtype: kernel.dtype, shape: kernel.shape, load: { kernelBytes })
         for (name, edit) in edits {
             let deferred = try edit(kernel)
             let eager = try edit(inMemory)
+            let fromLoader = try edit(loaded)
             XCTAssertTrue(deferred.isDeferred, name)
             XCTAssertFalse(eager.isDeferred, name)
             XCTAssertEqual(deferred.shape, eager.shape, name)
             XCTAssertEqual(try deferred.bytes(), try eager.bytes(), name)
             XCTAssertEqual(try deferred.floats(), try eager.floats(), name)
+            XCTAssertEqual(try fromLoader.bytes(), try eager.bytes(), name)
+            XCTAssertEqual(try fromLoader.floats(), try eager.floats(), name)
         }
+        // Values checked against indexing, not only against the other path: kernel[r, c, 0, f] at
+        // ((r * 5 + c) * 1 + 0) * 32 + f.
+        let original = try kernel.floats()
+        let pruned = try edits[5].1(kernel).floats()
+        var expected: [Float] = []
+        for r in [0, 4] { for c in 0..<5 { for f in [1, 2, 30] { expected.append(original[(r * 5 + c) * 32 + f]) } } }
+        XCTAssertEqual(pruned, expected)
         // Zeroed filters really are zero, the others untouched.
         let zeroed = try kernel.zeroed(axis: 3, indices: [1]).floats()
-        let original = try kernel.floats()
         for (i, v) in zeroed.enumerated() { XCTAssertEqual(v, i % 32 == 1 ? 0 : original[i]) }
         XCTAssertThrowsError(try kernel.sliced(axis: 3, keep: [32]))
         XCTAssertThrowsError(try kernel.sliced(axis: 4, keep: [0]))

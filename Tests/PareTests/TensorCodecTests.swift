@@ -1,9 +1,10 @@
+import CPareKernels
 import XCTest
 
 @testable import Pare
 
-/// The branch-free word paths of the bitmask encoding (mask, compaction, scatter) against the
-/// per-set-bit path they replace for 4-byte elements, on every tail length and mask-byte shape.
+/// The word paths of the bitmask encoding (mask, compaction, scatter: pare_kernels.h) against the
+/// per-set-bit path for other element sizes, on every tail length and mask-byte shape.
 final class TensorCodecTests: XCTestCase {
     /// Words with a given density of nonzeros, including -0.0 and NaN payloads (nonzero bit patterns),
     /// and runs of zero and full mask bytes.
@@ -20,7 +21,28 @@ final class TensorCodecTests: XCTestCase {
 
     func bytes(_ w: [UInt32]) -> [UInt8] { w.withUnsafeBytes { Array($0) } }
 
+    /// Both the AVX2 path (when this CPU has it) and the scalar one.
     func testWordPathsMatchThePerBitPath() throws {
+        let hasAVX2 = pare_kernels_allow_simd(1) == 1
+        defer { _ = pare_kernels_allow_simd(1) }
+        for simd in hasAVX2 ? [true, false] : [false] {
+            _ = pare_kernels_allow_simd(simd ? 1 : 0)
+            try checkWordPaths()
+        }
+    }
+
+    /// A mask with more set bits than values (decode refuses it first) still reads no value past the last.
+    func testScatterNeverReadsPastTheValues() {
+        let values = bytes([10, 20, 30])
+        for simd: Int32 in [1, 0] {
+            _ = pare_kernels_allow_simd(simd)
+            let out = TensorCodec.scatteredWords(mask: [0xFF, 0xFF, 0x01], values: values, count: 17)
+            XCTAssertEqual(out, bytes([10, 20, 30] + [UInt32](repeating: 30, count: 14)), "simd \(simd)")
+        }
+        _ = pare_kernels_allow_simd(1)
+    }
+
+    func checkWordPaths() throws {
         for n in [1, 7, 8, 9, 63, 64, 65, 327, 1000, 4099] {
             for density in [0.0, 0.1, 0.5, 0.9, 1.0] {
                 let raw = bytes(words(n, density: density, seed: UInt64(n) * 31 + UInt64(density * 10)))

@@ -1,3 +1,4 @@
+import CPareKernels
 import Foundation
 
 /// Encodes one tensor into the streams of a `.pare` encoding, and decodes them back (spec/pare-format.md).
@@ -42,26 +43,22 @@ enum TensorCodec {
     }
 
     static func mask(_ bytes: [UInt8], count n: Int, size: Int) -> (mask: [UInt8], nonzero: Int) {
+        if size == 4, n > 0 {
+            // The common case: eight words make one mask byte (pare_kernels.h).
+            var nonzero = 0
+            let mask = [UInt8](unsafeUninitializedCapacity: (n + 7) / 8) { m, initialized in
+                bytes.withUnsafeBytes { raw in
+                    nonzero = pare_mask_words(raw.baseAddress!.assumingMemoryBound(to: UInt32.self), n, m.baseAddress!)
+                }
+                initialized = (n + 7) / 8
+            }
+            return (mask, nonzero)
+        }
         var mask = [UInt8](repeating: 0, count: (n + 7) / 8)
         var nonzero = 0
         bytes.withUnsafeBytes { raw in
             mask.withUnsafeMutableBufferPointer { m in
-                var j = 0
-                if size == 4 {
-                    // The common case: eight words make one mask byte, without branches.
-                    for byte in 0..<(n / 8) {
-                        let base = byte * 32
-                        var bits: UInt8 = 0
-                        for k in 0..<8 {
-                            let w = raw.loadUnaligned(fromByteOffset: base + k * 4, as: UInt32.self)
-                            bits |= (w != 0 ? 1 : 0) << UInt8(k)
-                        }
-                        m[byte] = bits
-                        nonzero += bits.nonzeroBitCount
-                    }
-                    j = (n / 8) * 8
-                }
-                for i in j..<n where !isZero(raw, i, size) {
+                for i in 0..<n where !isZero(raw, i, size) {
                     m[i >> 3] |= 1 << UInt8(i & 7)
                     nonzero += 1
                 }
@@ -114,57 +111,35 @@ enum TensorCodec {
             }
             return values
         }
-        // Words: the mask bit is `word != 0`, so packing is a branch-free compaction. Every word is
-        // stored at the next free slot, which advances past nonzero words only; the one slot beyond
-        // the last value takes the stores of trailing zero words and is not part of the result.
-        return [UInt8](unsafeUninitializedCapacity: (nonzero + 1) * 4) { buffer, initialized in
-            bytes.withUnsafeBytes { full in
-                let dst = UnsafeMutableRawPointer(buffer.baseAddress!)
-                var k = 0
-                for j in 0..<n {
-                    let word = full.loadUnaligned(fromByteOffset: j &* 4, as: UInt32.self)
-                    // Clamped: the slot stays inside the buffer whatever the words (the mask counted them).
-                    dst.storeBytes(of: word, toByteOffset: min(k, nonzero) &* 4, as: UInt32.self)
-                    // Top bit of word | -word: 1 exactly when the word is nonzero, computed without the branch
-                    // `word != 0 ? 1 : 0` compiles to here.
-                    k &+= Int(truncatingIfNeeded: (word | (0 &- word)) &>> 31)
-                }
-                precondition(k == nonzero, "the mask and the packing disagree")
+        guard n > 0, nonzero > 0 else { return [] }
+        // Words: the mask bit is `word != 0` (pare_kernels.h; whole 8-word stores need 8 words of room).
+        return [UInt8](unsafeUninitializedCapacity: (nonzero + 8) * 4) { buffer, initialized in
+            let k = bytes.withUnsafeBytes { full in
+                pare_pack_words(
+                    full.baseAddress!.assumingMemoryBound(to: UInt32.self), n,
+                    UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt32.self))
             }
+            precondition(k == nonzero, "the mask and the packing disagree")
             initialized = nonzero * 4
         }
     }
 
     /// Words of a bitmask encoding: element j is the next packed value where its bit is set, else zero.
-    /// Whole zero or full mask bytes are a fill or a copy; the others select per element without a branch
-    /// (the packed index only advances, and is clamped so a zero element never reads past the values).
+    /// The values are never read past their end, whatever the mask (`decode` checks its count first).
     static func scatteredWords(mask m: [UInt8], values: [UInt8], count n: Int) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: n * 4) { buffer, initialized in
-            let dst = UnsafeMutableRawPointer(buffer.baseAddress!)
+        precondition(m.count == (n + 7) / 8, "a mask byte per eight elements")
+        return [UInt8](unsafeUninitializedCapacity: n * 4) { buffer, initialized in
             values.withUnsafeBytes { packed in
                 m.withUnsafeBufferPointer { mask in
-                    let last = max(0, packed.count / 4 - 1)
-                    var k = 0
-                    for byte in 0..<mask.count {
-                        let bits = mask[byte]
-                        let start = byte &* 8
-                        let end = min(start &+ 8, n)
-                        if bits == 0 {
-                            for j in start..<end { dst.storeBytes(of: 0, toByteOffset: j &* 4, as: UInt32.self) }
-                        } else if bits == 0xFF, end - start == 8 {
-                            (dst + start &* 4).copyMemory(from: packed.baseAddress! + k &* 4, byteCount: 32)
-                            k &+= 8
-                        } else {
-                            for j in start..<end {
-                                // The load is unconditional and the bit masks the word arithmetically: a
-                                // select here compiles to a branch that mispredicts at every other element.
-                                let bit = UInt32(truncatingIfNeeded: bits &>> (j &- start)) & 1
-                                let word = packed.loadUnaligned(fromByteOffset: min(k, last) &* 4, as: UInt32.self)
-                                dst.storeBytes(of: word & (0 &- bit), toByteOffset: j &* 4, as: UInt32.self)
-                                k &+= Int(bit)
-                            }
-                        }
+                    let out = UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt32.self)
+                    guard packed.count >= 4 else {
+                        // No values (an empty array may have no storage): every element is zero.
+                        out.initialize(repeating: 0, count: n)
+                        return
                     }
+                    _ = pare_scatter_words(
+                        mask.baseAddress!, packed.baseAddress!.assumingMemoryBound(to: UInt32.self), packed.count / 4,
+                        n, out)
                 }
             }
             initialized = n * 4

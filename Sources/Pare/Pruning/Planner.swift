@@ -113,6 +113,7 @@ public struct Planner {
         var scores: [Int: Double] = [:]
         switch criterion {
         case .l1, .l2:
+            scores.reserveCapacity(graph.spaces.reduce(0) { $0 + $1.count })
             for space in graph.spaces {
                 let (kernel, axis) = try outputKernel(space)
                 let sums = try channelNorms(kernel, axis: axis, squared: criterion == .l2)
@@ -223,6 +224,7 @@ public struct Planner {
         }
         // A group's score sums its members': every coupled channel's evidence counts.
         var groupScore: [Int: Double] = [:]
+        groupScore.reserveCapacity(perChannel.count)
         for (id, s) in perChannel { groupScore[graph.group(id), default: 0] += s }
         func score(_ id: Int) -> Double { groupScore[graph.group(id)] ?? 0 }
 
@@ -261,8 +263,11 @@ public struct Planner {
                         + "can be removed\(reason.isEmpty ? "" : " (the others: it \(reason))")"
                 )
             }
-            return candidates.sorted { (score(space.first + $0), $0) < (score(space.first + $1), $1) }.prefix(count).map
-            { $0 }
+            // Scores looked up once per channel, not twice per comparison (a wide layer's sort spent most
+            // of its time hashing); the order, by score and then index, is the same.
+            let keys = candidates.map { score(space.first + $0) }
+            let order = candidates.indices.sorted { (keys[$0], candidates[$0]) < (keys[$1], candidates[$1]) }
+            return order.prefix(count).map { candidates[$0] }
         }
 
         var heads = HeadSelection(

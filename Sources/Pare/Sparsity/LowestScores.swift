@@ -79,28 +79,27 @@ extension Tensor {
     /// any edit: a kernel read from a file is cut when its bytes are needed.
     func zeroingLowest(_ cutoff: LowestScores.Cutoff) throws -> Tensor {
         let (dtype, n, size) = (self.dtype, count, dtype.byteCount)
-        return try edited(shape: shape) { src, dst in
+        // In place: each element is scored before it is zeroed, and only it is written.
+        return try edited(shape: shape) { buffer in
             guard n > 0 else { return }
-            dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n * size)
             var ties = cutoff.ties
             if dtype == .float32 {
                 // Little-endian float32 words: the score is the word without its sign bit.
-                let from = src.baseAddress!.assumingMemoryBound(to: UInt32.self)
-                let to = dst.baseAddress!.assumingMemoryBound(to: UInt32.self)
+                let words = buffer.baseAddress!.assumingMemoryBound(to: UInt32.self)
                 for i in 0..<n {
-                    let s = UInt32(littleEndian: from[i]) & 0x7FFF_FFFF
+                    let s = UInt32(littleEndian: words[i]) & 0x7FFF_FFFF
                     guard s < cutoff.threshold || (s == cutoff.threshold && ties > 0) else { continue }
                     if s == cutoff.threshold { ties -= 1 }
-                    if s != 0 { to[i] = 0 }
+                    if s != 0 { words[i] = 0 }
                 }
                 return
             }
             for i in 0..<n {
-                let s = LowestScores.score(Tensor.float(src, i, dtype))
+                let s = LowestScores.score(Tensor.float(UnsafeRawBufferPointer(buffer), i, dtype))
                 guard s < cutoff.threshold || (s == cutoff.threshold && ties > 0) else { continue }
                 if s == cutoff.threshold { ties -= 1 }
-                if !Tensor.isZero(src, i, dtype) {
-                    (dst.baseAddress! + i * size).initializeMemory(as: UInt8.self, repeating: 0, count: size)
+                if !Tensor.isZero(UnsafeRawBufferPointer(buffer), i, dtype) {
+                    (buffer.baseAddress! + i * size).initializeMemory(as: UInt8.self, repeating: 0, count: size)
                 }
             }
         }

@@ -11,9 +11,14 @@ public struct Tensor: Sendable {
         case bytes([UInt8])
         case deferred(@Sendable () throws -> [UInt8])
         /// `allow` throws if the tensor may not be allocated (the memory budget); `fill` then writes
-        /// exactly `byteCount` bytes into the buffer it is given (or throws): the bytes go straight
-        /// where they are needed, a float32 tensor's into the `[Float]` that `floats()` returns.
-        case filled(allow: @Sendable () throws -> Void, fill: @Sendable (UnsafeMutableRawBufferPointer) throws -> Void)
+        /// exactly `byteCount` bytes into the start of the buffer it is given (or throws): the bytes go
+        /// straight where they are needed, a float32 tensor's into the `[Float]` that `floats()` returns.
+        /// `capacity` (≥ `byteCount`) is the size of that buffer: an edit made in place (a slice
+        /// compacts forward, a zeroing overwrites) works in the buffer its source was read into, so a
+        /// pruned kernel costs one read and no second buffer.
+        case filled(
+            allow: @Sendable () throws -> Void, capacity: Int,
+            fill: @Sendable (UnsafeMutableRawBufferPointer) throws -> Void)
     }
 
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) {
@@ -40,7 +45,7 @@ public struct Tensor: Sendable {
     ) {
         self.dtype = dtype
         self.shape = shape
-        self.source = .filled(allow: allow, fill: fill)
+        self.source = .filled(allow: allow, capacity: shape.reduce(1, *) * dtype.byteCount, fill: fill)
     }
 
     public init(float32 values: [Float], shape: [Int]) {
@@ -64,42 +69,65 @@ public struct Tensor: Sendable {
         return true
     }
 
-    /// The same tensor with its bytes written by `edit` from this tensor's bytes (source, destination
-    /// of the new shape's size, which `edit` must fill): at once when they are in memory, else when
-    /// asked for, so that editing a model read from a file holds no weights (a masked or pruned model
-    /// costs nothing until it runs or is written, one tensor at a time).
+    /// The same tensor with its bytes made by an edit of this tensor's bytes: at once when they are in
+    /// memory, else when asked for, so that editing a model read from a file holds no weights (a masked
+    /// or pruned model costs nothing until it runs or is written, one tensor at a time).
+    ///
+    /// `inPlace` receives a buffer that starts with this tensor's bytes and rewrites its start into the
+    /// new shape's bytes (never more than the source's: edits slice or zero). `copying`, when given,
+    /// writes the new bytes from the source into a separate buffer of the new size; it is used for
+    /// bytes held in memory, which keep their own array (an in-place slice would keep the source's size).
     func edited(
-        shape newShape: [Int],
-        _ edit: @escaping @Sendable (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) -> Void
+        shape newShape: [Int], _ inPlace: @escaping @Sendable (UnsafeMutableRawBufferPointer) -> Void,
+        copying: (@Sendable (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) -> Void)? = nil
     ) throws -> Tensor {
         let newCount = newShape.reduce(1, *) * dtype.byteCount
+        let oldCount = byteCount
+        precondition(newCount <= oldCount, "an edit never makes a tensor larger")
         switch source {
         case .bytes(let b):
-            let out = [UInt8](unsafeUninitializedCapacity: newCount) { buffer, initialized in
-                b.withUnsafeBytes { edit($0, UnsafeMutableRawBufferPointer(buffer)) }
+            let out = [UInt8](unsafeUninitializedCapacity: copying == nil ? oldCount : newCount) {
+                buffer, initialized in
+                let destination = UnsafeMutableRawBufferPointer(buffer)
+                b.withUnsafeBytes { source in
+                    if let copying {
+                        copying(source, destination)
+                    } else {
+                        destination.copyMemory(from: source)
+                        inPlace(destination)
+                    }
+                }
                 initialized = newCount
             }
             return Tensor(dtype: dtype, shape: newShape, bytes: out)
         case .deferred:
-            // A loader checks its own budget before it allocates: the edit's output is allocated after it.
+            // A loader checks its own budget before it allocates; the edit works in the loaded array.
             let original = self
             return Tensor(
                 dtype: dtype, shape: newShape,
                 load: {
-                    let source = try original.bytes()
-                    return [UInt8](unsafeUninitializedCapacity: newCount) { buffer, initialized in
-                        source.withUnsafeBytes { edit($0, UnsafeMutableRawBufferPointer(buffer)) }
-                        initialized = newCount
-                    }
+                    var bytes = try original.bytes()
+                    bytes.withUnsafeMutableBytes { inPlace($0) }
+                    bytes.removeLast(oldCount - newCount)
+                    return bytes
                 })
-        case .filled(let allow, _):
-            // The source's budget check (which names its file) runs before the output is allocated; the
-            // output is never larger than the source (a slice or a zeroed copy).
-            let original = self
-            return Tensor(dtype: dtype, shape: newShape, allow: allow) { destination in
-                try original.bytes().withUnsafeBytes { edit($0, destination) }
-            }
+        case .filled(let allow, let capacity, let fill):
+            // The source's budget check (which names its file) runs before anything is allocated.
+            return Tensor(
+                dtype: dtype, shape: newShape,
+                source: .filled(
+                    allow: allow, capacity: capacity,
+                    fill: { buffer in
+                        try fill(buffer)
+                        inPlace(UnsafeMutableRawBufferPointer(rebasing: buffer[..<oldCount]))
+                    }))
         }
+    }
+
+    private init(dtype: DType, shape: [Int], source: Source) {
+        self.dtype = dtype
+        self.shape = shape
+        self.source = source
     }
 
     public var count: Int { shape.reduce(1, *) }
@@ -115,10 +143,10 @@ public struct Tensor: Sendable {
                     file: "<tensor>", "read \(b.count) bytes where shape \(shape) of \(dtype) needs \(byteCount)")
             }
             return b
-        case .filled(let allow, let fill):
+        case .filled(let allow, let capacity, let fill):
             try allow()
             let n = byteCount
-            return try [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in
+            return try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
                 try fill(UnsafeMutableRawBufferPointer(buffer))
                 initialized = n
             }
@@ -129,10 +157,10 @@ public struct Tensor: Sendable {
     public func floats() throws -> [Float] {
         #if _endian(little)
             // Little-endian float32 written in place: no byte array at all (half the memory of a layer).
-            if dtype == .float32, case .filled(let allow, let fill) = source {
+            if dtype == .float32, case .filled(let allow, let capacity, let fill) = source {
                 try allow()
                 let n = count
-                return try [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+                return try [Float](unsafeUninitializedCapacity: capacity / 4) { buffer, initialized in
                     try fill(UnsafeMutableRawBufferPointer(buffer))
                     initialized = n
                 }

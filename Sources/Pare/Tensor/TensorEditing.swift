@@ -1,3 +1,5 @@
+import Foundation
+
 /// Bit-exact edits of weight tensors: slicing along an axis and zeroing slices keep every other
 /// element's bytes as they were, whatever the dtype.
 extension Tensor {
@@ -10,13 +12,42 @@ extension Tensor {
         let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
         var newShape = shape
         newShape[axis] = keep.count
-        return try edited(shape: newShape) { src, dst in
-            guard inner > 0, !keep.isEmpty, outer > 0 else { return }
-            // One element per kept index (a Dense kernel's columns): copied as words, not with memcpy.
-            func words<W>(_: W.Type) {
-                let from = src.baseAddress!.assumingMemoryBound(to: W.self)
-                let to = dst.baseAddress!.assumingMemoryBound(to: W.self)
-                var at = 0
+        let gather = { @Sendable (src: UnsafeRawPointer, dst: UnsafeMutableRawPointer) in
+            Self.gather(from: src, to: dst, outer: outer, n: n, inner: inner, keep: keep)
+        }
+        // Kept indices in increasing order (what pruning keeps) compact forward in place: every value
+        // is written at or before the place it is read from, after everything before it was read.
+        let increasing = zip(keep, keep.dropFirst()).allSatisfy { $0 < $1 }
+        let newCount = newShape.reduce(1, *) * dtype.byteCount
+        return try edited(
+            shape: newShape,
+            { buffer in
+                guard newCount > 0 else { return }
+                if increasing {
+                    gather(UnsafeRawPointer(buffer.baseAddress!), buffer.baseAddress!)
+                } else {
+                    let source = [UInt8](UnsafeRawBufferPointer(buffer))
+                    source.withUnsafeBytes { gather($0.baseAddress!, buffer.baseAddress!) }
+                }
+            },
+            copying: { src, dst in
+                guard newCount > 0 else { return }
+                gather(src.baseAddress!, dst.baseAddress!)
+            })
+    }
+
+    /// Copies `keep`'s slices of each of `outer` blocks of `n` slices of `inner` bytes. `from` and `to`
+    /// may be the same buffer when `keep` increases (a forward compaction; `memmove` for the bytes).
+    private static func gather(
+        from src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, outer: Int, n: Int, inner: Int, keep: [Int]
+    ) {
+        guard inner > 0, !keep.isEmpty, outer > 0 else { return }
+        // One element per kept index (a Dense kernel's columns): copied as words, not with memcpy.
+        func words<W>(_: W.Type) {
+            let from = src.assumingMemoryBound(to: W.self)
+            let to = dst.assumingMemoryBound(to: W.self)
+            var at = 0
+            keep.withUnsafeBufferPointer { keep in
                 for o in 0..<outer {
                     let row = from + o * n
                     for k in keep {
@@ -25,18 +56,17 @@ extension Tensor {
                     }
                 }
             }
-            switch inner {
-            case 4: words(UInt32.self)
-            case 2: words(UInt16.self)
-            case 8: words(UInt64.self)
-            default:
-                var at = 0
-                for o in 0..<outer {
-                    for k in keep {
-                        (dst.baseAddress! + at).copyMemory(
-                            from: src.baseAddress! + (o * n + k) * inner, byteCount: inner)
-                        at += inner
-                    }
+        }
+        switch inner {
+        case 4: words(UInt32.self)
+        case 2: words(UInt16.self)
+        case 8: words(UInt64.self)
+        default:
+            var at = 0
+            for o in 0..<outer {
+                for k in keep {
+                    memmove(dst + at, src + (o * n + k) * inner, inner)
+                    at += inner
                 }
             }
         }
@@ -51,11 +81,10 @@ extension Tensor {
         guard !sorted.isEmpty else { return self }
         let outer = shape[..<axis].reduce(1, *)
         let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
-        return try edited(shape: shape) { src, dst in
-            guard src.count > 0 else { return }
-            dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count)
+        return try edited(shape: shape) { buffer in
+            guard buffer.count > 0 else { return }
             if inner == 4 {
-                let words = dst.baseAddress!.assumingMemoryBound(to: UInt32.self)
+                let words = buffer.baseAddress!.assumingMemoryBound(to: UInt32.self)
                 for o in 0..<outer {
                     for k in sorted { words[o * n + k] = 0 }
                 }
@@ -63,7 +92,7 @@ extension Tensor {
             }
             for o in 0..<outer {
                 for k in sorted {
-                    (dst.baseAddress! + (o * n + k) * inner).initializeMemory(
+                    (buffer.baseAddress! + (o * n + k) * inner).initializeMemory(
                         as: UInt8.self, repeating: 0, count: inner)
                 }
             }
