@@ -13,8 +13,14 @@
 static uint32_t pack_lanes[256][8];
 static uint32_t scatter_lanes[256][8];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+// Whether the CPU has AVX2 (set with the tables), and whether tests allow using it.
+static int cpu_has_avx2;
+static _Atomic int simd_allowed = 1;
 
 static void build_tables(void) {
+#ifdef PARE_X86
+    cpu_has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
     for (int m = 0; m < 256; m++) {
         int k = 0;
         for (int j = 0; j < 8; j++) {
@@ -26,13 +32,7 @@ static void build_tables(void) {
 }
 
 #ifdef PARE_X86
-static int simd_allowed = 1;
-
-static int have_avx2(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return known && simd_allowed;
-}
+static int have_avx2(void) { return cpu_has_avx2 && simd_allowed; }
 
 __attribute__((target("avx2"))) static size_t mask_avx2(const uint32_t *w, size_t n, uint8_t *mask) {
     size_t nonzero = 0, byte = 0;
@@ -84,9 +84,10 @@ __attribute__((target("avx2"))) static size_t scatter_avx2(
 #endif
 
 int pare_kernels_allow_simd(int allowed) {
+    pthread_once(&tables_once, build_tables);
 #ifdef PARE_X86
     simd_allowed = allowed;
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
+    return cpu_has_avx2;
 #else
     (void)allowed;
     return 0;
@@ -94,6 +95,7 @@ int pare_kernels_allow_simd(int allowed) {
 }
 
 size_t pare_mask_words(const uint32_t *words, size_t n, uint8_t *mask) {
+    pthread_once(&tables_once, build_tables);
     size_t nonzero = 0, start = 0;
     if (n == 0) return 0;
 #ifdef PARE_X86

@@ -51,6 +51,40 @@ static inline void pare_remove_on_signal_install(void) {
     signal(SIGHUP, pare_remove_on_signal_handler);
 }
 
+/// The files a command reads, named by the SIGBUS handler (set once before any is mapped).
+static inline char *pare_mapped_inputs_note(void) {
+    static char note[1024];
+    return note;
+}
+
+/// A file mapped for reading that another process truncates faults (SIGBUS) where Pare reads it: one
+/// line naming the inputs, the temporary outputs removed, exit status 1, as for any bad input.
+static void pare_sigbus_handler(int sig) {
+    (void)sig;
+    static const char head[] = "pare: error: ";
+    static const char tail[] =
+        ": the file was truncated or changed while Pare read it (SIGBUS); nothing written\n";
+    const char *note = pare_mapped_inputs_note();
+    ssize_t ignored = write(2, head, sizeof head - 1);
+    ignored = write(2, note, strlen(note));
+    ignored = write(2, tail, sizeof tail - 1);
+    (void)ignored;
+    char **paths = pare_remove_on_signal_table();
+    for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
+        char *path = paths[i];
+        if (path) unlink(path);
+    }
+    _exit(1);
+}
+
+/// Installs the SIGBUS handler and names the inputs it reports (cut to the note's size).
+static inline void pare_sigbus_install(const char *inputs) {
+    char *note = pare_mapped_inputs_note();
+    strncpy(note, inputs, 1023);
+    note[1023] = 0;
+    signal(SIGBUS, pare_sigbus_handler);
+}
+
 /// Adds a path to remove on a signal; returns -1 if the table is full or memory short.
 static inline int pare_remove_on_signal_add(const char *path) {
     char **paths = pare_remove_on_signal_table();
@@ -78,6 +112,7 @@ static inline void pare_remove_on_signal_forget(const char *path) {
 }
 #else
 static inline void pare_remove_on_signal_install(void) {}
+static inline void pare_sigbus_install(const char *inputs) { (void)inputs; }
 static inline int pare_remove_on_signal_add(const char *path) { (void)path; return 0; }
 static inline void pare_remove_on_signal_forget(const char *path) { (void)path; }
 static inline void pare_keep_freed_memory(void) {}

@@ -127,6 +127,35 @@ public final class HDF5Dataset: HDF5Object {
         }
     }
 
+    /// Calls `body` with the dataset's bytes mapped read-only from the file (no copy: the page cache's own
+    /// pages), when they lie there as `readBytes` would return them (plain contiguous data, the direct
+    /// path); returns nil without calling `body` otherwise, or when the mapping fails. The bytes are only
+    /// valid inside `body`. A file truncated by another process while `body` reads is a SIGBUS: callers
+    /// enable mapping only where a handler turns that into an error (`MappedReads`).
+    public func withMappedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        let located: (fd: Int32, offset: UInt64, count: Int)? = try HDF5Library.sync {
+            let type = try elementType()
+            let byteCount = try checkedByteCount()
+            guard byteCount > 0 else { return nil }
+            let mtype = type.makeTypeID()
+            defer { H5Tclose(mtype) }
+            guard let (fd, offset) = try directLocation(byteCount: byteCount, memoryType: mtype) else { return nil }
+            try checkInsideFile(fd: fd, offset: offset, byteCount: byteCount)
+            return (fd, offset, byteCount)
+        }
+        guard let located else { return nil }
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let start = located.offset / page * page
+        let lead = Int(located.offset - start)
+        let length = lead + located.count
+        // MAP_POPULATE maps the cached pages at once instead of one fault per 64 KiB.
+        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED | MAP_POPULATE, located.fd, off_t(start)),
+            base != MAP_FAILED
+        else { return nil }
+        defer { munmap(base, length) }
+        return try body(UnsafeRawBufferPointer(start: base + lead, count: located.count))
+    }
+
     /// The descriptor and absolute offset `readBytes` reads from directly, or nil when it uses `H5Dread`.
     func directLocation() throws -> (fd: Int32, offset: UInt64)? {
         try HDF5Library.sync {
@@ -150,21 +179,10 @@ public final class HDF5Dataset: HDF5Object {
         }
     }
 
-    /// Fills `buffer` from the file's descriptor at `offset`. A range past the file's end is an error
-    /// here (sec2 would return zeros for it without a word).
+    /// Fills `buffer` from the file's descriptor at `offset`.
     private func readDirect(fd: Int32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws {
         let byteCount = buffer.count
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            throw HDF5Error.readFailed(file: fileName, object: path, reason: String(cString: strerror(errno)))
-        }
-        let fileSize = UInt64(max(0, status.st_size))
-        guard offset <= fileSize, UInt64(byteCount) <= fileSize - offset, offset <= UInt64(Int64.max) else {
-            throw HDF5Error.readFailed(
-                file: fileName, object: path,
-                reason: "its \(byteCount) bytes at offset \(offset) run past the end of the \(fileSize)-byte file: "
-                    + "the file is truncated or corrupt")
-        }
+        try checkInsideFile(fd: fd, offset: offset, byteCount: byteCount)
         var done = 0
         while done < byteCount {
             // Linux transfers at most ~2 GiB per call; a short read continues where it stopped.
@@ -176,6 +194,22 @@ public final class HDF5Dataset: HDF5Object {
                     file: fileName, object: path, reason: "reading \(byteCount) bytes at offset \(offset): \(reason)")
             }
             done += n
+        }
+    }
+
+    /// A range past the file's end is an error here (sec2 would return zeros for it without a word, and a
+    /// mapping would fault).
+    private func checkInsideFile(fd: Int32, offset: UInt64, byteCount: Int) throws {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            throw HDF5Error.readFailed(file: fileName, object: path, reason: String(cString: strerror(errno)))
+        }
+        let fileSize = UInt64(max(0, status.st_size))
+        guard offset <= fileSize, UInt64(byteCount) <= fileSize - offset, offset <= UInt64(Int64.max) else {
+            throw HDF5Error.readFailed(
+                file: fileName, object: path,
+                reason: "its \(byteCount) bytes at offset \(offset) run past the end of the \(fileSize)-byte file: "
+                    + "the file is truncated or corrupt")
         }
     }
 }

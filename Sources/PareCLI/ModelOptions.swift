@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcess
 import Foundation
 import Pare
 
@@ -37,6 +38,10 @@ struct ReadOptions: ParsableArguments {
             try OutputPaths.check(outputs: outputs.compactMap { $0 }, inputs: all)
             for input in all { try InputFile.requireRegular(input) }
             InputFile.protect(all)
+            // Plain contiguous weights are read mapped from the page cache (no copy); a truncation of an
+            // input by another process meanwhile is reported by the SIGBUS handler as an error, exit 1.
+            pare_sigbus_install(all.joined(separator: ", "))
+            MappedReads.enabled = true
             do {
                 try body()
             } catch let error as PareError where config != nil && error.file != config && !error.file.hasSuffix(".npy")

@@ -20,6 +20,7 @@ struct PareCommand: ParsableCommand {
         KerasArchive.temporaryCopyObserver = { path, exists in
             if exists { _ = pare_remove_on_signal_add(path) } else { pare_remove_on_signal_forget(path) }
         }
+        AtomicFile.temporaryObserver = KerasArchive.temporaryCopyObserver
         do {
             var command = try parseAsRoot()
             try command.run()

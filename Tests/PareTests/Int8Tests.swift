@@ -84,10 +84,10 @@ final class Int8Tests: XCTestCase {
         let transposed = try XCTUnwrap(checked.specifiedWeights("transpose_same").first)
         XCTAssertEqual(transposed.spec.outputAxes, 2..<3)
         let tensor = transposed.weight.tensor
-        let wrong = try TensorCodec.encode(tensor, .init(int8Axes: 3..<4))
+        let (wrong, streams) = try TensorCodec.encode(tensor, .init(int8Axes: 3..<4))
         let decoded = try TensorCodec.decode(
             wrong.encoding, dtype: tensor.dtype, shape: tensor.shape, nonzero: wrong.nonzero, channels: wrong.channels,
-            channelAxes: wrong.channelAxes, streams: wrong.streams, fail: { PareError(file: "t", $0) })
+            channelAxes: wrong.channelAxes, streams: streams, fail: { PareError(file: "t", $0) })
         let back = try Tensor(dtype: tensor.dtype, shape: tensor.shape, bytes: decoded).floats()
         let original = try tensor.floats()
         let (channel, _) = channelOf(tensor.shape, 2..<3)

@@ -26,7 +26,44 @@ final class StreamingTests: XCTestCase {
         }
     }
 
+    /// Read into memory, and mapped from the file (as the command line reads).
     func testEditsOfFileTensorsAreDeferredAndEqualEditsOfBytesInMemory() throws {
+        defer { MappedReads.enabled = false }
+        for mapped in [false, true] {
+            MappedReads.enabled = mapped
+            try checkEditsOfFileTensors()
+        }
+    }
+
+    /// Mapped bytes are the bytes read, and an edit's array is no larger than its result.
+    func testMappedBytesAreTheBytesReadAndEditsHoldOnlyTheirResult() throws {
+        defer { MappedReads.enabled = false }
+        let model = try load("mnist_cnn/keras3.h5")
+        let kernel = try XCTUnwrap(model.layer(named: "conv2d_1")?.weights.first?.tensor)
+        let read = try kernel.bytes()
+        MappedReads.enabled = true
+        var lent: UnsafeRawPointer?
+        XCTAssertEqual(
+            try kernel.withBytes { raw in
+                lent = raw.baseAddress
+                return Array(raw)
+            }, read)
+        XCTAssertEqual(try kernel.withFloats { Array($0) }, try kernel.floats())
+        // Not an array of this process's: the page cache's pages, mapped.
+        let copy = try kernel.bytes()
+        copy.withUnsafeBytes { XCTAssertNotEqual($0.baseAddress, lent) }
+        for mapped in [false, true] {
+            MappedReads.enabled = mapped
+            let small = try kernel.sliced(axis: 3, keep: [0, 5]).sliced(axis: 2, keep: [1])
+            let values = try small.floats()
+            XCTAssertEqual(values.count, kernel.shape[0] * kernel.shape[1] * 1 * 2)
+            XCTAssertLessThan(values.capacity, 1024, "mapped \(mapped)")
+            XCTAssertLessThan(try small.bytes().capacity, 4096, "mapped \(mapped)")
+        }
+        XCTAssertThrowsError(try kernel.sliced(axis: 3, keep: [1, 1]))
+    }
+
+    func checkEditsOfFileTensors() throws {
         let kernel = try XCTUnwrap(try load("mnist_cnn/keras3.h5").layer(named: "conv2d")?.weights.first?.tensor)
         XCTAssertEqual(kernel.shape, [5, 5, 1, 32])
         XCTAssertTrue(kernel.isDeferred)

@@ -80,8 +80,9 @@ public enum PareFile {
             defer { try? output.close() }
             var offset = 0
             // Each stream is one write straight from its array (writeAll retries short writes and EINTR).
-            func emit(_ bytes: [UInt8]) throws {
-                do { _ = try bytes.withUnsafeBytes { try output.writeAll($0) } } catch {
+            func emit(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try emit($0) } }
+            func emit(_ bytes: UnsafeRawBufferPointer) throws {
+                do { _ = try output.writeAll(bytes) } catch {
                     throw PareError(file: path, "write failed: \(systemMessage(error))")
                 }
                 offset += bytes.count
@@ -94,31 +95,45 @@ public enum PareFile {
                 let index = entries.count
                 let axes = place.layer.flatMap { layer in place.weight.flatMap { int8Axes[layer]?[$0] } }
                 let codecOptions = TensorCodec.Options(int8Axes: axes, denseAbove: options.denseAbove)
+                var streams: [JSON] = []
+                var stored = 0
+                func write(_ raw: UnsafeRawBufferPointer) throws {
+                    var compression = "none"
+                    var compressed: [UInt8]?
+                    if options.deflate, raw.count > 64, let z = Zlib.compress(raw), z.count < raw.count {
+                        compressed = z
+                        compression = "zlib"
+                    }
+                    try compressed.withUnsafeBytesOr(raw) { data in
+                        streams.append(
+                            .object([
+                                ("offset", .int(offset)), ("length", .int(data.count)),
+                                ("decoded_length", .int(raw.count)), ("compression", .string(compression)),
+                                ("crc32", .int(Int(Zlib.crc32(data)))),
+                            ]))
+                        try emit(data)
+                        stored += data.count
+                    }
+                    try emit([UInt8](repeating: 0, count: aligned(offset) - offset))
+                }
+                // The tensor's bytes as they lie in the page cache when they can be (a dense stream is then
+                // written straight from there), else read into memory.
                 let encoded: TensorCodec.Encoded
                 do {
-                    encoded = try TensorCodec.encode(tensor, codecOptions)
+                    encoded = try tensor.withBytes { source in
+                        let encoded = try TensorCodec.encode(source, of: tensor, codecOptions)
+                        for stream in encoded.streams {
+                            switch stream {
+                            case .owned(let bytes): try bytes.withUnsafeBytes { try write($0) }
+                            case .source: try write(source)
+                            }
+                        }
+                        return encoded
+                    }
                 } catch let bad as TensorCodec.QuantizationError {
                     throw PareError(
                         file: model.sourcePath, object: "tensor \(index) (shape \(tensor.shape))",
                         .notQuantizable(value: bad.value, index: bad.index))
-                }
-                var streams: [JSON] = []
-                var stored = 0
-                for raw in encoded.streams {
-                    var data = raw
-                    var compression = "none"
-                    if options.deflate, raw.count > 64, let z = Zlib.compress(raw), z.count < raw.count {
-                        data = z
-                        compression = "zlib"
-                    }
-                    streams.append(
-                        .object([
-                            ("offset", .int(offset)), ("length", .int(data.count)), ("decoded_length", .int(raw.count)),
-                            ("compression", .string(compression)), ("crc32", .int(Int(Zlib.crc32(data)))),
-                        ]))
-                    try emit(data)
-                    try emit([UInt8](repeating: 0, count: aligned(offset) - offset))
-                    stored += data.count
                 }
                 var entry: [(String, JSON)] = [
                     ("dtype", .string(tensor.dtype.rawValue)), ("shape", .array(tensor.shape.map(JSON.int))),
@@ -403,5 +418,15 @@ public enum PareFile {
         return try TensorCodec.decode(
             e.encoding, dtype: e.dtype, shape: e.shape, nonzero: e.nonzero, channels: e.channels,
             channelAxes: e.channelAxes, streams: streams, fail: { fail($0) })
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// `body` with this array's bytes, or with `other` when there is none.
+    fileprivate func withUnsafeBytesOr<R>(
+        _ other: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R {
+        if let self { return try self.withUnsafeBytes(body) }
+        return try body(other)
     }
 }

@@ -33,6 +33,11 @@ enum StoredNodeIO {
             },
             fill: { buffer in
                 do { try dataset.read(into: buffer) } catch { throw PareError.from(error, file: dataset.file.path) }
+            },
+            map: { body in
+                do {
+                    return try dataset.withMappedBytes(body) != nil
+                } catch let error as HDF5Error { throw PareError.from(error, file: dataset.file.path) }
             })
     }
 

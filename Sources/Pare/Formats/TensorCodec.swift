@@ -23,10 +23,16 @@ enum TensorCodec {
         /// int8: the axes whose flattened index is the channel a scale belongs to.
         var channelAxes: Range<Int>?
         /// Decoded stream contents, in the encoding's order.
-        var streams: [[UInt8]]
+        var streams: [Stream]
         /// For int8: the largest absolute error and the signal-to-quantization-noise ratio in dB.
         var maxAbsError: Double?
         var sqnr: Double?
+    }
+
+    /// A stream's bytes: made by the encoding, or the tensor's own bytes (dense), written from where they lie.
+    enum Stream {
+        case owned([UInt8])
+        case source
     }
 
     struct Options {
@@ -43,25 +49,26 @@ enum TensorCodec {
     }
 
     static func mask(_ bytes: [UInt8], count n: Int, size: Int) -> (mask: [UInt8], nonzero: Int) {
+        bytes.withUnsafeBytes { mask($0, count: n, size: size) }
+    }
+
+    /// `raw` holds `n` elements of `size` bytes (4-byte ones aligned to 4).
+    static func mask(_ raw: UnsafeRawBufferPointer, count n: Int, size: Int) -> (mask: [UInt8], nonzero: Int) {
         if size == 4, n > 0 {
             // The common case: eight words make one mask byte (pare_kernels.h).
             var nonzero = 0
             let mask = [UInt8](unsafeUninitializedCapacity: (n + 7) / 8) { m, initialized in
-                bytes.withUnsafeBytes { raw in
-                    nonzero = pare_mask_words(raw.baseAddress!.assumingMemoryBound(to: UInt32.self), n, m.baseAddress!)
-                }
+                nonzero = pare_mask_words(raw.baseAddress!.assumingMemoryBound(to: UInt32.self), n, m.baseAddress!)
                 initialized = (n + 7) / 8
             }
             return (mask, nonzero)
         }
         var mask = [UInt8](repeating: 0, count: (n + 7) / 8)
         var nonzero = 0
-        bytes.withUnsafeBytes { raw in
-            mask.withUnsafeMutableBufferPointer { m in
-                for i in 0..<n where !isZero(raw, i, size) {
-                    m[i >> 3] |= 1 << UInt8(i & 7)
-                    nonzero += 1
-                }
+        mask.withUnsafeMutableBufferPointer { m in
+            for i in 0..<n where !isZero(raw, i, size) {
+                m[i >> 3] |= 1 << UInt8(i & 7)
+                nonzero += 1
             }
         }
         return (mask, nonzero)
@@ -104,21 +111,23 @@ enum TensorCodec {
 
     /// The elements whose mask bit is set, packed in order.
     static func packed(_ bytes: [UInt8], mask m: [UInt8], count n: Int, nonzero: Int, size b: Int) -> [UInt8] {
+        bytes.withUnsafeBytes { packed($0, mask: m, count: n, nonzero: nonzero, size: b) }
+    }
+
+    static func packed(_ full: UnsafeRawBufferPointer, mask m: [UInt8], count n: Int, nonzero: Int, size b: Int)
+        -> [UInt8]
+    {
         guard b == 4 else {
             var values = [UInt8](repeating: 0, count: nonzero * b)
-            bytes.withUnsafeBytes { full in
-                values.withUnsafeMutableBytes { moveBySetBits(mask: m, from: full, to: $0, size: b, gather: true) }
-            }
+            values.withUnsafeMutableBytes { moveBySetBits(mask: m, from: full, to: $0, size: b, gather: true) }
             return values
         }
         guard n > 0, nonzero > 0 else { return [] }
         // Words: the mask bit is `word != 0` (pare_kernels.h; whole 8-word stores need 8 words of room).
         return [UInt8](unsafeUninitializedCapacity: (nonzero + 8) * 4) { buffer, initialized in
-            let k = bytes.withUnsafeBytes { full in
-                pare_pack_words(
-                    full.baseAddress!.assumingMemoryBound(to: UInt32.self), n,
-                    UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt32.self))
-            }
+            let k = pare_pack_words(
+                full.baseAddress!.assumingMemoryBound(to: UInt32.self), n,
+                UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt32.self))
             precondition(k == nonzero, "the mask and the packing disagree")
             initialized = nonzero * 4
         }
@@ -146,8 +155,24 @@ enum TensorCodec {
         }
     }
 
-    static func encode(_ tensor: Tensor, _ options: Options) throws -> Encoded {
+    /// Encodes the tensor, every stream in memory.
+    static func encode(_ tensor: Tensor, _ options: Options) throws -> (Encoded, streams: [[UInt8]]) {
         let bytes = try tensor.bytes()
+        let encoded = try bytes.withUnsafeBytes { try encode($0, of: tensor, options) }
+        return (
+            encoded,
+            encoded.streams.map {
+                switch $0 {
+                case .owned(let b): return b
+                case .source: return bytes
+                }
+            }
+        )
+    }
+
+    /// Encodes the tensor whose bytes are `bytes` (mapped from its file, or read); a dense stream is
+    /// `.source`, written from `bytes` where they lie.
+    static func encode(_ bytes: UnsafeRawBufferPointer, of tensor: Tensor, _ options: Options) throws -> Encoded {
         let n = tensor.count
         let b = tensor.dtype.byteCount
         let (m, nonzero) = mask(bytes, count: n, size: b)
@@ -159,11 +184,11 @@ enum TensorCodec {
         }
         let sparseSize = m.count + nonzero * b
         if sparseSize >= n * b || density >= options.denseAbove {
-            return Encoded(encoding: .dense, streams: [bytes])
+            return Encoded(encoding: .dense, streams: [.source])
         }
         return Encoded(
             encoding: .bitmask, nonzero: nonzero,
-            streams: [m, packed(bytes, mask: m, count: n, nonzero: nonzero, size: b)])
+            streams: [.owned(m), .owned(packed(bytes, mask: m, count: n, nonzero: nonzero, size: b))])
     }
 
     struct QuantizationError: Error {
@@ -210,14 +235,14 @@ enum TensorCodec {
         if bitmaskSize >= n || density >= options.denseAbove {
             return Encoded(
                 encoding: .int8, channels: channels, channelAxes: axes,
-                streams: [scaleBytes, q.map { UInt8(bitPattern: $0) }],
+                streams: [.owned(scaleBytes), .owned(q.map { UInt8(bitPattern: $0) })],
                 maxAbsError: maxError, sqnr: sqnr)
         }
         var values = [UInt8]()
         for j in 0..<n where m[j >> 3] & (1 << UInt8(j & 7)) != 0 { values.append(UInt8(bitPattern: q[j])) }
         return Encoded(
             encoding: .int8Bitmask, nonzero: nonzero, channels: channels, channelAxes: axes,
-            streams: [scaleBytes, m, values],
+            streams: [.owned(scaleBytes), .owned(m), .owned(values)],
             maxAbsError: maxError, sqnr: sqnr)
     }
 

@@ -5,19 +5,25 @@ import CLibDeflate
 /// for (its CRC-32 is vectorized; zlib's is not). The bytes are standard zlib streams any inflater reads.
 enum Zlib {
     static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { libdeflate_crc32(0, $0.baseAddress, $0.count) }
+        bytes.withUnsafeBytes { crc32($0) }
+    }
+
+    static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        libdeflate_crc32(0, bytes.baseAddress, bytes.count)
     }
 
     /// zlib-wrapped deflate at `level` (libdeflate's 1–12; 6 is its default).
     static func compress(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8]? {
+        bytes.withUnsafeBytes { compress($0, level: level) }
+    }
+
+    static func compress(_ src: UnsafeRawBufferPointer, level: Int32 = 6) -> [UInt8]? {
         guard let compressor = libdeflate_alloc_compressor(level) else { return nil }
         defer { libdeflate_free_compressor(compressor) }
-        let bound = libdeflate_zlib_compress_bound(compressor, bytes.count)
+        let bound = libdeflate_zlib_compress_bound(compressor, src.count)
         var length = 0
         let out = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
-            length = bytes.withUnsafeBytes { src in
-                libdeflate_zlib_compress(compressor, src.baseAddress, src.count, buffer.baseAddress, bound)
-            }
+            length = libdeflate_zlib_compress(compressor, src.baseAddress, src.count, buffer.baseAddress, bound)
             initialized = length
         }
         return length > 0 ? out : nil

@@ -3,6 +3,10 @@ import Foundation
 /// Writes a file so that the destination is either untouched or complete: the content goes to a
 /// temporary file beside the target, which is renamed over it only after it was written in full.
 public enum AtomicFile {
+    /// Told when a temporary file is created (true) and when it is gone or renamed (false): the command
+    /// line removes it if interrupted.
+    nonisolated(unsafe) public static var temporaryObserver: ((String, Bool) -> Void)?
+
     public static func write(to destination: String, _ body: (String) throws -> Void) throws {
         let url = URL(fileURLWithPath: destination)
         let directory = url.deletingLastPathComponent().path
@@ -17,6 +21,8 @@ public enum AtomicFile {
         let prefix = "." + stem + ".pare-tmp-"
         removeStale(prefix: prefix, in: directory)
         let temporary = directory + "/" + prefix + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        temporaryObserver?(temporary, true)
+        defer { temporaryObserver?(temporary, false) }
         do {
             try body(temporary)
             guard rename(temporary, destination) == 0 else {

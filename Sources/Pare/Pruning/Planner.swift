@@ -153,14 +153,14 @@ public struct Planner {
 
     func channelNorms(_ weight: Weight, axis: Int, squared: Bool) throws -> [Double] {
         let shape = weight.tensor.shape
-        let values = try weight.tensor.floats()
         let channels = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *)
         var sums = [Double](repeating: 0, count: channels)
         guard channels > 0, inner > 0 else { return sums }
         // Element by element in storage order (the sums' rounding does not change), without a
-        // division per value: a large kernel's norms took most of a prune's planning.
-        values.withUnsafeBufferPointer { v in
+        // division per value: a large kernel's norms took most of a prune's planning. The values are
+        // read where they lie in the page cache when they can be (no copy).
+        try weight.tensor.withFloats { v in
             sums.withUnsafeMutableBufferPointer { s in
                 let outer = v.count / (channels * inner)
                 if inner == 1 {

@@ -16,10 +16,20 @@ public struct Tensor: Sendable {
         /// `capacity` (≥ `byteCount`) is the size of that buffer: an edit made in place (a slice
         /// compacts forward, a zeroing overwrites) works in the buffer its source was read into, so a
         /// pruned kernel costs one read and no second buffer.
+        /// `map`, when the bytes lie plain in a file, calls its argument with them mapped from the file
+        /// and returns true (false: not mapped; read them with `fill`).
+        /// `exact`, for an edit of mapped bytes, writes the result into a buffer of exactly `byteCount`
+        /// bytes and returns true (false: it could not; use `fill`).
         case filled(
             allow: @Sendable () throws -> Void, capacity: Int,
-            fill: @Sendable (UnsafeMutableRawBufferPointer) throws -> Void)
+            fill: @Sendable (UnsafeMutableRawBufferPointer) throws -> Void, map: MappedBytes?, exact: FillExactly?)
     }
+
+    typealias FillExactly = @Sendable (UnsafeMutableRawBufferPointer) throws -> Bool
+
+    /// Calls its argument with a tensor's bytes mapped from its file and returns true, or returns false
+    /// (without calling it) when they cannot be mapped.
+    public typealias MappedBytes = @Sendable (_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool
 
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) {
         precondition(bytes.count == shape.reduce(1, *) * dtype.byteCount, "tensor byte count does not match shape")
@@ -39,13 +49,15 @@ public struct Tensor: Sendable {
     /// A tensor whose bytes `fill` writes when needed, into a buffer of exactly `byteCount` bytes that
     /// it must fill completely (or throw): the memory it gets is not initialized. `allow` runs first,
     /// before anything is allocated, and throws when the tensor may not be (the memory budget).
+    /// `map`, for bytes that lie plain in a file, lends them mapped (see `withBytes`).
     public init(
         dtype: DType, shape: [Int], allow: @escaping @Sendable () throws -> Void = {},
-        fill: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws -> Void
+        fill: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws -> Void, map: MappedBytes? = nil
     ) {
         self.dtype = dtype
         self.shape = shape
-        self.source = .filled(allow: allow, capacity: shape.reduce(1, *) * dtype.byteCount, fill: fill)
+        self.source = .filled(
+            allow: allow, capacity: shape.reduce(1, *) * dtype.byteCount, fill: fill, map: map, exact: nil)
     }
 
     public init(float32 values: [Float], shape: [Int]) {
@@ -76,7 +88,8 @@ public struct Tensor: Sendable {
     /// `inPlace` receives a buffer that starts with this tensor's bytes and rewrites its start into the
     /// new shape's bytes (never more than the source's: edits slice or zero). `copying`, when given,
     /// writes the new bytes from the source into a separate buffer of the new size; it is used for
-    /// bytes held in memory, which keep their own array (an in-place slice would keep the source's size).
+    /// bytes held in memory, which keep their own array, and for bytes mapped from a file. Arrays
+    /// returned for a smaller result are cut to its size (see `exactly`): the memory budget counts them.
     func edited(
         shape newShape: [Int], _ inPlace: @escaping @Sendable (UnsafeMutableRawBufferPointer) -> Void,
         copying: (@Sendable (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) -> Void)? = nil
@@ -108,19 +121,34 @@ public struct Tensor: Sendable {
                 load: {
                     var bytes = try original.bytes()
                     bytes.withUnsafeMutableBytes { inPlace($0) }
-                    bytes.removeLast(oldCount - newCount)
-                    return bytes
+                    return Self.exactly(bytes, newCount)
                 })
-        case .filled(let allow, let capacity, let fill):
-            // The source's budget check (which names its file) runs before anything is allocated.
+        case .filled(let allow, let capacity, let fill, let map, _):
+            // The source's budget check (which names its file) runs before anything is allocated. A copying
+            // edit of mapped bytes reads them once, from the page cache, into its output.
+            let size = dtype.byteCount
+            var exact: FillExactly?
+            if let copying, let map {
+                exact = { buffer in
+                    guard MappedReads.enabled else { return false }
+                    var copied = false
+                    _ = try map { source in
+                        guard Int(bitPattern: source.baseAddress) % size == 0 else { return }
+                        copying(source, buffer)
+                        copied = true
+                    }
+                    return copied
+                }
+            }
             return Tensor(
                 dtype: dtype, shape: newShape,
                 source: .filled(
                     allow: allow, capacity: capacity,
-                    fill: { buffer in
+                    fill: { [exact] buffer in
+                        if let exact, try exact(UnsafeMutableRawBufferPointer(rebasing: buffer[..<newCount])) { return }
                         try fill(buffer)
                         inPlace(UnsafeMutableRawBufferPointer(rebasing: buffer[..<oldCount]))
-                    }))
+                    }, map: nil, exact: exact))
         }
     }
 
@@ -128,6 +156,44 @@ public struct Tensor: Sendable {
         self.dtype = dtype
         self.shape = shape
         self.source = source
+    }
+
+    /// Calls `body` with the tensor's bytes: mapped straight from its file (no copy) when they lie there
+    /// plain, aligned to their element size, and `MappedReads` is enabled; else read into memory.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if MappedReads.enabled, case .filled(_, _, _, let map?, _) = source {
+            var result: R?
+            let size = dtype.byteCount
+            _ = try map { raw in
+                guard Int(bitPattern: raw.baseAddress) % size == 0 else { return }
+                result = try body(raw)
+            }
+            if let result { return result }
+        }
+        return try bytes().withUnsafeBytes(body)
+    }
+
+    /// Calls `body` with the values as float32: the mapped bytes themselves for little-endian float32
+    /// (see `withBytes`), else `floats()`.
+    public func withFloats<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        #if _endian(little)
+            if dtype == .float32, MappedReads.enabled, case .filled(_, _, _, _?, _) = source {
+                return try withBytes { raw in
+                    try body(
+                        UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: Float.self), count: count))
+                }
+            }
+        #endif
+        return try floats().withUnsafeBufferPointer(body)
+    }
+
+    /// `array` itself when it holds no more than `count` elements' room, else its first `count` copied
+    /// into an array of their size: an edit made in its source's buffer would otherwise keep the
+    /// source's memory for as long as the result is held (the interpreter's resident weights).
+    static func exactly<T>(_ array: [T], _ count: Int) -> [T] {
+        if array.count == count, array.capacity - count <= max(1024, count / 8) { return array }
+        // Through a buffer pointer: an Array made from a slice of a whole array shares its storage.
+        return array.withUnsafeBufferPointer { Array(UnsafeBufferPointer(rebasing: $0[..<count])) }
     }
 
     public var count: Int { shape.reduce(1, *) }
@@ -143,13 +209,22 @@ public struct Tensor: Sendable {
                     file: "<tensor>", "read \(b.count) bytes where shape \(shape) of \(dtype) needs \(byteCount)")
             }
             return b
-        case .filled(let allow, let capacity, let fill):
+        case .filled(let allow, let capacity, let fill, _, let exact):
             try allow()
             let n = byteCount
-            return try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
-                try fill(UnsafeMutableRawBufferPointer(buffer))
-                initialized = n
+            if let exact {
+                var done = false
+                let bytes = try [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in
+                    done = try exact(UnsafeMutableRawBufferPointer(buffer))
+                    initialized = done ? n : 0
+                }
+                if done { return bytes }
             }
+            return Self.exactly(
+                try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                    try fill(UnsafeMutableRawBufferPointer(buffer))
+                    initialized = n
+                }, n)
         }
     }
 
@@ -157,13 +232,22 @@ public struct Tensor: Sendable {
     public func floats() throws -> [Float] {
         #if _endian(little)
             // Little-endian float32 written in place: no byte array at all (half the memory of a layer).
-            if dtype == .float32, case .filled(let allow, let capacity, let fill) = source {
+            if dtype == .float32, case .filled(let allow, let capacity, let fill, _, let exact) = source {
                 try allow()
                 let n = count
-                return try [Float](unsafeUninitializedCapacity: capacity / 4) { buffer, initialized in
-                    try fill(UnsafeMutableRawBufferPointer(buffer))
-                    initialized = n
+                if let exact {
+                    var done = false
+                    let values = try [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+                        done = try exact(UnsafeMutableRawBufferPointer(buffer))
+                        initialized = done ? n : 0
+                    }
+                    if done { return values }
                 }
+                return Self.exactly(
+                    try [Float](unsafeUninitializedCapacity: capacity / 4) { buffer, initialized in
+                        try fill(UnsafeMutableRawBufferPointer(buffer))
+                        initialized = n
+                    }, n)
             }
         #endif
         let b = try bytes()
@@ -258,4 +342,12 @@ func halfToFloat(_ h: UInt16) -> Float {
     }
     if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
     return Float(bitPattern: sign | ((exponent + 127 - 15) << 23) | (mantissa << 13))
+}
+
+/// Whether tensors read from files may lend their bytes mapped from the file instead of read into memory.
+/// Off unless enabled: a file truncated by another process while mapped raises SIGBUS, which the command
+/// line turns into an error naming the file (`pare_mapping_install`); a library user who enables it
+/// takes that on.
+public enum MappedReads {
+    nonisolated(unsafe) public static var enabled = false
 }

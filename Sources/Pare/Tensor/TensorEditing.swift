@@ -7,6 +7,10 @@ extension Tensor {
     /// bytes are cut when needed (see `edited`).
     public func sliced(axis: Int, keep: [Int]) throws -> Tensor {
         try checkEdit(axis: axis, indices: keep)
+        // A slice keeps each index once (an edit never makes a tensor larger).
+        guard Set(keep).count == keep.count else {
+            throw PareError(file: "<tensor>", "indices \(keep) along axis \(axis) repeat one")
+        }
         let outer = shape[..<axis].reduce(1, *)
         let n = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *) * dtype.byteCount
