@@ -32,7 +32,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // glibc calls Swift cannot make: mallopt (macro constants) and prctl (variadic).
-        .systemLibrary(name: "CProcess"),
+        .target(name: "CProcess"),
         // The command line; its folder is not `Sources/pare`, which a case-insensitive volume merges with `Pare`.
         .executableTarget(
             name: "pare",

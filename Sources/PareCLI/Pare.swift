@@ -11,7 +11,7 @@ struct PareCommand: ParsableCommand {
         // Keep freed blocks below 64 MiB in the heap instead of returning them to the kernel: the
         // interpreter frees and reallocates activations of the same sizes every layer, and fresh pages
         // cost a page fault each (about a third of a residual CNN's run time here, see tools/bench).
-        // Larger blocks (a streamed model's weight tensors) are unmapped when freed (CProcess/shim.h).
+        // Larger blocks (a streamed model's weight tensors) are unmapped when freed (CProcess/process.c).
         pare_keep_freed_memory()
         // Past a file-size limit (ulimit -f) a write should fail with EFBIG and be reported, not kill the process.
         signal(SIGXFSZ, SIG_IGN)

@@ -1,8 +1,16 @@
-#ifndef PARE_CPROCESS_SHIM_H
-#define PARE_CPROCESS_SHIM_H
-// glibc calls Swift cannot make directly: mallopt's constants are macros, prctl is variadic; and a
-// signal handler, which Swift code cannot safely be.
+// glibc calls Swift cannot make directly: mallopt's constants are macros, prctl is variadic; and signal
+// handlers, which Swift code cannot safely be. One translation unit: the handlers and the functions that
+// fill their tables share one copy of each table (a header's static inline functions were emitted once
+// per Swift file that called them, each with its own static table).
+#include "pare_process.h"
+
 #if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,14 +21,14 @@
 /// interpreter frees are reused without a page fault per page. Larger blocks (a big model's weight
 /// tensors, streamed one layer at a time) are mapped and unmapped on their own: kept in the heap they
 /// fragment it, and a 2 GiB model of 256 MiB tensors peaked at 3 tensors instead of 2.
-static inline void pare_keep_freed_memory(void) {
+void pare_keep_freed_memory(void) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 /// Asks the kernel to kill this process when its parent dies, so a child is never orphaned; returns
 /// 0 when set and the parent is still `parent` (it may have died before the call).
-static inline int pare_die_with_parent(pid_t parent) {
+int pare_die_with_parent(pid_t parent) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
     return getppid() == parent ? 0 : -1;
 }
@@ -28,8 +36,7 @@ static inline int pare_die_with_parent(pid_t parent) {
 /// Temporary files removed if the process is interrupted (SIGINT, SIGTERM, SIGHUP): a handler may only
 /// make async-signal-safe calls, so the paths live in a fixed table of C strings.
 #define PARE_REMOVE_ON_SIGNAL_SLOTS 64
-/// The table, a function's static: Swift emits the functions of this header, not its variables.
-static inline char **pare_remove_on_signal_table(void) {
+static char **pare_remove_on_signal_table(void) {
     static char *paths[PARE_REMOVE_ON_SIGNAL_SLOTS];
     return paths;
 }
@@ -45,14 +52,14 @@ static void pare_remove_on_signal_handler(int sig) {
 }
 
 /// Installs the handler (once, at start).
-static inline void pare_remove_on_signal_install(void) {
+void pare_remove_on_signal_install(void) {
     signal(SIGINT, pare_remove_on_signal_handler);
     signal(SIGTERM, pare_remove_on_signal_handler);
     signal(SIGHUP, pare_remove_on_signal_handler);
 }
 
 /// The files a command reads, named by the SIGBUS handler (set once before any is mapped).
-static inline char *pare_mapped_inputs_note(void) {
+static char *pare_mapped_inputs_note(void) {
     static char note[1024];
     return note;
 }
@@ -78,7 +85,7 @@ static void pare_sigbus_handler(int sig) {
 }
 
 /// Installs the SIGBUS handler and names the inputs it reports (cut to the note's size).
-static inline void pare_sigbus_install(const char *inputs) {
+void pare_sigbus_install(const char *inputs) {
     char *note = pare_mapped_inputs_note();
     strncpy(note, inputs, 1023);
     note[1023] = 0;
@@ -86,7 +93,7 @@ static inline void pare_sigbus_install(const char *inputs) {
 }
 
 /// Adds a path to remove on a signal; returns -1 if the table is full or memory short.
-static inline int pare_remove_on_signal_add(const char *path) {
+int pare_remove_on_signal_add(const char *path) {
     char **paths = pare_remove_on_signal_table();
     for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
         if (!paths[i]) {
@@ -100,7 +107,7 @@ static inline int pare_remove_on_signal_add(const char *path) {
 }
 
 /// Forgets a path (removed already, or kept on purpose).
-static inline void pare_remove_on_signal_forget(const char *path) {
+void pare_remove_on_signal_forget(const char *path) {
     char **paths = pare_remove_on_signal_table();
     for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
         char *entry = paths[i];
@@ -111,11 +118,10 @@ static inline void pare_remove_on_signal_forget(const char *path) {
     }
 }
 #else
-static inline void pare_remove_on_signal_install(void) {}
-static inline void pare_sigbus_install(const char *inputs) { (void)inputs; }
-static inline int pare_remove_on_signal_add(const char *path) { (void)path; return 0; }
-static inline void pare_remove_on_signal_forget(const char *path) { (void)path; }
-static inline void pare_keep_freed_memory(void) {}
-static inline int pare_die_with_parent(int parent) { (void)parent; return 0; }
-#endif
+void pare_remove_on_signal_install(void) {}
+int pare_remove_on_signal_add(const char *path) { (void)path; return 0; }
+void pare_remove_on_signal_forget(const char *path) { (void)path; }
+void pare_keep_freed_memory(void) {}
+int pare_die_with_parent(int parent) { (void)parent; return 0; }
+void pare_sigbus_install(const char *inputs) { (void)inputs; }
 #endif
