@@ -47,10 +47,11 @@ __attribute__((target("avx2"))) static size_t mask_avx2(const uint32_t *w, size_
     return nonzero;
 }
 
-__attribute__((target("avx2"))) static size_t pack_avx2(const uint32_t *w, size_t n, uint32_t *out) {
+__attribute__((target("avx2"))) static size_t pack_avx2(const uint32_t *w, size_t n, uint32_t *out, size_t cap,
+                                                          size_t *done) {
     size_t k = 0, i = 0;
     const __m256i zero = _mm256_setzero_si256();
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 8 <= n && k + 8 <= cap; i += 8) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(w + i));
         unsigned zeros = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, zero)));
         unsigned bits = ~zeros & 0xFF;
@@ -58,10 +59,7 @@ __attribute__((target("avx2"))) static size_t pack_avx2(const uint32_t *w, size_
         _mm256_storeu_si256((__m256i *)(out + k), _mm256_permutevar8x32_epi32(v, lanes));
         k += (size_t)__builtin_popcount(bits);
     }
-    for (; i < n; i++) {
-        out[k] = w[i];
-        k += w[i] != 0;
-    }
+    *done = i;
     return k;
 }
 
@@ -113,16 +111,21 @@ size_t pare_mask_words(const uint32_t *words, size_t n, uint8_t *mask) {
     return nonzero;
 }
 
-size_t pare_pack_words(const uint32_t *words, size_t n, uint32_t *packed) {
+size_t pare_pack_words(const uint32_t *words, size_t n, uint32_t *packed, size_t capacity) {
     pthread_once(&tables_once, build_tables);
+    size_t k = 0, i = 0;
 #ifdef PARE_X86
-    if (have_avx2()) return pack_avx2(words, n, packed);
+    if (have_avx2()) k = pack_avx2(words, n, packed, capacity, &i);
 #endif
-    // Every word is stored at the next free slot, which advances past nonzero words only.
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        packed[k] = words[i];
-        k += words[i] != 0;
+    // Every word is stored at the next free slot, which advances past nonzero words only. The slot is
+    // clamped to the buffer's last word, past every value of a consistent count (capacity is the count
+    // plus 8); a larger count is returned, not written.
+    if (capacity == 0) return 0;
+    size_t last = capacity - 1;
+    for (; i < n; i++) {
+        uint32_t word = words[i];
+        packed[k < last ? k : last] = word;
+        k += word != 0;
     }
     return k;
 }

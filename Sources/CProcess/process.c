@@ -11,12 +11,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
-#include <malloc.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <unistd.h>
 /// Keeps freed blocks below 64 MiB in the heap instead of unmapping them, so the activations the
 /// interpreter frees are reused without a page fault per page. Larger blocks (a big model's weight
 /// tensors, streamed one layer at a time) are mapped and unmapped on their own: kept in the heap they
@@ -36,13 +30,14 @@ int pare_die_with_parent(pid_t parent) {
 /// Temporary files removed if the process is interrupted (SIGINT, SIGTERM, SIGHUP): a handler may only
 /// make async-signal-safe calls, so the paths live in a fixed table of C strings.
 #define PARE_REMOVE_ON_SIGNAL_SLOTS 64
-static char **pare_remove_on_signal_table(void) {
-    static char *paths[PARE_REMOVE_ON_SIGNAL_SLOTS];
+// volatile: a slot is cleared before its string is freed, in that order, as a handler may read it any time.
+static char *volatile *pare_remove_on_signal_table(void) {
+    static char *volatile paths[PARE_REMOVE_ON_SIGNAL_SLOTS];
     return paths;
 }
 
 static void pare_remove_on_signal_handler(int sig) {
-    char **paths = pare_remove_on_signal_table();
+    char *volatile *paths = pare_remove_on_signal_table();
     for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
         char *path = paths[i];
         if (path) unlink(path);
@@ -76,7 +71,7 @@ static void pare_sigbus_handler(int sig) {
     ignored = write(2, note, strlen(note));
     ignored = write(2, tail, sizeof tail - 1);
     (void)ignored;
-    char **paths = pare_remove_on_signal_table();
+    char *volatile *paths = pare_remove_on_signal_table();
     for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
         char *path = paths[i];
         if (path) unlink(path);
@@ -94,7 +89,7 @@ void pare_sigbus_install(const char *inputs) {
 
 /// Adds a path to remove on a signal; returns -1 if the table is full or memory short.
 int pare_remove_on_signal_add(const char *path) {
-    char **paths = pare_remove_on_signal_table();
+    char *volatile *paths = pare_remove_on_signal_table();
     for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
         if (!paths[i]) {
             char *copy = strdup(path);
@@ -108,7 +103,7 @@ int pare_remove_on_signal_add(const char *path) {
 
 /// Forgets a path (removed already, or kept on purpose).
 void pare_remove_on_signal_forget(const char *path) {
-    char **paths = pare_remove_on_signal_table();
+    char *volatile *paths = pare_remove_on_signal_table();
     for (int i = 0; i < PARE_REMOVE_ON_SIGNAL_SLOTS; i++) {
         char *entry = paths[i];
         if (entry && strcmp(entry, path) == 0) {

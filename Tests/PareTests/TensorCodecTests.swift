@@ -61,7 +61,7 @@ final class TensorCodecTests: XCTestCase {
                         TensorCodec.moveBySetBits(mask: mask, from: full, to: $0, size: 4, gather: true)
                     }
                 }
-                let packed = TensorCodec.packed(raw, mask: mask, count: n, nonzero: nonzero, size: 4)
+                let packed = try TensorCodec.packed(raw, mask: mask, count: n, nonzero: nonzero, size: 4)
                 XCTAssertEqual(packed, reference, "n \(n) density \(density)")
 
                 let decoded = try TensorCodec.decode(
@@ -72,10 +72,25 @@ final class TensorCodecTests: XCTestCase {
         }
     }
 
-    func testMasksOfTheWrongLengthAreRefused() {
+    /// Words that change between the mask's pass and the packing's (a mapped file rewritten meanwhile):
+    /// the packing writes nothing past its buffer and reports it.
+    func testPackingMoreNonzerosThanTheMaskCountedIsRefusedNotOverflowed() {
+        let raw = bytes((1...1000).map { UInt32($0) })
+        let (mask, _) = TensorCodec.mask(raw, count: 1000, size: 4)
+        for simd: Int32 in [1, 0] {
+            _ = pare_kernels_allow_simd(simd)
+            for claimed in [1, 3, 500, 999] {
+                XCTAssertThrowsError(
+                    try TensorCodec.packed(raw, mask: mask, count: 1000, nonzero: claimed, size: 4), "simd \(simd)")
+            }
+        }
+        _ = pare_kernels_allow_simd(1)
+    }
+
+    func testMasksOfTheWrongLengthAreRefused() throws {
         let raw = bytes([0, 5, 0, 7, 9, 0, 0, 0, 1])
         let (mask, nonzero) = TensorCodec.mask(raw, count: 9, size: 4)
-        let values = TensorCodec.packed(raw, mask: mask, count: 9, nonzero: nonzero, size: 4)
+        let values = try TensorCodec.packed(raw, mask: mask, count: 9, nonzero: nonzero, size: 4)
         for wrong in [Array(mask.dropLast()), mask + [0]] {
             XCTAssertThrowsError(
                 try TensorCodec.decode(
@@ -85,10 +100,10 @@ final class TensorCodecTests: XCTestCase {
         }
     }
 
-    func testValuesOfTheWrongLengthAreRefusedNotRead() {
+    func testValuesOfTheWrongLengthAreRefusedNotRead() throws {
         let raw = bytes([0, 5, 0, 7, 9, 0, 0, 0, 1])
         let (mask, nonzero) = TensorCodec.mask(raw, count: 9, size: 4)
-        let short = Array(TensorCodec.packed(raw, mask: mask, count: 9, nonzero: nonzero, size: 4).dropLast(4))
+        let short = Array(try TensorCodec.packed(raw, mask: mask, count: 9, nonzero: nonzero, size: 4).dropLast(4))
         XCTAssertThrowsError(
             try TensorCodec.decode(
                 .bitmask, dtype: .float32, shape: [9], nonzero: nonzero, channels: nil, channelAxes: nil,

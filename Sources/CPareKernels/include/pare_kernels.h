@@ -10,9 +10,11 @@
 /// returns how many are.
 size_t pare_mask_words(const uint32_t *words, size_t n, uint8_t *mask);
 
-/// Copies the nonzero words of `words`, in order, to `packed`, which must have room for the
-/// nonzero count plus 8 words (whole 8-word stores may write past the last value). Returns the count.
-size_t pare_pack_words(const uint32_t *words, size_t n, uint32_t *packed);
+/// Copies the nonzero words of `words`, in order, to `packed`, which has room for `capacity` words
+/// (the nonzero count plus 8: whole 8-word stores may write past the last value). Never writes past
+/// it: words that change between the mask's pass and this one (a file another process rewrites while
+/// it is mapped) only make the count returned differ from the mask's. Returns the nonzero count seen.
+size_t pare_pack_words(const uint32_t *words, size_t n, uint32_t *packed, size_t capacity);
 
 /// Writes `n` words to `out`: word j is the next of the `count` packed values where bit j of `mask`
 /// is set, else zero. Never reads past `packed[count - 1]`, whatever the mask (an excess of set bits

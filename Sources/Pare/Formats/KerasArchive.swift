@@ -414,7 +414,11 @@ public enum KerasArchive {
             ]).serialized()
         try AtomicFile.write(to: path) { temporary in
             let weightsPath = temporary + ".weights.h5"
-            defer { unlink(weightsPath) }
+            AtomicFile.temporaryObserver?(weightsPath, true)
+            defer {
+                unlink(weightsPath)
+                AtomicFile.temporaryObserver?(weightsPath, false)
+            }
             let file = try HDF5File.create(weightsPath)
             do {
                 try Keras3Weights.write(model, into: try file.root(), options: options)

@@ -82,7 +82,11 @@ public enum PareFile {
             // Each stream is one write straight from its array (writeAll retries short writes and EINTR).
             func emit(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try emit($0) } }
             func emit(_ bytes: UnsafeRawBufferPointer) throws {
-                do { _ = try output.writeAll(bytes) } catch {
+                do { _ = try output.writeAll(bytes) } catch let error as Errno where error == .badAddress {
+                    // write(2) from a mapped page past a file's end (an input truncated meanwhile) is EFAULT.
+                    throw PareError(
+                        file: model.sourcePath, "the file was truncated while Pare read it; nothing written")
+                } catch {
                     throw PareError(file: path, "write failed: \(systemMessage(error))")
                 }
                 offset += bytes.count
@@ -134,6 +138,10 @@ public enum PareFile {
                     throw PareError(
                         file: model.sourcePath, object: "tensor \(index) (shape \(tensor.shape))",
                         .notQuantizable(value: bad.value, index: bad.index))
+                } catch is TensorCodec.ChangedWhileRead {
+                    throw PareError(
+                        file: model.sourcePath, object: "tensor \(index) (shape \(tensor.shape))",
+                        "its bytes changed while Pare read them (the file is being rewritten); nothing written")
                 }
                 var entry: [(String, JSON)] = [
                     ("dtype", .string(tensor.dtype.rawValue)), ("shape", .array(tensor.shape.map(JSON.int))),

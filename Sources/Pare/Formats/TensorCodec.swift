@@ -110,12 +110,15 @@ enum TensorCodec {
     }
 
     /// The elements whose mask bit is set, packed in order.
-    static func packed(_ bytes: [UInt8], mask m: [UInt8], count n: Int, nonzero: Int, size b: Int) -> [UInt8] {
-        bytes.withUnsafeBytes { packed($0, mask: m, count: n, nonzero: nonzero, size: b) }
+    static func packed(_ bytes: [UInt8], mask m: [UInt8], count n: Int, nonzero: Int, size b: Int) throws -> [UInt8] {
+        try bytes.withUnsafeBytes { try packed($0, mask: m, count: n, nonzero: nonzero, size: b) }
     }
 
+    /// The tensor's bytes changed while they were encoded (mapped from a file being rewritten).
+    struct ChangedWhileRead: Error {}
+
     static func packed(_ full: UnsafeRawBufferPointer, mask m: [UInt8], count n: Int, nonzero: Int, size b: Int)
-        -> [UInt8]
+        throws -> [UInt8]
     {
         guard b == 4 else {
             var values = [UInt8](repeating: 0, count: nonzero * b)
@@ -124,13 +127,16 @@ enum TensorCodec {
         }
         guard n > 0, nonzero > 0 else { return [] }
         // Words: the mask bit is `word != 0` (pare_kernels.h; whole 8-word stores need 8 words of room).
-        return [UInt8](unsafeUninitializedCapacity: (nonzero + 8) * 4) { buffer, initialized in
-            let k = pare_pack_words(
+        var seen = nonzero
+        let values = [UInt8](unsafeUninitializedCapacity: (nonzero + 8) * 4) { buffer, initialized in
+            seen = pare_pack_words(
                 full.baseAddress!.assumingMemoryBound(to: UInt32.self), n,
-                UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt32.self))
-            precondition(k == nonzero, "the mask and the packing disagree")
+                UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: UInt32.self), nonzero + 8)
             initialized = nonzero * 4
         }
+        // Bytes mapped from a file another process rewrites can change between the mask's pass and this one.
+        guard seen == nonzero else { throw ChangedWhileRead() }
+        return values
     }
 
     /// Words of a bitmask encoding: element j is the next packed value where its bit is set, else zero.
@@ -188,7 +194,7 @@ enum TensorCodec {
         }
         return Encoded(
             encoding: .bitmask, nonzero: nonzero,
-            streams: [.owned(m), .owned(packed(bytes, mask: m, count: n, nonzero: nonzero, size: b))])
+            streams: [.owned(m), .owned(try packed(bytes, mask: m, count: n, nonzero: nonzero, size: b))])
     }
 
     struct QuantizationError: Error {

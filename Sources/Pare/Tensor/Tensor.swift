@@ -126,14 +126,13 @@ public struct Tensor: Sendable {
         case .filled(let allow, let capacity, let fill, let map, _):
             // The source's budget check (which names its file) runs before anything is allocated. A copying
             // edit of mapped bytes reads them once, from the page cache, into its output.
-            let size = dtype.byteCount
             var exact: FillExactly?
             if let copying, let map {
                 exact = { buffer in
                     guard MappedReads.enabled else { return false }
                     var copied = false
                     _ = try map { source in
-                        guard Int(bitPattern: source.baseAddress) % size == 0 else { return }
+                        guard Self.wordAligned(source) else { return }
                         copying(source, buffer)
                         copied = true
                     }
@@ -158,14 +157,19 @@ public struct Tensor: Sendable {
         self.source = source
     }
 
+    /// Mapped bytes are used where they start on an 8-byte boundary (HDF5 places data so): the loops that
+    /// read them load 4- and 8-byte words, which Swift's typed pointers require aligned.
+    static func wordAligned(_ raw: UnsafeRawBufferPointer) -> Bool {
+        Int(bitPattern: raw.baseAddress) % 8 == 0
+    }
+
     /// Calls `body` with the tensor's bytes: mapped straight from its file (no copy) when they lie there
-    /// plain, aligned to their element size, and `MappedReads` is enabled; else read into memory.
+    /// plain, 8-byte aligned, and `MappedReads` is enabled; else read into memory.
     public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         if MappedReads.enabled, case .filled(_, _, _, let map?, _) = source {
             var result: R?
-            let size = dtype.byteCount
             _ = try map { raw in
-                guard Int(bitPattern: raw.baseAddress) % size == 0 else { return }
+                guard Self.wordAligned(raw) else { return }
                 result = try body(raw)
             }
             if let result { return result }
@@ -346,8 +350,9 @@ func halfToFloat(_ h: UInt16) -> Float {
 
 /// Whether tensors read from files may lend their bytes mapped from the file instead of read into memory.
 /// Off unless enabled: a file truncated by another process while mapped raises SIGBUS, which the command
-/// line turns into an error naming the file (`pare_mapping_install`); a library user who enables it
-/// takes that on.
+/// line turns into an error naming the file (`pare_sigbus_install`); a library user who enables it
+/// takes that on. Mapped bytes are shared with the file: a pass that reads them twice can see them
+/// change if another process rewrites the file in place (`.pare` packing then refuses the tensor).
 public enum MappedReads {
     nonisolated(unsafe) public static var enabled = false
 }
