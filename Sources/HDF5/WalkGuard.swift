@@ -7,6 +7,10 @@ public struct WalkGuard {
 
     public init() {}
 
+    /// Groups nested deeper than this are refused: every walk recurses once per level, and a crafted
+    /// file 5,000 levels deep exhausted the 8 MiB stack of a conversion (Keras files nest a few levels).
+    public static let maxDepth = 1000
+
     public enum Visit {
         case first
         case again(firstPath: String)
@@ -22,6 +26,11 @@ public struct WalkGuard {
                 reason: "links back to its ancestor \(ancestor): a cycle of hard links")
         }
         if let earlier = seen[identity] { return .again(firstPath: earlier) }
+        guard ancestors.count < Self.maxDepth else {
+            throw HDF5Error.refused(
+                file: group.file.path, object: String(group.path.prefix(200)) + "…",
+                reason: "groups nest more than \(Self.maxDepth) levels deep; Pare reads up to \(Self.maxDepth)")
+        }
         ancestors[identity] = group.path
         seen[identity] = group.path
         return .first
