@@ -191,6 +191,26 @@ public struct Tensor: Sendable {
         return try floats().withUnsafeBufferPointer(body)
     }
 
+    /// The `count` elements a `.filled` source writes: straight into an array of their size when `exact`
+    /// can (a copying edit of mapped bytes), else through `fill` into a buffer of `capacityBytes`, cut to size.
+    private static func filledArray<T>(
+        count n: Int, capacityBytes: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void, exact: FillExactly?
+    ) throws -> [T] {
+        if let exact {
+            var done = false
+            let values = try [T](unsafeUninitializedCapacity: n) { buffer, initialized in
+                done = try exact(UnsafeMutableRawBufferPointer(buffer))
+                initialized = done ? n : 0
+            }
+            if done { return values }
+        }
+        return exactly(
+            try [T](unsafeUninitializedCapacity: capacityBytes / MemoryLayout<T>.stride) { buffer, initialized in
+                try fill(UnsafeMutableRawBufferPointer(buffer))
+                initialized = n
+            }, n)
+    }
+
     /// `array` itself when it holds no more than `count` elements' room, else its first `count` copied
     /// into an array of their size: an edit made in its source's buffer would otherwise keep the
     /// source's memory for as long as the result is held (the interpreter's resident weights).
@@ -215,20 +235,7 @@ public struct Tensor: Sendable {
             return b
         case .filled(let allow, let capacity, let fill, _, let exact):
             try allow()
-            let n = byteCount
-            if let exact {
-                var done = false
-                let bytes = try [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in
-                    done = try exact(UnsafeMutableRawBufferPointer(buffer))
-                    initialized = done ? n : 0
-                }
-                if done { return bytes }
-            }
-            return Self.exactly(
-                try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
-                    try fill(UnsafeMutableRawBufferPointer(buffer))
-                    initialized = n
-                }, n)
+            return try Self.filledArray(count: byteCount, capacityBytes: capacity, fill: fill, exact: exact)
         }
     }
 
@@ -238,20 +245,7 @@ public struct Tensor: Sendable {
             // Little-endian float32 written in place: no byte array at all (half the memory of a layer).
             if dtype == .float32, case .filled(let allow, let capacity, let fill, _, let exact) = source {
                 try allow()
-                let n = count
-                if let exact {
-                    var done = false
-                    let values = try [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
-                        done = try exact(UnsafeMutableRawBufferPointer(buffer))
-                        initialized = done ? n : 0
-                    }
-                    if done { return values }
-                }
-                return Self.exactly(
-                    try [Float](unsafeUninitializedCapacity: capacity / 4) { buffer, initialized in
-                        try fill(UnsafeMutableRawBufferPointer(buffer))
-                        initialized = n
-                    }, n)
+                return try Self.filledArray(count: count, capacityBytes: capacity, fill: fill, exact: exact)
             }
         #endif
         let b = try bytes()
