@@ -22,8 +22,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // libdeflate from Debian's libdeflate-dev: zlib-format deflate and CRC-32 for .pare.
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
-        // The .pare bitmask codec's word loops in C, for AVX2's compare, movemask and permute (chosen at
-        // run time; scalar otherwise): Swift's SIMD types do not lower to them on baseline x86-64.
+        // The .pare bitmask codec's word loops and the interpreter's direct and depthwise convolutions in
+        // C, for AVX2 (compare, movemask, permute; fused multiply-adds), chosen at run time, scalar
+        // otherwise: Swift's SIMD types do not lower to them on baseline x86-64.
         .target(name: "CPareKernels"),
         .target(
             name: "Pare",

@@ -1,4 +1,5 @@
 #include "pare_kernels.h"
+#include "simd_choice.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -14,12 +15,13 @@ static uint32_t pack_lanes[256][8];
 static uint32_t scatter_lanes[256][8];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 // Whether the CPU has AVX2 (set with the tables), and whether tests allow using it.
-static int cpu_has_avx2;
+static int cpu_has_avx2, cpu_has_fma;
 static _Atomic int simd_allowed = 1;
 
 static void build_tables(void) {
 #ifdef PARE_X86
     cpu_has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    cpu_has_fma = __builtin_cpu_supports("fma") ? 1 : 0;
 #endif
     for (int m = 0; m < 256; m++) {
         int k = 0;
@@ -29,6 +31,11 @@ static void build_tables(void) {
         }
         for (; k < 8; k++) pack_lanes[m][k] = 0;
     }
+}
+
+int pare_kernels_use_avx2_fma(void) {
+    pthread_once(&tables_once, build_tables);
+    return cpu_has_avx2 && cpu_has_fma && simd_allowed;
 }
 
 #ifdef PARE_X86

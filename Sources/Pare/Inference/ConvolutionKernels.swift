@@ -1,4 +1,5 @@
 import COpenBLAS
+import CPareKernels
 
 /// Spatial geometry of one 2-D window operation (conv or pool) on NHWC input.
 struct Window2D {
@@ -78,8 +79,78 @@ func multiplyMatrices(_ a: [Float], rows: Int, inner: Int, _ b: [Float], columns
 }
 
 enum ConvolutionKernels {
-    /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, through im2col and one GEMM per group.
-    static func conv2d(_ x: FloatArray, kernel: [Float], outChannels: Int, groups: Int, window w: Window2D)
+    /// Whether a convolution runs directly rather than as im2col and a GEMM: when each output sums few
+    /// input values (kH·kW·C ≤ 32: a first layer's taps over one or three channels) or there are few
+    /// output channels (≤ 16), im2col and OpenBLAS's packing of its matrix cost more than the products.
+    /// Measured with `pare run --profile` on the fixtures (tools/bench/interpreter-notes.md): the MNIST
+    /// CNN's first layer (K = 25) and the residual net's 3×3×16 → 16 convolutions run 1.4–2× faster
+    /// directly; 3×3×32 → 64 runs the same either way and stays a GEMM.
+    static func runsDirectly(inputValues: Int, outChannels: Int) -> Bool {
+        inputValues <= 32 || outChannels <= 16
+    }
+
+    /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, plus `bias` (one per output channel);
+    /// directly for short sums, else through im2col and one GEMM per group.
+    static func conv2d(
+        _ x: FloatArray, kernel: [Float], bias: [Float]?, outChannels: Int, groups: Int, window w: Window2D
+    ) -> FloatArray {
+        let cin = x.shape[3]
+        let fusedBias = bias.flatMap { $0.count == outChannels ? $0 : nil }
+        if groups == 1, runsDirectly(inputValues: w.kH * w.kW * cin, outChannels: outChannels),
+            kernel.count == w.kH * w.kW * cin * outChannels
+        {
+            return directConv2d(x, kernel: kernel, bias: fusedBias, outChannels: outChannels, window: w)
+        }
+        var out = gemmConv2d(x, kernel: kernel, outChannels: outChannels, groups: groups, window: w)
+        if let bias { addBias(&out, bias) }
+        return out
+    }
+
+    /// Conv2D without groups by the C kernel (`kernel` holds kH·kW·C·outChannels values, `bias` none or
+    /// one per output channel).
+    static func directConv2d(_ x: FloatArray, kernel: [Float], bias: [Float]?, outChannels: Int, window w: Window2D)
+        -> FloatArray
+    {
+        direct(x, window: w, outChannels: outChannels, bias: bias) { input, images, geometry, b, o in
+            kernel.withUnsafeBufferPointer { k in
+                pare_conv2d_direct(input, images, geometry, k.baseAddress!, outChannels, b, o)
+            }
+        }
+    }
+
+    /// Runs a C kernel over the batch on every core: `body(input, images, window, biasPointer, output)`.
+    private static func direct(
+        _ x: FloatArray, window w: Window2D, outChannels: Int, bias: [Float]?,
+        _ body: (
+            UnsafePointer<Float>, Int, UnsafePointer<pare_window>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>
+        ) -> Void
+    ) -> FloatArray {
+        let n = x.batch
+        let cin = x.shape[3]
+        var out = uninitializedFloats(n * w.outH * w.outW * outChannels)
+        var geometry = pare_window(
+            inH: w.inH, inW: w.inW, channels: cin, outH: w.outH, outW: w.outW, kH: w.kH, kW: w.kW,
+            strideH: w.strideH, strideW: w.strideW, dilationH: w.dilationH, dilationW: w.dilationW,
+            padTop: w.padTop, padLeft: w.padLeft)
+        guard !out.isEmpty else { return FloatArray(shape: [n, w.outH, w.outW, outChannels], data: out) }
+        x.data.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { o in
+                withUnsafePointer(to: &geometry) { g in
+                    withOptionalFloats(bias) { biasPointer in
+                        Parallel.chunks(n) { images in
+                            body(
+                                input.baseAddress! + images.lowerBound * w.inH * w.inW * cin, images.count, g,
+                                biasPointer, o.baseAddress! + images.lowerBound * w.outH * w.outW * outChannels)
+                        }
+                    }
+                }
+            }
+        }
+        return FloatArray(shape: [n, w.outH, w.outW, outChannels], data: out)
+    }
+
+    /// Conv2D through im2col and one GEMM per group (no bias).
+    static func gemmConv2d(_ x: FloatArray, kernel: [Float], outChannels: Int, groups: Int, window w: Window2D)
         -> FloatArray
     {
         let n = x.batch
@@ -177,12 +248,23 @@ enum ConvolutionKernels {
         }
     }
 
-    /// DepthwiseConv2D, kernel `(kh, kw, in, multiplier)`; output channel `c * multiplier + m`.
-    static func depthwise(_ x: FloatArray, kernel: [Float], multiplier: Int, window w: Window2D) -> FloatArray {
+    /// DepthwiseConv2D, kernel `(kh, kw, in, multiplier)`, plus `bias` (one per output channel);
+    /// output channel `c * multiplier + m`. Multiplier 1 (the common case) runs in C.
+    static func depthwise(_ x: FloatArray, kernel: [Float], bias: [Float]?, multiplier: Int, window w: Window2D)
+        -> FloatArray
+    {
         let n = x.batch
         let cin = x.shape[3]
         let cout = cin * multiplier
-        // Every output pixel is written whole (zeroed first where it accumulates in memory).
+        if multiplier == 1, kernel.count == w.kH * w.kW * cin {
+            let fusedBias = bias.flatMap { $0.count == cout ? $0 : nil }
+            var out = direct(x, window: w, outChannels: cout, bias: fusedBias) { input, images, geometry, b, o in
+                kernel.withUnsafeBufferPointer { k in pare_depthwise2d(input, images, geometry, k.baseAddress!, b, o) }
+            }
+            if fusedBias == nil, let bias { addBias(&out, bias) }
+            return out
+        }
+        // Every output pixel is written whole (zeroed first: it accumulates in memory).
         var out = uninitializedFloats(n * w.outH * w.outW * cout)
         guard !out.isEmpty, cout > 0 else { return FloatArray(shape: [n, w.outH, w.outW, cout], data: out) }
         x.data.withUnsafeBufferPointer { input in
@@ -194,10 +276,6 @@ enum ConvolutionKernels {
                             for oh in 0..<w.outH {
                                 for ow in 0..<w.outW {
                                     let dst = o.baseAddress! + ((b * w.outH + oh) * w.outW + ow) * cout
-                                    if multiplier == 1 {
-                                        depthwisePixel(dst, image, k.baseAddress!, oh: oh, ow: ow, channels: cout, w)
-                                        continue
-                                    }
                                     dst.initialize(repeating: 0, count: cout)
                                     w.forEachTap(oh: oh, ow: ow) { tap, pixel in
                                         let src = image + pixel * cin
@@ -215,38 +293,9 @@ enum ConvolutionKernels {
                 }
             }
         }
-        return FloatArray(shape: [n, w.outH, w.outW, cout], data: out)
-    }
-
-    /// One output pixel of a depthwise convolution with multiplier 1: eight channels at a time summed
-    /// in registers over the taps inside the input (in the order of the loop over memory it replaces,
-    /// so the sums are bit-identical), then stored once.
-    @inline(__always) static func depthwisePixel(
-        _ dst: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>, _ kernel: UnsafePointer<Float>,
-        oh: Int, ow: Int, channels: Int, _ w: Window2D
-    ) {
-        var c = 0
-        while c < channels {
-            let lanes = Swift.min(8, channels - c)
-            var sum = SIMD8<Float>(repeating: 0)
-            w.forEachTap(oh: oh, ow: ow) { tap, pixel in
-                let src = image + pixel * channels + c
-                let kr = kernel + tap * channels + c
-                if lanes == 8 {
-                    sum +=
-                        UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self)
-                        * UnsafeRawPointer(kr).loadUnaligned(as: SIMD8<Float>.self)
-                } else {
-                    for l in 0..<lanes { sum[l] += src[l] * kr[l] }
-                }
-            }
-            if lanes == 8 {
-                UnsafeMutableRawPointer(dst + c).storeBytes(of: sum, as: SIMD8<Float>.self)
-            } else {
-                for l in 0..<lanes { dst[c + l] = sum[l] }
-            }
-            c += 8
-        }
+        var result = FloatArray(shape: [n, w.outH, w.outW, cout], data: out)
+        if let bias { addBias(&result, bias) }
+        return result
     }
 
     /// Conv2DTranspose, kernel `(kh, kw, out, in)`: the gradient of a Conv2D with the same window,
@@ -364,6 +413,12 @@ enum ConvolutionKernels {
         dst[i] += a[i] * b[i]
         i += 1
     }
+}
+
+/// Calls `body` with the address of `values`' elements, or nil without them.
+func withOptionalFloats<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 /// An array whose every element the caller overwrites (saves the zero fill on large outputs).

@@ -236,16 +236,22 @@ struct Conv: LayerKind {
 
     var interpreterLimitation: String? { base.layout.limitation }
 
+    /// The bias goes in with the sums (the direct kernels add it while the values are in registers).
+    var appliesOwnBias: Bool { true }
+
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
+        let bias = context.weights["bias"]
         if base.rank == 3 {
-            return VolumeKernels.conv(
+            var out = VolumeKernels.conv(
                 inputs[0], kernel: try context.weight("kernel"), outChannels: filters, groups: groups,
                 window: base.window.volume(inputs[0]))
+            if let bias { ConvolutionKernels.addBias(&out, bias) }
+            return out
         }
         let x = SpatialLayout.asImage(inputs[0])
         return base.layout.fromImage(
             ConvolutionKernels.conv2d(
-                x, kernel: try context.weight("kernel"), outChannels: filters, groups: groups,
+                x, kernel: try context.weight("kernel"), bias: bias, outChannels: filters, groups: groups,
                 window: base.window.window(x)))
     }
 
@@ -307,12 +313,15 @@ struct DepthwiseConv: LayerKind {
 
     var interpreterLimitation: String? { base.layout.limitation }
 
+    /// The bias goes in with the sums (the direct kernels add it while the values are in registers).
+    var appliesOwnBias: Bool { true }
+
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = SpatialLayout.asImage(inputs[0])
         return base.layout.fromImage(
             ConvolutionKernels.depthwise(
-                x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier,
-                window: base.window.window(x)))
+                x, kernel: try context.weight("depthwise_kernel"), bias: context.weights["bias"],
+                multiplier: multiplier, window: base.window.window(x)))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
@@ -380,7 +389,8 @@ struct SeparableConv: LayerKind {
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = SpatialLayout.asImage(inputs[0])
         let mid = ConvolutionKernels.depthwise(
-            x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier, window: base.window.window(x))
+            x, kernel: try context.weight("depthwise_kernel"), bias: nil, multiplier: multiplier,
+            window: base.window.window(x))
         return base.layout.fromImage(
             ConvolutionKernels.dense(mid, kernel: try context.weight("pointwise_kernel"), units: filters))
     }

@@ -1,0 +1,108 @@
+import CPareKernels
+import XCTest
+
+@testable import Pare
+
+/// The C convolution kernels (Sources/CPareKernels/convolution.c) against the im2col GEMM and a plain
+/// loop: every geometry the direct path can meet (padding on each side, strides, dilation, channel counts
+/// that leave a partial block of sixteen), and their AVX2 and scalar paths bit for bit.
+final class ConvolutionKernelTests: XCTestCase {
+    struct Case {
+        var inH, inW, cin, cout, kH, kW, stride, dilation: Int
+        var padding: String
+    }
+
+    let cases = [
+        Case(inH: 7, inW: 9, cin: 1, cout: 5, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "same"),
+        Case(inH: 12, inW: 11, cin: 3, cout: 20, kH: 5, kW: 5, stride: 2, dilation: 1, padding: "same"),
+        Case(inH: 9, inW: 10, cin: 2, cout: 16, kH: 3, kW: 2, stride: 1, dilation: 2, padding: "valid"),
+        Case(inH: 6, inW: 13, cin: 7, cout: 33, kH: 3, kW: 3, stride: 2, dilation: 1, padding: "valid"),
+        Case(inH: 5, inW: 5, cin: 16, cout: 8, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "same"),
+        Case(inH: 1, inW: 17, cin: 4, cout: 24, kH: 1, kW: 4, stride: 1, dilation: 1, padding: "causal"),
+        Case(inH: 4, inW: 4, cin: 2, cout: 3, kH: 5, kW: 5, stride: 1, dilation: 1, padding: "same"),
+    ]
+
+    func randomFloats(_ count: Int, _ generator: inout SeededGenerator) -> [Float] {
+        (0..<count).map { _ in Float.random(in: -1...1, using: &generator) }
+    }
+
+    func window(_ c: Case) -> Window2D {
+        Window2D(
+            inH: c.inH, inW: c.inW, kernel: [c.kH, c.kW], strides: [c.stride, c.stride],
+            dilation: [c.dilation, c.dilation], padding: c.padding)
+    }
+
+    /// Runs `body` with the AVX2 path (when this CPU has it) and then the scalar one.
+    func bothPaths(_ body: () throws -> FloatArray) rethrows -> (simd: FloatArray?, scalar: FloatArray) {
+        defer { _ = pare_kernels_allow_simd(1) }
+        let hasAVX2 = pare_kernels_allow_simd(1) == 1
+        let simd = hasAVX2 ? try body() : nil
+        _ = pare_kernels_allow_simd(0)
+        return (simd, try body())
+    }
+
+    func assertClose(_ a: FloatArray, _ b: FloatArray, _ what: String) {
+        XCTAssertEqual(a.shape, b.shape, what)
+        let scale = b.data.map(abs).max() ?? 0
+        let worst = zip(a.data, b.data).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(worst, 1e-5 * Swift.max(scale, 1), what)
+    }
+
+    func testDirectConvolutionMatchesTheGEMMAndItsPathsAgreeBitForBit() {
+        var generator = SeededGenerator(seed: 7)
+        for c in cases {
+            let w = window(c)
+            let x = FloatArray(
+                shape: [3, c.inH, c.inW, c.cin], data: randomFloats(3 * c.inH * c.inW * c.cin, &generator))
+            let kernel = randomFloats(c.kH * c.kW * c.cin * c.cout, &generator)
+            let bias = randomFloats(c.cout, &generator)
+            var reference = ConvolutionKernels.gemmConv2d(x, kernel: kernel, outChannels: c.cout, groups: 1, window: w)
+            ConvolutionKernels.addBias(&reference, bias)
+            let (simd, scalar) = bothPaths {
+                ConvolutionKernels.directConv2d(x, kernel: kernel, bias: bias, outChannels: c.cout, window: w)
+            }
+            assertClose(scalar, reference, "scalar \(c)")
+            if let simd {
+                XCTAssertEqual(simd.data.map(\.bitPattern), scalar.data.map(\.bitPattern), "AVX2 vs scalar \(c)")
+            }
+            // Without a bias: the same sums, nothing added.
+            let plain = ConvolutionKernels.directConv2d(x, kernel: kernel, bias: nil, outChannels: c.cout, window: w)
+            let unbiased = ConvolutionKernels.gemmConv2d(x, kernel: kernel, outChannels: c.cout, groups: 1, window: w)
+            assertClose(plain, unbiased, "no bias \(c)")
+        }
+    }
+
+    func testDepthwiseMatchesAPlainLoopAndItsPathsAgreeBitForBit() {
+        var generator = SeededGenerator(seed: 11)
+        for c in cases {
+            let w = window(c)
+            let x = FloatArray(
+                shape: [2, c.inH, c.inW, c.cin], data: randomFloats(2 * c.inH * c.inW * c.cin, &generator))
+            let kernel = randomFloats(c.kH * c.kW * c.cin, &generator)
+            let bias = randomFloats(c.cin, &generator)
+            // The definition: each channel sums its own taps inside the image, plus its bias.
+            var expected = [Float](repeating: 0, count: 2 * w.outH * w.outW * c.cin)
+            for b in 0..<2 {
+                for oh in 0..<w.outH {
+                    for ow in 0..<w.outW {
+                        for ch in 0..<c.cin {
+                            var sum: Float = 0
+                            w.forEachTap(oh: oh, ow: ow) { tap, pixel in
+                                sum += x.data[(b * c.inH * c.inW + pixel) * c.cin + ch] * kernel[tap * c.cin + ch]
+                            }
+                            expected[((b * w.outH + oh) * w.outW + ow) * c.cin + ch] = sum + bias[ch]
+                        }
+                    }
+                }
+            }
+            let reference = FloatArray(shape: [2, w.outH, w.outW, c.cin], data: expected)
+            let (simd, scalar) = bothPaths {
+                ConvolutionKernels.depthwise(x, kernel: kernel, bias: bias, multiplier: 1, window: w)
+            }
+            assertClose(scalar, reference, "scalar \(c)")
+            if let simd {
+                XCTAssertEqual(simd.data.map(\.bitPattern), scalar.data.map(\.bitPattern), "AVX2 vs scalar \(c)")
+            }
+        }
+    }
+}
