@@ -2,6 +2,7 @@
 #include "simd_choice.h"
 
 #include <math.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -13,71 +14,81 @@
 // contracted.
 #pragma STDC FP_CONTRACT OFF
 
-/// The taps [first, last) of a window along one axis whose input index o·stride + t·dilation − pad
-/// falls inside 0..<size.
-static inline void tap_range(long o, long stride, long dilation, long pad, long taps, long size, long *first,
-                             long *last) {
-    long base = o * stride - pad;
-    long f = 0, l = taps;
-    while (f < taps && base + f * dilation < 0) f++;
-    while (l > f && base + (l - 1) * dilation >= size) l--;
-    *first = f;
-    *last = l;
+/// Rows (or columns) the windows reach from the first padding row: the last window's last tap + 1.
+static long reach(long out, long stride, long taps, long dilation) {
+    return (out - 1) * stride + (taps - 1) * dilation + 1;
 }
 
-static void conv2d_scalar(const float *in, long images, const pare_window *w, const float *kernel, long cout,
-                          const float *bias, float *out) {
+long pare_window_padded_floats(const pare_window *w) {
+    if (w->outH <= 0 || w->outW <= 0) return 0;
+    long h = reach(w->outH, w->strideH, w->kH, w->dilationH), wd = reach(w->outW, w->strideW, w->kW, w->dilationW);
+    if (w->padTop == 0 && w->padLeft == 0 && h <= w->inH && wd <= w->inW) return 0;
+    return h * wd * w->channels;
+}
+
+/// Copies `image` into `padded` (the rows and columns the windows reach, from the first padding row and
+/// column) with zeros around it.
+static void pad_image(const float *image, const pare_window *w, float *padded) {
     const long c = w->channels;
-    for (long b = 0; b < images; b++) {
-        const float *image = in + b * w->inH * w->inW * c;
-        for (long oh = 0; oh < w->outH; oh++) {
-            long kh0, kh1;
-            tap_range(oh, w->strideH, w->dilationH, w->padTop, w->kH, w->inH, &kh0, &kh1);
-            for (long ow = 0; ow < w->outW; ow++) {
-                long kw0, kw1;
-                tap_range(ow, w->strideW, w->dilationW, w->padLeft, w->kW, w->inW, &kw0, &kw1);
-                float *dst = out + ((b * w->outH + oh) * w->outW + ow) * cout;
-                for (long o = 0; o < cout; o++) {
-                    float sum = 0;
-                    for (long kh = kh0; kh < kh1; kh++) {
-                        long ih = oh * w->strideH + kh * w->dilationH - w->padTop;
-                        for (long kw = kw0; kw < kw1; kw++) {
-                            long iw = ow * w->strideW + kw * w->dilationW - w->padLeft;
-                            const float *x = image + (ih * w->inW + iw) * c;
-                            const float *k = kernel + (kh * w->kW + kw) * c * cout + o;
-                            for (long ci = 0; ci < c; ci++) sum = fmaf(x[ci], k[ci * cout], sum);
-                        }
-                    }
-                    dst[o] = bias ? sum + bias[o] : sum;
-                }
-            }
+    const long h = reach(w->outH, w->strideH, w->kH, w->dilationH);
+    const long wd = reach(w->outW, w->strideW, w->kW, w->dilationW);
+    // Columns [first, last) of a padded row hold the image's columns from 0.
+    const long first = w->padLeft < wd ? w->padLeft : wd;
+    const long last = w->padLeft + w->inW < wd ? w->padLeft + w->inW : wd;
+    for (long r = 0; r < h; r++) {
+        float *row = padded + r * wd * c;
+        long ih = r - w->padTop;
+        if (ih < 0 || ih >= w->inH) {
+            memset(row, 0, (size_t)(wd * c) * sizeof(float));
+            continue;
         }
+        memset(row, 0, (size_t)(first * c) * sizeof(float));
+        memcpy(row + first * c, image + ih * w->inW * c, (size_t)((last - first) * c) * sizeof(float));
+        memset(row + last * c, 0, (size_t)((wd - last) * c) * sizeof(float));
     }
 }
 
-static void depthwise_scalar(const float *in, long images, const pare_window *w, const float *kernel,
-                             const float *bias, float *out) {
-    const long c = w->channels;
-    for (long b = 0; b < images; b++) {
-        const float *image = in + b * w->inH * w->inW * c;
-        for (long oh = 0; oh < w->outH; oh++) {
-            long kh0, kh1;
-            tap_range(oh, w->strideH, w->dilationH, w->padTop, w->kH, w->inH, &kh0, &kh1);
-            for (long ow = 0; ow < w->outW; ow++) {
-                long kw0, kw1;
-                tap_range(ow, w->strideW, w->dilationW, w->padLeft, w->kW, w->inW, &kw0, &kw1);
-                float *dst = out + ((b * w->outH + oh) * w->outW + ow) * c;
-                for (long ch = 0; ch < c; ch++) {
-                    float sum = 0;
-                    for (long kh = kh0; kh < kh1; kh++) {
-                        long ih = oh * w->strideH + kh * w->dilationH - w->padTop;
-                        for (long kw = kw0; kw < kw1; kw++) {
-                            long iw = ow * w->strideW + kw * w->dilationW - w->padLeft;
-                            sum = fmaf(image[(ih * w->inW + iw) * c + ch], kernel[(kh * w->kW + kw) * c + ch], sum);
+/// One image's work: `src` holds every tap of every window (`width` pixels a row, the window of output
+/// (oh, ow) starting at row oh·strideH, column ow·strideW); `out` is the image's output.
+typedef struct {
+    const float *src;
+    long width;
+    const pare_window *w;
+    const float *kernel;
+    const pare_epilogue *e;
+    long cout;
+    float *out;
+} image_job;
+
+static inline float finish(float sum, const pare_epilogue *e, long o) {
+    float v = e->bias ? sum + e->bias[o] : sum;
+    if (e->scale) v = v * e->scale[o] + e->shift[o];
+    return e->relu && v < 0 ? 0 : v;
+}
+
+/// Both kernels without SIMD: each output value sums its taps in order.
+static void image_scalar(const image_job *j, int depthwise) {
+    const pare_window *w = j->w;
+    const long c = w->channels, cout = j->cout;
+    for (long oh = 0; oh < w->outH; oh++) {
+        for (long ow = 0; ow < w->outW; ow++) {
+            const float *corner = j->src + (oh * w->strideH * j->width + ow * w->strideW) * c;
+            float *dst = j->out + (oh * w->outW + ow) * cout;
+            for (long o = 0; o < cout; o++) {
+                float sum = 0;
+                for (long kh = 0; kh < w->kH; kh++) {
+                    for (long kw = 0; kw < w->kW; kw++) {
+                        const float *x = corner + (kh * w->dilationH * j->width + kw * w->dilationW) * c;
+                        const long tap = kh * w->kW + kw;
+                        if (depthwise) {
+                            sum = fmaf(x[o], j->kernel[tap * c + o], sum);
+                        } else {
+                            const float *k = j->kernel + tap * c * cout + o;
+                            for (long ci = 0; ci < c; ci++) sum = fmaf(x[ci], k[ci * cout], sum);
                         }
                     }
-                    dst[ch] = bias ? sum + bias[ch] : sum;
                 }
+                dst[o] = finish(sum, j->e, o);
             }
         }
     }
@@ -96,13 +107,23 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 load8(co
     return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
 }
 
-/// Adds the bias (if any) to two accumulators of sixteen channels and stores the lanes `m0`, `m1` select.
+/// Applies the epilogue to two accumulators of sixteen channels and stores the lanes `m0`, `m1` select.
+/// max(0, x) is `x < 0 ? 0 : x`: vmaxps returns its second operand when either is NaN or both are zeros.
 __attribute__((target("avx2,fma"), always_inline)) static inline void finish16(float *dst, __m256 a0, __m256 a1,
-                                                                          const float *bias, __m256i m0,
+                                                                          const image_job *j, long cb, __m256i m0,
                                                                           __m256i m1, int full) {
-    if (bias) {
-        a0 = _mm256_add_ps(a0, load8(bias, m0, full));
-        a1 = _mm256_add_ps(a1, load8(bias + 8, m1, full));
+    const pare_epilogue *e = j->e;
+    if (e->bias) {
+        a0 = _mm256_add_ps(a0, load8(e->bias + cb, m0, full));
+        a1 = _mm256_add_ps(a1, load8(e->bias + cb + 8, m1, full));
+    }
+    if (e->scale) {
+        a0 = _mm256_add_ps(_mm256_mul_ps(a0, load8(e->scale + cb, m0, full)), load8(e->shift + cb, m0, full));
+        a1 = _mm256_add_ps(_mm256_mul_ps(a1, load8(e->scale + cb + 8, m1, full)), load8(e->shift + cb + 8, m1, full));
+    }
+    if (e->relu) {
+        a0 = _mm256_max_ps(_mm256_setzero_ps(), a0);
+        a1 = _mm256_max_ps(_mm256_setzero_ps(), a1);
     }
     if (full) {
         _mm256_storeu_ps(dst, a0);
@@ -113,178 +134,107 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void finish16(f
     }
 }
 
-/// Where one call of the convolution's inner kernels works: the image, its output row and the taps.
-typedef struct {
-    const float *image;
-    const pare_window *w;
-    const float *kernel;
-    const float *bias;
-    long cout, oh, kh0, kh1;
-} conv_row;
-
-/// Sixteen channels from `cb` of four neighbouring output pixels from `ow`, all of whose taps along the
-/// width fall inside the image: each kernel load serves four pixels (eight accumulators).
-__attribute__((target("avx2,fma"), always_inline)) static inline void conv_pixels4(const conv_row *r, long ow, long cb,
-                                                                              float *dst, __m256i m0, __m256i m1,
-                                                                              int full) {
-    const pare_window *w = r->w;
-    const long c = w->channels, cout = r->cout, step = w->strideW * c;
-    const long left = ow * w->strideW - w->padLeft;
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
-    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-    for (long kh = r->kh0; kh < r->kh1; kh++) {
-        long ih = r->oh * w->strideH + kh * w->dilationH - w->padTop;
+/// Sixteen channels from `cb` of output pixels (oh, ow…ow+pixels−1), pixels ≤ 4 (a constant after
+/// inlining): each kernel load serves every pixel. Conv2D when `depthwise` is 0.
+__attribute__((target("avx2,fma"), always_inline)) static inline void block16(const image_job *j, long oh, long ow,
+                                                                         int pixels, long cb, int depthwise,
+                                                                         __m256i m0, __m256i m1, int full) {
+    const pare_window *w = j->w;
+    const long c = w->channels, cout = j->cout, step = w->strideW * c;
+    const float *corner = j->src + (oh * w->strideH * j->width + ow * w->strideW) * c;
+    __m256 a[4][2];
+    for (int p = 0; p < 4; p++) a[p][0] = a[p][1] = _mm256_setzero_ps();
+    for (long kh = 0; kh < w->kH; kh++) {
         for (long kw = 0; kw < w->kW; kw++) {
-            const float *x = r->image + (ih * w->inW + left + kw * w->dilationW) * c;
-            const float *k = r->kernel + (kh * w->kW + kw) * c * cout + cb;
-            for (long ci = 0; ci < c; ci++) {
-                __m256 k0 = load8(k + ci * cout, m0, full);
-                __m256 k1 = load8(k + ci * cout + 8, m1, full);
-                __m256 x0 = _mm256_broadcast_ss(x + ci);
-                __m256 x1 = _mm256_broadcast_ss(x + step + ci);
-                __m256 x2 = _mm256_broadcast_ss(x + 2 * step + ci);
-                __m256 x3 = _mm256_broadcast_ss(x + 3 * step + ci);
-                a00 = _mm256_fmadd_ps(x0, k0, a00);
-                a01 = _mm256_fmadd_ps(x0, k1, a01);
-                a10 = _mm256_fmadd_ps(x1, k0, a10);
-                a11 = _mm256_fmadd_ps(x1, k1, a11);
-                a20 = _mm256_fmadd_ps(x2, k0, a20);
-                a21 = _mm256_fmadd_ps(x2, k1, a21);
-                a30 = _mm256_fmadd_ps(x3, k0, a30);
-                a31 = _mm256_fmadd_ps(x3, k1, a31);
+            const float *x = corner + (kh * w->dilationH * j->width + kw * w->dilationW) * c;
+            const long tap = kh * w->kW + kw;
+            if (depthwise) {
+                const float *k = j->kernel + tap * c + cb;
+                __m256 k0 = load8(k, m0, full), k1 = load8(k + 8, m1, full);
+                for (int p = 0; p < pixels; p++) {
+                    a[p][0] = _mm256_fmadd_ps(load8(x + p * step + cb, m0, full), k0, a[p][0]);
+                    a[p][1] = _mm256_fmadd_ps(load8(x + p * step + cb + 8, m1, full), k1, a[p][1]);
+                }
+            } else {
+                const float *k = j->kernel + tap * c * cout + cb;
+                for (long ci = 0; ci < c; ci++) {
+                    __m256 k0 = load8(k + ci * cout, m0, full), k1 = load8(k + ci * cout + 8, m1, full);
+                    for (int p = 0; p < pixels; p++) {
+                        __m256 xv = _mm256_broadcast_ss(x + p * step + ci);
+                        a[p][0] = _mm256_fmadd_ps(xv, k0, a[p][0]);
+                        a[p][1] = _mm256_fmadd_ps(xv, k1, a[p][1]);
+                    }
+                }
             }
         }
     }
-    const float *bias = r->bias ? r->bias + cb : NULL;
-    finish16(dst, a00, a01, bias, m0, m1, full);
-    finish16(dst + cout, a10, a11, bias, m0, m1, full);
-    finish16(dst + 2 * cout, a20, a21, bias, m0, m1, full);
-    finish16(dst + 3 * cout, a30, a31, bias, m0, m1, full);
+    float *dst = j->out + (oh * w->outW + ow) * cout + cb;
+    for (int p = 0; p < pixels; p++) finish16(dst + p * cout, a[p][0], a[p][1], j, cb, m0, m1, full);
 }
 
-/// Sixteen channels from `cb` of output pixel `ow`, over its taps [kw0, kw1) along the width.
-__attribute__((target("avx2,fma"), always_inline)) static inline void conv_pixel1(const conv_row *r, long ow, long kw0,
-                                                                             long kw1, long cb, float *dst,
-                                                                             __m256i m0, __m256i m1, int full) {
-    const pare_window *w = r->w;
-    const long c = w->channels, cout = r->cout;
-    const long left = ow * w->strideW - w->padLeft;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    for (long kh = r->kh0; kh < r->kh1; kh++) {
-        long ih = r->oh * w->strideH + kh * w->dilationH - w->padTop;
-        for (long kw = kw0; kw < kw1; kw++) {
-            const float *x = r->image + (ih * w->inW + left + kw * w->dilationW) * c;
-            const float *k = r->kernel + (kh * w->kW + kw) * c * cout + cb;
-            for (long ci = 0; ci < c; ci++) {
-                __m256 xv = _mm256_broadcast_ss(x + ci);
-                a0 = _mm256_fmadd_ps(xv, load8(k + ci * cout, m0, full), a0);
-                a1 = _mm256_fmadd_ps(xv, load8(k + ci * cout + 8, m1, full), a1);
-            }
-        }
-    }
-    finish16(dst, a0, a1, r->bias ? r->bias + cb : NULL, m0, m1, full);
-}
-
-// Output channels go sixteen at a time (two registers); four neighbouring output pixels whose taps all
-// fall inside the image along the width go together; other pixels one at a time over their taps.
-__attribute__((target("avx2,fma"))) static void conv2d_avx2(const float *in, long images, const pare_window *w,
-                                                        const float *kernel, long cout, const float *bias,
-                                                        float *out) {
-    const long sw = w->strideW, dw = w->dilationW;
+/// Every channel block of `pixels` output pixels from (oh, ow).
+__attribute__((target("avx2,fma"), always_inline)) static inline void pixels_avx2(const image_job *j, long oh,
+                                                                             long ow, int pixels, int depthwise) {
     const __m256i all = _mm256_set1_epi32(-1);
-    for (long b = 0; b < images; b++) {
-        conv_row r = {in + b * w->inH * w->inW * w->channels, w, kernel, bias, cout, 0, 0, 0};
-        for (long oh = 0; oh < w->outH; oh++) {
-            r.oh = oh;
-            tap_range(oh, w->strideH, w->dilationH, w->padTop, w->kH, w->inH, &r.kh0, &r.kh1);
-            long ow = 0;
-            while (ow < w->outW) {
-                long left = ow * sw - w->padLeft;
-                int four = ow + 4 <= w->outW && left >= 0 && left + 3 * sw + (w->kW - 1) * dw < w->inW;
-                long kw0 = 0, kw1 = w->kW;
-                if (!four) tap_range(ow, sw, dw, w->padLeft, w->kW, w->inW, &kw0, &kw1);
-                float *dst = out + ((b * w->outH + oh) * w->outW + ow) * cout;
-                long cb = 0;
-                for (; cb + 16 <= cout; cb += 16) {
-                    if (four) conv_pixels4(&r, ow, cb, dst + cb, all, all, 1);
-                    else conv_pixel1(&r, ow, kw0, kw1, cb, dst + cb, all, all, 1);
-                }
-                if (cb < cout) {
-                    __m256i m0 = lanes_below(cout - cb), m1 = lanes_below(cout - cb - 8);
-                    if (four) conv_pixels4(&r, ow, cb, dst + cb, m0, m1, 0);
-                    else conv_pixel1(&r, ow, kw0, kw1, cb, dst + cb, m0, m1, 0);
-                }
-                ow += four ? 4 : 1;
-            }
-        }
+    long cb = 0;
+    for (; cb + 16 <= j->cout; cb += 16) block16(j, oh, ow, pixels, cb, depthwise, all, all, 1);
+    if (cb < j->cout) {
+        __m256i m0 = lanes_below(j->cout - cb), m1 = lanes_below(j->cout - cb - 8);
+        block16(j, oh, ow, pixels, cb, depthwise, m0, m1, 0);
     }
 }
 
-/// Sixteen channels from `cb` of one output pixel over its taps inside the image.
-__attribute__((target("avx2,fma"), always_inline)) static inline void depthwise_block(
-    const float *image, const pare_window *w, const float *kernel, const float *bias, long oh, long left, long kh0,
-    long kh1, long kw0, long kw1, long cb, float *dst, __m256i m0, __m256i m1, int full) {
-    const long c = w->channels;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    for (long kh = kh0; kh < kh1; kh++) {
-        long ih = oh * w->strideH + kh * w->dilationH - w->padTop;
-        for (long kw = kw0; kw < kw1; kw++) {
-            const float *x = image + (ih * w->inW + left + kw * w->dilationW) * c + cb;
-            const float *k = kernel + (kh * w->kW + kw) * c + cb;
-            a0 = _mm256_fmadd_ps(load8(x, m0, full), load8(k, m0, full), a0);
-            a1 = _mm256_fmadd_ps(load8(x + 8, m1, full), load8(k + 8, m1, full), a1);
-        }
+// Output pixels go four at a time along a row; a row's last block ends at its end (overlapping the one
+// before when the width is not a multiple of four: those pixels are computed again, to the same bits).
+#define PARE_IMAGE_AVX2(name, depthwise)                                                                      \
+    __attribute__((target("avx2,fma"))) static void name(const image_job *j) {                                 \
+        const pare_window *w = j->w;                                                                           \
+        for (long oh = 0; oh < w->outH; oh++) {                                                                \
+            if (w->outW < 4) {                                                                                 \
+                for (long ow = 0; ow < w->outW; ow++) pixels_avx2(j, oh, ow, 1, depthwise);                    \
+                continue;                                                                                      \
+            }                                                                                                  \
+            for (long ow = 0; ow < w->outW; ow += 4) {                                                         \
+                pixels_avx2(j, oh, ow + 4 <= w->outW ? ow : w->outW - 4, 4, depthwise);                        \
+            }                                                                                                  \
+        }                                                                                                      \
     }
-    finish16(dst, a0, a1, bias ? bias + cb : NULL, m0, m1, full);
-}
-
-// Channels go sixteen at a time; each output pixel sums its taps inside the image.
-__attribute__((target("avx2,fma"))) static void depthwise_avx2(const float *in, long images, const pare_window *w,
-                                                           const float *kernel, const float *bias, float *out) {
-    const long c = w->channels;
-    const __m256i all = _mm256_set1_epi32(-1);
-    for (long b = 0; b < images; b++) {
-        const float *image = in + b * w->inH * w->inW * c;
-        for (long oh = 0; oh < w->outH; oh++) {
-            long kh0, kh1;
-            tap_range(oh, w->strideH, w->dilationH, w->padTop, w->kH, w->inH, &kh0, &kh1);
-            for (long ow = 0; ow < w->outW; ow++) {
-                long kw0, kw1;
-                tap_range(ow, w->strideW, w->dilationW, w->padLeft, w->kW, w->inW, &kw0, &kw1);
-                long left = ow * w->strideW - w->padLeft;
-                float *dst = out + ((b * w->outH + oh) * w->outW + ow) * c;
-                long cb = 0;
-                for (; cb + 16 <= c; cb += 16) {
-                    depthwise_block(image, w, kernel, bias, oh, left, kh0, kh1, kw0, kw1, cb, dst + cb, all, all, 1);
-                }
-                if (cb < c) {
-                    __m256i m0 = lanes_below(c - cb), m1 = lanes_below(c - cb - 8);
-                    depthwise_block(image, w, kernel, bias, oh, left, kh0, kh1, kw0, kw1, cb, dst + cb, m0, m1, 0);
-                }
-            }
-        }
-    }
-}
+PARE_IMAGE_AVX2(conv_image_avx2, 0)
+PARE_IMAGE_AVX2(depthwise_image_avx2, 1)
 #endif
+
+/// Runs one of the kernels over `images` images, each copied with its padding into `scratch` first when
+/// its windows reach past it.
+static void each_image(const float *in, long images, const pare_window *w, const float *kernel, long cout,
+                       const pare_epilogue *e, float *scratch, float *out, int depthwise) {
+    if (w->outH <= 0 || w->outW <= 0) return;
+    const int padded = pare_window_padded_floats(w) > 0;
+    const long width = padded ? reach(w->outW, w->strideW, w->kW, w->dilationW) : w->inW;
+#ifdef PARE_X86
+    const int simd = pare_kernels_use_avx2_fma();
+#endif
+    for (long b = 0; b < images; b++) {
+        const float *image = in + b * w->inH * w->inW * w->channels;
+        if (padded) pad_image(image, w, scratch);
+        float *dst = out + b * w->outH * w->outW * cout;
+        image_job j = {padded ? scratch : image, width, w, kernel, e, cout, dst};
+#ifdef PARE_X86
+        if (simd) {
+            if (depthwise) depthwise_image_avx2(&j);
+            else conv_image_avx2(&j);
+            continue;
+        }
+#endif
+        image_scalar(&j, depthwise);
+    }
+}
 
 void pare_conv2d_direct(const float *in, long images, const pare_window *w, const float *kernel, long outChannels,
-                        const float *bias, float *out) {
-#ifdef PARE_X86
-    if (pare_kernels_use_avx2_fma()) {
-        conv2d_avx2(in, images, w, kernel, outChannels, bias, out);
-        return;
-    }
-#endif
-    conv2d_scalar(in, images, w, kernel, outChannels, bias, out);
+                        const pare_epilogue *epilogue, float *scratch, float *out) {
+    each_image(in, images, w, kernel, outChannels, epilogue, scratch, out, 0);
 }
 
-void pare_depthwise2d(const float *in, long images, const pare_window *w, const float *kernel, const float *bias,
-                      float *out) {
-#ifdef PARE_X86
-    if (pare_kernels_use_avx2_fma()) {
-        depthwise_avx2(in, images, w, kernel, bias, out);
-        return;
-    }
-#endif
-    depthwise_scalar(in, images, w, kernel, bias, out);
+void pare_depthwise2d(const float *in, long images, const pare_window *w, const float *kernel,
+                      const pare_epilogue *epilogue, float *scratch, float *out) {
+    each_image(in, images, w, kernel, w->channels, epilogue, scratch, out, 1);
 }

@@ -23,7 +23,12 @@ struct Run: ParsableCommand {
         help: ArgumentHelp(
             "Run the batch this many times and print the time per run to stderr (benchmarks).", visibility: .hidden))
     var repeatCount: Int = 1
-    @Flag(name: .long, help: "Print the time spent in each layer to stderr.") var profile = false
+    @Flag(
+        name: .long,
+        help: """
+            Print the time spent in each layer to stderr (layers then run one by one over the whole batch: \
+            no tiles, nothing fused).
+            """) var profile = false
     @OptionGroup var reading: ReadOptions
 
     func validate() throws {

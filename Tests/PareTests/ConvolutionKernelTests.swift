@@ -26,6 +26,22 @@ final class ConvolutionKernelTests: XCTestCase {
         (0..<count).map { _ in Float.random(in: -1...1, using: &generator) }
     }
 
+    /// `images` random images of case `c`'s input shape.
+    func randomImages(_ images: Int, _ c: Case, _ generator: inout SeededGenerator) -> FloatArray {
+        FloatArray(
+            shape: [images, c.inH, c.inW, c.cin], data: randomFloats(images * c.inH * c.inW * c.cin, &generator))
+    }
+
+    func rectified(_ x: FloatArray) -> FloatArray {
+        FloatArray(shape: x.shape, data: x.data.map { $0 < 0 ? 0 : $0 })
+    }
+
+    /// The AVX2 result (if this CPU ran one) has the scalar one's bits.
+    func assertSameBits(_ paths: (simd: FloatArray?, scalar: FloatArray), _ what: String) {
+        guard let simd = paths.simd else { return }
+        XCTAssertEqual(simd.data.map(\.bitPattern), paths.scalar.data.map(\.bitPattern), "AVX2 vs scalar \(what)")
+    }
+
     func window(_ c: Case) -> Window2D {
         Window2D(
             inH: c.inH, inW: c.inW, kernel: [c.kH, c.kW], strides: [c.stride, c.stride],
@@ -48,27 +64,48 @@ final class ConvolutionKernelTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1e-5 * Swift.max(scale, 1), what)
     }
 
+    /// The steps after the bias, in the store (a fused BatchNormalization's `x · scale + shift`, then ReLU),
+    /// give on both paths the bits the separate pass (`ConvolutionKernels.finish`) gives on the biased result.
+    func checkEpilogue(
+        _ what: String, biased: FloatArray, channels: Int, _ generator: inout SeededGenerator,
+        _ run: (ChannelAffine?, Bool) -> FloatArray
+    ) {
+        let affine = ChannelAffine(scale: randomFloats(channels, &generator), shift: randomFloats(channels, &generator))
+        for (map, rectify) in [(nil, true), (affine, false), (affine, true)] as [(ChannelAffine?, Bool)] {
+            var expected = biased
+            ConvolutionKernels.finish(&expected, Epilogue(bias: nil, affine: map, rectify: rectify))
+            let fused = bothPaths { run(map, rectify) }
+            XCTAssertEqual(
+                fused.scalar.data.map(\.bitPattern), expected.data.map(\.bitPattern),
+                "\(what) affine \(map != nil) ReLU \(rectify)")
+            assertSameBits(fused, "\(what) affine \(map != nil) ReLU \(rectify)")
+            if rectify {
+                XCTAssertTrue(fused.scalar.data.contains(0) && fused.scalar.data.contains { $0 > 0 }, what)
+            }
+        }
+    }
+
     func testDirectConvolutionMatchesTheGEMMAndItsPathsAgreeBitForBit() {
         var generator = SeededGenerator(seed: 7)
         for c in cases {
             let w = window(c)
-            let x = FloatArray(
-                shape: [3, c.inH, c.inW, c.cin], data: randomFloats(3 * c.inH * c.inW * c.cin, &generator))
+            let x = randomImages(3, c, &generator)
             let kernel = randomFloats(c.kH * c.kW * c.cin * c.cout, &generator)
             let bias = randomFloats(c.cout, &generator)
             var reference = ConvolutionKernels.gemmConv2d(x, kernel: kernel, outChannels: c.cout, groups: 1, window: w)
             ConvolutionKernels.addBias(&reference, bias)
-            let (simd, scalar) = bothPaths {
-                ConvolutionKernels.directConv2d(x, kernel: kernel, bias: bias, outChannels: c.cout, window: w)
+            func direct(_ epilogue: Epilogue) -> FloatArray {
+                ConvolutionKernels.directConv2d(x, kernel: kernel, outChannels: c.cout, window: w, epilogue: epilogue)
             }
-            assertClose(scalar, reference, "scalar \(c)")
-            if let simd {
-                XCTAssertEqual(simd.data.map(\.bitPattern), scalar.data.map(\.bitPattern), "AVX2 vs scalar \(c)")
+            let paths = bothPaths { direct(Epilogue(bias: bias)) }
+            assertClose(paths.scalar, reference, "scalar \(c)")
+            assertSameBits(paths, "\(c)")
+            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cout, &generator) { affine, rectify in
+                direct(Epilogue(bias: bias, affine: affine, rectify: rectify))
             }
             // Without a bias: the same sums, nothing added.
-            let plain = ConvolutionKernels.directConv2d(x, kernel: kernel, bias: nil, outChannels: c.cout, window: w)
             let unbiased = ConvolutionKernels.gemmConv2d(x, kernel: kernel, outChannels: c.cout, groups: 1, window: w)
-            assertClose(plain, unbiased, "no bias \(c)")
+            assertClose(direct(Epilogue()), unbiased, "no bias \(c)")
         }
     }
 
@@ -76,8 +113,7 @@ final class ConvolutionKernelTests: XCTestCase {
         var generator = SeededGenerator(seed: 11)
         for c in cases {
             let w = window(c)
-            let x = FloatArray(
-                shape: [2, c.inH, c.inW, c.cin], data: randomFloats(2 * c.inH * c.inW * c.cin, &generator))
+            let x = randomImages(2, c, &generator)
             let kernel = randomFloats(c.kH * c.kW * c.cin, &generator)
             let bias = randomFloats(c.cin, &generator)
             // The definition: each channel sums its own taps inside the image, plus its bias.
@@ -96,13 +132,49 @@ final class ConvolutionKernelTests: XCTestCase {
                 }
             }
             let reference = FloatArray(shape: [2, w.outH, w.outW, c.cin], data: expected)
-            let (simd, scalar) = bothPaths {
-                ConvolutionKernels.depthwise(x, kernel: kernel, bias: bias, multiplier: 1, window: w)
+            func depthwise(_ epilogue: Epilogue, multiplier: Int = 1, kernel: [Float] = kernel) -> FloatArray {
+                ConvolutionKernels.depthwise(x, kernel: kernel, multiplier: multiplier, window: w, epilogue: epilogue)
             }
-            assertClose(scalar, reference, "scalar \(c)")
-            if let simd {
-                XCTAssertEqual(simd.data.map(\.bitPattern), scalar.data.map(\.bitPattern), "AVX2 vs scalar \(c)")
+            let paths = bothPaths { depthwise(Epilogue(bias: bias)) }
+            assertClose(paths.scalar, reference, "scalar \(c)")
+            assertSameBits(paths, "\(c)")
+            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cin, &generator) { affine, rectify in
+                depthwise(Epilogue(bias: bias, affine: affine, rectify: rectify))
             }
+            // The Swift loop for a depth multiplier above 1 applies the epilogue in a pass after it.
+            let doubled = kernel.flatMap { [$0, -$0] }
+            let twice = depthwise(Epilogue(), multiplier: 2, kernel: doubled)
+            XCTAssertEqual(
+                depthwise(Epilogue(rectify: true), multiplier: 2, kernel: doubled), rectified(twice),
+                "multiplier 2 \(c)")
+        }
+    }
+
+    func testMaxPoolingTakesEachWindowsLargestValueOrNaN() {
+        var generator = SeededGenerator(seed: 13)
+        for c in cases where c.dilation == 1 {
+            let w = window(c)
+            var x = randomImages(2, c, &generator)
+            // A NaN in one window of each image must come out of every window holding it.
+            for b in 0..<2 { x.data[(b * c.inH * c.inW + c.inH * c.inW / 2) * c.cin] = .nan }
+            var expected = [Float](repeating: 0, count: 2 * w.outH * w.outW * c.cin)
+            for b in 0..<2 {
+                for oh in 0..<w.outH {
+                    for ow in 0..<w.outW {
+                        for ch in 0..<c.cin {
+                            var m = -Float.infinity
+                            w.forEachTap(oh: oh, ow: ow) { _, pixel in
+                                m = propagatingMax(m, x.data[(b * c.inH * c.inW + pixel) * c.cin + ch])
+                            }
+                            expected[((b * w.outH + oh) * w.outW + ow) * c.cin + ch] = m
+                        }
+                    }
+                }
+            }
+            let paths = bothPaths { PoolingKernels.pool(x, window: w, max: true) }
+            XCTAssertEqual(paths.scalar.data.map(\.bitPattern), expected.map(\.bitPattern), "\(c)")
+            XCTAssertTrue(paths.scalar.data.contains { $0.isNaN }, "\(c)")
+            assertSameBits(paths, "\(c)")
         }
     }
 }

@@ -141,6 +141,57 @@ extension InterpreterTests {
         XCTAssertThrowsError(try ModelInputs.load([Fixtures.path("data/missing.npy")]))
     }
 
+    func testTiledRunsEqualLayerByLayerRuns() throws {
+        let digits = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
+        let tokens128 = try NPY.read(Fixtures.path("data/mnist_tokens_f32.npy")).floatArray()
+        // The text model's tiles are larger (its activations are small): four copies make enough examples.
+        let tokens = FloatArray.joined(Array(repeating: tokens128, count: 4))
+        // The tiled part: the whole residual net and text model; the MNIST CNN's convolutions and pooling
+        // up to its Flatten (the Dense layers' 590,080 weights end it).
+        for (model, input, sites) in [
+            ("residual/keras3.h5", digits, 17), ("mnist_cnn/keras3.h5", digits, 5), ("text_cls/keras3.h5", tokens, 6),
+        ] {
+            let interpreter = try Interpreter(try ModelFile.read(Fixtures.path(model)))
+            let plan = try XCTUnwrap(interpreter.tilePlan, model)
+            XCTAssertEqual(plan.sites, sites, model)
+            XCTAssertLessThan(plan.examples * 2, input.batch, model)
+            let tiled = try interpreter.run([input])[0]
+            XCTAssertEqual(interpreter.tiledSteps, 1, model)
+            interpreter.tilePlan = nil
+            let whole = try interpreter.run([input])[0]
+            XCTAssertEqual(interpreter.tiledSteps, 1, model)
+            // Equal up to float rounding: BLAS may sum in another order for another number of rows.
+            XCTAssertLessThan(try relativeError(tiled, whole.tensor), 1e-6, model)
+        }
+        // A mask crossing the end of the tiled part (the Embedding's, when the part ends there) is not
+        // joined: the batch runs whole instead, to the same result.
+        let text = try Interpreter(try ModelFile.read(Fixtures.path("text_cls/keras3.h5")))
+        let whole = try text.run([tokens])[0]
+        text.tilePlan = Interpreter.TilePlan(sites: 1, examples: 8)
+        let fallback = try text.run([tokens])[0]
+        XCTAssertEqual(text.tiledSteps, 1)
+        XCTAssertLessThan(try relativeError(fallback, whole.tensor), 1e-6)
+    }
+
+    func testFusedLayersGiveTheBitsOfTheLayersRunOneByOne() throws {
+        let interpreter = try Interpreter(try ModelFile.read(Fixtures.path("residual/keras3.h5")))
+        // stem → stem_bn → stem_relu and depthwise → depthwise_bn → depthwise_relu fold whole. block_conv
+        // rectifies before its BatchNormalization (activation 'relu'), which the epilogue's order cannot
+        // express: it stays a layer of its own.
+        let folded = interpreter.fusions.mapValues { [$0.normalization, $0.activation ?? "-"] }
+        XCTAssertEqual(folded, ["stem": ["stem_bn", "stem_relu"], "depthwise": ["depthwise_bn", "depthwise_relu"]])
+        let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
+        interpreter.tilePlan = nil
+        let fused = try interpreter.run([x])[0]
+        // Profiling times each layer, so every layer runs on its own.
+        interpreter.profiling = true
+        let separate = try interpreter.run([x])[0]
+        XCTAssertEqual(interpreter.layerSeconds.keys.contains("stem_bn"), true)
+        XCTAssertEqual(fused.data.map(\.bitPattern), separate.data.map(\.bitPattern))
+        // A model without BatchNormalization has nothing to fold.
+        XCTAssertTrue(try Interpreter(try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))).fusions.isEmpty)
+    }
+
     func testBatchedRunsEqualOneRun() throws {
         let interpreter = try Interpreter(try ModelFile.read(Fixtures.path("residual/keras3.h5")))
         let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()

@@ -1,14 +1,15 @@
 #ifndef PARE_CONVOLUTION_H
 #define PARE_CONVOLUTION_H
 // Direct 2-D convolutions on NHWC images for the interpreter, where im2col and a GEMM waste their
-// effort: kernels over few input values per output (a first layer's one or three channels) and
-// depthwise convolutions. Each output value sums its taps that fall inside the image, in the order
-// named below, starting from zero, with one fused multiply-add per tap, then adds its bias: the AVX2
-// path (chosen at run time) and the scalar path (fmaf) give the same bits.
+// effort: kernels over few input values per output (a first layer's one or three channels), few output
+// channels, and depthwise convolutions. Each output value sums all of its window's taps in the order
+// named below, starting from zero, with one fused multiply-add per tap (taps over the padding multiply
+// zeros, as TensorFlow's padded convolutions do), then applies the epilogue: the AVX2 path (chosen at
+// run time) and the scalar path (fmaf) give the same bits.
 #include <stddef.h>
 
 /// The geometry of one window operation (Window2D on the Swift side); padding is the rows and columns
-/// before the first input row and column, taps falling outside the image are skipped.
+/// before the first input row and column.
 typedef struct {
     long inH, inW, channels;
     long outH, outW;
@@ -18,14 +19,27 @@ typedef struct {
     long padTop, padLeft;
 } pare_window;
 
+/// What happens to each sum before it is stored, in this order: `+ bias[o]`; `· scale[o] + shift[o]`
+/// (a multiply, then an add: a BatchNormalization that follows the convolution); ReLU (`x < 0 ? 0 : x`,
+/// NaN kept). NULL pointers and a zero `relu` leave their step out; scale and shift go together.
+typedef struct {
+    const float *bias;
+    const float *scale, *shift;
+    int relu;
+} pare_epilogue;
+
+/// Floats of scratch one call of the kernels below needs per thread: one image copied with the zeros its
+/// windows reach around it; 0 when every window stays inside the image (scratch may then be NULL).
+long pare_window_padded_floats(const pare_window *w);
+
 /// Conv2D without groups over `images` images: kernel (kH, kW, channels, outChannels); taps summed in
-/// (kh, kw, c) order; `bias` (outChannels values) may be NULL.
+/// (kh, kw, c) order; the epilogue's arrays hold outChannels values.
 void pare_conv2d_direct(const float *in, long images, const pare_window *w, const float *kernel, long outChannels,
-                        const float *bias, float *out);
+                        const pare_epilogue *epilogue, float *scratch, float *out);
 
 /// DepthwiseConv2D with depth multiplier 1: kernel (kH, kW, channels); taps summed in (kh, kw) order;
-/// `bias` (channels values) may be NULL.
-void pare_depthwise2d(const float *in, long images, const pare_window *w, const float *kernel, const float *bias,
-                      float *out);
+/// the epilogue's arrays hold `channels` values.
+void pare_depthwise2d(const float *in, long images, const pare_window *w, const float *kernel,
+                      const pare_epilogue *epilogue, float *scratch, float *out);
 
 #endif

@@ -44,6 +44,50 @@ struct Window2D {
     }
 }
 
+/// What a convolution does to its sums before it stores them (`pare_epilogue`), in this order: its bias;
+/// the per-channel affine map of a BatchNormalization that follows it (`x · scale + shift`, as
+/// `BatchNormalization.compute` applies it); ReLU (`x < 0 ? 0 : x`, NaN kept).
+struct Epilogue {
+    var bias: [Float]?
+    var affine: ChannelAffine?
+    var rectify = false
+
+    var isEmpty: Bool { bias == nil && affine == nil && !rectify }
+
+    /// Whether each array holds one value per channel of `channels`.
+    func fits(_ channels: Int) -> Bool {
+        (bias.map { $0.count == channels } ?? true)
+            && (affine.map { $0.scale.count == channels && $0.shift.count == channels } ?? true)
+    }
+
+    /// Runs `body` with the C description of this epilogue.
+    func withC<R>(_ body: (UnsafePointer<pare_epilogue>) -> R) -> R {
+        withOptionalFloats(bias) { b in
+            withOptionalFloats(affine?.scale) { scale in
+                withOptionalFloats(affine?.shift) { shift in
+                    var e = pare_epilogue(bias: b, scale: scale, shift: shift, relu: rectify ? 1 : 0)
+                    return withUnsafePointer(to: &e) { body($0) }
+                }
+            }
+        }
+    }
+}
+
+/// A per-channel `x · scale + shift` (a BatchNormalization in inference).
+public struct ChannelAffine {
+    var scale: [Float]
+    var shift: [Float]
+}
+
+extension Window2D {
+    /// The C kernels' description of this window over `channels` channels.
+    func geometry(channels: Int) -> pare_window {
+        pare_window(
+            inH: inH, inW: inW, channels: channels, outH: outH, outW: outW, kH: kH, kW: kW, strideH: strideH,
+            strideW: strideW, dilationH: dilationH, dilationW: dilationW, padTop: padTop, padLeft: padLeft)
+    }
+}
+
 /// C[m×n] = A[m×k] · B[k×n] (+ C when `accumulate`), row-major, with leading dimensions.
 func sgemm(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -89,58 +133,60 @@ enum ConvolutionKernels {
         inputValues <= 32 || outChannels <= 16
     }
 
-    /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, plus `bias` (one per output channel);
-    /// directly for short sums, else through im2col and one GEMM per group.
+    /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, then the `epilogue` (bias, a following
+    /// BatchNormalization, ReLU); directly for short sums, else through im2col and one GEMM per group.
     static func conv2d(
-        _ x: FloatArray, kernel: [Float], bias: [Float]?, outChannels: Int, groups: Int, window w: Window2D
+        _ x: FloatArray, kernel: [Float], outChannels: Int, groups: Int, window w: Window2D, epilogue: Epilogue
     ) -> FloatArray {
         let cin = x.shape[3]
-        let fusedBias = bias.flatMap { $0.count == outChannels ? $0 : nil }
         if groups == 1, runsDirectly(inputValues: w.kH * w.kW * cin, outChannels: outChannels),
-            kernel.count == w.kH * w.kW * cin * outChannels
+            kernel.count == w.kH * w.kW * cin * outChannels, epilogue.fits(outChannels)
         {
-            return directConv2d(x, kernel: kernel, bias: fusedBias, outChannels: outChannels, window: w)
+            return directConv2d(x, kernel: kernel, outChannels: outChannels, window: w, epilogue: epilogue)
         }
         var out = gemmConv2d(x, kernel: kernel, outChannels: outChannels, groups: groups, window: w)
-        if let bias { addBias(&out, bias) }
+        finish(&out, epilogue)
         return out
     }
 
-    /// Conv2D without groups by the C kernel (`kernel` holds kH·kW·C·outChannels values, `bias` none or
-    /// one per output channel).
-    static func directConv2d(_ x: FloatArray, kernel: [Float], bias: [Float]?, outChannels: Int, window w: Window2D)
-        -> FloatArray
-    {
-        direct(x, window: w, outChannels: outChannels, bias: bias) { input, images, geometry, b, o in
+    /// Conv2D without groups by the C kernel (`kernel` holds kH·kW·C·outChannels values, the epilogue's
+    /// arrays one per output channel).
+    static func directConv2d(
+        _ x: FloatArray, kernel: [Float], outChannels: Int, window w: Window2D, epilogue: Epilogue
+    ) -> FloatArray {
+        direct(x, window: w, outChannels: outChannels, epilogue: epilogue) { input, images, geometry, e, scratch, o in
             kernel.withUnsafeBufferPointer { k in
-                pare_conv2d_direct(input, images, geometry, k.baseAddress!, outChannels, b, o)
+                pare_conv2d_direct(input, images, geometry, k.baseAddress!, outChannels, e, scratch, o)
             }
         }
     }
 
-    /// Runs a C kernel over the batch on every core: `body(input, images, window, biasPointer, output)`.
+    /// Runs a C kernel over the batch on every core: `body(input, images, window, epilogue, scratch,
+    /// output)`, with the scratch the kernel needs for one image.
     private static func direct(
-        _ x: FloatArray, window w: Window2D, outChannels: Int, bias: [Float]?,
+        _ x: FloatArray, window w: Window2D, outChannels: Int, epilogue: Epilogue,
         _ body: (
-            UnsafePointer<Float>, Int, UnsafePointer<pare_window>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>
+            UnsafePointer<Float>, Int, UnsafePointer<pare_window>, UnsafePointer<pare_epilogue>,
+            UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>
         ) -> Void
     ) -> FloatArray {
         let n = x.batch
         let cin = x.shape[3]
         var out = uninitializedFloats(n * w.outH * w.outW * outChannels)
-        var geometry = pare_window(
-            inH: w.inH, inW: w.inW, channels: cin, outH: w.outH, outW: w.outW, kH: w.kH, kW: w.kW,
-            strideH: w.strideH, strideW: w.strideW, dilationH: w.dilationH, dilationW: w.dilationW,
-            padTop: w.padTop, padLeft: w.padLeft)
+        var geometry = w.geometry(channels: cin)
         guard !out.isEmpty else { return FloatArray(shape: [n, w.outH, w.outW, outChannels], data: out) }
         x.data.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { o in
                 withUnsafePointer(to: &geometry) { g in
-                    withOptionalFloats(bias) { biasPointer in
+                    epilogue.withC { e in
+                        let scratchFloats = pare_window_padded_floats(g)
                         Parallel.chunks(n) { images in
-                            body(
-                                input.baseAddress! + images.lowerBound * w.inH * w.inW * cin, images.count, g,
-                                biasPointer, o.baseAddress! + images.lowerBound * w.outH * w.outW * outChannels)
+                            var scratch = uninitializedFloats(scratchFloats)
+                            scratch.withUnsafeMutableBufferPointer { s in
+                                body(
+                                    input.baseAddress! + images.lowerBound * w.inH * w.inW * cin, images.count, g, e,
+                                    s.baseAddress, o.baseAddress! + images.lowerBound * w.outH * w.outW * outChannels)
+                            }
                         }
                     }
                 }
@@ -248,21 +294,21 @@ enum ConvolutionKernels {
         }
     }
 
-    /// DepthwiseConv2D, kernel `(kh, kw, in, multiplier)`, plus `bias` (one per output channel);
-    /// output channel `c * multiplier + m`. Multiplier 1 (the common case) runs in C.
-    static func depthwise(_ x: FloatArray, kernel: [Float], bias: [Float]?, multiplier: Int, window w: Window2D)
-        -> FloatArray
-    {
+    /// DepthwiseConv2D, kernel `(kh, kw, in, multiplier)`, then the `epilogue`; output channel
+    /// `c * multiplier + m`. Multiplier 1 (the common case) runs in C.
+    static func depthwise(
+        _ x: FloatArray, kernel: [Float], multiplier: Int, window w: Window2D, epilogue: Epilogue
+    ) -> FloatArray {
         let n = x.batch
         let cin = x.shape[3]
         let cout = cin * multiplier
-        if multiplier == 1, kernel.count == w.kH * w.kW * cin {
-            let fusedBias = bias.flatMap { $0.count == cout ? $0 : nil }
-            var out = direct(x, window: w, outChannels: cout, bias: fusedBias) { input, images, geometry, b, o in
-                kernel.withUnsafeBufferPointer { k in pare_depthwise2d(input, images, geometry, k.baseAddress!, b, o) }
+        if multiplier == 1, kernel.count == w.kH * w.kW * cin, epilogue.fits(cout) {
+            return direct(x, window: w, outChannels: cout, epilogue: epilogue) {
+                input, images, geometry, e, scratch, o in
+                kernel.withUnsafeBufferPointer { k in
+                    pare_depthwise2d(input, images, geometry, k.baseAddress!, e, scratch, o)
+                }
             }
-            if fusedBias == nil, let bias { addBias(&out, bias) }
-            return out
         }
         // Every output pixel is written whole (zeroed first: it accumulates in memory).
         var out = uninitializedFloats(n * w.outH * w.outW * cout)
@@ -294,7 +340,7 @@ enum ConvolutionKernels {
             }
         }
         var result = FloatArray(shape: [n, w.outH, w.outW, cout], data: out)
-        if let bias { addBias(&result, bias) }
+        finish(&result, epilogue)
         return result
     }
 
@@ -375,18 +421,29 @@ enum ConvolutionKernels {
         return FloatArray(shape: Array(x.shape.dropLast()) + [units], data: out)
     }
 
-    static func addBias(_ x: inout FloatArray, _ bias: [Float]) {
-        let c = bias.count
-        guard c > 0 else { return }
-        bias.withUnsafeBufferPointer { b in
-            x.data.withUnsafeMutableBufferPointer { p in
-                // Rows of `c` values, over every core (a batch of feature maps is millions of values).
-                // Plain pointers: the loop over a row then vectorizes (indexing the buffers did not).
-                guard let values = p.baseAddress, let biases = b.baseAddress else { return }
-                Parallel.chunks(p.count / c, minimumPerChunk: Swift.max(1, (1 << 16) / c)) { rows in
-                    for row in rows {
-                        let line = values + row * c
-                        for k in 0..<c { line[k] += biases[k] }
+    static func addBias(_ x: inout FloatArray, _ bias: [Float]) { finish(&x, Epilogue(bias: bias)) }
+
+    /// Applies `epilogue` to every row of its channels, in one pass: the steps the C kernels take, in
+    /// their order.
+    static func finish(_ x: inout FloatArray, _ epilogue: Epilogue) {
+        let c = epilogue.bias?.count ?? epilogue.affine?.scale.count ?? x.shape.last ?? 1
+        guard c > 0, !epilogue.isEmpty else { return }
+        let affine = epilogue.affine
+        withOptionalFloats(epilogue.bias) { biases in
+            withOptionalFloats(affine?.scale) { scale in
+                withOptionalFloats(affine?.shift) { shift in
+                    x.data.withUnsafeMutableBufferPointer { p in
+                        // Rows of `c` values, over every core (a batch of feature maps is millions of values).
+                        // Plain pointers: the loop over a row then vectorizes (indexing the buffers did not).
+                        guard let values = p.baseAddress else { return }
+                        Parallel.chunks(p.count / c, minimumPerChunk: Swift.max(1, (1 << 16) / c)) { rows in
+                            for row in rows {
+                                let line = values + row * c
+                                if let biases { for k in 0..<c { line[k] += biases[k] } }
+                                if let scale, let shift { for k in 0..<c { line[k] = line[k] * scale[k] + shift[k] } }
+                                if epilogue.rectify { for k in 0..<c { line[k] = line[k] < 0 ? 0 : line[k] } }
+                            }
+                        }
                     }
                 }
             }

@@ -26,7 +26,7 @@ public final class Interpreter {
     /// Model inputs: name and per-example shape.
     public let inputs: [ModelInput]
     public let outputNames: [String]
-    private let ops: [String: LayerOp]
+    let ops: [String: LayerOp]
     private let file: String
     /// Seconds spent per layer path over all runs, collected when `profiling` is on.
     public var profiling = false
@@ -59,6 +59,17 @@ public final class Interpreter {
     /// The major version of the Keras that wrote the file (some layers' side effects differ).
     private var kerasMajor = 3
     private var specialized: (shapes: [[Int]], interpreter: Interpreter)?
+    /// The order of the model's calls, and the part of it that runs tile by tile (`TiledRun.swift`):
+    /// none when weights stream (each tile would read them again).
+    private lazy var topOrder = executionOrder(architecture)
+    lazy var tilePlan: TilePlan? = streamsWeights ? nil : Self.tilePlan(order: topOrder, ops: ops)
+    /// Convolutions with the layers folded into them (`LayerFusion.swift`), and the layers folded.
+    let fusions: [String: Fusion]
+    private let fusedAway: Set<String>
+    /// Whether top-level calls run fused: only where no hook looks at each layer's values.
+    var fusing: Bool { observer == nil && callObserver == nil && !profiling }
+    /// Steps that ran tile by tile (tests check which path ran).
+    private(set) var tiledSteps = 0
 
     /// `streamingWeights` forces the choice `residentWeightLimit` otherwise makes (tests run small models
     /// both ways and compare).
@@ -128,6 +139,8 @@ public final class Interpreter {
             }
         }
         self.ops = ops
+        fusions = Self.fusions(arch, ops: ops)
+        fusedAway = Set(fusions.values.flatMap { [$0.normalization] + ($0.activation.map { [$0] } ?? []) })
         (bytesPerExample, largestCall, largestElements) = Self.memoryPerExample(analysis)
         outputElementsPerExample = Self.outputElements(analysis)
         inputs = ModelInput.of(arch)
@@ -175,6 +188,14 @@ public final class Interpreter {
             return try concrete.runStep(values)
         }
         do {
+            // The tiled run leaves the per-layer hooks out (they see whole batches).
+            if observer == nil, callObserver == nil, !profiling, let plan = tilePlan,
+                values[0].batch >= 2 * plan.examples,
+                let outputs = try runTiled(architecture, order: topOrder, plan: plan, inputs: values)
+            {
+                tiledSteps += 1
+                return outputs
+            }
             return try evaluate(architecture, inputs: values, prefix: "")
         } catch let error as InterpreterError {
             throw PareError(file: file, "\(error)")
@@ -278,40 +299,40 @@ public final class Interpreter {
     private func evaluate(
         _ arch: Architecture, inputs given: [FloatArray], masks givenMasks: [StepMask?], prefix: String
     ) throws -> LayerResult {
-        var values: [TensorRef: FloatArray] = [:]
-        var masks: [TensorRef: StepMask] = [:]
-        for (i, (ref, value)) in zip(arch.inputs, given).enumerated() {
-            values[ref] = value
-            if i < givenMasks.count, let mask = givenMasks[i] { masks[ref] = mask }
-        }
-        // Uses left of each value: when the last consumer takes it, it leaves the table, so a
-        // layer that works in place (activations, BatchNormalization, merges) owns its input.
-        var usesLeft: [TensorRef: Int] = [:]
-        for layer in arch.layers {
-            for call in layer.calls.indices {
-                for ref in layer.dependencies(ofCall: call) { usesLeft[ref, default: 0] += 1 }
-            }
-        }
-        for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
+        var state = GraphState(arch, inputs: given, masks: givenMasks)
+        try run(executionOrder(arch)[...], in: &state, prefix: prefix)
+        return try state.outputs(of: arch)
+    }
+
+    /// The order calls of `arch` run in.
+    func executionOrder(_ arch: Architecture) -> [CallSite] {
         // Keras 3's MultiHeadAttention clears its inputs' masks as it runs: other consumers of those
         // tensors see them or not depending on Keras's order, which is then followed.
         let clearsMasks =
             kerasMajor >= 3
             && arch.layers.contains { !($0.layerKind?.keras3ClearedInputMasks.isEmpty ?? true) }
-        for site in clearsMasks ? arch.kerasExecutionOrder : arch.callOrder {
+        return clearsMasks ? arch.kerasExecutionOrder : arch.callOrder
+    }
+
+    /// Runs the calls `sites` (in order, a part of `executionOrder`) on the values of `state`.
+    func run(_ sites: ArraySlice<CallSite>, in state: inout GraphState, prefix: String) throws {
+        let fusing = prefix.isEmpty && self.fusing
+        for site in sites {
             let (layer, call) = (site.layer, site.call)
+            // A layer folded into the convolution before it: that call computed its output.
+            if fusing, fusedAway.contains(layer.name) { continue }
             var args: [FloatArray] = []
             var argMasks: [StepMask?] = []
             func take(_ ref: TensorRef) throws -> FloatArray {
-                guard let value = values[ref] else {
+                guard let value = state.values[ref] else {
                     throw InterpreterError.badInput("input \(ref) of '\(prefix + layer.name)' was never computed")
                 }
-                usesLeft[ref]! -= 1
-                if usesLeft[ref]! == 0 { masks[ref] = nil }
-                return usesLeft[ref]! == 0 ? values.removeValue(forKey: ref)! : value
+                state.usesLeft[ref]! -= 1
+                if state.usesLeft[ref]! == 0 { state.masks[ref] = nil }
+                return state.usesLeft[ref]! == 0 ? state.values.removeValue(forKey: ref)! : value
             }
             for ref in layer.calls[call] {
-                argMasks.append(masks[ref])
+                argMasks.append(state.masks[ref])
                 args.append(try take(ref))
             }
             // Keras 3 records the mask a call received as its `mask=` argument: that tensor decides,
@@ -330,6 +351,7 @@ public final class Interpreter {
                     + args.dropFirst().map { _ in nil }
             }
             let path = prefix + layer.name
+            let fusion = fusing ? fusions[path] : nil
             let result: LayerResult
             if let nested = layer.nested {
                 result = try evaluate(nested, inputs: args, masks: argMasks, prefix: path + "/")
@@ -347,10 +369,11 @@ public final class Interpreter {
                 // The arguments pass to the layer (an in-place layer then writes into its input without
                 // a copy) unless the observer still needs them.
                 let observed = observer == nil ? [] : args
-                result = try op.run(consume args, masks: argMasks, context: context)
+                result = try op.run(
+                    consume args, masks: argMasks, context: context, fused: try fusion.map(epilogue) ?? Epilogue())
                 if kerasMajor >= 3 {
                     for i in op.kind.keras3ClearedInputMasks where i < layer.calls[call].count {
-                        masks[layer.calls[call][i]] = nil
+                        state.masks[layer.calls[call][i]] = nil
                     }
                 }
                 if profiling {
@@ -359,13 +382,45 @@ public final class Interpreter {
                 if let observer, let first = result.values.first { observer(path, observed, first) }
             }
             for (t, output) in result.values.enumerated() {
-                let ref = TensorRef(layer: layer.name, node: call, tensor: t)
-                if usesLeft[ref, default: 0] > 0 {
-                    values[ref] = output
-                    if t < result.masks.count, let mask = result.masks[t] { masks[ref] = mask }
+                let ref = fusion?.output ?? TensorRef(layer: layer.name, node: call, tensor: t)
+                if state.usesLeft[ref, default: 0] > 0 {
+                    state.values[ref] = output
+                    if t < result.masks.count, let mask = result.masks[t] { state.masks[ref] = mask }
                 }
             }
         }
+    }
+}
+
+/// The values of one evaluation of a graph as it goes: those computed and still to be used, their
+/// masks, and how many uses each has left.
+struct GraphState {
+    var values: [TensorRef: FloatArray] = [:]
+    var masks: [TensorRef: StepMask] = [:]
+    /// When the last consumer takes a value, it leaves the table, so a layer that works in place
+    /// (activations, BatchNormalization, merges) owns its input.
+    var usesLeft: [TensorRef: Int] = [:]
+
+    init(_ arch: Architecture, inputs given: [FloatArray], masks givenMasks: [StepMask?]) {
+        for (i, (ref, value)) in zip(arch.inputs, given).enumerated() {
+            values[ref] = value
+            if i < givenMasks.count, let mask = givenMasks[i] { masks[ref] = mask }
+        }
+        for layer in arch.layers {
+            for call in layer.calls.indices {
+                for ref in layer.dependencies(ofCall: call) { usesLeft[ref, default: 0] += 1 }
+            }
+        }
+        for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
+    }
+
+    init(values: [TensorRef: FloatArray], usesLeft: [TensorRef: Int]) {
+        self.values = values
+        self.usesLeft = usesLeft
+    }
+
+    /// The outputs of `arch` and their masks, once every call has run.
+    func outputs(of arch: Architecture) throws -> LayerResult {
         let outputs = try arch.outputs.map { ref in
             guard let v = values[ref] else { throw InterpreterError.badInput("output \(ref) was never computed") }
             return v

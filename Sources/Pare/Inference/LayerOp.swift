@@ -57,6 +57,9 @@ struct LayerOp {
         resident = residentWeights ? try Self.loading(self.weights, into: shapeContext) : nil
     }
 
+    /// The values of all of this layer's weights.
+    var weightValues: Int { weights.values.reduce(0) { $0 + $1.count } }
+
     /// The context of a call: the resident weights, or this layer's weights read and converted now.
     func context() throws -> RunContext {
         if let resident { return resident }
@@ -92,7 +95,11 @@ struct LayerOp {
     }
 
     /// One call with the weights `context()` gave: every output, with the masks Keras would attach to them.
-    func run(_ rawInputs: consuming [FloatArray], masks: [StepMask?], context: RunContext) throws -> LayerResult {
+    /// `fused`: what the layers the interpreter fused into this call (a kind that `appliesEpilogue`, whose
+    /// activation is linear) compute after it.
+    func run(
+        _ rawInputs: consuming [FloatArray], masks: [StepMask?], context: RunContext, fused: Epilogue = Epilogue()
+    ) throws -> LayerResult {
         if masks.contains(where: { $0 != nil }), let limitation = kind.maskLimitation {
             throw InterpreterError.unsupported("\(limitation) (layer '\(path)' receives a mask)")
         }
@@ -104,12 +111,17 @@ struct LayerOp {
         var inputs = float16Compute ? rawInputs.map(Self.roundedToHalf) : consume rawInputs
         let inputRanks = inputs.map(\.shape.count)
         if channelsFirst { inputs = inputs.map { Self.movingChannels($0, toLast: true) } }
-        var result = try kind.computeOutputs(&inputs, masks: masks, context)
+        var callContext = context
+        callContext.epilogue = fused
+        // The kind rectifies as it stores: no pass of its own for the activation.
+        let rectifiesItself = activation == .relu && kind.appliesEpilogue
+        if rectifiesItself { callContext.epilogue.rectify = true }
+        var result = try kind.computeOutputs(&inputs, masks: masks, callContext)
         if !result.values.isEmpty {
             if !kind.appliesOwnBias, let bias = context.weights["bias"] {
                 ConvolutionKernels.addBias(&result.values[0], bias)
             }
-            if activation != .linear {
+            if activation != .linear && !rectifiesItself {
                 activation.apply(&result.values[0].data, channels: result.values[0].shape.last ?? 1)
             }
         }

@@ -1,3 +1,5 @@
+import CPareKernels
+
 /// Pooling on NHWC input. Padded positions are ignored: max over the window's real pixels, and
 /// the average divides by how many real pixels the window covers (TensorFlow's "same" rule).
 enum PoolingKernels {
@@ -5,10 +7,28 @@ enum PoolingKernels {
         let n = x.batch
         let c = x.shape[3]
         var out = uninitializedFloats(n * w.outH * w.outW * c)
+        if isMax {
+            // In C (Sources/CPareKernels/pooling.c): the window's maximum in registers, NaN kept.
+            var geometry = w.geometry(channels: c)
+            x.data.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    guard let input = xp.baseAddress, let output = op.baseAddress, c > 0 else { return }
+                    withUnsafePointer(to: &geometry) { g in
+                        Parallel.chunks(n) { images in
+                            pare_max_pool2d(
+                                input + images.lowerBound * w.inH * w.inW * c, images.count, g,
+                                output + images.lowerBound * w.outH * w.outW * c)
+                        }
+                    }
+                }
+            }
+            return FloatArray(shape: [n, w.outH, w.outW, c], data: out)
+        }
         x.data.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 guard let input = xp.baseAddress, let output = op.baseAddress, c > 0 else { return }
-                // Each output pixel's channels accumulate in place, one row of `c` values per tap.
+                // Average pooling: each output pixel's channels accumulate in place, one row of `c` values
+                // per tap.
                 Parallel.chunks(n * w.outH) { rows in
                     for row in rows {
                         let (b, oh) = (row / w.outH, row % w.outH)
@@ -20,40 +40,21 @@ enum PoolingKernels {
                             let left = ow * w.strideW - w.padLeft
                             let tapColumns = Swift.max(0, left)..<Swift.max(0, Swift.min(w.inW, left + w.kW))
                             let dst = output + ((b * w.outH + oh) * w.outW + ow) * c
-                            dst.initialize(repeating: isMax ? -.infinity : 0, count: c)
+                            dst.initialize(repeating: 0, count: c)
                             for ih in tapRows {
                                 for iw in tapColumns {
                                     let src = input + ((b * w.inH + ih) * w.inW + iw) * c
-                                    if isMax { maxRow(dst, src, count: c) } else { addRow(dst, src, count: c) }
+                                    addRow(dst, src, count: c)
                                 }
                             }
-                            if !isMax {
-                                let covered = Float(Swift.max(tapRows.count * tapColumns.count, 1))
-                                for k in 0..<c { dst[k] /= covered }
-                            }
+                            let covered = Float(Swift.max(tapRows.count * tapColumns.count, 1))
+                            for k in 0..<c { dst[k] /= covered }
                         }
                     }
                 }
             }
         }
         return FloatArray(shape: [n, w.outH, w.outW, c], data: out)
-    }
-
-    /// dst[k] = propagatingMax(dst[k], src[k]), eight lanes at a time.
-    @inline(__always) static func maxRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
-        var k = 0
-        while k + 8 <= count {
-            let a = UnsafeRawPointer(dst + k).loadUnaligned(as: SIMD8<Float>.self)
-            let b = UnsafeRawPointer(src + k).loadUnaligned(as: SIMD8<Float>.self)
-            var m = a.replacing(with: b, where: b .> a)
-            m.replace(with: .nan, where: (a .!= a) .| (b .!= b))
-            UnsafeMutableRawPointer(dst + k).storeBytes(of: m, as: SIMD8<Float>.self)
-            k += 8
-        }
-        while k < count {
-            dst[k] = propagatingMax(dst[k], src[k])
-            k += 1
-        }
     }
 
     /// dst[k] += src[k].

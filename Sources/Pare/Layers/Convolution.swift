@@ -238,9 +238,13 @@ struct Conv: LayerKind {
 
     /// The bias goes in with the sums (the direct kernels add it while the values are in registers).
     var appliesOwnBias: Bool { true }
+    /// Conv1D and Conv2D rectify as they store (Conv3D's kernels do not).
+    var appliesEpilogue: Bool { base.rank < 3 }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let bias = context.weights["bias"]
+        var epilogue = context.epilogue
+        epilogue.bias = bias
         if base.rank == 3 {
             var out = VolumeKernels.conv(
                 inputs[0], kernel: try context.weight("kernel"), outChannels: filters, groups: groups,
@@ -251,8 +255,8 @@ struct Conv: LayerKind {
         let x = SpatialLayout.asImage(inputs[0])
         return base.layout.fromImage(
             ConvolutionKernels.conv2d(
-                x, kernel: try context.weight("kernel"), bias: bias, outChannels: filters, groups: groups,
-                window: base.window.window(x)))
+                x, kernel: try context.weight("kernel"), outChannels: filters, groups: groups,
+                window: base.window.window(x), epilogue: epilogue))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
@@ -315,13 +319,16 @@ struct DepthwiseConv: LayerKind {
 
     /// The bias goes in with the sums (the direct kernels add it while the values are in registers).
     var appliesOwnBias: Bool { true }
+    var appliesEpilogue: Bool { true }
 
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = SpatialLayout.asImage(inputs[0])
+        var epilogue = context.epilogue
+        epilogue.bias = context.weights["bias"]
         return base.layout.fromImage(
             ConvolutionKernels.depthwise(
-                x, kernel: try context.weight("depthwise_kernel"), bias: context.weights["bias"],
-                multiplier: multiplier, window: base.window.window(x)))
+                x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier,
+                window: base.window.window(x), epilogue: epilogue))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
@@ -389,8 +396,8 @@ struct SeparableConv: LayerKind {
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = SpatialLayout.asImage(inputs[0])
         let mid = ConvolutionKernels.depthwise(
-            x, kernel: try context.weight("depthwise_kernel"), bias: nil, multiplier: multiplier,
-            window: base.window.window(x))
+            x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier,
+            window: base.window.window(x), epilogue: Epilogue())
         return base.layout.fromImage(
             ConvolutionKernels.dense(mid, kernel: try context.weight("pointwise_kernel"), units: filters))
     }

@@ -84,6 +84,11 @@ public protocol LayerKind: Sendable {
     /// Whether `computeOutputs` applies the `bias` weight itself (recurrent cells add it inside).
     var appliesOwnBias: Bool { get }
 
+    /// Whether `compute` applies `RunContext.epilogue` itself as it stores its output (the convolution
+    /// kernels do): a following BatchNormalization's affine map and ReLU, fused by the interpreter,
+    /// and its own `relu` activation, whose pass `LayerOp` then leaves out.
+    var appliesEpilogue: Bool { get }
+
     /// The masks of the outputs given those of the inputs, as Keras's `compute_mask` makes them.
     /// The default is Keras's rule for a layer that does not support masking: the mask stops here.
     func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?]
@@ -256,6 +261,9 @@ public struct RunContext {
     public var outputShape: Shape
     /// The major version of the Keras that wrote the file (activations differ between 2 and 3).
     public var kerasMajor = 3
+    /// For a kind that `appliesEpilogue`: what it applies to its output after its bias (nothing unless
+    /// the interpreter fused layers into this call, or the layer's own activation is ReLU).
+    var epilogue = Epilogue()
 
     func weight(_ role: String) throws -> [Float] {
         guard let w = weights[role] else { throw InterpreterError.badInput("layer '\(path)': \(role) missing") }
@@ -343,6 +351,7 @@ extension LayerKind {
         return LayerResult(values: [y], masks: outputMasks(masks, inputShapes: shapes, outputs: [y]))
     }
     public var appliesOwnBias: Bool { false }
+    public var appliesEpilogue: Bool { false }
     public var keras3SubObjects: [Keras3SubObject] { [] }
     public func wrappedInputs(_ input: Shape) -> [String: Shape] { [:] }
     public func outputMasks(_ masks: [StepMask?], inputShapes: [[Int]], outputs: [FloatArray]) -> [StepMask?] {

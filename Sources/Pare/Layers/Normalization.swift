@@ -66,6 +66,27 @@ struct BatchNormalization: LayerKind {
         }
     }
 
+    /// The map `compute` applies to each channel: `x · scale + shift` (a multiply, then an add), with
+    /// scale = gamma / sqrt(var + eps) and shift = beta − mean · scale, as Keras computes it. The
+    /// interpreter applies it inside a preceding convolution's store (`Epilogue`).
+    func affine(_ context: RunContext, channels: Int) throws -> ChannelAffine {
+        let mean = try context.weight("moving_mean")
+        let variance = try context.weight("moving_variance")
+        let gamma = context.weights["gamma"]
+        let beta = context.weights["beta"]
+        guard mean.count >= channels, variance.count >= channels, (gamma?.count ?? channels) >= channels,
+            (beta?.count ?? channels) >= channels
+        else { throw InterpreterError.badInput("layer '\(context.path)': fewer statistics than \(channels) channels") }
+        var map = ChannelAffine(
+            scale: [Float](repeating: 0, count: channels), shift: [Float](repeating: 0, count: channels))
+        for c in 0..<channels {
+            let inv = 1 / (variance[c] + epsilon).squareRoot()
+            map.scale[c] = inv * (gamma?[c] ?? 1)
+            map.shift[c] = (beta?[c] ?? 0) - mean[c] * map.scale[c]
+        }
+        return map
+    }
+
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         var y = takeFirst(&inputs)
         guard let index = axisIndex(rank: y.shape.count - 1) else {
@@ -74,18 +95,8 @@ struct BatchNormalization: LayerKind {
         let a = index + 1
         let channels = y.shape[a]
         let inner = y.shape[(a + 1)...].reduce(1, *)
-        let mean = try context.weight("moving_mean")
-        let variance = try context.weight("moving_variance")
-        let gamma = context.weights["gamma"]
-        let beta = context.weights["beta"]
-        // y = gamma * (x - mean) / sqrt(var + eps) + beta, as Keras computes it.
-        var factor = [Float](repeating: 0, count: channels)
-        var shift = [Float](repeating: 0, count: channels)
-        for c in 0..<channels {
-            let inv = 1 / (variance[c] + epsilon).squareRoot()
-            factor[c] = inv * (gamma?[c] ?? 1)
-            shift[c] = (beta?[c] ?? 0) - mean[c] * factor[c]
-        }
+        let map = try affine(context, channels: channels)
+        let (factor, shift) = (map.scale, map.shift)
         let rows = y.count / max(1, channels * inner)
         guard rows > 0, channels > 0, inner > 0 else { return y }
         // Plain pointers, so that the loops vectorize (indexing the arrays in the closure did not).

@@ -294,6 +294,7 @@ struct TimeDistributed: LayerKind {
     var macsCounted: Bool { inner.macsCounted }
     var activation: JSON? { inner.activation }
     var appliesOwnBias: Bool { inner.appliesOwnBias }
+    var appliesEpilogue: Bool { inner.appliesEpilogue }
     var interpreterLimitation: String? { inner.interpreterLimitation }
     var maskLimitation: String? { inner.maskLimitation }
 
