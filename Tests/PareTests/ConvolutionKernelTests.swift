@@ -177,4 +177,21 @@ final class ConvolutionKernelTests: XCTestCase {
             assertSameBits(paths, "\(c)")
         }
     }
+
+    func testConcatenationInterleavesRowsOnBothPaths() {
+        var generator = SeededGenerator(seed: 17)
+        // Rows shorter than a register, exactly one, and longer with a partial last one.
+        let parts = [3, 8, 13].map { FloatArray(shape: [2, 5, $0], data: randomFloats(10 * $0, &generator)) }
+        var expected: [Float] = []
+        for row in 0..<10 {
+            for part in parts {
+                let c = part.shape[2]
+                expected += part.data[(row * c)..<((row + 1) * c)]
+            }
+        }
+        let paths = bothPaths { ShapeKernels.concatenate(parts, axis: 2) }
+        XCTAssertEqual(paths.scalar.shape, [2, 5, 24])
+        XCTAssertEqual(paths.scalar.data, expected)
+        assertSameBits(paths, "concatenate")
+    }
 }

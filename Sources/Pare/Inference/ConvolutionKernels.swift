@@ -205,6 +205,14 @@ enum ConvolutionKernels {
         let og = outChannels / groups
         let rowsPerImage = w.outH * w.outW
         let colWidth = w.kH * w.kW * cg
+        if groups == 1, w.kH == 1, w.kW == 1, w.strideH == 1, w.strideW == 1, w.padTop == 0, w.padLeft == 0,
+            w.outH == w.inH, w.outW == w.inW
+        {
+            // A 1×1 convolution over every pixel: the NHWC input is already the GEMM's left matrix.
+            return FloatArray(
+                shape: [n, w.outH, w.outW, outChannels],
+                data: dense(x, kernel: kernel, units: outChannels).data)
+        }
         var out = uninitializedFloats(n * rowsPerImage * outChannels)
         // A few images at a time per core: the im2col block (≤ 1 M floats) stays small.
         let imagesPerStep = max(1, min(n, (1 << 20) / max(1, rowsPerImage * colWidth)))

@@ -186,9 +186,12 @@ enum ShapeKernels {
             var offset = 0
             for (x, inner) in zip(xs, inners) {
                 x.data.withUnsafeBufferPointer { src in
-                    for r in 0..<outer {
-                        (o.baseAddress! + r * rowLength + offset).update(
-                            from: src.baseAddress! + r * inner, count: inner)
+                    guard let source = src.baseAddress, let target = o.baseAddress else { return }
+                    // Rows of a few channels each (a pixel's), over every core for large tensors.
+                    Parallel.chunks(outer, minimumPerChunk: Swift.max(1, (1 << 16) / Swift.max(1, inner))) { rows in
+                        pare_copy_rows(
+                            source + rows.lowerBound * inner, inner, target + rows.lowerBound * rowLength + offset,
+                            rowLength, rows.count, inner)
                     }
                 }
                 offset += inner

@@ -393,13 +393,24 @@ struct SeparableConv: LayerKind {
 
     var interpreterLimitation: String? { base.layout.limitation }
 
+    /// The bias (and a ReLU) go in with the pointwise step's store.
+    var appliesOwnBias: Bool { true }
+    var appliesEpilogue: Bool { true }
+
     func compute(_ inputs: inout [FloatArray], _ context: RunContext) throws -> FloatArray {
         let x = SpatialLayout.asImage(inputs[0])
         let mid = ConvolutionKernels.depthwise(
             x, kernel: try context.weight("depthwise_kernel"), multiplier: multiplier,
             window: base.window.window(x), epilogue: Epilogue())
+        // The pointwise step is a 1×1 convolution (direct when its sums are short, else one GEMM).
+        let pointwise = Window2D(
+            inH: mid.shape[1], inW: mid.shape[2], kernel: [1, 1], strides: [1, 1], dilation: [1, 1], padding: "valid")
+        var epilogue = context.epilogue
+        epilogue.bias = context.weights["bias"]
         return base.layout.fromImage(
-            ConvolutionKernels.dense(mid, kernel: try context.weight("pointwise_kernel"), units: filters))
+            ConvolutionKernels.conv2d(
+                mid, kernel: try context.weight("pointwise_kernel"), outChannels: filters, groups: 1, window: pointwise,
+                epilogue: epilogue))
     }
 
     func keepingInputChannels(_ keep: [Int], _ edit: inout LayerEdit) throws {
