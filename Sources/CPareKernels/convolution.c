@@ -58,11 +58,17 @@ typedef struct {
     const pare_epilogue *e;
     long cout;
     float *out;
+    /// The image's values of the epilogue's residual (NULL if none).
+    const float *residual;
 } image_job;
 
-static inline float finish(float sum, const pare_epilogue *e, long o) {
+/// The epilogue of output value `i` (channel `o`) of an image.
+static inline float finish(float sum, const image_job *j, long o, long i) {
+    const pare_epilogue *e = j->e;
     float v = e->bias ? sum + e->bias[o] : sum;
+    if (e->reluFirst && v < 0) v = 0;
     if (e->scale) v = v * e->scale[o] + e->shift[o];
+    if (j->residual) v = v + j->residual[i];
     return e->relu && v < 0 ? 0 : v;
 }
 
@@ -88,7 +94,7 @@ static void image_scalar(const image_job *j, int depthwise) {
                         }
                     }
                 }
-                dst[o] = finish(sum, j->e, o);
+                dst[o] = finish(sum, j, o, dst + o - j->out);
             }
         }
     }
@@ -107,23 +113,34 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 load8(co
     return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
 }
 
-/// Applies the epilogue to two accumulators of sixteen channels and stores the lanes `m0`, `m1` select.
-/// max(0, x) is `x < 0 ? 0 : x`: vmaxps returns its second operand when either is NaN or both are zeros.
+/// Applies the epilogue to two accumulators of sixteen channels from `cb` and stores the lanes `m0`, `m1`
+/// select at `dst` (value `dst − out` of the image). max(0, x) is `x < 0 ? 0 : x`: vmaxps returns its
+/// second operand when either is NaN or both are zeros.
 __attribute__((target("avx2,fma"), always_inline)) static inline void finish16(float *dst, __m256 a0, __m256 a1,
                                                                           const image_job *j, long cb, __m256i m0,
                                                                           __m256i m1, int full) {
     const pare_epilogue *e = j->e;
+    const __m256 zero = _mm256_setzero_ps();
     if (e->bias) {
         a0 = _mm256_add_ps(a0, load8(e->bias + cb, m0, full));
         a1 = _mm256_add_ps(a1, load8(e->bias + cb + 8, m1, full));
+    }
+    if (e->reluFirst) {
+        a0 = _mm256_max_ps(zero, a0);
+        a1 = _mm256_max_ps(zero, a1);
     }
     if (e->scale) {
         a0 = _mm256_add_ps(_mm256_mul_ps(a0, load8(e->scale + cb, m0, full)), load8(e->shift + cb, m0, full));
         a1 = _mm256_add_ps(_mm256_mul_ps(a1, load8(e->scale + cb + 8, m1, full)), load8(e->shift + cb + 8, m1, full));
     }
+    if (j->residual) {
+        const float *r = j->residual + (dst - j->out);
+        a0 = _mm256_add_ps(a0, load8(r, m0, full));
+        a1 = _mm256_add_ps(a1, load8(r + 8, m1, full));
+    }
     if (e->relu) {
-        a0 = _mm256_max_ps(_mm256_setzero_ps(), a0);
-        a1 = _mm256_max_ps(_mm256_setzero_ps(), a1);
+        a0 = _mm256_max_ps(zero, a0);
+        a1 = _mm256_max_ps(zero, a1);
     }
     if (full) {
         _mm256_storeu_ps(dst, a0);
@@ -217,7 +234,8 @@ static void each_image(const float *in, long images, const pare_window *w, const
         const float *image = in + b * w->inH * w->inW * w->channels;
         if (padded) pad_image(image, w, scratch);
         float *dst = out + b * w->outH * w->outW * cout;
-        image_job j = {padded ? scratch : image, width, w, kernel, e, cout, dst};
+        const float *residual = e->residual ? e->residual + b * w->outH * w->outW * cout : NULL;
+        image_job j = {padded ? scratch : image, width, w, kernel, e, cout, dst, residual};
 #ifdef PARE_X86
         if (simd) {
             if (depthwise) depthwise_image_avx2(&j);

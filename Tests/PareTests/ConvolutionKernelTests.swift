@@ -64,22 +64,28 @@ final class ConvolutionKernelTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1e-5 * Swift.max(scale, 1), what)
     }
 
-    /// The steps after the bias, in the store (a fused BatchNormalization's `x · scale + shift`, then ReLU),
-    /// give on both paths the bits the separate pass (`ConvolutionKernels.finish`) gives on the biased result.
+    /// The steps after the bias, in the store (the convolution's own ReLU, a fused BatchNormalization's
+    /// `x · scale + shift`, an added residual tensor, a fused ReLU), give on both paths the bits the separate
+    /// pass (`ConvolutionKernels.finish`) gives on the biased result. `run` adds the bias to `epilogue`.
     func checkEpilogue(
         _ what: String, biased: FloatArray, channels: Int, _ generator: inout SeededGenerator,
-        _ run: (ChannelAffine?, Bool) -> FloatArray
+        _ run: (Epilogue) -> FloatArray
     ) {
         let affine = ChannelAffine(scale: randomFloats(channels, &generator), shift: randomFloats(channels, &generator))
-        for (map, rectify) in [(nil, true), (affine, false), (affine, true)] as [(ChannelAffine?, Bool)] {
+        let residual = randomFloats(biased.count, &generator)
+        let epilogues = [
+            Epilogue(rectify: true), Epilogue(rectifyFirst: true), Epilogue(affine: affine),
+            Epilogue(affine: affine, rectify: true), Epilogue(residual: residual),
+            Epilogue(rectifyFirst: true, affine: affine, residual: residual, rectify: true),
+        ]
+        for (i, epilogue) in epilogues.enumerated() {
             var expected = biased
-            ConvolutionKernels.finish(&expected, Epilogue(bias: nil, affine: map, rectify: rectify))
-            let fused = bothPaths { run(map, rectify) }
+            ConvolutionKernels.finish(&expected, epilogue)
+            let fused = bothPaths { run(epilogue) }
             XCTAssertEqual(
-                fused.scalar.data.map(\.bitPattern), expected.data.map(\.bitPattern),
-                "\(what) affine \(map != nil) ReLU \(rectify)")
-            assertSameBits(fused, "\(what) affine \(map != nil) ReLU \(rectify)")
-            if rectify {
+                fused.scalar.data.map(\.bitPattern), expected.data.map(\.bitPattern), "\(what) epilogue \(i)")
+            assertSameBits(fused, "\(what) epilogue \(i)")
+            if epilogue.rectify || epilogue.rectifyFirst {
                 XCTAssertTrue(fused.scalar.data.contains(0) && fused.scalar.data.contains { $0 > 0 }, what)
             }
         }
@@ -100,8 +106,10 @@ final class ConvolutionKernelTests: XCTestCase {
             let paths = bothPaths { direct(Epilogue(bias: bias)) }
             assertClose(paths.scalar, reference, "scalar \(c)")
             assertSameBits(paths, "\(c)")
-            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cout, &generator) { affine, rectify in
-                direct(Epilogue(bias: bias, affine: affine, rectify: rectify))
+            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cout, &generator) { epilogue in
+                var withBias = epilogue
+                withBias.bias = bias
+                return direct(withBias)
             }
             // Without a bias: the same sums, nothing added.
             let unbiased = ConvolutionKernels.gemmConv2d(x, kernel: kernel, outChannels: c.cout, groups: 1, window: w)
@@ -138,8 +146,10 @@ final class ConvolutionKernelTests: XCTestCase {
             let paths = bothPaths { depthwise(Epilogue(bias: bias)) }
             assertClose(paths.scalar, reference, "scalar \(c)")
             assertSameBits(paths, "\(c)")
-            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cin, &generator) { affine, rectify in
-                depthwise(Epilogue(bias: bias, affine: affine, rectify: rectify))
+            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cin, &generator) { epilogue in
+                var withBias = epilogue
+                withBias.bias = bias
+                return depthwise(withBias)
             }
             // The Swift loop for a depth multiplier above 1 applies the epilogue in a pass after it.
             let doubled = kernel.flatMap { [$0, -$0] }

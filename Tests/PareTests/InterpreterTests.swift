@@ -175,11 +175,16 @@ extension InterpreterTests {
 
     func testFusedLayersGiveTheBitsOfTheLayersRunOneByOne() throws {
         let interpreter = try Interpreter(try ModelFile.read(Fixtures.path("residual/keras3.h5")))
-        // stem → stem_bn → stem_relu and depthwise → depthwise_bn → depthwise_relu fold whole. block_conv
-        // rectifies before its BatchNormalization (activation 'relu'), which the epilogue's order cannot
-        // express: it stays a layer of its own.
-        let folded = interpreter.fusions.mapValues { [$0.normalization, $0.activation ?? "-"] }
-        XCTAssertEqual(folded, ["stem": ["stem_bn", "stem_relu"], "depthwise": ["depthwise_bn", "depthwise_relu"]])
+        // stem → stem_bn → stem_relu and depthwise → depthwise_bn → depthwise_relu fold whole, and so does
+        // the residual block: block_conv (with its own ReLU) → block_bn → residual_add (+ stem_relu, computed
+        // before block_conv runs) → residual_relu.
+        XCTAssertEqual(
+            interpreter.fusions.mapValues(\.folded),
+            [
+                "stem": ["stem_bn", "stem_relu"], "depthwise": ["depthwise_bn", "depthwise_relu"],
+                "block_conv": ["block_bn", "residual_add", "residual_relu"],
+            ])
+        XCTAssertEqual(interpreter.fusions["block_conv"]?.residual?.layer, "stem_relu")
         let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
         interpreter.tilePlan = nil
         let fused = try interpreter.run([x])[0]

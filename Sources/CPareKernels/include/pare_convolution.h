@@ -19,12 +19,16 @@ typedef struct {
     long padTop, padLeft;
 } pare_window;
 
-/// What happens to each sum before it is stored, in this order: `+ bias[o]`; `· scale[o] + shift[o]`
-/// (a multiply, then an add: a BatchNormalization that follows the convolution); ReLU (`x < 0 ? 0 : x`,
-/// NaN kept). NULL pointers and a zero `relu` leave their step out; scale and shift go together.
+/// What happens to each sum before it is stored, in this order: `+ bias[o]`; ReLU when `reluFirst` (the
+/// convolution's own activation); `· scale[o] + shift[o]` (a multiply, then an add: a BatchNormalization
+/// that follows); `+ residual[i]` (an Add of another tensor of the output's shape, value i the one stored
+/// at the same place); ReLU when `relu`. ReLU is `x < 0 ? 0 : x` (NaN kept). NULL pointers and zero flags
+/// leave their step out; scale and shift go together.
 typedef struct {
     const float *bias;
+    int reluFirst;
     const float *scale, *shift;
+    const float *residual;
     int relu;
 } pare_epilogue;
 

@@ -45,28 +45,37 @@ struct Window2D {
 }
 
 /// What a convolution does to its sums before it stores them (`pare_epilogue`), in this order: its bias;
-/// the per-channel affine map of a BatchNormalization that follows it (`x · scale + shift`, as
-/// `BatchNormalization.compute` applies it); ReLU (`x < 0 ? 0 : x`, NaN kept).
+/// its own ReLU (`rectifyFirst`); the per-channel affine map of a BatchNormalization that follows it
+/// (`x · scale + shift`, as `BatchNormalization.compute` applies it); the values of another tensor of
+/// the output's shape (`residual`: an Add of two tensors); ReLU (`rectify`). ReLU is `x < 0 ? 0 : x`,
+/// NaN kept, as `ActivationFunction.relu`; each step is the same operation the layer would apply.
 struct Epilogue {
     var bias: [Float]?
+    var rectifyFirst = false
     var affine: ChannelAffine?
+    var residual: [Float]?
     var rectify = false
 
-    var isEmpty: Bool { bias == nil && affine == nil && !rectify }
+    var isEmpty: Bool { bias == nil && !rectifyFirst && affine == nil && residual == nil && !rectify }
 
-    /// Whether each array holds one value per channel of `channels`.
-    func fits(_ channels: Int) -> Bool {
+    /// Whether each array holds one value per channel of `channels`, and the residual `values` values.
+    func fits(_ channels: Int, values: Int) -> Bool {
         (bias.map { $0.count == channels } ?? true)
             && (affine.map { $0.scale.count == channels && $0.shift.count == channels } ?? true)
+            && (residual.map { $0.count == values } ?? true)
     }
 
-    /// Runs `body` with the C description of this epilogue.
-    func withC<R>(_ body: (UnsafePointer<pare_epilogue>) -> R) -> R {
+    /// Runs `body` with the C description of this epilogue, its residual from value `offset` on.
+    func withC<R>(residualOffset offset: Int = 0, _ body: (UnsafePointer<pare_epilogue>) -> R) -> R {
         withOptionalFloats(bias) { b in
             withOptionalFloats(affine?.scale) { scale in
                 withOptionalFloats(affine?.shift) { shift in
-                    var e = pare_epilogue(bias: b, scale: scale, shift: shift, relu: rectify ? 1 : 0)
-                    return withUnsafePointer(to: &e) { body($0) }
+                    withOptionalFloats(residual) { r in
+                        var e = pare_epilogue(
+                            bias: b, reluFirst: rectifyFirst ? 1 : 0, scale: scale, shift: shift,
+                            residual: r.map { $0 + offset }, relu: rectify ? 1 : 0)
+                        return withUnsafePointer(to: &e) { body($0) }
+                    }
                 }
             }
         }
@@ -140,7 +149,8 @@ enum ConvolutionKernels {
     ) -> FloatArray {
         let cin = x.shape[3]
         if groups == 1, runsDirectly(inputValues: w.kH * w.kW * cin, outChannels: outChannels),
-            kernel.count == w.kH * w.kW * cin * outChannels, epilogue.fits(outChannels)
+            kernel.count == w.kH * w.kW * cin * outChannels,
+            epilogue.fits(outChannels, values: x.batch * w.outH * w.outW * outChannels)
         {
             return directConv2d(x, kernel: kernel, outChannels: outChannels, window: w, epilogue: epilogue)
         }
@@ -178,14 +188,15 @@ enum ConvolutionKernels {
         x.data.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { o in
                 withUnsafePointer(to: &geometry) { g in
-                    epilogue.withC { e in
-                        let scratchFloats = pare_window_padded_floats(g)
-                        Parallel.chunks(n) { images in
-                            var scratch = uninitializedFloats(scratchFloats)
-                            scratch.withUnsafeMutableBufferPointer { s in
+                    let scratchFloats = pare_window_padded_floats(g)
+                    let outPerImage = w.outH * w.outW * outChannels
+                    Parallel.chunks(n) { images in
+                        var scratch = uninitializedFloats(scratchFloats)
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            epilogue.withC(residualOffset: images.lowerBound * outPerImage) { e in
                                 body(
                                     input.baseAddress! + images.lowerBound * w.inH * w.inW * cin, images.count, g, e,
-                                    s.baseAddress, o.baseAddress! + images.lowerBound * w.outH * w.outW * outChannels)
+                                    s.baseAddress, o.baseAddress! + images.lowerBound * outPerImage)
                             }
                         }
                     }
@@ -310,7 +321,7 @@ enum ConvolutionKernels {
         let n = x.batch
         let cin = x.shape[3]
         let cout = cin * multiplier
-        if multiplier == 1, kernel.count == w.kH * w.kW * cin, epilogue.fits(cout) {
+        if multiplier == 1, kernel.count == w.kH * w.kW * cin, epilogue.fits(cout, values: n * w.outH * w.outW * cout) {
             return direct(x, window: w, outChannels: cout, epilogue: epilogue) {
                 input, images, geometry, e, scratch, o in
                 kernel.withUnsafeBufferPointer { k in
@@ -436,20 +447,27 @@ enum ConvolutionKernels {
     static func finish(_ x: inout FloatArray, _ epilogue: Epilogue) {
         let c = epilogue.bias?.count ?? epilogue.affine?.scale.count ?? x.shape.last ?? 1
         guard c > 0, !epilogue.isEmpty else { return }
-        let affine = epilogue.affine
+        precondition(epilogue.residual.map { $0.count == x.count } ?? true, "a residual of another shape")
+        let (affine, rectifyFirst, rectify) = (epilogue.affine, epilogue.rectifyFirst, epilogue.rectify)
         withOptionalFloats(epilogue.bias) { biases in
             withOptionalFloats(affine?.scale) { scale in
                 withOptionalFloats(affine?.shift) { shift in
-                    x.data.withUnsafeMutableBufferPointer { p in
-                        // Rows of `c` values, over every core (a batch of feature maps is millions of values).
-                        // Plain pointers: the loop over a row then vectorizes (indexing the buffers did not).
-                        guard let values = p.baseAddress else { return }
-                        Parallel.chunks(p.count / c, minimumPerChunk: Swift.max(1, (1 << 16) / c)) { rows in
-                            for row in rows {
-                                let line = values + row * c
-                                if let biases { for k in 0..<c { line[k] += biases[k] } }
-                                if let scale, let shift { for k in 0..<c { line[k] = line[k] * scale[k] + shift[k] } }
-                                if epilogue.rectify { for k in 0..<c { line[k] = line[k] < 0 ? 0 : line[k] } }
+                    withOptionalFloats(epilogue.residual) { residual in
+                        x.data.withUnsafeMutableBufferPointer { p in
+                            // Rows of `c` values, over every core (a batch of feature maps is millions of
+                            // values). Plain pointers: the loop over a row then vectorizes.
+                            guard let values = p.baseAddress else { return }
+                            Parallel.chunks(p.count / c, minimumPerChunk: Swift.max(1, (1 << 16) / c)) { rows in
+                                for row in rows {
+                                    let line = values + row * c
+                                    if let biases { for k in 0..<c { line[k] += biases[k] } }
+                                    if rectifyFirst { for k in 0..<c { line[k] = line[k] < 0 ? 0 : line[k] } }
+                                    if let scale, let shift {
+                                        for k in 0..<c { line[k] = line[k] * scale[k] + shift[k] }
+                                    }
+                                    if let residual { for k in 0..<c { line[k] += residual[row * c + k] } }
+                                    if rectify { for k in 0..<c { line[k] = line[k] < 0 ? 0 : line[k] } }
+                                }
                             }
                         }
                     }

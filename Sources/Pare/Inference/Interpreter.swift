@@ -61,11 +61,10 @@ public final class Interpreter {
     private var specialized: (shapes: [[Int]], interpreter: Interpreter)?
     /// The order of the model's calls, and the part of it that runs tile by tile (`TiledRun.swift`):
     /// none when weights stream (each tile would read them again).
-    private lazy var topOrder = executionOrder(architecture)
+    private let topOrder: [CallSite]
     lazy var tilePlan: TilePlan? = streamsWeights ? nil : Self.tilePlan(order: topOrder, ops: ops)
     /// Convolutions with the layers folded into them (`LayerFusion.swift`), and the layers folded.
     let fusions: [String: Fusion]
-    private let fusedAway: Set<String>
     /// Whether top-level calls run fused: only where no hook looks at each layer's values.
     var fusing: Bool { observer == nil && callObserver == nil && !profiling }
     /// Steps that ran tile by tile (tests check which path ran).
@@ -139,8 +138,8 @@ public final class Interpreter {
             }
         }
         self.ops = ops
-        fusions = Self.fusions(arch, ops: ops)
-        fusedAway = Set(fusions.values.flatMap { [$0.normalization] + ($0.activation.map { [$0] } ?? []) })
+        topOrder = Self.executionOrder(arch, kerasMajor: major)
+        fusions = Self.fusions(arch, ops: ops, order: topOrder)
         (bytesPerExample, largestCall, largestElements) = Self.memoryPerExample(analysis)
         outputElementsPerExample = Self.outputElements(analysis)
         inputs = ModelInput.of(arch)
@@ -305,7 +304,9 @@ public final class Interpreter {
     }
 
     /// The order calls of `arch` run in.
-    func executionOrder(_ arch: Architecture) -> [CallSite] {
+    func executionOrder(_ arch: Architecture) -> [CallSite] { Self.executionOrder(arch, kerasMajor: kerasMajor) }
+
+    static func executionOrder(_ arch: Architecture, kerasMajor: Int) -> [CallSite] {
         // Keras 3's MultiHeadAttention clears its inputs' masks as it runs: other consumers of those
         // tensors see them or not depending on Keras's order, which is then followed.
         let clearsMasks =
@@ -320,7 +321,7 @@ public final class Interpreter {
         for site in sites {
             let (layer, call) = (site.layer, site.call)
             // A layer folded into the convolution before it: that call computed its output.
-            if fusing, fusedAway.contains(layer.name) { continue }
+            if state.folded.contains(layer.name) { continue }
             var args: [FloatArray] = []
             var argMasks: [StepMask?] = []
             func take(_ ref: TensorRef) throws -> FloatArray {
@@ -351,7 +352,10 @@ public final class Interpreter {
                     + args.dropFirst().map { _ in nil }
             }
             let path = prefix + layer.name
-            let fusion = fusing ? fusions[path] : nil
+            // A mask on the Add's other tensor would be the Add's output mask: that Add runs on its own.
+            let fusion =
+                fusing ? fusions[path].flatMap { f in f.residual.flatMap { state.masks[$0] } == nil ? f : nil } : nil
+            if let fusion { state.folded.formUnion(fusion.folded) }
             let result: LayerResult
             if let nested = layer.nested {
                 result = try evaluate(nested, inputs: args, masks: argMasks, prefix: path + "/")
@@ -369,8 +373,14 @@ public final class Interpreter {
                 // The arguments pass to the layer (an in-place layer then writes into its input without
                 // a copy) unless the observer still needs them.
                 let observed = observer == nil ? [] : args
-                result = try op.run(
-                    consume args, masks: argMasks, context: context, fused: try fusion.map(epilogue) ?? Epilogue())
+                var fused = Epilogue()
+                if let fusion {
+                    // The Add's other tensor is taken here, where the Add would have taken it.
+                    let residual = try fusion.residual.map(take)
+                    let shape = [args.first?.batch ?? 0] + (op.outputShape.allKnown ?? [])
+                    fused = try epilogue(of: fusion, residual: residual, outputShape: shape)
+                }
+                result = try op.run(consume args, masks: argMasks, context: context, fused: fused)
                 if kerasMajor >= 3 {
                     for i in op.kind.keras3ClearedInputMasks where i < layer.calls[call].count {
                         state.masks[layer.calls[call][i]] = nil
@@ -400,6 +410,9 @@ struct GraphState {
     /// When the last consumer takes a value, it leaves the table, so a layer that works in place
     /// (activations, BatchNormalization, merges) owns its input.
     var usesLeft: [TensorRef: Int] = [:]
+    /// Layers whose output a convolution computed with its own (`LayerFusion.swift`): their calls are
+    /// skipped.
+    var folded: Set<String> = []
 
     init(_ arch: Architecture, inputs given: [FloatArray], masks givenMasks: [StepMask?]) {
         for (i, (ref, value)) in zip(arch.inputs, given).enumerated() {
@@ -414,9 +427,10 @@ struct GraphState {
         for ref in arch.outputs { usesLeft[ref, default: 0] += 1 }
     }
 
-    init(values: [TensorRef: FloatArray], usesLeft: [TensorRef: Int]) {
+    init(values: [TensorRef: FloatArray], usesLeft: [TensorRef: Int], folded: Set<String>) {
         self.values = values
         self.usesLeft = usesLeft
+        self.folded = folded
     }
 
     /// The outputs of `arch` and their masks, once every call has run.

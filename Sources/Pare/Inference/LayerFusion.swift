@@ -1,73 +1,105 @@
-/// Layers folded into the convolution before them, so that their pass over its output happens while the
-/// values are still in registers: a BatchNormalization over the channels that is the convolution's only
-/// consumer, and a plain ReLU that is the BatchNormalization's only consumer (the stem → BN → ReLU
-/// pattern of residual networks).
+/// Layers folded into the convolution before them, so that their passes over its output happen while
+/// the values are still in registers. After a convolution (with or without its own ReLU), in this
+/// order and each optional: a BatchNormalization over the channels, an Add of one other tensor of the
+/// same shape (a residual connection, the other tensor computed before the convolution runs), a plain
+/// ReLU — each the only consumer of the one before, and at least one of them present.
 ///
-/// The convolution's kernels apply the BatchNormalization's `x · scale + shift` and ReLU exactly as those
-/// layers would have (`Epilogue`: the same multiply, add and comparison per value), so fused and unfused
-/// runs give the same bits. Fusion happens only where nothing looks at the layers in between: calls of the
-/// top-level graph, with no observer or profiling (`Interpreter.fusing`).
+/// The convolution's kernels apply each folded layer's arithmetic exactly as that layer would have
+/// (`Epilogue`: the same multiply, add and comparison per value; a sum of two is the same either way
+/// round), so fused and unfused runs give the same bits. Fusion happens only where nothing looks at
+/// the layers in between: calls of the top-level graph, with no observer or profiling (`fusing`).
 extension Interpreter {
     struct Fusion {
-        /// The BatchNormalization folded in, and its channels.
-        var normalization: String
-        var channels: Int
-        /// The ReLU folded in after it, if any.
+        /// The BatchNormalization folded in and its channels, if any.
+        var normalization: String?
+        var channels = 0
+        /// The Add folded in and the other tensor it adds, if any.
+        var addition: String?
+        var residual: TensorRef?
+        /// The ReLU folded in last, if any.
         var activation: String?
         /// Where the last folded layer's output goes.
         var output: TensorRef
+
+        var folded: [String] { [normalization, addition, activation].compactMap { $0 } }
     }
 
-    /// The fusions of `arch`'s top-level calls, by convolution name.
-    static func fusions(_ arch: Architecture, ops: [String: LayerOp]) -> [String: Fusion] {
+    /// The fusions of `arch`'s top-level calls (run in `order`), by convolution name.
+    static func fusions(_ arch: Architecture, ops: [String: LayerOp], order: [CallSite]) -> [String: Fusion] {
         var consumers: [TensorRef: [LayerNode]] = [:]
         for layer in arch.layers {
             for call in layer.calls.indices {
                 for ref in layer.dependencies(ofCall: call) { consumers[ref, default: []].append(layer) }
             }
         }
+        var position: [String: Int] = [:]
+        for (i, site) in order.enumerated() where position[site.layer.name] == nil { position[site.layer.name] = i }
         let outputs = Set(arch.outputs)
-        /// The layer that takes `ref` as its only input and is its only consumer, called once.
-        func soleConsumer(_ ref: TensorRef) -> (LayerNode, LayerOp)? {
+        /// The layer called once, on `ref` (and `others` more inputs), that is `ref`'s only consumer.
+        func soleConsumer(_ ref: TensorRef, others: Int = 0) -> (LayerNode, LayerOp)? {
             guard !outputs.contains(ref), let list = consumers[ref], list.count == 1, let layer = list.first,
-                layer.nested == nil, layer.calls == [[ref]], layer.callMasks.allSatisfy({ $0 == nil }),
-                let op = ops[layer.name]
+                layer.nested == nil, layer.calls.count == 1, layer.calls[0].count == 1 + others,
+                layer.calls[0].contains(ref), layer.callMasks.allSatisfy({ $0 == nil }), let op = ops[layer.name]
             else { return nil }
             return (layer, op)
         }
+        func output(_ layer: LayerNode) -> TensorRef { TensorRef(layer: layer.name, node: 0, tensor: 0) }
+
         var fusions: [String: Fusion] = [:]
         for layer in arch.layers where layer.nested == nil && layer.calls.count == 1 {
-            guard let conv = ops[layer.name], conv.takesEpilogue,
-                let (normLayer, norm) = soleConsumer(TensorRef(layer: layer.name, node: 0, tensor: 0)),
-                let channels = norm.channelsLastNormalization
+            guard let conv = ops[layer.name], conv.takesEpilogue, let at = position[layer.name],
+                let shape = conv.outputShape.allKnown
             else { continue }
-            var fusion = Fusion(
-                normalization: normLayer.name, channels: channels, activation: nil,
-                output: TensorRef(layer: normLayer.name, node: 0, tensor: 0))
-            if let (reluLayer, relu) = soleConsumer(fusion.output), relu.isPlainRelu {
-                fusion.activation = reluLayer.name
-                fusion.output = TensorRef(layer: reluLayer.name, node: 0, tensor: 0)
+            var fusion = Fusion(output: output(layer))
+            if let (norm, op) = soleConsumer(fusion.output), let channels = op.channelsLastNormalization {
+                (fusion.normalization, fusion.channels, fusion.output) = (norm.name, channels, output(norm))
             }
-            fusions[layer.name] = fusion
+            if let (add, op) = soleConsumer(fusion.output, others: 1), op.isPlainAddition,
+                let other = add.calls[0].first(where: { $0 != fusion.output }),
+                let producer = ops[other.layer], (position[other.layer] ?? .max) < at,
+                producer.outputShape.allKnown == shape, op.outputShape.allKnown == shape
+            {
+                (fusion.addition, fusion.residual, fusion.output) = (add.name, other, output(add))
+            }
+            if let (relu, op) = soleConsumer(fusion.output), op.isPlainRelu {
+                (fusion.activation, fusion.output) = (relu.name, output(relu))
+            }
+            if !fusion.folded.isEmpty { fusions[layer.name] = fusion }
         }
         return fusions
     }
 
-    /// What the layers of `fusion` apply, with their weights as they are now.
-    func epilogue(of fusion: Fusion) throws -> Epilogue {
-        guard let norm = ops[fusion.normalization], let kind = norm.kind as? BatchNormalization else {
-            throw InterpreterError.unsupported("layer '\(fusion.normalization)' is not a BatchNormalization")
+    /// What the layers of `fusion` apply, with their weights as they are now and `residual` the value
+    /// of the other tensor its Add takes (of the convolution output's shape `outputShape`).
+    func epilogue(of fusion: Fusion, residual: FloatArray?, outputShape: [Int]) throws -> Epilogue {
+        var epilogue = Epilogue(rectify: fusion.activation != nil)
+        if let name = fusion.normalization {
+            guard let norm = ops[name], let kind = norm.kind as? BatchNormalization else {
+                throw InterpreterError.unsupported("layer '\(name)' is not a BatchNormalization")
+            }
+            epilogue.affine = try kind.affine(try norm.context(), channels: fusion.channels)
         }
-        let affine = try kind.affine(try norm.context(), channels: fusion.channels)
-        return Epilogue(bias: nil, affine: affine, rectify: fusion.activation != nil)
+        if let residual {
+            guard residual.shape == outputShape else {
+                throw InterpreterError.badInput(
+                    "layer '\(fusion.addition ?? "?")' adds shape \(residual.shape) to \(outputShape)")
+            }
+            epilogue.residual = residual.data
+        }
+        return epilogue
     }
+}
+
+extension Shape {
+    /// The dimensions when every one is known.
+    var allKnown: [Int]? { contains(nil) ? nil : compactMap { $0 } }
 }
 
 extension LayerOp {
     /// Whether this call can take fused layers' epilogue: a kind that applies it, computing in float32
-    /// channels-last, with no activation of its own.
+    /// channels-last, with no activation of its own but ReLU.
     var takesEpilogue: Bool {
-        kind.appliesEpilogue && activation == .linear && !float16Compute && !channelsFirst
+        kind.appliesEpilogue && (activation == .linear || activation == .relu) && !float16Compute && !channelsFirst
     }
 
     /// For a BatchNormalization over the last axis, computing in float32: its channels (nil otherwise).
@@ -76,6 +108,12 @@ extension LayerOp {
             let channels = outputShape.last ?? nil, kind.axisIndex(rank: outputShape.count) == outputShape.count - 1
         else { return nil }
         return channels
+    }
+
+    /// Whether this call is an Add of two tensors in float32 and nothing else.
+    var isPlainAddition: Bool {
+        guard let merge = kind as? Merge else { return false }
+        return merge.operation == .add && activation == .linear && !float16Compute && !channelsFirst
     }
 
     /// Whether this call is `x < 0 ? 0 : x` and nothing else, in float32.

@@ -95,8 +95,8 @@ struct LayerOp {
     }
 
     /// One call with the weights `context()` gave: every output, with the masks Keras would attach to them.
-    /// `fused`: what the layers the interpreter fused into this call (a kind that `appliesEpilogue`, whose
-    /// activation is linear) compute after it.
+    /// `fused`: what the layers the interpreter fused into this call (a kind that `appliesEpilogue`)
+    /// compute after it.
     func run(
         _ rawInputs: consuming [FloatArray], masks: [StepMask?], context: RunContext, fused: Epilogue = Epilogue()
     ) throws -> LayerResult {
@@ -113,9 +113,9 @@ struct LayerOp {
         if channelsFirst { inputs = inputs.map { Self.movingChannels($0, toLast: true) } }
         var callContext = context
         callContext.epilogue = fused
-        // The kind rectifies as it stores: no pass of its own for the activation.
+        // The kind rectifies as it stores, before what was fused after it: no pass of its own.
         let rectifiesItself = activation == .relu && kind.appliesEpilogue
-        if rectifiesItself { callContext.epilogue.rectify = true }
+        if rectifiesItself { callContext.epilogue.rectifyFirst = true }
         var result = try kind.computeOutputs(&inputs, masks: masks, callContext)
         if !result.values.isEmpty {
             if !kind.appliesOwnBias, let bias = context.weights["bias"] {

@@ -77,7 +77,8 @@ extension Interpreter {
         guard !failed, let first = states[0] else { return nil }
         let tileStates = states.compactMap { $0 }
         var joined = GraphState(
-            values: first.values.mapValues { _ in FloatArray(zeros: [0]) }, usesLeft: first.usesLeft)
+            values: first.values.mapValues { _ in FloatArray(zeros: [0]) }, usesLeft: first.usesLeft,
+            folded: first.folded)
         for ref in first.values.keys {
             joined.values[ref] = FloatArray.joined(tileStates.map { $0.values[ref]! })
         }
