@@ -91,6 +91,22 @@ final class ConvolutionKernelTests: XCTestCase {
         }
     }
 
+    /// `run` with `bias` is close to `reference` and gives the same bits on both paths, and so do the
+    /// epilogue's other steps.
+    func checkKernel(
+        _ what: String, reference: FloatArray, bias: [Float], _ generator: inout SeededGenerator,
+        _ run: (Epilogue) -> FloatArray
+    ) {
+        let paths = bothPaths { run(Epilogue(bias: bias)) }
+        assertClose(paths.scalar, reference, "scalar \(what)")
+        assertSameBits(paths, what)
+        checkEpilogue(what, biased: paths.scalar, channels: bias.count, &generator) { epilogue in
+            var withBias = epilogue
+            withBias.bias = bias
+            return run(withBias)
+        }
+    }
+
     func testDirectConvolutionMatchesTheGEMMAndItsPathsAgreeBitForBit() {
         var generator = SeededGenerator(seed: 7)
         for c in cases {
@@ -103,14 +119,7 @@ final class ConvolutionKernelTests: XCTestCase {
             func direct(_ epilogue: Epilogue) -> FloatArray {
                 ConvolutionKernels.directConv2d(x, kernel: kernel, outChannels: c.cout, window: w, epilogue: epilogue)
             }
-            let paths = bothPaths { direct(Epilogue(bias: bias)) }
-            assertClose(paths.scalar, reference, "scalar \(c)")
-            assertSameBits(paths, "\(c)")
-            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cout, &generator) { epilogue in
-                var withBias = epilogue
-                withBias.bias = bias
-                return direct(withBias)
-            }
+            checkKernel("\(c)", reference: reference, bias: bias, &generator, direct)
             // Without a bias: the same sums, nothing added.
             let unbiased = ConvolutionKernels.gemmConv2d(x, kernel: kernel, outChannels: c.cout, groups: 1, window: w)
             assertClose(direct(Epilogue()), unbiased, "no bias \(c)")
@@ -143,14 +152,7 @@ final class ConvolutionKernelTests: XCTestCase {
             func depthwise(_ epilogue: Epilogue, multiplier: Int = 1, kernel: [Float] = kernel) -> FloatArray {
                 ConvolutionKernels.depthwise(x, kernel: kernel, multiplier: multiplier, window: w, epilogue: epilogue)
             }
-            let paths = bothPaths { depthwise(Epilogue(bias: bias)) }
-            assertClose(paths.scalar, reference, "scalar \(c)")
-            assertSameBits(paths, "\(c)")
-            checkEpilogue("\(c)", biased: paths.scalar, channels: c.cin, &generator) { epilogue in
-                var withBias = epilogue
-                withBias.bias = bias
-                return depthwise(withBias)
-            }
+            checkKernel("\(c)", reference: reference, bias: bias, &generator) { depthwise($0) }
             // The Swift loop for a depth multiplier above 1 applies the epilogue in a pass after it.
             let doubled = kernel.flatMap { [$0, -$0] }
             let twice = depthwise(Epilogue(), multiplier: 2, kernel: doubled)
