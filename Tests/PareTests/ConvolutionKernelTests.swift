@@ -206,4 +206,35 @@ final class ConvolutionKernelTests: XCTestCase {
         XCTAssertEqual(paths.scalar.data, expected)
         assertSameBits(paths, "concatenate")
     }
+
+    /// A config may ask for a dilation that puts every tap but the centre millions of rows outside a small
+    /// image: no padded copy of that size is made (the GEMM or the plain loop runs), and the result is the
+    /// centre tap's product plus the bias.
+    func testHugeDilationsRunWithoutAPaddedCopy() {
+        var generator = SeededGenerator(seed: 19)
+        let c = Case(inH: 5, inW: 6, cin: 3, cout: 4, kH: 3, kW: 3, stride: 1, dilation: 1 << 28, padding: "same")
+        let w = window(c)
+        XCTAssertEqual([w.outH, w.outW], [5, 6])
+        XCTAssertFalse(w.paddingFits(channels: c.cin))
+        XCTAssertTrue(window(cases[0]).paddingFits(channels: cases[0].cin))
+        let x = randomImages(2, c, &generator)
+        let kernel = randomFloats(9 * c.cin * c.cout, &generator)
+        let bias = randomFloats(c.cout, &generator)
+        let y = ConvolutionKernels.conv2d(
+            x, kernel: kernel, outChannels: c.cout, groups: 1, window: w, epilogue: Epilogue(bias: bias))
+        var expected = [Float]()
+        for pixel in 0..<(2 * c.inH * c.inW) {
+            for o in 0..<c.cout {
+                var sum: Float = 0
+                for ci in 0..<c.cin { sum += x.data[pixel * c.cin + ci] * kernel[(4 * c.cin + ci) * c.cout + o] }
+                expected.append(sum + bias[o])
+            }
+        }
+        assertClose(y, FloatArray(shape: [2, 5, 6, c.cout], data: expected), "conv")
+        let depthwiseKernel = randomFloats(9 * c.cin, &generator)
+        let d = ConvolutionKernels.depthwise(
+            x, kernel: depthwiseKernel, multiplier: 1, window: w, epilogue: Epilogue(bias: Array(bias.prefix(c.cin))))
+        let centre = x.data.indices.map { i in x.data[i] * depthwiseKernel[4 * c.cin + i % c.cin] + bias[i % c.cin] }
+        assertClose(d, FloatArray(shape: [2, 5, 6, c.cin], data: centre), "depthwise")
+    }
 }

@@ -89,6 +89,24 @@ public struct ChannelAffine {
 }
 
 extension Window2D {
+    /// Whether the direct kernels' zero-padded copy of one image (`pare_window_padded_floats`) stays
+    /// small: at most four times the image, plus 4,096 values for tiny images. A config can ask for a
+    /// dilation that makes "same" padding reach millions of rows around a small image; such a window
+    /// runs as im2col and a GEMM (whose memory the budget bounds) or the plain depthwise loop.
+    func paddingFits(channels: Int) -> Bool {
+        func reach(_ out: Int, _ stride: Int, _ taps: Int, _ dilation: Int) -> Int? {
+            let (a, o1) = (out - 1).multipliedReportingOverflow(by: stride)
+            let (b, o2) = (taps - 1).multipliedReportingOverflow(by: dilation)
+            let (sum, o3) = a.addingReportingOverflow(b)
+            return o1 || o2 || o3 || sum == .max ? nil : sum + 1
+        }
+        guard outH > 0, outW > 0 else { return true }
+        guard let h = reach(outH, strideH, kH, dilationH), let w = reach(outW, strideW, kW, dilationW),
+            let padded = ShapeMath.product([h, w, channels]), let image = ShapeMath.product([inH, inW, channels, 4])
+        else { return false }
+        return padded - 4096 <= image
+    }
+
     /// The C kernels' description of this window over `channels` channels.
     func geometry(channels: Int) -> pare_window {
         pare_window(
@@ -149,7 +167,7 @@ enum ConvolutionKernels {
     ) -> FloatArray {
         let cin = x.shape[3]
         if groups == 1, runsDirectly(inputValues: w.kH * w.kW * cin, outChannels: outChannels),
-            kernel.count == w.kH * w.kW * cin * outChannels,
+            kernel.count == w.kH * w.kW * cin * outChannels, w.paddingFits(channels: cin),
             epilogue.fits(outChannels, values: x.batch * w.outH * w.outW * outChannels)
         {
             return directConv2d(x, kernel: kernel, outChannels: outChannels, window: w, epilogue: epilogue)
@@ -321,7 +339,9 @@ enum ConvolutionKernels {
         let n = x.batch
         let cin = x.shape[3]
         let cout = cin * multiplier
-        if multiplier == 1, kernel.count == w.kH * w.kW * cin, epilogue.fits(cout, values: n * w.outH * w.outW * cout) {
+        if multiplier == 1, kernel.count == w.kH * w.kW * cin, w.paddingFits(channels: cin),
+            epilogue.fits(cout, values: n * w.outH * w.outW * cout)
+        {
             return direct(x, window: w, outChannels: cout, epilogue: epilogue) {
                 input, images, geometry, e, scratch, o in
                 kernel.withUnsafeBufferPointer { k in
