@@ -68,7 +68,7 @@ static inline float finish(float sum, const image_job *j, long o, long i) {
     float v = e->bias ? sum + e->bias[o] : sum;
     if (e->reluFirst && v < 0) v = 0;
     if (e->scale) v = v * e->scale[o] + e->shift[o];
-    if (j->residual) v = v + j->residual[i];
+    if (j->residual) v = e->residualFirst ? j->residual[i] + v : v + j->residual[i];
     return e->relu && v < 0 ? 0 : v;
 }
 
@@ -135,8 +135,9 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void finish16(f
     }
     if (j->residual) {
         const float *r = j->residual + (dst - j->out);
-        a0 = _mm256_add_ps(a0, load8(r, m0, full));
-        a1 = _mm256_add_ps(a1, load8(r + 8, m1, full));
+        __m256 r0 = load8(r, m0, full), r1 = load8(r + 8, m1, full);
+        a0 = e->residualFirst ? _mm256_add_ps(r0, a0) : _mm256_add_ps(a0, r0);
+        a1 = e->residualFirst ? _mm256_add_ps(r1, a1) : _mm256_add_ps(a1, r1);
     }
     if (e->relu) {
         a0 = _mm256_max_ps(zero, a0);

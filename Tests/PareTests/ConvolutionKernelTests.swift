@@ -76,6 +76,7 @@ final class ConvolutionKernelTests: XCTestCase {
         let epilogues = [
             Epilogue(rectify: true), Epilogue(rectifyFirst: true), Epilogue(affine: affine),
             Epilogue(affine: affine, rectify: true), Epilogue(residual: residual),
+            Epilogue(residual: residual, residualFirst: true),
             Epilogue(rectifyFirst: true, affine: affine, residual: residual, rectify: true),
         ]
         for (i, epilogue) in epilogues.enumerated() {

@@ -22,13 +22,15 @@ typedef struct {
 /// What happens to each sum before it is stored, in this order: `+ bias[o]`; ReLU when `reluFirst` (the
 /// convolution's own activation); `· scale[o] + shift[o]` (a multiply, then an add: a BatchNormalization
 /// that follows); `+ residual[i]` (an Add of another tensor of the output's shape, value i the one stored
-/// at the same place); ReLU when `relu`. ReLU is `x < 0 ? 0 : x` (NaN kept). NULL pointers and zero flags
+/// at the same place; `residual[i] + x` when `residualFirst`, the Add's order, which decides which NaN's
+/// payload a sum of two NaNs keeps); ReLU when `relu`. ReLU is `x < 0 ? 0 : x` (NaN kept). NULL pointers and zero flags
 /// leave their step out; scale and shift go together.
 typedef struct {
     const float *bias;
     int reluFirst;
     const float *scale, *shift;
     const float *residual;
+    int residualFirst;
     int relu;
 } pare_epilogue;
 

@@ -54,6 +54,8 @@ struct Epilogue {
     var rectifyFirst = false
     var affine: ChannelAffine?
     var residual: [Float]?
+    /// The residual is the Add's first input: `residual + x` (which NaN's payload a sum of NaNs keeps).
+    var residualFirst = false
     var rectify = false
 
     var isEmpty: Bool { bias == nil && !rectifyFirst && affine == nil && residual == nil && !rectify }
@@ -73,7 +75,8 @@ struct Epilogue {
                     withOptionalFloats(residual) { r in
                         var e = pare_epilogue(
                             bias: b, reluFirst: rectifyFirst ? 1 : 0, scale: scale, shift: shift,
-                            residual: r.map { $0 + offset }, relu: rectify ? 1 : 0)
+                            residual: r.map { $0 + offset }, residualFirst: residualFirst ? 1 : 0,
+                            relu: rectify ? 1 : 0)
                         return withUnsafePointer(to: &e) { body($0) }
                     }
                 }
@@ -469,6 +472,7 @@ enum ConvolutionKernels {
         guard c > 0, !epilogue.isEmpty else { return }
         precondition(epilogue.residual.map { $0.count == x.count } ?? true, "a residual of another shape")
         let (affine, rectifyFirst, rectify) = (epilogue.affine, epilogue.rectifyFirst, epilogue.rectify)
+        let residualFirst = epilogue.residualFirst
         withOptionalFloats(epilogue.bias) { biases in
             withOptionalFloats(affine?.scale) { scale in
                 withOptionalFloats(affine?.shift) { shift in
@@ -485,7 +489,14 @@ enum ConvolutionKernels {
                                     if let scale, let shift {
                                         for k in 0..<c { line[k] = line[k] * scale[k] + shift[k] }
                                     }
-                                    if let residual { for k in 0..<c { line[k] += residual[row * c + k] } }
+                                    if let residual {
+                                        let r = residual + row * c
+                                        if residualFirst {
+                                            for k in 0..<c { line[k] = r[k] + line[k] }
+                                        } else {
+                                            for k in 0..<c { line[k] += r[k] }
+                                        }
+                                    }
                                     if rectify { for k in 0..<c { line[k] = line[k] < 0 ? 0 : line[k] } }
                                 }
                             }

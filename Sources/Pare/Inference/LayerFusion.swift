@@ -13,9 +13,10 @@ extension Interpreter {
         /// The BatchNormalization folded in and its channels, if any.
         var normalization: String?
         var channels = 0
-        /// The Add folded in and the other tensor it adds, if any.
+        /// The Add folded in, the other tensor it adds, and whether that is the Add's first input.
         var addition: String?
         var residual: TensorRef?
+        var residualFirst = false
         /// The ReLU folded in last, if any.
         var activation: String?
         /// Where the last folded layer's output goes.
@@ -32,8 +33,11 @@ extension Interpreter {
                 for ref in layer.dependencies(ofCall: call) { consumers[ref, default: []].append(layer) }
             }
         }
-        var position: [String: Int] = [:]
-        for (i, site) in order.enumerated() where position[site.layer.name] == nil { position[site.layer.name] = i }
+        // Where each call runs: a shared layer's calls run at different places.
+        var position: [TensorRef: Int] = [:]
+        for (i, site) in order.enumerated() {
+            position[TensorRef(layer: site.layer.name, node: site.call, tensor: 0)] = i
+        }
         let outputs = Set(arch.outputs)
         /// The layer called once, on `ref` (and `others` more inputs), that is `ref`'s only consumer.
         func soleConsumer(_ ref: TensorRef, others: Int = 0) -> (LayerNode, LayerOp)? {
@@ -47,7 +51,7 @@ extension Interpreter {
 
         var fusions: [String: Fusion] = [:]
         for layer in arch.layers where layer.nested == nil && layer.calls.count == 1 {
-            guard let conv = ops[layer.name], conv.takesEpilogue, let at = position[layer.name],
+            guard let conv = ops[layer.name], conv.takesEpilogue, let at = position[output(layer)],
                 let shape = conv.outputShape.allKnown
             else { continue }
             var fusion = Fusion(output: output(layer))
@@ -56,10 +60,12 @@ extension Interpreter {
             }
             if let (add, op) = soleConsumer(fusion.output, others: 1), op.isPlainAddition,
                 let other = add.calls[0].first(where: { $0 != fusion.output }),
-                let producer = ops[other.layer], (position[other.layer] ?? .max) < at,
+                let producer = ops[other.layer],
+                (position[TensorRef(layer: other.layer, node: other.node, tensor: 0)] ?? .max) < at,
                 producer.outputShape.allKnown == shape, op.outputShape.allKnown == shape
             {
                 (fusion.addition, fusion.residual, fusion.output) = (add.name, other, output(add))
+                fusion.residualFirst = add.calls[0].first == other
             }
             if let (relu, op) = soleConsumer(fusion.output), op.isPlainRelu {
                 (fusion.activation, fusion.output) = (relu.name, output(relu))
@@ -85,6 +91,7 @@ extension Interpreter {
                     "layer '\(fusion.addition ?? "?")' adds shape \(residual.shape) to \(outputShape)")
             }
             epilogue.residual = residual.data
+            epilogue.residualFirst = fusion.residualFirst
         }
         return epilogue
     }

@@ -30,6 +30,9 @@ enum Parallel {
         return try body()
     }
 
+    /// Sets OpenBLAS to one thread (once): call before running GEMMs on several threads outside `chunks`.
+    static func configure() { precondition(configured) }
+
     /// Calls `body` on disjoint ranges covering `0..<count`, in parallel when the work is large enough.
     static func chunks(_ count: Int, minimumPerChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         precondition(configured)

@@ -36,8 +36,8 @@ extension Interpreter {
             // A nested model runs whole (its layers' weights are not looked at here).
             guard site.layer.nested == nil, let op = ops[site.layer.name], op.weightValues <= tiledWeightLimit
             else { break }
-            let elements = op.outputShape.reduce(1) { $0 * max(1, $1 ?? 1) }
-            widest = max(widest, elements)
+            let elements = ShapeMath.product(op.outputShape.map { max(1, $0 ?? 1) }) ?? .max
+            widest = max(widest, min(elements, Int.max / 8))
             sites += 1
         }
         guard sites > 0 else { return nil }
@@ -57,6 +57,8 @@ extension Interpreter {
         var failed = false
         var next = 0
         let lock = NSLock()
+        // OpenBLAS set to one thread before any tile calls it.
+        Parallel.configure()
         DispatchQueue.concurrentPerform(iterations: min(Parallel.workers, tiles.count)) { _ in
             Parallel.inline {
                 while true {
