@@ -65,8 +65,8 @@ public final class Interpreter {
     lazy var tilePlan: TilePlan? = streamsWeights ? nil : Self.tilePlan(order: topOrder, ops: ops)
     /// Convolutions with the layers folded into them (`LayerFusion.swift`), and the layers folded.
     let fusions: [String: Fusion]
-    /// Whether top-level calls run fused: only where no hook looks at each layer's values.
-    var fusing: Bool { observer == nil && callObserver == nil && !profiling }
+    /// Whether no hook looks at each layer's values: only then do top-level calls run fused and tiled.
+    var unobserved: Bool { observer == nil && callObserver == nil && !profiling }
     /// Steps that ran tile by tile (tests check which path ran).
     private(set) var tiledSteps = 0
 
@@ -188,7 +188,7 @@ public final class Interpreter {
         }
         do {
             // The tiled run leaves the per-layer hooks out (they see whole batches).
-            if observer == nil, callObserver == nil, !profiling, let plan = tilePlan,
+            if unobserved, let plan = tilePlan,
                 values[0].batch >= 2 * plan.examples,
                 let outputs = try runTiled(architecture, order: topOrder, plan: plan, inputs: values)
             {
@@ -317,7 +317,7 @@ public final class Interpreter {
 
     /// Runs the calls `sites` (in order, a part of `executionOrder`) on the values of `state`.
     func run(_ sites: ArraySlice<CallSite>, in state: inout GraphState, prefix: String) throws {
-        let fusing = prefix.isEmpty && self.fusing
+        let fusing = prefix.isEmpty && unobserved
         for site in sites {
             let (layer, call) = (site.layer, site.call)
             // A layer folded into the convolution before it: that call computed its output.

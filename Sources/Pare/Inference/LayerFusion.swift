@@ -7,7 +7,7 @@
 /// The convolution's kernels apply each folded layer's arithmetic exactly as that layer would have
 /// (`Epilogue`: the same multiply, add and comparison per value; a sum of two is the same either way
 /// round), so fused and unfused runs give the same bits. Fusion happens only where nothing looks at
-/// the layers in between: calls of the top-level graph, with no observer or profiling (`fusing`).
+/// the layers in between: calls of the top-level graph, with no observer or profiling (`Interpreter.unobserved`).
 extension Interpreter {
     struct Fusion {
         /// The BatchNormalization folded in and its channels, if any.

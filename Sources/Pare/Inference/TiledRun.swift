@@ -78,12 +78,14 @@ extension Interpreter {
         }
         guard !failed, let first = states[0] else { return nil }
         let tileStates = states.compactMap { $0 }
-        var joined = GraphState(
-            values: first.values.mapValues { _ in FloatArray(zeros: [0]) }, usesLeft: first.usesLeft,
-            folded: first.folded)
+        var values: [TensorRef: FloatArray] = [:]
         for ref in first.values.keys {
-            joined.values[ref] = FloatArray.joined(tileStates.map { $0.values[ref]! })
+            // Every tile ran the same calls, so holds the same values.
+            let parts = tileStates.compactMap { $0.values[ref] }
+            guard parts.count == tiles.count else { return nil }
+            values[ref] = FloatArray.joined(parts)
         }
+        var joined = GraphState(values: values, usesLeft: first.usesLeft, folded: first.folded)
         try run(order[plan.sites...], in: &joined, prefix: "")
         return try joined.outputs(of: arch).values
     }
