@@ -14,14 +14,16 @@
 static uint32_t pack_lanes[256][8];
 static uint32_t scatter_lanes[256][8];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-// Whether the CPU has AVX2 (set with the tables), and whether tests allow using it.
-static int cpu_has_avx2, cpu_has_fma;
-static _Atomic int simd_allowed = 1;
+// Whether the CPU has AVX2 and AVX-512 (set with the tables), and the highest level tests allow (2: all).
+static int cpu_has_avx2, cpu_has_fma, cpu_has_avx512;
+static _Atomic int simd_allowed = 2;
 
 static void build_tables(void) {
 #ifdef PARE_X86
     cpu_has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
     cpu_has_fma = __builtin_cpu_supports("fma") ? 1 : 0;
+    // The compiler's runtime also checks that the OS saves the 512-bit registers.
+    cpu_has_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
 #endif
     for (int m = 0; m < 256; m++) {
         int k = 0;
@@ -35,11 +37,16 @@ static void build_tables(void) {
 
 int pare_kernels_use_avx2_fma(void) {
     pthread_once(&tables_once, build_tables);
-    return cpu_has_avx2 && cpu_has_fma && simd_allowed;
+    return cpu_has_avx2 && cpu_has_fma && simd_allowed >= 1;
+}
+
+int pare_kernels_use_avx512(void) {
+    pthread_once(&tables_once, build_tables);
+    return cpu_has_avx512 && cpu_has_avx2 && cpu_has_fma && simd_allowed >= 2;
 }
 
 #ifdef PARE_X86
-static int have_avx2(void) { return cpu_has_avx2 && simd_allowed; }
+static int have_avx2(void) { return cpu_has_avx2 && simd_allowed >= 1; }
 
 __attribute__((target("avx2"))) static size_t mask_avx2(const uint32_t *w, size_t n, uint8_t *mask) {
     size_t nonzero = 0, byte = 0;
@@ -92,7 +99,8 @@ int pare_kernels_allow_simd(int allowed) {
     pthread_once(&tables_once, build_tables);
 #ifdef PARE_X86
     simd_allowed = allowed;
-    return cpu_has_avx2;
+    if (!cpu_has_avx2) return 0;
+    return cpu_has_fma && cpu_has_avx512 ? 2 : 1;
 #else
     (void)allowed;
     return 0;

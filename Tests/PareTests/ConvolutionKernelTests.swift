@@ -5,7 +5,7 @@ import XCTest
 
 /// The C convolution kernels (Sources/CPareKernels/convolution.c) against the im2col GEMM and a plain
 /// loop: every geometry the direct path can meet (padding on each side, strides, dilation, channel counts
-/// that leave a partial block of sixteen), and their AVX2 and scalar paths bit for bit.
+/// that leave a partial block of sixteen or 32), and their AVX2, AVX-512 and scalar paths bit for bit.
 final class ConvolutionKernelTests: XCTestCase {
     struct Case {
         var inH, inW, cin, cout, kH, kW, stride, dilation: Int
@@ -20,6 +20,10 @@ final class ConvolutionKernelTests: XCTestCase {
         Case(inH: 5, inW: 5, cin: 16, cout: 8, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "same"),
         Case(inH: 1, inW: 17, cin: 4, cout: 24, kH: 1, kW: 4, stride: 1, dilation: 1, padding: "causal"),
         Case(inH: 4, inW: 4, cin: 2, cout: 3, kH: 5, kW: 5, stride: 1, dilation: 1, padding: "same"),
+        // AVX-512's blocks of 32 channels and what is left over 16 (or under it), rows of 20 in three
+        // overlapping blocks of seven.
+        Case(inH: 6, inW: 20, cin: 40, cout: 50, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "same"),
+        Case(inH: 5, inW: 9, cin: 50, cout: 32, kH: 2, kW: 3, stride: 1, dilation: 1, padding: "valid"),
     ]
 
     func randomFloats(_ count: Int, _ generator: inout SeededGenerator) -> [Float] {
@@ -36,10 +40,13 @@ final class ConvolutionKernelTests: XCTestCase {
         FloatArray(shape: x.shape, data: x.data.map { $0 < 0 ? 0 : $0 })
     }
 
-    /// The AVX2 result (if this CPU ran one) has the scalar one's bits.
-    func assertSameBits(_ paths: (simd: FloatArray?, scalar: FloatArray), _ what: String) {
-        guard let simd = paths.simd else { return }
-        XCTAssertEqual(simd.data.map(\.bitPattern), paths.scalar.data.map(\.bitPattern), "AVX2 vs scalar \(what)")
+    /// The SIMD results (those this CPU ran) have the scalar one's bits.
+    func assertSameBits(_ paths: (simd: [FloatArray], scalar: FloatArray), _ what: String) {
+        for (level, simd) in paths.simd.enumerated() {
+            let name = level == 0 ? "AVX2" : "AVX-512"
+            XCTAssertEqual(
+                simd.data.map(\.bitPattern), paths.scalar.data.map(\.bitPattern), "\(name) vs scalar \(what)")
+        }
     }
 
     func window(_ c: Case) -> Window2D {
@@ -48,11 +55,15 @@ final class ConvolutionKernelTests: XCTestCase {
             dilation: [c.dilation, c.dilation], padding: c.padding)
     }
 
-    /// Runs `body` with the AVX2 path (when this CPU has it) and then the scalar one.
-    func bothPaths(_ body: () throws -> FloatArray) rethrows -> (simd: FloatArray?, scalar: FloatArray) {
-        defer { _ = pare_kernels_allow_simd(1) }
-        let hasAVX2 = pare_kernels_allow_simd(1) == 1
-        let simd = hasAVX2 ? try body() : nil
+    /// Runs `body` with the AVX2 path and the AVX-512 one (those this CPU has), then the scalar one.
+    func bothPaths(_ body: () throws -> FloatArray) rethrows -> (simd: [FloatArray], scalar: FloatArray) {
+        defer { _ = pare_kernels_allow_simd(2) }
+        let best = pare_kernels_allow_simd(2)
+        var simd: [FloatArray] = []
+        for level in Int32(1)...Swift.max(1, best) where level <= best {
+            _ = pare_kernels_allow_simd(level)
+            simd.append(try body())
+        }
         _ = pare_kernels_allow_simd(0)
         return (simd, try body())
     }

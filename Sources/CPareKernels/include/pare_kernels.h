@@ -21,8 +21,9 @@ size_t pare_pack_words(const uint32_t *words, size_t n, uint32_t *packed, size_t
 /// repeats the last value; the caller checks the mask's count first). Returns the values consumed.
 size_t pare_scatter_words(const uint8_t *mask, const uint32_t *packed, size_t count, size_t n, uint32_t *out);
 
-/// Tests run both paths: 0 forces the scalar loops. Returns whether this CPU has AVX2. Not thread-safe
-/// with calls running; for tests only.
+/// Tests run every path: 0 forces the scalar loops, 1 allows AVX2 only, 2 (the default) AVX-512 too.
+/// Returns the highest level this CPU has (0 without AVX2). Not thread-safe with calls running; for tests
+/// only.
 int pare_kernels_allow_simd(int allowed);
 
 #endif

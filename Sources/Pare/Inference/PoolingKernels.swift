@@ -68,12 +68,22 @@ enum PoolingKernels {
         let w = x.shape[2]
         let c = x.shape[3]
         var out = [Float](repeating: isMax ? -.infinity : 0, count: n * c)
-        for b in 0..<n {
-            for p in 0..<(h * w) {
-                let src = (b * h * w + p) * c
-                for k in 0..<c {
-                    out[b * c + k] =
-                        isMax ? propagatingMax(out[b * c + k], x.data[src + k]) : out[b * c + k] + x.data[src + k]
+        // Each channel's positions in order (the sums' order); through raw pointers and one loop per
+        // reduction, which the compiler vectorizes across channels.
+        if n * c > 0, h * w > 0 {
+            x.data.withUnsafeBufferPointer { source in
+                out.withUnsafeMutableBufferPointer { target in
+                    for b in 0..<n {
+                        let o = target.baseAddress! + b * c
+                        for p in 0..<(h * w) {
+                            let s = source.baseAddress! + (b * h * w + p) * c
+                            if isMax {
+                                for k in 0..<c { o[k] = propagatingMax(o[k], s[k]) }
+                            } else {
+                                for k in 0..<c { o[k] += s[k] }
+                            }
+                        }
+                    }
                 }
             }
         }
