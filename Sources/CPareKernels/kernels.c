@@ -45,6 +45,8 @@ int pare_kernels_use_avx512(void) {
     return cpu_has_avx512 && cpu_has_avx2 && cpu_has_fma && simd_allowed >= 2;
 }
 
+int pare_kernels_simd_level(void) { return pare_kernels_use_avx512() ? 2 : pare_kernels_use_avx2_fma() ? 1 : 0; }
+
 #ifdef PARE_X86
 static int have_avx2(void) { return cpu_has_avx2 && simd_allowed >= 1; }
 

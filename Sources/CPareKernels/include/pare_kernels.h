@@ -26,4 +26,7 @@ size_t pare_scatter_words(const uint8_t *mask, const uint32_t *packed, size_t co
 /// only.
 int pare_kernels_allow_simd(int allowed);
 
+/// The SIMD level the kernels use now: 0 scalar, 1 AVX2 with FMA, 2 AVX-512 as well.
+int pare_kernels_simd_level(void);
+
 #endif

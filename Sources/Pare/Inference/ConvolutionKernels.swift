@@ -153,14 +153,18 @@ func multiplyMatrices(_ a: [Float], rows: Int, inner: Int, _ b: [Float], columns
 }
 
 enum ConvolutionKernels {
-    /// Whether a convolution runs directly rather than as im2col and a GEMM: when each output sums few
-    /// input values (kH·kW·C ≤ 32: a first layer's taps over one or three channels) or there are few
-    /// output channels (≤ 16), im2col and OpenBLAS's packing of its matrix cost more than the products.
-    /// Measured with `pare run --profile` on the fixtures (tools/bench/interpreter-notes.md): the MNIST
-    /// CNN's first layer (K = 25) and the residual net's 3×3×16 → 16 convolutions run 1.4–2× faster
-    /// directly; 3×3×32 → 64 runs the same either way and stays a GEMM.
+    /// Whether a convolution runs directly rather than as im2col and a GEMM. With AVX-512 the direct
+    /// kernel reaches OpenBLAS's rate, and skips im2col and the packing: it runs whenever the kernel's
+    /// slice for one block of 32 output channels (kH·kW·C·32 values) stays within 256 KiB, so it is read
+    /// from L2 for every block of pixels (the MNIST CNN and the residual net take 3–12% fewer cycles
+    /// than with a GEMM for 3×3×32 → 64 and 3×3×40 → 32, tools/bench/interpreter-notes.md). With AVX2
+    /// (eight pixels × sixteen channels at most) only when each output sums few input values (kH·kW·C
+    /// ≤ 32: a first layer's taps over one or three channels) or there are few output channels (≤ 16):
+    /// there, the MNIST CNN's first layer (K = 25) and the residual net's 3×3×16 → 16 convolutions ran
+    /// 1.4–2× faster directly, and 3×3×32 → 64 the same either way.
     static func runsDirectly(inputValues: Int, outChannels: Int) -> Bool {
-        inputValues <= 32 || outChannels <= 16
+        if pare_kernels_simd_level() >= 2, inputValues <= 2048 { return true }
+        return inputValues <= 32 || outChannels <= 16
     }
 
     /// Conv2D, NHWC input, kernel `(kh, kw, in/groups, out)`, then the `epilogue` (bias, a following
@@ -212,13 +216,17 @@ enum ConvolutionKernels {
                     let scratchFloats = pare_window_padded_floats(g)
                     let outPerImage = w.outH * w.outW * outChannels
                     Parallel.chunks(n) { images in
-                        var scratch = uninitializedFloats(scratchFloats)
-                        scratch.withUnsafeMutableBufferPointer { s in
-                            epilogue.withC(residualOffset: images.lowerBound * outPerImage) { e in
-                                body(
-                                    input.baseAddress! + images.lowerBound * w.inH * w.inW * cin, images.count, g, e,
-                                    s.baseAddress, o.baseAddress! + images.lowerBound * outPerImage)
-                            }
+                        // On a cache line's boundary: with sixteen channels (64 bytes) a pixel, no load of
+                        // the depthwise kernel (one a multiply-add) then straddles two lines, which halves
+                        // its rate (measured: depthwise 2.9× → 1.x× conv's cycles per multiply-add).
+                        let scratch = UnsafeMutableRawPointer.allocate(
+                            byteCount: Swift.max(1, scratchFloats) * MemoryLayout<Float>.stride, alignment: 64
+                        ).bindMemory(to: Float.self, capacity: Swift.max(1, scratchFloats))
+                        defer { scratch.deallocate() }
+                        epilogue.withC(residualOffset: images.lowerBound * outPerImage) { e in
+                            body(
+                                input.baseAddress! + images.lowerBound * w.inH * w.inW * cin, images.count, g, e,
+                                scratchFloats > 0 ? scratch : nil, o.baseAddress! + images.lowerBound * outPerImage)
                         }
                     }
                 }
