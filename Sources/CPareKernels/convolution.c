@@ -321,6 +321,28 @@ PARE_AVX512_INLINE void depthwise_zmm(const image_job *j, long oh, long ow, int 
     const float *corner = j->src + (oh * w->strideH * j->width + ow * w->strideW) * c;
     __m512 a[8][2];
     for (int p = 0; p < pixels; p++) a[p][0] = a[p][1] = _mm512_setzero_ps();
+    if (w->kW == 3 && w->strideW == 1 && w->dilationW == 1) {
+        // Rows of three taps a column apart over windows a column apart (most depthwise layers): each of
+        // a kernel row's pixels + 2 input vectors is loaded once and serves up to three taps, where the
+        // loop below loads one a tap and pixel. The same multiply-adds in the same order.
+        for (int v = 0; v < vectors; v++) {
+            const __mmask16 m = v ? m1 : m0;
+            for (long kh = 0; kh < w->kH; kh++) {
+                const float *x = corner + kh * w->dilationH * j->width * c + cb + 16 * v;
+                const float *k = j->kernel + kh * 3 * c + cb + 16 * v;
+                __m512 in[8 + 2];
+                for (int q = 0; q < pixels + 2; q++) in[q] = load16(x + q * c, m, full);
+                const __m512 k0 = load16(k, m, full), k1 = load16(k + c, m, full), k2 = load16(k + 2 * c, m, full);
+                for (int p = 0; p < pixels; p++) {
+                    a[p][v] = _mm512_fmadd_ps(in[p], k0, a[p][v]);
+                    a[p][v] = _mm512_fmadd_ps(in[p + 1], k1, a[p][v]);
+                    a[p][v] = _mm512_fmadd_ps(in[p + 2], k2, a[p][v]);
+                }
+            }
+        }
+        store_zmm(j, j->out + (oh * w->outW + ow) * c + cb, a, pixels, vectors, cb, m0, m1, full);
+        return;
+    }
     for (long kh = 0; kh < w->kH; kh++) {
         for (long kw = 0; kw < w->kW; kw++) {
             const float *x = corner + (kh * w->dilationH * j->width + kw * w->dilationW) * c + cb;
