@@ -64,11 +64,40 @@ __attribute__((target("avx2,fma"))) static void pool_avx2(const float *image, co
         pool8(image, w, h0, h1, w0, w1, cb, dst, mask, 0);
     }
 }
+
+/// pool8 with sixteen channels a register and the NaN lanes in a mask register.
+__attribute__((target("avx512f"), always_inline)) static inline void pool16(const float *image,
+                                                                         const pare_window *w, long h0, long h1,
+                                                                         long w0, long w1, long cb, float *dst,
+                                                                         __mmask16 lanes, int full) {
+    const long c = w->channels;
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    __mmask16 nan = 0;
+    for (long ih = h0; ih < h1; ih++) {
+        for (long iw = w0; iw < w1; iw++) {
+            const float *p = image + (ih * w->inW + iw) * c + cb;
+            __m512 v = full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes, p);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            m = _mm512_max_ps(v, m);  // v > m ? v : m
+        }
+    }
+    m = _mm512_mask_blend_ps(nan, m, _mm512_set1_ps(NAN));
+    if (full) _mm512_storeu_ps(dst + cb, m);
+    else _mm512_mask_storeu_ps(dst + cb, lanes, m);
+}
+
+__attribute__((target("avx512f"))) static void pool_avx512(const float *image, const pare_window *w, long h0,
+                                                           long h1, long w0, long w1, float *dst) {
+    const long c = w->channels;
+    long cb = 0;
+    for (; cb + 16 <= c; cb += 16) pool16(image, w, h0, h1, w0, w1, cb, dst, (__mmask16)0xFFFF, 1);
+    if (cb < c) pool16(image, w, h0, h1, w0, w1, cb, dst, (__mmask16)((1u << (c - cb)) - 1), 0);
+}
 #endif
 
 void pare_max_pool2d(const float *in, long images, const pare_window *w, float *out) {
 #ifdef PARE_X86
-    const int simd = pare_kernels_use_avx2_fma();
+    const int simd = pare_kernels_use_avx2_fma(), wide = pare_kernels_use_avx512();
 #endif
     for (long b = 0; b < images; b++) {
         const float *image = in + b * w->inH * w->inW * w->channels;
@@ -80,6 +109,10 @@ void pare_max_pool2d(const float *in, long images, const pare_window *w, float *
                 inside(ow, w->strideW, w->padLeft, w->kW, w->inW, &w0, &w1);
                 float *dst = out + ((b * w->outH + oh) * w->outW + ow) * w->channels;
 #ifdef PARE_X86
+                if (wide) {
+                    pool_avx512(image, w, h0, h1, w0, w1, dst);
+                    continue;
+                }
                 if (simd) {
                     pool_avx2(image, w, h0, h1, w0, w1, dst);
                     continue;
