@@ -95,7 +95,7 @@ __attribute__((target("avx512f"))) static void pool_avx512(const float *image, c
 }
 #endif
 
-void pare_max_pool2d(const float *in, long images, const pare_window *w, float *out) {
+void pare_max_pool2d(const float *in, long images, const pare_window *w, float *out, long outStride) {
 #ifdef PARE_X86
     const int simd = pare_kernels_use_avx2_fma(), wide = pare_kernels_use_avx512();
 #endif
@@ -107,7 +107,7 @@ void pare_max_pool2d(const float *in, long images, const pare_window *w, float *
             for (long ow = 0; ow < w->outW; ow++) {
                 long w0, w1;
                 inside(ow, w->strideW, w->padLeft, w->kW, w->inW, &w0, &w1);
-                float *dst = out + ((b * w->outH + oh) * w->outW + ow) * w->channels;
+                float *dst = out + ((b * w->outH + oh) * w->outW + ow) * outStride;
 #ifdef PARE_X86
                 if (wide) {
                     pool_avx512(image, w, h0, h1, w0, w1, dst);

@@ -219,6 +219,27 @@ final class ConvolutionKernelTests: XCTestCase {
         assertSameBits(paths, "concatenate")
     }
 
+    /// Pooling each part of a channel concatenation into its channels of the result gives the bits of
+    /// pooling the concatenated tensor, on every path: channel counts with partial registers, "same"
+    /// windows at the edges, a NaN in one part.
+    func testMaxPoolingAConcatenationPartByPartEqualsPoolingItWhole() {
+        var generator = SeededGenerator(seed: 19)
+        var parts = [3, 16, 21].map { FloatArray(shape: [2, 7, 5, $0], data: randomFloats(70 * $0, &generator)) }
+        parts[1].data[40] = .nan
+        let joined = ShapeKernels.concatenate(parts, axis: 3)
+        for (kernel, stride, padding) in [(2, 2, "valid"), (3, 2, "same"), (2, 1, "same")] {
+            let w = Window2D(
+                inH: 7, inW: 5, kernel: [kernel, kernel], strides: [stride, stride], dilation: [1, 1],
+                padding: padding)
+            let whole = PoolingKernels.pool(joined, window: w, max: true)
+            let paths = bothPaths { PoolingKernels.maxPool(concatenating: parts, window: w) }
+            XCTAssertEqual(paths.scalar.shape, whole.shape)
+            XCTAssertEqual(paths.scalar.data.map(\.bitPattern), whole.data.map(\.bitPattern), "\(kernel) \(padding)")
+            XCTAssertTrue(whole.data.contains { $0.isNaN })
+            assertSameBits(paths, "pooled parts \(kernel) \(padding)")
+        }
+    }
+
     /// A config may ask for a dilation that puts every tap but the centre millions of rows outside a small
     /// image: no padded copy of that size is made (the GEMM or the plain loop runs), and the result is the
     /// centre tap's product plus the bias.

@@ -185,6 +185,8 @@ extension InterpreterTests {
                 "block_conv": ["block_bn", "residual_add", "residual_relu"],
             ])
         XCTAssertEqual(interpreter.fusions["block_conv"]?.residual?.layer, "stem_relu")
+        // concat (of depthwise_relu and separable) is pooled part by part into pool's result.
+        XCTAssertEqual(interpreter.pooledConcatenations.mapValues(\.pooling), ["concat": "pool"])
         let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
         interpreter.tilePlan = nil
         let fused = try interpreter.run([x])[0]

@@ -65,6 +65,8 @@ public final class Interpreter {
     lazy var tilePlan: TilePlan? = streamsWeights ? nil : Self.tilePlan(order: topOrder, ops: ops)
     /// Convolutions with the layers folded into them (`LayerFusion.swift`), and the layers folded.
     let fusions: [String: Fusion]
+    /// Concatenations pooled part by part into the MaxPooling2D after them (`LayerFusion.swift`).
+    let pooledConcatenations: [String: PooledConcatenation]
     /// Whether no hook looks at each layer's values: only then do top-level calls run fused and tiled.
     var unobserved: Bool { observer == nil && callObserver == nil && !profiling }
     /// Steps that ran tile by tile (tests check which path ran).
@@ -140,6 +142,7 @@ public final class Interpreter {
         self.ops = ops
         topOrder = Self.executionOrder(arch, kerasMajor: major)
         fusions = Self.fusions(arch, ops: ops, order: topOrder)
+        pooledConcatenations = Self.pooledConcatenations(arch, ops: ops)
         (bytesPerExample, largestCall, largestElements) = Self.memoryPerExample(analysis)
         outputElementsPerExample = Self.outputElements(analysis)
         inputs = ModelInput.of(arch)
@@ -352,6 +355,15 @@ public final class Interpreter {
                     + args.dropFirst().map { _ in nil }
             }
             let path = prefix + layer.name
+            if fusing, let pooled = pooledConcatenations[path], argMasks.allSatisfy({ $0 == nil }),
+                args.allSatisfy({ $0.count > 0 }), let poolingOp = ops[pooled.pooling],
+                let value = (poolingOp.kind as? Pooling)?.maxPooled(concatenating: args),
+                poolingOp.hasOutputShape(value)
+            {
+                state.folded.insert(pooled.pooling)
+                if state.usesLeft[pooled.output, default: 0] > 0 { state.values[pooled.output] = value }
+                continue
+            }
             // A mask on the Add's other tensor would be the Add's output mask: that Add runs on its own.
             let fusion =
                 fusing ? fusions[path].flatMap { f in f.residual.flatMap { state.masks[$0] } == nil ? f : nil } : nil

@@ -25,27 +25,69 @@ extension Interpreter {
         var folded: [String] { [normalization, addition, activation].compactMap { $0 } }
     }
 
-    /// The fusions of `arch`'s top-level calls (run in `order`), by convolution name.
-    static func fusions(_ arch: Architecture, ops: [String: LayerOp], order: [CallSite]) -> [String: Fusion] {
-        var consumers: [TensorRef: [LayerNode]] = [:]
-        for layer in arch.layers {
-            for call in layer.calls.indices {
-                for ref in layer.dependencies(ofCall: call) { consumers[ref, default: []].append(layer) }
+    /// A Concatenate on the channels of images whose only consumer is a MaxPooling2D: the parts are pooled
+    /// straight into the pooling's result (`Pooling.maxPooled(concatenating:)`), so the concatenated
+    /// tensor, often a small network's largest activation, is never written. Each channel pools on its
+    /// own, so the bits are those of the two layers.
+    struct PooledConcatenation {
+        var pooling: String
+        /// The pooling's output.
+        var output: TensorRef
+    }
+
+    /// Who consumes each tensor of `arch`'s top-level graph.
+    struct Consumers {
+        private var consumers: [TensorRef: [LayerNode]] = [:]
+        private let outputs: Set<TensorRef>
+        private let ops: [String: LayerOp]
+
+        init(_ arch: Architecture, ops: [String: LayerOp]) {
+            for layer in arch.layers {
+                for call in layer.calls.indices {
+                    for ref in layer.dependencies(ofCall: call) { consumers[ref, default: []].append(layer) }
+                }
             }
+            outputs = Set(arch.outputs)
+            self.ops = ops
         }
-        // Where each call runs: a shared layer's calls run at different places.
-        var position: [TensorRef: Int] = [:]
-        for (i, site) in order.enumerated() {
-            position[TensorRef(layer: site.layer.name, node: site.call, tensor: 0)] = i
-        }
-        let outputs = Set(arch.outputs)
+
         /// The layer called once, on `ref` (and `others` more inputs), that is `ref`'s only consumer.
-        func soleConsumer(_ ref: TensorRef, others: Int = 0) -> (LayerNode, LayerOp)? {
+        func sole(of ref: TensorRef, others: Int = 0) -> (LayerNode, LayerOp)? {
             guard !outputs.contains(ref), let list = consumers[ref], list.count == 1, let layer = list.first,
                 layer.nested == nil, layer.calls.count == 1, layer.calls[0].count == 1 + others,
                 layer.calls[0].contains(ref), layer.callMasks.allSatisfy({ $0 == nil }), let op = ops[layer.name]
             else { return nil }
             return (layer, op)
+        }
+    }
+
+    /// The Concatenate → MaxPooling2D pairs of `arch`'s top-level calls, by Concatenate name.
+    static func pooledConcatenations(_ arch: Architecture, ops: [String: LayerOp]) -> [String: PooledConcatenation] {
+        let consumers = Consumers(arch, ops: ops)
+        var pairs: [String: PooledConcatenation] = [:]
+        for layer in arch.layers where layer.nested == nil && layer.calls.count == 1 {
+            guard let op = ops[layer.name], op.isPlain, let concatenate = op.kind as? Concatenate,
+                op.outputShape.count == 3, concatenate.axisIndex(rank: 3) == 2,
+                layer.callMasks.allSatisfy({ $0 == nil }),
+                let (pooling, poolingOp) = consumers.sole(of: TensorRef(layer: layer.name, node: 0, tensor: 0)),
+                poolingOp.isPlain, let kind = poolingOp.kind as? Pooling, kind.isMax, kind.layout.rank == 2
+            else { continue }
+            pairs[layer.name] = PooledConcatenation(
+                pooling: pooling.name, output: TensorRef(layer: pooling.name, node: 0, tensor: 0))
+        }
+        return pairs
+    }
+
+    /// The fusions of `arch`'s top-level calls (run in `order`), by convolution name.
+    static func fusions(_ arch: Architecture, ops: [String: LayerOp], order: [CallSite]) -> [String: Fusion] {
+        let consumers = Consumers(arch, ops: ops)
+        // Where each call runs: a shared layer's calls run at different places.
+        var position: [TensorRef: Int] = [:]
+        for (i, site) in order.enumerated() {
+            position[TensorRef(layer: site.layer.name, node: site.call, tensor: 0)] = i
+        }
+        func soleConsumer(_ ref: TensorRef, others: Int = 0) -> (LayerNode, LayerOp)? {
+            consumers.sole(of: ref, others: others)
         }
         func output(_ layer: LayerNode) -> TensorRef { TensorRef(layer: layer.name, node: 0, tensor: 0) }
 
@@ -116,6 +158,9 @@ extension LayerOp {
         else { return nil }
         return channels
     }
+
+    /// Whether this call computes in float32, channels-last, with no activation of its own.
+    var isPlain: Bool { activation == .linear && !float16Compute && !channelsFirst }
 
     /// Whether this call is an Add of two tensors in float32 and nothing else.
     var isPlainAddition: Bool {

@@ -138,15 +138,9 @@ struct LayerOp {
             throw InterpreterError.badInput(
                 "layer '\(path)' computed \(wrong.batch) examples from \(batch) (shape \(wrong.shape))")
         }
-        if let first = result.values.first {
-            let expected = outputShape
-            let fits =
-                first.shape.count == expected.count + 1
-                && zip(first.shape.dropFirst(), expected).allSatisfy { have, want in want == nil || want == have }
-            guard fits else {
-                throw InterpreterError.badInput(
-                    "layer '\(path)' computed shape \(first.shape), its config gives \(describe(expected))")
-            }
+        if let first = result.values.first, !hasOutputShape(first) {
+            throw InterpreterError.badInput(
+                "layer '\(path)' computed shape \(first.shape), its config gives \(describe(outputShape))")
         }
         for (value, mask) in zip(result.values, result.masks) {
             if let mask, mask.shape != Array(value.shape.dropLast()) {
@@ -155,6 +149,12 @@ struct LayerOp {
             }
         }
         return result
+    }
+
+    /// Whether `value` has the shape shape inference gave this layer's output (its known dimensions).
+    func hasOutputShape(_ value: FloatArray) -> Bool {
+        value.shape.count == outputShape.count + 1
+            && zip(value.shape.dropFirst(), outputShape).allSatisfy { have, want in want == nil || want == have }
     }
 
     static func roundedToHalf(_ x: FloatArray) -> FloatArray {

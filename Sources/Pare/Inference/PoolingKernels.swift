@@ -4,26 +4,10 @@ import CPareKernels
 /// the average divides by how many real pixels the window covers (TensorFlow's "same" rule).
 enum PoolingKernels {
     static func pool(_ x: FloatArray, window w: Window2D, max isMax: Bool) -> FloatArray {
+        if isMax { return maxPool(concatenating: [x], window: w) }
         let n = x.batch
         let c = x.shape[3]
         var out = uninitializedFloats(n * w.outH * w.outW * c)
-        if isMax {
-            // In C (Sources/CPareKernels/pooling.c): the window's maximum in registers, NaN kept.
-            var geometry = w.geometry(channels: c)
-            x.data.withUnsafeBufferPointer { xp in
-                out.withUnsafeMutableBufferPointer { op in
-                    guard let input = xp.baseAddress, let output = op.baseAddress, c > 0 else { return }
-                    withUnsafePointer(to: &geometry) { g in
-                        Parallel.chunks(n) { images in
-                            pare_max_pool2d(
-                                input + images.lowerBound * w.inH * w.inW * c, images.count, g,
-                                output + images.lowerBound * w.outH * w.outW * c)
-                        }
-                    }
-                }
-            }
-            return FloatArray(shape: [n, w.outH, w.outW, c], data: out)
-        }
         x.data.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 guard let input = xp.baseAddress, let output = op.baseAddress, c > 0 else { return }
@@ -55,6 +39,36 @@ enum PoolingKernels {
             }
         }
         return FloatArray(shape: [n, w.outH, w.outW, c], data: out)
+    }
+
+    /// Max pooling of the channels-last concatenation of `parts` (images of one height and width, every
+    /// window `w`'s): each part is pooled straight into its channels of the result, which is the pooling
+    /// of the concatenated tensor (each channel pools on its own) without the concatenated tensor.
+    static func maxPool(concatenating parts: [FloatArray], window w: Window2D) -> FloatArray {
+        let n = parts[0].batch
+        let total = parts.reduce(0) { $0 + $1.shape[3] }
+        var out = uninitializedFloats(n * w.outH * w.outW * total)
+        out.withUnsafeMutableBufferPointer { op in
+            guard let output = op.baseAddress else { return }
+            var offset = 0
+            for x in parts {
+                let c = x.shape[3]
+                // In C (Sources/CPareKernels/pooling.c): the window's maximum in registers, NaN kept.
+                var geometry = w.geometry(channels: c)
+                x.data.withUnsafeBufferPointer { xp in
+                    guard let input = xp.baseAddress, c > 0 else { return }
+                    withUnsafePointer(to: &geometry) { g in
+                        Parallel.chunks(n) { images in
+                            pare_max_pool2d(
+                                input + images.lowerBound * w.inH * w.inW * c, images.count, g,
+                                output + images.lowerBound * w.outH * w.outW * total + offset, total)
+                        }
+                    }
+                }
+                offset += c
+            }
+        }
+        return FloatArray(shape: [n, w.outH, w.outW, total], data: out)
     }
 
     /// dst[k] += src[k].

@@ -49,6 +49,19 @@ struct Pooling: LayerKind {
             padding: padding)
         return layout.fromImage(PoolingKernels.pool(x, window: window, max: isMax))
     }
+
+    /// For MaxPooling2D (channels-last): the pooling of the channels-last concatenation of `parts`, each
+    /// part pooled into its channels of the result. Nil for other poolings or parts that are not images
+    /// of one batch, height and width.
+    func maxPooled(concatenating parts: [FloatArray]) -> FloatArray? {
+        guard isMax, layout.rank == 2, !layout.channelsFirst, let first = parts.first, first.shape.count == 4,
+            parts.allSatisfy({ $0.shape.count == 4 && $0.shape.prefix(3) == first.shape.prefix(3) })
+        else { return nil }
+        let window = Window2D(
+            inH: first.shape[1], inW: first.shape[2], kernel: pool, strides: strides, dilation: [1, 1],
+            padding: padding)
+        return PoolingKernels.maxPool(concatenating: parts, window: window)
+    }
 }
 
 /// `GlobalAveragePooling1D/2D` and `GlobalMaxPooling1D/2D`, with or without `keepdims`.
