@@ -154,10 +154,11 @@ func multiplyMatrices(_ a: [Float], rows: Int, inner: Int, _ b: [Float], columns
 
 enum ConvolutionKernels {
     /// Whether a convolution runs directly rather than as im2col and a GEMM. With AVX-512 the direct
-    /// kernel reaches OpenBLAS's rate, and skips im2col and the packing: it runs whenever the kernel's
-    /// slice for one block of 32 output channels (kH·kW·C·32 values) stays within 256 KiB, so it is read
-    /// from L2 for every block of pixels (the MNIST CNN and the residual net take 3–12% fewer cycles
-    /// than with a GEMM for 3×3×32 → 64 and 3×3×40 → 32, tools/bench/interpreter-notes.md). With AVX2
+    /// kernel beats one core's sgemm on 3×3 convolutions of 16–64 channels (tools/bench/results/kernels.md)
+    /// and skips im2col and the packing: it runs whenever the kernel's slice for one block of 32 output
+    /// channels (kH·kW·C·32 values) stays within 256 KiB, so it is read from L2 for every block of pixels
+    /// (the MNIST CNN and the residual net took 2–14% fewer cycles than with a GEMM for 3×3×32 → 64 and
+    /// 3×3×40 → 32 in A/B runs, tools/bench/interpreter-notes.md). With AVX2
     /// (eight pixels × sixteen channels at most) only when each output sums few input values (kH·kW·C
     /// ≤ 32: a first layer's taps over one or three channels) or there are few output channels (≤ 16):
     /// there, the MNIST CNN's first layer (K = 25) and the residual net's 3×3×16 → 16 convolutions ran
