@@ -24,6 +24,11 @@ final class ConvolutionKernelTests: XCTestCase {
         // overlapping blocks of seven.
         Case(inH: 6, inW: 20, cin: 40, cout: 50, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "same"),
         Case(inH: 5, inW: 9, cin: 50, cout: 32, kH: 2, kW: 3, stride: 1, dilation: 1, padding: "valid"),
+        // Rows of one, two and three output pixels (AVX-512's shortest blocks), depthwise rows of three taps
+        // over 18 and 37 channels (two registers, the second partial).
+        Case(inH: 4, inW: 3, cin: 18, cout: 40, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "valid"),
+        Case(inH: 3, inW: 4, cin: 37, cout: 17, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "valid"),
+        Case(inH: 2, inW: 3, cin: 5, cout: 33, kH: 3, kW: 3, stride: 1, dilation: 1, padding: "same"),
     ]
 
     func randomFloats(_ count: Int, _ generator: inout SeededGenerator) -> [Float] {

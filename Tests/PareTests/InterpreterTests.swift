@@ -190,10 +190,13 @@ extension InterpreterTests {
         let x = try NPY.read(Fixtures.path("data/mnist_x.npy")).floatArray()
         interpreter.tilePlan = nil
         let fused = try interpreter.run([x])[0]
+        XCTAssertEqual(interpreter.pooledConcatenationCalls, 1, "the fold ran")
         // Profiling times each layer, so every layer runs on its own.
         interpreter.profiling = true
         let separate = try interpreter.run([x])[0]
         XCTAssertEqual(interpreter.layerSeconds.keys.contains("stem_bn"), true)
+        XCTAssertEqual(interpreter.layerSeconds.keys.contains("concat"), true)
+        XCTAssertEqual(interpreter.pooledConcatenationCalls, 1, "no fold while profiling")
         XCTAssertEqual(fused.data.map(\.bitPattern), separate.data.map(\.bitPattern))
         // A model without BatchNormalization has nothing to fold.
         XCTAssertTrue(try Interpreter(try ModelFile.read(Fixtures.path("mnist_cnn/keras3.h5"))).fusions.isEmpty)

@@ -1,11 +1,13 @@
 #ifndef PARE_CONVOLUTION_H
 #define PARE_CONVOLUTION_H
-// Direct 2-D convolutions on NHWC images for the interpreter, where im2col and a GEMM waste their
-// effort: kernels over few input values per output (a first layer's one or three channels), few output
-// channels, and depthwise convolutions. Each output value sums all of its window's taps in the order
-// named below, starting from zero, with one fused multiply-add per tap (taps over the padding multiply
-// zeros, as TensorFlow's padded convolutions do), then applies the epilogue: the AVX2 path (chosen at
-// run time) and the scalar path (fmaf) give the same bits.
+// Direct 2-D convolutions on NHWC images for the interpreter: depthwise convolutions, and Conv2D where
+// im2col and a GEMM waste their effort (few input values per output or few output channels; with AVX-512,
+// any kernel whose slice for 32 output channels fits in L2: ConvolutionKernels.runsDirectly). Each output
+// value sums all of its window's taps in the order named below, starting from zero, with one fused
+// multiply-add per tap (taps over the padding multiply zeros, as TensorFlow's padded convolutions do),
+// then applies the epilogue: the AVX-512 and AVX2 paths (chosen at run time) and the scalar path (fmaf)
+// give the same bits — except which NaN comes out where NaNs of different signs or payloads meet (an
+// FMA's choice among its NaN operands differs between the vector instructions and fmaf).
 #include <stddef.h>
 
 /// The geometry of one window operation (Window2D on the Swift side); padding is the rows and columns

@@ -22,7 +22,8 @@ size_t pare_pack_words(const uint32_t *words, size_t n, uint32_t *packed, size_t
 size_t pare_scatter_words(const uint8_t *mask, const uint32_t *packed, size_t count, size_t n, uint32_t *out);
 
 /// Tests run every path: 0 forces the scalar loops, 1 allows AVX2 only, 2 (the default) AVX-512 too.
-/// Returns the highest level this CPU has (0 without AVX2). Not thread-safe with calls running; for tests
+/// Returns the highest level this CPU has (0 without AVX2; 1 with AVX2, though the convolution kernels'
+/// AVX2 paths also need FMA and run scalar without it; 2 with AVX-512F and FMA as well). Not thread-safe with calls running; for tests
 /// only.
 int pare_kernels_allow_simd(int allowed);
 

@@ -158,11 +158,12 @@ enum ConvolutionKernels {
     /// and skips im2col and the packing: it runs whenever the kernel's slice for one block of 32 output
     /// channels (kH·kW·C·32 values) stays within 256 KiB, so it is read from L2 for every block of pixels
     /// (the MNIST CNN and the residual net took 2–14% fewer cycles than with a GEMM for 3×3×32 → 64 and
-    /// 3×3×40 → 32 in A/B runs, tools/bench/interpreter-notes.md). With AVX2
-    /// (eight pixels × sixteen channels at most) only when each output sums few input values (kH·kW·C
-    /// ≤ 32: a first layer's taps over one or three channels) or there are few output channels (≤ 16):
-    /// there, the MNIST CNN's first layer (K = 25) and the residual net's 3×3×16 → 16 convolutions ran
-    /// 1.4–2× faster directly, and 3×3×32 → 64 the same either way.
+    /// 3×3×40 → 32 in A/B runs, tools/bench/interpreter-notes.md). The choice follows the CPU (and the
+    /// level tests allow), so another machine may take the GEMM and round the last bits differently.
+    /// With AVX2 (eight pixels × sixteen channels at most) only when each output sums few input values
+    /// (kH·kW·C ≤ 32: a first layer's taps over one or three channels) or there are few output channels
+    /// (≤ 16): there, the MNIST CNN's first layer (K = 25) and the residual net's 3×3×16 → 16
+    /// convolutions ran 1.4–2× faster directly, and 3×3×32 → 64 the same either way.
     static func runsDirectly(inputValues: Int, outChannels: Int) -> Bool {
         if pare_kernels_simd_level() >= 2, inputValues <= 2048 { return true }
         return inputValues <= 32 || outChannels <= 16
@@ -217,9 +218,9 @@ enum ConvolutionKernels {
                     let scratchFloats = pare_window_padded_floats(g)
                     let outPerImage = w.outH * w.outW * outChannels
                     Parallel.chunks(n) { images in
-                        // On a cache line's boundary: with sixteen channels (64 bytes) a pixel, no load of
-                        // the depthwise kernel (one a multiply-add) then straddles two lines, which halves
-                        // its rate (measured: depthwise 2.9× → 1.x× conv's cycles per multiply-add).
+                        // On a cache line's boundary: with sixteen channels (64 bytes) a pixel, no 64-byte
+                        // load from the padded copy straddles two lines (a small gain, measured within the
+                        // noise: depthwise samples −6 to −11%; unpadded inputs keep the array's alignment).
                         let scratch = UnsafeMutableRawPointer.allocate(
                             byteCount: Swift.max(1, scratchFloats) * MemoryLayout<Float>.stride, alignment: 64
                         ).bindMemory(to: Float.self, capacity: Swift.max(1, scratchFloats))

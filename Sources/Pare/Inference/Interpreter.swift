@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// One input of a model: its input layer's name and the per-example shape it takes.
 public struct ModelInput: Sendable {
@@ -71,6 +72,10 @@ public final class Interpreter {
     var unobserved: Bool { observer == nil && callObserver == nil && !profiling }
     /// Steps that ran tile by tile (tests check which path ran).
     private(set) var tiledSteps = 0
+    /// Calls of Concatenate pooled part by part (tests check that the fold ran); tiles count from every
+    /// core, under the lock.
+    private(set) var pooledConcatenationCalls = 0
+    private let countLock = NSLock()
 
     /// `streamingWeights` forces the choice `residentWeightLimit` otherwise makes (tests run small models
     /// both ways and compare).
@@ -362,6 +367,7 @@ public final class Interpreter {
             {
                 state.folded.insert(pooled.pooling)
                 if state.usesLeft[pooled.output, default: 0] > 0 { state.values[pooled.output] = value }
+                countLock.withLock { pooledConcatenationCalls += 1 }
                 continue
             }
             // A mask on the Add's other tensor would be the Add's output mask: that Add runs on its own.
