@@ -221,14 +221,16 @@ enum ConvolutionKernels {
                         // On a cache line's boundary: with sixteen channels (64 bytes) a pixel, no 64-byte
                         // load from the padded copy straddles two lines (a small gain, measured within the
                         // noise: depthwise samples −6 to −11%; unpadded inputs keep the array's alignment).
-                        let scratch = UnsafeMutableRawPointer.allocate(
-                            byteCount: Swift.max(1, scratchFloats) * MemoryLayout<Float>.stride, alignment: 64
-                        ).bindMemory(to: Float.self, capacity: Swift.max(1, scratchFloats))
-                        defer { scratch.deallocate() }
+                        let scratch =
+                            scratchFloats > 0
+                            ? UnsafeMutableRawPointer.allocate(
+                                byteCount: scratchFloats * MemoryLayout<Float>.stride, alignment: 64
+                            ).bindMemory(to: Float.self, capacity: scratchFloats) : nil
+                        defer { scratch?.deallocate() }
                         epilogue.withC(residualOffset: images.lowerBound * outPerImage) { e in
                             body(
                                 input.baseAddress! + images.lowerBound * w.inH * w.inW * cin, images.count, g, e,
-                                scratchFloats > 0 ? scratch : nil, o.baseAddress! + images.lowerBound * outPerImage)
+                                scratch, o.baseAddress! + images.lowerBound * outPerImage)
                         }
                     }
                 }

@@ -86,9 +86,6 @@ extension Interpreter {
         for (i, site) in order.enumerated() {
             position[TensorRef(layer: site.layer.name, node: site.call, tensor: 0)] = i
         }
-        func soleConsumer(_ ref: TensorRef, others: Int = 0) -> (LayerNode, LayerOp)? {
-            consumers.sole(of: ref, others: others)
-        }
         func output(_ layer: LayerNode) -> TensorRef { TensorRef(layer: layer.name, node: 0, tensor: 0) }
 
         var fusions: [String: Fusion] = [:]
@@ -97,10 +94,10 @@ extension Interpreter {
                 let shape = conv.outputShape.allKnown
             else { continue }
             var fusion = Fusion(output: output(layer))
-            if let (norm, op) = soleConsumer(fusion.output), let channels = op.channelsLastNormalization {
+            if let (norm, op) = consumers.sole(of: fusion.output), let channels = op.channelsLastNormalization {
                 (fusion.normalization, fusion.channels, fusion.output) = (norm.name, channels, output(norm))
             }
-            if let (add, op) = soleConsumer(fusion.output, others: 1), op.isPlainAddition,
+            if let (add, op) = consumers.sole(of: fusion.output, others: 1), op.isPlainAddition,
                 let other = add.calls[0].first(where: { $0 != fusion.output }),
                 let producer = ops[other.layer],
                 (position[TensorRef(layer: other.layer, node: other.node, tensor: 0)] ?? .max) < at,
@@ -109,7 +106,7 @@ extension Interpreter {
                 (fusion.addition, fusion.residual, fusion.output) = (add.name, other, output(add))
                 fusion.residualFirst = add.calls[0].first == other
             }
-            if let (relu, op) = soleConsumer(fusion.output), op.isPlainRelu {
+            if let (relu, op) = consumers.sole(of: fusion.output), op.isPlainRelu {
                 (fusion.activation, fusion.output) = (relu.name, output(relu))
             }
             if !fusion.folded.isEmpty { fusions[layer.name] = fusion }

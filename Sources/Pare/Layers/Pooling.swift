@@ -43,11 +43,15 @@ struct Pooling: LayerKind {
             return VolumeKernels.pool(inputs[0], window: window, max: isMax)
         }
         let x = SpatialLayout.asImage(inputs[0])
+        return layout.fromImage(PoolingKernels.pool(x, window: window(x), max: isMax))
+    }
+
+    /// The window over `image` (NHWC; a 1-D pooling's steps as one row).
+    private func window(_ image: FloatArray) -> Window2D {
         let pad: ([Int]) -> [Int] = { layout.rank == 1 ? [1] + $0 : $0 }
-        let window = Window2D(
-            inH: x.shape[1], inW: x.shape[2], kernel: pad(pool), strides: pad(strides), dilation: [1, 1],
+        return Window2D(
+            inH: image.shape[1], inW: image.shape[2], kernel: pad(pool), strides: pad(strides), dilation: [1, 1],
             padding: padding)
-        return layout.fromImage(PoolingKernels.pool(x, window: window, max: isMax))
     }
 
     /// For MaxPooling2D (channels-last): the pooling of the channels-last concatenation of `parts`, each
@@ -57,10 +61,7 @@ struct Pooling: LayerKind {
         guard isMax, layout.rank == 2, !layout.channelsFirst, let first = parts.first, first.shape.count == 4,
             parts.allSatisfy({ $0.shape.count == 4 && $0.shape.prefix(3) == first.shape.prefix(3) })
         else { return nil }
-        let window = Window2D(
-            inH: first.shape[1], inW: first.shape[2], kernel: pool, strides: strides, dilation: [1, 1],
-            padding: padding)
-        return PoolingKernels.maxPool(concatenating: parts, window: window)
+        return PoolingKernels.maxPool(concatenating: parts, window: window(first))
     }
 }
 
